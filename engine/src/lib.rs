@@ -1,0 +1,10 @@
+//! tessera-engine: the deterministic discrete-event kernel, the annotation domain (tasks,
+//! annotators, models, dispatcher), quality control, the ledger and the monitor.
+//!
+//! Architecture invariant: the engine does no I/O and never reads a clock or a global random
+//! source. It is a pure function of (scenario, seed); files, the network and wall-clock time belong
+//! to the crates above it.
+
+pub mod kernel;
+pub mod spec;
+pub mod time;

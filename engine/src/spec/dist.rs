@@ -1,0 +1,108 @@
+//! Distributions a scenario draws from: arrivals, service times, probabilities, difficulty.
+
+use crate::time::Dur;
+use serde::{Deserialize, Serialize};
+
+/// How tasks of a stream arrive.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum ArrivalSpec {
+    /// Poisson process with a constant rate: `{ poisson = { per_hour = 120 } }`.
+    Poisson { per_hour: f64 },
+    /// Poisson process whose rate [tasks/h] changes by hour: `per_hour` holds 24 values (hour of
+    /// day, repeated every day) or 168 (hour of week, Monday 00:00 first); `day_factor` (7 values,
+    /// Monday first, default all 1) scales each day.
+    Schedule {
+        per_hour: Vec<f64>,
+        #[serde(default)]
+        day_factor: Option<Vec<f64>>,
+    },
+    /// Batch drops: `size` tasks at once, every `every`, the first at `first` (default 0s).
+    Batch {
+        size: u32,
+        every: Dur,
+        #[serde(default)]
+        first: Dur,
+    },
+}
+
+impl Default for ArrivalSpec {
+    fn default() -> Self {
+        ArrivalSpec::Poisson { per_hour: 60.0 }
+    }
+}
+
+/// A service-time distribution (time one annotator takes on one item).
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum ServiceDist {
+    /// Lognormal with the given median and log-space standard deviation `sigma` (default 0.6).
+    Lognormal {
+        median: Dur,
+        #[serde(default = "default_sigma")]
+        sigma: f64,
+    },
+    /// Exponential with the given mean.
+    Exponential { mean: Dur },
+    /// Always the same time.
+    Fixed(Dur),
+}
+
+fn default_sigma() -> f64 {
+    0.6
+}
+
+impl Default for ServiceDist {
+    fn default() -> Self {
+        ServiceDist::Lognormal { median: Dur(30 * crate::time::US_PER_SEC), sigma: 0.6 }
+    }
+}
+
+impl ServiceDist {
+    /// Mean service time [s].
+    pub fn mean_secs(&self) -> f64 {
+        match self {
+            ServiceDist::Lognormal { median, sigma } => median.secs() * (sigma * sigma / 2.0).exp(),
+            ServiceDist::Exponential { mean } => mean.secs(),
+            ServiceDist::Fixed(d) => d.secs(),
+        }
+    }
+}
+
+/// A distribution over [0, 1] (accuracies, probabilities), drawn once per annotator.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum ProbDist {
+    /// Every annotator has exactly this value: `{ mean = 0.97 }`.
+    Mean(f64),
+    /// Beta(a, b): `{ beta = [8, 2] }` (mean a / (a + b)).
+    Beta([f64; 2]),
+    /// Uniform on [lo, hi]: `{ uniform = [0.7, 0.9] }`.
+    Uniform([f64; 2]),
+}
+
+impl ProbDist {
+    pub fn mean(&self) -> f64 {
+        match *self {
+            ProbDist::Mean(m) => m,
+            ProbDist::Beta([a, b]) => a / (a + b),
+            ProbDist::Uniform([lo, hi]) => (lo + hi) / 2.0,
+        }
+    }
+}
+
+/// Task difficulty in [0, 1]: 0 = the annotator's own accuracy applies, 1 = a coin flip.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(untagged)]
+pub enum DifficultySpec {
+    /// The same for every task: `difficulty = 0.2`.
+    Fixed(f64),
+    /// Drawn per task: `difficulty = { beta = [1, 4] }`.
+    Drawn(ProbDist),
+}
+
+impl Default for DifficultySpec {
+    fn default() -> Self {
+        DifficultySpec::Fixed(0.0)
+    }
+}

@@ -1,0 +1,130 @@
+//! Task streams (what arrives) and ML models (what pre-annotates).
+
+use super::{ArrivalSpec, DifficultySpec};
+use crate::time::Dur;
+use serde::{Deserialize, Serialize};
+
+/// The medium a task is in.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum Modality {
+    Image,
+    Video,
+    Audio,
+    Text,
+    Lidar,
+    PreferencePair,
+}
+
+impl Modality {
+    /// The usual modality of a task type, when the scenario does not say.
+    pub fn for_task_type(t: &str) -> Modality {
+        let t = t.to_ascii_lowercase();
+        if t.contains("lidar") || t.contains("cuboid") || t.contains("point") {
+            Modality::Lidar
+        } else if t.contains("video") || t.contains("track") {
+            Modality::Video
+        } else if t.contains("audio") || t.contains("transcri") || t.contains("speech") {
+            Modality::Audio
+        } else if t.contains("preference") || t.contains("pair") || t.contains("rlhf") {
+            Modality::PreferencePair
+        } else if t.contains("ner") || t.contains("text") || t.contains("sentiment") || t.contains("categor") {
+            Modality::Text
+        } else {
+            Modality::Image
+        }
+    }
+}
+
+/// A stage of a task's workflow.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Annotators label the task (overlap k times).
+    Label,
+    /// The labels are aggregated into the final label.
+    Aggregate,
+}
+
+/// One stream of tasks of one type.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamSpec {
+    /// Name (default "stream-N").
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Task type, e.g. bbox, segmentation, lidar-cuboid, transcription, ner, preference-pair
+    /// (default "classification"). Pools declare their skills by task type.
+    #[serde(default = "default_type")]
+    pub task_type: String,
+    /// Default: guessed from the task type.
+    #[serde(default)]
+    pub modality: Option<Modality>,
+    /// Number of classes of the label (default 2).
+    #[serde(default = "default_classes")]
+    pub classes: u32,
+    /// Share of each class among true labels (default uniform); normalised.
+    #[serde(default)]
+    pub class_weights: Option<Vec<f64>>,
+    #[serde(default)]
+    pub difficulty: DifficultySpec,
+    /// Larger is more urgent (default 0).
+    #[serde(default)]
+    pub priority: u32,
+    /// Time from arrival by which the final label is due (default: none).
+    #[serde(default)]
+    pub deadline: Option<Dur>,
+    /// Language the annotator must speak (default: none required).
+    #[serde(default)]
+    pub language: Option<String>,
+    #[serde(default)]
+    pub arrivals: ArrivalSpec,
+    /// Stages in order (default ["label", "aggregate"]).
+    #[serde(default = "default_workflow")]
+    pub workflow: Vec<Stage>,
+    /// Name of a model in `[[models]]` that pre-annotates this stream (default: none).
+    #[serde(default)]
+    pub pre_annotation: Option<String>,
+}
+
+fn default_type() -> String {
+    "classification".into()
+}
+fn default_classes() -> u32 {
+    2
+}
+fn default_workflow() -> Vec<Stage> {
+    vec![Stage::Label, Stage::Aggregate]
+}
+
+impl StreamSpec {
+    pub fn modality(&self) -> Modality {
+        self.modality.unwrap_or_else(|| Modality::for_task_type(&self.task_type))
+    }
+}
+
+/// An ML model that pre-annotates tasks: its label is right with probability `accuracy`, and a right
+/// pre-label divides the human's service time by `speedup`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    pub name: String,
+    /// Probability that the pre-label is the true label.
+    pub accuracy: f64,
+    /// Service-time divisor when the pre-label is right (e.g. 3.0 = three times faster).
+    #[serde(default = "default_speedup")]
+    pub speedup: f64,
+    /// Inference time per task (default 1s).
+    #[serde(default = "default_latency")]
+    pub latency: Dur,
+    /// [USD] per pre-labelled task (default 0).
+    #[serde(default)]
+    pub cost_per_item: f64,
+}
+
+fn default_speedup() -> f64 {
+    2.0
+}
+fn default_latency() -> Dur {
+    Dur(crate::time::US_PER_SEC)
+}

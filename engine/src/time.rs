@@ -1,0 +1,177 @@
+//! Simulated time and durations: integer microseconds, never a float key.
+//!
+//! [`SimTime`] is an instant on the virtual clock (0 = Monday 00:00 of week one); [`Dur`] is a span.
+//! Both are `u64` microseconds so that event ordering is exact and identical on every machine.
+//! Durations read and print as a person writes them: `"25.5s"`, `"30min"`, `"24h"`, `"7d"`.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+
+/// Microseconds per unit.
+pub const US_PER_SEC: u64 = 1_000_000;
+pub const US_PER_MIN: u64 = 60 * US_PER_SEC;
+pub const US_PER_HOUR: u64 = 60 * US_PER_MIN;
+pub const US_PER_DAY: u64 = 24 * US_PER_HOUR;
+pub const US_PER_WEEK: u64 = 7 * US_PER_DAY;
+
+/// An instant of virtual time [µs since the start of the run; 0 = Monday 00:00].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct SimTime(pub u64);
+
+/// A span of virtual time [µs].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Dur(pub u64);
+
+impl SimTime {
+    pub const ZERO: SimTime = SimTime(0);
+    pub const MAX: SimTime = SimTime(u64::MAX);
+    /// Seconds since the start, as a float (for reporting only).
+    pub fn secs(self) -> f64 {
+        self.0 as f64 / US_PER_SEC as f64
+    }
+    /// Saturating `self + d`.
+    pub fn plus(self, d: Dur) -> SimTime {
+        SimTime(self.0.saturating_add(d.0))
+    }
+    /// `self - earlier`, zero if `earlier` is later.
+    pub fn since(self, earlier: SimTime) -> Dur {
+        Dur(self.0.saturating_sub(earlier.0))
+    }
+    /// Position within the week [µs since Monday 00:00].
+    pub fn week_offset(self) -> u64 {
+        self.0 % US_PER_WEEK
+    }
+}
+
+impl Dur {
+    pub const ZERO: Dur = Dur(0);
+    pub fn from_secs_f64(s: f64) -> Dur {
+        if !(s > 0.0) {
+            return Dur(0);
+        }
+        let us = (s * US_PER_SEC as f64).round();
+        Dur(if us >= u64::MAX as f64 { u64::MAX } else { us as u64 })
+    }
+    pub fn secs(self) -> f64 {
+        self.0 as f64 / US_PER_SEC as f64
+    }
+    pub fn hours(self) -> f64 {
+        self.0 as f64 / US_PER_HOUR as f64
+    }
+    pub fn from_hours(h: u64) -> Dur {
+        Dur(h * US_PER_HOUR)
+    }
+}
+
+/// Parses a human duration: a number followed by a unit (`us`, `ms`, `s`, `min`, `h`, `d`, `w`).
+/// A bare number is read as seconds. Examples: `"25.5s"`, `"30min"`, `"1.5h"`, `"7d"`.
+pub fn parse_duration(text: &str) -> Result<Dur, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '_'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let num: String = num.chars().filter(|&c| c != '_').collect();
+    let value: f64 = num
+        .parse()
+        .map_err(|_| format!("expected a duration such as \"25.5s\", \"30min\", \"24h\" or \"7d\", found {text:?}"))?;
+    let scale = match unit.trim() {
+        "" | "s" | "sec" | "secs" | "second" | "seconds" => US_PER_SEC as f64,
+        "us" | "µs" => 1.0,
+        "ms" => 1_000.0,
+        "m" | "min" | "mins" | "minute" | "minutes" => US_PER_MIN as f64,
+        "h" | "hr" | "hrs" | "hour" | "hours" => US_PER_HOUR as f64,
+        "d" | "day" | "days" => US_PER_DAY as f64,
+        "w" | "week" | "weeks" => US_PER_WEEK as f64,
+        other => {
+            return Err(format!(
+                "unknown duration unit {other:?} in {text:?} (use us, ms, s, min, h, d or w)"
+            ))
+        }
+    };
+    let us = value * scale;
+    if !us.is_finite() || us < 0.0 || us > 1e18 {
+        return Err(format!("duration {text:?} is out of range"));
+    }
+    Ok(Dur(us.round() as u64))
+}
+
+impl fmt::Display for Dur {
+    /// Prints the largest unit that divides the value exactly, else seconds with decimals.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let us = self.0;
+        for (unit, n) in [("d", US_PER_DAY), ("h", US_PER_HOUR), ("min", US_PER_MIN), ("s", US_PER_SEC)] {
+            if us >= n && us % n == 0 {
+                return write!(f, "{}{unit}", us / n);
+            }
+        }
+        if us == 0 {
+            return write!(f, "0s");
+        }
+        write!(f, "{}s", us as f64 / US_PER_SEC as f64)
+    }
+}
+
+impl Serialize for Dur {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for Dur {
+    /// Accepts a string with a unit (`"25.5s"`) or a number of seconds.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Dur;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a duration such as \"25.5s\", \"30min\", \"24h\" or \"7d\"")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Dur, E> {
+                parse_duration(v).map_err(E::custom)
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Dur, E> {
+                if v.is_finite() && v >= 0.0 {
+                    Ok(Dur::from_secs_f64(v))
+                } else {
+                    Err(E::custom(format!("expected a non-negative duration, found {v}")))
+                }
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Dur, E> {
+                if v >= 0 {
+                    Ok(Dur(v as u64 * US_PER_SEC))
+                } else {
+                    Err(E::custom(format!("expected a non-negative duration, found {v}")))
+                }
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Dur, E> {
+                Ok(Dur(v.saturating_mul(US_PER_SEC)))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn parses_human_durations() {
+        assert_eq!(parse_duration("25.5s").unwrap(), Dur(25_500_000));
+        assert_eq!(parse_duration("30min").unwrap(), Dur(30 * US_PER_MIN));
+        assert_eq!(parse_duration("24h").unwrap(), Dur(US_PER_DAY));
+        assert_eq!(parse_duration("7d").unwrap(), Dur(US_PER_WEEK));
+        assert_eq!(parse_duration("12").unwrap(), Dur(12 * US_PER_SEC));
+        assert!(parse_duration("12 parsecs").unwrap_err().contains("unknown duration unit"));
+        assert!(parse_duration("abc").is_err());
+        assert!(parse_duration("-3s").is_err());
+    }
+    #[test]
+    fn display_round_trips() {
+        for s in ["7d", "24h", "30min", "25.5s", "0s", "90s"] {
+            let d = parse_duration(s).unwrap();
+            assert_eq!(parse_duration(&d.to_string()).unwrap(), d, "{s}");
+        }
+        assert_eq!(Dur(US_PER_DAY).to_string(), "1d");
+    }
+}

@@ -1,0 +1,1 @@
+//! tessera-scenarios: loading and validating scenario files.
