@@ -5,6 +5,11 @@
 //! source. It is a pure function of (scenario, seed); files, the network and wall-clock time belong
 //! to the crates above it.
 
+pub mod dispatch;
+pub mod domain;
 pub mod kernel;
+pub mod ledger;
+pub mod metrics;
+pub mod run;
 pub mod spec;
 pub mod time;

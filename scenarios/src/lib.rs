@@ -1,1 +1,20 @@
-//! tessera-scenarios: loading and validating scenario files.
+//! tessera-scenarios: everything a user feeds in. Scenario files (TOML) are parsed into the
+//! engine's schema ([`tessera_engine::spec::Scenario`]), with `--set` overrides applied first and
+//! every error located at `file:line:column` with the field's dotted path.
+//!
+//! Architecture invariant: this crate reads files and reports; it never runs a simulation.
+
+mod error;
+mod load;
+mod locate;
+mod overrides;
+mod validate;
+
+pub use error::{Issue, ScenarioError};
+pub use load::{load_file, load_str};
+pub use validate::Known;
+
+/// Directory of the shipped scenario library (this crate's folder).
+pub fn library_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}

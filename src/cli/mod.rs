@@ -1,6 +1,11 @@
-//! Command-line verbs and their dispatch.
+//! Command-line verbs and their dispatch. Each verb lives in its own file.
 
+pub mod simulate;
+
+use anyhow::Result;
 use clap::{Parser, Subcommand};
+use std::path::Path;
+use tessera_engine::spec::Scenario;
 
 /// Tessera: simulate, optimise and run the workforce behind data annotation.
 #[derive(Parser, Debug)]
@@ -12,9 +17,22 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Run a scenario in simulated time (replications, what-if overrides, CSV/JSON output)
+    Simulate(simulate::SimulateArgs),
 }
 
-pub fn run(cli: Cli) -> anyhow::Result<()> {
+pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Simulate(a) => simulate::run(a),
     }
+}
+
+/// Aggregation methods a scenario may name.
+pub const AGGREGATIONS: &[&str] = &["majority"];
+
+/// Loads a scenario with overrides, validating names against what this binary knows.
+pub fn load_scenario(path: &Path, set: &[String]) -> Result<Scenario> {
+    let policies = tessera_policies::names();
+    let known = tessera_scenarios::Known { policies: &policies, aggregations: AGGREGATIONS };
+    tessera_scenarios::load_file(path, set, &known).map_err(|e| anyhow::anyhow!("{e}"))
 }

@@ -1,0 +1,22 @@
+//! FIFO: the oldest waiting task goes to the longest-idle eligible annotator.
+
+use super::{eligible, RouteState, Router};
+use crate::domain::{AnnotatorIdx, TaskSlot};
+use crate::kernel::ActorRng;
+
+/// First come, first served; ties in annotators go to the one idle longest.
+pub struct Fifo;
+
+impl Router for Fifo {
+    fn name(&self) -> &str {
+        "fifo"
+    }
+    fn pick_task(&mut self, a: AnnotatorIdx, st: &RouteState, _: &mut ActorRng) -> Option<usize> {
+        let a = st.annotator(a);
+        st.queue.iter().position(|&t| eligible(st.task(t), a))
+    }
+    fn pick_annotator(&mut self, t: TaskSlot, st: &RouteState, _: &mut ActorRng) -> Option<usize> {
+        let t = st.task(t);
+        st.idle.iter().position(|&a| eligible(t, st.annotator(a)))
+    }
+}

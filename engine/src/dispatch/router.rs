@@ -1,0 +1,78 @@
+//! The routing contract: what a policy sees (views that never include hidden truth) and decides.
+
+use super::TaskTable;
+use crate::domain::task::TaskView;
+use crate::domain::{AnnotatorIdx, TaskSlot};
+use crate::kernel::ActorRng;
+use crate::time::SimTime;
+use std::collections::VecDeque;
+
+/// What the operation believes about an annotator's skill on one task type (declared or learned,
+/// not the hidden truth of the simulation).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Skill {
+    /// Expected probability of a right label.
+    pub accuracy: f64,
+    /// [s] expected time per item.
+    pub mean_secs: f64,
+    /// [USD] expected cost of one item (per-item pay, or hourly wage × mean time).
+    pub cost_per_item: f64,
+}
+
+/// What routing knows about an annotator.
+#[derive(Clone, Debug)]
+pub struct AnnotatorView {
+    pub idx: AnnotatorIdx,
+    pub pool: u16,
+    /// By task-type index; None = not qualified for that type.
+    pub skills: Vec<Option<Skill>>,
+    /// Bit i set = speaks language i of the run's language table.
+    pub languages: u64,
+    /// When the annotator last became idle.
+    pub idle_since: SimTime,
+    /// Online reliability estimate in [0, 1] (starts at the pool's declared accuracy).
+    pub trust: f32,
+    /// Banned annotators get no work.
+    pub banned: bool,
+}
+
+/// The hard constraints every policy respects: skill, language, not banned, and at most one label
+/// per annotator per task.
+#[inline]
+pub fn eligible(t: &TaskView, a: &AnnotatorView) -> bool {
+    !a.banned
+        && matches!(a.skills.get(t.ttype as usize), Some(Some(_)))
+        && t.language.is_none_or(|l| a.languages & (1u64 << l) != 0)
+        && !t.labelers.contains(&a.idx)
+}
+
+/// The state a router decides on.
+pub struct RouteState<'a> {
+    pub now: SimTime,
+    pub annotators: &'a [AnnotatorView],
+    pub tasks: &'a TaskTable,
+    /// Waiting tasks with open assignments, in the order they joined.
+    pub queue: &'a VecDeque<TaskSlot>,
+    /// Idle, on-shift annotators, longest idle first.
+    pub idle: &'a [AnnotatorIdx],
+}
+
+impl RouteState<'_> {
+    pub fn task(&self, slot: TaskSlot) -> &TaskView {
+        &self.tasks.get(slot).view
+    }
+    pub fn annotator(&self, idx: AnnotatorIdx) -> &AnnotatorView {
+        &self.annotators[idx as usize]
+    }
+}
+
+/// A routing policy. The dispatcher asks it at two moments: an annotator became free (which
+/// waiting task?) and a task became available (which idle annotator?). Returning None leaves the
+/// annotator idle or the task waiting. Implementations must only return eligible pairs.
+pub trait Router: Send {
+    fn name(&self) -> &str;
+    /// Position in `st.queue` of the task the free annotator `a` should take.
+    fn pick_task(&mut self, a: AnnotatorIdx, st: &RouteState, rng: &mut ActorRng) -> Option<usize>;
+    /// Position in `st.idle` of the annotator who should take task `t`.
+    fn pick_annotator(&mut self, t: TaskSlot, st: &RouteState, rng: &mut ActorRng) -> Option<usize>;
+}

@@ -1,0 +1,94 @@
+//! The annotation domain as actors: task sources, annotators, ML models and the dispatcher
+//! (in `crate::dispatch`), and the messages they exchange.
+//!
+//! ```text
+//!  TaskSource ──Arrive──▶ Dispatcher ──PreAnnotate──▶ Model
+//!   (per stream)            │  ▲   ◀────PreLabel──────┘
+//!                     Assign│  │Submit / Abandoned / Available / Unavailable
+//!                           ▼  │
+//!                        Annotator (one per person; shifts, speed, accuracy, fatigue, learning)
+//! ```
+
+pub mod annotator;
+pub mod consensus;
+pub mod model;
+pub mod shift;
+pub mod source;
+pub mod task;
+
+/// Dense index of an annotator in the run (pool by pool, in scenario order).
+pub type AnnotatorIdx = u32;
+/// Slot of a live task in the dispatcher's task table.
+pub type TaskSlot = u32;
+
+/// What an annotator (or model) needs to know to work on a task. The hidden true label travels
+/// with it because the synthetic annotator's answer depends on it; routing never reads it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Job {
+    /// [slot] of the task in the dispatcher.
+    pub task: TaskSlot,
+    /// Task-type index (scenario order of first appearance).
+    pub ttype: u16,
+    /// Number of classes.
+    pub classes: u16,
+    /// Hidden true label (simulation only).
+    pub truth: u16,
+    /// Pre-label from a model, if any.
+    pub prelabel: Option<u16>,
+    /// Service-time divisor when the pre-label is right (1 = no model).
+    pub speedup: f32,
+    /// [0, 1] -- 0 = annotator's own accuracy, 1 = coin flip.
+    pub difficulty: f32,
+}
+
+/// A task as it leaves its source.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct NewTask {
+    /// Stream index.
+    pub stream: u16,
+    pub truth: u16,
+    pub difficulty: f32,
+}
+
+/// Every message of the annotation simulation.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Msg {
+    /// Sent once to every actor at time 0.
+    Start,
+    /// Source → itself: time for the next arrival (or batch).
+    NextArrival,
+    /// Dispatcher → source: no more arrivals wanted.
+    StopArrivals,
+    /// Source → dispatcher: a task arrived.
+    Arrive(NewTask),
+    /// Dispatcher → model: pre-annotate this task.
+    PreAnnotate(Job),
+    /// Model → dispatcher: the pre-label.
+    PreLabel { task: TaskSlot, label: u16 },
+    /// Dispatcher → annotator: work on this task.
+    Assign(Job),
+    /// Annotator → itself: the current item is done.
+    WorkDone,
+    /// Annotator → itself: the lease on an abandoned task ran out; back at work.
+    AbandonTimeout,
+    /// Annotator → dispatcher: a label; `leaving` = the shift is over, assign nothing more.
+    Submit { annotator: AnnotatorIdx, task: TaskSlot, label: u16, leaving: bool },
+    /// Annotator → dispatcher: walked away from the task; its lease expired now.
+    Abandoned { annotator: AnnotatorIdx, task: TaskSlot, leaving: bool },
+    /// Annotator → itself: shift transitions.
+    ShiftStart,
+    ShiftEnd,
+    /// Annotator → dispatcher: on shift and idle / off shift.
+    Available { annotator: AnnotatorIdx },
+    Unavailable { annotator: AnnotatorIdx },
+}
+
+/// `truth` with probability `p`, otherwise a uniformly random other class.
+pub fn noisy_label(truth: u16, classes: u16, p: f64, rng: &mut impl rand::Rng) -> u16 {
+    if classes <= 1 || rng.random::<f64>() < p {
+        truth
+    } else {
+        let other = rng.random_range(0..classes - 1);
+        if other >= truth { other + 1 } else { other }
+    }
+}

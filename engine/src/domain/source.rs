@@ -1,0 +1,178 @@
+//! Task sources: one actor per stream, producing arrivals (Poisson, hourly schedule, batch drops).
+
+use super::{Msg, NewTask};
+use crate::kernel::{Actor, ActorId, Context};
+use crate::spec::{ArrivalSpec, DifficultySpec, ProbDist};
+use crate::time::{Dur, US_PER_HOUR};
+use rand::Rng;
+
+/// How arrivals are timed.
+#[derive(Clone, Debug)]
+pub enum ArrivalProcess {
+    /// [tasks/µs]
+    Poisson { rate: f64 },
+    /// [tasks/µs] for each hour of the week (168 entries, Monday 00:00 first).
+    Schedule { rate: Vec<f64> },
+    Batch { size: u32, every: Dur, first: Dur },
+}
+
+impl ArrivalProcess {
+    pub fn from_spec(spec: &ArrivalSpec) -> ArrivalProcess {
+        let per_us = |per_hour: f64| per_hour / US_PER_HOUR as f64;
+        match spec {
+            ArrivalSpec::Poisson { per_hour } => ArrivalProcess::Poisson { rate: per_us(*per_hour) },
+            ArrivalSpec::Schedule { per_hour, day_factor } => {
+                let rate = (0..168)
+                    .map(|h| {
+                        let base = if per_hour.len() == 168 { per_hour[h] } else { per_hour[h % 24] };
+                        let f = day_factor.as_ref().map_or(1.0, |d| d[h / 24]);
+                        per_us(base * f)
+                    })
+                    .collect();
+                ArrivalProcess::Schedule { rate }
+            }
+            ArrivalSpec::Batch { size, every, first } => ArrivalProcess::Batch { size: *size, every: *every, first: *first },
+        }
+    }
+
+    /// Mean arrival rate over a week [tasks/h].
+    pub fn mean_per_hour(&self) -> f64 {
+        match self {
+            ArrivalProcess::Poisson { rate } => rate * US_PER_HOUR as f64,
+            ArrivalProcess::Schedule { rate } => rate.iter().sum::<f64>() / 168.0 * US_PER_HOUR as f64,
+            ArrivalProcess::Batch { size, every, .. } => *size as f64 / every.hours(),
+        }
+    }
+}
+
+/// Next arrival instant of a non-homogeneous Poisson process with a piecewise-constant hourly rate,
+/// by inversion of the integrated rate: exact, no thinning. None when the rate is zero all week.
+fn next_scheduled(now: u64, rate: &[f64], rng: &mut impl Rng) -> Option<u64> {
+    if !rate.iter().any(|&r| r > 0.0) {
+        return None;
+    }
+    let mut need = -(1.0 - rng.random::<f64>()).ln(); // Exp(1) units of integrated rate
+    let mut t = now;
+    loop {
+        let hour = ((t / US_PER_HOUR) % rate.len() as u64) as usize;
+        let seg_end = (t / US_PER_HOUR + 1) * US_PER_HOUR;
+        let (r, span) = (rate[hour], (seg_end - t) as f64);
+        if r > 0.0 && need <= r * span {
+            return Some(t + ((need / r).round() as u64).min(seg_end - t));
+        }
+        need -= r * span;
+        t = seg_end;
+    }
+}
+
+/// Samples task properties.
+#[derive(Clone, Debug)]
+pub struct TaskDraw {
+    /// Cumulative class weights (normalised).
+    pub class_cdf: Vec<f64>,
+    pub difficulty: DifficultySpec,
+}
+
+/// One value from a [0, 1] distribution.
+pub fn draw_prob(d: &ProbDist, rng: &mut impl Rng) -> f64 {
+    match *d {
+        ProbDist::Mean(m) => m,
+        ProbDist::Beta([a, b]) => rand_distr::Beta::new(a, b).map(|b| rng.sample(b)).unwrap_or(a / (a + b)),
+        ProbDist::Uniform([lo, hi]) => lo + (hi - lo) * rng.random::<f64>(),
+    }
+}
+
+/// The actor that produces one stream's tasks.
+pub struct TaskSource {
+    pub stream: u16,
+    pub dispatcher: ActorId,
+    pub process: ArrivalProcess,
+    pub draw: TaskDraw,
+    pub stopped: bool,
+}
+
+impl TaskSource {
+    fn emit(&mut self, ctx: &mut dyn Context<Msg>) {
+        let rng = ctx.rng();
+        let u: f64 = rng.random();
+        let truth = self.draw.class_cdf.iter().position(|&c| u < c).unwrap_or(self.draw.class_cdf.len() - 1) as u16;
+        let difficulty = match &self.draw.difficulty {
+            DifficultySpec::Fixed(d) => *d,
+            DifficultySpec::Drawn(p) => draw_prob(p, rng),
+        } as f32;
+        ctx.send(self.dispatcher, Msg::Arrive(NewTask { stream: self.stream, truth, difficulty }));
+    }
+
+    fn schedule_next(&mut self, ctx: &mut dyn Context<Msg>, first: bool) {
+        let now = ctx.now().0;
+        let me = ctx.me();
+        let at = match &self.process {
+            ArrivalProcess::Poisson { rate } => {
+                if *rate <= 0.0 {
+                    return;
+                }
+                let e = -(1.0 - ctx.rng().random::<f64>()).ln();
+                Some(now + ((e / rate).round() as u64))
+            }
+            ArrivalProcess::Schedule { rate } => next_scheduled(now, rate, ctx.rng()),
+            ArrivalProcess::Batch { every, first: f, .. } => Some(if first { now + f.0 } else { now + every.0.max(1) }),
+        };
+        if let Some(at) = at {
+            ctx.send_in(Dur(at - now), me, Msg::NextArrival);
+        }
+    }
+}
+
+impl Actor<Msg> for TaskSource {
+    fn handle(&mut self, msg: Msg, ctx: &mut dyn Context<Msg>) {
+        match msg {
+            Msg::Start => self.schedule_next(ctx, true),
+            Msg::NextArrival if !self.stopped => {
+                let n = match self.process {
+                    ArrivalProcess::Batch { size, .. } => size,
+                    _ => 1,
+                };
+                for _ in 0..n {
+                    self.emit(ctx);
+                }
+                self.schedule_next(ctx, false);
+            }
+            Msg::StopArrivals => self.stopped = true,
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::stream_rng;
+
+    #[test]
+    fn scheduled_arrivals_follow_the_rate() {
+        // 0 tasks/h at night (0-8h), 100/h by day: count arrivals per hour over many weeks.
+        let per_hour: Vec<f64> = (0..24).map(|h| if h < 8 { 0.0 } else { 100.0 }).collect();
+        let p = ArrivalProcess::from_spec(&ArrivalSpec::Schedule { per_hour, day_factor: None });
+        let ArrivalProcess::Schedule { rate } = &p else { unreachable!() };
+        let mut rng = stream_rng(3, 1);
+        let (mut t, mut night, mut day) = (0u64, 0u64, 0u64);
+        let weeks = 20;
+        while let Some(n) = next_scheduled(t, rate, &mut rng) {
+            if n >= weeks * 168 * US_PER_HOUR {
+                break;
+            }
+            t = n;
+            if (t / US_PER_HOUR) % 24 < 8 { night += 1 } else { day += 1 }
+        }
+        assert_eq!(night, 0);
+        let expected = (weeks * 7 * 16 * 100) as f64;
+        assert!((day as f64 - expected).abs() < 4.0 * expected.sqrt(), "{day} vs {expected}");
+        assert!((p.mean_per_hour() - 100.0 * 16.0 / 24.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn zero_rate_never_arrives() {
+        let rate = vec![0.0; 168];
+        assert_eq!(next_scheduled(0, &rate, &mut stream_rng(1, 1)), None);
+    }
+}

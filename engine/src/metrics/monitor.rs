@@ -1,0 +1,150 @@
+//! The monitor: counters and time-weighted averages over the statistics window [warm-up, end].
+
+use crate::time::{Dur, SimTime};
+
+/// Time-weighted average of a piecewise-constant quantity, counted from `start`.
+#[derive(Clone, Debug)]
+pub struct TimeAverage {
+    start: u64,
+    last: u64,
+    value: f64,
+    area: f64,
+}
+
+impl TimeAverage {
+    pub fn new(start: SimTime) -> Self {
+        TimeAverage { start: start.0, last: 0, value: 0.0, area: 0.0 }
+    }
+    fn accrue(&mut self, now: u64) {
+        let from = self.last.max(self.start);
+        if now > from {
+            self.area += self.value * (now - from) as f64;
+        }
+        self.last = now;
+    }
+    /// The quantity takes value `v` from `now` on.
+    #[inline]
+    pub fn set(&mut self, now: SimTime, v: f64) {
+        self.accrue(now.0);
+        self.value = v;
+    }
+    pub fn value(&self) -> f64 {
+        self.value
+    }
+    /// Average over [start, end].
+    pub fn mean(&self, end: SimTime) -> f64 {
+        let mut c = self.clone();
+        c.accrue(end.0);
+        let span = end.0.saturating_sub(self.start);
+        if span == 0 { 0.0 } else { c.area / span as f64 }
+    }
+}
+
+/// Overlap of [from, to) with [start, ∞) [µs].
+fn clipped(from: SimTime, to: SimTime, start: SimTime) -> u64 {
+    to.0.saturating_sub(from.0.max(start.0))
+}
+
+/// Everything counted during a run. "Counted" tasks are those that arrived at or after the
+/// warm-up; time-based quantities only accrue after it.
+#[derive(Clone, Debug)]
+pub struct Monitor {
+    pub window_start: SimTime,
+    pub service_level: Dur,
+    /// Counted arrivals.
+    pub arrivals: u64,
+    /// Counted tasks that are final.
+    pub completions: u64,
+    /// Final labels produced inside the window (any arrival time).
+    pub finals_in_window: u64,
+    /// Counted tasks that started service / of them, those that waited / waited less than the
+    /// service-level threshold.
+    pub started: u64,
+    pub waited: u64,
+    pub within_sl: u64,
+    pub wait_sum_s: f64,
+    /// Time in system of counted final tasks [s].
+    pub tis_s: Vec<f64>,
+    pub correct: u64,
+    pub deadline_misses: u64,
+    pub abandonments: u64,
+    /// Labels submitted inside the window.
+    pub labels: u64,
+    pub queue: TimeAverage,
+    pub in_system: TimeAverage,
+    /// Per annotator [µs] inside the window.
+    pub busy_us: Vec<u64>,
+    pub on_shift_us: Vec<u64>,
+    busy_since: Vec<Option<SimTime>>,
+    on_since: Vec<Option<SimTime>>,
+}
+
+impl Monitor {
+    pub fn new(window_start: SimTime, service_level: Dur, annotators: usize) -> Self {
+        Monitor {
+            window_start,
+            service_level,
+            arrivals: 0,
+            completions: 0,
+            finals_in_window: 0,
+            started: 0,
+            waited: 0,
+            within_sl: 0,
+            wait_sum_s: 0.0,
+            tis_s: Vec::new(),
+            correct: 0,
+            deadline_misses: 0,
+            abandonments: 0,
+            labels: 0,
+            queue: TimeAverage::new(window_start),
+            in_system: TimeAverage::new(window_start),
+            busy_us: vec![0; annotators],
+            on_shift_us: vec![0; annotators],
+            busy_since: vec![None; annotators],
+            on_since: vec![None; annotators],
+        }
+    }
+
+    pub fn in_window(&self, t: SimTime) -> bool {
+        t >= self.window_start
+    }
+
+    /// A counted task started its first service after waiting `wait`.
+    pub fn first_start(&mut self, wait: Dur) {
+        self.started += 1;
+        if wait.0 > 0 {
+            self.waited += 1;
+        }
+        if wait < self.service_level {
+            self.within_sl += 1;
+        }
+        self.wait_sum_s += wait.secs();
+    }
+
+    pub fn busy(&mut self, a: u32, now: SimTime) {
+        self.busy_since[a as usize] = Some(now);
+    }
+    pub fn idle(&mut self, a: u32, now: SimTime) {
+        if let Some(s) = self.busy_since[a as usize].take() {
+            self.busy_us[a as usize] += clipped(s, now, self.window_start);
+        }
+    }
+    pub fn on_shift(&mut self, a: u32, now: SimTime) {
+        if self.on_since[a as usize].is_none() {
+            self.on_since[a as usize] = Some(now);
+        }
+    }
+    pub fn off_shift(&mut self, a: u32, now: SimTime) {
+        if let Some(s) = self.on_since[a as usize].take() {
+            self.on_shift_us[a as usize] += clipped(s, now, self.window_start);
+        }
+    }
+
+    /// Closes every open interval at `end`.
+    pub fn close(&mut self, end: SimTime) {
+        for a in 0..self.busy_since.len() as u32 {
+            self.idle(a, end);
+            self.off_shift(a, end);
+        }
+    }
+}

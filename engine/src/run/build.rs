@@ -1,0 +1,241 @@
+//! From a scenario to a ready simulation: the task-type and language tables, the actors, their
+//! random streams, and the synthetic workforce.
+
+use super::RunOptions;
+use crate::dispatch::{AnnotatorView, Dispatcher, DispatcherConfig, Router, Skill};
+use crate::dispatch::ModelRef;
+use crate::domain::annotator::{Annotator, Profile};
+use crate::domain::model::Model;
+use crate::domain::shift::Calendar;
+use crate::domain::source::{ArrivalProcess, TaskDraw, TaskSource};
+use crate::domain::task::{StreamInfo, Workflow};
+use crate::domain::Msg;
+use crate::kernel::{stream_key, stream_rng, Actor, ActorId, Context, Simulation};
+use crate::ledger::{Ledger, Pay};
+use crate::metrics::Monitor;
+use crate::spec::{PaySpec, Scenario};
+use crate::time::{SimTime, US_PER_HOUR};
+
+/// Every kind of actor in an annotation simulation (static dispatch: no box per message).
+pub enum SimActor {
+    Dispatcher(Box<Dispatcher>),
+    Source(TaskSource),
+    Annotator(Box<Annotator>),
+    Model(Model),
+}
+
+impl Actor<Msg> for SimActor {
+    #[inline]
+    fn handle(&mut self, msg: Msg, ctx: &mut dyn Context<Msg>) {
+        match self {
+            SimActor::Dispatcher(d) => d.handle(msg, ctx),
+            SimActor::Source(s) => s.handle(msg, ctx),
+            SimActor::Annotator(a) => a.handle(msg, ctx),
+            SimActor::Model(m) => m.handle(msg, ctx),
+        }
+    }
+}
+
+/// A simulation ready to run, with the names needed to report on it.
+pub struct Built {
+    pub sim: Simulation<Msg, SimActor>,
+    pub stream_names: Vec<String>,
+    pub task_types: Vec<String>,
+    pub pool_names: Vec<String>,
+    /// Pool index of each annotator.
+    pub pool_of: Vec<u16>,
+    /// Expected end [µs] when running to a task count (for progress).
+    pub expected_end: f64,
+}
+
+impl Built {
+    pub fn dispatcher(&self) -> &Dispatcher {
+        match &self.sim.actors[0] {
+            SimActor::Dispatcher(d) => d,
+            _ => unreachable!("actor 0 is the dispatcher"),
+        }
+    }
+    pub fn dispatcher_mut(&mut self) -> &mut Dispatcher {
+        match &mut self.sim.actors[0] {
+            SimActor::Dispatcher(d) => d,
+            _ => unreachable!("actor 0 is the dispatcher"),
+        }
+    }
+    pub fn names(&self) -> &[String] {
+        &self.task_types
+    }
+}
+
+/// Name of the i-th stream / pool: its own, or "stream-i" / "pool-i".
+pub fn stream_name(s: &Scenario, i: usize) -> String {
+    s.streams[i].name.clone().unwrap_or_else(|| format!("stream-{i}"))
+}
+pub fn pool_name(s: &Scenario, i: usize) -> String {
+    s.pools[i].name.clone().unwrap_or_else(|| format!("pool-{i}"))
+}
+
+/// Builds the actors for one replication. Errors are for scenarios that skipped validation.
+pub fn build(s: &Scenario, router: Box<dyn Router>, opts: RunOptions) -> Result<Built, String> {
+    if s.streams.is_empty() {
+        return Err("the scenario has no [[streams]]".into());
+    }
+    if s.pools.is_empty() {
+        return Err("the scenario has no [[pools]]".into());
+    }
+    let seed = opts.seed;
+    // Task types and languages, in order of first appearance.
+    let mut types: Vec<String> = Vec::new();
+    let mut classes_by_type: Vec<u16> = Vec::new();
+    let mut languages: Vec<String> = Vec::new();
+    let lang_index = |l: &str, languages: &mut Vec<String>| -> Result<u16, String> {
+        if let Some(i) = languages.iter().position(|x| x == l) {
+            return Ok(i as u16);
+        }
+        if languages.len() == 64 {
+            return Err("at most 64 distinct languages are supported".into());
+        }
+        languages.push(l.to_string());
+        Ok(languages.len() as u16 - 1)
+    };
+    for st in &s.streams {
+        match types.iter().position(|t| *t == st.task_type) {
+            Some(i) => classes_by_type[i] = classes_by_type[i].max(st.classes as u16),
+            None => {
+                types.push(st.task_type.clone());
+                classes_by_type.push(st.classes as u16);
+            }
+        }
+    }
+
+    let mut sim: Simulation<Msg, SimActor> = Simulation::new(seed);
+    let dispatcher_id = ActorId(0);
+    let n_sources = s.streams.len();
+    let model_base = 1 + n_sources as u32;
+    let annot_base = model_base + s.models.len() as u32;
+
+    let mut streams = Vec::new();
+    let mut expected_rate = 0.0; // [tasks/µs]
+    for (i, st) in s.streams.iter().enumerate() {
+        let ttype = types.iter().position(|t| *t == st.task_type).unwrap() as u16;
+        let language = st.language.as_deref().map(|l| lang_index(l, &mut languages)).transpose()?;
+        let model = match &st.pre_annotation {
+            Some(m) => Some(s.models.iter().position(|x| x.name == *m).ok_or_else(|| format!("streams[{i}].pre_annotation: no model named {m:?}"))? as u16),
+            None => None,
+        };
+        streams.push(StreamInfo {
+            name: stream_name(s, i),
+            task_type: st.task_type.clone(),
+            ttype,
+            modality: st.modality(),
+            classes: st.classes as u16,
+            priority: st.priority,
+            deadline: st.deadline.map(|d| d.0),
+            language,
+            workflow: Workflow::chain(&st.workflow).map_err(|e| format!("streams[{i}].workflow: {e}"))?,
+            model,
+        });
+    }
+
+    // Workforce: profiles from their own streams (the same people for every policy on a seed).
+    let mut views = Vec::new();
+    let mut profiles = Vec::new();
+    let mut pays = Vec::new();
+    let mut pool_of = Vec::new();
+    let mut pool_names = Vec::new();
+    for (p, pool) in s.pools.iter().enumerate() {
+        let name = pool_name(s, p);
+        let calendar = Calendar::parse(&pool.shifts).map_err(|e| format!("pools[{p}].shifts: {e}"))?;
+        let mut langs = 0u64;
+        for l in &pool.languages {
+            langs |= 1 << lang_index(l, &mut languages)?;
+        }
+        let pay = Pay::from(&pool.pay);
+        let declared: Vec<Option<Skill>> = types
+            .iter()
+            .map(|t| {
+                let service = if pool.service.is_empty() { Some(Default::default()) } else { pool.service.get(t).cloned() }?;
+                let accuracy = pool.accuracy_by_type.get(t).unwrap_or(&pool.accuracy).mean();
+                let mean_secs = service.mean_secs();
+                let cost_per_item = match pool.pay {
+                    PaySpec::PerItem(r) => r,
+                    PaySpec::PerHour(r) => r * mean_secs / 3600.0,
+                };
+                Some(Skill { accuracy, mean_secs, cost_per_item })
+            })
+            .collect();
+        for j in 0..pool.count.max(0) as usize {
+            let idx = views.len() as u32;
+            let mut rng = stream_rng(seed, stream_key(&["profile", &name, &j.to_string()]));
+            profiles.push((name.clone(), j, Profile::draw(pool, &types, &classes_by_type, calendar.clone(), &mut rng)));
+            views.push(AnnotatorView {
+                idx,
+                pool: p as u16,
+                skills: declared.clone(),
+                languages: langs,
+                idle_since: SimTime::ZERO,
+                trust: pool.accuracy.mean() as f32,
+                banned: false,
+            });
+            pays.push(pay);
+            pool_of.push(p as u16);
+        }
+        pool_names.push(name);
+    }
+
+    let n_annot = views.len();
+    let cfg = DispatcherConfig {
+        streams,
+        overlap: s.quality.overlap.max(1) as u16,
+        models: s
+            .models
+            .iter()
+            .enumerate()
+            .map(|(m, spec)| ModelRef { actor: ActorId(model_base + m as u32), speedup: spec.speedup as f32, cost: spec.cost_per_item })
+            .collect(),
+        sources: (1..=n_sources as u32).map(ActorId).collect(),
+        annotator_actors: (0..n_annot as u32).map(|a| ActorId(annot_base + a)).collect(),
+        task_limit: s.run.tasks,
+        keep_records: opts.keep_records,
+        trace: opts.trace,
+    };
+    let monitor = Monitor::new(SimTime(s.run.warmup.0), s.run.service_level, n_annot);
+    let ledger = Ledger::new(pays, pool_of.clone());
+    let dispatcher = Dispatcher::new(cfg, router, views, monitor, ledger);
+    sim.add(SimActor::Dispatcher(Box::new(dispatcher)), stream_key(&["dispatcher"]));
+
+    for (i, st) in s.streams.iter().enumerate() {
+        let process = ArrivalProcess::from_spec(&st.arrivals);
+        expected_rate += process.mean_per_hour() / US_PER_HOUR as f64;
+        let k = st.classes.max(1) as usize;
+        let weights = st.class_weights.clone().filter(|w| w.len() == k).unwrap_or_else(|| vec![1.0; k]);
+        let total: f64 = weights.iter().sum();
+        let class_cdf = weights.iter().scan(0.0, |acc, w| { *acc += w / total; Some(*acc) }).collect();
+        let id = sim.add(
+            SimActor::Source(TaskSource {
+                stream: i as u16,
+                dispatcher: dispatcher_id,
+                process,
+                draw: TaskDraw { class_cdf, difficulty: st.difficulty.clone() },
+                stopped: false,
+            }),
+            stream_key(&["source", &stream_name(s, i)]),
+        );
+        sim.schedule(SimTime::ZERO, id, Msg::Start);
+    }
+    for m in &s.models {
+        sim.add(SimActor::Model(Model { dispatcher: dispatcher_id, accuracy: m.accuracy, latency: m.latency }), stream_key(&["model", &m.name]));
+    }
+    for (a, (pool, j, profile)) in profiles.into_iter().enumerate() {
+        let id = sim.add(SimActor::Annotator(Box::new(Annotator::new(a as u32, dispatcher_id, profile))), stream_key(&["annotator", &pool, &j.to_string()]));
+        sim.schedule(SimTime::ZERO, id, Msg::Start);
+    }
+    let expected_end = s.run.tasks.map_or(0.0, |n| n as f64 / expected_rate.max(1e-300));
+    Ok(Built {
+        sim,
+        stream_names: (0..s.streams.len()).map(|i| stream_name(s, i)).collect(),
+        task_types: types,
+        pool_names,
+        pool_of,
+        expected_end,
+    })
+}

@@ -1,0 +1,241 @@
+//! Semantic checks that the schema alone cannot express: ranges, cross-references (task types,
+//! models, languages), names that must be unique. Each problem is (dotted path, message).
+
+use std::collections::BTreeSet;
+use tessera_engine::domain::shift::Calendar;
+use tessera_engine::domain::task::Workflow;
+use tessera_engine::spec::{AccuracySpec, ArrivalSpec, DifficultySpec, PaySpec, ProbDist, Scenario, ServiceDist};
+
+/// Names that the layers above the engine know (routing policies, aggregation methods).
+pub struct Known<'a> {
+    pub policies: &'a [&'a str],
+    pub aggregations: &'a [&'a str],
+}
+
+type Problems = Vec<(String, String)>;
+
+fn prob(p: &mut Problems, path: String, x: f64) {
+    if !(0.0..=1.0).contains(&x) {
+        p.push((path, format!("expected a probability between 0 and 1, found {x}")));
+    }
+}
+
+fn prob_dist(p: &mut Problems, path: &str, d: &ProbDist) {
+    match *d {
+        ProbDist::Mean(m) => prob(p, format!("{path}.mean"), m),
+        ProbDist::Beta([a, b]) => {
+            if !(a > 0.0 && b > 0.0 && a.is_finite() && b.is_finite()) {
+                p.push((format!("{path}.beta"), format!("expected two positive shape parameters [a, b], found [{a}, {b}]")));
+            }
+        }
+        ProbDist::Uniform([lo, hi]) => {
+            if !(0.0 <= lo && lo <= hi && hi <= 1.0) {
+                p.push((format!("{path}.uniform"), format!("expected [lo, hi] with 0 <= lo <= hi <= 1, found [{lo}, {hi}]")));
+            }
+        }
+    }
+}
+
+fn non_negative(p: &mut Problems, path: String, x: f64, what: &str) {
+    if !(x >= 0.0 && x.is_finite()) {
+        p.push((path, format!("expected {what} >= 0, found {x}")));
+    }
+}
+
+fn unique(p: &mut Problems, what: &str, names: impl Iterator<Item = Option<String>>) {
+    let mut seen = BTreeSet::new();
+    for (i, n) in names.enumerate() {
+        if let Some(n) = n {
+            if !seen.insert(n.clone()) {
+                p.push((format!("{what}[{i}].name"), format!("the name {n:?} is used twice")));
+            }
+        }
+    }
+}
+
+fn one_of(p: &mut Problems, path: &str, value: &str, allowed: &[&str]) {
+    if !allowed.contains(&value) {
+        p.push((path.to_string(), format!("unknown value {value:?}; expected one of: {}", allowed.join(", "))));
+    }
+}
+
+pub fn validate(s: &Scenario, known: &Known) -> Problems {
+    let mut p = Problems::new();
+    // run
+    let r = &s.run;
+    if r.horizon.is_some() && r.tasks.is_some() {
+        p.push(("run.tasks".into(), "set either run.horizon or run.tasks, not both".into()));
+    }
+    if r.horizon.is_some_and(|h| h.0 == 0) {
+        p.push(("run.horizon".into(), "expected a positive duration, found 0s".into()));
+    }
+    if r.tasks == Some(0) {
+        p.push(("run.tasks".into(), "expected a positive integer, found 0".into()));
+    }
+    if let Some(h) = r.arrival_horizon() {
+        if r.warmup >= h && h.0 > 0 {
+            p.push(("run.warmup".into(), format!("the warm-up ({}) must be shorter than the horizon ({h})", r.warmup)));
+        }
+    }
+    if r.replications == 0 {
+        p.push(("run.replications".into(), "expected a positive integer, found 0".into()));
+    }
+    // streams
+    if s.streams.is_empty() {
+        p.push(("streams".into(), "expected at least one [[streams]] table".into()));
+    }
+    unique(&mut p, "streams", s.streams.iter().map(|x| x.name.clone()));
+    let types: BTreeSet<&str> = s.streams.iter().map(|x| x.task_type.as_str()).collect();
+    for (i, st) in s.streams.iter().enumerate() {
+        let at = |f: &str| format!("streams[{i}].{f}");
+        if st.classes == 0 || st.classes > 4096 {
+            p.push((at("classes"), format!("expected a number of classes between 1 and 4096, found {}", st.classes)));
+        }
+        if let Some(w) = &st.class_weights {
+            if w.len() != st.classes as usize {
+                p.push((at("class_weights"), format!("expected {} weights (one per class), found {}", st.classes, w.len())));
+            } else if w.iter().any(|x| !(*x >= 0.0 && x.is_finite())) || w.iter().sum::<f64>() <= 0.0 {
+                p.push((at("class_weights"), "expected non-negative weights with a positive sum".into()));
+            }
+        }
+        match &st.difficulty {
+            DifficultySpec::Fixed(d) => prob(&mut p, at("difficulty"), *d),
+            DifficultySpec::Drawn(d) => prob_dist(&mut p, &at("difficulty"), d),
+        }
+        match &st.arrivals {
+            ArrivalSpec::Poisson { per_hour } => non_negative(&mut p, at("arrivals.poisson.per_hour"), *per_hour, "a rate"),
+            ArrivalSpec::Schedule { per_hour, day_factor } => {
+                if per_hour.len() != 24 && per_hour.len() != 168 {
+                    p.push((at("arrivals.schedule.per_hour"), format!("expected 24 hourly rates (or 168 for a whole week), found {}", per_hour.len())));
+                }
+                for (h, x) in per_hour.iter().enumerate() {
+                    non_negative(&mut p, at(&format!("arrivals.schedule.per_hour[{h}]")), *x, "a rate");
+                }
+                if let Some(d) = day_factor {
+                    if d.len() != 7 {
+                        p.push((at("arrivals.schedule.day_factor"), format!("expected 7 factors (Monday first), found {}", d.len())));
+                    }
+                    for (k, x) in d.iter().enumerate() {
+                        non_negative(&mut p, at(&format!("arrivals.schedule.day_factor[{k}]")), *x, "a factor");
+                    }
+                }
+            }
+            ArrivalSpec::Batch { size, every, .. } => {
+                if *size == 0 {
+                    p.push((at("arrivals.batch.size"), "expected a positive integer, found 0".into()));
+                }
+                if every.0 == 0 {
+                    p.push((at("arrivals.batch.every"), "expected a positive duration, found 0s".into()));
+                }
+            }
+        }
+        if st.deadline.is_some_and(|d| d.0 == 0) {
+            p.push((at("deadline"), "expected a positive duration, found 0s".into()));
+        }
+        if let Err(e) = Workflow::chain(&st.workflow) {
+            p.push((at("workflow"), e));
+        }
+        if let Some(m) = &st.pre_annotation {
+            if !s.models.iter().any(|x| x.name == *m) {
+                let names: Vec<&str> = s.models.iter().map(|x| x.name.as_str()).collect();
+                p.push((at("pre_annotation"), format!("no model named {m:?} in [[models]] (models: {})", if names.is_empty() { "none".into() } else { names.join(", ") })));
+            }
+        }
+        let capable = s.pools.iter().filter(|pool| pool.service.is_empty() || pool.service.contains_key(&st.task_type));
+        let speaking: Vec<_> = capable.filter(|pool| st.language.as_ref().is_none_or(|l| pool.languages.contains(l))).collect();
+        if !s.pools.is_empty() && speaking.is_empty() {
+            let lang = st.language.as_ref().map(|l| format!(" speaking {l:?}")).unwrap_or_default();
+            p.push((at("task_type"), format!("no pool can do task type {:?}{lang}: add it to some pool's `service` table", st.task_type)));
+        }
+    }
+    // pools
+    if s.pools.is_empty() {
+        p.push(("pools".into(), "expected at least one [[pools]] table".into()));
+    }
+    unique(&mut p, "pools", s.pools.iter().map(|x| x.name.clone()));
+    for (i, pool) in s.pools.iter().enumerate() {
+        let at = |f: &str| format!("pools[{i}].{f}");
+        if pool.count < 1 {
+            p.push((at("count"), format!("expected a positive integer, found {}", pool.count)));
+        }
+        let acc = |p: &mut Problems, path: String, a: &AccuracySpec| match a {
+            AccuracySpec::OneCoin(d) => prob_dist(p, &format!("{path}.one_coin"), d),
+            AccuracySpec::Confusion { diagonal } => prob_dist(p, &format!("{path}.confusion.diagonal"), diagonal),
+        };
+        acc(&mut p, at("accuracy"), &pool.accuracy);
+        for (t, a) in &pool.accuracy_by_type {
+            if !types.contains(t.as_str()) {
+                p.push((at(&format!("accuracy_by_type.{t}")), format!("no stream has task type {t:?} (streams have: {})", types.iter().cloned().collect::<Vec<_>>().join(", "))));
+            }
+            acc(&mut p, at(&format!("accuracy_by_type.{t}")), a);
+        }
+        for (t, d) in &pool.service {
+            let path = at(&format!("service.{t}"));
+            if !types.contains(t.as_str()) {
+                p.push((path.clone(), format!("no stream has task type {t:?} (streams have: {})", types.iter().cloned().collect::<Vec<_>>().join(", "))));
+            }
+            match d {
+                ServiceDist::Lognormal { median, sigma } => {
+                    if median.0 == 0 {
+                        p.push((format!("{path}.lognormal.median"), "expected a positive duration, found 0s".into()));
+                    }
+                    non_negative(&mut p, format!("{path}.lognormal.sigma"), *sigma, "sigma");
+                }
+                ServiceDist::Exponential { mean } if mean.0 == 0 => {
+                    p.push((format!("{path}.exponential.mean"), "expected a positive duration, found 0s".into()))
+                }
+                ServiceDist::Fixed(d) if d.0 == 0 => p.push((format!("{path}.fixed"), "expected a positive duration, found 0s".into())),
+                _ => {}
+            }
+        }
+        non_negative(&mut p, at("speed_sigma"), pool.speed_sigma, "speed_sigma");
+        match pool.pay {
+            PaySpec::PerHour(x) => non_negative(&mut p, at("pay.per_hour"), x, "pay"),
+            PaySpec::PerItem(x) => non_negative(&mut p, at("pay.per_item"), x, "pay"),
+        }
+        if let Err(e) = Calendar::parse(&pool.shifts) {
+            p.push((at("shifts"), e));
+        }
+        if let Some(l) = &pool.learning {
+            prob(&mut p, at("learning.accuracy_gain"), l.accuracy_gain);
+            if !(0.0..0.95).contains(&l.speedup) {
+                p.push((at("learning.speedup"), format!("expected a share of time saved between 0 and 0.95, found {}", l.speedup)));
+            }
+            if !(l.half_life_items > 0.0) {
+                p.push((at("learning.half_life_items"), format!("expected a positive number of items, found {}", l.half_life_items)));
+            }
+        }
+        if let Some(f) = &pool.fatigue {
+            non_negative(&mut p, at("fatigue.slowdown_per_hour"), f.slowdown_per_hour, "a slowdown");
+            non_negative(&mut p, at("fatigue.accuracy_loss_per_hour"), f.accuracy_loss_per_hour, "a loss");
+        }
+        if let Some(a) = &pool.abandonment {
+            prob(&mut p, at("abandonment.probability"), a.probability);
+            if a.timeout.0 == 0 {
+                p.push((at("abandonment.timeout"), "expected a positive duration, found 0s".into()));
+            }
+        }
+        if pool.languages.is_empty() {
+            p.push((at("languages"), "expected at least one language (default [\"en\"])".into()));
+        }
+    }
+    // models
+    unique(&mut p, "models", s.models.iter().map(|x| Some(x.name.clone())));
+    for (i, m) in s.models.iter().enumerate() {
+        prob(&mut p, format!("models[{i}].accuracy"), m.accuracy);
+        if !(m.speedup >= 1.0 && m.speedup.is_finite()) {
+            p.push((format!("models[{i}].speedup"), format!("expected a service-time divisor >= 1, found {}", m.speedup)));
+        }
+        non_negative(&mut p, format!("models[{i}].cost_per_item"), m.cost_per_item, "a cost");
+    }
+    // quality and routing
+    let people: i64 = s.pools.iter().map(|x| x.count.max(0)).sum();
+    if s.quality.overlap == 0 {
+        p.push(("quality.overlap".into(), "expected a positive integer, found 0".into()));
+    } else if s.quality.overlap > 64 || (people > 0 && s.quality.overlap as i64 > people) {
+        p.push(("quality.overlap".into(), format!("overlap {} needs that many distinct annotators; the scenario has {people}", s.quality.overlap)));
+    }
+    one_of(&mut p, "quality.aggregation", &s.quality.aggregation, known.aggregations);
+    one_of(&mut p, "routing.policy", &s.routing.policy, known.policies);
+    p
+}
