@@ -42,8 +42,9 @@ pub fn run(scenario: &Scenario, make_router: RouterFactory, opts: RunOptions, pr
     let horizon = scenario.run.arrival_horizon();
     let end = match horizon {
         Some(h) => {
+            // Arrivals happen in [0, horizon): events due at the horizon itself are not run.
             let until = SimTime(h.0);
-            built.sim.run_until(until, |t| progress(t.0 as f64 / until.0.max(1) as f64));
+            built.sim.run_until(SimTime(h.0.saturating_sub(1)), |t| progress(t.0 as f64 / until.0.max(1) as f64));
             until
         }
         None => {
