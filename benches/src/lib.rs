@@ -1,1 +1,4 @@
-//! Benchmarks live in benches/benches; this crate has no library code.
+//! Shared pieces of the benchmarks: the M/M/c models that the kernel benchmark and the SimPy
+//! comparison both run.
+
+pub mod mmc;

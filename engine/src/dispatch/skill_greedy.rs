@@ -17,6 +17,8 @@ impl Router for SkillGreedy {
     }
     fn pick_task(&mut self, a: AnnotatorIdx, st: &RouteState, _: &mut ActorRng) -> Option<usize> {
         let view = st.annotator(a);
+        // No task can beat the annotator's best skill: stop at the first (oldest) one that matches it.
+        let ceiling = view.skills.iter().flatten().map(|s| s.accuracy).fold(f64::MIN, f64::max);
         let mut best: Option<(usize, f64)> = None;
         for (pos, &t) in st.queue.iter().enumerate() {
             let task = st.task(t);
@@ -26,6 +28,9 @@ impl Router for SkillGreedy {
             let acc = accuracy(st, a, task.ttype);
             if best.is_none_or(|(_, b)| acc > b) {
                 best = Some((pos, acc));
+                if acc >= ceiling {
+                    break;
+                }
             }
         }
         best.map(|(p, _)| p)
