@@ -84,6 +84,9 @@ pub fn validate(s: &Scenario, known: &Known) -> Problems {
     if s.streams.is_empty() {
         p.push(("streams".into(), "expected at least one [[streams]] table".into()));
     }
+    if s.streams.len() > 64 {
+        p.push(("streams".into(), format!("at most 64 streams are supported, found {}", s.streams.len())));
+    }
     unique(&mut p, "streams", s.streams.iter().map(|x| x.name.clone()));
     let types: BTreeSet<&str> = s.streams.iter().map(|x| x.task_type.as_str()).collect();
     for (i, st) in s.streams.iter().enumerate() {
@@ -213,6 +216,12 @@ pub fn validate(s: &Scenario, known: &Known) -> Problems {
             prob(&mut p, at("abandonment.probability"), a.probability);
             if a.timeout.0 == 0 {
                 p.push((at("abandonment.timeout"), "expected a positive duration, found 0s".into()));
+            }
+        }
+        let stream_names: Vec<String> = (0..s.streams.len()).map(|k| s.streams[k].name.clone().unwrap_or_else(|| format!("stream-{k}"))).collect();
+        for (k, r) in pool.reserved_for.iter().enumerate() {
+            if !stream_names.contains(r) {
+                p.push((at(&format!("reserved_for[{k}]")), format!("no stream named {r:?} (streams: {})", stream_names.join(", "))));
             }
         }
         if pool.languages.is_empty() {

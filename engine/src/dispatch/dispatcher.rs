@@ -104,6 +104,7 @@ impl Dispatcher {
             open: 0,
             labelers: SmallVec::new(),
             confidence: 0.0,
+            gold: false,
         };
         let model = info.model;
         let slot = self.table.insert(|slot| TaskState {
@@ -123,6 +124,7 @@ impl Dispatcher {
         if counted {
             self.monitor.arrivals += 1;
         }
+        self.monitor.stream_count(nt.stream, now, true);
         self.log(now, EventKind::Arrive, Some(serial), None, None);
         if self.cfg.task_limit == Some(self.next_serial) {
             for &s in &self.cfg.sources {
@@ -221,6 +223,29 @@ impl Dispatcher {
         }
     }
 
+    /// One round of a batch policy: apply its pairs, skipping any that are no longer valid.
+    fn batch_round(&mut self, ctx: &mut dyn Context<Msg>) {
+        let st = RouteState { now: ctx.now(), annotators: &self.annotators, tasks: &self.table, queue: &self.queue, idle: &self.idle };
+        let pairs = self.router.assign_batch(&st, ctx.rng());
+        for (slot, a) in pairs {
+            let Some(ipos) = self.idle.iter().position(|&x| x == a) else { continue };
+            let Some(qpos) = self.queue.iter().position(|&q| q == slot) else { continue };
+            if !super::eligible(&self.table.get(slot).view, &self.annotators[a as usize]) {
+                continue;
+            }
+            self.idle.remove(ipos);
+            if self.table.get(slot).view.open <= 1 {
+                self.queue.remove(qpos);
+            }
+            self.assign(slot, a, ctx);
+        }
+    }
+
+    /// Whether the router wants batch rounds (the build schedules the first one).
+    pub fn batch_interval(&self) -> Option<Dur> {
+        self.router.batch_interval()
+    }
+
     fn assign(&mut self, slot: TaskSlot, a: AnnotatorIdx, ctx: &mut dyn Context<Msg>) {
         let now = ctx.now();
         debug_assert!(super::eligible(&self.table.get(slot).view, &self.annotators[a as usize]), "router {} broke a hard constraint", self.router.name());
@@ -305,6 +330,7 @@ impl Dispatcher {
     fn finalize(&mut self, slot: TaskSlot, now: SimTime) {
         let t = self.table.remove(slot);
         self.finished += 1;
+        self.monitor.stream_count(t.view.stream, now, false);
         let (label, conf) = t.final_label.unwrap_or((0, 0.0));
         let correct = label == t.truth;
         let missed = t.view.deadline.is_some_and(|d| now > d);
@@ -410,6 +436,13 @@ impl Actor<Msg> for Dispatcher {
                 self.annotator_free(annotator, ctx);
             }
             Msg::Unavailable { annotator } => self.off_shift(annotator, now),
+            Msg::BatchTick => {
+                self.batch_round(ctx);
+                if let Some(dt) = self.router.batch_interval() {
+                    let me = ctx.me();
+                    ctx.send_in(Dur(dt.0.max(1)), me, Msg::BatchTick);
+                }
+            }
             _ => {}
         }
         self.monitor.queue.set(now, self.queue.len() as f64);

@@ -4,7 +4,7 @@ use super::TaskTable;
 use crate::domain::task::TaskView;
 use crate::domain::{AnnotatorIdx, TaskSlot};
 use crate::kernel::ActorRng;
-use crate::time::SimTime;
+use crate::time::{Dur, SimTime};
 use std::collections::VecDeque;
 
 /// What the operation believes about an annotator's skill on one task type (declared or learned,
@@ -34,15 +34,18 @@ pub struct AnnotatorView {
     pub trust: f32,
     /// Banned annotators get no work.
     pub banned: bool,
+    /// Bit i set = may only work on stream i; 0 = any stream.
+    pub reserved_for: u64,
 }
 
-/// The hard constraints every policy respects: skill, language, not banned, and at most one label
-/// per annotator per task.
+/// The hard constraints every policy respects: skill, language, reservation, not banned, and at
+/// most one label per annotator per task.
 #[inline]
 pub fn eligible(t: &TaskView, a: &AnnotatorView) -> bool {
     !a.banned
         && matches!(a.skills.get(t.ttype as usize), Some(Some(_)))
         && t.language.is_none_or(|l| a.languages & (1u64 << l) != 0)
+        && (a.reserved_for == 0 || a.reserved_for & (1u64 << t.stream) != 0)
         && !t.labelers.contains(&a.idx)
 }
 
@@ -75,4 +78,14 @@ pub trait Router: Send {
     fn pick_task(&mut self, a: AnnotatorIdx, st: &RouteState, rng: &mut ActorRng) -> Option<usize>;
     /// Position in `st.idle` of the annotator who should take task `t`.
     fn pick_annotator(&mut self, t: TaskSlot, st: &RouteState, rng: &mut ActorRng) -> Option<usize>;
+    /// Batch policies: the dispatcher calls [`Router::assign_batch`] every this often, from time 0
+    /// (None, the default: never). Such policies usually answer None to the two picks above.
+    fn batch_interval(&self) -> Option<Dur> {
+        None
+    }
+    /// Batch policies: pairs (waiting task, idle annotator) to assign now. Pairs that are not
+    /// eligible, not idle or no longer open are skipped by the dispatcher.
+    fn assign_batch(&mut self, _st: &RouteState, _rng: &mut ActorRng) -> Vec<(TaskSlot, AnnotatorIdx)> {
+        Vec::new()
+    }
 }

@@ -81,6 +81,8 @@ pub enum Msg {
     /// Annotator → dispatcher: on shift and idle / off shift.
     Available { annotator: AnnotatorIdx },
     Unavailable { annotator: AnnotatorIdx },
+    /// Dispatcher → itself: time for a batch policy's assignment round.
+    BatchTick,
 }
 
 /// `truth` with probability `p`, otherwise a uniformly random other class.

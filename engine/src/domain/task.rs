@@ -86,6 +86,8 @@ pub struct TaskView {
     pub labelers: SmallVec<[AnnotatorIdx; 4]>,
     /// Current confidence in the leading label [0, 1] (0 with no labels).
     pub confidence: f32,
+    /// A golden task (known answer) mixed in to check annotators.
+    pub gold: bool,
 }
 
 /// The dispatcher's record of a live task.

@@ -72,6 +72,9 @@ pub struct Monitor {
     pub labels: u64,
     pub queue: TimeAverage,
     pub in_system: TimeAverage,
+    /// Time-average number of tasks not yet final, by stream, and the current counts.
+    pub in_system_by_stream: Vec<TimeAverage>,
+    pub live_by_stream: Vec<u64>,
     /// Per annotator [µs] inside the window.
     pub busy_us: Vec<u64>,
     pub on_shift_us: Vec<u64>,
@@ -80,7 +83,7 @@ pub struct Monitor {
 }
 
 impl Monitor {
-    pub fn new(window_start: SimTime, service_level: Dur, annotators: usize) -> Self {
+    pub fn new(window_start: SimTime, service_level: Dur, annotators: usize, streams: usize) -> Self {
         Monitor {
             window_start,
             service_level,
@@ -98,6 +101,8 @@ impl Monitor {
             labels: 0,
             queue: TimeAverage::new(window_start),
             in_system: TimeAverage::new(window_start),
+            in_system_by_stream: vec![TimeAverage::new(window_start); streams],
+            live_by_stream: vec![0; streams],
             busy_us: vec![0; annotators],
             on_shift_us: vec![0; annotators],
             busy_since: vec![None; annotators],
@@ -138,6 +143,17 @@ impl Monitor {
         if let Some(s) = self.on_since[a as usize].take() {
             self.on_shift_us[a as usize] += clipped(s, now, self.window_start);
         }
+    }
+
+    /// A task of `stream` entered (+1) or left (−1) the system.
+    pub fn stream_count(&mut self, stream: u16, now: SimTime, entered: bool) {
+        let s = stream as usize;
+        if entered {
+            self.live_by_stream[s] += 1;
+        } else {
+            self.live_by_stream[s] -= 1;
+        }
+        self.in_system_by_stream[s].set(now, self.live_by_stream[s] as f64);
     }
 
     /// Closes every open interval at `end`.

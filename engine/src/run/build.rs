@@ -150,6 +150,11 @@ pub fn build(s: &Scenario, router: Box<dyn Router>, opts: RunOptions) -> Result<
             langs |= 1 << lang_index(l, &mut languages)?;
         }
         let pay = Pay::from(&pool.pay);
+        let mut reserved_for = 0u64;
+        for r in &pool.reserved_for {
+            let i = s.streams.iter().enumerate().position(|(i, _)| stream_name(s, i) == *r).ok_or_else(|| format!("pools[{p}].reserved_for: no stream named {r:?}"))?;
+            reserved_for |= 1 << i;
+        }
         let declared: Vec<Option<Skill>> = types
             .iter()
             .map(|t| {
@@ -175,6 +180,7 @@ pub fn build(s: &Scenario, router: Box<dyn Router>, opts: RunOptions) -> Result<
                 idle_since: SimTime::ZERO,
                 trust: pool.accuracy.mean() as f32,
                 banned: false,
+                reserved_for,
             });
             pays.push(pay);
             pool_of.push(p as u16);
@@ -198,10 +204,14 @@ pub fn build(s: &Scenario, router: Box<dyn Router>, opts: RunOptions) -> Result<
         keep_records: opts.keep_records,
         trace: opts.trace,
     };
-    let monitor = Monitor::new(SimTime(s.run.warmup.0), s.run.service_level, n_annot);
+    let monitor = Monitor::new(SimTime(s.run.warmup.0), s.run.service_level, n_annot, s.streams.len());
     let ledger = Ledger::new(pays, pool_of.clone());
     let dispatcher = Dispatcher::new(cfg, router, views, monitor, ledger);
+    let batch = dispatcher.batch_interval().is_some();
     sim.add(SimActor::Dispatcher(Box::new(dispatcher)), stream_key(&["dispatcher"]));
+    if batch {
+        sim.schedule(SimTime::ZERO, dispatcher_id, Msg::BatchTick);
+    }
 
     for (i, st) in s.streams.iter().enumerate() {
         let process = ArrivalProcess::from_spec(&st.arrivals);

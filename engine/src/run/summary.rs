@@ -59,6 +59,8 @@ pub struct Summary {
     pub queue_length_mean: f64,
     /// Time-average number of tasks not yet final (Little's L).
     pub tasks_in_system_mean: f64,
+    /// Time-average number of tasks not yet final, by stream.
+    pub tasks_in_system_by_stream: BTreeMap<String, f64>,
     /// Busy time / on-shift time, by pool.
     pub utilization: BTreeMap<String, f64>,
     /// Share of completed tasks whose final label is the hidden truth.
@@ -133,6 +135,13 @@ pub(super) fn summarize(
         service_level: ratio(m.within_sl as f64, m.started as f64),
         queue_length_mean: m.queue.mean(end),
         tasks_in_system_mean: m.in_system.mean(end),
+        tasks_in_system_by_stream: d
+            .cfg
+            .streams
+            .iter()
+            .zip(&m.in_system_by_stream)
+            .map(|(info, avg)| (info.name.clone(), avg.mean(end)))
+            .collect(),
         utilization,
         accuracy: ratio(m.correct as f64, m.completions as f64),
         cost: Cost {

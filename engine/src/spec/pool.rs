@@ -44,6 +44,9 @@ pub struct PoolSpec {
     /// Languages spoken (default ["en"]).
     #[serde(default = "default_languages")]
     pub languages: Vec<String>,
+    /// Names of the only streams this pool may work on (default: any stream).
+    #[serde(default)]
+    pub reserved_for: Vec<String>,
 }
 
 fn default_count() -> i64 {
