@@ -20,6 +20,14 @@ impl From<&PaySpec> for Pay {
     }
 }
 
+/// What a piece of work was for (cost is split this way).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WorkKind {
+    Labeling = 0,
+    Gold = 1,
+    Review = 2,
+}
+
 /// Money spent.
 #[derive(Clone, Debug, Default)]
 pub struct Ledger {
@@ -28,6 +36,8 @@ pub struct Ledger {
     pub pool_of: Vec<u16>,
     pub items: Vec<u64>,
     pub item_earnings: Vec<f64>,
+    /// [USD] per-item pay by [`WorkKind`].
+    pub item_by_kind: [f64; 3],
     /// [USD] spent on model pre-annotation.
     pub model_usd: f64,
 }
@@ -40,29 +50,35 @@ pub struct Accounts {
     /// [USD] per pool.
     pub by_pool: Vec<f64>,
     pub model_usd: f64,
+    /// [USD] by [`WorkKind`]: hourly pay is split by each annotator's busy time per kind (idle time
+    /// in the same proportions).
+    pub by_kind: [f64; 3],
     pub total: f64,
 }
 
 impl Ledger {
     pub fn new(pay: Vec<Pay>, pool_of: Vec<u16>) -> Self {
         let n = pay.len();
-        Ledger { pay, pool_of, items: vec![0; n], item_earnings: vec![0.0; n], model_usd: 0.0 }
+        Ledger { pay, pool_of, items: vec![0; n], item_earnings: vec![0.0; n], item_by_kind: [0.0; 3], model_usd: 0.0 }
     }
 
-    /// A label submitted inside the window; returns its per-item cost [USD].
-    pub fn label(&mut self, a: u32) -> f64 {
+    /// An item (label, golden answer or review) submitted inside the window; returns its
+    /// per-item cost [USD].
+    pub fn label(&mut self, a: u32, kind: WorkKind) -> f64 {
         self.items[a as usize] += 1;
         match self.pay[a as usize] {
             Pay::PerItem(r) => {
                 self.item_earnings[a as usize] += r;
+                self.item_by_kind[kind as usize] += r;
                 r
             }
             Pay::PerHour(_) => 0.0,
         }
     }
 
-    /// Closes the books given each annotator's on-shift time [h] inside the window.
-    pub fn accounts(&self, on_shift_h: &[f64], pools: usize) -> Accounts {
+    /// Closes the books given each annotator's on-shift time [h] and busy time per kind inside
+    /// the window.
+    pub fn accounts(&self, on_shift_h: &[f64], busy_by_kind: &[[u64; 3]], pools: usize) -> Accounts {
         let earned: Vec<f64> = (0..self.pay.len())
             .map(|a| match self.pay[a] {
                 Pay::PerHour(r) => r * on_shift_h[a],
@@ -73,7 +89,21 @@ impl Ledger {
         for (a, e) in earned.iter().enumerate() {
             by_pool[self.pool_of[a] as usize] += e;
         }
+        let mut by_kind = self.item_by_kind;
+        for (a, e) in earned.iter().enumerate() {
+            if let Pay::PerHour(_) = self.pay[a] {
+                let busy = busy_by_kind[a];
+                let total: u64 = busy.iter().sum();
+                if total == 0 {
+                    by_kind[WorkKind::Labeling as usize] += e;
+                } else {
+                    for k in 0..3 {
+                        by_kind[k] += e * busy[k] as f64 / total as f64;
+                    }
+                }
+            }
+        }
         let total = by_pool.iter().sum::<f64>() + self.model_usd;
-        Accounts { earned, by_pool, model_usd: self.model_usd, total }
+        Accounts { earned, by_pool, model_usd: self.model_usd, by_kind, total }
     }
 }

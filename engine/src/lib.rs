@@ -10,6 +10,7 @@ pub mod domain;
 pub mod kernel;
 pub mod ledger;
 pub mod metrics;
+pub mod quality;
 pub mod run;
 pub mod spec;
 pub mod time;

@@ -19,7 +19,7 @@ pub fn write_tasks_csv<'a>(path: &Path, runs: impl Iterator<Item = (u32, &'a [Ta
     // Written field by field: csv's serializer cannot flatten the replication into the record.
     w.write_record([
         "replication", "task", "stream", "task_type", "priority", "arrival_s", "first_start_s", "final_s", "wait_s",
-        "time_in_system_s", "labels", "abandonments", "final_label", "confidence", "true_label", "correct", "deadline_s",
+        "time_in_system_s", "labels", "abandonments", "reworks", "reopened", "reopened_gap_s", "final_label", "confidence", "true_label", "correct", "deadline_s",
         "deadline_missed", "item_cost_usd", "counted",
     ])?;
     let opt = |x: Option<f64>| x.map(|v| v.to_string()).unwrap_or_default();
@@ -38,6 +38,9 @@ pub fn write_tasks_csv<'a>(path: &Path, runs: impl Iterator<Item = (u32, &'a [Ta
                 opt(t.time_in_system_s),
                 t.labels.to_string(),
                 t.abandonments.to_string(),
+                t.reworks.to_string(),
+                t.reopened.to_string(),
+                t.reopened_gap_s.to_string(),
                 t.final_label.map(|l| l.to_string()).unwrap_or_default(),
                 t.confidence.map(|c| c.to_string()).unwrap_or_default(),
                 t.true_label.to_string(),

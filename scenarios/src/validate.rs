@@ -9,7 +9,10 @@ use tessera_engine::spec::{AccuracySpec, ArrivalSpec, DifficultySpec, PaySpec, P
 /// Names that the layers above the engine know (routing policies, aggregation methods).
 pub struct Known<'a> {
     pub policies: &'a [&'a str],
+    /// Online aggregation methods (`quality.aggregation`).
     pub aggregations: &'a [&'a str],
+    /// Batch algorithms (`quality.batch_aggregation`).
+    pub batch_aggregations: &'a [&'a str],
 }
 
 type Problems = Vec<(String, String)>;
@@ -245,6 +248,63 @@ pub fn validate(s: &Scenario, known: &Known) -> Problems {
         p.push(("quality.overlap".into(), format!("overlap {} needs that many distinct annotators; the scenario has {people}", s.quality.overlap)));
     }
     one_of(&mut p, "quality.aggregation", &s.quality.aggregation, known.aggregations);
+    let q = &s.quality;
+    if let Some(b) = &q.batch_aggregation {
+        one_of(&mut p, "quality.batch_aggregation", b, known.batch_aggregations);
+    }
+    if let Some(d) = &q.dynamic_overlap {
+        if d.max < q.overlap {
+            p.push(("quality.dynamic_overlap.max".into(), format!("expected at least quality.overlap ({}), found {}", q.overlap, d.max)));
+        }
+        if d.max as i64 > people.max(1) || d.max > 64 {
+            p.push(("quality.dynamic_overlap.max".into(), format!("max {} needs that many distinct annotators; the scenario has {people}", d.max)));
+        }
+        if !(d.confidence > 0.0 && d.confidence <= 1.0) {
+            p.push(("quality.dynamic_overlap.confidence".into(), format!("expected a probability in (0, 1], found {}", d.confidence)));
+        }
+    }
+    if let Some(g) = &q.gold {
+        if !(0.0..1.0).contains(&g.rate) {
+            p.push(("quality.gold.rate".into(), format!("expected a share in [0, 1), found {}", g.rate)));
+        }
+        if g.window == 0 {
+            p.push(("quality.gold.window".into(), "expected a positive integer, found 0".into()));
+        }
+    }
+    for (i, r) in q.rules.iter().enumerate() {
+        let at = |f: &str| format!("quality.rules[{i}].{f}");
+        prob(&mut p, at("below"), r.below);
+        if r.window == 0 {
+            p.push((at("window"), "expected a positive integer, found 0".into()));
+        }
+        if r.min_answers > r.window {
+            p.push((at("min_answers"), format!("expected at most the window ({}), found {}", r.window, r.min_answers)));
+        }
+        if r.duration.is_some_and(|d| d.0 == 0) {
+            p.push((at("duration"), "expected a positive duration, found 0s".into()));
+        }
+        match (r.action, r.value) {
+            (tessera_engine::spec::RuleAction::SetTrust, None) => p.push((at("value"), "set_trust needs a value (the new trust, 0 to 1)".into())),
+            (_, Some(v)) => prob(&mut p, at("value"), v),
+            _ => {}
+        }
+        if r.metric == tessera_engine::spec::RuleMetric::GoldAccuracy && q.gold.is_none() {
+            p.push((at("metric"), "gold_accuracy needs golden tasks: add [quality.gold]".into()));
+        }
+    }
+    if let Some(r) = &q.review {
+        let names: Vec<String> = (0..s.pools.len()).map(|k| s.pools[k].name.clone().unwrap_or_else(|| format!("pool-{k}"))).collect();
+        if !names.contains(&r.pool) {
+            p.push(("quality.review.pool".into(), format!("no pool named {:?} (pools: {})", r.pool, names.join(", "))));
+        }
+        prob(&mut p, "quality.review.sample".into(), r.sample);
+        prob(&mut p, "quality.review.below_confidence".into(), r.below_confidence);
+    }
+    for (i, st) in s.streams.iter().enumerate() {
+        if st.workflow.contains(&tessera_engine::spec::Stage::Review) && q.review.is_none() {
+            p.push((format!("streams[{i}].workflow"), "a \"review\" stage needs [quality.review] (who reviews, how often)".into()));
+        }
+    }
     one_of(&mut p, "routing.policy", &s.routing.policy, known.policies);
     p
 }

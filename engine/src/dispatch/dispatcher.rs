@@ -1,16 +1,22 @@
 //! The dispatcher actor: owns every live task, the waiting queue and the idle annotators; walks
-//! each task through its workflow; asks the router who gets what; feeds the monitor and ledger.
+//! each task through its workflow (label → aggregate → review); runs quality control (overlap,
+//! golden tasks, trust, rules, review); asks the router who gets what; feeds the monitor and ledger.
 
 use super::{AnnotatorView, RouteState, Router, TaskTable};
 use crate::domain::consensus::majority;
 use crate::domain::task::{StreamInfo, TaskState, TaskView};
 use crate::domain::{AnnotatorIdx, Job, Msg, NewTask, TaskSlot};
 use crate::kernel::{Actor, ActorId, Context};
-use crate::ledger::Ledger;
+use crate::ledger::{Ledger, WorkKind};
 use crate::metrics::Monitor;
+use crate::quality::history::History;
+use crate::quality::posterior::one_coin_posterior;
+use crate::quality::rules::fires;
+use crate::quality::trust::Trust;
 use crate::run::record::{EventKind, TaskRecord, TraceEvent};
-use crate::spec::Stage;
+use crate::spec::{RuleAction, RuleSpec, Stage};
 use crate::time::{Dur, SimTime};
+use rand::Rng;
 use smallvec::SmallVec;
 use std::collections::VecDeque;
 
@@ -23,10 +29,35 @@ pub struct ModelRef {
     pub cost: f64,
 }
 
+/// Expert review settings.
+#[derive(Clone, Debug)]
+pub struct ReviewConfig {
+    pub sample: f64,
+    pub below_confidence: f32,
+    pub max_reworks: u16,
+}
+
+/// Quality-control settings.
+#[derive(Clone, Debug)]
+pub struct QualityConfig {
+    /// Labels collected before the first confidence check (= the overlap when fixed).
+    pub overlap: u16,
+    /// Dynamic overlap: (most labels, target confidence).
+    pub dynamic: Option<(u16, f32)>,
+    /// Weighted (trust) consensus instead of majority vote.
+    pub weighted: bool,
+    /// Share of an annotator's items that are golden.
+    pub gold_rate: f64,
+    pub rules: Vec<RuleSpec>,
+    pub review: Option<ReviewConfig>,
+    /// [µs] how long a final label stays re-openable (only kept when a rule re-opens).
+    pub reopen_within: u64,
+}
+
 /// Static wiring of a dispatcher.
 pub struct DispatcherConfig {
     pub streams: Vec<StreamInfo>,
-    pub overlap: u16,
+    pub quality: QualityConfig,
     pub models: Vec<ModelRef>,
     pub sources: Vec<ActorId>,
     pub annotator_actors: Vec<ActorId>,
@@ -36,6 +67,23 @@ pub struct DispatcherConfig {
     pub trace: bool,
 }
 
+/// A final label that a ban may still re-open.
+struct Provisional {
+    at: SimTime,
+    task: TaskState,
+}
+
+/// Quality-control state.
+struct Qc {
+    trust: Trust,
+    gold: History,
+    agreement: History,
+    /// Labels of this annotator in flight are discarded when they arrive (banned with re-open).
+    discard: Vec<bool>,
+    provisional: VecDeque<Provisional>,
+    keeps_provisional: bool,
+}
+
 pub struct Dispatcher {
     pub cfg: DispatcherConfig,
     router: Box<dyn Router>,
@@ -43,8 +91,12 @@ pub struct Dispatcher {
     pub table: TaskTable,
     queue: VecDeque<TaskSlot>,
     idle: Vec<AnnotatorIdx>,
+    /// What each annotator is doing now.
+    doing: Vec<WorkKind>,
     next_serial: u64,
     finished: u64,
+    gold_live: usize,
+    qc: Qc,
     pub monitor: Monitor,
     pub ledger: Ledger,
     pub records: Vec<TaskRecord>,
@@ -52,7 +104,17 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
-    pub fn new(cfg: DispatcherConfig, router: Box<dyn Router>, annotators: Vec<AnnotatorView>, monitor: Monitor, ledger: Ledger) -> Self {
+    pub fn new(cfg: DispatcherConfig, router: Box<dyn Router>, annotators: Vec<AnnotatorView>, monitor: Monitor, ledger: Ledger, trust_prior_strength: f64) -> Self {
+        let n = annotators.len();
+        let window = |metric| cfg.quality.rules.iter().filter(|r| r.metric == metric).map(|r| r.window as usize).max().unwrap_or(1);
+        let qc = Qc {
+            trust: Trust::new(annotators.iter().map(|a| a.trust as f64).collect(), trust_prior_strength),
+            gold: History::new(n, window(crate::spec::RuleMetric::GoldAccuracy)),
+            agreement: History::new(n, window(crate::spec::RuleMetric::Agreement)),
+            discard: vec![false; n],
+            provisional: VecDeque::new(),
+            keeps_provisional: cfg.quality.rules.iter().any(|r| r.reopen),
+        };
         Dispatcher {
             cfg,
             router,
@@ -60,8 +122,11 @@ impl Dispatcher {
             table: TaskTable::default(),
             queue: VecDeque::new(),
             idle: Vec::new(),
+            doing: vec![WorkKind::Labeling; n],
             next_serial: 0,
             finished: 0,
+            gold_live: 0,
+            qc,
             monitor,
             ledger,
             records: Vec::new(),
@@ -73,44 +138,39 @@ impl Dispatcher {
         self.router.name()
     }
 
+    /// Whether the router wants batch rounds (the build schedules the first one).
+    pub fn batch_interval(&self) -> Option<Dur> {
+        self.router.batch_interval()
+    }
+
     fn log(&mut self, now: SimTime, event: EventKind, task: Option<u64>, annotator: Option<u32>, label: Option<u16>) {
         if self.cfg.trace {
             self.trace.push(TraceEvent { t_us: now.0, event, task, annotator, label });
         }
     }
 
-    fn serial(&self, slot: TaskSlot) -> u64 {
-        self.table.get(slot).view.serial
-    }
-
-    fn arrive(&mut self, nt: NewTask, ctx: &mut dyn Context<Msg>) {
-        if self.cfg.task_limit.is_some_and(|lim| self.next_serial >= lim) {
-            return; // the rest of a batch beyond the task limit never enters
-        }
-        let now = ctx.now();
-        let serial = self.next_serial;
-        self.next_serial += 1;
-        let info = &self.cfg.streams[nt.stream as usize];
-        let counted = self.monitor.in_window(now);
+    fn new_state(&self, serial: u64, stream: u16, truth: u16, difficulty: f32, now: SimTime, counted: bool, gold: bool) -> impl FnOnce(TaskSlot) -> TaskState {
+        let info = &self.cfg.streams[stream as usize];
         let view = TaskView {
             slot: 0,
             serial,
-            stream: nt.stream,
+            stream,
             ttype: info.ttype,
             language: info.language,
             priority: info.priority,
             arrival: now,
-            deadline: info.deadline.map(|d| now.plus(Dur(d))),
+            deadline: if gold { None } else { info.deadline.map(|d| now.plus(Dur(d))) },
             open: 0,
             labelers: SmallVec::new(),
             confidence: 0.0,
-            gold: false,
+            gold,
+            review: false,
         };
-        let model = info.model;
-        let slot = self.table.insert(|slot| TaskState {
+        let target_labels = if gold { 1 } else { self.cfg.quality.overlap };
+        move |slot| TaskState {
             view: TaskView { slot, ..view },
-            truth: nt.truth,
-            difficulty: nt.difficulty,
+            truth,
+            difficulty,
             prelabel: None,
             stage: 0,
             labels: SmallVec::new(),
@@ -120,7 +180,25 @@ impl Dispatcher {
             counted,
             abandonments: 0,
             final_label: None,
-        });
+            target_labels,
+            queued: false,
+            reworks: 0,
+            reviews: 0,
+            reopened_gap: 0,
+            reopened: 0,
+        }
+    }
+
+    fn arrive(&mut self, nt: NewTask, ctx: &mut dyn Context<Msg>) {
+        if self.cfg.task_limit.is_some_and(|lim| self.next_serial >= lim) {
+            return; // the rest of a batch beyond the task limit never enters
+        }
+        let now = ctx.now();
+        let serial = self.next_serial;
+        self.next_serial += 1;
+        let counted = self.monitor.in_window(now);
+        let make = self.new_state(serial, nt.stream, nt.truth, nt.difficulty, now, counted, false);
+        let slot = self.table.insert(make);
         if counted {
             self.monitor.arrivals += 1;
         }
@@ -131,7 +209,7 @@ impl Dispatcher {
                 ctx.send(s, Msg::StopArrivals);
             }
         }
-        match model {
+        match self.cfg.streams[nt.stream as usize].model {
             Some(m) => {
                 let m = self.cfg.models[m as usize];
                 if self.monitor.in_window(now) {
@@ -155,31 +233,85 @@ impl Dispatcher {
             prelabel: t.prelabel,
             speedup: info.model.map_or(1.0, |m| self.cfg.models[m as usize].speedup),
             difficulty: t.difficulty,
+            review: if t.view.review { t.final_label.map(|f| f.0) } else { None },
+        }
+    }
+
+    /// Consensus on the task's labels: (label, confidence).
+    fn consensus(&self, t: &TaskState) -> (u16, f32) {
+        let classes = self.cfg.streams[t.view.stream as usize].classes;
+        if self.cfg.quality.weighted || self.cfg.quality.dynamic.is_some() {
+            let (label, conf) = one_coin_posterior(t.labels.iter().map(|&(a, l)| (self.qc.trust.value(a), l)), classes);
+            if self.cfg.quality.weighted {
+                return (label, conf);
+            }
+            // Dynamic overlap with majority vote: majority label, posterior confidence.
+            let (m, _) = majority(t.labels.iter().map(|l| l.1), classes);
+            return (m, conf);
+        }
+        majority(t.labels.iter().map(|l| l.1), classes)
+    }
+
+    /// Sets how many assignments a task has open, queueing or unqueueing it as needed.
+    fn set_open(&mut self, slot: TaskSlot, open: u16, ctx: &mut dyn Context<Msg>) {
+        let t = self.table.get_mut(slot);
+        t.view.open = open;
+        if open == 0 && t.queued {
+            t.queued = false;
+            if let Some(pos) = self.queue.iter().position(|&q| q == slot) {
+                self.queue.remove(pos);
+            }
+        } else if open > 0 && !t.queued {
+            self.offer(slot, ctx);
         }
     }
 
     /// Runs the task's workflow from its current stage until it needs people or is final.
     fn advance(&mut self, slot: TaskSlot, ctx: &mut dyn Context<Msg>) {
         loop {
-            let overlap = self.cfg.overlap;
-            let t = self.table.get_mut(slot);
-            let stage = self.cfg.streams[t.view.stream as usize].workflow.order.get(t.stage as usize).copied();
+            let (stage, have, in_flight, target) = {
+                let t = self.table.get(slot);
+                let stage = self.cfg.streams[t.view.stream as usize].workflow.order.get(t.stage as usize).copied();
+                (stage, t.labels.len() as u16, t.in_flight, t.target_labels)
+            };
             match stage {
                 Some(Stage::Label) => {
-                    if t.labels.len() as u16 >= overlap {
-                        t.stage += 1;
+                    if have >= target && in_flight == 0 {
+                        if let (Some((max, goal)), false) = (self.cfg.quality.dynamic, self.table.get(slot).view.gold) {
+                            let conf = self.consensus(self.table.get(slot)).1;
+                            if have < max && conf < goal {
+                                self.table.get_mut(slot).target_labels += 1;
+                                continue;
+                            }
+                        }
+                        self.table.get_mut(slot).stage += 1;
                         continue;
                     }
-                    t.view.open = overlap - t.labels.len() as u16 - t.in_flight;
-                    if t.view.open > 0 {
-                        self.offer(slot, ctx);
-                    }
+                    self.set_open(slot, target.saturating_sub(have + in_flight), ctx);
                     return;
                 }
                 Some(Stage::Aggregate) => {
-                    let classes = self.cfg.streams[t.view.stream as usize].classes;
-                    t.final_label = Some(majority(t.labels.iter().map(|l| l.1), classes));
+                    let fin = self.consensus(self.table.get(slot));
+                    let t = self.table.get_mut(slot);
+                    t.final_label = Some(fin);
+                    t.view.confidence = fin.1;
                     t.stage += 1;
+                }
+                Some(Stage::Review) => {
+                    let t = self.table.get(slot);
+                    let wanted = match &self.cfg.quality.review {
+                        Some(r) if !t.view.review && t.reworks < r.max_reworks => {
+                            let conf = t.final_label.map_or(0.0, |f| f.1);
+                            conf < r.below_confidence || (r.sample > 0.0 && ctx.rng().random::<f64>() < r.sample)
+                        }
+                        _ => false,
+                    };
+                    if wanted {
+                        self.table.get_mut(slot).view.review = true;
+                        self.set_open(slot, 1, ctx);
+                        return;
+                    }
+                    self.table.get_mut(slot).stage += 1;
                 }
                 None => return self.finalize(slot, ctx.now()),
             }
@@ -194,9 +326,11 @@ impl Dispatcher {
             let a = self.idle.remove(pos);
             self.assign(slot, a, ctx);
         }
-        if self.table.get(slot).view.open > 0 {
-            let serial = self.serial(slot);
-            if self.queue.back().is_none_or(|&b| self.serial(b) < serial) {
+        let serial = self.table.get(slot).view.serial;
+        let t = self.table.get_mut(slot);
+        if t.view.open > 0 && !t.queued {
+            t.queued = true;
+            if self.queue.back().is_none_or(|&b| self.table.get(b).view.serial < serial) {
                 self.queue.push_back(slot);
             } else {
                 let pos = self.queue.partition_point(|&q| self.table.get(q).view.serial < serial);
@@ -205,14 +339,21 @@ impl Dispatcher {
         }
     }
 
-    /// An on-shift annotator has nothing to do: give it a waiting task or mark it idle.
+    /// An on-shift annotator has nothing to do: maybe a golden task, else a waiting task, else idle.
     fn annotator_free(&mut self, a: AnnotatorIdx, ctx: &mut dyn Context<Msg>) {
+        if self.annotators[a as usize].banned {
+            return;
+        }
+        if self.cfg.quality.gold_rate > 0.0 && ctx.rng().random::<f64>() < self.cfg.quality.gold_rate && self.give_gold(a, ctx) {
+            return;
+        }
         let st = RouteState { now: ctx.now(), annotators: &self.annotators, tasks: &self.table, queue: &self.queue, idle: &self.idle };
         match self.router.pick_task(a, &st, ctx.rng()) {
             Some(pos) => {
                 let slot = self.queue[pos];
                 if self.table.get(slot).view.open <= 1 {
                     self.queue.remove(pos);
+                    self.table.get_mut(slot).queued = false;
                 }
                 self.assign(slot, a, ctx);
             }
@@ -223,27 +364,34 @@ impl Dispatcher {
         }
     }
 
-    /// One round of a batch policy: apply its pairs, skipping any that are no longer valid.
-    fn batch_round(&mut self, ctx: &mut dyn Context<Msg>) {
-        let st = RouteState { now: ctx.now(), annotators: &self.annotators, tasks: &self.table, queue: &self.queue, idle: &self.idle };
-        let pairs = self.router.assign_batch(&st, ctx.rng());
-        for (slot, a) in pairs {
-            let Some(ipos) = self.idle.iter().position(|&x| x == a) else { continue };
-            let Some(qpos) = self.queue.iter().position(|&q| q == slot) else { continue };
-            if !super::eligible(&self.table.get(slot).view, &self.annotators[a as usize]) {
-                continue;
-            }
-            self.idle.remove(ipos);
-            if self.table.get(slot).view.open <= 1 {
-                self.queue.remove(qpos);
-            }
-            self.assign(slot, a, ctx);
+    /// Gives `a` a golden task of a stream it can label; false if it can label none.
+    fn give_gold(&mut self, a: AnnotatorIdx, ctx: &mut dyn Context<Msg>) -> bool {
+        let view = &self.annotators[a as usize];
+        let able: SmallVec<[u16; 8]> = self
+            .cfg
+            .streams
+            .iter()
+            .enumerate()
+            .filter(|(i, s)| {
+                matches!(view.skills.get(s.ttype as usize), Some(Some(_)))
+                    && s.language.is_none_or(|l| view.languages & (1u64 << l) != 0)
+                    && (view.reserved_for == 0 || view.reserved_for & (1u64 << i) != 0)
+            })
+            .map(|(i, _)| i as u16)
+            .collect();
+        if able.is_empty() {
+            return false;
         }
-    }
-
-    /// Whether the router wants batch rounds (the build schedules the first one).
-    pub fn batch_interval(&self) -> Option<Dur> {
-        self.router.batch_interval()
+        let rng = ctx.rng();
+        let stream = able[rng.random_range(0..able.len())];
+        let info = &self.cfg.streams[stream as usize];
+        let truth = rng.random_range(0..info.classes.max(1));
+        let make = self.new_state(u64::MAX, stream, truth, info.mean_difficulty, ctx.now(), false, true);
+        let slot = self.table.insert(make);
+        self.gold_live += 1;
+        self.table.get_mut(slot).view.open = 1;
+        self.assign(slot, a, ctx);
+        true
     }
 
     fn assign(&mut self, slot: TaskSlot, a: AnnotatorIdx, ctx: &mut dyn Context<Msg>) {
@@ -253,7 +401,14 @@ impl Dispatcher {
         t.view.open -= 1;
         t.in_flight += 1;
         t.view.labelers.push(a);
-        if t.first_start.is_none() {
+        let kind = if t.view.gold {
+            WorkKind::Gold
+        } else if t.view.review {
+            WorkKind::Review
+        } else {
+            WorkKind::Labeling
+        };
+        if t.first_start.is_none() && kind != WorkKind::Gold {
             t.first_start = Some(now);
             if t.counted {
                 let wait = now.since(t.view.arrival);
@@ -261,6 +416,7 @@ impl Dispatcher {
             }
         }
         let serial = t.view.serial;
+        self.doing[a as usize] = kind;
         self.monitor.busy(a, now);
         let job = self.job(slot);
         ctx.send(self.cfg.annotator_actors[a as usize], Msg::Assign(job));
@@ -269,45 +425,94 @@ impl Dispatcher {
 
     fn submit(&mut self, a: AnnotatorIdx, slot: TaskSlot, label: u16, ctx: &mut dyn Context<Msg>) {
         let now = ctx.now();
-        self.monitor.idle(a, now);
-        let cost = if self.monitor.in_window(now) {
-            self.monitor.labels += 1;
-            self.ledger.label(a)
-        } else {
-            0.0
-        };
-        let classes = self.cfg.streams[self.table.get(slot).view.stream as usize].classes;
-        let t = self.table.get_mut(slot);
-        t.in_flight -= 1;
-        t.labels.push((a, label));
-        t.labor_cost += cost;
-        t.view.confidence = majority(t.labels.iter().map(|l| l.1), classes).1;
-        let serial = t.view.serial;
-        let done_labelling = t.labels.len() as u16 >= self.cfg.overlap;
+        let kind = self.doing[a as usize];
+        self.monitor.idle(a, now, kind);
+        let in_window = self.monitor.in_window(now);
+        let cost = if in_window { self.ledger.label(a, kind) } else { 0.0 };
+        let serial = self.table.get(slot).view.serial;
         self.log(now, EventKind::Submit, Some(serial), Some(a), Some(label));
-        if done_labelling {
-            self.table.get_mut(slot).stage += 1;
-            self.advance(slot, ctx);
+        match kind {
+            WorkKind::Gold => {
+                let t = self.table.remove(slot);
+                self.gold_live -= 1;
+                let right = label == t.truth;
+                self.monitor.gold_answers += in_window as u64;
+                self.qc.gold.record(a, right);
+                self.qc.trust.observe(a, right, 1.0);
+                self.annotators[a as usize].trust = self.qc.trust.value(a) as f32;
+                self.apply_rules(a, ctx);
+            }
+            WorkKind::Review => {
+                let overlap = self.cfg.quality.overlap;
+                let label_stage = {
+                    let stream = self.table.get(slot).view.stream as usize;
+                    self.cfg.streams[stream].workflow.order.iter().position(|s| *s == Stage::Label).unwrap_or(0) as u8
+                };
+                let t = self.table.get_mut(slot);
+                t.in_flight -= 1;
+                t.labor_cost += cost;
+                t.reviews += 1;
+                t.view.review = false;
+                let counted = t.counted;
+                let accepted = label == 1;
+                if accepted {
+                    t.stage += 1; // past the review stage
+                } else {
+                    // Sent back: a fresh round of labels.
+                    t.reworks += 1;
+                    t.labels.clear();
+                    t.view.labelers.clear();
+                    t.final_label = None;
+                    t.target_labels = overlap;
+                    t.stage = label_stage;
+                }
+                if counted {
+                    self.monitor.reviews += 1;
+                    self.monitor.reworks += !accepted as u64;
+                }
+                self.advance(slot, ctx);
+            }
+            WorkKind::Labeling => {
+                let discard = self.qc.discard[a as usize];
+                let t = self.table.get_mut(slot);
+                t.in_flight -= 1;
+                if discard {
+                    // Banned with re-open: this label does not count.
+                    self.advance(slot, ctx);
+                    return;
+                }
+                t.labels.push((a, label));
+                t.labor_cost += cost;
+                if in_window {
+                    self.monitor.labels += 1;
+                }
+                let conf = self.consensus(self.table.get(slot)).1;
+                self.table.get_mut(slot).view.confidence = conf;
+                self.advance(slot, ctx);
+            }
         }
     }
 
     fn abandoned(&mut self, a: AnnotatorIdx, slot: TaskSlot, ctx: &mut dyn Context<Msg>) {
         let now = ctx.now();
-        self.monitor.idle(a, now);
+        let kind = self.doing[a as usize];
+        self.monitor.idle(a, now, kind);
         let t = self.table.get_mut(slot);
         t.in_flight -= 1;
         t.abandonments += 1;
         t.view.labelers.retain(|x| *x != a);
-        let was_open = t.view.open;
-        t.view.open += 1;
-        let (serial, counted) = (t.view.serial, t.counted);
+        let (serial, counted, gold) = (t.view.serial, t.counted, t.view.gold);
         if counted {
             self.monitor.abandonments += 1;
         }
         self.log(now, EventKind::Abandon, Some(serial), Some(a), None);
-        if was_open == 0 {
-            self.offer(slot, ctx);
+        if gold {
+            self.table.remove(slot);
+            self.gold_live -= 1;
+            return;
         }
+        let open = self.table.get(slot).view.open + 1;
+        self.set_open(slot, open, ctx);
     }
 
     /// After a submission or abandonment: the annotator takes more work or leaves.
@@ -327,26 +532,153 @@ impl Dispatcher {
         self.log(now, EventKind::OffShift, None, Some(a), None);
     }
 
+    /// Checks the quality rules for `a` and applies those that fire.
+    fn apply_rules(&mut self, a: AnnotatorIdx, ctx: &mut dyn Context<Msg>) {
+        for i in 0..self.cfg.quality.rules.len() {
+            if !fires(&self.cfg.quality.rules[i], a, &self.qc.gold, &self.qc.agreement) {
+                continue;
+            }
+            let rule = self.cfg.quality.rules[i].clone();
+            self.qc.gold.clear(a);
+            self.qc.agreement.clear(a);
+            match rule.action {
+                RuleAction::SetTrust => {
+                    let v = rule.value.unwrap_or(0.5);
+                    self.qc.trust.set(a, v);
+                    self.annotators[a as usize].trust = v as f32;
+                }
+                RuleAction::Ban => {
+                    if self.annotators[a as usize].banned {
+                        continue;
+                    }
+                    self.annotators[a as usize].banned = true;
+                    if self.monitor.in_window(ctx.now()) {
+                        self.monitor.bans += 1;
+                    }
+                    if let Some(pos) = self.idle.iter().position(|&x| x == a) {
+                        self.idle.remove(pos);
+                    }
+                    self.log(ctx.now(), EventKind::Ban, None, Some(a), None);
+                    if let Some(d) = rule.duration {
+                        let me = ctx.me();
+                        ctx.send_in(d, me, Msg::Unban { annotator: a });
+                    }
+                    if rule.reopen {
+                        self.qc.discard[a as usize] = true;
+                        self.reopen_labels_of(a, ctx);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Discards `a`'s labels on live tasks and on final labels given less than `reopen_within`
+    /// ago, and collects new ones.
+    fn reopen_labels_of(&mut self, a: AnnotatorIdx, ctx: &mut dyn Context<Msg>) {
+        let now = ctx.now();
+        let label_stage = |s: &StreamInfo| s.workflow.order.iter().position(|x| *x == Stage::Label).unwrap_or(0) as u8;
+        let live: Vec<TaskSlot> = self.table.iter().filter(|t| !t.view.gold && t.labels.iter().any(|l| l.0 == a)).map(|t| t.view.slot).collect();
+        for slot in live {
+            let stage = label_stage(&self.cfg.streams[self.table.get(slot).view.stream as usize]);
+            let t = self.table.get_mut(slot);
+            t.labels.retain(|l| l.0 != a);
+            if t.view.review && t.in_flight == 0 {
+                t.view.review = false;
+                self.set_open(slot, 0, ctx);
+            }
+            let t = self.table.get_mut(slot);
+            if !t.view.review {
+                t.stage = stage;
+                t.final_label = None;
+                self.advance(slot, ctx);
+            }
+        }
+        let mut keep = VecDeque::new();
+        let mut again = Vec::new();
+        while let Some(p) = self.qc.provisional.pop_front() {
+            if p.task.labels.iter().any(|l| l.0 == a) { again.push(p) } else { keep.push_back(p) }
+        }
+        self.qc.provisional = keep;
+        for p in again {
+            let mut t = p.task;
+            t.labels.retain(|l| l.0 != a);
+            t.stage = label_stage(&self.cfg.streams[t.view.stream as usize]);
+            t.final_label = None;
+            t.queued = false;
+            t.view.open = 0;
+            t.reopened += 1;
+            t.reopened_gap += now.since(p.at).0;
+            if self.monitor.in_window(now) {
+                self.monitor.reopened += 1;
+                self.monitor.finals_in_window -= self.monitor.in_window(p.at) as u64;
+            }
+            let stream = t.view.stream;
+            let serial = t.view.serial;
+            let slot = self.table.insert(|slot| TaskState { view: TaskView { slot, ..t.view.clone() }, ..t });
+            self.monitor.stream_count(stream, now, true);
+            self.log(now, EventKind::Reopen, Some(serial), None, None);
+            self.advance(slot, ctx);
+        }
+    }
+
     fn finalize(&mut self, slot: TaskSlot, now: SimTime) {
         let t = self.table.remove(slot);
-        self.finished += 1;
         self.monitor.stream_count(t.view.stream, now, false);
-        let (label, conf) = t.final_label.unwrap_or((0, 0.0));
-        let correct = label == t.truth;
-        let missed = t.view.deadline.is_some_and(|d| now > d);
         if self.monitor.in_window(now) {
             self.monitor.finals_in_window += 1;
         }
+        let (label, _) = t.final_label.unwrap_or((0, 0.0));
+        self.log(now, EventKind::Final, Some(t.view.serial), None, Some(label));
+        // Agreement with the final label feeds trust and agreement rules.
+        for &(a, l) in &t.labels {
+            self.qc.agreement.record(a, l == label);
+            self.qc.trust.observe(a, l == label, 0.5);
+            self.annotators[a as usize].trust = self.qc.trust.value(a) as f32;
+        }
+        if self.qc.keeps_provisional {
+            self.qc.provisional.push_back(Provisional { at: now, task: t });
+        } else {
+            self.settle(t, now);
+        }
+    }
+
+    /// Re-checks rules for the labellers of a just-final task (after `finalize`, so a ban's
+    /// re-open sees the task among the provisional ones).
+    fn rules_after_final(&mut self, labelers: &[AnnotatorIdx], ctx: &mut dyn Context<Msg>) {
+        if self.cfg.quality.rules.iter().any(|r| r.metric == crate::spec::RuleMetric::Agreement) {
+            for &a in labelers {
+                self.apply_rules(a, ctx);
+            }
+        }
+    }
+
+    /// Final labels older than `reopen_within` can no longer change: count them.
+    fn settle_due(&mut self, now: SimTime) {
+        while self.qc.provisional.front().is_some_and(|p| now.since(p.at).0 >= self.cfg.quality.reopen_within) {
+            let p = self.qc.provisional.pop_front().unwrap();
+            self.settle(p.task, p.at);
+        }
+    }
+
+    /// Counts a final task in the statistics and records it.
+    fn settle(&mut self, t: TaskState, at: SimTime) {
+        self.finished += 1;
+        let (label, conf) = t.final_label.unwrap_or((0, 0.0));
+        let correct = label == t.truth;
+        let missed = t.view.deadline.is_some_and(|d| at > d);
         if t.counted {
             let m = &mut self.monitor;
             m.completions += 1;
-            m.tis_s.push(now.since(t.view.arrival).secs());
+            m.tis_s.push(at.since(t.view.arrival).secs());
             m.correct += correct as u64;
             m.deadline_misses += missed as u64;
+            m.final_labels_used += t.labels.len() as u64;
+            let ty = &mut m.by_type[t.view.ttype as usize];
+            ty.0 += correct as u64;
+            ty.1 += 1;
         }
-        self.log(now, EventKind::Final, Some(t.view.serial), None, Some(label));
         if self.cfg.keep_records {
-            let r = self.record(&t, Some((now, label, conf)), missed);
+            let r = self.record(&t, Some((at, label, conf)), missed);
             self.records.push(r);
         }
     }
@@ -366,6 +698,9 @@ impl Dispatcher {
             time_in_system_s: fin.map(|f| f.0.since(arrival).secs()),
             labels: t.labels.len() as u16,
             abandonments: t.abandonments,
+            reworks: t.reworks,
+            reopened: t.reopened,
+            reopened_gap_s: t.reopened_gap as f64 / 1e6,
             final_label: fin.map(|f| f.1),
             confidence: fin.map(|f| f.2),
             true_label: t.truth,
@@ -379,16 +714,22 @@ impl Dispatcher {
 
     /// Task limit reached and every task final: the run can end.
     pub fn all_done(&self) -> bool {
-        self.cfg.task_limit.is_some_and(|lim| self.finished >= lim)
+        self.cfg.task_limit.is_some_and(|lim| self.finished + self.qc.provisional.len() as u64 >= lim)
     }
 
-    /// Ends the run at `end`: closes open intervals, counts deadlines already missed by unfinished
-    /// tasks, and records them.
+    /// Ends the run at `end`: settles provisional labels, closes open intervals, counts deadlines
+    /// already missed by unfinished tasks, and records them.
     pub fn finish(&mut self, end: SimTime) {
+        while let Some(p) = self.qc.provisional.pop_front() {
+            self.settle(p.task, p.at);
+        }
+        for a in 0..self.annotators.len() as u32 {
+            self.monitor.idle(a, end, self.doing[a as usize]);
+        }
         self.monitor.close(end);
         self.monitor.queue.set(end, self.queue.len() as f64);
-        self.monitor.in_system.set(end, self.table.live() as f64);
-        let mut open: Vec<&TaskState> = self.table.iter().collect();
+        self.monitor.in_system.set(end, (self.table.live() - self.gold_live) as f64);
+        let mut open: Vec<&TaskState> = self.table.iter().filter(|t| !t.view.gold).collect();
         open.sort_by_key(|t| t.view.serial);
         let mut extra = Vec::new();
         for t in open {
@@ -408,11 +749,19 @@ impl Dispatcher {
     pub fn unfinished_counted(&self) -> u64 {
         self.table.iter().filter(|t| t.counted).count() as u64
     }
+
+    /// Trust estimate of every annotator.
+    pub fn trust(&self, a: AnnotatorIdx) -> f64 {
+        self.qc.trust.value(a)
+    }
 }
 
 impl Actor<Msg> for Dispatcher {
     fn handle(&mut self, msg: Msg, ctx: &mut dyn Context<Msg>) {
         let now = ctx.now();
+        if self.qc.keeps_provisional {
+            self.settle_due(now);
+        }
         match msg {
             Msg::Arrive(nt) => self.arrive(nt, ctx),
             Msg::PreLabel { task, label } => {
@@ -423,7 +772,12 @@ impl Actor<Msg> for Dispatcher {
                 self.advance(task, ctx);
             }
             Msg::Submit { annotator, task, label, leaving } => {
+                let labelers: SmallVec<[AnnotatorIdx; 4]> = self.table.get(task).view.labelers.clone();
+                let finals_before = self.finished + self.qc.provisional.len() as u64;
                 self.submit(annotator, task, label, ctx);
+                if self.finished + self.qc.provisional.len() as u64 > finals_before {
+                    self.rules_after_final(&labelers, ctx);
+                }
                 self.after_work(annotator, leaving, ctx);
             }
             Msg::Abandoned { annotator, task, leaving } => {
@@ -436,6 +790,13 @@ impl Actor<Msg> for Dispatcher {
                 self.annotator_free(annotator, ctx);
             }
             Msg::Unavailable { annotator } => self.off_shift(annotator, now),
+            Msg::Unban { annotator } => {
+                self.annotators[annotator as usize].banned = false;
+                self.qc.discard[annotator as usize] = false;
+                if self.monitor.is_on_shift(annotator) && !self.monitor.is_busy(annotator) && !self.idle.contains(&annotator) {
+                    self.annotator_free(annotator, ctx);
+                }
+            }
             Msg::BatchTick => {
                 self.batch_round(ctx);
                 if let Some(dt) = self.router.batch_interval() {
@@ -446,9 +807,30 @@ impl Actor<Msg> for Dispatcher {
             _ => {}
         }
         self.monitor.queue.set(now, self.queue.len() as f64);
-        self.monitor.in_system.set(now, self.table.live() as f64);
+        self.monitor.in_system.set(now, (self.table.live() - self.gold_live) as f64);
         if self.all_done() {
             ctx.stop();
+        }
+    }
+}
+
+impl Dispatcher {
+    /// One round of a batch policy: apply its pairs, skipping any that are no longer valid.
+    fn batch_round(&mut self, ctx: &mut dyn Context<Msg>) {
+        let st = RouteState { now: ctx.now(), annotators: &self.annotators, tasks: &self.table, queue: &self.queue, idle: &self.idle };
+        let pairs = self.router.assign_batch(&st, ctx.rng());
+        for (slot, a) in pairs {
+            let Some(ipos) = self.idle.iter().position(|&x| x == a) else { continue };
+            let Some(qpos) = self.queue.iter().position(|&q| q == slot) else { continue };
+            if !super::eligible(&self.table.get(slot).view, &self.annotators[a as usize]) {
+                continue;
+            }
+            self.idle.remove(ipos);
+            if self.table.get(slot).view.open <= 1 {
+                self.queue.remove(qpos);
+                self.table.get_mut(slot).queued = false;
+            }
+            self.assign(slot, a, ctx);
         }
     }
 }

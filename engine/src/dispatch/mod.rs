@@ -8,7 +8,7 @@ mod router;
 mod skill_greedy;
 mod table;
 
-pub use dispatcher::{Dispatcher, DispatcherConfig, ModelRef};
+pub use dispatcher::{Dispatcher, DispatcherConfig, ModelRef, QualityConfig, ReviewConfig};
 pub use fifo::Fifo;
 pub use router::{eligible, AnnotatorView, RouteState, Router, Skill};
 pub use skill_greedy::SkillGreedy;

@@ -36,14 +36,16 @@ pub struct AnnotatorView {
     pub banned: bool,
     /// Bit i set = may only work on stream i; 0 = any stream.
     pub reserved_for: u64,
+    /// Member of the review pool.
+    pub reviewer: bool,
 }
 
-/// The hard constraints every policy respects: skill, language, reservation, not banned, and at
-/// most one label per annotator per task.
+/// The hard constraints every policy respects: skill (or, for a review, membership of the review
+/// pool), language, reservation, not banned, and at most one label per annotator per task.
 #[inline]
 pub fn eligible(t: &TaskView, a: &AnnotatorView) -> bool {
     !a.banned
-        && matches!(a.skills.get(t.ttype as usize), Some(Some(_)))
+        && (if t.review { a.reviewer } else { matches!(a.skills.get(t.ttype as usize), Some(Some(_))) })
         && t.language.is_none_or(|l| a.languages & (1u64 << l) != 0)
         && (a.reserved_for == 0 || a.reserved_for & (1u64 << t.stream) != 0)
         && !t.labelers.contains(&a.idx)

@@ -69,6 +69,8 @@ pub struct Profile {
     /// (probability, lease timeout)
     pub abandonment: Option<(f64, Dur)>,
     pub calendar: Calendar,
+    /// For members of the review pool: time per review and probability of a right verdict.
+    pub review: Option<(ServiceDist, f64)>,
 }
 
 impl Profile {
@@ -91,6 +93,7 @@ impl Profile {
             fatigue: pool.fatigue.clone(),
             abandonment: pool.abandonment.as_ref().map(|a| (a.probability, a.timeout)),
             calendar,
+            review: None,
         }
     }
 }
@@ -139,8 +142,11 @@ impl Annotator {
 
     /// Time this annotator takes on `job` now [µs].
     fn service_time(&self, job: &Job, now: SimTime, rng: &mut ActorRng) -> u64 {
-        let skill = self.profile.skills[job.ttype as usize].as_ref().expect("routed to an unskilled annotator");
-        let mut t = draw_service(&skill.service, rng) * self.profile.speed;
+        let dist = match (&job.review, &self.profile.review) {
+            (Some(_), Some((review, _))) => review,
+            _ => &self.profile.skills[job.ttype as usize].as_ref().expect("routed to an unskilled annotator").service,
+        };
+        let mut t = draw_service(dist, rng) * self.profile.speed;
         if let Some(l) = &self.profile.learning {
             t *= (1.0 - l.speedup * experience(l, self.items_done)).max(0.05);
         }
@@ -148,6 +154,15 @@ impl Annotator {
             t *= 1.0 + f.slowdown_per_hour * self.hours_on_shift(now);
         }
         (t.round() as u64).max(1)
+    }
+
+    /// A reviewer's verdict on a proposed final label: 1 = accept, 0 = send back. Right with the
+    /// reviewer's verdict accuracy (a wrong label is sent back, a right one accepted).
+    fn verdict(&self, job: &Job, proposed: u16, rng: &mut ActorRng) -> u16 {
+        let p = self.profile.review.as_ref().map_or(0.5, |r| r.1);
+        let label_right = proposed == job.truth;
+        let verdict_right = rng.random::<f64>() < p;
+        (label_right == verdict_right) as u16
     }
 
     /// The label this annotator gives to `job` now.
@@ -236,7 +251,7 @@ impl Actor<Msg> for Annotator {
                     }
                 }
                 let mut t = self.service_time(&job, now, ctx.rng());
-                if job.prelabel == Some(job.truth) && job.speedup > 1.0 {
+                if job.review.is_none() && job.prelabel == Some(job.truth) && job.speedup > 1.0 {
                     t = ((t as f64 / job.speedup as f64).round() as u64).max(1);
                 }
                 ctx.send_in(Dur(t), me, Msg::WorkDone);
@@ -244,8 +259,13 @@ impl Actor<Msg> for Annotator {
             Msg::WorkDone => {
                 let Some(job) = self.busy.take() else { return };
                 let now = ctx.now();
-                let label = self.answer(&job, now, ctx.rng());
-                self.items_done += 1;
+                let label = match job.review {
+                    Some(proposed) => self.verdict(&job, proposed, ctx.rng()),
+                    None => {
+                        self.items_done += 1;
+                        self.answer(&job, now, ctx.rng())
+                    }
+                };
                 ctx.send(self.dispatcher, Msg::Submit { annotator: self.idx, task: job.task, label, leaving: !self.on_shift });
             }
             Msg::AbandonTimeout => {

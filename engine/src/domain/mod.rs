@@ -39,6 +39,8 @@ pub struct Job {
     pub speedup: f32,
     /// [0, 1] -- 0 = annotator's own accuracy, 1 = coin flip.
     pub difficulty: f32,
+    /// Some(final label) = review it: answer 1 (accept) or 0 (send back for rework).
+    pub review: Option<u16>,
 }
 
 /// A task as it leaves its source.
@@ -83,6 +85,8 @@ pub enum Msg {
     Unavailable { annotator: AnnotatorIdx },
     /// Dispatcher → itself: time for a batch policy's assignment round.
     BatchTick,
+    /// Dispatcher → itself: a timed ban is over.
+    Unban { annotator: AnnotatorIdx },
 }
 
 /// `truth` with probability `p`, otherwise a uniformly random other class.

@@ -35,6 +35,11 @@ impl Workflow {
         }
         let label = stages.iter().position(|s| *s == Stage::Label);
         let agg = stages.iter().position(|s| *s == Stage::Aggregate);
+        if let Some(r) = stages.iter().position(|s| *s == Stage::Review) {
+            if agg.is_some_and(|a| r < a) {
+                return Err("\"review\" must come after \"aggregate\"".into());
+            }
+        }
         match (label, agg) {
             (Some(l), Some(a)) if l < a => {}
             (None, _) => return Err("a workflow must have a \"label\" stage".into()),
@@ -66,6 +71,8 @@ pub struct StreamInfo {
     pub workflow: Workflow,
     /// Index of the pre-annotating model actor.
     pub model: Option<u16>,
+    /// Mean difficulty of the stream's tasks (given to its golden tasks).
+    pub mean_difficulty: f32,
 }
 
 /// What a router may see of a waiting task (never its hidden truth).
@@ -88,6 +95,8 @@ pub struct TaskView {
     pub confidence: f32,
     /// A golden task (known answer) mixed in to check annotators.
     pub gold: bool,
+    /// Waiting for (or under) expert review: only reviewers may take it.
+    pub review: bool,
 }
 
 /// The dispatcher's record of a live task.
@@ -109,4 +118,13 @@ pub struct TaskState {
     pub abandonments: u16,
     /// Final label and its confidence, once aggregated.
     pub final_label: Option<(u16, f32)>,
+    /// Labels wanted now (grows under dynamic overlap).
+    pub target_labels: u16,
+    /// In the dispatcher's waiting queue.
+    pub queued: bool,
+    pub reworks: u16,
+    pub reviews: u16,
+    /// [µs] spent final before a ban re-opened it.
+    pub reopened_gap: u64,
+    pub reopened: u16,
 }

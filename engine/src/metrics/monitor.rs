@@ -1,5 +1,6 @@
 //! The monitor: counters and time-weighted averages over the statistics window [warm-up, end].
 
+use crate::ledger::WorkKind;
 use crate::time::{Dur, SimTime};
 
 /// Time-weighted average of a piecewise-constant quantity, counted from `start`.
@@ -70,6 +71,18 @@ pub struct Monitor {
     pub abandonments: u64,
     /// Labels submitted inside the window.
     pub labels: u64,
+    /// Labels behind the final labels of counted completed tasks (mean overlap = this / completions).
+    pub final_labels_used: u64,
+    /// Per task type: (right final labels, completed) of counted tasks.
+    pub by_type: Vec<(u64, u64)>,
+    /// Inside the window: golden answers, reviews, reworks, bans, re-opened final labels.
+    pub gold_answers: u64,
+    pub reviews: u64,
+    pub reworks: u64,
+    pub bans: u64,
+    pub reopened: u64,
+    /// Per annotator busy time [µs] by work kind (labeling, gold, review) inside the window.
+    pub busy_by_kind: Vec<[u64; 3]>,
     pub queue: TimeAverage,
     pub in_system: TimeAverage,
     /// Time-average number of tasks not yet final, by stream, and the current counts.
@@ -83,7 +96,7 @@ pub struct Monitor {
 }
 
 impl Monitor {
-    pub fn new(window_start: SimTime, service_level: Dur, annotators: usize, streams: usize) -> Self {
+    pub fn new(window_start: SimTime, service_level: Dur, annotators: usize, streams: usize, task_types: usize) -> Self {
         Monitor {
             window_start,
             service_level,
@@ -99,6 +112,14 @@ impl Monitor {
             deadline_misses: 0,
             abandonments: 0,
             labels: 0,
+            final_labels_used: 0,
+            by_type: vec![(0, 0); task_types],
+            gold_answers: 0,
+            reviews: 0,
+            reworks: 0,
+            bans: 0,
+            reopened: 0,
+            busy_by_kind: vec![[0; 3]; annotators],
             queue: TimeAverage::new(window_start),
             in_system: TimeAverage::new(window_start),
             in_system_by_stream: vec![TimeAverage::new(window_start); streams],
@@ -129,10 +150,19 @@ impl Monitor {
     pub fn busy(&mut self, a: u32, now: SimTime) {
         self.busy_since[a as usize] = Some(now);
     }
-    pub fn idle(&mut self, a: u32, now: SimTime) {
+    /// `a` stops working on an item of `kind`.
+    pub fn idle(&mut self, a: u32, now: SimTime, kind: WorkKind) {
         if let Some(s) = self.busy_since[a as usize].take() {
-            self.busy_us[a as usize] += clipped(s, now, self.window_start);
+            let d = clipped(s, now, self.window_start);
+            self.busy_us[a as usize] += d;
+            self.busy_by_kind[a as usize][kind as usize] += d;
         }
+    }
+    pub fn is_busy(&self, a: u32) -> bool {
+        self.busy_since[a as usize].is_some()
+    }
+    pub fn is_on_shift(&self, a: u32) -> bool {
+        self.on_since[a as usize].is_some()
     }
     pub fn on_shift(&mut self, a: u32, now: SimTime) {
         if self.on_since[a as usize].is_none() {
@@ -159,7 +189,7 @@ impl Monitor {
     /// Closes every open interval at `end`.
     pub fn close(&mut self, end: SimTime) {
         for a in 0..self.busy_since.len() as u32 {
-            self.idle(a, end);
+            self.idle(a, end, WorkKind::Labeling);
             self.off_shift(a, end);
         }
     }

@@ -13,7 +13,8 @@ use crate::domain::Msg;
 use crate::kernel::{stream_key, stream_rng, Actor, ActorId, Context, Simulation};
 use crate::ledger::{Ledger, Pay};
 use crate::metrics::Monitor;
-use crate::spec::{PaySpec, Scenario};
+use crate::dispatch::{QualityConfig, ReviewConfig};
+use crate::spec::{DifficultySpec, PaySpec, Scenario, Stage};
 use crate::time::{SimTime, US_PER_HOUR};
 
 /// Every kind of actor in an annotation simulation (static dispatch: no box per message).
@@ -74,6 +75,16 @@ pub fn pool_name(s: &Scenario, i: usize) -> String {
     s.pools[i].name.clone().unwrap_or_else(|| format!("pool-{i}"))
 }
 
+/// A stream's stages: its own, with "review" appended when `[quality.review]` is set and the
+/// stream kept the default workflow.
+pub fn workflow_of(s: &Scenario, i: usize) -> Vec<Stage> {
+    let mut w = s.streams[i].workflow.clone();
+    if s.quality.review.is_some() && w == [Stage::Label, Stage::Aggregate] {
+        w.push(Stage::Review);
+    }
+    w
+}
+
 /// Builds the actors for one replication. Errors are for scenarios that skipped validation.
 pub fn build(s: &Scenario, router: Box<dyn Router>, opts: RunOptions) -> Result<Built, String> {
     if s.streams.is_empty() {
@@ -131,8 +142,12 @@ pub fn build(s: &Scenario, router: Box<dyn Router>, opts: RunOptions) -> Result<
             priority: st.priority,
             deadline: st.deadline.map(|d| d.0),
             language,
-            workflow: Workflow::chain(&st.workflow).map_err(|e| format!("streams[{i}].workflow: {e}"))?,
+            workflow: Workflow::chain(&workflow_of(s, i)).map_err(|e| format!("streams[{i}].workflow: {e}"))?,
             model,
+            mean_difficulty: match &st.difficulty {
+                DifficultySpec::Fixed(d) => *d as f32,
+                DifficultySpec::Drawn(p) => p.mean() as f32,
+            },
         });
     }
 
@@ -145,6 +160,7 @@ pub fn build(s: &Scenario, router: Box<dyn Router>, opts: RunOptions) -> Result<
     for (p, pool) in s.pools.iter().enumerate() {
         let name = pool_name(s, p);
         let calendar = Calendar::parse(&pool.shifts).map_err(|e| format!("pools[{p}].shifts: {e}"))?;
+        let reviews = s.quality.review.as_ref().filter(|r| r.pool == name);
         let mut langs = 0u64;
         for l in &pool.languages {
             langs |= 1 << lang_index(l, &mut languages)?;
@@ -171,7 +187,14 @@ pub fn build(s: &Scenario, router: Box<dyn Router>, opts: RunOptions) -> Result<
         for j in 0..pool.count.max(0) as usize {
             let idx = views.len() as u32;
             let mut rng = stream_rng(seed, stream_key(&["profile", &name, &j.to_string()]));
-            profiles.push((name.clone(), j, Profile::draw(pool, &types, &classes_by_type, calendar.clone(), &mut rng)));
+            let mut profile = Profile::draw(pool, &types, &classes_by_type, calendar.clone(), &mut rng);
+            if let Some(r) = reviews {
+                let verdict = crate::domain::source::draw_prob(match &pool.accuracy {
+                    crate::spec::AccuracySpec::OneCoin(d) | crate::spec::AccuracySpec::Confusion { diagonal: d } => d,
+                }, &mut rng);
+                profile.review = Some((r.service.clone(), verdict));
+            }
+            profiles.push((name.clone(), j, profile));
             views.push(AnnotatorView {
                 idx,
                 pool: p as u16,
@@ -181,6 +204,7 @@ pub fn build(s: &Scenario, router: Box<dyn Router>, opts: RunOptions) -> Result<
                 trust: pool.accuracy.mean() as f32,
                 banned: false,
                 reserved_for,
+                reviewer: reviews.is_some(),
             });
             pays.push(pay);
             pool_of.push(p as u16);
@@ -191,7 +215,15 @@ pub fn build(s: &Scenario, router: Box<dyn Router>, opts: RunOptions) -> Result<
     let n_annot = views.len();
     let cfg = DispatcherConfig {
         streams,
-        overlap: s.quality.overlap.max(1) as u16,
+        quality: QualityConfig {
+            overlap: s.quality.overlap.max(1) as u16,
+            dynamic: s.quality.dynamic_overlap.as_ref().map(|d| (d.max.max(1) as u16, d.confidence as f32)),
+            weighted: s.quality.aggregation == "weighted",
+            gold_rate: s.quality.gold.as_ref().map_or(0.0, |g| g.rate),
+            rules: s.quality.rules.clone(),
+            review: s.quality.review.as_ref().map(|r| ReviewConfig { sample: r.sample, below_confidence: r.below_confidence as f32, max_reworks: r.max_reworks as u16 }),
+            reopen_within: s.quality.reopen_within.0,
+        },
         models: s
             .models
             .iter()
@@ -204,9 +236,9 @@ pub fn build(s: &Scenario, router: Box<dyn Router>, opts: RunOptions) -> Result<
         keep_records: opts.keep_records,
         trace: opts.trace,
     };
-    let monitor = Monitor::new(SimTime(s.run.warmup.0), s.run.service_level, n_annot, s.streams.len());
+    let monitor = Monitor::new(SimTime(s.run.warmup.0), s.run.service_level, n_annot, s.streams.len(), types.len());
     let ledger = Ledger::new(pays, pool_of.clone());
-    let dispatcher = Dispatcher::new(cfg, router, views, monitor, ledger);
+    let dispatcher = Dispatcher::new(cfg, router, views, monitor, ledger, s.quality.trust_prior_strength);
     let batch = dispatcher.batch_interval().is_some();
     sim.add(SimActor::Dispatcher(Box::new(dispatcher)), stream_key(&["dispatcher"]));
     if batch {

@@ -20,6 +20,11 @@ pub struct TaskRecord {
     pub time_in_system_s: Option<f64>,
     pub labels: u16,
     pub abandonments: u16,
+    /// Times an expert sent it back.
+    pub reworks: u16,
+    /// Times a ban re-opened its final label, and the time [s] it spent final in between.
+    pub reopened: u16,
+    pub reopened_gap_s: f64,
     pub final_label: Option<u16>,
     pub confidence: Option<f32>,
     pub true_label: u16,
@@ -44,6 +49,8 @@ pub enum EventKind {
     Final,
     OnShift,
     OffShift,
+    Ban,
+    Reopen,
 }
 
 /// One line of events.jsonl.

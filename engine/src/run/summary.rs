@@ -24,6 +24,11 @@ pub struct Cost {
     pub per_final_label_usd: f64,
     pub by_pool_usd: BTreeMap<String, f64>,
     pub model_usd: f64,
+    /// Cost per final label split by what the money bought: labelling, golden tasks, review
+    /// (hourly pay split by busy time; model cost is in labelling).
+    pub per_final_label_labeling_usd: f64,
+    pub per_final_label_gold_usd: f64,
+    pub per_final_label_review_usd: f64,
 }
 
 /// The figures of one replication, over the statistics window [warm-up, end].
@@ -65,6 +70,19 @@ pub struct Summary {
     pub utilization: BTreeMap<String, f64>,
     /// Share of completed tasks whose final label is the hidden truth.
     pub accuracy: f64,
+    /// The same, by task type.
+    pub accuracy_by_type: BTreeMap<String, f64>,
+    /// Accuracy of the end-of-run batch re-aggregation (`quality.batch_aggregation`), if any.
+    pub batch_accuracy: Option<f64>,
+    /// Labels behind each final label of a completed task, on average.
+    pub mean_overlap: f64,
+    /// Inside the window: golden answers, expert reviews, reworks sent back, bans, final labels
+    /// re-opened by a ban.
+    pub gold_answers: u64,
+    pub reviews: u64,
+    pub reworks: u64,
+    pub bans: u64,
+    pub reopened: u64,
     pub cost: Cost,
     /// [USD/h] mean over the pool's annotators of earnings / busy hours.
     pub effective_hourly_wage_usd: BTreeMap<String, f64>,
@@ -84,7 +102,7 @@ fn ratio(a: f64, b: f64) -> f64 {
 
 pub(super) fn summarize(
     s: &Scenario,
-    _types: &[String],
+    types: &[String],
     pool_names: &[String],
     pool_of: &[u16],
     d: &Dispatcher,
@@ -98,7 +116,7 @@ pub(super) fn summarize(
     tis.sort_by(f64::total_cmp);
     let on_h: Vec<f64> = m.on_shift_us.iter().map(|&u| u as f64 / 3.6e9).collect();
     let busy_h: Vec<f64> = m.busy_us.iter().map(|&u| u as f64 / 3.6e9).collect();
-    let acc = d.ledger.accounts(&on_h, pool_names.len());
+    let acc = d.ledger.accounts(&on_h, &m.busy_by_kind, pool_names.len());
     let mut utilization = BTreeMap::new();
     let mut by_pool = BTreeMap::new();
     let mut wage = BTreeMap::new();
@@ -144,11 +162,22 @@ pub(super) fn summarize(
             .collect(),
         utilization,
         accuracy: ratio(m.correct as f64, m.completions as f64),
+        accuracy_by_type: types.iter().zip(&m.by_type).map(|(t, &(right, n))| (t.clone(), ratio(right as f64, n as f64))).collect(),
+        batch_accuracy: None,
+        mean_overlap: ratio(m.final_labels_used as f64, m.completions as f64),
+        gold_answers: m.gold_answers,
+        reviews: m.reviews,
+        reworks: m.reworks,
+        bans: m.bans,
+        reopened: m.reopened,
         cost: Cost {
             total_usd: acc.total,
             per_final_label_usd: ratio(acc.total, m.finals_in_window as f64),
             by_pool_usd: by_pool,
             model_usd: acc.model_usd,
+            per_final_label_labeling_usd: ratio(acc.by_kind[0] + acc.model_usd, m.finals_in_window as f64),
+            per_final_label_gold_usd: ratio(acc.by_kind[1], m.finals_in_window as f64),
+            per_final_label_review_usd: ratio(acc.by_kind[2], m.finals_in_window as f64),
         },
         effective_hourly_wage_usd: wage,
         deadline_misses: m.deadline_misses,

@@ -9,7 +9,7 @@ mod stream;
 
 pub use dist::{ArrivalSpec, DifficultySpec, ProbDist, ServiceDist};
 pub use pool::{AbandonSpec, AccuracySpec, FatigueSpec, LearningSpec, PaySpec, PoolSpec};
-pub use stream::{Modality, ModelSpec, StreamSpec, Stage};
+pub use stream::{Modality, ModelSpec, Stage, StreamSpec};
 
 use crate::time::Dur;
 use serde::{Deserialize, Serialize};
@@ -96,12 +96,144 @@ impl RunSpec {
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct QualitySpec {
-    /// Labels collected per task from distinct annotators (default 1).
+    /// Labels collected per task from distinct annotators (default 1); with `dynamic_overlap`, the
+    /// number collected before the first confidence check.
     #[serde(default = "default_overlap")]
     pub overlap: u32,
-    /// How a task's labels become its final label (default "majority").
+    /// Add annotators one at a time until the aggregated confidence reaches `confidence` or
+    /// `max` labels are in (Toloka's dynamic overlap).
+    #[serde(default)]
+    pub dynamic_overlap: Option<DynamicOverlapSpec>,
+    /// How a task's labels become its final label online (default "majority"; "weighted" weighs
+    /// each vote by the annotator's trust, one-coin posterior).
     #[serde(default = "default_aggregation")]
     pub aggregation: String,
+    /// Also re-aggregate every answer of the run at its end with a batch algorithm (e.g. "ds"),
+    /// reported as `batch_accuracy` (default: none).
+    #[serde(default)]
+    pub batch_aggregation: Option<String>,
+    /// Golden tasks mixed into each annotator's stream (default: none).
+    #[serde(default)]
+    pub gold: Option<GoldSpec>,
+    /// Quality rules: a metric over a window below a bar → an action.
+    #[serde(default)]
+    pub rules: Vec<RuleSpec>,
+    /// Expert review of a sample of final labels (default: none).
+    #[serde(default)]
+    pub review: Option<ReviewSpec>,
+    /// A final label can be re-opened by a ban for this long after it is given (default 24h).
+    #[serde(default = "default_reopen")]
+    pub reopen_within: Dur,
+    /// Weight, in answers, of the pool's declared accuracy in the trust estimate (default 10).
+    #[serde(default = "default_trust_prior")]
+    pub trust_prior_strength: f64,
+}
+
+/// Dynamic overlap.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DynamicOverlapSpec {
+    /// Most labels per task.
+    pub max: u32,
+    /// Stop once the leading label's posterior reaches this.
+    pub confidence: f64,
+}
+
+/// Golden tasks.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GoldSpec {
+    /// Share of an annotator's items that are golden.
+    pub rate: f64,
+    /// Golden answers remembered per annotator (default 20).
+    #[serde(default = "default_gold_window")]
+    pub window: u32,
+}
+
+/// What a rule watches.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleMetric {
+    /// Share of right answers on the last `window` golden tasks.
+    GoldAccuracy,
+    /// Share of the last `window` labels that agreed with the final label.
+    Agreement,
+}
+
+/// What a rule does.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleAction {
+    /// No more work from this project, for `duration` or for good.
+    Ban,
+    /// Set the annotator's trust (used by weighted aggregation and routing) to `value`.
+    SetTrust,
+}
+
+/// A quality rule in the spirit of Toloka's: `metric` over the last `window` answers (at least
+/// `min_answers`) below `below` → `action`.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSpec {
+    pub metric: RuleMetric,
+    pub below: f64,
+    pub action: RuleAction,
+    #[serde(default = "default_rule_window")]
+    pub window: u32,
+    #[serde(default = "default_min_answers")]
+    pub min_answers: u32,
+    /// Ban length (default: for good).
+    #[serde(default)]
+    pub duration: Option<Dur>,
+    /// With a ban: discard the annotator's labels on tasks not final, or final less than
+    /// `reopen_within` ago, and collect new ones (default false).
+    #[serde(default)]
+    pub reopen: bool,
+    /// With set_trust: the new trust.
+    #[serde(default)]
+    pub value: Option<f64>,
+}
+
+/// Expert review.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewSpec {
+    /// Pool whose members review (they are paid as that pool is).
+    pub pool: String,
+    /// Share of final labels reviewed at random (default 0).
+    #[serde(default)]
+    pub sample: f64,
+    /// Every final label with a confidence below this is reviewed (default 0: none).
+    #[serde(default)]
+    pub below_confidence: f64,
+    /// Time a review takes (default lognormal, median 20s).
+    #[serde(default = "default_review_service")]
+    pub service: ServiceDist,
+    /// After this many reworks the label is accepted as it is (default 2).
+    #[serde(default = "default_max_reworks")]
+    pub max_reworks: u32,
+}
+
+fn default_reopen() -> Dur {
+    Dur(24 * crate::time::US_PER_HOUR)
+}
+fn default_trust_prior() -> f64 {
+    10.0
+}
+fn default_gold_window() -> u32 {
+    20
+}
+fn default_rule_window() -> u32 {
+    10
+}
+fn default_min_answers() -> u32 {
+    5
+}
+fn default_review_service() -> ServiceDist {
+    ServiceDist::Lognormal { median: Dur(20 * crate::time::US_PER_SEC), sigma: 0.5 }
+}
+fn default_max_reworks() -> u32 {
+    2
 }
 
 fn default_overlap() -> u32 {
@@ -113,7 +245,17 @@ fn default_aggregation() -> String {
 
 impl Default for QualitySpec {
     fn default() -> Self {
-        Self { overlap: 1, aggregation: default_aggregation() }
+        Self {
+            overlap: 1,
+            dynamic_overlap: None,
+            aggregation: default_aggregation(),
+            batch_aggregation: None,
+            gold: None,
+            rules: Vec::new(),
+            review: None,
+            reopen_within: default_reopen(),
+            trust_prior_strength: default_trust_prior(),
+        }
     }
 }
 

@@ -44,6 +44,9 @@ pub enum Stage {
     Label,
     /// The labels are aggregated into the final label.
     Aggregate,
+    /// An expert accepts the final label or sends the task back for rework (needs
+    /// `[quality.review]`).
+    Review,
 }
 
 /// One stream of tasks of one type.

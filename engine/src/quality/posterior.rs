@@ -1,0 +1,51 @@
+//! Weighted consensus on one task: the one-coin posterior over labels.
+//!
+//! With annotator j right with probability p_j and otherwise uniformly wrong among K − 1 classes,
+//! and a uniform prior, P(y = k | labels) ∝ Π_j (p_j if l_j = k else (1 − p_j)/(K − 1)).
+//! Computed in log space; p_j is clamped to [0.01, 0.99] so one vote never settles a task alone.
+//! Ties go to the lowest label. With every p_j equal this is majority vote with a confidence.
+
+/// The leading label and its posterior probability.
+pub fn one_coin_posterior(votes: impl Iterator<Item = (f64, u16)>, classes: u16) -> (u16, f32) {
+    let k = classes.max(2) as usize;
+    let mut logp = vec![0.0f64; k];
+    let mut any = false;
+    for (p, label) in votes {
+        any = true;
+        let p = p.clamp(0.01, 0.99);
+        let (right, wrong) = (p.ln(), ((1.0 - p) / (k as f64 - 1.0)).ln());
+        for (c, lp) in logp.iter_mut().enumerate() {
+            *lp += if c == label as usize { right } else { wrong };
+        }
+    }
+    if !any {
+        return (0, 0.0);
+    }
+    let max = logp.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let total: f64 = logp.iter().map(|l| (l - max).exp()).sum();
+    let best = logp.iter().position(|&l| l == max).unwrap_or(0);
+    (best as u16, (1.0 / total) as f32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn posterior_weighs_votes_by_reliability() {
+        // Two weak voters against one strong one: the strong one wins.
+        let (l, c) = one_coin_posterior([(0.6, 1), (0.6, 1), (0.99, 0)].into_iter(), 2);
+        assert_eq!(l, 0);
+        assert!(c > 0.9);
+        // Equal reliabilities: majority, with a confidence that grows with agreement.
+        let (l2, c2) = one_coin_posterior([(0.8, 2), (0.8, 2), (0.8, 1)].into_iter(), 3);
+        let (_, c3) = one_coin_posterior([(0.8, 2), (0.8, 2), (0.8, 2)].into_iter(), 3);
+        assert_eq!(l2, 2);
+        assert!(c3 > c2 && c2 > 0.5);
+        // Binary, p = 0.8, one vote: posterior = 0.8 exactly.
+        let (_, c1) = one_coin_posterior([(0.8, 1)].into_iter(), 2);
+        assert!((c1 - 0.8).abs() < 1e-6);
+        assert_eq!(one_coin_posterior(std::iter::empty(), 4), (0, 0.0));
+        // A tie goes to the lowest label.
+        assert_eq!(one_coin_posterior([(0.7, 3), (0.7, 1)].into_iter(), 4).0, 1);
+    }
+}
