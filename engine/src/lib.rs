@@ -6,5 +6,6 @@
 //! to the crates above it.
 
 pub mod kernel;
+pub mod quality;
 pub mod spec;
 pub mod time;

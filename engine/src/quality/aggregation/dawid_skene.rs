@@ -1,0 +1,340 @@
+//! Dawid-Skene: every worker has a confusion matrix; EM alternates between the posterior of each
+//! task's true label and the workers' confusion matrices.
+//!
+//! Maths (K labels, prior `p`, worker confusion `e_w[l, c] = P(w answers l | truth c)`):
+//!
+//! ```text
+//! E-step:  log2 q_t(c) = log2 max(p_c, 1e-10) + sum_{answers (t, w, l)} log2 e_w[l, c]
+//!          q_t = softmax_2(log2 q_t)                       (shifted by the row max: no underflow)
+//! M-step:  p_c      = mean_t q_t(c)
+//!          n_w[l,c] = max(sum_{answers (t, w, l)} q_t(c), 1e-10)      for labels l that w used
+//!          e_w[l,c] = n_w[l, c] / sum_{l' used by w} n_w[l', c]
+//! loss:    ELBO / #answers = ( sum_answers sum_c q_t(c) (ln e_w[l,c] + ln p_c)
+//!                            - sum_t sum_c q_t(c) ln q_t(c) ) / #answers
+//! stop:    after n_iter iterations, or as soon as loss_i - loss_{i-1} < tol
+//! ```
+//!
+//! This follows crowd-kit 1.4.2 `DawidSkene` exactly: the posteriors start from majority-vote
+//! shares, priors are the mean posterior over tasks, counts are floored at 1e-10 and normalised
+//! over the labels each worker used, the E-step works in base-2 logs, the stopping rule compares
+//! consecutive ELBOs (it is not monotone, so it may stop after 2 iterations), duplicates are
+//! kept, ties go to the lowest label. Golden labels, when given, overwrite the posteriors of
+//! their tasks with one-hot rows after the initialisation and after every E-step.
+//!
+//! Cost per iteration: O(#answers * K) for the E- and M-steps plus O(#workers * K^2); the ELBO
+//! reuses the M-step counts (`sum_answers q_t(c) ln e_w[l,c] = sum_{w,l,c} n_w[l,c] ln e_w[l,c]`), so
+//! it costs no pass over the answers. No allocation inside the loop.
+//!
+//! Paper: A. P. Dawid and A. M. Skene, "Maximum Likelihood Estimation of Observer Error-Rates
+//! Using the EM Algorithm", Applied Statistics 28(1), 1979.
+//!
+//! ```
+//! use tessera_engine::quality::aggregation::{Aggregator, Answers, DawidSkene};
+//! // workers 0 and 1 agree, worker 2 always says the opposite
+//! let a = Answers::new(3, 3, 2,
+//!     vec![0, 0, 0, 1, 1, 1, 2, 2, 2], vec![0, 1, 2, 0, 1, 2, 0, 1, 2],
+//!     vec![1, 1, 0, 0, 0, 1, 1, 1, 0]).unwrap();
+//! let r = DawidSkene::default().fit(&a, None).unwrap();
+//! assert_eq!(r.labels, vec![1, 0, 1]);
+//! let e = r.confusion.unwrap(); // e[(w * K + observed) * K + true]
+//! assert!(e[(2 * 2 + 0) * 2 + 1] > 0.9); // worker 2 answers 0 when the truth is 1
+//! ```
+
+use super::*;
+
+/// Dawid-Skene parameters (crowd-kit defaults: 100 iterations, tol 1e-5).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct DawidSkene {
+    /// Maximum number of EM iterations.
+    pub n_iter: usize,
+    /// Stop when the ELBO per answer grows by less than this (0 = always run `n_iter`).
+    pub tol: f64,
+}
+
+impl Default for DawidSkene {
+    fn default() -> Self {
+        DawidSkene { n_iter: 100, tol: 1e-5 }
+    }
+}
+
+/// The answers re-laid out for EM: grouped by task, each answer reduced to its confusion row
+/// `w * K + l`. Shared with [`super::one_coin_dawid_skene`].
+pub(crate) struct EmData {
+    pub k: usize,
+    pub n_tasks: usize,
+    pub n_workers: usize,
+    pub offsets: Vec<u32>,
+    /// `worker * K + label` per answer, in task order.
+    pub rows: Vec<u32>,
+    /// Whether worker w used label l (`observed[w * K + l]`).
+    pub observed: Vec<bool>,
+    pub n_active_tasks: usize,
+    pub n_answers: usize,
+}
+
+impl EmData {
+    pub fn new(a: &Answers) -> (Self, TaskIndex) {
+        let k = a.n_labels;
+        let idx = a.by_task();
+        let rows: Vec<u32> =
+            idx.order.iter().map(|&i| a.worker[i as usize] * k as u32 + a.label[i as usize]).collect();
+        let mut observed = vec![false; a.n_workers * k];
+        for &r in &rows {
+            observed[r as usize] = true;
+        }
+        let n_active_tasks = (0..a.n_tasks).filter(|&t| idx.count(t) > 0).count();
+        let d = EmData {
+            k,
+            n_tasks: a.n_tasks,
+            n_workers: a.n_workers,
+            offsets: idx.offsets.clone(),
+            rows,
+            observed,
+            n_active_tasks,
+            n_answers: a.len(),
+        };
+        (d, idx)
+    }
+
+    fn range(&self, t: usize) -> std::ops::Range<usize> {
+        self.offsets[t] as usize..self.offsets[t + 1] as usize
+    }
+
+    /// E-step: posteriors from priors and base-2 log confusion rows.
+    pub fn e_step(&self, priors: &[f64], log2err: &[f64], probas: &mut [f64], scratch: &mut [f64]) {
+        let k = self.k;
+        let (lp, ll) = scratch.split_at_mut(k);
+        for c in 0..k {
+            lp[c] = priors[c].max(EPS).log2();
+        }
+        for t in 0..self.n_tasks {
+            let range = self.range(t);
+            if range.is_empty() {
+                continue;
+            }
+            ll[..k].copy_from_slice(lp);
+            for &r in &self.rows[range] {
+                let e = &log2err[r as usize * k..r as usize * k + k];
+                for c in 0..k {
+                    ll[c] += e[c];
+                }
+            }
+            let m = ll[..k].iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let row = &mut probas[t * k..t * k + k];
+            let mut s = 0.0;
+            for c in 0..k {
+                row[c] = (ll[c] - m).exp2();
+                s += row[c];
+            }
+            for x in row.iter_mut() {
+                *x /= s;
+            }
+        }
+    }
+
+    /// Mean posterior over tasks with answers.
+    pub fn priors(&self, probas: &[f64], priors: &mut [f64]) {
+        let k = self.k;
+        priors.fill(0.0);
+        for t in 0..self.n_tasks {
+            if self.offsets[t] != self.offsets[t + 1] {
+                for c in 0..k {
+                    priors[c] += probas[t * k + c];
+                }
+            }
+        }
+        let n = self.n_active_tasks.max(1) as f64;
+        priors.iter_mut().for_each(|p| *p /= n);
+    }
+
+    /// `counts[(w * K + l) * K + c] = sum_{answers (t, w, l)} probas[t, c]`.
+    pub fn counts(&self, probas: &[f64], counts: &mut [f64]) {
+        let k = self.k;
+        counts.fill(0.0);
+        for t in 0..self.n_tasks {
+            let q = &probas[t * k..t * k + k];
+            for &r in &self.rows[self.range(t)] {
+                let n = &mut counts[r as usize * k..r as usize * k + k];
+                for c in 0..k {
+                    n[c] += q[c];
+                }
+            }
+        }
+    }
+
+    /// ELBO per answer (crowd-kit `_evidence_lower_bound / len(data)`), from the raw counts.
+    pub fn elbo(&self, probas: &[f64], priors: &[f64], counts: &[f64], errors: &[f64]) -> f64 {
+        let k = self.k;
+        let mut joint = 0.0;
+        let mut mass = vec![0.0; k];
+        for r in 0..self.n_workers * k {
+            if !self.observed[r] {
+                continue;
+            }
+            for c in 0..k {
+                let n = counts[r * k + c];
+                mass[c] += n;
+                joint += n * errors[r * k + c].ln();
+            }
+        }
+        for c in 0..k {
+            joint += mass[c] * priors[c].max(EPS).ln();
+        }
+        let mut entropy = 0.0;
+        for t in 0..self.n_tasks {
+            if self.offsets[t] == self.offsets[t + 1] {
+                continue;
+            }
+            for &q in &probas[t * k..t * k + k] {
+                let q = q.max(EPS);
+                entropy -= q * q.ln();
+            }
+        }
+        (joint + entropy) / self.n_answers as f64
+    }
+
+    pub fn log2_errors(&self, errors: &[f64], log2err: &mut [f64]) {
+        for r in 0..self.n_workers * self.k {
+            if self.observed[r] {
+                for c in 0..self.k {
+                    log2err[r * self.k + c] = errors[r * self.k + c].log2();
+                }
+            }
+        }
+    }
+}
+
+/// DS M-step: floor the counts, normalise each true-label column over the labels the worker used.
+fn ds_errors(d: &EmData, counts: &[f64], errors: &mut [f64]) {
+    let k = d.k;
+    let mut colsum = vec![0.0; k];
+    for w in 0..d.n_workers {
+        colsum.fill(0.0);
+        for l in 0..k {
+            let r = w * k + l;
+            if d.observed[r] {
+                for c in 0..k {
+                    colsum[c] += counts[r * k + c].max(EPS);
+                }
+            }
+        }
+        for l in 0..k {
+            let r = w * k + l;
+            for c in 0..k {
+                errors[r * k + c] = if d.observed[r] { counts[r * k + c].max(EPS) / colsum[c] } else { 0.0 };
+            }
+        }
+    }
+}
+
+pub(crate) fn empty_result(a: &Answers) -> Aggregation {
+    Aggregation {
+        n_labels: a.n_labels,
+        labels: vec![NO_LABEL; a.n_tasks],
+        probas: vec![0.0; a.n_tasks * a.n_labels],
+        worker_skills: None,
+        confusion: None,
+        task_difficulty: None,
+        iterations: 0,
+        loss_history: vec![],
+    }
+}
+
+impl Aggregator for DawidSkene {
+    fn name(&self) -> &'static str {
+        "ds"
+    }
+
+    fn fit(&self, a: &Answers, golden: Option<&Golden>) -> Result<Aggregation, AggregationError> {
+        if let Some(g) = golden {
+            a.check_golden(g)?;
+        }
+        if a.is_empty() {
+            return Ok(empty_result(a));
+        }
+        let (d, idx) = EmData::new(a);
+        let k = d.k;
+        let (mut probas, _) = vote_shares(a, &idx, None);
+        correct_with_golden(&mut probas, k, golden);
+        let mut priors = vec![0.0; k];
+        d.priors(&probas, &mut priors);
+        let mut counts = vec![0.0; d.n_workers * k * k];
+        let mut errors = vec![0.0; d.n_workers * k * k];
+        let mut log2err = vec![0.0; d.n_workers * k * k];
+        let mut scratch = vec![0.0; 2 * k];
+        d.counts(&probas, &mut counts);
+        ds_errors(&d, &counts, &mut errors);
+
+        let mut loss = f64::NEG_INFINITY;
+        let mut history = Vec::with_capacity(self.n_iter);
+        for _ in 0..self.n_iter {
+            d.log2_errors(&errors, &mut log2err);
+            d.e_step(&priors, &log2err, &mut probas, &mut scratch);
+            correct_with_golden(&mut probas, k, golden);
+            d.priors(&probas, &mut priors);
+            d.counts(&probas, &mut counts);
+            ds_errors(&d, &counts, &mut errors);
+            let new_loss = d.elbo(&probas, &priors, &counts, &errors);
+            history.push(new_loss);
+            if new_loss - loss < self.tol {
+                break;
+            }
+            loss = new_loss;
+        }
+        let labels = labels_from_probas(&probas, k, &idx);
+        Ok(Aggregation {
+            n_labels: k,
+            labels,
+            probas,
+            worker_skills: None,
+            confusion: Some(errors),
+            task_difficulty: None,
+            iterations: history.len(),
+            loss_history: history,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::*;
+    use super::*;
+
+    #[test]
+    fn golden_rows_are_one_hot_and_pull_the_others() {
+        let a = answers(&[(0, 0, 0), (0, 1, 1), (1, 0, 0), (1, 1, 1), (2, 0, 0), (2, 1, 1)], 2);
+        // Without golden: ties -> 0. Golden says task 0 is 1, so worker 1 is trusted.
+        let g = [Some(1), None, None];
+        let r = DawidSkene::default().fit(&a, Some(&g)).unwrap();
+        assert_eq!(r.proba(0), &[0.0, 1.0]);
+        assert_eq!(r.labels, vec![1, 1, 1]);
+        assert_finite(&r, &a);
+    }
+
+    #[test]
+    fn tol_zero_runs_all_iterations() {
+        let (_, a) = edge_cases().remove(3);
+        let r = DawidSkene { n_iter: 7, tol: 0.0 }.fit(&a, None).unwrap();
+        assert!(r.iterations <= 7);
+        assert_finite(&r, &a);
+    }
+
+    #[test]
+    fn confusion_columns_sum_to_one() {
+        for (_, a) in edge_cases() {
+            let r = DawidSkene::default().fit(&a, None).unwrap();
+            let k = a.n_labels;
+            let e = r.confusion.clone().unwrap_or_default();
+            for w in 0..a.n_workers {
+                let used = (0..k).any(|l| e[(w * k + l) * k..(w * k + l) * k + k].iter().any(|&x| x > 0.0));
+                if !used {
+                    continue;
+                }
+                for c in 0..k {
+                    let s: f64 = (0..k).map(|l| e[(w * k + l) * k + c]).sum();
+                    assert!((s - 1.0).abs() < 1e-9);
+                }
+            }
+        }
+    }
+}
