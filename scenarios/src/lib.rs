@@ -1,1 +1,4 @@
-//! tessera-scenarios: loading and validating scenario files.
+//! tessera-scenarios: loading and validating scenario files, and reading real data files
+//! (crowd answers) into the engine's dense-id types.
+
+pub mod answers;
