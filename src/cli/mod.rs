@@ -2,6 +2,8 @@
 
 use clap::{Parser, Subcommand};
 
+pub mod aggregate;
+
 /// Tessera: simulate, optimise and run the workforce behind data annotation.
 #[derive(Parser, Debug)]
 #[command(name = "tessera", version, about, long_about = None, propagate_version = true)]
@@ -12,9 +14,12 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Consensus labels for a real answers file (majority vote, Dawid-Skene, GLAD, ...).
+    Aggregate(aggregate::AggregateArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Aggregate(args) => aggregate::run(args),
     }
 }
