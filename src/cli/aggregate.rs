@@ -8,7 +8,7 @@ use anyhow::Context;
 use tessera_engine::quality::aggregation::{Aggregation, Method, NO_LABEL};
 use tessera_scenarios::answers::{read_answers, read_truth};
 
-const LONG_ABOUT: &str = "\
+pub const LONG_ABOUT: &str = "\
 Aggregate crowd answers into one label per task.
 
 Reads ANSWERS.csv with columns task,worker,label (found by header name; extra columns are ignored;

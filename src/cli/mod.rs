@@ -15,6 +15,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Consensus labels for a real answers file (majority vote, Dawid-Skene, GLAD, ...).
+    #[command(long_about = aggregate::LONG_ABOUT)]
     Aggregate(aggregate::AggregateArgs),
 }
 
