@@ -100,8 +100,12 @@ impl EmData {
         self.offsets[t] as usize..self.offsets[t + 1] as usize
     }
 
-    /// E-step: posteriors from priors and base-2 log confusion rows.
-    pub fn e_step(&self, priors: &[f64], log2err: &[f64], probas: &mut [f64], scratch: &mut [f64]) {
+    /// E-step: posteriors from priors and base-2 log confusion rows. Returns the entropy term of
+    /// the ELBO, `-sum_t sum_c max(q,1e-10) ln max(q,1e-10)`, computed from the log-likelihoods
+    /// (one `ln` per task instead of one per label).
+    pub fn e_step(&self, priors: &[f64], log2err: &[f64], probas: &mut [f64], scratch: &mut [f64]) -> f64 {
+        let eps_term = EPS * EPS.ln();
+        let mut entropy = 0.0;
         let k = self.k;
         let (lp, ll) = scratch.split_at_mut(k);
         for c in 0..k {
@@ -126,10 +130,14 @@ impl EmData {
                 row[c] = (ll[c] - m).exp2();
                 s += row[c];
             }
-            for x in row.iter_mut() {
-                *x /= s;
+            let ln_s = s.ln();
+            for c in 0..k {
+                let q = row[c] / s;
+                row[c] = q;
+                entropy -= if q >= EPS { q * ((ll[c] - m) * std::f64::consts::LN_2 - ln_s) } else { eps_term };
             }
         }
+        entropy
     }
 
     /// Mean posterior over tasks with answers.
@@ -163,7 +171,9 @@ impl EmData {
     }
 
     /// ELBO per answer (crowd-kit `_evidence_lower_bound / len(data)`), from the raw counts.
-    pub fn elbo(&self, probas: &[f64], priors: &[f64], counts: &[f64], errors: &[f64]) -> f64 {
+    /// `entropy`: the value returned by [`EmData::e_step`], or `None` to recompute it from
+    /// `probas` (needed after golden rows were overwritten).
+    pub fn elbo(&self, probas: &[f64], priors: &[f64], counts: &[f64], errors: &[f64], entropy: Option<f64>) -> f64 {
         let k = self.k;
         let mut joint = 0.0;
         let mut mass = vec![0.0; k];
@@ -180,16 +190,19 @@ impl EmData {
         for c in 0..k {
             joint += mass[c] * priors[c].max(EPS).ln();
         }
-        let mut entropy = 0.0;
-        for t in 0..self.n_tasks {
-            if self.offsets[t] == self.offsets[t + 1] {
-                continue;
+        let entropy = entropy.unwrap_or_else(|| {
+            let mut entropy = 0.0;
+            for t in 0..self.n_tasks {
+                if self.offsets[t] == self.offsets[t + 1] {
+                    continue;
+                }
+                for &q in &probas[t * k..t * k + k] {
+                    let q = q.max(EPS);
+                    entropy -= q * q.ln();
+                }
             }
-            for &q in &probas[t * k..t * k + k] {
-                let q = q.max(EPS);
-                entropy -= q * q.ln();
-            }
-        }
+            entropy
+        });
         (joint + entropy) / self.n_answers as f64
     }
 
@@ -269,12 +282,12 @@ impl Aggregator for DawidSkene {
         let mut history = Vec::with_capacity(self.n_iter);
         for _ in 0..self.n_iter {
             d.log2_errors(&errors, &mut log2err);
-            d.e_step(&priors, &log2err, &mut probas, &mut scratch);
+            let entropy = d.e_step(&priors, &log2err, &mut probas, &mut scratch);
             correct_with_golden(&mut probas, k, golden);
             d.priors(&probas, &mut priors);
             d.counts(&probas, &mut counts);
             ds_errors(&d, &counts, &mut errors);
-            let new_loss = d.elbo(&probas, &priors, &counts, &errors);
+            let new_loss = d.elbo(&probas, &priors, &counts, &errors, golden.is_none().then_some(entropy));
             history.push(new_loss);
             if new_loss - loss < self.tol {
                 break;

@@ -109,13 +109,13 @@ impl Aggregator for OneCoinDawidSkene {
         let mut history = Vec::with_capacity(self.n_iter);
         for _ in 0..self.n_iter {
             d.log2_errors(&errors, &mut log2err);
-            d.e_step(&priors, &log2err, &mut probas, &mut scratch);
+            let entropy = d.e_step(&priors, &log2err, &mut probas, &mut scratch);
             correct_with_golden(&mut probas, k, golden);
             d.priors(&probas, &mut priors);
             skills(&d, &probas, &mut sk, &mut n);
             errors_from_skills(&d, &sk, &mut errors);
             d.counts(&probas, &mut counts);
-            let new_loss = d.elbo(&probas, &priors, &counts, &errors);
+            let new_loss = d.elbo(&probas, &priors, &counts, &errors, golden.is_none().then_some(entropy));
             history.push(new_loss);
             if new_loss - loss < self.tol {
                 break;
