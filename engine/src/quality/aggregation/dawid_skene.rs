@@ -101,43 +101,118 @@ impl EmData {
     }
 
     /// E-step: posteriors from priors and base-2 log confusion rows. Returns the entropy term of
-    /// the ELBO, `-sum_t sum_c max(q,1e-10) ln max(q,1e-10)`, computed from the log-likelihoods
-    /// (one `ln` per task instead of one per label).
-    pub fn e_step(&self, priors: &[f64], log2err: &[f64], probas: &mut [f64], scratch: &mut [f64]) -> f64 {
+    /// the ELBO, `-sum_t sum_c max(q,1e-10) ln max(q,1e-10)`, computed from the log-likelihoods:
+    /// `-q ln q = q (ln s_t - (ll_c - max) ln 2)`, and `sum_t ln s_t` is taken as the log of a
+    /// running product, so there is no `ln` per task. The label with the largest log-likelihood
+    /// gets `exp2(0) = 1` without a call.
+    ///
+    /// With `fused = Some((priors_sum, counts))` it also accumulates the M-step statistics in the
+    /// same pass (the caller must not change `probas` afterwards, i.e. no golden labels):
+    /// `priors_sum[c] += q_t(c)` and `counts[row] += q_t` (both zeroed here first).
+    pub fn e_step(
+        &self,
+        priors: &[f64],
+        log2err: &[f64],
+        probas: &mut [f64],
+        scratch: &mut [f64],
+        fused: Option<(&mut [f64], &mut [f64])>,
+    ) -> f64 {
+        // Monomorphise the common label counts so the inner loops unroll.
+        match self.k {
+            2 => self.e_step_k::<2>(priors, log2err, probas, scratch, fused),
+            3 => self.e_step_k::<3>(priors, log2err, probas, scratch, fused),
+            4 => self.e_step_k::<4>(priors, log2err, probas, scratch, fused),
+            5 => self.e_step_k::<5>(priors, log2err, probas, scratch, fused),
+            10 => self.e_step_k::<10>(priors, log2err, probas, scratch, fused),
+            _ => self.e_step_k::<0>(priors, log2err, probas, scratch, fused),
+        }
+    }
+
+    /// `KC` = the label count known at compile time, or 0 for "read it from `self.k`".
+    fn e_step_k<const KC: usize>(
+        &self,
+        priors: &[f64],
+        log2err: &[f64],
+        probas: &mut [f64],
+        scratch: &mut [f64],
+        mut fused: Option<(&mut [f64], &mut [f64])>,
+    ) -> f64 {
+        const LN2: f64 = std::f64::consts::LN_2;
         let eps_term = EPS * EPS.ln();
         let mut entropy = 0.0;
-        let k = self.k;
+        let mut log_prod = 0.0;
+        let mut prod = 1.0f64;
+        let k = if KC > 0 { KC } else { self.k };
         let (lp, ll) = scratch.split_at_mut(k);
         for c in 0..k {
             lp[c] = priors[c].max(EPS).log2();
+        }
+        if let Some((ps, counts)) = fused.as_mut() {
+            ps.fill(0.0);
+            counts.fill(0.0);
         }
         for t in 0..self.n_tasks {
             let range = self.range(t);
             if range.is_empty() {
                 continue;
             }
-            ll[..k].copy_from_slice(lp);
-            for &r in &self.rows[range] {
+            let ll = &mut ll[..k];
+            ll.copy_from_slice(lp);
+            for &r in &self.rows[range.clone()] {
                 let e = &log2err[r as usize * k..r as usize * k + k];
                 for c in 0..k {
                     ll[c] += e[c];
                 }
             }
-            let m = ll[..k].iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let m = ll.iter().copied().fold(f64::NEG_INFINITY, f64::max);
             let row = &mut probas[t * k..t * k + k];
             let mut s = 0.0;
             for c in 0..k {
-                row[c] = (ll[c] - m).exp2();
+                let d = ll[c] - m;
+                row[c] = if d == 0.0 { 1.0 } else { d.exp2() };
                 s += row[c];
             }
-            let ln_s = s.ln();
+            let mut clipped_mass = 0.0;
             for c in 0..k {
                 let q = row[c] / s;
                 row[c] = q;
-                entropy -= if q >= EPS { q * ((ll[c] - m) * std::f64::consts::LN_2 - ln_s) } else { eps_term };
+                if q >= EPS {
+                    entropy -= q * ((ll[c] - m) * LN2);
+                } else {
+                    entropy -= eps_term;
+                    clipped_mass += q;
+                }
+            }
+            // + sum_{q >= EPS} q ln s = ln s - clipped_mass ln s
+            prod *= s;
+            if prod > 1e250 {
+                log_prod += prod.ln();
+                prod = 1.0;
+            }
+            if clipped_mass > 0.0 {
+                entropy -= clipped_mass * s.ln();
+            }
+            if let Some((ps, counts)) = fused.as_mut() {
+                for c in 0..k {
+                    ps[c] += row[c];
+                }
+                for &r in &self.rows[range] {
+                    let n = &mut counts[r as usize * k..r as usize * k + k];
+                    for c in 0..k {
+                        n[c] += row[c];
+                    }
+                }
             }
         }
-        entropy
+        entropy + log_prod + prod.ln()
+    }
+
+    /// Priors from the sums accumulated by a fused E-step.
+    pub fn priors_from_sum(&self, sum: &[f64], priors: &mut [f64]) {
+        let n = self.n_active_tasks.max(1) as f64;
+        for (p, s) in priors.iter_mut().zip(sum) {
+            *p = s / n;
+        }
     }
 
     /// Mean posterior over tasks with answers.
@@ -275,6 +350,7 @@ impl Aggregator for DawidSkene {
         let mut errors = vec![0.0; d.n_workers * k * k];
         let mut log2err = vec![0.0; d.n_workers * k * k];
         let mut scratch = vec![0.0; 2 * k];
+        let mut prior_sum = vec![0.0; k];
         d.counts(&probas, &mut counts);
         ds_errors(&d, &counts, &mut errors);
 
@@ -282,10 +358,17 @@ impl Aggregator for DawidSkene {
         let mut history = Vec::with_capacity(self.n_iter);
         for _ in 0..self.n_iter {
             d.log2_errors(&errors, &mut log2err);
-            let entropy = d.e_step(&priors, &log2err, &mut probas, &mut scratch);
-            correct_with_golden(&mut probas, k, golden);
-            d.priors(&probas, &mut priors);
-            d.counts(&probas, &mut counts);
+            let entropy = if golden.is_some() {
+                let e = d.e_step(&priors, &log2err, &mut probas, &mut scratch, None);
+                correct_with_golden(&mut probas, k, golden);
+                d.priors(&probas, &mut priors);
+                d.counts(&probas, &mut counts);
+                e
+            } else {
+                let e = d.e_step(&priors, &log2err, &mut probas, &mut scratch, Some((&mut prior_sum, &mut counts)));
+                d.priors_from_sum(&prior_sum, &mut priors);
+                e
+            };
             ds_errors(&d, &counts, &mut errors);
             let new_loss = d.elbo(&probas, &priors, &counts, &errors, golden.is_none().then_some(entropy));
             history.push(new_loss);

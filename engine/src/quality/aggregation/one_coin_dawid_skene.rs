@@ -102,6 +102,7 @@ impl Aggregator for OneCoinDawidSkene {
         let mut errors = vec![0.0; d.n_workers * k * k];
         let mut log2err = vec![0.0; d.n_workers * k * k];
         let mut scratch = vec![0.0; 2 * k];
+        let mut prior_sum = vec![0.0; k];
         skills(&d, &probas, &mut sk, &mut n);
         errors_from_skills(&d, &sk, &mut errors);
 
@@ -109,12 +110,19 @@ impl Aggregator for OneCoinDawidSkene {
         let mut history = Vec::with_capacity(self.n_iter);
         for _ in 0..self.n_iter {
             d.log2_errors(&errors, &mut log2err);
-            let entropy = d.e_step(&priors, &log2err, &mut probas, &mut scratch);
-            correct_with_golden(&mut probas, k, golden);
-            d.priors(&probas, &mut priors);
+            let entropy = if golden.is_some() {
+                let e = d.e_step(&priors, &log2err, &mut probas, &mut scratch, None);
+                correct_with_golden(&mut probas, k, golden);
+                d.priors(&probas, &mut priors);
+                d.counts(&probas, &mut counts);
+                e
+            } else {
+                let e = d.e_step(&priors, &log2err, &mut probas, &mut scratch, Some((&mut prior_sum, &mut counts)));
+                d.priors_from_sum(&prior_sum, &mut priors);
+                e
+            };
             skills(&d, &probas, &mut sk, &mut n);
             errors_from_skills(&d, &sk, &mut errors);
-            d.counts(&probas, &mut counts);
             let new_loss = d.elbo(&probas, &priors, &counts, &errors, golden.is_none().then_some(entropy));
             history.push(new_loss);
             if new_loss - loss < self.tol {
