@@ -103,23 +103,34 @@ impl Model<'_> {
         }
     }
 
-    /// Q and its gradient at (alpha, beta) = x[..W], x[W..].
-    fn q_grad(&self, x: &[f64], probas: &[f64], grad: &mut [f64]) -> f64 {
+    /// Q and its gradient at (alpha, beta) = x[..W], x[W..]. `eb` is scratch for exp(beta).
+    /// Per answer one `exp` and one `ln_1p`: with `sp = softplus(-z)`,
+    /// `ln sigma(z) = -sp`, `ln(1 - sigma(z)) = -(z + sp)`, `sigma(z) = 1 / (1 + exp(-z))`.
+    fn q_grad(&self, x: &[f64], probas: &[f64], grad: &mut [f64], eb: &mut [f64]) -> f64 {
         let (a, k, nw) = (self.a, self.a.n_labels, self.a.n_workers);
         let (alpha, beta) = x.split_at(nw);
+        for (e, b) in eb.iter_mut().zip(beta) {
+            *e = b.exp();
+        }
         grad.fill(0.0);
         let mut q = 0.0;
         for i in 0..a.len() {
             let (w, t) = (a.worker[i] as usize, a.task[i] as usize);
-            let eb = beta[t].exp();
-            let z = alpha[w] * eb;
-            let ls = -softplus(-z);
-            let l1 = -softplus(z) - self.ln_km1;
+            let z = alpha[w] * eb[t];
+            let (sp, sigma) = if z < -30.0 {
+                (-z, 0.0)
+            } else if z > 30.0 {
+                (0.0, 1.0)
+            } else {
+                let e = (-z).exp();
+                (e.ln_1p(), 1.0 / (1.0 + e))
+            };
+            let ls = -sp;
+            let l1 = -(z + sp) - self.ln_km1;
             let p = probas[t * k + a.label[i] as usize];
             q += p * ls + (1.0 - p) * l1;
-            let sigma = 1.0 / (1.0 + (-z).exp());
             let d = p - sigma;
-            grad[w] += d * eb;
+            grad[w] += d * eb[t];
             grad[nw + t] += d * z;
         }
         for (j, &v) in x.iter().enumerate() {
@@ -151,15 +162,18 @@ impl Aggregator for Glad {
         let mut x = vec![1.0; dim];
         let mut probas = vec![0.0; a.n_tasks * k];
         let (mut g, mut g_new, mut dir, mut x_try) = (vec![0.0; dim], vec![0.0; dim], vec![0.0; dim], vec![0.0; dim]);
+        let mut eb = vec![0.0; a.n_tasks];
+        // first trial step of the line search: the last accepted one, doubled
+        let mut step0 = 1.0f64;
         m.e_step(&x[..nw], &x[nw..], &idx, &mut probas);
-        let mut q = m.q_grad(&x, &probas, &mut g);
+        let mut q = m.q_grad(&x, &probas, &mut g, &mut eb);
         let norm = (a.len() * kk) as f64;
         let mut history = Vec::new();
         for _ in 0..self.n_iter {
             let last_q = q;
             m.e_step(&x[..nw], &x[nw..], &idx, &mut probas);
             // M-step: maximise Q by Polak-Ribiere CG with Armijo backtracking.
-            let mut fq = m.q_grad(&x, &probas, &mut g);
+            let mut fq = m.q_grad(&x, &probas, &mut g, &mut eb);
             dir.copy_from_slice(&g);
             for _ in 0..self.m_step_max_iter {
                 let gnorm = g.iter().map(|v| v * v).sum::<f64>().sqrt();
@@ -171,16 +185,17 @@ impl Aggregator for Glad {
                     dir.copy_from_slice(&g);
                     slope = gnorm * gnorm;
                 }
-                let mut step = 1.0;
+                let mut step = (2.0 * step0).min(1.0);
                 let mut accepted = false;
                 for _ in 0..30 {
                     for j in 0..dim {
                         x_try[j] = x[j] + step * dir[j];
                     }
-                    let f_try = m.q_grad(&x_try, &probas, &mut g_new);
+                    let f_try = m.q_grad(&x_try, &probas, &mut g_new, &mut eb);
                     if f_try.is_finite() && f_try >= fq + 1e-4 * step * slope {
                         fq = f_try;
                         accepted = true;
+                        step0 = step;
                         break;
                     }
                     step *= 0.5;
