@@ -180,7 +180,7 @@ impl Aggregator for Mace {
                 vb_normalize(&c.strategy, &strat_prior, &mut s.theta, k);
                 e_step(a, &idx, &s, &mut c, &mut lg);
             }
-            if best.as_ref().map_or(true, |(l, _)| c.lml > *l) {
+            if !matches!(&best, Some((l, _)) if c.lml <= *l) {
                 best = Some((c.lml, s));
             }
         }

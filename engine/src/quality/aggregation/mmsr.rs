@@ -162,7 +162,7 @@ impl Aggregator for Mmsr {
             }
             let loss = loss.sqrt();
             history.push(loss);
-            if !(loss >= self.tol) {
+            if loss.is_nan() || loss < self.tol {
                 break;
             }
         }
@@ -250,7 +250,7 @@ impl Mmsr {
         for (p, &(a, b)) in pos.iter().enumerate() {
             deg[a as usize] += 1.0;
             deg[b as usize] += 1.0;
-            deg[kv + p] += if a == b { 2.0 } else { 2.0 };
+            deg[kv + p] += 2.0;
         }
         let mut x: Vec<f64> = (0..total).map(|i| 1.0 + ((i * 7919) % 13) as f64 / 13.0).collect();
         let mut px = vec![0.0; total];
@@ -276,7 +276,7 @@ impl Mmsr {
                 norm += x[i] * x[i];
             }
             let norm = norm.sqrt();
-            if !(norm > 0.0) {
+            if norm.is_nan() || norm <= 0.0 {
                 break;
             }
             x.iter_mut().for_each(|v| *v /= norm);

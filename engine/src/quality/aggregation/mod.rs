@@ -318,10 +318,10 @@ impl Method {
     /// The aggregator with default (crowd-kit) parameters.
     pub fn aggregator(self) -> Box<dyn Aggregator> {
         match self {
-            Method::Mv => Box::new(MajorityVote::default()),
-            Method::Wawa => Box::new(Wawa::default()),
+            Method::Mv => Box::new(MajorityVote),
+            Method::Wawa => Box::new(Wawa),
             Method::Zbs => Box::new(ZeroBasedSkill::default()),
-            Method::GoldMv => Box::new(GoldMajorityVote::default()),
+            Method::GoldMv => Box::new(GoldMajorityVote),
             Method::Ds => Box::new(DawidSkene::default()),
             Method::OneCoinDs => Box::new(OneCoinDawidSkene::default()),
             Method::Glad => Box::new(Glad::default()),
