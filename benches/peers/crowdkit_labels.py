@@ -9,7 +9,8 @@ and OUT_DIR/summary.json with the accuracy over tasks with truth, iterations and
 (dataset, method). The Rust test `tests/crowd_datasets.rs` reads these files when the environment
 variable TESSERA_CROWDKIT_REF points at OUT_DIR, and asserts label identity task by task.
 
-Methods: mv, wawa, ds, ds100 (tol=0), one-coin-ds, zbs, gold-mv (skills from gt), glad, mace, kos
+Methods: mv, wawa, ds, ds-golden (DS with the first half of gt.csv's rows as golden labels),
+ds100 (tol=0), one-coin-ds, zbs, gold-mv (skills from gt), glad, mace, kos
 (binary datasets only), mmsr (skipped on datasets with more than 200 workers: crowd-kit's O(W^2 T)
 construction takes hours there).
 """
@@ -37,7 +38,7 @@ from crowdkit.aggregation import (  # noqa: E402
     ZeroBasedSkill,
 )
 
-ALL = ["mv", "wawa", "ds", "ds100", "one-coin-ds", "zbs", "gold-mv", "glad", "mace", "kos", "mmsr"]
+ALL = ["mv", "wawa", "ds", "ds-golden", "ds100", "one-coin-ds", "zbs", "gold-mv", "glad", "mace", "kos", "mmsr"]
 
 
 def load(folder):
@@ -56,6 +57,11 @@ def run(method, df, gt):
     elif method in ("ds", "ds100"):
         m = DawidSkene(n_iter=100, tol=0.0 if method == "ds100" else 1e-5)
         labels = m.fit_predict(df)
+        iters = len(m.loss_history_)
+    elif method == "ds-golden":
+        # golden labels: the first half of gt.csv's rows, in file order
+        m = DawidSkene()
+        labels = m.fit_predict(df, gt.iloc[: len(gt) // 2])
         iters = len(m.loss_history_)
     elif method == "one-coin-ds":
         m = OneCoinDawidSkene()

@@ -14,7 +14,8 @@
 //! Differences from crowd-kit 1.4.2 `KOS`: the initial messages come from ChaCha8 seeded with
 //! `random_state` (crowd-kit uses NumPy's global Mersenne Twister), so labels can differ where the
 //! messages are balanced; a score of exactly 0 (crowd-kit: KeyError) goes to the lowest label id.
-//! `probas` holds the normalised vote share `(1 + tanh(score / scale)) / 2`-style score, see code.
+//! `probas` is only a rough confidence: `(1 + s / (1 + |s|)) / 2` for the first label, where `s`
+//! is the final score (the sign is what KOS estimates; its magnitude grows without bound).
 //!
 //! Paper: D. R. Karger, S. Oh, D. Shah, "Iterative Learning for Reliable Crowdsourcing Systems",
 //! NeurIPS 2011.
