@@ -1,17 +1,31 @@
 #!/usr/bin/env bash
 # The whole test suite, with its set-up, on a fresh machine (README's second command; .ci/run
-# calls it). Needs: a Rust toolchain, python3 with venv, and ../shared beside the checkout (or
-# TESSERA_CROWD_DATA pointing at the crowd datasets).
+# calls it). Needs: a Rust toolchain, python3 with venv and PyPI access (for the peers), and
+# ../shared beside the checkout (or TESSERA_CROWD_DATA pointing at the crowd datasets).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 
 export TESSERA_CROWD_DATA="${TESSERA_CROWD_DATA:-$root/../shared/data/crowd}"
-if [ ! -d "$TESSERA_CROWD_DATA" ]; then
-  echo "WARNING: crowd datasets not found at $TESSERA_CROWD_DATA: the tests that need them will skip" >&2
+target="${CARGO_TARGET_DIR:-$root/target}"
+
+echo "== peers: Python environment (SimPy, crowd-kit 1.4.2) =="
+venv="$(bash benches/peers/setup.sh | tail -1)"
+
+if [ -d "$TESSERA_CROWD_DATA" ]; then
+  ref="$target/crowdkit-ref"
+  if [ ! -f "$ref/.complete" ]; then
+    echo "== peers: crowd-kit reference labels on every shared dataset (a few minutes, once) =="
+    rm -rf "$ref"
+    "$venv/bin/python" benches/peers/crowdkit_labels.py "$ref" "$TESSERA_CROWD_DATA" --methods mv,wawa,ds,ds-golden,one-coin-ds,zbs
+    touch "$ref/.complete"
+  fi
+  export TESSERA_CROWDKIT_REF="$ref"
+else
+  echo "WARNING: crowd datasets not found at $TESSERA_CROWD_DATA: the tests that need them will SKIP" >&2
 fi
 
-echo "== building (release) =="
+echo "== build (release, every target) =="
 cargo build --release --workspace --all-targets
 
 echo "== tests =="

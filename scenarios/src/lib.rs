@@ -1,9 +1,11 @@
 //! tessera-scenarios: everything a user feeds in. Scenario files (TOML) are parsed into the
 //! engine's schema ([`tessera_engine::spec::Scenario`]), with `--set` overrides applied first and
-//! every error located at `file:line:column` with the field's dotted path.
+//! every error located at `file:line:column` with the field's dotted path; and real data files
+//! (crowd answers, golden labels) read into the engine's dense-id types (`answers`).
 //!
 //! Architecture invariant: this crate reads files and reports; it never runs a simulation.
 
+pub mod answers;
 mod error;
 mod load;
 mod locate;

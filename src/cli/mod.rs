@@ -1,5 +1,6 @@
 //! Command-line verbs and their dispatch. Each verb lives in its own file.
 
+pub mod aggregate;
 pub mod simulate;
 
 use anyhow::Result;
@@ -19,11 +20,15 @@ pub struct Cli {
 pub enum Command {
     /// Run a scenario in simulated time (replications, what-if overrides, CSV/JSON output)
     Simulate(simulate::SimulateArgs),
+    /// Consensus labels for a real answers file (majority vote, Dawid-Skene, GLAD, ...).
+    #[command(long_about = aggregate::LONG_ABOUT)]
+    Aggregate(aggregate::AggregateArgs),
 }
 
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Simulate(a) => simulate::run(a),
+        Command::Aggregate(args) => aggregate::run(args),
     }
 }
 

@@ -1,7 +1,15 @@
-//! Quality control, shared by the simulator and the live server: online consensus, trust,
-//! golden-task and agreement histories, and quality rules. The dispatcher calls these on its
-//! in-memory state; nothing here does I/O.
+//! Quality control, shared by the simulator and the live server: how the labels of several
+//! annotators become one trusted label, and how the operation learns whom to trust.
+//!
+//! - [`aggregation`]: batch consensus algorithms over an answers table (majority vote, Wawa,
+//!   Dawid-Skene, GLAD, MACE, ...), all behind one [`aggregation::Aggregator`] trait;
+//! - [`posterior`]: online weighted consensus on one task;
+//! - [`trust`], [`history`], [`rules`]: per-annotator reliability, golden-task and agreement
+//!   windows, and the rules that act on them.
+//!
+//! Nothing here does I/O; the dispatcher calls these on its in-memory state.
 
+pub mod aggregation;
 pub mod history;
 pub mod posterior;
 pub mod rules;

@@ -1,0 +1,436 @@
+//! Dawid-Skene: every worker has a confusion matrix; EM alternates between the posterior of each
+//! task's true label and the workers' confusion matrices.
+//!
+//! Maths (K labels, prior `p`, worker confusion `e_w[l, c] = P(w answers l | truth c)`):
+//!
+//! ```text
+//! E-step:  log2 q_t(c) = log2 max(p_c, 1e-10) + sum_{answers (t, w, l)} log2 e_w[l, c]
+//!          q_t = softmax_2(log2 q_t)                       (shifted by the row max: no underflow)
+//! M-step:  p_c      = mean_t q_t(c)
+//!          n_w[l,c] = max(sum_{answers (t, w, l)} q_t(c), 1e-10)      for labels l that w used
+//!          e_w[l,c] = n_w[l, c] / sum_{l' used by w} n_w[l', c]
+//! loss:    ELBO / #answers = ( sum_answers sum_c q_t(c) (ln e_w[l,c] + ln p_c)
+//!                            - sum_t sum_c q_t(c) ln q_t(c) ) / #answers
+//! stop:    after n_iter iterations, or as soon as loss_i - loss_{i-1} < tol
+//! ```
+//!
+//! This follows crowd-kit 1.4.2 `DawidSkene` exactly: the posteriors start from majority-vote
+//! shares, priors are the mean posterior over tasks, counts are floored at 1e-10 and normalised
+//! over the labels each worker used, the E-step works in base-2 logs, the stopping rule compares
+//! consecutive ELBOs (it is not monotone, so it may stop after 2 iterations), duplicates are
+//! kept, ties go to the lowest label. Golden labels, when given, overwrite the posteriors of
+//! their tasks with one-hot rows after the initialisation and after every E-step.
+//!
+//! Cost per iteration: O(#answers * K) for the E- and M-steps plus O(#workers * K^2); the ELBO
+//! reuses the M-step counts (`sum_answers q_t(c) ln e_w[l,c] = sum_{w,l,c} n_w[l,c] ln e_w[l,c]`), so
+//! it costs no pass over the answers. No allocation inside the loop.
+//!
+//! Paper: A. P. Dawid and A. M. Skene, "Maximum Likelihood Estimation of Observer Error-Rates
+//! Using the EM Algorithm", Applied Statistics 28(1), 1979.
+//!
+//! ```
+//! use tessera_engine::quality::aggregation::{Aggregator, Answers, DawidSkene};
+//! // workers 0 and 1 agree, worker 2 always says the opposite
+//! let a = Answers::new(3, 3, 2,
+//!     vec![0, 0, 0, 1, 1, 1, 2, 2, 2], vec![0, 1, 2, 0, 1, 2, 0, 1, 2],
+//!     vec![1, 1, 0, 0, 0, 1, 1, 1, 0]).unwrap();
+//! let r = DawidSkene::default().fit(&a, None).unwrap();
+//! assert_eq!(r.labels, vec![1, 0, 1]);
+//! let e = r.confusion.unwrap(); // e[(w * K + observed) * K + true]
+//! assert!(e[(2 * 2 + 0) * 2 + 1] > 0.9); // worker 2 answers 0 when the truth is 1
+//! ```
+
+use super::*;
+
+/// Dawid-Skene parameters (crowd-kit defaults: 100 iterations, tol 1e-5).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct DawidSkene {
+    /// Maximum number of EM iterations.
+    pub n_iter: usize,
+    /// Stop when the ELBO per answer grows by less than this (0 = always run `n_iter`).
+    pub tol: f64,
+}
+
+impl Default for DawidSkene {
+    fn default() -> Self {
+        DawidSkene { n_iter: 100, tol: 1e-5 }
+    }
+}
+
+/// The answers re-laid out for EM: grouped by task, each answer reduced to its confusion row
+/// `w * K + l`. Shared with [`super::one_coin_dawid_skene`].
+pub(crate) struct EmData {
+    pub k: usize,
+    pub n_tasks: usize,
+    pub n_workers: usize,
+    pub offsets: Vec<u32>,
+    /// `worker * K + label` per answer, in task order.
+    pub rows: Vec<u32>,
+    /// Whether worker w used label l (`observed[w * K + l]`).
+    pub observed: Vec<bool>,
+    pub n_active_tasks: usize,
+    pub n_answers: usize,
+}
+
+impl EmData {
+    pub fn new(a: &Answers) -> (Self, TaskIndex) {
+        let k = a.n_labels;
+        let idx = a.by_task();
+        let rows: Vec<u32> =
+            idx.order.iter().map(|&i| a.worker[i as usize] * k as u32 + a.label[i as usize]).collect();
+        let mut observed = vec![false; a.n_workers * k];
+        for &r in &rows {
+            observed[r as usize] = true;
+        }
+        let n_active_tasks = (0..a.n_tasks).filter(|&t| idx.count(t) > 0).count();
+        let d = EmData {
+            k,
+            n_tasks: a.n_tasks,
+            n_workers: a.n_workers,
+            offsets: idx.offsets.clone(),
+            rows,
+            observed,
+            n_active_tasks,
+            n_answers: a.len(),
+        };
+        (d, idx)
+    }
+
+    fn range(&self, t: usize) -> std::ops::Range<usize> {
+        self.offsets[t] as usize..self.offsets[t + 1] as usize
+    }
+
+    /// E-step: posteriors from priors and base-2 log confusion rows. Returns the entropy term of
+    /// the ELBO, `-sum_t sum_c max(q,1e-10) ln max(q,1e-10)`, computed from the log-likelihoods:
+    /// `-q ln q = q (ln s_t - (ll_c - max) ln 2)`, and `sum_t ln s_t` is taken as the log of a
+    /// running product, so there is no `ln` per task. The label with the largest log-likelihood
+    /// gets `exp2(0) = 1` without a call.
+    ///
+    /// With `fused = Some((priors_sum, counts))` it also accumulates the M-step statistics in the
+    /// same pass (the caller must not change `probas` afterwards, i.e. no golden labels):
+    /// `priors_sum[c] += q_t(c)` and `counts[row] += q_t` (both zeroed here first).
+    pub fn e_step(
+        &self,
+        priors: &[f64],
+        log2err: &[f64],
+        probas: &mut [f64],
+        scratch: &mut [f64],
+        fused: Option<(&mut [f64], &mut [f64])>,
+    ) -> f64 {
+        // Monomorphise the common label counts so the inner loops unroll.
+        match self.k {
+            2 => self.e_step_k::<2>(priors, log2err, probas, scratch, fused),
+            3 => self.e_step_k::<3>(priors, log2err, probas, scratch, fused),
+            4 => self.e_step_k::<4>(priors, log2err, probas, scratch, fused),
+            5 => self.e_step_k::<5>(priors, log2err, probas, scratch, fused),
+            10 => self.e_step_k::<10>(priors, log2err, probas, scratch, fused),
+            _ => self.e_step_k::<0>(priors, log2err, probas, scratch, fused),
+        }
+    }
+
+    /// `KC` = the label count known at compile time, or 0 for "read it from `self.k`".
+    fn e_step_k<const KC: usize>(
+        &self,
+        priors: &[f64],
+        log2err: &[f64],
+        probas: &mut [f64],
+        scratch: &mut [f64],
+        mut fused: Option<(&mut [f64], &mut [f64])>,
+    ) -> f64 {
+        const LN2: f64 = std::f64::consts::LN_2;
+        let eps_term = EPS * EPS.ln();
+        let mut entropy = 0.0;
+        let mut log_prod = 0.0;
+        let mut prod = 1.0f64;
+        let k = if KC > 0 { KC } else { self.k };
+        let (lp, ll) = scratch.split_at_mut(k);
+        for c in 0..k {
+            lp[c] = priors[c].max(EPS).log2();
+        }
+        if let Some((ps, counts)) = fused.as_mut() {
+            ps.fill(0.0);
+            counts.fill(0.0);
+        }
+        for t in 0..self.n_tasks {
+            let range = self.range(t);
+            if range.is_empty() {
+                continue;
+            }
+            let ll = &mut ll[..k];
+            ll.copy_from_slice(lp);
+            for &r in &self.rows[range.clone()] {
+                let e = &log2err[r as usize * k..r as usize * k + k];
+                for c in 0..k {
+                    ll[c] += e[c];
+                }
+            }
+            let m = ll.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let row = &mut probas[t * k..t * k + k];
+            let mut s = 0.0;
+            for c in 0..k {
+                let d = ll[c] - m;
+                row[c] = if d == 0.0 { 1.0 } else { d.exp2() };
+                s += row[c];
+            }
+            let mut clipped_mass = 0.0;
+            for c in 0..k {
+                let q = row[c] / s;
+                row[c] = q;
+                if q >= EPS {
+                    entropy -= q * ((ll[c] - m) * LN2);
+                } else {
+                    entropy -= eps_term;
+                    clipped_mass += q;
+                }
+            }
+            // + sum_{q >= EPS} q ln s = ln s - clipped_mass ln s
+            prod *= s;
+            if prod > 1e250 {
+                log_prod += prod.ln();
+                prod = 1.0;
+            }
+            if clipped_mass > 0.0 {
+                entropy -= clipped_mass * s.ln();
+            }
+            if let Some((ps, counts)) = fused.as_mut() {
+                for c in 0..k {
+                    ps[c] += row[c];
+                }
+                for &r in &self.rows[range] {
+                    let n = &mut counts[r as usize * k..r as usize * k + k];
+                    for c in 0..k {
+                        n[c] += row[c];
+                    }
+                }
+            }
+        }
+        entropy + log_prod + prod.ln()
+    }
+
+    /// Priors from the sums accumulated by a fused E-step.
+    pub fn priors_from_sum(&self, sum: &[f64], priors: &mut [f64]) {
+        let n = self.n_active_tasks.max(1) as f64;
+        for (p, s) in priors.iter_mut().zip(sum) {
+            *p = s / n;
+        }
+    }
+
+    /// Mean posterior over tasks with answers.
+    pub fn priors(&self, probas: &[f64], priors: &mut [f64]) {
+        let k = self.k;
+        priors.fill(0.0);
+        for t in 0..self.n_tasks {
+            if self.offsets[t] != self.offsets[t + 1] {
+                for c in 0..k {
+                    priors[c] += probas[t * k + c];
+                }
+            }
+        }
+        let n = self.n_active_tasks.max(1) as f64;
+        priors.iter_mut().for_each(|p| *p /= n);
+    }
+
+    /// `counts[(w * K + l) * K + c] = sum_{answers (t, w, l)} probas[t, c]`.
+    pub fn counts(&self, probas: &[f64], counts: &mut [f64]) {
+        let k = self.k;
+        counts.fill(0.0);
+        for t in 0..self.n_tasks {
+            let q = &probas[t * k..t * k + k];
+            for &r in &self.rows[self.range(t)] {
+                let n = &mut counts[r as usize * k..r as usize * k + k];
+                for c in 0..k {
+                    n[c] += q[c];
+                }
+            }
+        }
+    }
+
+    /// ELBO per answer (crowd-kit `_evidence_lower_bound / len(data)`), from the raw counts.
+    /// `entropy`: the value returned by [`EmData::e_step`], or `None` to recompute it from
+    /// `probas` (needed after golden rows were overwritten).
+    pub fn elbo(&self, probas: &[f64], priors: &[f64], counts: &[f64], errors: &[f64], entropy: Option<f64>) -> f64 {
+        let k = self.k;
+        let mut joint = 0.0;
+        let mut mass = vec![0.0; k];
+        for r in 0..self.n_workers * k {
+            if !self.observed[r] {
+                continue;
+            }
+            for c in 0..k {
+                let n = counts[r * k + c];
+                mass[c] += n;
+                joint += n * errors[r * k + c].ln();
+            }
+        }
+        for c in 0..k {
+            joint += mass[c] * priors[c].max(EPS).ln();
+        }
+        let entropy = entropy.unwrap_or_else(|| {
+            let mut entropy = 0.0;
+            for t in 0..self.n_tasks {
+                if self.offsets[t] == self.offsets[t + 1] {
+                    continue;
+                }
+                for &q in &probas[t * k..t * k + k] {
+                    let q = q.max(EPS);
+                    entropy -= q * q.ln();
+                }
+            }
+            entropy
+        });
+        (joint + entropy) / self.n_answers as f64
+    }
+
+    pub fn log2_errors(&self, errors: &[f64], log2err: &mut [f64]) {
+        for r in 0..self.n_workers * self.k {
+            if self.observed[r] {
+                for c in 0..self.k {
+                    log2err[r * self.k + c] = errors[r * self.k + c].log2();
+                }
+            }
+        }
+    }
+}
+
+/// DS M-step: floor the counts, normalise each true-label column over the labels the worker used.
+fn ds_errors(d: &EmData, counts: &[f64], errors: &mut [f64]) {
+    let k = d.k;
+    let mut colsum = vec![0.0; k];
+    for w in 0..d.n_workers {
+        colsum.fill(0.0);
+        for l in 0..k {
+            let r = w * k + l;
+            if d.observed[r] {
+                for c in 0..k {
+                    colsum[c] += counts[r * k + c].max(EPS);
+                }
+            }
+        }
+        for l in 0..k {
+            let r = w * k + l;
+            for c in 0..k {
+                errors[r * k + c] = if d.observed[r] { counts[r * k + c].max(EPS) / colsum[c] } else { 0.0 };
+            }
+        }
+    }
+}
+
+pub(crate) fn empty_result(a: &Answers) -> Aggregation {
+    Aggregation {
+        n_labels: a.n_labels,
+        labels: vec![NO_LABEL; a.n_tasks],
+        probas: vec![0.0; a.n_tasks * a.n_labels],
+        worker_skills: None,
+        confusion: None,
+        task_difficulty: None,
+        iterations: 0,
+        loss_history: vec![],
+    }
+}
+
+impl Aggregator for DawidSkene {
+    fn name(&self) -> &'static str {
+        "ds"
+    }
+
+    fn fit(&self, a: &Answers, golden: Option<&Golden>) -> Result<Aggregation, AggregationError> {
+        if let Some(g) = golden {
+            a.check_golden(g)?;
+        }
+        if a.is_empty() {
+            return Ok(empty_result(a));
+        }
+        let (d, idx) = EmData::new(a);
+        let k = d.k;
+        let (mut probas, _) = vote_shares(a, &idx, None);
+        correct_with_golden(&mut probas, k, golden);
+        let mut priors = vec![0.0; k];
+        d.priors(&probas, &mut priors);
+        let mut counts = vec![0.0; d.n_workers * k * k];
+        let mut errors = vec![0.0; d.n_workers * k * k];
+        let mut log2err = vec![0.0; d.n_workers * k * k];
+        let mut scratch = vec![0.0; 2 * k];
+        let mut prior_sum = vec![0.0; k];
+        d.counts(&probas, &mut counts);
+        ds_errors(&d, &counts, &mut errors);
+
+        let mut loss = f64::NEG_INFINITY;
+        let mut history = Vec::with_capacity(self.n_iter);
+        for _ in 0..self.n_iter {
+            d.log2_errors(&errors, &mut log2err);
+            let entropy = if golden.is_some() {
+                let e = d.e_step(&priors, &log2err, &mut probas, &mut scratch, None);
+                correct_with_golden(&mut probas, k, golden);
+                d.priors(&probas, &mut priors);
+                d.counts(&probas, &mut counts);
+                e
+            } else {
+                let e = d.e_step(&priors, &log2err, &mut probas, &mut scratch, Some((&mut prior_sum, &mut counts)));
+                d.priors_from_sum(&prior_sum, &mut priors);
+                e
+            };
+            ds_errors(&d, &counts, &mut errors);
+            let new_loss = d.elbo(&probas, &priors, &counts, &errors, golden.is_none().then_some(entropy));
+            history.push(new_loss);
+            if new_loss - loss < self.tol {
+                break;
+            }
+            loss = new_loss;
+        }
+        let labels = labels_from_probas(&probas, k, &idx);
+        Ok(Aggregation {
+            n_labels: k,
+            labels,
+            probas,
+            worker_skills: None,
+            confusion: Some(errors),
+            task_difficulty: None,
+            iterations: history.len(),
+            loss_history: history,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::*;
+    use super::*;
+
+    #[test]
+    fn golden_rows_are_one_hot_and_pull_the_others() {
+        let a = answers(&[(0, 0, 0), (0, 1, 1), (1, 0, 0), (1, 1, 1), (2, 0, 0), (2, 1, 1)], 2);
+        // Without golden: ties -> 0. Golden says task 0 is 1, so worker 1 is trusted.
+        let g = [Some(1), None, None];
+        let r = DawidSkene::default().fit(&a, Some(&g)).unwrap();
+        assert_eq!(r.proba(0), &[0.0, 1.0]);
+        assert_eq!(r.labels, vec![1, 1, 1]);
+        assert_finite(&r, &a);
+    }
+
+    #[test]
+    fn tol_zero_runs_all_iterations() {
+        let (_, a) = edge_cases().remove(3);
+        let r = DawidSkene { n_iter: 7, tol: 0.0 }.fit(&a, None).unwrap();
+        assert!(r.iterations <= 7);
+        assert_finite(&r, &a);
+    }
+
+    #[test]
+    fn confusion_columns_sum_to_one() {
+        for (_, a) in edge_cases() {
+            let r = DawidSkene::default().fit(&a, None).unwrap();
+            let k = a.n_labels;
+            let e = r.confusion.clone().unwrap_or_default();
+            for w in 0..a.n_workers {
+                let used = (0..k).any(|l| e[(w * k + l) * k..(w * k + l) * k + k].iter().any(|&x| x > 0.0));
+                if !used {
+                    continue;
+                }
+                for c in 0..k {
+                    let s: f64 = (0..k).map(|l| e[(w * k + l) * k + c]).sum();
+                    assert!((s - 1.0).abs() < 1e-9);
+                }
+            }
+        }
+    }
+}
