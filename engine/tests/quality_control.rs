@@ -118,3 +118,12 @@ fn weighted_consensus_beats_majority_once_trust_is_learned() {
     eprintln!("majority {:.4}, weighted {:.4}", majority.accuracy, weighted.accuracy);
     assert!(weighted.accuracy > majority.accuracy);
 }
+
+#[test]
+fn batch_dawid_skene_at_the_end_learns_who_the_spammers_are() {
+    let online = run("batch_aggregation = \"ds\"");
+    let batch = online.batch_accuracy.expect("batch accuracy reported");
+    eprintln!("online majority {:.4}, end-of-run Dawid-Skene {:.4}", online.accuracy, batch);
+    assert!(batch > online.accuracy + 0.02, "{batch} vs {}", online.accuracy);
+    assert!(run("").batch_accuracy.is_none());
+}

@@ -34,12 +34,12 @@ pub fn run(cli: Cli) -> Result<()> {
 
 /// Online aggregation methods a scenario may name.
 pub const AGGREGATIONS: &[&str] = &["majority", "weighted"];
-/// Batch algorithms for `quality.batch_aggregation`.
-pub const BATCH_AGGREGATIONS: &[&str] = &[];
+
 
 /// Loads a scenario with overrides, validating names against what this binary knows.
 pub fn load_scenario(path: &Path, set: &[String]) -> Result<Scenario> {
     let policies = tessera_policies::names();
-    let known = tessera_scenarios::Known { policies: &policies, aggregations: AGGREGATIONS, batch_aggregations: BATCH_AGGREGATIONS };
+    let batch: Vec<&str> = tessera_engine::quality::aggregation::Method::ALL.iter().map(|m| m.name()).collect();
+    let known = tessera_scenarios::Known { policies: &policies, aggregations: AGGREGATIONS, batch_aggregations: &batch };
     tessera_scenarios::load_file(path, set, &known).map_err(|e| anyhow::anyhow!("{e}"))
 }

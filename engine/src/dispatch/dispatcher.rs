@@ -52,6 +52,8 @@ pub struct QualityConfig {
     pub review: Option<ReviewConfig>,
     /// [µs] how long a final label stays re-openable (only kept when a rule re-opens).
     pub reopen_within: u64,
+    /// Re-aggregate every answer at the end of the run with this batch algorithm.
+    pub batch: Option<crate::quality::aggregation::Method>,
 }
 
 /// Static wiring of a dispatcher.
@@ -101,6 +103,9 @@ pub struct Dispatcher {
     pub ledger: Ledger,
     pub records: Vec<TaskRecord>,
     pub trace: Vec<TraceEvent>,
+    /// For the batch re-aggregation: (task, annotator, label) of counted final tasks, and truths.
+    pub batch_answers: Vec<(u32, u32, u32)>,
+    pub batch_truth: Vec<u32>,
 }
 
 impl Dispatcher {
@@ -131,7 +136,21 @@ impl Dispatcher {
             ledger,
             records: Vec::new(),
             trace: Vec::new(),
+            batch_answers: Vec::new(),
+            batch_truth: Vec::new(),
         }
+    }
+
+    /// Accuracy of the batch algorithm over every answer behind the counted final labels.
+    pub fn batch_accuracy(&self) -> Option<f64> {
+        let method = self.cfg.quality.batch?;
+        let classes = self.cfg.streams.iter().map(|s| s.classes as usize).max().unwrap_or(2);
+        let (task, rest): (Vec<u32>, Vec<(u32, u32)>) = self.batch_answers.iter().map(|&(t, a, l)| (t, (a, l))).unzip();
+        let (worker, label): (Vec<u32>, Vec<u32>) = rest.into_iter().unzip();
+        let answers = crate::quality::aggregation::Answers::new(self.batch_truth.len(), self.annotators.len(), classes, task, worker, label).ok()?;
+        let fit = method.aggregator().fit(&answers, None).ok()?;
+        let truth: Vec<Option<u32>> = self.batch_truth.iter().map(|&t| Some(t)).collect();
+        fit.accuracy(&truth)
     }
 
     pub fn router_name(&self) -> &str {
@@ -676,6 +695,11 @@ impl Dispatcher {
             let ty = &mut m.by_type[t.view.ttype as usize];
             ty.0 += correct as u64;
             ty.1 += 1;
+            if self.cfg.quality.batch.is_some() && !t.labels.is_empty() {
+                let id = self.batch_truth.len() as u32;
+                self.batch_truth.push(t.truth as u32);
+                self.batch_answers.extend(t.labels.iter().map(|&(a, l)| (id, a, l as u32)));
+            }
         }
         if self.cfg.keep_records {
             let r = self.record(&t, Some((at, label, conf)), missed);

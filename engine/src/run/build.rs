@@ -223,6 +223,10 @@ pub fn build(s: &Scenario, router: Box<dyn Router>, opts: RunOptions) -> Result<
             rules: s.quality.rules.clone(),
             review: s.quality.review.as_ref().map(|r| ReviewConfig { sample: r.sample, below_confidence: r.below_confidence as f32, max_reworks: r.max_reworks as u16 }),
             reopen_within: s.quality.reopen_within.0,
+            batch: match &s.quality.batch_aggregation {
+                Some(m) => Some(m.parse().map_err(|e| format!("quality.batch_aggregation: {e}"))?),
+                None => None,
+            },
         },
         models: s
             .models

@@ -163,7 +163,7 @@ pub(super) fn summarize(
         utilization,
         accuracy: ratio(m.correct as f64, m.completions as f64),
         accuracy_by_type: types.iter().zip(&m.by_type).map(|(t, &(right, n))| (t.clone(), ratio(right as f64, n as f64))).collect(),
-        batch_accuracy: None,
+        batch_accuracy: d.batch_accuracy(),
         mean_overlap: ratio(m.final_labels_used as f64, m.completions as f64),
         gold_answers: m.gold_answers,
         reviews: m.reviews,
