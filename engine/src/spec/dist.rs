@@ -92,13 +92,53 @@ impl ProbDist {
 }
 
 /// Task difficulty in [0, 1]: 0 = the annotator's own accuracy applies, 1 = a coin flip.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, PartialEq)]
 #[serde(untagged)]
 pub enum DifficultySpec {
     /// The same for every task: `difficulty = 0.2`.
     Fixed(f64),
     /// Drawn per task: `difficulty = { beta = [1, 4] }`.
     Drawn(ProbDist),
+}
+
+impl<'de> Deserialize<'de> for DifficultySpec {
+    /// A number, or a distribution table (whose own errors then say what is wrong inside it).
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = DifficultySpec;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a number between 0 and 1, or a distribution such as { beta = [1, 4] }")
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<DifficultySpec, E> {
+                Ok(DifficultySpec::Fixed(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<DifficultySpec, E> {
+                Ok(DifficultySpec::Fixed(v as f64))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<DifficultySpec, E> {
+                Ok(DifficultySpec::Fixed(v as f64))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<DifficultySpec, A::Error> {
+                use serde::de::Error;
+                const VARIANTS: &[&str] = &["mean", "beta", "uniform"];
+                let Some(key) = map.next_key::<String>()? else {
+                    return Err(A::Error::custom("expected one distribution: { mean = x }, { beta = [a, b] } or { uniform = [lo, hi] }"));
+                };
+                let d = match key.as_str() {
+                    "mean" => ProbDist::Mean(map.next_value()?),
+                    "beta" => ProbDist::Beta(map.next_value()?),
+                    "uniform" => ProbDist::Uniform(map.next_value()?),
+                    other => return Err(A::Error::unknown_variant(other, VARIANTS)),
+                };
+                if let Some(extra) = map.next_key::<String>()? {
+                    return Err(A::Error::custom(format!("unexpected key {extra:?} after {key:?}: give exactly one distribution")));
+                }
+                Ok(DifficultySpec::Drawn(d))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 impl Default for DifficultySpec {
