@@ -132,6 +132,8 @@ pub fn validate(s: &Scenario, known: &Known) -> Problems {
                 }
             }
         }
+        prob(&mut p, at("min_accuracy"), st.min_accuracy);
+        non_negative(&mut p, at("holding_cost"), st.holding_cost, "a holding cost");
         if st.deadline.is_some_and(|d| d.0 == 0) {
             p.push((at("deadline"), "expected a positive duration, found 0s".into()));
         }
@@ -246,5 +248,9 @@ pub fn validate(s: &Scenario, known: &Known) -> Problems {
     }
     one_of(&mut p, "quality.aggregation", &s.quality.aggregation, known.aggregations);
     one_of(&mut p, "routing.policy", &s.routing.policy, known.policies);
+    if s.routing.batch_interval.is_some_and(|d| d.0 == 0) {
+        p.push(("routing.batch_interval".into(), "expected a positive duration, found 0s".into()));
+    }
+    non_negative(&mut p, "routing.cost_weight".into(), s.routing.cost_weight, "a cost weight");
     p
 }

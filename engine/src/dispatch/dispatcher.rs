@@ -105,6 +105,8 @@ impl Dispatcher {
             labelers: SmallVec::new(),
             confidence: 0.0,
             gold: false,
+            min_accuracy: info.min_accuracy as f32,
+            holding_cost: info.holding_cost as f32,
         };
         let model = info.model;
         let slot = self.table.insert(|slot| TaskState {

@@ -66,6 +66,10 @@ pub struct StreamInfo {
     pub workflow: Workflow,
     /// Index of the pre-annotating model actor.
     pub model: Option<u16>,
+    /// Lowest declared accuracy wanted of an annotator, in [0, 1].
+    pub min_accuracy: f64,
+    /// [USD per task-hour] holding cost.
+    pub holding_cost: f64,
 }
 
 /// What a router may see of a waiting task (never its hidden truth).
@@ -88,6 +92,10 @@ pub struct TaskView {
     pub confidence: f32,
     /// A golden task (known answer) mixed in to check annotators.
     pub gold: bool,
+    /// The stream's bar on declared accuracy, in [0, 1] (`streams.min_accuracy`).
+    pub min_accuracy: f32,
+    /// [USD per task-hour] the stream's holding cost (`streams.holding_cost`).
+    pub holding_cost: f32,
 }
 
 /// The dispatcher's record of a live task.

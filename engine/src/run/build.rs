@@ -133,6 +133,8 @@ pub fn build(s: &Scenario, router: Box<dyn Router>, opts: RunOptions) -> Result<
             language,
             workflow: Workflow::chain(&st.workflow).map_err(|e| format!("streams[{i}].workflow: {e}"))?,
             model,
+            min_accuracy: st.min_accuracy,
+            holding_cost: st.holding_cost,
         });
     }
 
