@@ -1,5 +1,6 @@
 //! Command-line verbs and their dispatch. Each verb lives in its own file.
 
+pub mod bench;
 pub mod simulate;
 
 use anyhow::Result;
@@ -19,11 +20,14 @@ pub struct Cli {
 pub enum Command {
     /// Run a scenario in simulated time (replications, what-if overrides, CSV/JSON output)
     Simulate(simulate::SimulateArgs),
+    /// Benchmark routing policies on scenarios over held-out seeds and write a leaderboard
+    Bench(bench::BenchArgs),
 }
 
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Simulate(a) => simulate::run(a),
+        Command::Bench(a) => bench::run_bench(a),
     }
 }
 
