@@ -254,3 +254,26 @@ pub fn validate(s: &Scenario, known: &Known) -> Problems {
     non_negative(&mut p, "routing.cost_weight".into(), s.routing.cost_weight, "a cost weight");
     p
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::{load_str, Known};
+
+    fn problems(text: &str) -> String {
+        let known = Known { policies: &["fifo", "batch-lp"], aggregations: &["majority"] };
+        match load_str(text, "t.toml", &[], &known) {
+            Ok(_) => String::new(),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn routing_fields_are_range_checked_with_dotted_paths() {
+        let base = "[[pools]]\n[[streams]]\n";
+        assert_eq!(problems(&format!("{base}min_accuracy = 0.9\nholding_cost = 3.0\n[routing]\npolicy = \"batch-lp\"\nbatch_interval = \"30s\"\ncost_weight = 0.5\n")), "");
+        assert!(problems(&format!("{base}min_accuracy = 1.5\n")).contains("streams[0].min_accuracy"));
+        assert!(problems(&format!("{base}holding_cost = -1\n")).contains("streams[0].holding_cost"));
+        assert!(problems(&format!("{base}[routing]\nbatch_interval = \"0s\"\n")).contains("routing.batch_interval"));
+        assert!(problems(&format!("{base}[routing]\ncost_weight = -2\n")).contains("routing.cost_weight"));
+    }
+}
