@@ -30,7 +30,7 @@ fn library(c: &mut Criterion) {
         .filter(|p| p.extension().is_some_and(|e| e == "toml") && !p.ends_with("Cargo.toml"))
         .collect();
     files.sort();
-    let known = tessera_scenarios::Known { policies: tessera_engine::dispatch::BUILTIN_ROUTERS, aggregations: &["majority", "weighted"], batch_aggregations: &["ds"] };
+    let known = tessera_scenarios::Known::with_policies(tessera_engine::dispatch::BUILTIN_ROUTERS);
     for f in files {
         let s = tessera_scenarios::load_file(&f, &[], &known).unwrap();
         let policy = s.routing.policy.clone();

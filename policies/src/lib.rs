@@ -1,17 +1,87 @@
-//! tessera-policies: routing policies behind the engine's [`Router`] trait, by name. The
-//! foundation ships the engine's FIFO and skill-greedy; the routing issue adds the rest here.
+//! tessera-policies: routing policies behind the engine's [`Router`] trait, by name.
+//!
+//! One policy per file: `random.rs`, `round_robin.rs`, `fixed_priority.rs`, `longest_idle.rs`,
+//! `fastest_server.rs`, `max_weight.rs`, `cheapest_capable.rs`, `c_mu.rs`,
+//! `uncertainty_first.rs`, `label_studio.rs`, `batch_lp.rs` (with its exact solver in
+//! `assignment.rs`); `fifo` and `skill-greedy` live in the engine. `common.rs` holds the shared
+//! picks (oldest task, longest idle, fastest idle, reservoir sampling).
 //!
 //! Architecture invariant: a policy only decides; it sees [`tessera_engine::dispatch::RouteState`]
 //! (never hidden truth) and respects the hard constraints of `dispatch::eligible`.
 
+pub mod assignment;
+mod batch_lp;
+mod c_mu;
+mod cheapest_capable;
+mod common;
+mod fastest_server;
+mod fixed_priority;
+mod label_studio;
+mod longest_idle;
+mod max_weight;
+mod random;
+mod round_robin;
+mod uncertainty_first;
+#[cfg(test)]
+mod tests;
+
+pub use batch_lp::{BatchLp, DEFAULT_INTERVAL as BATCH_LP_DEFAULT_INTERVAL};
+pub use c_mu::CMu;
+pub use cheapest_capable::CheapestCapable;
+pub use fastest_server::FastestServerFirst;
+pub use fixed_priority::FixedPriority;
+pub use label_studio::LabelStudio;
+pub use longest_idle::LongestIdle;
+pub use max_weight::MaxWeight;
+pub use random::Random;
+pub use round_robin::RoundRobin;
+pub use uncertainty_first::UncertaintyFirst;
+
 use tessera_engine::dispatch::{builtin_router, Router, BUILTIN_ROUTERS};
+use tessera_engine::spec::RoutingSpec;
+
+/// The policies this crate adds to the engine's built-in ones, in leaderboard order.
+const OWN: &[&str] = &[
+    "random",
+    "round-robin",
+    "fixed-priority",
+    "longest-idle",
+    "fastest-server-first",
+    "max-weight",
+    "cheapest-capable",
+    "c-mu",
+    "uncertainty-first",
+    "label-studio",
+    "batch-lp",
+];
 
 /// Every policy name a scenario may use.
 pub fn names() -> Vec<&'static str> {
-    BUILTIN_ROUTERS.to_vec()
+    BUILTIN_ROUTERS.iter().chain(OWN).copied().collect()
 }
 
-/// A fresh router for `name`, or None for an unknown name.
+/// A fresh router for `name` with default parameters, or None for an unknown name.
 pub fn router(name: &str) -> Option<Box<dyn Router>> {
-    builtin_router(name)
+    router_for(&RoutingSpec { policy: name.to_string(), ..RoutingSpec::default() })
+}
+
+/// A fresh router for a scenario's `[routing]` table (policy name and its parameters).
+pub fn router_for(spec: &RoutingSpec) -> Option<Box<dyn Router>> {
+    if let Some(r) = builtin_router(&spec.policy) {
+        return Some(r);
+    }
+    Some(match spec.policy.as_str() {
+        "random" => Box::new(Random),
+        "round-robin" => Box::new(RoundRobin::default()),
+        "fixed-priority" => Box::new(FixedPriority),
+        "longest-idle" => Box::new(LongestIdle),
+        "fastest-server-first" => Box::new(FastestServerFirst),
+        "max-weight" => Box::new(MaxWeight::default()),
+        "cheapest-capable" => Box::new(CheapestCapable::default()),
+        "c-mu" => Box::new(CMu),
+        "uncertainty-first" => Box::new(UncertaintyFirst),
+        "label-studio" => Box::new(LabelStudio),
+        "batch-lp" => Box::new(BatchLp::new(spec.batch_interval.unwrap_or(batch_lp::DEFAULT_INTERVAL), spec.cost_weight)),
+        _ => return None,
+    })
 }

@@ -6,6 +6,17 @@ use tessera_engine::domain::shift::Calendar;
 use tessera_engine::domain::task::Workflow;
 use tessera_engine::spec::{AccuracySpec, ArrivalSpec, DifficultySpec, PaySpec, ProbDist, Scenario, ServiceDist};
 
+impl<'a> Known<'a> {
+    /// The engine's aggregation methods with the given routing policies.
+    pub fn with_policies(policies: &'a [&'a str]) -> Self {
+        Known {
+            policies,
+            aggregations: tessera_engine::quality::ONLINE_AGGREGATIONS,
+            batch_aggregations: &tessera_engine::quality::aggregation::Method::NAMES,
+        }
+    }
+}
+
 /// Names that the layers above the engine know (routing policies, aggregation methods).
 pub struct Known<'a> {
     pub policies: &'a [&'a str],
@@ -135,6 +146,8 @@ pub fn validate(s: &Scenario, known: &Known) -> Problems {
                 }
             }
         }
+        prob(&mut p, at("min_accuracy"), st.min_accuracy);
+        non_negative(&mut p, at("holding_cost"), st.holding_cost, "a holding cost");
         if st.deadline.is_some_and(|d| d.0 == 0) {
             p.push((at("deadline"), "expected a positive duration, found 0s".into()));
         }
@@ -306,5 +319,32 @@ pub fn validate(s: &Scenario, known: &Known) -> Problems {
         }
     }
     one_of(&mut p, "routing.policy", &s.routing.policy, known.policies);
+    if s.routing.batch_interval.is_some_and(|d| d.0 == 0) {
+        p.push(("routing.batch_interval".into(), "expected a positive duration, found 0s".into()));
+    }
+    non_negative(&mut p, "routing.cost_weight".into(), s.routing.cost_weight, "a cost weight");
     p
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{load_str, Known};
+
+    fn problems(text: &str) -> String {
+        let known = Known::with_policies(&["fifo", "batch-lp"]);
+        match load_str(text, "t.toml", &[], &known) {
+            Ok(_) => String::new(),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn routing_fields_are_range_checked_with_dotted_paths() {
+        let base = "[[pools]]\n[[streams]]\n";
+        assert_eq!(problems(&format!("{base}min_accuracy = 0.9\nholding_cost = 3.0\n[routing]\npolicy = \"batch-lp\"\nbatch_interval = \"30s\"\ncost_weight = 0.5\n")), "");
+        assert!(problems(&format!("{base}min_accuracy = 1.5\n")).contains("streams[0].min_accuracy"));
+        assert!(problems(&format!("{base}holding_cost = -1\n")).contains("streams[0].holding_cost"));
+        assert!(problems(&format!("{base}[routing]\nbatch_interval = \"0s\"\n")).contains("routing.batch_interval"));
+        assert!(problems(&format!("{base}[routing]\ncost_weight = -2\n")).contains("routing.cost_weight"));
+    }
 }

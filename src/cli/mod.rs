@@ -1,6 +1,7 @@
 //! Command-line verbs and their dispatch. Each verb lives in its own file.
 
 pub mod aggregate;
+pub mod bench;
 pub mod simulate;
 
 use anyhow::Result;
@@ -23,23 +24,23 @@ pub enum Command {
     /// Consensus labels for a real answers file (majority vote, Dawid-Skene, GLAD, ...).
     #[command(long_about = aggregate::LONG_ABOUT)]
     Aggregate(aggregate::AggregateArgs),
+    /// Benchmark routing policies on scenarios over held-out seeds and write a leaderboard
+    Bench(bench::BenchArgs),
 }
 
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Simulate(a) => simulate::run(a),
         Command::Aggregate(args) => aggregate::run(args),
+        Command::Bench(a) => bench::run_bench(a),
     }
 }
 
-/// Online aggregation methods a scenario may name.
-pub const AGGREGATIONS: &[&str] = &["majority", "weighted"];
 
 
 /// Loads a scenario with overrides, validating names against what this binary knows.
 pub fn load_scenario(path: &Path, set: &[String]) -> Result<Scenario> {
     let policies = tessera_policies::names();
-    let batch: Vec<&str> = tessera_engine::quality::aggregation::Method::ALL.iter().map(|m| m.name()).collect();
-    let known = tessera_scenarios::Known { policies: &policies, aggregations: AGGREGATIONS, batch_aggregations: &batch };
+    let known = tessera_scenarios::Known::with_policies(&policies);
     tessera_scenarios::load_file(path, set, &known).map_err(|e| anyhow::anyhow!("{e}"))
 }

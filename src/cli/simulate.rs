@@ -54,8 +54,8 @@ pub fn run(args: SimulateArgs) -> Result<()> {
     if reps == 0 {
         bail!("--replications must be at least 1");
     }
-    let policy = scenario.routing.policy.clone();
-    let make_router = move || tessera_policies::router(&policy).expect("validated policy name");
+    let routing = scenario.routing.clone();
+    let make_router = move || tessera_policies::router_for(&routing).expect("validated policy name");
     let name = scenario.name.clone().unwrap_or_else(|| "scenario".into());
     let out = args.out.clone().unwrap_or_else(|| PathBuf::from("out").join(&name));
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create output directory {}", out.display()))?;

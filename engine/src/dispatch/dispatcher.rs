@@ -184,28 +184,11 @@ impl Dispatcher {
             confidence: 0.0,
             gold,
             review: false,
+            min_accuracy: info.min_accuracy as f32,
+            holding_cost: info.holding_cost as f32,
         };
         let target_labels = if gold { 1 } else { self.cfg.quality.overlap };
-        move |slot| TaskState {
-            view: TaskView { slot, ..view },
-            truth,
-            difficulty,
-            prelabel: None,
-            stage: 0,
-            labels: SmallVec::new(),
-            in_flight: 0,
-            first_start: None,
-            labor_cost: 0.0,
-            counted,
-            abandonments: 0,
-            final_label: None,
-            target_labels,
-            queued: false,
-            reworks: 0,
-            reviews: 0,
-            reopened_gap: 0,
-            reopened: 0,
-        }
+        move |slot| TaskState::new(TaskView { slot, ..view }, truth, difficulty, counted, target_labels)
     }
 
     fn arrive(&mut self, nt: NewTask, ctx: &mut dyn Context<Msg>) {

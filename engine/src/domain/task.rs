@@ -73,10 +73,14 @@ pub struct StreamInfo {
     pub model: Option<u16>,
     /// Mean difficulty of the stream's tasks (given to its golden tasks).
     pub mean_difficulty: f32,
+    /// Lowest declared accuracy wanted of an annotator, in [0, 1].
+    pub min_accuracy: f64,
+    /// [USD per task-hour] holding cost.
+    pub holding_cost: f64,
 }
 
 /// What a router may see of a waiting task (never its hidden truth).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct TaskView {
     pub slot: u32,
     /// Arrival order over the whole run.
@@ -97,6 +101,10 @@ pub struct TaskView {
     pub gold: bool,
     /// Waiting for (or under) expert review: only reviewers may take it.
     pub review: bool,
+    /// The stream's bar on declared accuracy, in [0, 1] (`streams.min_accuracy`).
+    pub min_accuracy: f32,
+    /// [USD per task-hour] the stream's holding cost (`streams.holding_cost`).
+    pub holding_cost: f32,
 }
 
 /// The dispatcher's record of a live task.
@@ -127,4 +135,30 @@ pub struct TaskState {
     /// [µs] spent final before a ban re-opened it.
     pub reopened_gap: u64,
     pub reopened: u16,
+}
+
+impl TaskState {
+    /// A task at the start of its workflow, with nothing collected yet.
+    pub fn new(view: TaskView, truth: u16, difficulty: f32, counted: bool, target_labels: u16) -> TaskState {
+        TaskState {
+            view,
+            truth,
+            difficulty,
+            prelabel: None,
+            stage: 0,
+            labels: SmallVec::new(),
+            in_flight: 0,
+            first_start: None,
+            labor_cost: 0.0,
+            counted,
+            abandonments: 0,
+            final_label: None,
+            target_labels,
+            queued: false,
+            reworks: 0,
+            reviews: 0,
+            reopened_gap: 0,
+            reopened: 0,
+        }
+    }
 }

@@ -10,6 +10,9 @@
 //! Nothing here does I/O; the dispatcher calls these on its in-memory state.
 
 pub mod aggregation;
+
+/// Online aggregation methods a scenario may name in `quality.aggregation`.
+pub const ONLINE_AGGREGATIONS: &[&str] = &["majority", "weighted"];
 pub mod history;
 pub mod posterior;
 pub mod rules;

@@ -148,6 +148,8 @@ pub fn build(s: &Scenario, router: Box<dyn Router>, opts: RunOptions) -> Result<
                 DifficultySpec::Fixed(d) => *d as f32,
                 DifficultySpec::Drawn(p) => p.mean() as f32,
             },
+            min_accuracy: st.min_accuracy,
+            holding_cost: st.holding_cost,
         });
     }
 

@@ -266,14 +266,25 @@ pub struct RoutingSpec {
     /// Routing policy name (default "fifo"; see `tessera simulate --help` for the list).
     #[serde(default = "default_policy")]
     pub policy: String,
+    /// Batch policies (batch-lp): how often a batch round assigns the waiting tasks to the idle
+    /// annotators (default: none set, and batch-lp then uses 60s).
+    #[serde(default)]
+    pub batch_interval: Option<Dur>,
+    /// [per USD] λ of cost-aware policies (batch-lp maximises expected accuracy − λ × cost per
+    /// item; default 1.0: one expected right label is worth one dollar).
+    #[serde(default = "default_cost_weight")]
+    pub cost_weight: f64,
 }
 
 fn default_policy() -> String {
     "fifo".into()
 }
+fn default_cost_weight() -> f64 {
+    1.0
+}
 
 impl Default for RoutingSpec {
     fn default() -> Self {
-        Self { policy: default_policy() }
+        Self { policy: default_policy(), batch_interval: None, cost_weight: default_cost_weight() }
     }
 }

@@ -88,6 +88,18 @@ pub struct StreamSpec {
     /// Name of a model in `[[models]]` that pre-annotates this stream (default: none).
     #[serde(default)]
     pub pre_annotation: Option<String>,
+    /// Lowest declared accuracy an annotator should have to take this stream's tasks, in [0, 1]
+    /// (default 0: anyone qualified). Used by accuracy-aware policies (cheapest-capable).
+    #[serde(default)]
+    pub min_accuracy: f64,
+    /// [USD per task-hour] cost of one task of this stream waiting or in service (default 1.0).
+    /// Used by holding-cost policies (c-mu, max-weight) and the QGym benchmark's cost.
+    #[serde(default = "default_holding_cost")]
+    pub holding_cost: f64,
+}
+
+fn default_holding_cost() -> f64 {
+    1.0
 }
 
 fn default_type() -> String {

@@ -302,6 +302,9 @@ pub enum Method {
 }
 
 impl Method {
+    /// Command-line names, in the order of [`Method::ALL`].
+    pub const NAMES: [&'static str; 10] = ["mv", "wawa", "zbs", "gold-mv", "ds", "one-coin-ds", "glad", "mace", "kos", "mmsr"];
+
     pub const ALL: [Method; 10] = [
         Method::Mv,
         Method::Wawa,

@@ -1,0 +1,121 @@
+//! Routing speed: decisions per second of every policy on one large routing state — 1,000 waiting
+//! tasks (3 streams, 3 task types, some with a label already) and 200 idle annotators (each
+//! qualified for 2 of the 3 types). One decision is one `pick_task` (a free annotator chooses
+//! among the 1,000 tasks) or one `pick_annotator` (a new task chooses among the 200 annotators);
+//! batch-lp's decision is one `assign_batch` round on 200 waiting × 200 idle (and on the full
+//! 1,000 × 200). See benches/RESULTS.md, "## Routing".
+
+use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use rand::{Rng, SeedableRng};
+use std::collections::VecDeque;
+use tessera_engine::dispatch::{AnnotatorView, RouteState, Skill, TaskTable};
+use tessera_engine::domain::task::{TaskState, TaskView};
+use tessera_engine::domain::{AnnotatorIdx, TaskSlot};
+use tessera_engine::kernel::ActorRng;
+use tessera_engine::time::{SimTime, US_PER_SEC};
+
+struct World {
+    table: TaskTable,
+    queue: VecDeque<TaskSlot>,
+    annotators: Vec<AnnotatorView>,
+    idle: Vec<AnnotatorIdx>,
+}
+
+fn world(tasks: usize, annotators: u32) -> World {
+    let mut g = ActorRng::seed_from_u64(3);
+    let annotators: Vec<AnnotatorView> = (0..annotators)
+        .map(|i| {
+            let skip = i % 3;
+            let skills = (0..3)
+                .map(|k| (k != skip).then(|| Skill { accuracy: g.random_range(0.7..0.98), mean_secs: g.random_range(20.0..90.0), cost_per_item: g.random_range(0.01..0.5) }))
+                .collect();
+            AnnotatorView { idx: i, pool: (i % 4) as u16, skills, languages: 1, idle_since: SimTime(g.random_range(0..1_000_000)), trust: 0.9, banned: false, reserved_for: 0, reviewer: false }
+        })
+        .collect();
+    let mut table = TaskTable::default();
+    let mut queue = VecDeque::new();
+    for i in 0..tasks {
+        let stream = (i % 3) as u16;
+        let mut labelers = smallvec_of(&[]);
+        if i % 5 == 0 {
+            labelers = smallvec_of(&[g.random_range(0..annotators.len() as u32)]);
+        }
+        let view = TaskView {
+            slot: 0,
+            serial: i as u64,
+            stream,
+            ttype: stream,
+            language: None,
+            priority: (i % 4) as u32,
+            arrival: SimTime(i as u64 * US_PER_SEC),
+            deadline: Some(SimTime((i as u64 + 3600) * US_PER_SEC)),
+            open: 1,
+            labelers,
+            confidence: g.random_range(0.0..1.0),
+            gold: i % 50 == 0,
+            min_accuracy: 0.8,
+            holding_cost: 1.0 + stream as f32,
+            ..Default::default()
+        };
+        let slot = table.insert(|slot| TaskState::new(TaskView { slot, ..view }, 0, 0.0, true, 1));
+        queue.push_back(slot);
+    }
+    let idle = (0..annotators.len() as u32).collect();
+    World { table, queue, annotators, idle }
+}
+
+fn smallvec_of(xs: &[u32]) -> <TaskView as LabelersType>::L {
+    xs.iter().copied().collect()
+}
+trait LabelersType {
+    type L: FromIterator<u32>;
+}
+impl LabelersType for TaskView {
+    type L = smallvec::SmallVec<[u32; 4]>;
+}
+
+fn decisions(c: &mut Criterion) {
+    let w = world(1000, 200);
+    let st = RouteState { now: SimTime(2_000 * US_PER_SEC), annotators: &w.annotators, tasks: &w.table, queue: &w.queue, idle: &w.idle };
+    let mut g = c.benchmark_group("route");
+    g.throughput(Throughput::Elements(1));
+    for name in tessera_policies::names() {
+        if name == "batch-lp" {
+            continue;
+        }
+        let mut r = tessera_policies::router(name).unwrap();
+        let mut rng = ActorRng::seed_from_u64(1);
+        let mut a = 0u32;
+        g.bench_function(format!("{name}/pick_task"), |b| {
+            b.iter(|| {
+                a = (a + 1) % 200;
+                black_box(r.pick_task(a, &st, &mut rng))
+            })
+        });
+        let mut t = 0usize;
+        g.bench_function(format!("{name}/pick_annotator"), |b| {
+            b.iter(|| {
+                t = (t + 1) % 1000;
+                black_box(r.pick_annotator(w.queue[t], &st, &mut rng))
+            })
+        });
+    }
+    g.finish();
+}
+
+fn batch(c: &mut Criterion) {
+    let mut g = c.benchmark_group("batch-lp");
+    g.sample_size(10);
+    for tasks in [200, 1000] {
+        let w = world(tasks, 200);
+        let st = RouteState { now: SimTime(2_000 * US_PER_SEC), annotators: &w.annotators, tasks: &w.table, queue: &w.queue, idle: &w.idle };
+        let mut r = tessera_policies::router("batch-lp").unwrap();
+        let mut rng = ActorRng::seed_from_u64(1);
+        assert_eq!(r.assign_batch(&st, &mut rng).len(), 200);
+        g.bench_function(format!("assign_batch/{tasks}x200"), |b| b.iter(|| black_box(r.assign_batch(&st, &mut rng))));
+    }
+    g.finish();
+}
+
+criterion_group!(benches, decisions, batch);
+criterion_main!(benches);

@@ -1,0 +1,72 @@
+//! Cheapest-capable: a new task goes to the idle eligible annotator with the lowest declared cost
+//! per item among those whose declared accuracy on its type meets the stream's `min_accuracy`
+//! (ties to the one idle longest); a free annotator takes the oldest eligible task whose bar it
+//! meets. When nobody in the workforce meets a bar, the bar drops to the best declared accuracy
+//! on that type, so no task waits forever.
+
+use crate::common::skill;
+use tessera_engine::dispatch::{eligible, AnnotatorView, RouteState, Router};
+use tessera_engine::domain::task::TaskView;
+use tessera_engine::domain::{AnnotatorIdx, TaskSlot};
+use tessera_engine::kernel::ActorRng;
+
+#[derive(Default)]
+pub struct CheapestCapable {
+    /// Best declared accuracy per task type over the whole workforce (declared skills are static;
+    /// filled on the first decision).
+    best_by_type: Vec<f64>,
+}
+
+impl CheapestCapable {
+    fn learn(&mut self, st: &RouteState) {
+        if !self.best_by_type.is_empty() {
+            return;
+        }
+        for a in st.annotators {
+            if a.skills.len() > self.best_by_type.len() {
+                self.best_by_type.resize(a.skills.len(), 0.0);
+            }
+            for (k, s) in a.skills.iter().enumerate() {
+                if let Some(s) = s {
+                    self.best_by_type[k] = self.best_by_type[k].max(s.accuracy);
+                }
+            }
+        }
+    }
+    #[inline]
+    fn capable(&self, t: &TaskView, a: &AnnotatorView) -> bool {
+        let best = self.best_by_type.get(t.ttype as usize).copied().unwrap_or(0.0);
+        let bar = (t.min_accuracy as f64).min(best) - 1e-9;
+        skill(t, a).is_some_and(|s| s.accuracy >= bar)
+    }
+}
+
+impl Router for CheapestCapable {
+    fn name(&self) -> &str {
+        "cheapest-capable"
+    }
+    fn pick_task(&mut self, a: AnnotatorIdx, st: &RouteState, _: &mut ActorRng) -> Option<usize> {
+        self.learn(st);
+        let view = st.annotator(a);
+        st.queue.iter().position(|&t| {
+            let task = st.task(t);
+            eligible(task, view) && self.capable(task, view)
+        })
+    }
+    fn pick_annotator(&mut self, t: TaskSlot, st: &RouteState, _: &mut ActorRng) -> Option<usize> {
+        self.learn(st);
+        let task = st.task(t);
+        let mut best: Option<(usize, f64)> = None;
+        for (pos, &a) in st.idle.iter().enumerate() {
+            let view = st.annotator(a);
+            if !(eligible(task, view) && self.capable(task, view)) {
+                continue;
+            }
+            let cost = skill(task, view).map_or(f64::INFINITY, |s| s.cost_per_item);
+            if best.is_none_or(|(_, c)| cost < c) {
+                best = Some((pos, cost));
+            }
+        }
+        best.map(|b| b.0)
+    }
+}

@@ -1,0 +1,43 @@
+//! Random: a free annotator takes a uniformly random eligible waiting task; a new task goes to a
+//! uniformly random eligible idle annotator. The baseline every smarter policy must beat (and,
+//! for servers that differ only in speed, the same long-run behaviour as longest-idle: Doroudi &
+//! Gopalakrishnan's result, checked in `tests/metamorphic.rs`).
+
+use crate::common::reservoir;
+use tessera_engine::dispatch::{eligible, RouteState, Router};
+use tessera_engine::domain::{AnnotatorIdx, TaskSlot};
+use tessera_engine::kernel::ActorRng;
+
+pub struct Random;
+
+impl Router for Random {
+    fn name(&self) -> &str {
+        "random"
+    }
+    fn pick_task(&mut self, a: AnnotatorIdx, st: &RouteState, rng: &mut ActorRng) -> Option<usize> {
+        let view = st.annotator(a);
+        let (mut pick, mut k) = (None, 0u32);
+        for (pos, &t) in st.queue.iter().enumerate() {
+            if eligible(st.task(t), view) {
+                k += 1;
+                if reservoir(k, rng) {
+                    pick = Some(pos);
+                }
+            }
+        }
+        pick
+    }
+    fn pick_annotator(&mut self, t: TaskSlot, st: &RouteState, rng: &mut ActorRng) -> Option<usize> {
+        let task = st.task(t);
+        let (mut pick, mut k) = (None, 0u32);
+        for (pos, &a) in st.idle.iter().enumerate() {
+            if eligible(task, st.annotator(a)) {
+                k += 1;
+                if reservoir(k, rng) {
+                    pick = Some(pos);
+                }
+            }
+        }
+        pick
+    }
+}

@@ -1,0 +1,307 @@
+//! Policy unit tests on tiny hand-built routing states: every policy returns only eligible pairs
+//! (fuzzed), and each behaves as its definition says.
+
+use crate::{names, router, router_for, BatchLp};
+use rand::{Rng, SeedableRng};
+use std::collections::VecDeque;
+use tessera_engine::dispatch::{eligible, AnnotatorView, RouteState, Router, Skill, TaskTable};
+use tessera_engine::domain::task::{TaskState, TaskView};
+use tessera_engine::domain::{AnnotatorIdx, TaskSlot};
+use tessera_engine::kernel::ActorRng;
+use tessera_engine::spec::RoutingSpec;
+use tessera_engine::time::{Dur, SimTime};
+
+mod smallvec_free {
+    /// Builds a TaskView's labelers list without naming the smallvec type.
+    pub fn labelers(xs: &[u32]) -> tessera_engine::domain::task::TaskView {
+        let mut v = super::blank_view();
+        for &x in xs {
+            v.labelers.push(x);
+        }
+        v
+    }
+}
+
+fn blank_view() -> TaskView {
+    TaskView {
+        slot: 0,
+        serial: 0,
+        stream: 0,
+        ttype: 0,
+        language: None,
+        priority: 0,
+        arrival: SimTime::ZERO,
+        deadline: None,
+        open: 1,
+        labelers: Default::default(),
+        confidence: 0.0,
+        gold: false,
+        min_accuracy: 0.0,
+        holding_cost: 1.0,
+        ..Default::default()
+    }
+}
+
+/// A waiting task; `f` adjusts its view.
+fn task(f: impl FnOnce(&mut TaskView)) -> TaskView {
+    let mut v = blank_view();
+    f(&mut v);
+    v
+}
+
+fn skill(accuracy: f64, mean_secs: f64, cost_per_item: f64) -> Option<Skill> {
+    Some(Skill { accuracy, mean_secs, cost_per_item })
+}
+
+fn annotator(idx: u32, skills: Vec<Option<Skill>>) -> AnnotatorView {
+    AnnotatorView { idx, pool: 0, skills, languages: 1, idle_since: SimTime::ZERO, trust: 0.9, banned: false, reserved_for: 0, reviewer: false }
+}
+
+/// Tasks (in queue order) and annotators, with every annotator idle in the given order.
+struct World {
+    table: TaskTable,
+    queue: VecDeque<TaskSlot>,
+    annotators: Vec<AnnotatorView>,
+    idle: Vec<AnnotatorIdx>,
+}
+
+impl World {
+    fn new(tasks: Vec<TaskView>, annotators: Vec<AnnotatorView>) -> World {
+        let mut table = TaskTable::default();
+        let mut queue = VecDeque::new();
+        for (i, v) in tasks.into_iter().enumerate() {
+            let slot = table.insert(|slot| TaskState::new(TaskView { slot, serial: i as u64, ..v }, 0, 0.0, true, 1));
+            queue.push_back(slot);
+        }
+        let idle = annotators.iter().map(|a| a.idx).collect();
+        World { table, queue, annotators, idle }
+    }
+    fn state(&self) -> RouteState<'_> {
+        RouteState { now: SimTime(1_000_000), annotators: &self.annotators, tasks: &self.table, queue: &self.queue, idle: &self.idle }
+    }
+}
+
+fn rng() -> ActorRng {
+    ActorRng::seed_from_u64(7)
+}
+
+fn pick_task(policy: &str, w: &World, a: AnnotatorIdx) -> Option<usize> {
+    router(policy).unwrap().pick_task(a, &w.state(), &mut rng())
+}
+
+fn pick_annotator(policy: &str, w: &World, t: usize) -> Option<usize> {
+    router(policy).unwrap().pick_annotator(w.queue[t], &w.state(), &mut rng())
+}
+
+#[test]
+fn every_name_builds_a_router_of_that_name() {
+    for n in names() {
+        let r = router(n).unwrap_or_else(|| panic!("no router for {n}"));
+        assert_eq!(r.name(), n);
+    }
+    assert!(router("no-such-policy").is_none());
+    assert_eq!(names().len(), 13);
+}
+
+/// Random worlds with skills, languages, bans, reservations and prior labels: every answer of
+/// every policy must be an eligible pair, and a work-conserving policy must find one when one
+/// exists.
+#[test]
+fn every_policy_respects_eligibility() {
+    let mut g = ActorRng::seed_from_u64(99);
+    for round in 0..300 {
+        let n_types = g.random_range(1..=3usize);
+        let annotators: Vec<AnnotatorView> = (0..g.random_range(1..=6u32))
+            .map(|i| {
+                let skills = (0..n_types).map(|_| if g.random_bool(0.6) { skill(g.random_range(0.5..1.0), g.random_range(10.0..100.0), g.random_range(0.01..2.0)) } else { None }).collect();
+                let mut a = annotator(i, skills);
+                a.languages = g.random_range(0..4u64);
+                a.banned = g.random_bool(0.15);
+                a.reserved_for = if g.random_bool(0.2) { 1 << g.random_range(0..2u64) } else { 0 };
+                a.idle_since = SimTime(g.random_range(0..1000));
+                a
+            })
+            .collect();
+        let na = annotators.len() as u32;
+        let tasks: Vec<TaskView> = (0..g.random_range(0..=8))
+            .map(|_| {
+                let mut t = smallvec_free::labelers(&[g.random_range(0..na)][..g.random_range(0..2usize)]);
+                t.stream = g.random_range(0..2);
+                t.ttype = g.random_range(0..n_types as u16);
+                t.language = if g.random_bool(0.3) { Some(g.random_range(0..2)) } else { None };
+                t.priority = g.random_range(0..3);
+                t.confidence = g.random_range(0.0..1.0);
+                t.gold = g.random_bool(0.2);
+                t.min_accuracy = g.random_range(0.0..1.0);
+                t.holding_cost = g.random_range(0.5..3.0);
+                t
+            })
+            .collect();
+        let w = World::new(tasks, annotators);
+        let st = w.state();
+        for name in names() {
+            let mut r = router(name).unwrap();
+            let mut rg = ActorRng::seed_from_u64(round);
+            for &a in &w.idle {
+                let any = w.queue.iter().any(|&t| eligible(st.task(t), st.annotator(a)));
+                match r.pick_task(a, &st, &mut rg) {
+                    Some(p) => assert!(eligible(st.task(w.queue[p]), st.annotator(a)), "{name}: pick_task gave an ineligible task"),
+                    None => assert!(!any || matches!(name, "batch-lp" | "cheapest-capable"), "{name}: annotator {a} left idle next to an eligible task"),
+                }
+            }
+            for &t in &w.queue {
+                let any = w.idle.iter().any(|&a| eligible(st.task(t), st.annotator(a)));
+                match r.pick_annotator(t, &st, &mut rg) {
+                    Some(p) => assert!(eligible(st.task(t), st.annotator(w.idle[p])), "{name}: pick_annotator gave an ineligible annotator"),
+                    None => assert!(!any || matches!(name, "batch-lp" | "cheapest-capable"), "{name}: task left waiting next to an eligible annotator"),
+                }
+            }
+            let pairs = r.assign_batch(&st, &mut rg);
+            let mut seen_t = std::collections::BTreeSet::new();
+            let mut seen_a = std::collections::BTreeSet::new();
+            for (t, a) in pairs {
+                assert!(eligible(st.task(t), st.annotator(a)), "{name}: batch pair not eligible");
+                assert!(seen_t.insert(t) && seen_a.insert(a), "{name}: a task or annotator used twice in one round");
+            }
+        }
+    }
+}
+
+#[test]
+fn fixed_priority_takes_higher_priority_before_older() {
+    let w = World::new(vec![task(|t| t.priority = 1), task(|t| t.priority = 5), task(|t| t.priority = 5)], vec![annotator(0, vec![skill(0.9, 30.0, 0.1)])]);
+    assert_eq!(pick_task("fixed-priority", &w, 0), Some(1));
+    assert_eq!(pick_task("fifo", &w, 0), Some(0));
+}
+
+#[test]
+fn longest_idle_and_fastest_pick_their_annotator() {
+    let mut a = vec![annotator(0, vec![skill(0.9, 60.0, 0.1)]), annotator(1, vec![skill(0.9, 20.0, 0.1)]), annotator(2, vec![skill(0.9, 40.0, 0.1)])];
+    a[0].idle_since = SimTime(500);
+    a[1].idle_since = SimTime(300);
+    a[2].idle_since = SimTime(100);
+    let w = World::new(vec![task(|_| {})], a);
+    assert_eq!(pick_annotator("longest-idle", &w, 0), Some(2));
+    assert_eq!(pick_annotator("fastest-server-first", &w, 0), Some(1));
+    assert_eq!(pick_annotator("c-mu", &w, 0), Some(1));
+    assert_eq!(pick_annotator("max-weight", &w, 0), Some(1));
+}
+
+#[test]
+fn round_robin_cycles_through_annotators() {
+    let a = (0..3).map(|i| annotator(i, vec![skill(0.9, 30.0, 0.1)])).collect();
+    let w = World::new(vec![task(|_| {})], a);
+    let mut r = router("round-robin").unwrap();
+    let got: Vec<usize> = (0..6).map(|_| r.pick_annotator(w.queue[0], &w.state(), &mut rng()).unwrap()).collect();
+    assert_eq!(got, vec![0, 1, 2, 0, 1, 2]);
+}
+
+#[test]
+fn random_is_uniform_over_eligible() {
+    let mut a: Vec<AnnotatorView> = (0..4).map(|i| annotator(i, vec![skill(0.9, 30.0, 0.1)])).collect();
+    a[3].banned = true;
+    let w = World::new(vec![task(|_| {})], a);
+    let mut r = router("random").unwrap();
+    let mut g = rng();
+    let mut counts = [0u32; 4];
+    for _ in 0..3000 {
+        counts[r.pick_annotator(w.queue[0], &w.state(), &mut g).unwrap()] += 1;
+    }
+    assert_eq!(counts[3], 0, "a banned annotator was picked");
+    for c in &counts[..3] {
+        assert!((900..1100).contains(c), "not uniform: {counts:?}");
+    }
+}
+
+#[test]
+fn max_weight_weighs_queue_length_holding_cost_and_rate() {
+    // Annotator: 60 s on type 0, 30 s on type 1 (twice the rate).
+    let a = vec![annotator(0, vec![skill(0.9, 60.0, 0.1), skill(0.9, 30.0, 0.1)])];
+    // Stream 0: 3 tasks (3 × 1 × 60/h = 180); stream 1: 1 task, h = 1 (1 × 1 × 120/h = 120).
+    let mut tasks: Vec<TaskView> = (0..3).map(|_| task(|_| {})).collect();
+    tasks.push(task(|t| {
+        t.stream = 1;
+        t.ttype = 1;
+    }));
+    let w = World::new(tasks.clone(), a.clone());
+    assert_eq!(pick_task("max-weight", &w, 0), Some(0));
+    // c-mu ignores queue length: the faster type wins.
+    assert_eq!(pick_task("c-mu", &w, 0), Some(3));
+    // With h = 2 on stream 1: 240 > 180, max-weight switches.
+    tasks[3].holding_cost = 2.0;
+    let w = World::new(tasks, a);
+    assert_eq!(pick_task("max-weight", &w, 0), Some(3));
+}
+
+#[test]
+fn c_mu_breaks_ties_by_deadline() {
+    let a = vec![annotator(0, vec![skill(0.9, 60.0, 0.1)])];
+    let w = World::new(vec![task(|t| t.deadline = Some(SimTime(9_000))), task(|t| t.deadline = Some(SimTime(5_000))), task(|t| t.holding_cost = 0.5)], a);
+    assert_eq!(pick_task("c-mu", &w, 0), Some(1));
+}
+
+#[test]
+fn cheapest_capable_respects_the_accuracy_bar() {
+    let a = vec![annotator(0, vec![skill(0.80, 30.0, 0.05)]), annotator(1, vec![skill(0.95, 30.0, 0.50)]), annotator(2, vec![skill(0.97, 30.0, 0.90)])];
+    let w = World::new(vec![task(|t| t.min_accuracy = 0.9), task(|t| t.min_accuracy = 0.0), task(|t| t.min_accuracy = 0.99)], a);
+    assert_eq!(pick_annotator("cheapest-capable", &w, 0), Some(1), "cheapest meeting 0.9");
+    assert_eq!(pick_annotator("cheapest-capable", &w, 1), Some(0), "no bar: the cheapest");
+    assert_eq!(pick_annotator("cheapest-capable", &w, 2), Some(2), "bar nobody meets: the most accurate");
+    // A free crowd worker skips the task it is not good enough for.
+    assert_eq!(pick_task("cheapest-capable", &w, 0), Some(1));
+}
+
+#[test]
+fn uncertainty_first_takes_least_confident() {
+    let a = vec![annotator(0, vec![skill(0.9, 30.0, 0.1)])];
+    let w = World::new(vec![task(|t| t.confidence = 0.9), task(|t| t.confidence = 0.5), task(|t| t.confidence = 0.5)], a);
+    assert_eq!(pick_task("uncertainty-first", &w, 0), Some(1));
+}
+
+#[test]
+fn label_studio_cascade_gold_then_breadth_then_random() {
+    let a = vec![annotator(5, vec![skill(0.9, 30.0, 0.1)])];
+    let mut two = smallvec_free::labelers(&[1, 2]);
+    two.gold = true;
+    let one = smallvec_free::labelers(&[1]);
+    let w = World::new(vec![one.clone(), two, task(|_| {})], a.clone());
+    let mut annotators = a;
+    annotators[0].idx = 0;
+    let w = World { annotators, ..w };
+    assert_eq!(pick_task("label-studio", &w, 0), Some(1), "ground truth first");
+    // No gold: fewest labels first, ties uniformly at random.
+    let w = World::new(vec![one.clone(), task(|_| {}), task(|_| {}), one], vec![annotator(0, vec![skill(0.9, 30.0, 0.1)])]);
+    let mut r = router("label-studio").unwrap();
+    let mut g = rng();
+    let mut counts = [0u32; 4];
+    for _ in 0..2000 {
+        counts[r.pick_task(0, &w.state(), &mut g).unwrap()] += 1;
+    }
+    assert_eq!(counts[0] + counts[3], 0, "a task with more labels was taken first");
+    assert!(counts[1] > 850 && counts[2] > 850, "ties not sampled uniformly: {counts:?}");
+}
+
+#[test]
+fn batch_lp_finds_the_optimal_matching_where_greedy_fails() {
+    // Annotator 0 is good at both types, annotator 1 only at type 0. Greedy (oldest task to the
+    // best annotator) gives task 0 → annotator 0 and leaves task 1 unserved; the optimum serves
+    // both: task 0 → annotator 1, task 1 → annotator 0.
+    let a = vec![annotator(0, vec![skill(0.95, 30.0, 0.1), skill(0.95, 30.0, 0.1)]), annotator(1, vec![skill(0.90, 30.0, 0.1), None])];
+    let w = World::new(vec![task(|_| {}), task(|t| t.ttype = 1)], a);
+    let mut r = BatchLp::default();
+    let mut pairs = r.assign_batch(&w.state(), &mut rng());
+    pairs.sort();
+    assert_eq!(pairs, vec![(w.queue[0], 1), (w.queue[1], 0)]);
+
+    // λ trades accuracy against cost: one task, a cheap 0.85 and a dear 0.95 annotator.
+    let a = vec![annotator(0, vec![skill(0.85, 30.0, 0.02)]), annotator(1, vec![skill(0.95, 30.0, 0.50)])];
+    let w = World::new(vec![task(|_| {})], a);
+    let with = |lambda: f64| {
+        let spec = RoutingSpec { policy: "batch-lp".into(), batch_interval: Some(Dur(1)), cost_weight: lambda };
+        let mut r = router_for(&spec).unwrap();
+        assert_eq!(r.batch_interval(), Some(Dur(1)));
+        r.assign_batch(&w.state(), &mut rng())
+    };
+    assert_eq!(with(0.0), vec![(w.queue[0], 1)], "λ = 0: accuracy only");
+    assert_eq!(with(1.0), vec![(w.queue[0], 0)], "λ = 1: 0.85 − 0.02 > 0.95 − 0.50");
+}

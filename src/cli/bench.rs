@@ -1,0 +1,333 @@
+//! `tessera bench`: every routing policy on every benchmark scenario over held-out seeds, with
+//! common random numbers, in parallel; writes a leaderboard (markdown and CSV) with 95% CIs.
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rayon::prelude::*;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use tessera_engine::metrics::stats::mean_ci;
+use tessera_engine::run::{replication_seed, run, RunOptions, Summary};
+use tessera_engine::spec::Scenario;
+
+/// Offset between the tuning seeds and the held-out evaluation seeds.
+pub const EVAL_SEED_OFFSET: u64 = 1_000_000;
+
+/// Benchmark routing policies on scenarios and write a leaderboard.
+#[derive(Args, Debug)]
+#[command(long_about = "Benchmark routing policies on scenarios and write a leaderboard.
+
+Runs every policy on every scenario over N seeds and writes DIR/leaderboard.md and \
+DIR/leaderboard.csv: per scenario and policy, the mean and 95% confidence half-width of the \
+accuracy of final labels, the cost per final label [USD], the 90th percentile of time in system \
+[h], the deadline-miss rate, the average holding cost (Σ streams.holding_cost × mean tasks in \
+system) and one composite reward (higher is better):
+
+  reward = accuracy × completed share − deadline-miss rate − 0.1 × cost per final label [USD]
+           − 0.05 × p90 time in system [h]
+
+The best policy of each scenario by reward is starred, and the best value of each column is bold.
+
+Common random numbers: on a given seed every policy sees the same arrivals, the same true labels \
+and the same workforce (each actor's random stream is keyed by its name), so differences between \
+policies are not noise in the inputs.
+
+Seeds: replication r of the tuning set uses seed replication_seed(S, r); of the held-out \
+evaluation set, replication_seed(S + 1000000, r), with S = --seed. The leaderboard is computed on \
+the evaluation set only (pass --tuning to run the tuning set while tuning a policy's parameters).
+
+Runs in parallel (rayon; --threads or RAYON_NUM_THREADS); the files are byte-identical for the \
+same inputs at any thread count.
+
+Examples:
+  tessera bench
+  tessera bench --policies fifo,c-mu,max-weight,batch-lp --seeds 10
+  tessera bench --scenarios 'scenarios/bench/qgym/*.toml' --policies c-mu,max-weight,fixed-priority --seeds 30
+  tessera bench --scenarios scenarios/mmc.toml --set run.horizon=2d --out out/mmc-bench")]
+pub struct BenchArgs {
+    /// Scenario files, as paths or globs with * and ? in the file name (repeatable)
+    /// [default: scenarios/bench/*.toml and scenarios/bench/qgym/*.toml]
+    #[arg(long, value_name = "GLOB")]
+    pub scenarios: Vec<String>,
+    /// Comma-separated policy names [default: every policy]
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub policies: Vec<String>,
+    /// Seeds (replications) per scenario and policy
+    #[arg(long, default_value_t = 5)]
+    pub seeds: u32,
+    /// Base seed S of both seed sets
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Run on the tuning seeds instead of the held-out evaluation seeds
+    #[arg(long)]
+    pub tuning: bool,
+    /// Change a field of every scenario by its dotted path, e.g. run.horizon=1d (repeatable)
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Worker threads [default: RAYON_NUM_THREADS, else every core]
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Output directory
+    #[arg(long, short = 'o', value_name = "DIR", default_value = "out/bench")]
+    pub out: PathBuf,
+    /// Print nothing but errors
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+/// Whether `name` matches `pat` (* = any run of characters, ? = one character).
+fn matches(pat: &[char], name: &[char]) -> bool {
+    match (pat.first(), name.first()) {
+        (None, None) => true,
+        (Some('*'), _) => matches(&pat[1..], name) || (!name.is_empty() && matches(pat, &name[1..])),
+        (Some('?'), Some(_)) => matches(&pat[1..], &name[1..]),
+        (Some(p), Some(n)) if p == n => matches(&pat[1..], &name[1..]),
+        _ => false,
+    }
+}
+
+/// Expands a path whose file name may hold * and ?; sorted.
+fn expand(glob: &str) -> Result<Vec<PathBuf>> {
+    let path = Path::new(glob);
+    let file = path.file_name().and_then(|f| f.to_str()).unwrap_or_default();
+    if !file.contains(['*', '?']) {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let pat: Vec<char> = file.chars().collect();
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).with_context(|| format!("cannot read directory {}", dir.display()))? {
+        let e = e?;
+        let name: Vec<char> = e.file_name().to_string_lossy().chars().collect();
+        if e.file_type()?.is_file() && matches(&pat, &name) {
+            out.push(e.path());
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The figures the leaderboard shows, per run.
+const FIGURES: [(&str, &str, bool); 6] = [
+    // (column, csv name, higher is better)
+    ("accuracy", "accuracy", true),
+    ("cost / label [USD]", "cost_per_final_label_usd", false),
+    ("p90 time in system [h]", "p90_time_in_system_h", false),
+    ("deadline-miss rate", "deadline_miss_rate", false),
+    ("holding cost [USD/h]", "holding_cost_per_hour", false),
+    ("reward", "reward", true),
+];
+
+fn figures(s: &Summary, scenario: &Scenario) -> [f64; 6] {
+    let zero_nan = |x: f64| if x.is_finite() { x } else { 0.0 };
+    let accuracy = s.accuracy;
+    let cost = s.cost.per_final_label_usd;
+    let p90_h = s.time_in_system_s.p90 / 3600.0;
+    let miss = s.deadline_miss_rate;
+    let holding: f64 = scenario
+        .streams
+        .iter()
+        .enumerate()
+        .map(|(i, st)| {
+            let name = st.name.clone().unwrap_or_else(|| format!("stream-{i}"));
+            st.holding_cost * s.tasks_in_system_by_stream.get(&name).copied().unwrap_or(0.0)
+        })
+        .sum();
+    let done = if s.arrivals > 0 { s.completions as f64 / s.arrivals as f64 } else { 0.0 };
+    let reward = zero_nan(accuracy) * done - zero_nan(miss) - 0.1 * zero_nan(cost) - 0.05 * zero_nan(p90_h);
+    [accuracy, cost, p90_h, miss, holding, reward]
+}
+
+fn fmt(x: f64, digits: usize) -> String {
+    if x.is_finite() { format!("{x:.digits$}") } else { "nan".into() }
+}
+
+const DIGITS: [usize; 6] = [4, 4, 3, 4, 2, 4];
+
+pub fn run_bench(args: BenchArgs) -> Result<()> {
+    if args.seeds == 0 {
+        bail!("--seeds must be at least 1");
+    }
+    let globs = if args.scenarios.is_empty() { vec!["scenarios/bench/*.toml".to_string(), "scenarios/bench/qgym/*.toml".to_string()] } else { args.scenarios.clone() };
+    let mut paths = Vec::new();
+    for g in &globs {
+        let found = expand(g)?;
+        if found.is_empty() {
+            bail!("no scenario file matches {g:?}");
+        }
+        paths.extend(found);
+    }
+    let all = tessera_policies::names();
+    let policies: Vec<String> = if args.policies.is_empty() { all.iter().map(|s| s.to_string()).collect() } else { args.policies.clone() };
+    for p in &policies {
+        if !all.contains(&p.as_str()) {
+            bail!("unknown policy {p:?}; expected one of: {}", all.join(", "));
+        }
+    }
+    let scenarios: Vec<Scenario> = paths.iter().map(|p| super::load_scenario(p, &args.set)).collect::<Result<_>>()?;
+    let base = if args.tuning { args.seed } else { args.seed.wrapping_add(EVAL_SEED_OFFSET) };
+    let seeds: Vec<u64> = (0..args.seeds).map(|r| replication_seed(base, r)).collect();
+
+    // One job per (scenario, policy, seed), in that order.
+    let jobs: Vec<(usize, usize, u64)> = (0..scenarios.len()).flat_map(|s| (0..policies.len()).flat_map(move |p| (0..args.seeds as usize).map(move |r| (s, p, r as u64)))).collect();
+    let bar = ProgressBar::with_draw_target(Some(jobs.len() as u64), if args.quiet { ProgressDrawTarget::hidden() } else { ProgressDrawTarget::stderr() });
+    bar.set_style(ProgressStyle::with_template("{spinner} bench [{bar:40}] {pos}/{len} runs ({elapsed} / ~{eta})").unwrap().progress_chars("=> "));
+    let work = || -> Result<Vec<[f64; 6]>, String> {
+        jobs.par_iter()
+            .map(|&(s, p, r)| {
+                let mut sc = scenarios[s].clone();
+                sc.routing.policy = policies[p].clone();
+                let routing = sc.routing.clone();
+                let make = move || tessera_policies::router_for(&routing).expect("known policy");
+                let out = run(&sc, &make, RunOptions { seed: seeds[r as usize], keep_records: false, trace: false }, &mut |_| {})?;
+                bar.inc(1);
+                Ok(figures(&out.summary, &sc))
+            })
+            .collect()
+    };
+    let results = match args.threads {
+        Some(n) => rayon::ThreadPoolBuilder::new().num_threads(n).build()?.install(work),
+        None => work(),
+    }
+    .map_err(anyhow::Error::msg)?;
+    bar.finish_and_clear();
+
+    // Mean and 95% half-width per (scenario, policy, figure).
+    let n = args.seeds as usize;
+    let mut table = vec![vec![[(0.0, 0.0); 6]; policies.len()]; scenarios.len()];
+    for s in 0..scenarios.len() {
+        for p in 0..policies.len() {
+            let start = (s * policies.len() + p) * n;
+            let rows = &results[start..start + n];
+            for k in 0..6 {
+                let xs: Vec<f64> = rows.iter().map(|r| r[k]).collect();
+                table[s][p][k] = if xs.iter().all(|x| x.is_finite()) { mean_ci(&xs, 0.95) } else { (f64::NAN, f64::NAN) };
+            }
+        }
+    }
+    let names: Vec<String> = scenarios.iter().map(|s| s.name.clone().unwrap_or_default()).collect();
+    let csv = leaderboard_csv(&names, &policies, &table, n);
+    let md = leaderboard_md(&names, &paths, &policies, &table, &args, &seeds);
+    std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create output directory {}", args.out.display()))?;
+    std::fs::write(args.out.join("leaderboard.csv"), csv)?;
+    std::fs::write(args.out.join("leaderboard.md"), &md)?;
+    if !args.quiet {
+        println!("{} runs ({} scenarios × {} policies × {} seeds): wrote {}/leaderboard.md and leaderboard.csv", jobs.len(), scenarios.len(), policies.len(), n, args.out.display());
+    }
+    Ok(())
+}
+
+type Table = Vec<Vec<[(f64, f64); 6]>>;
+
+/// Index of the best policy for figure k in scenario row, or None when all are NaN.
+fn best(row: &[[(f64, f64); 6]], k: usize) -> Option<usize> {
+    let higher = FIGURES[k].2;
+    let mut b: Option<(usize, f64)> = None;
+    for (p, f) in row.iter().enumerate() {
+        let x = f[k].0;
+        if x.is_finite() && b.is_none_or(|(_, y)| if higher { x > y } else { x < y }) {
+            b = Some((p, x));
+        }
+    }
+    b.map(|b| b.0)
+}
+
+fn leaderboard_csv(names: &[String], policies: &[String], table: &Table, n: usize) -> String {
+    let mut s = String::from("scenario,policy,seeds,best");
+    for f in FIGURES {
+        let _ = write!(s, ",{0}_mean,{0}_ci95_half_width", f.1);
+    }
+    s.push('\n');
+    for (si, name) in names.iter().enumerate() {
+        let star = best(&table[si], 5);
+        for (pi, p) in policies.iter().enumerate() {
+            let _ = write!(s, "{name},{p},{n},{}", star == Some(pi));
+            for k in 0..6 {
+                let (m, h) = table[si][pi][k];
+                let _ = write!(s, ",{},{}", fmt(m, 6), fmt(h, 6));
+            }
+            s.push('\n');
+        }
+    }
+    s
+}
+
+fn leaderboard_md(names: &[String], paths: &[PathBuf], policies: &[String], table: &Table, args: &BenchArgs, seeds: &[u64]) -> String {
+    let mut s = String::from("# Routing leaderboard\n\n");
+    let _ = writeln!(s, "Reproduce with:\n\n```\n{}\n```\n", command_line(args));
+    let _ = writeln!(
+        s,
+        "{} {} seeds per scenario and policy ({}: replication_seed({} + {}, r) for r < {}), common random numbers across policies. Each cell is the mean ± the 95% confidence half-width (Student t). ★ = best composite reward in the scenario; **bold** = best value of the column.\n",
+        if args.tuning { "Tuning set:" } else { "Held-out evaluation set:" },
+        seeds.len(),
+        if args.tuning { "tuning seeds" } else { "evaluation seeds" },
+        args.seed,
+        if args.tuning { 0 } else { EVAL_SEED_OFFSET },
+        seeds.len()
+    );
+    s.push_str("reward = accuracy × completed share − deadline-miss rate − 0.1 × cost per final label [USD] − 0.05 × p90 time in system [h]\n\n");
+    for (si, name) in names.iter().enumerate() {
+        let _ = writeln!(s, "## {name}\n\n`{}`\n", paths[si].display());
+        s.push_str("| policy |");
+        for f in FIGURES {
+            let _ = write!(s, " {} |", f.0);
+        }
+        s.push_str("\n|---|");
+        s.push_str(&"---:|".repeat(FIGURES.len()));
+        s.push('\n');
+        let bests: Vec<Option<usize>> = (0..6).map(|k| best(&table[si], k)).collect();
+        for (pi, p) in policies.iter().enumerate() {
+            let star = if bests[5] == Some(pi) { " ★" } else { "" };
+            let _ = write!(s, "| {p}{star} |");
+            for k in 0..6 {
+                let (m, h) = table[si][pi][k];
+                let cell = format!("{} ± {}", fmt(m, DIGITS[k]), fmt(h, DIGITS[k]));
+                if bests[k] == Some(pi) {
+                    let _ = write!(s, " **{cell}** |");
+                } else {
+                    let _ = write!(s, " {cell} |");
+                }
+            }
+            s.push('\n');
+        }
+        s.push('\n');
+    }
+    s
+}
+
+/// The command that reproduces a leaderboard (without output and thread options).
+fn command_line(args: &BenchArgs) -> String {
+    let mut c = String::from("tessera bench");
+    for g in &args.scenarios {
+        let _ = write!(c, " --scenarios '{g}'");
+    }
+    if !args.policies.is_empty() {
+        let _ = write!(c, " --policies {}", args.policies.join(","));
+    }
+    let _ = write!(c, " --seeds {}", args.seeds);
+    if args.seed != 1 {
+        let _ = write!(c, " --seed {}", args.seed);
+    }
+    if args.tuning {
+        c.push_str(" --tuning");
+    }
+    for kv in &args.set {
+        let _ = write!(c, " --set {kv}");
+    }
+    c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::matches;
+    #[test]
+    fn glob_matching() {
+        let m = |p: &str, n: &str| matches(&p.chars().collect::<Vec<_>>(), &n.chars().collect::<Vec<_>>());
+        assert!(m("*.toml", "a.toml"));
+        assert!(m("n-*.toml", "n-model.toml"));
+        assert!(!m("*.toml", "a.toml.bak"));
+        assert!(m("?.toml", "a.toml"));
+        assert!(!m("?.toml", "ab.toml"));
+    }
+}
