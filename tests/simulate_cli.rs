@@ -29,12 +29,20 @@ fn err(out: Output) -> String {
     e
 }
 
+/// Every scenario shipped: the library and the benchmark scenarios (scenarios/**/*.toml).
 fn library() -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(root().join("scenarios"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "toml") && !p.ends_with("Cargo.toml"))
-        .collect();
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() && !p.ends_with("src") {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|e| e == "toml") && !p.ends_with("Cargo.toml") {
+                out.push(p);
+            }
+        }
+    }
+    let mut v = Vec::new();
+    walk(&root().join("scenarios"), &mut v);
     v.sort();
     v
 }
@@ -76,7 +84,7 @@ fn littles_law_holds_on_every_library_scenario() {
     let scenarios = library();
     assert!(scenarios.len() >= 5, "the library has {} scenarios", scenarios.len());
     for path in scenarios {
-        let dir = tmp.path().join(path.file_stem().unwrap());
+        let dir = tmp.path().join(path.strip_prefix(root()).unwrap().with_extension(""));
         ok(simulate(&[path.to_str().unwrap(), "-q", "--out", dir.to_str().unwrap()], 2));
         let summary: serde_json::Value = serde_json::from_slice(&read(&dir, "summary.json")).unwrap();
         let f = &summary["figures"];
