@@ -29,4 +29,13 @@ echo "== build (release, every target) =="
 cargo build --release --workspace --all-targets
 
 echo "== tests =="
-cargo test --release --workspace
+log="$(mktemp)"
+set +e
+cargo test --release --workspace 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+# One closing line over every test binary (cargo prints one "test result" line per binary).
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "tessera: %d passed, %d failed\n", p, f }' "$log"
+rm -f "$log"
+exit "$status"
