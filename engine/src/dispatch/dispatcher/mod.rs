@@ -1,6 +1,12 @@
 //! The dispatcher actor: owns every live task, the waiting queue and the idle annotators; walks
-//! each task through its workflow (label → aggregate → review); runs quality control (overlap,
-//! golden tasks, trust, rules, review); asks the router who gets what; feeds the monitor and ledger.
+//! each task through its workflow (label → aggregate → review); asks the router who gets what.
+//! Quality control (golden tasks, trust, rules, bans, re-open) is in `quality.rs`; counting final
+//! labels into the monitor and the per-task records in `books.rs`.
+
+mod books;
+mod quality;
+
+use quality::Qc;
 
 use super::{AnnotatorView, RouteState, Router, TaskTable};
 use crate::domain::consensus::majority;
@@ -69,23 +75,6 @@ pub struct DispatcherConfig {
     pub trace: bool,
 }
 
-/// A final label that a ban may still re-open.
-struct Provisional {
-    at: SimTime,
-    task: TaskState,
-}
-
-/// Quality-control state.
-struct Qc {
-    trust: Trust,
-    gold: History,
-    agreement: History,
-    /// Labels of this annotator in flight are discarded when they arrive (banned with re-open).
-    discard: Vec<bool>,
-    provisional: VecDeque<Provisional>,
-    keeps_provisional: bool,
-}
-
 pub struct Dispatcher {
     pub cfg: DispatcherConfig,
     router: Box<dyn Router>,
@@ -139,18 +128,6 @@ impl Dispatcher {
             batch_answers: Vec::new(),
             batch_truth: Vec::new(),
         }
-    }
-
-    /// Accuracy of the batch algorithm over every answer behind the counted final labels.
-    pub fn batch_accuracy(&self) -> Option<f64> {
-        let method = self.cfg.quality.batch?;
-        let classes = self.cfg.streams.iter().map(|s| s.classes as usize).max().unwrap_or(2);
-        let (task, rest): (Vec<u32>, Vec<(u32, u32)>) = self.batch_answers.iter().map(|&(t, a, l)| (t, (a, l))).unzip();
-        let (worker, label): (Vec<u32>, Vec<u32>) = rest.into_iter().unzip();
-        let answers = crate::quality::aggregation::Answers::new(self.batch_truth.len(), self.annotators.len(), classes, task, worker, label).ok()?;
-        let fit = method.aggregator().fit(&answers, None).ok()?;
-        let truth: Vec<Option<u32>> = self.batch_truth.iter().map(|&t| Some(t)).collect();
-        fit.accuracy(&truth)
     }
 
     pub fn router_name(&self) -> &str {
@@ -366,36 +343,6 @@ impl Dispatcher {
         }
     }
 
-    /// Gives `a` a golden task of a stream it can label; false if it can label none.
-    fn give_gold(&mut self, a: AnnotatorIdx, ctx: &mut dyn Context<Msg>) -> bool {
-        let view = &self.annotators[a as usize];
-        let able: SmallVec<[u16; 8]> = self
-            .cfg
-            .streams
-            .iter()
-            .enumerate()
-            .filter(|(i, s)| {
-                matches!(view.skills.get(s.ttype as usize), Some(Some(_)))
-                    && s.language.is_none_or(|l| view.languages & (1u64 << l) != 0)
-                    && (view.reserved_for == 0 || view.reserved_for & (1u64 << i) != 0)
-            })
-            .map(|(i, _)| i as u16)
-            .collect();
-        if able.is_empty() {
-            return false;
-        }
-        let rng = ctx.rng();
-        let stream = able[rng.random_range(0..able.len())];
-        let info = &self.cfg.streams[stream as usize];
-        let truth = rng.random_range(0..info.classes.max(1));
-        let make = self.new_state(u64::MAX, stream, truth, info.mean_difficulty, ctx.now(), false, true);
-        let slot = self.table.insert(make);
-        self.gold_live += 1;
-        self.table.get_mut(slot).view.open = 1;
-        self.assign(slot, a, ctx);
-        true
-    }
-
     fn assign(&mut self, slot: TaskSlot, a: AnnotatorIdx, ctx: &mut dyn Context<Msg>) {
         let now = ctx.now();
         debug_assert!(super::eligible(&self.table.get(slot).view, &self.annotators[a as usize]), "router {} broke a hard constraint", self.router.name());
@@ -532,234 +479,6 @@ impl Dispatcher {
             self.idle.remove(pos);
         }
         self.log(now, EventKind::OffShift, None, Some(a), None);
-    }
-
-    /// Checks the quality rules for `a` and applies those that fire.
-    fn apply_rules(&mut self, a: AnnotatorIdx, ctx: &mut dyn Context<Msg>) {
-        for i in 0..self.cfg.quality.rules.len() {
-            if !fires(&self.cfg.quality.rules[i], a, &self.qc.gold, &self.qc.agreement) {
-                continue;
-            }
-            let rule = self.cfg.quality.rules[i].clone();
-            self.qc.gold.clear(a);
-            self.qc.agreement.clear(a);
-            match rule.action {
-                RuleAction::SetTrust => {
-                    let v = rule.value.unwrap_or(0.5);
-                    self.qc.trust.set(a, v);
-                    self.annotators[a as usize].trust = v as f32;
-                }
-                RuleAction::Ban => {
-                    if self.annotators[a as usize].banned {
-                        continue;
-                    }
-                    self.annotators[a as usize].banned = true;
-                    if self.monitor.in_window(ctx.now()) {
-                        self.monitor.bans += 1;
-                    }
-                    if let Some(pos) = self.idle.iter().position(|&x| x == a) {
-                        self.idle.remove(pos);
-                    }
-                    self.log(ctx.now(), EventKind::Ban, None, Some(a), None);
-                    if let Some(d) = rule.duration {
-                        let me = ctx.me();
-                        ctx.send_in(d, me, Msg::Unban { annotator: a });
-                    }
-                    if rule.reopen {
-                        self.qc.discard[a as usize] = true;
-                        self.reopen_labels_of(a, ctx);
-                    }
-                }
-            }
-        }
-    }
-
-    /// Discards `a`'s labels on live tasks and on final labels given less than `reopen_within`
-    /// ago, and collects new ones.
-    fn reopen_labels_of(&mut self, a: AnnotatorIdx, ctx: &mut dyn Context<Msg>) {
-        let now = ctx.now();
-        let label_stage = |s: &StreamInfo| s.workflow.order.iter().position(|x| *x == Stage::Label).unwrap_or(0) as u8;
-        let live: Vec<TaskSlot> = self.table.iter().filter(|t| !t.view.gold && t.labels.iter().any(|l| l.0 == a)).map(|t| t.view.slot).collect();
-        for slot in live {
-            let stage = label_stage(&self.cfg.streams[self.table.get(slot).view.stream as usize]);
-            let t = self.table.get_mut(slot);
-            t.labels.retain(|l| l.0 != a);
-            if t.view.review && t.in_flight == 0 {
-                t.view.review = false;
-                self.set_open(slot, 0, ctx);
-            }
-            let t = self.table.get_mut(slot);
-            if !t.view.review {
-                t.stage = stage;
-                t.final_label = None;
-                self.advance(slot, ctx);
-            }
-        }
-        let mut keep = VecDeque::new();
-        let mut again = Vec::new();
-        while let Some(p) = self.qc.provisional.pop_front() {
-            if p.task.labels.iter().any(|l| l.0 == a) { again.push(p) } else { keep.push_back(p) }
-        }
-        self.qc.provisional = keep;
-        for p in again {
-            let mut t = p.task;
-            t.labels.retain(|l| l.0 != a);
-            t.stage = label_stage(&self.cfg.streams[t.view.stream as usize]);
-            t.final_label = None;
-            t.queued = false;
-            t.view.open = 0;
-            t.reopened += 1;
-            t.reopened_gap += now.since(p.at).0;
-            if self.monitor.in_window(now) {
-                self.monitor.reopened += 1;
-                self.monitor.finals_in_window -= self.monitor.in_window(p.at) as u64;
-            }
-            let stream = t.view.stream;
-            let serial = t.view.serial;
-            let slot = self.table.insert(|slot| TaskState { view: TaskView { slot, ..t.view.clone() }, ..t });
-            self.monitor.stream_count(stream, now, true);
-            self.log(now, EventKind::Reopen, Some(serial), None, None);
-            self.advance(slot, ctx);
-        }
-    }
-
-    fn finalize(&mut self, slot: TaskSlot, now: SimTime) {
-        let t = self.table.remove(slot);
-        self.monitor.stream_count(t.view.stream, now, false);
-        if self.monitor.in_window(now) {
-            self.monitor.finals_in_window += 1;
-        }
-        let (label, _) = t.final_label.unwrap_or((0, 0.0));
-        self.log(now, EventKind::Final, Some(t.view.serial), None, Some(label));
-        // Agreement with the final label feeds trust and agreement rules.
-        for &(a, l) in &t.labels {
-            self.qc.agreement.record(a, l == label);
-            self.qc.trust.observe(a, l == label, 0.5);
-            self.annotators[a as usize].trust = self.qc.trust.value(a) as f32;
-        }
-        if self.qc.keeps_provisional {
-            self.qc.provisional.push_back(Provisional { at: now, task: t });
-        } else {
-            self.settle(t, now);
-        }
-    }
-
-    /// Re-checks rules for the labellers of a just-final task (after `finalize`, so a ban's
-    /// re-open sees the task among the provisional ones).
-    fn rules_after_final(&mut self, labelers: &[AnnotatorIdx], ctx: &mut dyn Context<Msg>) {
-        if self.cfg.quality.rules.iter().any(|r| r.metric == crate::spec::RuleMetric::Agreement) {
-            for &a in labelers {
-                self.apply_rules(a, ctx);
-            }
-        }
-    }
-
-    /// Final labels older than `reopen_within` can no longer change: count them.
-    fn settle_due(&mut self, now: SimTime) {
-        while self.qc.provisional.front().is_some_and(|p| now.since(p.at).0 >= self.cfg.quality.reopen_within) {
-            let p = self.qc.provisional.pop_front().unwrap();
-            self.settle(p.task, p.at);
-        }
-    }
-
-    /// Counts a final task in the statistics and records it.
-    fn settle(&mut self, t: TaskState, at: SimTime) {
-        self.finished += 1;
-        let (label, conf) = t.final_label.unwrap_or((0, 0.0));
-        let correct = label == t.truth;
-        let missed = t.view.deadline.is_some_and(|d| at > d);
-        if t.counted {
-            let m = &mut self.monitor;
-            m.completions += 1;
-            m.tis_s.push(at.since(t.view.arrival).secs());
-            m.correct += correct as u64;
-            m.deadline_misses += missed as u64;
-            m.final_labels_used += t.labels.len() as u64;
-            let ty = &mut m.by_type[t.view.ttype as usize];
-            ty.0 += correct as u64;
-            ty.1 += 1;
-            if self.cfg.quality.batch.is_some() && !t.labels.is_empty() {
-                let id = self.batch_truth.len() as u32;
-                self.batch_truth.push(t.truth as u32);
-                self.batch_answers.extend(t.labels.iter().map(|&(a, l)| (id, a, l as u32)));
-            }
-        }
-        if self.cfg.keep_records {
-            let r = self.record(&t, Some((at, label, conf)), missed);
-            self.records.push(r);
-        }
-    }
-
-    fn record(&self, t: &TaskState, fin: Option<(SimTime, u16, f32)>, missed: bool) -> TaskRecord {
-        let info = &self.cfg.streams[t.view.stream as usize];
-        let arrival = t.view.arrival;
-        TaskRecord {
-            task: t.view.serial,
-            stream: info.name.clone(),
-            task_type: info.task_type.clone(),
-            priority: info.priority,
-            arrival_s: arrival.secs(),
-            first_start_s: t.first_start.map(|s| s.secs()),
-            final_s: fin.map(|f| f.0.secs()),
-            wait_s: t.first_start.map(|s| s.since(arrival).secs()),
-            time_in_system_s: fin.map(|f| f.0.since(arrival).secs()),
-            labels: t.labels.len() as u16,
-            abandonments: t.abandonments,
-            reworks: t.reworks,
-            reopened: t.reopened,
-            reopened_gap_s: t.reopened_gap as f64 / 1e6,
-            final_label: fin.map(|f| f.1),
-            confidence: fin.map(|f| f.2),
-            true_label: t.truth,
-            correct: fin.map(|f| f.1 == t.truth),
-            deadline_s: t.view.deadline.map(|d| d.secs()),
-            deadline_missed: missed,
-            item_cost_usd: t.labor_cost,
-            counted: t.counted,
-        }
-    }
-
-    /// Task limit reached and every task final: the run can end.
-    pub fn all_done(&self) -> bool {
-        self.cfg.task_limit.is_some_and(|lim| self.finished + self.qc.provisional.len() as u64 >= lim)
-    }
-
-    /// Ends the run at `end`: settles provisional labels, closes open intervals, counts deadlines
-    /// already missed by unfinished tasks, and records them.
-    pub fn finish(&mut self, end: SimTime) {
-        while let Some(p) = self.qc.provisional.pop_front() {
-            self.settle(p.task, p.at);
-        }
-        for a in 0..self.annotators.len() as u32 {
-            self.monitor.idle(a, end, self.doing[a as usize]);
-        }
-        self.monitor.close(end);
-        self.monitor.queue.set(end, self.queue.len() as f64);
-        self.monitor.in_system.set(end, (self.table.live() - self.gold_live) as f64);
-        let mut open: Vec<&TaskState> = self.table.iter().filter(|t| !t.view.gold).collect();
-        open.sort_by_key(|t| t.view.serial);
-        let mut extra = Vec::new();
-        for t in open {
-            let missed = t.view.deadline.is_some_and(|d| end > d);
-            if t.counted && missed {
-                self.monitor.deadline_misses += 1;
-            }
-            if self.cfg.keep_records {
-                extra.push(self.record(t, None, missed));
-            }
-        }
-        self.records.extend(extra);
-        self.records.sort_by_key(|r| r.task);
-    }
-
-    /// Counted tasks not final at the end.
-    pub fn unfinished_counted(&self) -> u64 {
-        self.table.iter().filter(|t| t.counted).count() as u64
-    }
-
-    /// Trust estimate of every annotator.
-    pub fn trust(&self, a: AnnotatorIdx) -> f64 {
-        self.qc.trust.value(a)
     }
 }
 
