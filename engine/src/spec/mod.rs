@@ -263,7 +263,7 @@ impl Default for QualitySpec {
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RoutingSpec {
-    /// Routing policy name (default "fifo"; see `tessera simulate --help` for the list).
+    /// Routing policy name (default "fifo"; the list, with what each does, is in scenarios/README.md).
     #[serde(default = "default_policy")]
     pub policy: String,
     /// Batch policies (batch-lp): how often a batch round assigns the waiting tasks to the idle
