@@ -7,16 +7,15 @@
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use rand::{Rng, SeedableRng};
-use std::collections::VecDeque;
-use tessera_engine::dispatch::{AnnotatorView, RouteState, Skill, TaskTable};
+use tessera_engine::dispatch::{AnnotatorView, RouteState, Skill, StreamFacts, TaskTable, WaitQueue};
 use tessera_engine::domain::task::{TaskState, TaskView};
-use tessera_engine::domain::{AnnotatorIdx, TaskSlot};
+use tessera_engine::domain::AnnotatorIdx;
 use tessera_engine::kernel::ActorRng;
 use tessera_engine::time::{SimTime, US_PER_SEC};
 
 struct World {
     table: TaskTable,
-    queue: VecDeque<TaskSlot>,
+    queue: WaitQueue,
     annotators: Vec<AnnotatorView>,
     idle: Vec<AnnotatorIdx>,
 }
@@ -33,7 +32,8 @@ fn world(tasks: usize, annotators: u32) -> World {
         })
         .collect();
     let mut table = TaskTable::default();
-    let mut queue = VecDeque::new();
+    let facts = (0..3u16).map(|s| StreamFacts { ttype: s, priority: s as u32, holding_cost: 1.0 + s as f32 }).collect();
+    let mut queue = WaitQueue::new(facts);
     for i in 0..tasks {
         let stream = (i % 3) as u16;
         let mut labelers = smallvec_of(&[]);
@@ -46,7 +46,7 @@ fn world(tasks: usize, annotators: u32) -> World {
             stream,
             ttype: stream,
             language: None,
-            priority: (i % 4) as u32,
+            priority: stream as u32,
             arrival: SimTime(i as u64 * US_PER_SEC),
             deadline: Some(SimTime((i as u64 + 3600) * US_PER_SEC)),
             open: 1,
@@ -58,7 +58,7 @@ fn world(tasks: usize, annotators: u32) -> World {
             ..Default::default()
         };
         let slot = table.insert(|slot| TaskState::new(TaskView { slot, ..view }, 0, 0.0, true, 1));
-        queue.push_back(slot);
+        queue.push_back(slot, stream);
     }
     let idle = (0..annotators.len() as u32).collect();
     World { table, queue, annotators, idle }

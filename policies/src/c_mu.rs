@@ -17,6 +17,47 @@ impl Router for CMu {
     }
     fn pick_task(&mut self, a: AnnotatorIdx, st: &RouteState, _: &mut ActorRng) -> Option<usize> {
         let view = st.annotator(a);
+        // Fast path: h × μ is a property of (stream, annotator), so the best streams come from
+        // the per-stream counts; within a stream the queue is in arrival order and so in deadline
+        // order (the dispatcher's invariant), so the first eligible task of each best stream is
+        // its candidate, and the earliest deadline among them wins. Reviewers, who may take
+        // reviews of types they cannot label, and a best class with nothing eligible, take the
+        // full scan below, which is the definition.
+        if !view.reviewer {
+            let (mut best, mut mask) = (f64::NEG_INFINITY, 0u64);
+            for (s, f) in st.queue.streams().iter().enumerate() {
+                let Some(skill) = view.skills.get(f.ttype as usize).copied().flatten() else { continue };
+                if st.queue.waiting(s as u16) == 0 {
+                    continue;
+                }
+                let index = f.holding_cost as f64 * (3600.0 / skill.mean_secs.max(1e-9));
+                if index > best {
+                    (best, mask) = (index, 1u64 << s);
+                } else if index == best {
+                    mask |= 1u64 << s;
+                }
+            }
+            let mut found: Option<(u64, usize)> = None;
+            let mut remaining = mask;
+            for (pos, &t) in st.queue.iter().enumerate() {
+                if remaining == 0 {
+                    break;
+                }
+                let task = st.task(t);
+                let bit = 1u64 << task.stream;
+                if remaining & bit == 0 || !eligible(task, view) {
+                    continue;
+                }
+                remaining &= !bit;
+                let due = task.deadline.map_or(u64::MAX, |d| d.0);
+                if found.is_none_or(|(d, _)| due < d) {
+                    found = Some((due, pos));
+                }
+            }
+            if let Some((_, pos)) = found {
+                return Some(pos);
+            }
+        }
         let mut best: Option<(usize, f64, u64)> = None;
         for (pos, &t) in st.queue.iter().enumerate() {
             let task = st.task(t);

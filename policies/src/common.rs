@@ -66,3 +66,18 @@ pub fn fastest_idle(t: TaskSlot, st: &RouteState) -> Option<usize> {
 pub fn reservoir(k: u32, rng: &mut ActorRng) -> bool {
     k == 1 || rng.random_range(0..k) == 0
 }
+
+/// Position of the oldest task `a` may take among the streams whose bit is set in `streams`
+/// (bit i = stream i), or None. The fast path of the class-based policies: once they know the best
+/// class from the per-stream counts, the first eligible task of it is usually near the front.
+#[inline]
+pub fn oldest_in_streams(a: AnnotatorIdx, st: &RouteState, streams: u64) -> Option<usize> {
+    if streams == 0 {
+        return None;
+    }
+    let a = st.annotator(a);
+    st.queue.iter().position(|&t| {
+        let task = st.task(t);
+        streams & (1u64 << task.stream) != 0 && eligible(task, a)
+    })
+}

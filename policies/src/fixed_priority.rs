@@ -2,7 +2,7 @@
 //! highest stream `priority` (larger first), oldest first within a priority; a new task goes to
 //! the longest-idle eligible annotator. Non-preemptive.
 
-use crate::common::longest_idle;
+use crate::common::{longest_idle, oldest_in_streams};
 use tessera_engine::dispatch::{eligible, RouteState, Router};
 use tessera_engine::domain::{AnnotatorIdx, TaskSlot};
 use tessera_engine::kernel::ActorRng;
@@ -14,7 +14,33 @@ impl Router for FixedPriority {
         "fixed-priority"
     }
     fn pick_task(&mut self, a: AnnotatorIdx, st: &RouteState, _: &mut ActorRng) -> Option<usize> {
+        // Fast path: priority levels from the top, over the streams with waiting tasks that this
+        // annotator could take (its skills; reviewers may take any stream's reviews); the oldest
+        // eligible task of the first level that has one wins. The full scan below is the
+        // definition, and runs only when the fast path finds nothing.
         let view = st.annotator(a);
+        let facts = st.queue.streams();
+        let mut levels: [(u32, u64); 64] = [(0, 0); 64];
+        let mut n = 0;
+        for (s, f) in facts.iter().enumerate() {
+            let skilled = view.reviewer || matches!(view.skills.get(f.ttype as usize), Some(Some(_)));
+            if st.queue.waiting(s as u16) == 0 || !skilled {
+                continue;
+            }
+            match levels[..n].iter_mut().find(|l| l.0 == f.priority) {
+                Some(l) => l.1 |= 1u64 << s,
+                None => {
+                    levels[n] = (f.priority, 1u64 << s);
+                    n += 1;
+                }
+            }
+        }
+        levels[..n].sort_unstable_by(|x, y| y.0.cmp(&x.0));
+        for &(_, streams) in &levels[..n] {
+            if let Some(pos) = oldest_in_streams(a, st, streams) {
+                return Some(pos);
+            }
+        }
         let mut best: Option<(usize, u32)> = None;
         for (pos, &t) in st.queue.iter().enumerate() {
             let task = st.task(t);

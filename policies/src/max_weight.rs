@@ -5,7 +5,7 @@
 //! class it takes the oldest task it is eligible for. A new task goes to the fastest eligible idle
 //! annotator (the pair with the largest μ). Non-preemptive.
 
-use crate::common::{fastest_idle, rate};
+use crate::common::{fastest_idle, oldest_in_streams, rate};
 use tessera_engine::dispatch::{eligible, RouteState, Router};
 use tessera_engine::domain::{AnnotatorIdx, TaskSlot};
 use tessera_engine::kernel::ActorRng;
@@ -23,7 +23,27 @@ impl Router for MaxWeight {
         "max-weight"
     }
     fn pick_task(&mut self, a: AnnotatorIdx, st: &RouteState, _: &mut ActorRng) -> Option<usize> {
+        // Fast path: the weights come from the per-stream counts; the first eligible task of a
+        // best-weight class is the answer. Only when no best-weight class has a task this
+        // annotator may take does the full scan below run.
         let view = st.annotator(a);
+        let (mut best_w, mut best) = (f64::NEG_INFINITY, 0u64);
+        for (s, f) in st.queue.streams().iter().enumerate() {
+            let q = st.queue.waiting(s as u16);
+            let Some(skill) = view.skills.get(f.ttype as usize).copied().flatten() else { continue };
+            if q == 0 {
+                continue;
+            }
+            let w = q as f64 * (f.holding_cost as f64 * (3600.0 / skill.mean_secs.max(1e-9)));
+            if w > best_w {
+                (best_w, best) = (w, 1u64 << s);
+            } else if w == best_w {
+                best |= 1u64 << s;
+            }
+        }
+        if let Some(pos) = oldest_in_streams(a, st, best) {
+            return Some(pos);
+        }
         self.count.iter_mut().for_each(|c| *c = 0);
         self.first.iter_mut().for_each(|f| *f = usize::MAX);
         for (pos, &t) in st.queue.iter().enumerate() {

@@ -6,9 +6,13 @@
 use crate::common::reservoir;
 use tessera_engine::dispatch::{eligible, RouteState, Router};
 use tessera_engine::domain::{AnnotatorIdx, TaskSlot};
+use rand::Rng;
 use tessera_engine::kernel::ActorRng;
 
 pub struct Random;
+
+/// Uniform probes before falling back to a full reservoir scan.
+const PROBES: usize = 8;
 
 impl Router for Random {
     fn name(&self) -> &str {
@@ -16,6 +20,16 @@ impl Router for Random {
     }
     fn pick_task(&mut self, a: AnnotatorIdx, st: &RouteState, rng: &mut ActorRng) -> Option<usize> {
         let view = st.annotator(a);
+        // Rejection sampling: a uniform position that is eligible is a uniform eligible task.
+        // After a few misses (few eligible tasks), the reservoir scan below, also uniform.
+        if !st.queue.is_empty() {
+            for _ in 0..PROBES {
+                let pos = rng.random_range(0..st.queue.len());
+                if eligible(st.task(st.queue[pos]), view) {
+                    return Some(pos);
+                }
+            }
+        }
         let (mut pick, mut k) = (None, 0u32);
         for (pos, &t) in st.queue.iter().enumerate() {
             if eligible(st.task(t), view) {

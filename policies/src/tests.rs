@@ -3,10 +3,9 @@
 
 use crate::{names, router, router_for, BatchLp};
 use rand::{Rng, SeedableRng};
-use std::collections::VecDeque;
-use tessera_engine::dispatch::{eligible, AnnotatorView, RouteState, Router, Skill, TaskTable};
+use tessera_engine::dispatch::{eligible, AnnotatorView, RouteState, Router, Skill, StreamFacts, TaskTable, WaitQueue};
 use tessera_engine::domain::task::{TaskState, TaskView};
-use tessera_engine::domain::{AnnotatorIdx, TaskSlot};
+use tessera_engine::domain::AnnotatorIdx;
 use tessera_engine::kernel::ActorRng;
 use tessera_engine::spec::RoutingSpec;
 use tessera_engine::time::{Dur, SimTime};
@@ -60,7 +59,7 @@ fn annotator(idx: u32, skills: Vec<Option<Skill>>) -> AnnotatorView {
 /// Tasks (in queue order) and annotators, with every annotator idle in the given order.
 struct World {
     table: TaskTable,
-    queue: VecDeque<TaskSlot>,
+    queue: WaitQueue,
     annotators: Vec<AnnotatorView>,
     idle: Vec<AnnotatorIdx>,
 }
@@ -68,10 +67,19 @@ struct World {
 impl World {
     fn new(tasks: Vec<TaskView>, annotators: Vec<AnnotatorView>) -> World {
         let mut table = TaskTable::default();
-        let mut queue = VecDeque::new();
+        // Stream facts as the dispatcher keeps them: taken from each stream's first task (the
+        // tests give every task of a stream the same type, priority and holding cost).
+        let streams = tasks.iter().map(|t| t.stream as usize + 1).max().unwrap_or(0);
+        let facts = (0..streams)
+            .map(|s| {
+                tasks.iter().find(|t| t.stream as usize == s).map_or(StreamFacts::default(), |t| StreamFacts { ttype: t.ttype, priority: t.priority, holding_cost: t.holding_cost })
+            })
+            .collect();
+        let mut queue = WaitQueue::new(facts);
         for (i, v) in tasks.into_iter().enumerate() {
+            let stream = v.stream;
             let slot = table.insert(|slot| TaskState::new(TaskView { slot, serial: i as u64, ..v }, 0, 0.0, true, 1));
-            queue.push_back(slot);
+            queue.push_back(slot, stream);
         }
         let idle = annotators.iter().map(|a| a.idx).collect();
         World { table, queue, annotators, idle }
@@ -149,7 +157,7 @@ fn every_policy_respects_eligibility() {
                     None => assert!(!any || matches!(name, "batch-lp" | "cheapest-capable"), "{name}: annotator {a} left idle next to an eligible task"),
                 }
             }
-            for &t in &w.queue {
+            for &t in w.queue.iter() {
                 let any = w.idle.iter().any(|&a| eligible(st.task(t), st.annotator(a)));
                 match r.pick_annotator(t, &st, &mut rg) {
                     Some(p) => assert!(eligible(st.task(t), st.annotator(w.idle[p])), "{name}: pick_annotator gave an ineligible annotator"),
@@ -169,7 +177,12 @@ fn every_policy_respects_eligibility() {
 
 #[test]
 fn fixed_priority_takes_higher_priority_before_older() {
-    let w = World::new(vec![task(|t| t.priority = 1), task(|t| t.priority = 5), task(|t| t.priority = 5)], vec![annotator(0, vec![skill(0.9, 30.0, 0.1)])]);
+    // Priority is a stream property: stream 0 at priority 1, stream 1 at priority 5.
+    let hi = |t: &mut TaskView| {
+        t.stream = 1;
+        t.priority = 5;
+    };
+    let w = World::new(vec![task(|t| t.priority = 1), task(hi), task(hi)], vec![annotator(0, vec![skill(0.9, 30.0, 0.1)])]);
     assert_eq!(pick_task("fixed-priority", &w, 0), Some(1));
     assert_eq!(pick_task("fifo", &w, 0), Some(0));
 }
@@ -236,7 +249,21 @@ fn max_weight_weighs_queue_length_holding_cost_and_rate() {
 #[test]
 fn c_mu_breaks_ties_by_deadline() {
     let a = vec![annotator(0, vec![skill(0.9, 60.0, 0.1)])];
-    let w = World::new(vec![task(|t| t.deadline = Some(SimTime(9_000))), task(|t| t.deadline = Some(SimTime(5_000))), task(|t| t.holding_cost = 0.5)], a);
+    // Streams 0 and 1 tie on h × μ; stream 1's deadline is earlier; stream 2 has a lower h.
+    let w = World::new(
+        vec![
+            task(|t| t.deadline = Some(SimTime(9_000))),
+            task(|t| {
+                t.stream = 1;
+                t.deadline = Some(SimTime(5_000));
+            }),
+            task(|t| {
+                t.stream = 2;
+                t.holding_cost = 0.5;
+            }),
+        ],
+        a,
+    );
     assert_eq!(pick_task("c-mu", &w, 0), Some(1));
 }
 
@@ -304,4 +331,92 @@ fn batch_lp_finds_the_optimal_matching_where_greedy_fails() {
     };
     assert_eq!(with(0.0), vec![(w.queue[0], 1)], "λ = 0: accuracy only");
     assert_eq!(with(1.0), vec![(w.queue[0], 0)], "λ = 1: 0.85 − 0.02 > 0.95 − 0.50");
+}
+
+/// The class-based policies' fast paths (per-stream counts, then the first eligible task of the
+/// best class) give exactly the answer of their definitions computed by brute force, on random
+/// states where type, priority and holding cost are stream properties, as in the dispatcher.
+#[test]
+fn class_fast_paths_match_brute_force() {
+    let mut g = ActorRng::seed_from_u64(11);
+    for _ in 0..400 {
+        let n_streams = g.random_range(1..=4u16);
+        let props: Vec<(u16, u32, f32)> = (0..n_streams).map(|_| (g.random_range(0..3u16), g.random_range(0..3u32), [0.5f32, 1.0, 2.0][g.random_range(0..3usize)])).collect();
+        let annotators: Vec<AnnotatorView> = (0..g.random_range(1..=4u32))
+            .map(|i| {
+                let skills = (0..3).map(|_| if g.random_bool(0.7) { skill(0.9, [30.0, 60.0][g.random_range(0..2usize)], 0.1) } else { None }).collect();
+                annotator(i, skills)
+            })
+            .collect();
+        let na = annotators.len() as u32;
+        let tasks: Vec<TaskView> = (0..g.random_range(0..=10))
+            .map(|_| {
+                let mut t = smallvec_free::labelers(&[g.random_range(0..na)][..g.random_range(0..2usize)]);
+                t.stream = g.random_range(0..n_streams);
+                (t.ttype, t.priority, t.holding_cost) = props[t.stream as usize];
+                t
+            })
+            .collect();
+        // Deadlines as the dispatcher makes them: arrival (queue order) + the stream's deadline.
+        let mut tasks = tasks;
+        let horizon: Vec<Option<u64>> = (0..n_streams).map(|_| [None, Some(50), Some(200)][g.random_range(0..3usize)]).collect();
+        for (i, t) in tasks.iter_mut().enumerate() {
+            t.deadline = horizon[t.stream as usize].map(|h| SimTime(i as u64 * 10 + h));
+        }
+        let w = World::new(tasks, annotators);
+        let st = w.state();
+        for &a in &w.idle {
+            let view = st.annotator(a);
+            let elig: Vec<(usize, &TaskView)> = w.queue.iter().enumerate().map(|(p, &t)| (p, st.task(t))).filter(|(_, t)| eligible(t, view)).collect();
+            // fixed-priority: highest priority among eligible tasks, then the oldest.
+            let top = elig.iter().map(|(_, t)| t.priority).max();
+            let expect_fp = top.and_then(|p| elig.iter().find(|(_, t)| t.priority == p).map(|(pos, _)| *pos));
+            assert_eq!(pick_task("fixed-priority", &w, a), expect_fp);
+            // max-weight: classes with an eligible task, weight = all waiting × h × μ; ties to the
+            // class whose first eligible task is older.
+            let mut best: Option<(usize, f64)> = None;
+            for s in 0..n_streams {
+                let Some(&(pos, t)) = elig.iter().find(|(_, t)| t.stream == s) else { continue };
+                let q = w.queue.iter().filter(|&&x| st.task(x).stream == s).count() as f64;
+                let wgt = q * (t.holding_cost as f64 * (3600.0 / view.skills[t.ttype as usize].unwrap().mean_secs));
+                if best.is_none_or(|(bp, bw)| wgt > bw || (wgt == bw && pos < bp)) {
+                    best = Some((pos, wgt));
+                }
+            }
+            assert_eq!(pick_task("max-weight", &w, a), best.map(|b| b.0));
+            // c-mu: the largest h × μ among eligible tasks, then the earliest deadline, then the oldest.
+            let mut best: Option<(usize, f64, u64)> = None;
+            for &(pos, t) in &elig {
+                let index = t.holding_cost as f64 * (3600.0 / view.skills[t.ttype as usize].unwrap().mean_secs);
+                let due = t.deadline.map_or(u64::MAX, |d| d.0);
+                if best.is_none_or(|(_, b, bd)| index > b || (index == b && due < bd)) {
+                    best = Some((pos, index, due));
+                }
+            }
+            assert_eq!(pick_task("c-mu", &w, a), best.map(|b| b.0));
+        }
+    }
+}
+
+/// Random's rejection-sampling fast path still picks every eligible task with the same chance.
+#[test]
+fn random_is_uniform_over_eligible_tasks() {
+    let a = vec![annotator(0, vec![skill(0.9, 30.0, 0.1)])];
+    let mut tasks: Vec<TaskView> = (0..6).map(|_| task(|_| {})).collect();
+    for i in [1, 4] {
+        tasks[i] = smallvec_free::labelers(&[0]); // already labelled by annotator 0: ineligible
+    }
+    let w = World::new(tasks, a);
+    let mut r = router("random").unwrap();
+    let mut g = rng();
+    let mut hits = [0u32; 6];
+    let n = 40_000;
+    for _ in 0..n {
+        hits[r.pick_task(0, &w.state(), &mut g).unwrap()] += 1;
+    }
+    assert_eq!((hits[1], hits[4]), (0, 0));
+    for i in [0, 2, 3, 5] {
+        let share = hits[i] as f64 / n as f64;
+        assert!((share - 0.25).abs() < 0.01, "task {i}: share {share}");
+    }
 }

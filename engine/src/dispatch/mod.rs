@@ -4,12 +4,14 @@
 
 mod dispatcher;
 mod fifo;
+mod queue;
 mod router;
 mod skill_greedy;
 mod table;
 
 pub use dispatcher::{Dispatcher, DispatcherConfig, ModelRef, QualityConfig, ReviewConfig};
 pub use fifo::Fifo;
+pub use queue::{StreamFacts, WaitQueue};
 pub use router::{eligible, AnnotatorView, RouteState, Router, Skill};
 pub use skill_greedy::SkillGreedy;
 pub use table::TaskTable;

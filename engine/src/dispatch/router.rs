@@ -1,11 +1,10 @@
 //! The routing contract: what a policy sees (views that never include hidden truth) and decides.
 
-use super::TaskTable;
+use super::{TaskTable, WaitQueue};
 use crate::domain::task::TaskView;
 use crate::domain::{AnnotatorIdx, TaskSlot};
 use crate::kernel::ActorRng;
 use crate::time::{Dur, SimTime};
-use std::collections::VecDeque;
 
 /// What the operation believes about an annotator's skill on one task type (declared or learned,
 /// not the hidden truth of the simulation).
@@ -56,8 +55,8 @@ pub struct RouteState<'a> {
     pub now: SimTime,
     pub annotators: &'a [AnnotatorView],
     pub tasks: &'a TaskTable,
-    /// Waiting tasks with open assignments, in the order they joined.
-    pub queue: &'a VecDeque<TaskSlot>,
+    /// Waiting tasks with open assignments, in the order they joined (with counts per stream).
+    pub queue: &'a WaitQueue,
     /// Idle, on-shift annotators, longest idle first.
     pub idle: &'a [AnnotatorIdx],
 }

@@ -8,7 +8,7 @@ mod quality;
 
 use quality::Qc;
 
-use super::{AnnotatorView, RouteState, Router, TaskTable};
+use super::{AnnotatorView, RouteState, Router, StreamFacts, TaskTable, WaitQueue};
 use crate::domain::consensus::majority;
 use crate::domain::task::{StreamInfo, TaskState, TaskView};
 use crate::domain::{AnnotatorIdx, Job, Msg, NewTask, TaskSlot};
@@ -80,7 +80,7 @@ pub struct Dispatcher {
     router: Box<dyn Router>,
     pub annotators: Vec<AnnotatorView>,
     pub table: TaskTable,
-    queue: VecDeque<TaskSlot>,
+    queue: WaitQueue,
     idle: Vec<AnnotatorIdx>,
     /// What each annotator is doing now.
     doing: Vec<WorkKind>,
@@ -109,12 +109,13 @@ impl Dispatcher {
             provisional: VecDeque::new(),
             keeps_provisional: cfg.quality.rules.iter().any(|r| r.reopen),
         };
+        let queue = WaitQueue::new(cfg.streams.iter().map(|s| StreamFacts { ttype: s.ttype, priority: s.priority, holding_cost: s.holding_cost as f32 }).collect());
         Dispatcher {
             cfg,
             router,
             annotators,
             table: TaskTable::default(),
-            queue: VecDeque::new(),
+            queue,
             idle: Vec::new(),
             doing: vec![WorkKind::Labeling; n],
             next_serial: 0,
@@ -238,7 +239,7 @@ impl Dispatcher {
         if open == 0 && t.queued {
             t.queued = false;
             if let Some(pos) = self.queue.iter().position(|&q| q == slot) {
-                self.queue.remove(pos);
+                self.queue.remove(pos, t.view.stream);
             }
         } else if open > 0 && !t.queued {
             self.offer(slot, ctx);
@@ -305,15 +306,15 @@ impl Dispatcher {
             let a = self.idle.remove(pos);
             self.assign(slot, a, ctx);
         }
-        let serial = self.table.get(slot).view.serial;
+        let (serial, stream) = (self.table.get(slot).view.serial, self.table.get(slot).view.stream);
         let t = self.table.get_mut(slot);
         if t.view.open > 0 && !t.queued {
             t.queued = true;
             if self.queue.back().is_none_or(|&b| self.table.get(b).view.serial < serial) {
-                self.queue.push_back(slot);
+                self.queue.push_back(slot, stream);
             } else {
                 let pos = self.queue.partition_point(|&q| self.table.get(q).view.serial < serial);
-                self.queue.insert(pos, slot);
+                self.queue.insert(pos, slot, stream);
             }
         }
     }
@@ -331,7 +332,7 @@ impl Dispatcher {
             Some(pos) => {
                 let slot = self.queue[pos];
                 if self.table.get(slot).view.open <= 1 {
-                    self.queue.remove(pos);
+                    self.queue.remove(pos, self.table.get(slot).view.stream);
                     self.table.get_mut(slot).queued = false;
                 }
                 self.assign(slot, a, ctx);
@@ -553,7 +554,7 @@ impl Dispatcher {
             }
             self.idle.remove(ipos);
             if self.table.get(slot).view.open <= 1 {
-                self.queue.remove(qpos);
+                self.queue.remove(qpos, self.table.get(slot).view.stream);
                 self.table.get_mut(slot).queued = false;
             }
             self.assign(slot, a, ctx);
