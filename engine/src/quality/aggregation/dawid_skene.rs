@@ -72,7 +72,32 @@ pub(crate) struct EmData {
     pub n_answers: usize,
 }
 
+/// Where the EM algorithms start: the layout, majority-vote posteriors (golden rows one-hot) and
+/// the priors they imply.
+pub(crate) struct EmStart {
+    pub d: EmData,
+    pub idx: TaskIndex,
+    pub probas: Vec<f64>,
+    pub priors: Vec<f64>,
+}
+
 impl EmData {
+    /// Checks `golden` and lays out the start of EM; None when there are no answers.
+    pub fn start(a: &Answers, golden: Option<&Golden>) -> Result<Option<EmStart>, AggregationError> {
+        if let Some(g) = golden {
+            a.check_golden(g)?;
+        }
+        if a.is_empty() {
+            return Ok(None);
+        }
+        let (d, idx) = EmData::new(a);
+        let (mut probas, _) = vote_shares(a, &idx, None);
+        correct_with_golden(&mut probas, d.k, golden);
+        let mut priors = vec![0.0; d.k];
+        d.priors(&probas, &mut priors);
+        Ok(Some(EmStart { d, idx, probas, priors }))
+    }
+
     pub fn new(a: &Answers) -> (Self, TaskIndex) {
         let k = a.n_labels;
         let idx = a.by_task();
@@ -334,18 +359,10 @@ impl Aggregator for DawidSkene {
     }
 
     fn fit(&self, a: &Answers, golden: Option<&Golden>) -> Result<Aggregation, AggregationError> {
-        if let Some(g) = golden {
-            a.check_golden(g)?;
-        }
-        if a.is_empty() {
+        let Some(EmStart { d, idx, mut probas, mut priors }) = EmData::start(a, golden)? else {
             return Ok(empty_result(a));
-        }
-        let (d, idx) = EmData::new(a);
+        };
         let k = d.k;
-        let (mut probas, _) = vote_shares(a, &idx, None);
-        correct_with_golden(&mut probas, k, golden);
-        let mut priors = vec![0.0; k];
-        d.priors(&probas, &mut priors);
         let mut counts = vec![0.0; d.n_workers * k * k];
         let mut errors = vec![0.0; d.n_workers * k * k];
         let mut log2err = vec![0.0; d.n_workers * k * k];

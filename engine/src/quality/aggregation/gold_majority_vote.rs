@@ -31,23 +31,8 @@ impl Aggregator for GoldMajorityVote {
         let golden = golden.ok_or(AggregationError::NeedsGolden { method: "gold-mv" })?;
         a.check_golden(golden)?;
         let idx = a.by_task();
-        let first = a.first_occurrence(&idx);
-        let skills: Vec<f64> = worker_accuracy(a, &first, &golden_reference(golden))
-            .into_iter()
-            .map(|s| s.unwrap_or(0.0))
-            .collect();
-        let (probas, _) = vote_shares(a, &idx, Some(&skills));
-        let labels = labels_from_probas(&probas, a.n_labels, &idx);
-        Ok(Aggregation {
-            n_labels: a.n_labels,
-            labels,
-            probas,
-            worker_skills: Some(skills),
-            confusion: None,
-            task_difficulty: None,
-            iterations: 0,
-            loss_history: vec![],
-        })
+        let skills = skills_against(a, &idx, &golden_reference(golden));
+        Ok(weighted_vote(a, &idx, skills, 0))
     }
 }
 

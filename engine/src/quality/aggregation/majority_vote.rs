@@ -31,8 +31,7 @@ impl Aggregator for MajorityVote {
         let idx = a.by_task();
         let (probas, _) = vote_shares(a, &idx, None);
         let labels = labels_from_probas(&probas, a.n_labels, &idx);
-        let first = a.first_occurrence(&idx);
-        let skills = worker_accuracy(a, &first, &labels).into_iter().map(|s| s.unwrap_or(0.0)).collect();
+        let skills = skills_against(a, &idx, &labels);
         Ok(Aggregation {
             n_labels: a.n_labels,
             labels,

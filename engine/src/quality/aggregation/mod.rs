@@ -387,6 +387,30 @@ pub(crate) fn labels_from_probas(probas: &[f64], k: usize, idx: &TaskIndex) -> V
 /// label is the summed weight of the answers that gave it, normalised per task. A task whose
 /// total weight is zero (every worker has skill 0) would be NaN in crowd-kit; here its row falls
 /// back to unweighted vote shares and `zero_weight[t]` is set.
+/// The weighted vote of every task with per-worker `skills` as weights, as an [`Aggregation`]
+/// (the last step of Wawa, ZBS and GoldMV).
+pub(crate) fn weighted_vote(a: &Answers, idx: &TaskIndex, skills: Vec<f64>, iterations: usize) -> Aggregation {
+    let (probas, _) = vote_shares(a, idx, Some(&skills));
+    let labels = labels_from_probas(&probas, a.n_labels, idx);
+    Aggregation {
+        n_labels: a.n_labels,
+        labels,
+        probas,
+        worker_skills: Some(skills),
+        confusion: None,
+        task_difficulty: None,
+        iterations,
+        loss_history: vec![],
+    }
+}
+
+/// Each worker's accuracy against `reference` labels (0 for a worker with no answer on a
+/// referenced task), crowd-kit's `get_accuracy` with the missing filled as 0.
+pub(crate) fn skills_against(a: &Answers, idx: &TaskIndex, reference: &[u32]) -> Vec<f64> {
+    let first = a.first_occurrence(idx);
+    worker_accuracy(a, &first, reference).into_iter().map(|s| s.unwrap_or(0.0)).collect()
+}
+
 pub(crate) fn vote_shares(
     a: &Answers,
     idx: &TaskIndex,

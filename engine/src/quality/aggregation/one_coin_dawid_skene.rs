@@ -24,7 +24,7 @@
 //! assert!(r.worker_skills.unwrap()[2] < 0.5);
 //! ```
 
-use super::dawid_skene::{empty_result, EmData};
+use super::dawid_skene::{empty_result, EmData, EmStart};
 use super::*;
 
 /// One-coin Dawid-Skene parameters (crowd-kit defaults: 100 iterations, tol 1e-5).
@@ -84,18 +84,10 @@ impl Aggregator for OneCoinDawidSkene {
     }
 
     fn fit(&self, a: &Answers, golden: Option<&Golden>) -> Result<Aggregation, AggregationError> {
-        if let Some(g) = golden {
-            a.check_golden(g)?;
-        }
-        if a.is_empty() {
+        let Some(EmStart { d, idx, mut probas, mut priors }) = EmData::start(a, golden)? else {
             return Ok(empty_result(a));
-        }
-        let (d, idx) = EmData::new(a);
+        };
         let k = d.k;
-        let (mut probas, _) = vote_shares(a, &idx, None);
-        correct_with_golden(&mut probas, k, golden);
-        let mut priors = vec![0.0; k];
-        d.priors(&probas, &mut priors);
         let mut sk = vec![0.0; d.n_workers];
         let mut n = vec![0.0; d.n_workers];
         let mut counts = vec![0.0; d.n_workers * k * k];

@@ -33,21 +33,8 @@ impl Aggregator for Wawa {
         let idx = a.by_task();
         let (mv, _) = vote_shares(a, &idx, None);
         let mv_labels = labels_from_probas(&mv, a.n_labels, &idx);
-        let first = a.first_occurrence(&idx);
-        let skills: Vec<f64> =
-            worker_accuracy(a, &first, &mv_labels).into_iter().map(|s| s.unwrap_or(0.0)).collect();
-        let (probas, _) = vote_shares(a, &idx, Some(&skills));
-        let labels = labels_from_probas(&probas, a.n_labels, &idx);
-        Ok(Aggregation {
-            n_labels: a.n_labels,
-            labels,
-            probas,
-            worker_skills: Some(skills),
-            confusion: None,
-            task_difficulty: None,
-            iterations: 0,
-            loss_history: vec![],
-        })
+        let skills = skills_against(a, &idx, &mv_labels);
+        Ok(weighted_vote(a, &idx, skills, 0))
     }
 }
 

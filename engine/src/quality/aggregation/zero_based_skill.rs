@@ -67,17 +67,6 @@ impl Aggregator for ZeroBasedSkill {
                 }
             }
         }
-        let (probas, _) = vote_shares(a, &idx, Some(&skills));
-        let labels = labels_from_probas(&probas, a.n_labels, &idx);
-        Ok(Aggregation {
-            n_labels: a.n_labels,
-            labels,
-            probas,
-            worker_skills: Some(skills),
-            confusion: None,
-            task_difficulty: None,
-            iterations: self.n_iter,
-            loss_history: vec![],
-        })
+        Ok(weighted_vote(a, &idx, skills, self.n_iter))
     }
 }
