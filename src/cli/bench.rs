@@ -14,9 +14,8 @@ use tessera_engine::spec::Scenario;
 /// Offset between the tuning seeds and the held-out evaluation seeds.
 pub const EVAL_SEED_OFFSET: u64 = 1_000_000;
 
-/// Benchmark routing policies on scenarios and write a leaderboard.
-#[derive(Args, Debug)]
-#[command(long_about = "Benchmark routing policies on scenarios and write a leaderboard.
+/// The long `--help` text (set on the subcommand in `cli/mod.rs`).
+pub const LONG_ABOUT: &str = "Benchmark routing policies on scenarios and write a leaderboard.
 
 Runs every policy on every scenario over N seeds and writes DIR/leaderboard.md and \
 DIR/leaderboard.csv: per scenario and policy, the mean and 95% confidence half-width of the \
@@ -44,7 +43,10 @@ Examples:
   tessera bench
   tessera bench --policies fifo,c-mu,max-weight,batch-lp --seeds 10
   tessera bench --scenarios 'scenarios/bench/qgym/*.toml' --policies c-mu,max-weight,fixed-priority --seeds 30
-  tessera bench --scenarios scenarios/mmc.toml --set run.horizon=2d --out out/mmc-bench")]
+  tessera bench --scenarios scenarios/mmc.toml --set run.horizon=2d --out out/mmc-bench";
+
+/// Benchmark routing policies on scenarios and write a leaderboard.
+#[derive(Args, Debug)]
 pub struct BenchArgs {
     /// Scenario files, as paths or globs with * and ? in the file name (repeatable)
     /// [default: scenarios/bench/*.toml and scenarios/bench/qgym/*.toml]

@@ -20,11 +20,13 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run a scenario in simulated time (replications, what-if overrides, CSV/JSON output)
+    #[command(long_about = simulate::LONG_ABOUT)]
     Simulate(simulate::SimulateArgs),
     /// Consensus labels for a real answers file (majority vote, Dawid-Skene, GLAD, ...).
     #[command(long_about = aggregate::LONG_ABOUT)]
     Aggregate(aggregate::AggregateArgs),
     /// Benchmark routing policies on scenarios over held-out seeds and write a leaderboard
+    #[command(long_about = bench::LONG_ABOUT)]
     Bench(bench::BenchArgs),
 }
 

@@ -8,9 +8,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tessera_engine::run::{run_replications, summarize_replications};
 
-/// Run a scenario and write its figures.
-#[derive(Args, Debug)]
-#[command(long_about = "Run a scenario in simulated time and write its figures.
+/// The long `--help` text (set on the subcommand in `cli/mod.rs`).
+pub const LONG_ABOUT: &str = "Run a scenario in simulated time and write its figures.
 
 Writes DIR/summary.json (every figure as mean and 95% confidence interval over the replications, \
 plus each replication), DIR/tasks.csv (one row per task) and, with --trace, DIR/events.jsonl. \
@@ -23,7 +22,10 @@ Examples:
   tessera simulate scenarios/lidar-cuboids.toml --set pools.experts.count=8 --set quality.overlap=2
   tessera simulate scenarios/mmc.toml --set run.horizon=30d --set routing.policy=skill-greedy
 
-The scenario format is documented field by field in scenarios/README.md.")]
+The scenario format is documented field by field in scenarios/README.md.";
+
+/// Run a scenario and write its figures.
+#[derive(Args, Debug)]
 pub struct SimulateArgs {
     /// Scenario file (TOML)
     pub scenario: PathBuf,
