@@ -168,6 +168,11 @@ fn errors_name_file_line_column_and_field() {
         ("[[streams]]\n[[pools]]\nname = \"crowd\"\n", &["--set", "pools.nobody.count=3"], "no entry of pools is named \"nobody\" (names: crowd)"),
         ("[[streams]\n", &[], ":1:"),
         ("[[streams]]\npre_annotation = \"sam\"\n[[pools]]\n", &[], "streams[0].pre_annotation: no model named \"sam\""),
+        (
+            "[[streams]]\ntask_type = \"hard\"\n[[streams]]\ntask_type = \"easy\"\n[[pools]]\ncount = 5\nservice.easy = { fixed = \"3s\" }\n[[pools]]\ncount = 1\nservice.hard = { fixed = \"3s\" }\n[quality]\noverlap = 3\n",
+            &[],
+            ":2:13: streams[0].task_type: 3 labels per task need 3 different annotators able to do \"hard\", but only 1 can",
+        ),
     ];
     for (text, extra, expected) in cases {
         std::fs::write(&file, text).unwrap();

@@ -160,11 +160,25 @@ pub fn validate(s: &Scenario, known: &Known) -> Problems {
                 p.push((at("pre_annotation"), format!("no model named {m:?} in [[models]] (models: {})", if names.is_empty() { "none".into() } else { names.join(", ") })));
             }
         }
+        let name = st.name.clone().unwrap_or_else(|| format!("stream-{i}"));
         let capable = s.pools.iter().filter(|pool| pool.service.is_empty() || pool.service.contains_key(&st.task_type));
-        let speaking: Vec<_> = capable.filter(|pool| st.language.as_ref().is_none_or(|l| pool.languages.contains(l))).collect();
+        let speaking: Vec<_> = capable
+            .filter(|pool| st.language.as_ref().is_none_or(|l| pool.languages.contains(l)))
+            .filter(|pool| pool.reserved_for.is_empty() || pool.reserved_for.contains(&name))
+            .collect();
         if !s.pools.is_empty() && speaking.is_empty() {
             let lang = st.language.as_ref().map(|l| format!(" speaking {l:?}")).unwrap_or_default();
             p.push((at("task_type"), format!("no pool can do task type {:?}{lang}: add it to some pool's `service` table", st.task_type)));
+        } else {
+            // Each label of a task comes from a different person: enough of them must qualify.
+            let able: i64 = speaking.iter().map(|pool| pool.count.max(0)).sum();
+            let most = s.quality.dynamic_overlap.as_ref().map_or(s.quality.overlap, |d| d.max.max(s.quality.overlap)) as i64;
+            if able > 0 && able < most {
+                p.push((
+                    at("task_type"),
+                    format!("{most} labels per task need {most} different annotators able to do {:?}, but only {able} can (quality.overlap / dynamic_overlap.max)", st.task_type),
+                ));
+            }
         }
     }
     // pools
