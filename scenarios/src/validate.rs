@@ -160,7 +160,7 @@ pub fn validate(s: &Scenario, known: &Known) -> Problems {
                 p.push((at("pre_annotation"), format!("no model named {m:?} in [[models]] (models: {})", if names.is_empty() { "none".into() } else { names.join(", ") })));
             }
         }
-        let name = st.name.clone().unwrap_or_else(|| format!("stream-{i}"));
+        let name = s.stream_name(i);
         let capable = s.pools.iter().filter(|pool| pool.service.is_empty() || pool.service.contains_key(&st.task_type));
         let speaking: Vec<_> = capable
             .filter(|pool| st.language.as_ref().is_none_or(|l| pool.languages.contains(l)))
@@ -248,7 +248,7 @@ pub fn validate(s: &Scenario, known: &Known) -> Problems {
                 p.push((at("abandonment.timeout"), "expected a positive duration, found 0s".into()));
             }
         }
-        let stream_names: Vec<String> = (0..s.streams.len()).map(|k| s.streams[k].name.clone().unwrap_or_else(|| format!("stream-{k}"))).collect();
+        let stream_names: Vec<String> = (0..s.streams.len()).map(|k| s.stream_name(k)).collect();
         for (k, r) in pool.reserved_for.iter().enumerate() {
             if !stream_names.contains(r) {
                 p.push((at(&format!("reserved_for[{k}]")), format!("no stream named {r:?} (streams: {})", stream_names.join(", "))));
@@ -320,7 +320,7 @@ pub fn validate(s: &Scenario, known: &Known) -> Problems {
         }
     }
     if let Some(r) = &q.review {
-        let names: Vec<String> = (0..s.pools.len()).map(|k| s.pools[k].name.clone().unwrap_or_else(|| format!("pool-{k}"))).collect();
+        let names: Vec<String> = (0..s.pools.len()).map(|k| s.pool_name(k)).collect();
         if !names.contains(&r.pool) {
             p.push(("quality.review.pool".into(), format!("no pool named {:?} (pools: {})", r.pool, names.join(", "))));
         }

@@ -132,8 +132,7 @@ fn figures(s: &Summary, scenario: &Scenario) -> [f64; 6] {
         .iter()
         .enumerate()
         .map(|(i, st)| {
-            let name = st.name.clone().unwrap_or_else(|| format!("stream-{i}"));
-            st.holding_cost * s.tasks_in_system_by_stream.get(&name).copied().unwrap_or(0.0)
+            st.holding_cost * s.tasks_in_system_by_stream.get(&scenario.stream_name(i)).copied().unwrap_or(0.0)
         })
         .sum();
     let done = if s.arrivals > 0 { s.completions as f64 / s.arrivals as f64 } else { 0.0 };

@@ -67,14 +67,6 @@ impl Built {
     }
 }
 
-/// Name of the i-th stream / pool: its own, or "stream-i" / "pool-i".
-pub fn stream_name(s: &Scenario, i: usize) -> String {
-    s.streams[i].name.clone().unwrap_or_else(|| format!("stream-{i}"))
-}
-pub fn pool_name(s: &Scenario, i: usize) -> String {
-    s.pools[i].name.clone().unwrap_or_else(|| format!("pool-{i}"))
-}
-
 /// A stream's stages: its own, with "review" appended when `[quality.review]` is set and the
 /// stream kept the default workflow.
 pub fn workflow_of(s: &Scenario, i: usize) -> Vec<Stage> {
@@ -134,7 +126,7 @@ pub fn build(s: &Scenario, router: Box<dyn Router>, opts: RunOptions) -> Result<
             None => None,
         };
         streams.push(StreamInfo {
-            name: stream_name(s, i),
+            name: s.stream_name(i),
             task_type: st.task_type.clone(),
             ttype,
             modality: st.modality(),
@@ -160,7 +152,7 @@ pub fn build(s: &Scenario, router: Box<dyn Router>, opts: RunOptions) -> Result<
     let mut pool_of = Vec::new();
     let mut pool_names = Vec::new();
     for (p, pool) in s.pools.iter().enumerate() {
-        let name = pool_name(s, p);
+        let name = s.pool_name(p);
         let calendar = Calendar::parse(&pool.shifts).map_err(|e| format!("pools[{p}].shifts: {e}"))?;
         let reviews = s.quality.review.as_ref().filter(|r| r.pool == name);
         let mut langs = 0u64;
@@ -170,7 +162,7 @@ pub fn build(s: &Scenario, router: Box<dyn Router>, opts: RunOptions) -> Result<
         let pay = Pay::from(&pool.pay);
         let mut reserved_for = 0u64;
         for r in &pool.reserved_for {
-            let i = s.streams.iter().enumerate().position(|(i, _)| stream_name(s, i) == *r).ok_or_else(|| format!("pools[{p}].reserved_for: no stream named {r:?}"))?;
+            let i = (0..s.streams.len()).position(|i| s.stream_name(i) == *r).ok_or_else(|| format!("pools[{p}].reserved_for: no stream named {r:?}"))?;
             reserved_for |= 1 << i;
         }
         let declared: Vec<Option<Skill>> = types
@@ -266,7 +258,7 @@ pub fn build(s: &Scenario, router: Box<dyn Router>, opts: RunOptions) -> Result<
                 draw: TaskDraw { class_cdf, difficulty: st.difficulty.clone() },
                 stopped: false,
             }),
-            stream_key(&["source", &stream_name(s, i)]),
+            stream_key(&["source", &s.stream_name(i)]),
         );
         sim.schedule(SimTime::ZERO, id, Msg::Start);
     }
@@ -280,7 +272,7 @@ pub fn build(s: &Scenario, router: Box<dyn Router>, opts: RunOptions) -> Result<
     let expected_end = s.run.tasks.map_or(0.0, |n| n as f64 / expected_rate.max(1e-300));
     Ok(Built {
         sim,
-        stream_names: (0..s.streams.len()).map(|i| stream_name(s, i)).collect(),
+        stream_names: (0..s.streams.len()).map(|i| s.stream_name(i)).collect(),
         task_types: types,
         pool_names,
         pool_of,

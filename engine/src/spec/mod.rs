@@ -41,6 +41,17 @@ pub struct Scenario {
     pub routing: RoutingSpec,
 }
 
+impl Scenario {
+    /// Name of stream `i`: its own, or "stream-i".
+    pub fn stream_name(&self, i: usize) -> String {
+        self.streams[i].name.clone().unwrap_or_else(|| format!("stream-{i}"))
+    }
+    /// Name of pool `i`: its own, or "pool-i".
+    pub fn pool_name(&self, i: usize) -> String {
+        self.pools[i].name.clone().unwrap_or_else(|| format!("pool-{i}"))
+    }
+}
+
 /// How long to run and what to measure.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
