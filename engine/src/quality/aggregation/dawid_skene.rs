@@ -81,6 +81,65 @@ pub(crate) struct EmStart {
     pub priors: Vec<f64>,
 }
 
+/// The EM iteration shared by Dawid-Skene and its one-coin variant: E-step (golden rows kept
+/// one-hot), priors, the model's M-step into `errors`, ELBO per answer; stops after `n_iter`
+/// iterations or when the ELBO gains less than `tol` (crowd-kit's rule). All buffers allocated
+/// once.
+pub(crate) struct EmLoop {
+    pub probas: Vec<f64>,
+    pub priors: Vec<f64>,
+    pub counts: Vec<f64>,
+    pub errors: Vec<f64>,
+    pub history: Vec<f64>,
+    log2err: Vec<f64>,
+    scratch: Vec<f64>,
+    prior_sum: Vec<f64>,
+}
+
+impl EmLoop {
+    pub fn new(d: &EmData, probas: Vec<f64>, priors: Vec<f64>) -> Self {
+        let (k, w) = (d.k, d.n_workers);
+        EmLoop {
+            probas,
+            priors,
+            counts: vec![0.0; w * k * k],
+            errors: vec![0.0; w * k * k],
+            history: Vec::new(),
+            log2err: vec![0.0; w * k * k],
+            scratch: vec![0.0; 2 * k],
+            prior_sum: vec![0.0; k],
+        }
+    }
+
+    /// Runs EM from the current `errors`. `m_step(d, probas, counts, errors)` refits the model.
+    pub fn run(&mut self, d: &EmData, golden: Option<&Golden>, n_iter: usize, tol: f64, mut m_step: impl FnMut(&EmData, &[f64], &[f64], &mut [f64])) {
+        let k = d.k;
+        let mut loss = f64::NEG_INFINITY;
+        self.history = Vec::with_capacity(n_iter);
+        for _ in 0..n_iter {
+            d.log2_errors(&self.errors, &mut self.log2err);
+            let entropy = if golden.is_some() {
+                let e = d.e_step(&self.priors, &self.log2err, &mut self.probas, &mut self.scratch, None);
+                correct_with_golden(&mut self.probas, k, golden);
+                d.priors(&self.probas, &mut self.priors);
+                d.counts(&self.probas, &mut self.counts);
+                e
+            } else {
+                let e = d.e_step(&self.priors, &self.log2err, &mut self.probas, &mut self.scratch, Some((&mut self.prior_sum, &mut self.counts)));
+                d.priors_from_sum(&self.prior_sum, &mut self.priors);
+                e
+            };
+            m_step(d, &self.probas, &self.counts, &mut self.errors);
+            let new_loss = d.elbo(&self.probas, &self.priors, &self.counts, &self.errors, golden.is_none().then_some(entropy));
+            self.history.push(new_loss);
+            if new_loss - loss < tol {
+                break;
+            }
+            loss = new_loss;
+        }
+    }
+}
+
 impl EmData {
     /// Checks `golden` and lays out the start of EM; None when there are no answers.
     pub fn start(a: &Answers, golden: Option<&Golden>) -> Result<Option<EmStart>, AggregationError> {
@@ -359,51 +418,24 @@ impl Aggregator for DawidSkene {
     }
 
     fn fit(&self, a: &Answers, golden: Option<&Golden>) -> Result<Aggregation, AggregationError> {
-        let Some(EmStart { d, idx, mut probas, mut priors }) = EmData::start(a, golden)? else {
+        let Some(EmStart { d, idx, probas, priors }) = EmData::start(a, golden)? else {
             return Ok(empty_result(a));
         };
         let k = d.k;
-        let mut counts = vec![0.0; d.n_workers * k * k];
-        let mut errors = vec![0.0; d.n_workers * k * k];
-        let mut log2err = vec![0.0; d.n_workers * k * k];
-        let mut scratch = vec![0.0; 2 * k];
-        let mut prior_sum = vec![0.0; k];
-        d.counts(&probas, &mut counts);
-        ds_errors(&d, &counts, &mut errors);
-
-        let mut loss = f64::NEG_INFINITY;
-        let mut history = Vec::with_capacity(self.n_iter);
-        for _ in 0..self.n_iter {
-            d.log2_errors(&errors, &mut log2err);
-            let entropy = if golden.is_some() {
-                let e = d.e_step(&priors, &log2err, &mut probas, &mut scratch, None);
-                correct_with_golden(&mut probas, k, golden);
-                d.priors(&probas, &mut priors);
-                d.counts(&probas, &mut counts);
-                e
-            } else {
-                let e = d.e_step(&priors, &log2err, &mut probas, &mut scratch, Some((&mut prior_sum, &mut counts)));
-                d.priors_from_sum(&prior_sum, &mut priors);
-                e
-            };
-            ds_errors(&d, &counts, &mut errors);
-            let new_loss = d.elbo(&probas, &priors, &counts, &errors, golden.is_none().then_some(entropy));
-            history.push(new_loss);
-            if new_loss - loss < self.tol {
-                break;
-            }
-            loss = new_loss;
-        }
-        let labels = labels_from_probas(&probas, k, &idx);
+        let mut em = EmLoop::new(&d, probas, priors);
+        d.counts(&em.probas, &mut em.counts);
+        ds_errors(&d, &em.counts, &mut em.errors);
+        em.run(&d, golden, self.n_iter, self.tol, |d, _, counts, errors| ds_errors(d, counts, errors));
+        let labels = labels_from_probas(&em.probas, k, &idx);
         Ok(Aggregation {
             n_labels: k,
             labels,
-            probas,
+            probas: em.probas,
             worker_skills: None,
-            confusion: Some(errors),
+            confusion: Some(em.errors),
             task_difficulty: None,
-            iterations: history.len(),
-            loss_history: history,
+            iterations: em.history.len(),
+            loss_history: em.history,
         })
     }
 }

@@ -24,7 +24,7 @@
 //! assert!(r.worker_skills.unwrap()[2] < 0.5);
 //! ```
 
-use super::dawid_skene::{empty_result, EmData, EmStart};
+use super::dawid_skene::{empty_result, EmData, EmLoop, EmStart};
 use super::*;
 
 /// One-coin Dawid-Skene parameters (crowd-kit defaults: 100 iterations, tol 1e-5).
@@ -84,54 +84,29 @@ impl Aggregator for OneCoinDawidSkene {
     }
 
     fn fit(&self, a: &Answers, golden: Option<&Golden>) -> Result<Aggregation, AggregationError> {
-        let Some(EmStart { d, idx, mut probas, mut priors }) = EmData::start(a, golden)? else {
+        let Some(EmStart { d, idx, probas, priors }) = EmData::start(a, golden)? else {
             return Ok(empty_result(a));
         };
         let k = d.k;
         let mut sk = vec![0.0; d.n_workers];
         let mut n = vec![0.0; d.n_workers];
-        let mut counts = vec![0.0; d.n_workers * k * k];
-        let mut errors = vec![0.0; d.n_workers * k * k];
-        let mut log2err = vec![0.0; d.n_workers * k * k];
-        let mut scratch = vec![0.0; 2 * k];
-        let mut prior_sum = vec![0.0; k];
-        skills(&d, &probas, &mut sk, &mut n);
-        errors_from_skills(&d, &sk, &mut errors);
-
-        let mut loss = f64::NEG_INFINITY;
-        let mut history = Vec::with_capacity(self.n_iter);
-        for _ in 0..self.n_iter {
-            d.log2_errors(&errors, &mut log2err);
-            let entropy = if golden.is_some() {
-                let e = d.e_step(&priors, &log2err, &mut probas, &mut scratch, None);
-                correct_with_golden(&mut probas, k, golden);
-                d.priors(&probas, &mut priors);
-                d.counts(&probas, &mut counts);
-                e
-            } else {
-                let e = d.e_step(&priors, &log2err, &mut probas, &mut scratch, Some((&mut prior_sum, &mut counts)));
-                d.priors_from_sum(&prior_sum, &mut priors);
-                e
-            };
-            skills(&d, &probas, &mut sk, &mut n);
-            errors_from_skills(&d, &sk, &mut errors);
-            let new_loss = d.elbo(&probas, &priors, &counts, &errors, golden.is_none().then_some(entropy));
-            history.push(new_loss);
-            if new_loss - loss < self.tol {
-                break;
-            }
-            loss = new_loss;
-        }
-        let labels = labels_from_probas(&probas, k, &idx);
+        let mut em = EmLoop::new(&d, probas, priors);
+        skills(&d, &em.probas, &mut sk, &mut n);
+        errors_from_skills(&d, &sk, &mut em.errors);
+        em.run(&d, golden, self.n_iter, self.tol, |d, probas, _, errors| {
+            skills(d, probas, &mut sk, &mut n);
+            errors_from_skills(d, &sk, errors);
+        });
+        let labels = labels_from_probas(&em.probas, k, &idx);
         Ok(Aggregation {
             n_labels: k,
             labels,
-            probas,
+            probas: em.probas,
             worker_skills: Some(sk),
-            confusion: Some(errors),
+            confusion: Some(em.errors),
             task_difficulty: None,
-            iterations: history.len(),
-            loss_history: history,
+            iterations: em.history.len(),
+            loss_history: em.history,
         })
     }
 }
