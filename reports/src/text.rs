@@ -10,8 +10,8 @@ fn fig(v: &Value) -> Option<(f64, Option<f64>)> {
 
 fn show(v: &Value, digits: usize) -> String {
     match fig(v) {
-        Some((m, Some(h))) => format!("{m:.digits$} ± {h:.digits$}"),
-        Some((m, None)) => format!("{m:.digits$}"),
+        Some((m, Some(h))) if h > 0.0 => format!("{m:.digits$} ± {h:.digits$}"),
+        Some((m, _)) => format!("{m:.digits$}"),
         None => "n/a".into(),
     }
 }
