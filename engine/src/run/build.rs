@@ -62,9 +62,6 @@ impl Built {
             _ => unreachable!("actor 0 is the dispatcher"),
         }
     }
-    pub fn names(&self) -> &[String] {
-        &self.task_types
-    }
 }
 
 /// A stream's stages: its own, with "review" appended when `[quality.review]` is set and the

@@ -57,7 +57,7 @@ pub fn run(scenario: &Scenario, make_router: RouterFactory, opts: RunOptions, pr
     let events = built.sim.delivered();
     let d = built.dispatcher_mut();
     d.finish(end);
-    let summary = summary::summarize(scenario, built.names(), &built.pool_names, &built.pool_of, built.dispatcher(), opts.seed, end, events);
+    let summary = summary::summarize(scenario, &built.task_types, &built.pool_names, &built.pool_of, built.dispatcher(), opts.seed, end, events);
     let d = built.dispatcher_mut();
     Ok(RunOutput { summary, tasks: std::mem::take(&mut d.records), trace: std::mem::take(&mut d.trace) })
 }
