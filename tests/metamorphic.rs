@@ -33,7 +33,7 @@ fn metrics(policy: &str) -> Vec<[f64; 3]> {
     let s = tessera_scenarios::load_str(SCENARIO, "speed-only", &[format!("routing.policy={policy}")], &known).unwrap();
     let routing = s.routing.clone();
     let make = move || tessera_policies::router_for(&routing).unwrap();
-    let runs = run_replications(&s, &make, 11, 24, false, false, &|_, _| {}).unwrap();
+    let runs = run_replications(&s, &make, 11, 24, false, None, &|_, _| {}).unwrap();
     runs.iter().map(|r| [r.summary.time_in_system_s.mean, r.summary.tasks_in_system_mean, r.summary.utilization["slow"]]).collect()
 }
 

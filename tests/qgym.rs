@@ -21,7 +21,7 @@ fn holding_cost(policy: &str) -> (f64, f64) {
     let h: Vec<(String, f64)> = s.streams.iter().map(|x| (x.name.clone().unwrap(), x.holding_cost)).collect();
     let routing = s.routing.clone();
     let make = move || tessera_policies::router_for(&routing).unwrap();
-    let runs = run_replications(&s, &make, 1, 30, false, false, &|_, _| {}).unwrap();
+    let runs = run_replications(&s, &make, 1, 30, false, None, &|_, _| {}).unwrap();
     let costs: Vec<f64> = runs.iter().map(|r| h.iter().map(|(name, h)| h * r.summary.tasks_in_system_by_stream[name]).sum()).collect();
     mean_ci(&costs, 0.95)
 }

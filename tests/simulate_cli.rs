@@ -188,3 +188,60 @@ fn errors_name_file_line_column_and_field() {
     let e = err(simulate(&["/no/such/scenario.toml"], 1));
     assert!(e.contains("/no/such/scenario.toml"), "{e}");
 }
+
+/// `--trace` writes schema 2: per replication a header line, then time-ordered events with
+/// absolute timestamps, durable ids and names; every task of tasks.csv arrives in it, every
+/// settled one is final in it, and no part file is left behind.
+#[test]
+fn the_trace_is_schema_2_and_agrees_with_tasks_csv() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("trace");
+    let p = root().join("scenarios/ecommerce-surge.toml");
+    ok(simulate(&[p.to_str().unwrap(), "-q", "--trace", "-r", "2", "--set", "run.horizon=2d", "--out", dir.to_str().unwrap()], 2));
+    let text = String::from_utf8(read(&dir, "events.jsonl")).unwrap();
+    let mut headers = 0;
+    let (mut arrivals, mut finals, mut reopens) = ([0u64; 2], [0i64; 2], [0i64; 2]);
+    let mut last_t = i64::MIN;
+    let epoch = 1_704_067_200_000_000i64;
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        if v.get("schema").is_some() {
+            assert_eq!(v["schema"], "tessera.trace/2");
+            assert_eq!(v["v"], 2);
+            assert_eq!(v["epoch_unix_us"], epoch);
+            assert_eq!(v["replication"], headers);
+            headers += 1;
+            last_t = i64::MIN;
+            continue;
+        }
+        assert_eq!(v["v"], 2, "{line}");
+        let t = v["t_us"].as_i64().unwrap();
+        assert!(t >= epoch && t >= last_t, "time goes forward from the epoch: {line}");
+        last_t = t;
+        let r = v["replication"].as_u64().unwrap() as usize;
+        if let Some(a) = v.get("annotator") {
+            let a = a.as_str().unwrap();
+            assert!(a.split_once('/').is_some_and(|(pool, n)| !pool.is_empty() && n.parse::<u32>().is_ok()), "annotator by name: {line}");
+        }
+        match v["event"].as_str().unwrap() {
+            "arrive" => {
+                arrivals[r] += 1;
+                assert_eq!(v["stream"], "products");
+            }
+            "final" => finals[r] += 1,
+            "reopen" => reopens[r] += 1,
+            _ => {}
+        }
+    }
+    assert_eq!(headers, 2);
+    let csv = String::from_utf8(read(&dir, "tasks.csv")).unwrap();
+    for r in 0..2 {
+        let rows: Vec<&str> = csv.lines().skip(1).filter(|l| l.starts_with(&format!("{r},"))).collect();
+        assert_eq!(arrivals[r], rows.len() as u64, "replication {r}: every task arrives in the trace");
+        let done = rows.iter().filter(|l| l.split(',').nth(7).is_some_and(|f| !f.is_empty())).count() as i64;
+        assert_eq!(finals[r] - reopens[r], done, "replication {r}: finals minus re-opens = final tasks in tasks.csv");
+    }
+    assert!(reopens.iter().sum::<i64>() > 0, "the scenario re-opens labels");
+    let leftovers: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).filter(|n| n.to_string_lossy().contains(".part")).collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}

@@ -35,7 +35,7 @@ fn library(c: &mut Criterion) {
         let s = tessera_scenarios::load_file(&f, &[], &known).unwrap();
         let policy = s.routing.policy.clone();
         let make = move || builtin_router(&policy).unwrap();
-        let once = || run(&s, &make, RunOptions { seed: 1, keep_records: false, trace: false }, &mut |_| {}).unwrap().summary.events;
+        let once = || run(&s, &make, RunOptions::figures(1), &mut |_| {}).unwrap().summary.events;
         g.throughput(Throughput::Elements(once()));
         g.bench_function(s.name.clone().unwrap(), |b| b.iter(once));
     }

@@ -7,14 +7,13 @@
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use rand::{Rng, SeedableRng};
-use tessera_engine::dispatch::{AnnotatorView, RouteState, Skill, StreamFacts, TaskTable, WaitQueue};
-use tessera_engine::domain::task::{TaskState, TaskView};
-use tessera_engine::domain::AnnotatorIdx;
+use tessera_engine::dispatch::{AnnotatorView, RouteState, Skill, StreamFacts, TaskView, TaskViews, WaitQueue};
+use tessera_engine::domain::{AnnotatorIdx, TaskId};
 use tessera_engine::kernel::ActorRng;
 use tessera_engine::time::{SimTime, US_PER_SEC};
 
 struct World {
-    table: TaskTable,
+    table: TaskViews,
     queue: WaitQueue,
     annotators: Vec<AnnotatorView>,
     idle: Vec<AnnotatorIdx>,
@@ -28,10 +27,10 @@ fn world(tasks: usize, annotators: u32) -> World {
             let skills = (0..3)
                 .map(|k| (k != skip).then(|| Skill { accuracy: g.random_range(0.7..0.98), mean_secs: g.random_range(20.0..90.0), cost_per_item: g.random_range(0.01..0.5) }))
                 .collect();
-            AnnotatorView { idx: i, pool: (i % 4) as u16, skills, languages: 1, idle_since: SimTime(g.random_range(0..1_000_000)), trust: 0.9, banned: false, reserved_for: 0, reviewer: false }
+            AnnotatorView { idx: i, pool: (i % 4) as u16, skills, languages: vec![0], idle_since: SimTime(g.random_range(0..1_000_000)), trust: 0.9, banned: false, reserved_for: Default::default(), reviewer: false }
         })
         .collect();
-    let mut table = TaskTable::default();
+    let mut table = TaskViews::default();
     let facts = (0..3u16).map(|s| StreamFacts { ttype: s, priority: s as u32, holding_cost: 1.0 + s as f32 }).collect();
     let mut queue = WaitQueue::new(facts);
     for i in 0..tasks {
@@ -41,8 +40,7 @@ fn world(tasks: usize, annotators: u32) -> World {
             labelers = smallvec_of(&[g.random_range(0..annotators.len() as u32)]);
         }
         let view = TaskView {
-            slot: 0,
-            serial: i as u64,
+            id: TaskId(i as u64),
             stream,
             ttype: stream,
             language: None,
@@ -57,8 +55,8 @@ fn world(tasks: usize, annotators: u32) -> World {
             holding_cost: 1.0 + stream as f32,
             ..Default::default()
         };
-        let slot = table.insert(|slot| TaskState::new(TaskView { slot, ..view }, 0, 0.0, true, 1));
-        queue.push_back(slot, stream);
+        table.insert(view);
+        queue.push_back(TaskId(i as u64), stream);
     }
     let idle = (0..annotators.len() as u32).collect();
     World { table, queue, annotators, idle }

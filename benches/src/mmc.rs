@@ -101,6 +101,6 @@ pub fn domain_scenario(hours: u64) -> Scenario {
 /// Runs the domain M/M/c; returns (events, tasks completed).
 pub fn domain_mmc(s: &Scenario, seed: u64) -> (u64, u64) {
     let f = || builtin_router("fifo").unwrap();
-    let out = run(s, &f, RunOptions { seed, keep_records: false, trace: false }, &mut |_| {}).unwrap();
+    let out = run(s, &f, RunOptions::figures(seed), &mut |_| {}).unwrap();
     (out.summary.events, out.summary.completions)
 }

@@ -21,7 +21,8 @@ impl From<&PaySpec> for Pay {
 }
 
 /// What a piece of work was for (cost is split this way).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum WorkKind {
     Labeling = 0,
     Gold = 1,
@@ -62,17 +63,13 @@ impl Ledger {
         Ledger { pay, pool_of, items: vec![0; n], item_earnings: vec![0.0; n], item_by_kind: [0.0; 3], model_usd: 0.0 }
     }
 
-    /// An item (label, golden answer or review) submitted inside the window; returns its
-    /// per-item cost [USD].
-    pub fn label(&mut self, a: u32, kind: WorkKind) -> f64 {
+    /// An item (label, golden answer or review) submitted inside the window, with its per-item
+    /// pay [USD] (0 under hourly pay).
+    pub fn item(&mut self, a: u32, kind: WorkKind, usd: f64) {
         self.items[a as usize] += 1;
-        match self.pay[a as usize] {
-            Pay::PerItem(r) => {
-                self.item_earnings[a as usize] += r;
-                self.item_by_kind[kind as usize] += r;
-                r
-            }
-            Pay::PerHour(_) => 0.0,
+        if let Pay::PerItem(_) = self.pay[a as usize] {
+            self.item_earnings[a as usize] += usd;
+            self.item_by_kind[kind as usize] += usd;
         }
     }
 

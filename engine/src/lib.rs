@@ -5,6 +5,7 @@
 //! source. It is a pure function of (scenario, seed); files, the network and wall-clock time belong
 //! to the crates above it.
 
+pub mod core;
 pub mod dispatch;
 pub mod domain;
 pub mod kernel;

@@ -63,18 +63,34 @@ impl Dur {
     }
 }
 
+/// Where time zero sits on the wall clock: [µs] since 1970-01-01T00:00:00Z. The core and the
+/// simulation count time as [`SimTime`] offsets from an epoch; traces write epoch + offset, so a
+/// simulated and a live trace read the same way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Epoch(pub i64);
+
+impl Epoch {
+    /// The simulation's time zero: Monday 2024-01-01 00:00 UTC (weekly shift calendars start on a
+    /// Monday at time zero).
+    pub const SIMULATION: Epoch = Epoch(1_704_067_200 * US_PER_SEC as i64);
+    /// [µs since the Unix epoch] of an offset (saturating).
+    pub fn absolute(self, t: SimTime) -> i64 {
+        self.0.saturating_add(i64::try_from(t.0).unwrap_or(i64::MAX))
+    }
+    /// The offset of a wall-clock instant [µs since the Unix epoch]; None before the epoch.
+    pub fn offset(self, unix_us: i64) -> Option<SimTime> {
+        unix_us.checked_sub(self.0).and_then(|d| u64::try_from(d).ok()).map(SimTime)
+    }
+}
+
 /// Parses a human duration: a number followed by a unit (`us`, `ms`, `s`, `min`, `h`, `d`, `w`).
 /// A bare number is read as seconds. Examples: `"25.5s"`, `"30min"`, `"1.5h"`, `"7d"`.
 pub fn parse_duration(text: &str) -> Result<Dur, String> {
     let t = text.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '_'))
-        .unwrap_or(t.len());
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '_')).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     let num: String = num.chars().filter(|&c| c != '_').collect();
-    let value: f64 = num
-        .parse()
-        .map_err(|_| format!("expected a duration such as \"25.5s\", \"30min\", \"24h\" or \"7d\", found {text:?}"))?;
+    let value: f64 = num.parse().map_err(|_| format!("expected a duration such as \"25.5s\", \"30min\", \"24h\" or \"7d\", found {text:?}"))?;
     let scale = match unit.trim() {
         "" | "s" | "sec" | "secs" | "second" | "seconds" => US_PER_SEC as f64,
         "us" | "µs" => 1.0,
@@ -83,11 +99,7 @@ pub fn parse_duration(text: &str) -> Result<Dur, String> {
         "h" | "hr" | "hrs" | "hour" | "hours" => US_PER_HOUR as f64,
         "d" | "day" | "days" => US_PER_DAY as f64,
         "w" | "week" | "weeks" => US_PER_WEEK as f64,
-        other => {
-            return Err(format!(
-                "unknown duration unit {other:?} in {text:?} (use us, ms, s, min, h, d or w)"
-            ))
-        }
+        other => return Err(format!("unknown duration unit {other:?} in {text:?} (use us, ms, s, min, h, d or w)")),
     };
     let us = value * scale;
     if !us.is_finite() || us < 0.0 || us > 1e18 {

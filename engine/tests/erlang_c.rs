@@ -30,7 +30,7 @@ fn check(per_hour: f64, mean_service_s: f64, c: u32, tasks_per_rep: f64, reps: u
     let horizon_h = 12.0 + tasks_per_rep / per_hour;
     let s = mmc(per_hour, mean_service_s, c, horizon_h, threshold);
     let f = || builtin_router("fifo").unwrap();
-    let runs = run_replications(&s, &f, 2024, reps, false, false, &|_, _| {}).unwrap();
+    let runs = run_replications(&s, &f, 2024, reps, false, None, &|_, _| {}).unwrap();
     let q = ErlangC::new(per_hour, 3600.0, mean_service_s, c);
     let figure = |get: fn(&Summary) -> f64| -> Vec<f64> { runs.iter().map(|r| get(&r.summary)).collect() };
     for (name, xs, exact) in [

@@ -34,7 +34,7 @@ overlap = 3
 fn run(extra: &str) -> Summary {
     let s: Scenario = toml::from_str(&format!("{BASE}\n{extra}")).unwrap_or_else(|e| panic!("{e}"));
     let f = || builtin_router("fifo").unwrap();
-    let mut runs = run_replications(&s, &f, 7, 1, false, false, &|_, _| {}).unwrap();
+    let mut runs = run_replications(&s, &f, 7, 1, false, None, &|_, _| {}).unwrap();
     runs.remove(0).summary
 }
 

@@ -20,8 +20,8 @@
 use crate::assignment::Hungarian;
 use crate::common::skill;
 use tessera_engine::dispatch::{eligible, RouteState, Router};
-use tessera_engine::domain::{AnnotatorIdx, TaskSlot};
-use tessera_engine::kernel::ActorRng;
+use tessera_engine::domain::{AnnotatorIdx, TaskId};
+use rand::RngCore;
 use tessera_engine::time::{Dur, US_PER_SEC};
 
 /// Default round interval.
@@ -53,16 +53,16 @@ impl Router for BatchLp {
     fn name(&self) -> &str {
         "batch-lp"
     }
-    fn pick_task(&mut self, _: AnnotatorIdx, _: &RouteState, _: &mut ActorRng) -> Option<usize> {
+    fn pick_task(&mut self, _: AnnotatorIdx, _: &RouteState, _: &mut dyn RngCore) -> Option<usize> {
         None
     }
-    fn pick_annotator(&mut self, _: TaskSlot, _: &RouteState, _: &mut ActorRng) -> Option<usize> {
+    fn pick_annotator(&mut self, _: TaskId, _: &RouteState, _: &mut dyn RngCore) -> Option<usize> {
         None
     }
     fn batch_interval(&self) -> Option<Dur> {
         Some(self.interval)
     }
-    fn assign_batch(&mut self, st: &RouteState, _: &mut ActorRng) -> Vec<(TaskSlot, AnnotatorIdx)> {
+    fn assign_batch(&mut self, st: &RouteState, _: &mut dyn RngCore) -> Vec<(TaskId, AnnotatorIdx)> {
         // Rows: idle annotators; columns: waiting tasks.
         let (n, m) = (st.idle.len(), st.queue.len());
         if n == 0 || m == 0 {

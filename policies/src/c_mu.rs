@@ -6,8 +6,8 @@
 
 use crate::common::{fastest_idle, rate};
 use tessera_engine::dispatch::{eligible, RouteState, Router};
-use tessera_engine::domain::{AnnotatorIdx, TaskSlot};
-use tessera_engine::kernel::ActorRng;
+use tessera_engine::domain::{AnnotatorIdx, TaskId};
+use rand::RngCore;
 
 pub struct CMu;
 
@@ -15,7 +15,7 @@ impl Router for CMu {
     fn name(&self) -> &str {
         "c-mu"
     }
-    fn pick_task(&mut self, a: AnnotatorIdx, st: &RouteState, _: &mut ActorRng) -> Option<usize> {
+    fn pick_task(&mut self, a: AnnotatorIdx, st: &RouteState, _: &mut dyn RngCore) -> Option<usize> {
         let view = st.annotator(a);
         // Fast path: h × μ is a property of (stream, annotator), so the best streams come from
         // the per-stream counts; within a stream the queue is in arrival order and so in deadline
@@ -23,7 +23,8 @@ impl Router for CMu {
         // its candidate, and the earliest deadline among them wins. Reviewers, who may take
         // reviews of types they cannot label, and a best class with nothing eligible, take the
         // full scan below, which is the definition.
-        if !view.reviewer {
+        // (The stream set is a 64-bit mask: with more streams, the full scan decides.)
+        if !view.reviewer && st.queue.streams().len() <= 64 {
             let (mut best, mut mask) = (f64::NEG_INFINITY, 0u64);
             for (s, f) in st.queue.streams().iter().enumerate() {
                 let Some(skill) = view.skills.get(f.ttype as usize).copied().flatten() else { continue };
@@ -72,7 +73,7 @@ impl Router for CMu {
         }
         best.map(|b| b.0)
     }
-    fn pick_annotator(&mut self, t: TaskSlot, st: &RouteState, _: &mut ActorRng) -> Option<usize> {
+    fn pick_annotator(&mut self, t: TaskId, st: &RouteState, _: &mut dyn RngCore) -> Option<usize> {
         fastest_idle(t, st)
     }
 }

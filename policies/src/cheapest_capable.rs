@@ -6,9 +6,9 @@
 
 use crate::common::skill;
 use tessera_engine::dispatch::{eligible, AnnotatorView, RouteState, Router};
-use tessera_engine::domain::task::TaskView;
-use tessera_engine::domain::{AnnotatorIdx, TaskSlot};
-use tessera_engine::kernel::ActorRng;
+use tessera_engine::dispatch::TaskView;
+use tessera_engine::domain::{AnnotatorIdx, TaskId};
+use rand::RngCore;
 
 #[derive(Default)]
 pub struct CheapestCapable {
@@ -45,7 +45,7 @@ impl Router for CheapestCapable {
     fn name(&self) -> &str {
         "cheapest-capable"
     }
-    fn pick_task(&mut self, a: AnnotatorIdx, st: &RouteState, _: &mut ActorRng) -> Option<usize> {
+    fn pick_task(&mut self, a: AnnotatorIdx, st: &RouteState, _: &mut dyn RngCore) -> Option<usize> {
         self.learn(st);
         let view = st.annotator(a);
         st.queue.iter().position(|&t| {
@@ -53,7 +53,7 @@ impl Router for CheapestCapable {
             eligible(task, view) && self.capable(task, view)
         })
     }
-    fn pick_annotator(&mut self, t: TaskSlot, st: &RouteState, _: &mut ActorRng) -> Option<usize> {
+    fn pick_annotator(&mut self, t: TaskId, st: &RouteState, _: &mut dyn RngCore) -> Option<usize> {
         self.learn(st);
         let task = st.task(t);
         let mut best: Option<(usize, f64)> = None;

@@ -3,9 +3,9 @@
 
 use rand::Rng;
 use tessera_engine::dispatch::{eligible, AnnotatorView, RouteState, Skill};
-use tessera_engine::domain::task::TaskView;
-use tessera_engine::domain::{AnnotatorIdx, TaskSlot};
-use tessera_engine::kernel::ActorRng;
+use tessera_engine::dispatch::TaskView;
+use tessera_engine::domain::{AnnotatorIdx, TaskId};
+use rand::RngCore;
 
 /// The declared skill of `a` on `t`'s type (Some whenever the pair is eligible).
 #[inline]
@@ -29,7 +29,7 @@ pub fn oldest_task(a: AnnotatorIdx, st: &RouteState) -> Option<usize> {
 /// Position in `st.idle` of the eligible annotator idle the longest (earliest `idle_since`;
 /// ties to the earlier position).
 #[inline]
-pub fn longest_idle(t: TaskSlot, st: &RouteState) -> Option<usize> {
+pub fn longest_idle(t: TaskId, st: &RouteState) -> Option<usize> {
     let task = st.task(t);
     let mut best: Option<(usize, u64)> = None;
     for (pos, &a) in st.idle.iter().enumerate() {
@@ -44,7 +44,7 @@ pub fn longest_idle(t: TaskSlot, st: &RouteState) -> Option<usize> {
 /// Position in `st.idle` of the eligible annotator with the shortest declared mean time (ties to
 /// the earlier position, i.e. idle longer).
 #[inline]
-pub fn fastest_idle(t: TaskSlot, st: &RouteState) -> Option<usize> {
+pub fn fastest_idle(t: TaskId, st: &RouteState) -> Option<usize> {
     let task = st.task(t);
     let mut best: Option<(usize, f64)> = None;
     for (pos, &a) in st.idle.iter().enumerate() {
@@ -63,7 +63,7 @@ pub fn fastest_idle(t: TaskSlot, st: &RouteState) -> Option<usize> {
 /// Reservoir sampling of one item: call with the k-th candidate (k counted from 1); returns
 /// whether it replaces the current pick (each of k candidates ends up chosen with probability 1/k).
 #[inline]
-pub fn reservoir(k: u32, rng: &mut ActorRng) -> bool {
+pub fn reservoir(k: u32, rng: &mut dyn RngCore) -> bool {
     k == 1 || rng.random_range(0..k) == 0
 }
 

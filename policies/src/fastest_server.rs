@@ -4,8 +4,8 @@
 
 use crate::common::{fastest_idle, oldest_task};
 use tessera_engine::dispatch::{RouteState, Router};
-use tessera_engine::domain::{AnnotatorIdx, TaskSlot};
-use tessera_engine::kernel::ActorRng;
+use tessera_engine::domain::{AnnotatorIdx, TaskId};
+use rand::RngCore;
 
 pub struct FastestServerFirst;
 
@@ -13,10 +13,10 @@ impl Router for FastestServerFirst {
     fn name(&self) -> &str {
         "fastest-server-first"
     }
-    fn pick_task(&mut self, a: AnnotatorIdx, st: &RouteState, _: &mut ActorRng) -> Option<usize> {
+    fn pick_task(&mut self, a: AnnotatorIdx, st: &RouteState, _: &mut dyn RngCore) -> Option<usize> {
         oldest_task(a, st)
     }
-    fn pick_annotator(&mut self, t: TaskSlot, st: &RouteState, _: &mut ActorRng) -> Option<usize> {
+    fn pick_annotator(&mut self, t: TaskId, st: &RouteState, _: &mut dyn RngCore) -> Option<usize> {
         fastest_idle(t, st)
     }
 }

@@ -4,8 +4,8 @@
 
 use crate::common::{longest_idle, oldest_in_streams};
 use tessera_engine::dispatch::{eligible, RouteState, Router};
-use tessera_engine::domain::{AnnotatorIdx, TaskSlot};
-use tessera_engine::kernel::ActorRng;
+use tessera_engine::domain::{AnnotatorIdx, TaskId};
+use rand::RngCore;
 
 pub struct FixedPriority;
 
@@ -13,7 +13,7 @@ impl Router for FixedPriority {
     fn name(&self) -> &str {
         "fixed-priority"
     }
-    fn pick_task(&mut self, a: AnnotatorIdx, st: &RouteState, _: &mut ActorRng) -> Option<usize> {
+    fn pick_task(&mut self, a: AnnotatorIdx, st: &RouteState, _: &mut dyn RngCore) -> Option<usize> {
         // Fast path: priority levels from the top, over the streams with waiting tasks that this
         // annotator could take (its skills; reviewers may take any stream's reviews); the oldest
         // eligible task of the first level that has one wins. The full scan below is the
@@ -22,7 +22,8 @@ impl Router for FixedPriority {
         let facts = st.queue.streams();
         let mut levels: [(u32, u64); 64] = [(0, 0); 64];
         let mut n = 0;
-        for (s, f) in facts.iter().enumerate() {
+        // (Stream sets are 64-bit masks: with more streams, the full scan below decides.)
+        for (s, f) in facts.iter().enumerate().take(if facts.len() <= 64 { 64 } else { 0 }) {
             let skilled = view.reviewer || matches!(view.skills.get(f.ttype as usize), Some(Some(_)));
             if st.queue.waiting(s as u16) == 0 || !skilled {
                 continue;
@@ -51,7 +52,7 @@ impl Router for FixedPriority {
         }
         best.map(|b| b.0)
     }
-    fn pick_annotator(&mut self, t: TaskSlot, st: &RouteState, _: &mut ActorRng) -> Option<usize> {
+    fn pick_annotator(&mut self, t: TaskId, st: &RouteState, _: &mut dyn RngCore) -> Option<usize> {
         longest_idle(t, st)
     }
 }

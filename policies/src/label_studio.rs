@@ -10,8 +10,8 @@
 
 use crate::common::{longest_idle, reservoir};
 use tessera_engine::dispatch::{eligible, RouteState, Router};
-use tessera_engine::domain::{AnnotatorIdx, TaskSlot};
-use tessera_engine::kernel::ActorRng;
+use tessera_engine::domain::{AnnotatorIdx, TaskId};
+use rand::RngCore;
 
 pub struct LabelStudio;
 
@@ -19,7 +19,7 @@ impl Router for LabelStudio {
     fn name(&self) -> &str {
         "label-studio"
     }
-    fn pick_task(&mut self, a: AnnotatorIdx, st: &RouteState, rng: &mut ActorRng) -> Option<usize> {
+    fn pick_task(&mut self, a: AnnotatorIdx, st: &RouteState, rng: &mut dyn RngCore) -> Option<usize> {
         let view = st.annotator(a);
         // Key: (not gold, labels so far); smaller is better.
         let mut best: Option<(usize, (bool, usize))> = None;
@@ -46,7 +46,7 @@ impl Router for LabelStudio {
         }
         best.map(|b| b.0)
     }
-    fn pick_annotator(&mut self, t: TaskSlot, st: &RouteState, _: &mut ActorRng) -> Option<usize> {
+    fn pick_annotator(&mut self, t: TaskId, st: &RouteState, _: &mut dyn RngCore) -> Option<usize> {
         longest_idle(t, st)
     }
 }

@@ -3,8 +3,8 @@
 
 use crate::common::{longest_idle, oldest_task};
 use tessera_engine::dispatch::{RouteState, Router};
-use tessera_engine::domain::{AnnotatorIdx, TaskSlot};
-use tessera_engine::kernel::ActorRng;
+use tessera_engine::domain::{AnnotatorIdx, TaskId};
+use rand::RngCore;
 
 pub struct LongestIdle;
 
@@ -12,10 +12,10 @@ impl Router for LongestIdle {
     fn name(&self) -> &str {
         "longest-idle"
     }
-    fn pick_task(&mut self, a: AnnotatorIdx, st: &RouteState, _: &mut ActorRng) -> Option<usize> {
+    fn pick_task(&mut self, a: AnnotatorIdx, st: &RouteState, _: &mut dyn RngCore) -> Option<usize> {
         oldest_task(a, st)
     }
-    fn pick_annotator(&mut self, t: TaskSlot, st: &RouteState, _: &mut ActorRng) -> Option<usize> {
+    fn pick_annotator(&mut self, t: TaskId, st: &RouteState, _: &mut dyn RngCore) -> Option<usize> {
         longest_idle(t, st)
     }
 }

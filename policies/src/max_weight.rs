@@ -7,8 +7,8 @@
 
 use crate::common::{fastest_idle, oldest_in_streams, rate};
 use tessera_engine::dispatch::{eligible, RouteState, Router};
-use tessera_engine::domain::{AnnotatorIdx, TaskSlot};
-use tessera_engine::kernel::ActorRng;
+use tessera_engine::domain::{AnnotatorIdx, TaskId};
+use rand::RngCore;
 
 #[derive(Default)]
 pub struct MaxWeight {
@@ -22,13 +22,13 @@ impl Router for MaxWeight {
     fn name(&self) -> &str {
         "max-weight"
     }
-    fn pick_task(&mut self, a: AnnotatorIdx, st: &RouteState, _: &mut ActorRng) -> Option<usize> {
+    fn pick_task(&mut self, a: AnnotatorIdx, st: &RouteState, _: &mut dyn RngCore) -> Option<usize> {
         // Fast path: the weights come from the per-stream counts; the first eligible task of a
         // best-weight class is the answer. Only when no best-weight class has a task this
         // annotator may take does the full scan below run.
         let view = st.annotator(a);
         let (mut best_w, mut best) = (f64::NEG_INFINITY, 0u64);
-        for (s, f) in st.queue.streams().iter().enumerate() {
+        for (s, f) in st.queue.streams().iter().enumerate().take(64) {
             let q = st.queue.waiting(s as u16);
             let Some(skill) = view.skills.get(f.ttype as usize).copied().flatten() else { continue };
             if q == 0 {
@@ -41,8 +41,11 @@ impl Router for MaxWeight {
                 best |= 1u64 << s;
             }
         }
-        if let Some(pos) = oldest_in_streams(a, st, best) {
-            return Some(pos);
+        // (The stream set is a 64-bit mask: with more streams, the full scan below decides.)
+        if st.queue.streams().len() <= 64 {
+            if let Some(pos) = oldest_in_streams(a, st, best) {
+                return Some(pos);
+            }
         }
         self.count.iter_mut().for_each(|c| *c = 0);
         self.first.iter_mut().for_each(|f| *f = usize::MAX);
@@ -73,7 +76,7 @@ impl Router for MaxWeight {
         }
         best.map(|b| b.0)
     }
-    fn pick_annotator(&mut self, t: TaskSlot, st: &RouteState, _: &mut ActorRng) -> Option<usize> {
+    fn pick_annotator(&mut self, t: TaskId, st: &RouteState, _: &mut dyn RngCore) -> Option<usize> {
         fastest_idle(t, st)
     }
 }

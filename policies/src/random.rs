@@ -5,9 +5,9 @@
 
 use crate::common::reservoir;
 use tessera_engine::dispatch::{eligible, RouteState, Router};
-use tessera_engine::domain::{AnnotatorIdx, TaskSlot};
+use tessera_engine::domain::{AnnotatorIdx, TaskId};
 use rand::Rng;
-use tessera_engine::kernel::ActorRng;
+use rand::RngCore;
 
 pub struct Random;
 
@@ -18,7 +18,7 @@ impl Router for Random {
     fn name(&self) -> &str {
         "random"
     }
-    fn pick_task(&mut self, a: AnnotatorIdx, st: &RouteState, rng: &mut ActorRng) -> Option<usize> {
+    fn pick_task(&mut self, a: AnnotatorIdx, st: &RouteState, rng: &mut dyn RngCore) -> Option<usize> {
         let view = st.annotator(a);
         // Rejection sampling: a uniform position that is eligible is a uniform eligible task.
         // After a few misses (few eligible tasks), the reservoir scan below, also uniform.
@@ -41,7 +41,7 @@ impl Router for Random {
         }
         pick
     }
-    fn pick_annotator(&mut self, t: TaskSlot, st: &RouteState, rng: &mut ActorRng) -> Option<usize> {
+    fn pick_annotator(&mut self, t: TaskId, st: &RouteState, rng: &mut dyn RngCore) -> Option<usize> {
         let task = st.task(t);
         let (mut pick, mut k) = (None, 0u32);
         for (pos, &a) in st.idle.iter().enumerate() {

@@ -4,8 +4,8 @@
 
 use crate::common::oldest_task;
 use tessera_engine::dispatch::{eligible, RouteState, Router};
-use tessera_engine::domain::{AnnotatorIdx, TaskSlot};
-use tessera_engine::kernel::ActorRng;
+use tessera_engine::domain::{AnnotatorIdx, TaskId};
+use rand::RngCore;
 
 #[derive(Default)]
 pub struct RoundRobin {
@@ -17,10 +17,10 @@ impl Router for RoundRobin {
     fn name(&self) -> &str {
         "round-robin"
     }
-    fn pick_task(&mut self, a: AnnotatorIdx, st: &RouteState, _: &mut ActorRng) -> Option<usize> {
+    fn pick_task(&mut self, a: AnnotatorIdx, st: &RouteState, _: &mut dyn RngCore) -> Option<usize> {
         oldest_task(a, st)
     }
-    fn pick_annotator(&mut self, t: TaskSlot, st: &RouteState, _: &mut ActorRng) -> Option<usize> {
+    fn pick_annotator(&mut self, t: TaskId, st: &RouteState, _: &mut dyn RngCore) -> Option<usize> {
         let n = st.annotators.len().max(1) as u64;
         let task = st.task(t);
         let mut best: Option<(usize, u64)> = None;

@@ -5,8 +5,8 @@
 
 use crate::common::longest_idle;
 use tessera_engine::dispatch::{eligible, RouteState, Router};
-use tessera_engine::domain::{AnnotatorIdx, TaskSlot};
-use tessera_engine::kernel::ActorRng;
+use tessera_engine::domain::{AnnotatorIdx, TaskId};
+use rand::RngCore;
 
 pub struct UncertaintyFirst;
 
@@ -14,7 +14,7 @@ impl Router for UncertaintyFirst {
     fn name(&self) -> &str {
         "uncertainty-first"
     }
-    fn pick_task(&mut self, a: AnnotatorIdx, st: &RouteState, _: &mut ActorRng) -> Option<usize> {
+    fn pick_task(&mut self, a: AnnotatorIdx, st: &RouteState, _: &mut dyn RngCore) -> Option<usize> {
         let view = st.annotator(a);
         let mut best: Option<(usize, f32)> = None;
         for (pos, &t) in st.queue.iter().enumerate() {
@@ -28,7 +28,7 @@ impl Router for UncertaintyFirst {
         }
         best.map(|b| b.0)
     }
-    fn pick_annotator(&mut self, t: TaskSlot, st: &RouteState, _: &mut ActorRng) -> Option<usize> {
+    fn pick_annotator(&mut self, t: TaskId, st: &RouteState, _: &mut dyn RngCore) -> Option<usize> {
         longest_idle(t, st)
     }
 }

@@ -1,9 +1,11 @@
-//! The output files of `tessera simulate`. Same results in, same bytes out.
+//! The output files of `tessera simulate`: summary.json, tasks.csv and the streamed trace
+//! (events.jsonl, schema `tessera.trace/2`). Same results in, same bytes out.
 
 use anyhow::{Context, Result};
+use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::Path;
-use tessera_engine::run::record::{TaskRecord, TraceEvent};
+use std::path::{Path, PathBuf};
+use tessera_engine::run::record::{TaskRecord, TraceSink};
 
 /// Writes summary.json (pretty, keys sorted, trailing newline).
 pub fn write_summary_json(path: &Path, summary: &serde_json::Value) -> Result<()> {
@@ -56,18 +58,48 @@ pub fn write_tasks_csv<'a>(path: &Path, runs: impl Iterator<Item = (u32, &'a [Ta
     Ok(())
 }
 
-/// Writes events.jsonl: one JSON object per line, with the replication number.
-pub fn write_trace_jsonl<'a>(path: &Path, runs: impl Iterator<Item = (u32, &'a [TraceEvent])>) -> Result<()> {
-    let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-    let mut w = BufWriter::new(file);
-    for (rep, events) in runs {
-        for e in events {
-            let mut v = serde_json::to_value(e)?;
-            v["replication"] = rep.into();
-            serde_json::to_writer(&mut w, &v)?;
-            w.write_all(b"\n")?;
-        }
+/// A replication's trace, streamed to its own part file as the run goes (replications run in
+/// parallel); [`join_trace_parts`] concatenates them in replication order.
+pub struct TracePart {
+    path: PathBuf,
+    w: BufWriter<File>,
+}
+
+/// Where replication `r`'s part of `events.jsonl` goes.
+pub fn trace_part_path(events: &Path, r: u32) -> PathBuf {
+    let mut name = events.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(format!(".part{r}"));
+    events.with_file_name(name)
+}
+
+impl TracePart {
+    pub fn create(events: &Path, r: u32) -> Result<TracePart, String> {
+        let path = trace_part_path(events, r);
+        let file = File::create(&path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+        Ok(TracePart { w: BufWriter::with_capacity(1 << 16, file), path })
     }
-    w.flush()?;
+}
+
+impl TraceSink for TracePart {
+    fn write(&mut self, line: &[u8]) -> Result<(), String> {
+        self.w.write_all(line).map_err(|e| format!("cannot write {}: {e}", self.path.display()))
+    }
+    fn finish(&mut self) -> Result<(), String> {
+        self.w.flush().map_err(|e| format!("cannot write {}: {e}", self.path.display()))
+    }
+}
+
+/// Concatenates the part files of `reps` replications into `events` (schema `tessera.trace/2`:
+/// each replication opens with its header line) and removes the parts.
+pub fn join_trace_parts(events: &Path, reps: u32) -> Result<()> {
+    let out = File::create(events).with_context(|| format!("cannot create {}", events.display()))?;
+    let mut w = BufWriter::new(out);
+    for r in 0..reps {
+        let part = trace_part_path(events, r);
+        let mut f = File::open(&part).with_context(|| format!("cannot read {}", part.display()))?;
+        std::io::copy(&mut f, &mut w).with_context(|| format!("cannot write {}", events.display()))?;
+        std::fs::remove_file(&part).with_context(|| format!("cannot remove {}", part.display()))?;
+    }
+    w.flush().with_context(|| format!("cannot write {}", events.display()))?;
     Ok(())
 }

@@ -1,12 +1,15 @@
 //! tessera-reports: writing what a run produced. `summary.json` (figures with confidence
-//! intervals), `tasks.csv` (one row per task), `events.jsonl` (the trace) and the short terminal
-//! summary. HTML reports with charts come with the reporting issue.
+//! intervals), `tasks.csv` (one row per task), `events.jsonl` (the trace), the short terminal
+//! summary and the routing leaderboard of `tessera bench` (`leaderboard.md`, `leaderboard.csv`).
+//! HTML reports with charts come with the reporting issue.
 //!
 //! Architecture invariant: reports only format results; they never change or recompute a figure
 //! that the engine produced.
 
 mod files;
+mod leaderboard;
 mod text;
 
-pub use files::{write_summary_json, write_tasks_csv, write_trace_jsonl};
+pub use files::{join_trace_parts, trace_part_path, write_summary_json, write_tasks_csv, TracePart};
+pub use leaderboard::{best, leaderboard_csv, leaderboard_md, SeedSet, Table, DIGITS};
 pub use text::human_summary;

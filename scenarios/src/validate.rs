@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 use tessera_engine::domain::shift::Calendar;
-use tessera_engine::domain::task::Workflow;
+use tessera_engine::core::Workflow;
 use tessera_engine::spec::{AccuracySpec, ArrivalSpec, DifficultySpec, PaySpec, ProbDist, Scenario, ServiceDist};
 
 impl<'a> Known<'a> {

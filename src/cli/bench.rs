@@ -7,9 +7,11 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use tessera_engine::metrics::reward::figures;
 use tessera_engine::metrics::stats::mean_ci;
-use tessera_engine::run::{replication_seed, run, RunOptions, Summary};
+use tessera_engine::run::{replication_seed, run, RunOptions};
 use tessera_engine::spec::Scenario;
+use tessera_reports::{leaderboard_csv, leaderboard_md, SeedSet};
 
 /// Offset between the tuning seeds and the held-out evaluation seeds.
 pub const EVAL_SEED_OFFSET: u64 = 1_000_000;
@@ -110,42 +112,6 @@ fn expand(glob: &str) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// The figures the leaderboard shows, per run.
-const FIGURES: [(&str, &str, bool); 6] = [
-    // (column, csv name, higher is better)
-    ("accuracy", "accuracy", true),
-    ("cost / label [USD]", "cost_per_final_label_usd", false),
-    ("p90 time in system [h]", "p90_time_in_system_h", false),
-    ("deadline-miss rate", "deadline_miss_rate", false),
-    ("holding cost [USD/h]", "holding_cost_per_hour", false),
-    ("reward", "reward", true),
-];
-
-fn figures(s: &Summary, scenario: &Scenario) -> [f64; 6] {
-    let zero_nan = |x: f64| if x.is_finite() { x } else { 0.0 };
-    let accuracy = s.accuracy;
-    let cost = s.cost.per_final_label_usd;
-    let p90_h = s.time_in_system_s.p90 / 3600.0;
-    let miss = s.deadline_miss_rate;
-    let holding: f64 = scenario
-        .streams
-        .iter()
-        .enumerate()
-        .map(|(i, st)| {
-            st.holding_cost * s.tasks_in_system_by_stream.get(&scenario.stream_name(i)).copied().unwrap_or(0.0)
-        })
-        .sum();
-    let done = if s.arrivals > 0 { s.completions as f64 / s.arrivals as f64 } else { 0.0 };
-    let reward = zero_nan(accuracy) * done - zero_nan(miss) - 0.1 * zero_nan(cost) - 0.05 * zero_nan(p90_h);
-    [accuracy, cost, p90_h, miss, holding, reward]
-}
-
-fn fmt(x: f64, digits: usize) -> String {
-    if x.is_finite() { format!("{x:.digits$}") } else { "nan".into() }
-}
-
-const DIGITS: [usize; 6] = [4, 4, 3, 4, 2, 4];
-
 pub fn run_bench(args: BenchArgs) -> Result<()> {
     if args.seeds == 0 {
         bail!("--seeds must be at least 1");
@@ -181,7 +147,7 @@ pub fn run_bench(args: BenchArgs) -> Result<()> {
                 sc.routing.policy = policies[p].clone();
                 let routing = sc.routing.clone();
                 let make = move || tessera_policies::router_for(&routing).expect("known policy");
-                let out = run(&sc, &make, RunOptions { seed: seeds[r as usize], keep_records: false, trace: false }, &mut |_| {})?;
+                let out = run(&sc, &make, RunOptions::figures(seeds[r as usize]), &mut |_| {})?;
                 bar.inc(1);
                 Ok(figures(&out.summary, &sc))
             })
@@ -209,7 +175,8 @@ pub fn run_bench(args: BenchArgs) -> Result<()> {
     }
     let names: Vec<String> = scenarios.iter().map(|s| s.name.clone().unwrap_or_default()).collect();
     let csv = leaderboard_csv(&names, &policies, &table, n);
-    let md = leaderboard_md(&names, &paths, &policies, &table, &args, &seeds);
+    let seed_set = SeedSet { tuning: args.tuning, base: args.seed, offset: if args.tuning { 0 } else { EVAL_SEED_OFFSET }, count: seeds.len() };
+    let md = leaderboard_md(&names, &paths, &policies, &table, &command_line(&args), &seed_set);
     std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create output directory {}", args.out.display()))?;
     std::fs::write(args.out.join("leaderboard.csv"), csv)?;
     std::fs::write(args.out.join("leaderboard.md"), &md)?;
@@ -217,84 +184,6 @@ pub fn run_bench(args: BenchArgs) -> Result<()> {
         println!("{} runs ({} scenarios × {} policies × {} seeds): wrote {}/leaderboard.md and leaderboard.csv", jobs.len(), scenarios.len(), policies.len(), n, args.out.display());
     }
     Ok(())
-}
-
-type Table = Vec<Vec<[(f64, f64); 6]>>;
-
-/// Index of the best policy for figure k in scenario row, or None when all are NaN.
-fn best(row: &[[(f64, f64); 6]], k: usize) -> Option<usize> {
-    let higher = FIGURES[k].2;
-    let mut b: Option<(usize, f64)> = None;
-    for (p, f) in row.iter().enumerate() {
-        let x = f[k].0;
-        if x.is_finite() && b.is_none_or(|(_, y)| if higher { x > y } else { x < y }) {
-            b = Some((p, x));
-        }
-    }
-    b.map(|b| b.0)
-}
-
-fn leaderboard_csv(names: &[String], policies: &[String], table: &Table, n: usize) -> String {
-    let mut s = String::from("scenario,policy,seeds,best");
-    for f in FIGURES {
-        let _ = write!(s, ",{0}_mean,{0}_ci95_half_width", f.1);
-    }
-    s.push('\n');
-    for (si, name) in names.iter().enumerate() {
-        let star = best(&table[si], 5);
-        for (pi, p) in policies.iter().enumerate() {
-            let _ = write!(s, "{name},{p},{n},{}", star == Some(pi));
-            for k in 0..6 {
-                let (m, h) = table[si][pi][k];
-                let _ = write!(s, ",{},{}", fmt(m, 6), fmt(h, 6));
-            }
-            s.push('\n');
-        }
-    }
-    s
-}
-
-fn leaderboard_md(names: &[String], paths: &[PathBuf], policies: &[String], table: &Table, args: &BenchArgs, seeds: &[u64]) -> String {
-    let mut s = String::from("# Routing leaderboard\n\n");
-    let _ = writeln!(s, "Reproduce with:\n\n```\n{}\n```\n", command_line(args));
-    let _ = writeln!(
-        s,
-        "{} {} seeds per scenario and policy ({}: replication_seed({} + {}, r) for r < {}), common random numbers across policies. Each cell is the mean ± the 95% confidence half-width (Student t). ★ = best composite reward in the scenario; **bold** = best value of the column.\n",
-        if args.tuning { "Tuning set:" } else { "Held-out evaluation set:" },
-        seeds.len(),
-        if args.tuning { "tuning seeds" } else { "evaluation seeds" },
-        args.seed,
-        if args.tuning { 0 } else { EVAL_SEED_OFFSET },
-        seeds.len()
-    );
-    s.push_str("reward = accuracy × completed share − deadline-miss rate − 0.1 × cost per final label [USD] − 0.05 × p90 time in system [h]\n\n");
-    for (si, name) in names.iter().enumerate() {
-        let _ = writeln!(s, "## {name}\n\n`{}`\n", paths[si].display());
-        s.push_str("| policy |");
-        for f in FIGURES {
-            let _ = write!(s, " {} |", f.0);
-        }
-        s.push_str("\n|---|");
-        s.push_str(&"---:|".repeat(FIGURES.len()));
-        s.push('\n');
-        let bests: Vec<Option<usize>> = (0..6).map(|k| best(&table[si], k)).collect();
-        for (pi, p) in policies.iter().enumerate() {
-            let star = if bests[5] == Some(pi) { " ★" } else { "" };
-            let _ = write!(s, "| {p}{star} |");
-            for k in 0..6 {
-                let (m, h) = table[si][pi][k];
-                let cell = format!("{} ± {}", fmt(m, DIGITS[k]), fmt(h, DIGITS[k]));
-                if bests[k] == Some(pi) {
-                    let _ = write!(s, " **{cell}** |");
-                } else {
-                    let _ = write!(s, " {cell} |");
-                }
-            }
-            s.push('\n');
-        }
-        s.push('\n');
-    }
-    s
 }
 
 /// The command that reproduces a leaderboard (without output and thread options).

@@ -14,7 +14,9 @@ pub const LONG_ABOUT: &str = "Run a scenario in simulated time and write its fig
 Writes DIR/summary.json (every figure as mean and 95% confidence interval over the replications, \
 plus each replication), DIR/tasks.csv (one row per task) and, with --trace, DIR/events.jsonl. \
 The output is a pure function of the scenario, the overrides and the seed: the same inputs give \
-byte-identical files at any thread count.
+byte-identical files at any thread count. The trace (schema tessera.trace/2, documented in \
+README.md) is streamed to disk as the run goes: one header line per replication, then one line \
+per decision with durable ids, absolute timestamps and names.
 
 Examples:
   tessera simulate scenarios/mmc.toml
@@ -80,7 +82,21 @@ pub fn run(args: SimulateArgs) -> Result<()> {
         }
         bar.set_position((total * 1000.0) as u64);
     };
-    let runs = run_replications(&scenario, &make_router, seed, reps, true, args.trace, &progress).map_err(anyhow::Error::msg)?;
+    let events = out.join("events.jsonl");
+    let open_trace = |r: u32| -> Result<Box<dyn tessera_engine::run::record::TraceSink>, String> { Ok(Box::new(tessera_reports::TracePart::create(&events, r)?)) };
+    let trace: Option<tessera_engine::run::TraceFactory> = if args.trace { Some(&open_trace) } else { None };
+    let runs = run_replications(&scenario, &make_router, seed, reps, true, trace, &progress);
+    let runs = match runs {
+        Ok(runs) => runs,
+        Err(e) => {
+            if args.trace {
+                for r in 0..reps {
+                    let _ = std::fs::remove_file(tessera_reports::trace_part_path(&events, r));
+                }
+            }
+            return Err(anyhow::Error::msg(e));
+        }
+    };
     bar.finish_and_clear();
 
     let summaries: Vec<_> = runs.iter().map(|r| r.summary.clone()).collect();
@@ -88,7 +104,7 @@ pub fn run(args: SimulateArgs) -> Result<()> {
     tessera_reports::write_summary_json(&out.join("summary.json"), &summary)?;
     tessera_reports::write_tasks_csv(&out.join("tasks.csv"), runs.iter().enumerate().map(|(i, r)| (i as u32, r.tasks.as_slice())))?;
     if args.trace {
-        tessera_reports::write_trace_jsonl(&out.join("events.jsonl"), runs.iter().enumerate().map(|(i, r)| (i as u32, r.trace.as_slice())))?;
+        tessera_reports::join_trace_parts(&events, reps)?;
     }
     if !args.quiet {
         print!("{}", tessera_reports::human_summary(&summary));

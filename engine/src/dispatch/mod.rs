@@ -1,20 +1,19 @@
-//! Dispatch: who gets which task. The [`Router`] trait is the one interface every routing policy
-//! implements (FIFO and skill-greedy here; the rest in tessera-policies); the [`Dispatcher`] actor
-//! owns the waiting queue, the idle annotators and every live task, and asks its router.
+//! Routing: who gets which task. The [`Router`] trait is the one interface every routing policy
+//! implements (FIFO and skill-greedy here; the rest in tessera-policies). Policies decide on
+//! [`RouteState`]: task views keyed by durable ids, annotator views, the waiting queue (which owns
+//! its order) and the idle set; the decision core (`crate::core`) asks them and applies the answer.
 
-mod dispatcher;
 mod fifo;
 mod queue;
 mod router;
 mod skill_greedy;
-mod table;
+mod views;
 
-pub use dispatcher::{Dispatcher, DispatcherConfig, ModelRef, QualityConfig, ReviewConfig};
 pub use fifo::Fifo;
 pub use queue::{StreamFacts, WaitQueue};
-pub use router::{eligible, AnnotatorView, RouteState, Router, Skill};
+pub use router::{eligible, AnnotatorView, RouteState, Router, Skill, TaskView};
 pub use skill_greedy::SkillGreedy;
-pub use table::TaskTable;
+pub use views::TaskViews;
 
 /// The routing policies built into the engine, by scenario name.
 pub fn builtin_router(name: &str) -> Option<Box<dyn Router>> {

@@ -2,7 +2,7 @@
 //! needs without scanning it: how many tasks of each stream wait, and each stream's static
 //! routing facts (type, priority, holding cost).
 
-use crate::domain::TaskSlot;
+use crate::core::ids::TaskId;
 use std::collections::VecDeque;
 use std::ops::Deref;
 
@@ -18,7 +18,7 @@ pub struct StreamFacts {
 /// Waiting tasks in queue order (dereferences to the order), with counts per stream.
 #[derive(Clone, Debug, Default)]
 pub struct WaitQueue {
-    order: VecDeque<TaskSlot>,
+    order: VecDeque<TaskId>,
     waiting: Vec<u32>,
     facts: Vec<StreamFacts>,
 }
@@ -27,18 +27,18 @@ impl WaitQueue {
     pub fn new(facts: Vec<StreamFacts>) -> Self {
         WaitQueue { order: VecDeque::new(), waiting: vec![0; facts.len()], facts }
     }
-    pub fn push_back(&mut self, slot: TaskSlot, stream: u16) {
-        self.order.push_back(slot);
+    pub fn push_back(&mut self, id: TaskId, stream: u16) {
+        self.order.push_back(id);
         self.waiting[stream as usize] += 1;
     }
-    pub fn insert(&mut self, pos: usize, slot: TaskSlot, stream: u16) {
-        self.order.insert(pos, slot);
+    pub fn insert(&mut self, pos: usize, id: TaskId, stream: u16) {
+        self.order.insert(pos, id);
         self.waiting[stream as usize] += 1;
     }
-    pub fn remove(&mut self, pos: usize, stream: u16) -> Option<TaskSlot> {
-        let slot = self.order.remove(pos)?;
+    pub fn remove(&mut self, pos: usize, stream: u16) -> Option<TaskId> {
+        let id = self.order.remove(pos)?;
         self.waiting[stream as usize] -= 1;
-        Some(slot)
+        Some(id)
     }
     /// Tasks of `stream` waiting.
     pub fn waiting(&self, stream: u16) -> u32 {
@@ -51,8 +51,8 @@ impl WaitQueue {
 }
 
 impl Deref for WaitQueue {
-    type Target = VecDeque<TaskSlot>;
-    fn deref(&self) -> &VecDeque<TaskSlot> {
+    type Target = VecDeque<TaskId>;
+    fn deref(&self) -> &VecDeque<TaskId> {
         &self.order
     }
 }
@@ -63,12 +63,12 @@ mod tests {
     #[test]
     fn counts_follow_the_order() {
         let mut q = WaitQueue::new(vec![StreamFacts::default(); 2]);
-        q.push_back(7, 0);
-        q.push_back(8, 1);
-        q.insert(0, 9, 1);
-        assert_eq!(q.iter().copied().collect::<Vec<_>>(), [9, 7, 8]);
+        q.push_back(TaskId(7), 0);
+        q.push_back(TaskId(8), 1);
+        q.insert(0, TaskId(9), 1);
+        assert_eq!(q.iter().copied().collect::<Vec<_>>(), [TaskId(9), TaskId(7), TaskId(8)]);
         assert_eq!((q.waiting(0), q.waiting(1)), (1, 2));
-        assert_eq!(q.remove(2, 1), Some(8));
+        assert_eq!(q.remove(2, 1), Some(TaskId(8)));
         assert_eq!((q.waiting(0), q.waiting(1)), (1, 1));
     }
 }

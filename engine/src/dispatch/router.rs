@@ -1,10 +1,11 @@
-//! The routing contract: what a policy sees (views that never include hidden truth) and decides.
+//! The routing contract: what a policy sees (views keyed by durable ids that never include hidden
+//! truth or the decision core's internals) and what it decides.
 
-use super::{TaskTable, WaitQueue};
-use crate::domain::task::TaskView;
-use crate::domain::{AnnotatorIdx, TaskSlot};
-use crate::kernel::ActorRng;
+use super::{TaskViews, WaitQueue};
+use crate::core::ids::{AnnotatorId, TaskId};
 use crate::time::{Dur, SimTime};
+use rand::RngCore;
+use smallvec::SmallVec;
 
 /// What the operation believes about an annotator's skill on one task type (declared or learned,
 /// not the hidden truth of the simulation).
@@ -21,72 +22,108 @@ pub struct Skill {
 /// What routing knows about an annotator.
 #[derive(Clone, Debug)]
 pub struct AnnotatorView {
-    pub idx: AnnotatorIdx,
+    /// Durable id (dense: the annotator's index, never reused).
+    pub idx: AnnotatorId,
     pub pool: u16,
     /// By task-type index; None = not qualified for that type.
     pub skills: Vec<Option<Skill>>,
-    /// Bit i set = speaks language i of the run's language table.
-    pub languages: u64,
+    /// Languages spoken, as indices into the run's language table (any number).
+    pub languages: Vec<u16>,
     /// When the annotator last became idle.
     pub idle_since: SimTime,
     /// Online reliability estimate in [0, 1] (starts at the pool's declared accuracy).
     pub trust: f32,
     /// Banned annotators get no work.
     pub banned: bool,
-    /// Bit i set = may only work on stream i; 0 = any stream.
-    pub reserved_for: u64,
+    /// Streams this annotator is reserved for (any number); empty = any stream.
+    pub reserved_for: Vec<u16>,
     /// Member of the review pool.
     pub reviewer: bool,
 }
 
-/// The hard constraints every policy respects: skill (or, for a review, membership of the review
-/// pool), language, reservation, not banned, and at most one label per annotator per task.
+/// What a router may see of a task that waits for people (never its hidden truth).
+#[derive(Clone, Debug, Default)]
+pub struct TaskView {
+    /// Durable id (in the simulation: the arrival order over the whole run).
+    pub id: TaskId,
+    pub stream: u16,
+    pub ttype: u16,
+    pub language: Option<u16>,
+    pub priority: u32,
+    pub arrival: SimTime,
+    pub deadline: Option<SimTime>,
+    /// Assignments that may still be handed out now.
+    pub open: u16,
+    /// Annotators who labelled it or hold a lease on it (one label per annotator per task).
+    pub labelers: SmallVec<[AnnotatorId; 4]>,
+    /// Annotators who skipped it: never offered it again (empty, and unallocated, for most).
+    pub declined: Vec<AnnotatorId>,
+    /// Current confidence in the leading label [0, 1] (0 with no labels).
+    pub confidence: f32,
+    /// A golden task (known answer) mixed in to check annotators.
+    pub gold: bool,
+    /// Waiting for (or under) expert review: only reviewers may take it.
+    pub review: bool,
+    /// The stream's bar on declared accuracy, in [0, 1] (`streams.min_accuracy`).
+    pub min_accuracy: f32,
+    /// [USD per task-hour] the stream's holding cost (`streams.holding_cost`).
+    pub holding_cost: f32,
+}
+
+/// The hard constraints every policy respects, defined once: skill (or, for a review, membership
+/// of the review pool), language, reservation, not banned, at most one label per annotator per
+/// task, and never a task the annotator skipped.
 #[inline]
 pub fn eligible(t: &TaskView, a: &AnnotatorView) -> bool {
     !a.banned
         && (if t.review { a.reviewer } else { matches!(a.skills.get(t.ttype as usize), Some(Some(_))) })
-        && t.language.is_none_or(|l| a.languages & (1u64 << l) != 0)
-        && (a.reserved_for == 0 || a.reserved_for & (1u64 << t.stream) != 0)
+        && t.language.is_none_or(|l| a.languages.contains(&l))
+        && (a.reserved_for.is_empty() || a.reserved_for.contains(&t.stream))
         && !t.labelers.contains(&a.idx)
+        && (t.declined.is_empty() || !t.declined.contains(&a.idx))
 }
 
 /// The state a router decides on.
 pub struct RouteState<'a> {
     pub now: SimTime,
     pub annotators: &'a [AnnotatorView],
-    pub tasks: &'a TaskTable,
+    pub tasks: &'a TaskViews,
     /// Waiting tasks with open assignments, in the order they joined (with counts per stream).
     pub queue: &'a WaitQueue,
     /// Idle, on-shift annotators, longest idle first.
-    pub idle: &'a [AnnotatorIdx],
+    pub idle: &'a [AnnotatorId],
 }
 
 impl RouteState<'_> {
-    pub fn task(&self, slot: TaskSlot) -> &TaskView {
-        &self.tasks.get(slot).view
+    /// The view of a task in the queue (every queued id has one).
+    #[inline]
+    pub fn task(&self, id: TaskId) -> &TaskView {
+        self.tasks.view(id)
     }
-    pub fn annotator(&self, idx: AnnotatorIdx) -> &AnnotatorView {
+    #[inline]
+    pub fn annotator(&self, idx: AnnotatorId) -> &AnnotatorView {
         &self.annotators[idx as usize]
     }
 }
 
-/// A routing policy. The dispatcher asks it at two moments: an annotator became free (which
+/// A routing policy. The decision core asks it at two moments: an annotator became free (which
 /// waiting task?) and a task became available (which idle annotator?). Returning None leaves the
-/// annotator idle or the task waiting. Implementations must only return eligible pairs.
+/// annotator idle or the task waiting. Implementations must only return eligible pairs. The random
+/// source is the caller's (the simulation passes its seeded stream, live its own).
 pub trait Router: Send {
     fn name(&self) -> &str;
     /// Position in `st.queue` of the task the free annotator `a` should take.
-    fn pick_task(&mut self, a: AnnotatorIdx, st: &RouteState, rng: &mut ActorRng) -> Option<usize>;
+    fn pick_task(&mut self, a: AnnotatorId, st: &RouteState, rng: &mut dyn RngCore) -> Option<usize>;
     /// Position in `st.idle` of the annotator who should take task `t`.
-    fn pick_annotator(&mut self, t: TaskSlot, st: &RouteState, rng: &mut ActorRng) -> Option<usize>;
-    /// Batch policies: the dispatcher calls [`Router::assign_batch`] every this often, from time 0
+    fn pick_annotator(&mut self, t: TaskId, st: &RouteState, rng: &mut dyn RngCore) -> Option<usize>;
+    /// Batch policies: the core runs [`Router::assign_batch`] every this often, from time 0
     /// (None, the default: never). Such policies usually answer None to the two picks above.
     fn batch_interval(&self) -> Option<Dur> {
         None
     }
     /// Batch policies: pairs (waiting task, idle annotator) to assign now. Pairs that are not
-    /// eligible, not idle or no longer open are skipped by the dispatcher.
-    fn assign_batch(&mut self, _st: &RouteState, _rng: &mut ActorRng) -> Vec<(TaskSlot, AnnotatorIdx)> {
+    /// eligible, not idle or no longer open are skipped by the core.
+    fn assign_batch(&mut self, _st: &RouteState, _rng: &mut dyn RngCore) -> Vec<(TaskId, AnnotatorId)> {
         Vec::new()
     }
 }

@@ -2,8 +2,8 @@
 //! type; a free annotator takes the waiting task on which it is most accurate (oldest first).
 
 use super::{eligible, RouteState, Router};
-use crate::domain::{AnnotatorIdx, TaskSlot};
-use crate::kernel::ActorRng;
+use crate::domain::{AnnotatorIdx, TaskId};
+use rand::RngCore;
 
 pub struct SkillGreedy;
 
@@ -15,7 +15,7 @@ impl Router for SkillGreedy {
     fn name(&self) -> &str {
         "skill-greedy"
     }
-    fn pick_task(&mut self, a: AnnotatorIdx, st: &RouteState, _: &mut ActorRng) -> Option<usize> {
+    fn pick_task(&mut self, a: AnnotatorIdx, st: &RouteState, _: &mut dyn RngCore) -> Option<usize> {
         let view = st.annotator(a);
         // No task can beat the annotator's best skill: stop at the first (oldest) one that matches it.
         let ceiling = view.skills.iter().flatten().map(|s| s.accuracy).fold(f64::MIN, f64::max);
@@ -35,7 +35,7 @@ impl Router for SkillGreedy {
         }
         best.map(|(p, _)| p)
     }
-    fn pick_annotator(&mut self, t: TaskSlot, st: &RouteState, _: &mut ActorRng) -> Option<usize> {
+    fn pick_annotator(&mut self, t: TaskId, st: &RouteState, _: &mut dyn RngCore) -> Option<usize> {
         let task = st.task(t);
         let mut best: Option<(usize, f64)> = None;
         for (pos, &a) in st.idle.iter().enumerate() {

@@ -33,7 +33,13 @@ impl Accuracy {
                     let w: Vec<f64> = (0..k).map(|l| if l == t { 0.0 } else { -(1.0 - rng.random::<f64>()).ln() }).collect();
                     let sum: f64 = w.iter().sum();
                     for l in 0..k {
-                        m[t * k + l] = if l == t { diag } else if sum > 0.0 { (1.0 - diag) * w[l] / sum } else { 0.0 };
+                        m[t * k + l] = if l == t {
+                            diag
+                        } else if sum > 0.0 {
+                            (1.0 - diag) * w[l] / sum
+                        } else {
+                            0.0
+                        };
                     }
                 }
                 Accuracy::Confusion { classes, m }
@@ -266,11 +272,11 @@ impl Actor<Msg> for Annotator {
                         self.answer(&job, now, ctx.rng())
                     }
                 };
-                ctx.send(self.dispatcher, Msg::Submit { annotator: self.idx, task: job.task, label, leaving: !self.on_shift });
+                ctx.send(self.dispatcher, Msg::Submit { annotator: self.idx, assignment: job.assignment, label, review: job.review.is_some(), leaving: !self.on_shift });
             }
             Msg::AbandonTimeout => {
                 let Some(job) = self.busy.take() else { return };
-                ctx.send(self.dispatcher, Msg::Abandoned { annotator: self.idx, task: job.task, leaving: !self.on_shift });
+                ctx.send(self.dispatcher, Msg::Abandoned { annotator: self.idx, assignment: job.assignment, leaving: !self.on_shift });
             }
             _ => {}
         }

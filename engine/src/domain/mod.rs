@@ -1,5 +1,6 @@
 //! The annotation domain as actors: task sources, annotators, ML models and the dispatcher
-//! (in `crate::dispatch`), and the messages they exchange.
+//! (the simulation adapter of the decision core, `crate::run::Dispatcher`), and the messages they
+//! exchange.
 //!
 //! ```text
 //!  TaskSource ──Arrive──▶ Dispatcher ──PreAnnotate──▶ Model
@@ -10,23 +11,22 @@
 //! ```
 
 pub mod annotator;
-pub mod consensus;
 pub mod model;
 pub mod shift;
 pub mod source;
-pub mod task;
 
-/// Dense index of an annotator in the run (pool by pool, in scenario order).
-pub type AnnotatorIdx = u32;
-/// Slot of a live task in the dispatcher's task table.
-pub type TaskSlot = u32;
+pub use crate::core::ids::{AssignmentId, TaskId};
+use crate::core::Timer;
+
+/// Dense index of an annotator in the run (pool by pool, in scenario order): its durable id.
+pub type AnnotatorIdx = crate::core::ids::AnnotatorId;
 
 /// What an annotator (or model) needs to know to work on a task. The hidden true label travels
 /// with it because the synthetic annotator's answer depends on it; routing never reads it.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Job {
-    /// [slot] of the task in the dispatcher.
-    pub task: TaskSlot,
+    /// The lease this work is done under (answers quote it).
+    pub assignment: AssignmentId,
     /// Task-type index (scenario order of first appearance).
     pub ttype: u16,
     /// Number of classes.
@@ -63,30 +63,46 @@ pub enum Msg {
     StopArrivals,
     /// Source → dispatcher: a task arrived.
     Arrive(NewTask),
-    /// Dispatcher → model: pre-annotate this task.
-    PreAnnotate(Job),
+    /// Dispatcher → model: pre-annotate this task (its hidden truth, for the synthetic model).
+    PreAnnotate { task: TaskId, truth: u16, classes: u16 },
     /// Model → dispatcher: the pre-label.
-    PreLabel { task: TaskSlot, label: u16 },
+    PreLabel {
+        task: TaskId,
+        label: u16,
+    },
     /// Dispatcher → annotator: work on this task.
     Assign(Job),
     /// Annotator → itself: the current item is done.
     WorkDone,
     /// Annotator → itself: the lease on an abandoned task ran out; back at work.
     AbandonTimeout,
-    /// Annotator → dispatcher: a label; `leaving` = the shift is over, assign nothing more.
-    Submit { annotator: AnnotatorIdx, task: TaskSlot, label: u16, leaving: bool },
+    /// Annotator → dispatcher: a label, or for a review a verdict (1 = accept); `leaving` = the
+    /// shift is over, assign nothing more.
+    Submit {
+        annotator: AnnotatorIdx,
+        assignment: AssignmentId,
+        label: u16,
+        review: bool,
+        leaving: bool,
+    },
     /// Annotator → dispatcher: walked away from the task; its lease expired now.
-    Abandoned { annotator: AnnotatorIdx, task: TaskSlot, leaving: bool },
+    Abandoned {
+        annotator: AnnotatorIdx,
+        assignment: AssignmentId,
+        leaving: bool,
+    },
     /// Annotator → itself: shift transitions.
     ShiftStart,
     ShiftEnd,
     /// Annotator → dispatcher: on shift and idle / off shift.
-    Available { annotator: AnnotatorIdx },
-    Unavailable { annotator: AnnotatorIdx },
-    /// Dispatcher → itself: time for a batch policy's assignment round.
-    BatchTick,
-    /// Dispatcher → itself: a timed ban is over.
-    Unban { annotator: AnnotatorIdx },
+    Available {
+        annotator: AnnotatorIdx,
+    },
+    Unavailable {
+        annotator: AnnotatorIdx,
+    },
+    /// Dispatcher → itself: a timer the decision core asked for (unban, batch round).
+    Timer(Timer),
 }
 
 /// `truth` with probability `p`, otherwise a uniformly random other class.
@@ -95,6 +111,10 @@ pub fn noisy_label(truth: u16, classes: u16, p: f64, rng: &mut impl rand::Rng) -
         truth
     } else {
         let other = rng.random_range(0..classes - 1);
-        if other >= truth { other + 1 } else { other }
+        if other >= truth {
+            other + 1
+        } else {
+            other
+        }
     }
 }

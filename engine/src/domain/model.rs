@@ -15,9 +15,9 @@ pub struct Model {
 
 impl Actor<Msg> for Model {
     fn handle(&mut self, msg: Msg, ctx: &mut dyn Context<Msg>) {
-        if let Msg::PreAnnotate(job) = msg {
-            let label = noisy_label(job.truth, job.classes, self.accuracy, ctx.rng());
-            ctx.send_in(self.latency, self.dispatcher, Msg::PreLabel { task: job.task, label });
+        if let Msg::PreAnnotate { task, truth, classes } = msg {
+            let label = noisy_label(truth, classes, self.accuracy, ctx.rng());
+            ctx.send_in(self.latency, self.dispatcher, Msg::PreLabel { task, label });
         }
     }
 }

@@ -1,21 +1,22 @@
 //! From a scenario to a ready simulation: the task-type and language tables, the actors, their
 //! random streams, and the synthetic workforce.
 
+use super::books::{Books, Trace};
+use super::dispatcher::{Dispatcher, Wiring};
+use super::record::{TraceHeader, TRACE_SCHEMA};
 use super::RunOptions;
-use crate::dispatch::{AnnotatorView, Dispatcher, DispatcherConfig, Router, Skill};
-use crate::dispatch::ModelRef;
+use crate::core::{Core, CoreConfig, ModelInfo, QualityConfig, ReviewConfig, StreamInfo, Workflow};
+use crate::dispatch::{AnnotatorView, Router, Skill};
 use crate::domain::annotator::{Annotator, Profile};
 use crate::domain::model::Model;
 use crate::domain::shift::Calendar;
 use crate::domain::source::{ArrivalProcess, TaskDraw, TaskSource};
-use crate::domain::task::{StreamInfo, Workflow};
 use crate::domain::Msg;
 use crate::kernel::{stream_key, stream_rng, Actor, ActorId, Context, Simulation};
 use crate::ledger::{Ledger, Pay};
 use crate::metrics::Monitor;
-use crate::dispatch::{QualityConfig, ReviewConfig};
 use crate::spec::{DifficultySpec, PaySpec, Scenario, Stage};
-use crate::time::{SimTime, US_PER_HOUR};
+use crate::time::{Epoch, SimTime, US_PER_DAY, US_PER_HOUR};
 
 /// Every kind of actor in an annotation simulation (static dispatch: no box per message).
 pub enum SimActor {
@@ -91,11 +92,9 @@ pub fn build(s: &Scenario, router: Box<dyn Router>, opts: RunOptions) -> Result<
         if let Some(i) = languages.iter().position(|x| x == l) {
             return Ok(i as u16);
         }
-        if languages.len() == 64 {
-            return Err("at most 64 distinct languages are supported".into());
-        }
+        let i = u16::try_from(languages.len()).map_err(|_| "more than 65,535 distinct languages".to_string())?;
         languages.push(l.to_string());
-        Ok(languages.len() as u16 - 1)
+        Ok(i)
     };
     for st in &s.streams {
         match types.iter().position(|t| *t == st.task_type) {
@@ -148,19 +147,25 @@ pub fn build(s: &Scenario, router: Box<dyn Router>, opts: RunOptions) -> Result<
     let mut pays = Vec::new();
     let mut pool_of = Vec::new();
     let mut pool_names = Vec::new();
+    let mut annotator_names = Vec::new();
     for (p, pool) in s.pools.iter().enumerate() {
         let name = s.pool_name(p);
         let calendar = Calendar::parse(&pool.shifts).map_err(|e| format!("pools[{p}].shifts: {e}"))?;
         let reviews = s.quality.review.as_ref().filter(|r| r.pool == name);
-        let mut langs = 0u64;
+        let mut langs: Vec<u16> = Vec::new();
         for l in &pool.languages {
-            langs |= 1 << lang_index(l, &mut languages)?;
+            let i = lang_index(l, &mut languages)?;
+            if !langs.contains(&i) {
+                langs.push(i);
+            }
         }
         let pay = Pay::from(&pool.pay);
-        let mut reserved_for = 0u64;
+        let mut reserved_for: Vec<u16> = Vec::new();
         for r in &pool.reserved_for {
             let i = (0..s.streams.len()).position(|i| s.stream_name(i) == *r).ok_or_else(|| format!("pools[{p}].reserved_for: no stream named {r:?}"))?;
-            reserved_for |= 1 << i;
+            if !reserved_for.contains(&(i as u16)) {
+                reserved_for.push(i as u16);
+            }
         }
         let declared: Vec<Option<Skill>> = types
             .iter()
@@ -180,21 +185,25 @@ pub fn build(s: &Scenario, router: Box<dyn Router>, opts: RunOptions) -> Result<
             let mut rng = stream_rng(seed, stream_key(&["profile", &name, &j.to_string()]));
             let mut profile = Profile::draw(pool, &types, &classes_by_type, calendar.clone(), &mut rng);
             if let Some(r) = reviews {
-                let verdict = crate::domain::source::draw_prob(match &pool.accuracy {
-                    crate::spec::AccuracySpec::OneCoin(d) | crate::spec::AccuracySpec::Confusion { diagonal: d } => d,
-                }, &mut rng);
+                let verdict = crate::domain::source::draw_prob(
+                    match &pool.accuracy {
+                        crate::spec::AccuracySpec::OneCoin(d) | crate::spec::AccuracySpec::Confusion { diagonal: d } => d,
+                    },
+                    &mut rng,
+                );
                 profile.review = Some((r.service.clone(), verdict));
             }
             profiles.push((name.clone(), j, profile));
+            annotator_names.push(format!("{name}/{j}"));
             views.push(AnnotatorView {
                 idx,
                 pool: p as u16,
                 skills: declared.clone(),
-                languages: langs,
+                languages: langs.clone(),
                 idle_since: SimTime::ZERO,
                 trust: pool.accuracy.mean() as f32,
                 banned: false,
-                reserved_for,
+                reserved_for: reserved_for.clone(),
                 reviewer: reviews.is_some(),
             });
             pays.push(pay);
@@ -204,40 +213,56 @@ pub fn build(s: &Scenario, router: Box<dyn Router>, opts: RunOptions) -> Result<
     }
 
     let n_annot = views.len();
-    let cfg = DispatcherConfig {
-        streams,
-        quality: QualityConfig {
-            overlap: s.quality.overlap.max(1) as u16,
-            dynamic: s.quality.dynamic_overlap.as_ref().map(|d| (d.max.max(1) as u16, d.confidence as f32)),
-            weighted: s.quality.aggregation == "weighted",
-            gold_rate: s.quality.gold.as_ref().map_or(0.0, |g| g.rate),
-            rules: s.quality.rules.clone(),
-            review: s.quality.review.as_ref().map(|r| ReviewConfig { sample: r.sample, below_confidence: r.below_confidence as f32, max_reworks: r.max_reworks as u16 }),
-            reopen_within: s.quality.reopen_within.0,
-            batch: match &s.quality.batch_aggregation {
-                Some(m) => Some(m.parse().map_err(|e| format!("quality.batch_aggregation: {e}"))?),
-                None => None,
-            },
+    let quality = QualityConfig {
+        overlap: s.quality.overlap.max(1) as u16,
+        dynamic: s.quality.dynamic_overlap.as_ref().map(|d| (d.max.max(1) as u16, d.confidence as f32)),
+        weighted: s.quality.aggregation == "weighted",
+        gold_rate: s.quality.gold.as_ref().map_or(0.0, |g| g.rate),
+        rules: s.quality.rules.clone(),
+        review: s.quality.review.as_ref().map(|r| ReviewConfig { sample: r.sample, below_confidence: r.below_confidence as f32, max_reworks: r.max_reworks as u16 }),
+        reopen_within: s.quality.reopen_within.0,
+        batch: match &s.quality.batch_aggregation {
+            Some(m) => Some(m.parse().map_err(|e| format!("quality.batch_aggregation: {e}"))?),
+            None => None,
         },
-        models: s
-            .models
-            .iter()
-            .enumerate()
-            .map(|(m, spec)| ModelRef { actor: ActorId(model_base + m as u32), speedup: spec.speedup as f32, cost: spec.cost_per_item })
-            .collect(),
+        trust_prior_strength: s.quality.trust_prior_strength,
+    };
+    let batch = quality.batch;
+    let cfg = CoreConfig {
+        streams: streams.clone(),
+        quality,
+        models: s.models.iter().map(|m| ModelInfo { cost: m.cost_per_item, speedup: m.speedup as f32 }).collect(),
+        pay: pays.clone(),
+        late_window: US_PER_DAY,
+    };
+    let wiring = Wiring {
+        models: (0..s.models.len() as u32).map(|m| ActorId(model_base + m)).collect(),
         sources: (1..=n_sources as u32).map(ActorId).collect(),
-        annotator_actors: (0..n_annot as u32).map(|a| ActorId(annot_base + a)).collect(),
+        annotators: (0..n_annot as u32).map(|a| ActorId(annot_base + a)).collect(),
         task_limit: s.run.tasks,
-        keep_records: opts.keep_records,
-        trace: opts.trace,
     };
     let monitor = Monitor::new(SimTime(s.run.warmup.0), s.run.service_level, n_annot, s.streams.len(), types.len());
     let ledger = Ledger::new(pays, pool_of.clone());
-    let dispatcher = Dispatcher::new(cfg, router, views, monitor, ledger, s.quality.trust_prior_strength);
-    let batch = dispatcher.batch_interval().is_some();
+    let core = Core::new(cfg, router, views);
+    let mut books = Books::new(streams, monitor, ledger, n_annot, opts.keep_records, batch);
+    if let Some(open) = opts.trace {
+        let header = TraceHeader {
+            schema: TRACE_SCHEMA,
+            v: 2,
+            replication: opts.replication,
+            scenario: s.name.clone().unwrap_or_default(),
+            policy: core.router_name().to_string(),
+            seed,
+            epoch_unix_us: Epoch::SIMULATION.0,
+            clock: "simulated",
+        };
+        books.trace = Some(Trace::new(open(opts.replication)?, &header, annotator_names));
+    }
+    let batch_rounds = core.batch_interval().is_some();
+    let dispatcher = Dispatcher::new(core, books, wiring, opts.core_log);
     sim.add(SimActor::Dispatcher(Box::new(dispatcher)), stream_key(&["dispatcher"]));
-    if batch {
-        sim.schedule(SimTime::ZERO, dispatcher_id, Msg::BatchTick);
+    if batch_rounds {
+        sim.schedule(SimTime::ZERO, dispatcher_id, Msg::Timer(crate::core::Timer::BatchRound));
     }
 
     for (i, st) in s.streams.iter().enumerate() {
@@ -246,15 +271,15 @@ pub fn build(s: &Scenario, router: Box<dyn Router>, opts: RunOptions) -> Result<
         let k = st.classes.max(1) as usize;
         let weights = st.class_weights.clone().filter(|w| w.len() == k).unwrap_or_else(|| vec![1.0; k]);
         let total: f64 = weights.iter().sum();
-        let class_cdf = weights.iter().scan(0.0, |acc, w| { *acc += w / total; Some(*acc) }).collect();
+        let class_cdf = weights
+            .iter()
+            .scan(0.0, |acc, w| {
+                *acc += w / total;
+                Some(*acc)
+            })
+            .collect();
         let id = sim.add(
-            SimActor::Source(TaskSource {
-                stream: i as u16,
-                dispatcher: dispatcher_id,
-                process,
-                draw: TaskDraw { class_cdf, difficulty: st.difficulty.clone() },
-                stopped: false,
-            }),
+            SimActor::Source(TaskSource { stream: i as u16, dispatcher: dispatcher_id, process, draw: TaskDraw { class_cdf, difficulty: st.difficulty.clone() }, stopped: false }),
             stream_key(&["source", &s.stream_name(i)]),
         );
         sim.schedule(SimTime::ZERO, id, Msg::Start);
@@ -267,12 +292,5 @@ pub fn build(s: &Scenario, router: Box<dyn Router>, opts: RunOptions) -> Result<
         sim.schedule(SimTime::ZERO, id, Msg::Start);
     }
     let expected_end = s.run.tasks.map_or(0.0, |n| n as f64 / expected_rate.max(1e-300));
-    Ok(Built {
-        sim,
-        stream_names: (0..s.streams.len()).map(|i| s.stream_name(i)).collect(),
-        task_types: types,
-        pool_names,
-        pool_of,
-        expected_end,
-    })
+    Ok(Built { sim, stream_names: (0..s.streams.len()).map(|i| s.stream_name(i)).collect(), task_types: types, pool_names, pool_of, expected_end })
 }

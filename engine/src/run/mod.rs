@@ -2,35 +2,54 @@
 //! up. A run is a pure function of (scenario, router, seed); replications run in parallel and
 //! give the same numbers at any thread count.
 
+pub mod books;
 mod build;
+pub mod dispatcher;
 pub mod record;
 mod replicate;
 mod summary;
 
-pub use build::{build, Built, SimActor};
+pub use books::Books;
+pub use build::{build, workflow_of, Built, SimActor};
+pub use dispatcher::{CoreLog, Dispatcher};
 pub use replicate::{replication_seed, run_replications, summarize_replications};
 pub use summary::{Cost, Spread, Summary};
 
 use crate::dispatch::Router;
 use crate::spec::Scenario;
 use crate::time::SimTime;
-use record::{TaskRecord, TraceEvent};
+use record::{TaskRecord, TraceSink};
+
+/// Opens the trace sink of replication r (the caller owns files; the engine does no I/O).
+pub type TraceFactory<'a> = &'a (dyn Fn(u32) -> Result<Box<dyn TraceSink>, String> + Sync);
 
 /// What to keep from a run.
-#[derive(Clone, Copy, Debug)]
-pub struct RunOptions {
+#[derive(Clone, Copy)]
+pub struct RunOptions<'a> {
     pub seed: u64,
+    /// Replication number (written in the trace).
+    pub replication: u32,
     /// Keep one record per task (for tasks.csv).
     pub keep_records: bool,
-    /// Keep the event trace (for events.jsonl).
-    pub trace: bool,
+    /// Stream the event trace (schema 2) to this replication's sink.
+    pub trace: Option<TraceFactory<'a>>,
+    /// Keep every command and effect of the decision core (replay tests).
+    pub core_log: bool,
+}
+
+impl RunOptions<'_> {
+    /// Figures only: no records, no trace.
+    pub fn figures(seed: u64) -> RunOptions<'static> {
+        RunOptions { seed, replication: 0, keep_records: false, trace: None, core_log: false }
+    }
 }
 
 /// Everything a run produces.
 pub struct RunOutput {
     pub summary: Summary,
     pub tasks: Vec<TaskRecord>,
-    pub trace: Vec<TraceEvent>,
+    /// The decision core's commands and effects, when asked for.
+    pub core_log: Option<CoreLog>,
 }
 
 /// Makes a fresh router for each run.
@@ -57,7 +76,10 @@ pub fn run(scenario: &Scenario, make_router: RouterFactory, opts: RunOptions, pr
     let events = built.sim.delivered();
     let d = built.dispatcher_mut();
     d.finish(end);
+    if let Some(e) = d.books.trace.as_mut().and_then(|t| t.error.take()) {
+        return Err(format!("cannot write the trace: {e}"));
+    }
     let summary = summary::summarize(scenario, &built.task_types, &built.pool_names, &built.pool_of, built.dispatcher(), opts.seed, end, events);
     let d = built.dispatcher_mut();
-    Ok(RunOutput { summary, tasks: std::mem::take(&mut d.records), trace: std::mem::take(&mut d.trace) })
+    Ok(RunOutput { summary, tasks: std::mem::take(&mut d.books.records), core_log: d.log.take() })
 }

@@ -1,6 +1,11 @@
-//! Per-task records (tasks.csv) and trace events (events.jsonl).
+//! Per-task records (tasks.csv) and the event trace, schema `tessera.trace/2` (events.jsonl):
+//! one header line per replication, then one line per event with durable ids, absolute
+//! timestamps (epoch + offset, [µs] since the Unix epoch) and names, not indices, for
+//! annotators, streams and labels. The live server writes the same schema.
 
-use serde::Serialize;
+use crate::core::{AnnotatorId, Closed, Effect, LabelFate, StreamInfo, TaskId, Work};
+use crate::time::{Epoch, SimTime};
+use serde::{Serialize, Serializer};
 
 /// One row of tasks.csv: a task's life from arrival to final label.
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -37,32 +42,213 @@ pub struct TaskRecord {
     pub counted: bool,
 }
 
-/// What happened, for --trace.
-#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum EventKind {
-    Arrive,
-    PreLabel,
-    Assign,
-    Submit,
-    Abandon,
-    Final,
-    OnShift,
-    OffShift,
-    Ban,
-    Reopen,
+/// Where trace lines go (the caller opens the file: the engine does no I/O). Each line is one
+/// complete JSON object with its newline.
+pub trait TraceSink: Send {
+    fn write(&mut self, line: &[u8]) -> Result<(), String>;
+    /// The run is over: flush.
+    fn finish(&mut self) -> Result<(), String> {
+        Ok(())
+    }
 }
 
-/// One line of events.jsonl.
-#[derive(Clone, Copy, Debug, Serialize, PartialEq)]
-pub struct TraceEvent {
-    /// [µs] since the start of the run.
-    pub t_us: u64,
-    pub event: EventKind,
+/// The trace schema this engine writes.
+pub const TRACE_SCHEMA: &str = "tessera.trace/2";
+
+/// The first line of a replication's trace.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct TraceHeader {
+    /// Always [`TRACE_SCHEMA`].
+    pub schema: &'static str,
+    pub v: u32,
+    pub replication: u32,
+    pub scenario: String,
+    pub policy: String,
+    pub seed: u64,
+    /// [µs since the Unix epoch] of time zero.
+    pub epoch_unix_us: i64,
+    /// "simulated" or "live".
+    pub clock: &'static str,
+}
+
+/// A class label written by name (the class index as text until streams name their classes).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LabelName(pub u16);
+
+impl Serialize for LabelName {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
+
+/// One line of events.jsonl (schema 2).
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct TraceEvent<'a> {
+    pub v: u32,
+    /// [µs since the Unix epoch].
+    pub t_us: i64,
+    pub replication: u32,
+    pub event: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub task: Option<u64>,
+    pub task: Option<TaskId>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub annotator: Option<u32>,
+    pub assignment: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub label: Option<u16>,
+    pub annotator: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream: Option<&'a str>,
+    /// labelling, review or gold.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub work: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<LabelName>,
+    /// A golden item's known answer, or the final label proposed to a review.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected: Option<LabelName>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub right: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accepted: Option<bool>,
+    /// counted, extra or discarded (labels); answered, expired, returned or skipped (leases).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub late: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<f32>,
+    /// [µs since the Unix epoch] a ban ends.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub until_us: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+fn work_name(w: &Work) -> &'static str {
+    match w {
+        Work::Label { .. } => "labelling",
+        Work::Review { .. } => "review",
+        Work::Gold { .. } => "gold",
+    }
+}
+
+impl<'a> TraceEvent<'a> {
+    fn base(t_us: i64, replication: u32, event: &'static str) -> Self {
+        TraceEvent {
+            v: 2,
+            t_us,
+            replication,
+            event,
+            task: None,
+            assignment: None,
+            annotator: None,
+            stream: None,
+            work: None,
+            label: None,
+            expected: None,
+            right: None,
+            accepted: None,
+            outcome: None,
+            late: None,
+            confidence: None,
+            until_us: None,
+            reason: None,
+        }
+    }
+
+    /// The trace line of an effect (None for those not traced: pay, timers, trust updates).
+    pub fn from_effect(
+        e: &Effect,
+        epoch: Epoch,
+        now: SimTime,
+        replication: u32,
+        annotators: &'a [String],
+        streams: &'a [StreamInfo],
+        stream_of: impl Fn(TaskId) -> Option<u16>,
+    ) -> Option<TraceEvent<'a>> {
+        let t_us = epoch.absolute(now);
+        let name = |a: AnnotatorId| annotators.get(a as usize).map(String::as_str);
+        let sname = |s: u16| streams.get(s as usize).map(|i| i.name.as_str());
+        let of_task = |t: TaskId| stream_of(t).and_then(sname);
+        let ev = |event| TraceEvent::base(t_us, replication, event);
+        Some(match *e {
+            Effect::Arrived { task, stream } => TraceEvent { task: Some(task), stream: sname(stream), ..ev("arrive") },
+            Effect::PreLabelled { task, label } => TraceEvent { task: Some(task), stream: of_task(task), label: Some(LabelName(label)), ..ev("prelabel") },
+            Effect::OnShift { annotator } => TraceEvent { annotator: name(annotator), ..ev("on_shift") },
+            Effect::OffShift { annotator } => TraceEvent { annotator: name(annotator), ..ev("off_shift") },
+            Effect::Assign { assignment, annotator, work, .. } => {
+                let (task, stream, expected) = match work {
+                    Work::Label { task } => (Some(task), of_task(task), None),
+                    Work::Review { task, proposed } => (Some(task), of_task(task), Some(LabelName(proposed))),
+                    Work::Gold { stream, answer } => (None, sname(stream), Some(LabelName(answer))),
+                };
+                TraceEvent { task, stream, expected, assignment: Some(assignment.0), annotator: name(annotator), work: Some(work_name(&work)), ..ev("assign") }
+            }
+            Effect::LeaseClosed { assignment, annotator, task, how, late, .. } => {
+                if how == Closed::Answered {
+                    return None; // the answer's own line says it
+                }
+                let outcome = match how {
+                    Closed::Expired => "expired",
+                    Closed::Returned => "returned",
+                    Closed::Skipped => "skipped",
+                    Closed::Answered => "answered",
+                };
+                TraceEvent {
+                    task,
+                    stream: task.and_then(of_task),
+                    assignment: Some(assignment.0),
+                    annotator: name(annotator),
+                    outcome: Some(outcome),
+                    late: Some(late),
+                    ..ev("lease_closed")
+                }
+            }
+            Effect::LabelStored { task, assignment, annotator, label, fate, late } => TraceEvent {
+                task: Some(task),
+                stream: of_task(task),
+                assignment: Some(assignment.0),
+                annotator: name(annotator),
+                work: Some("labelling"),
+                label: Some(LabelName(label)),
+                outcome: Some(match fate {
+                    LabelFate::Counted => "counted",
+                    LabelFate::Extra => "extra",
+                    LabelFate::Discarded => "discarded",
+                }),
+                late: Some(late),
+                ..ev("label")
+            },
+            Effect::GoldChecked { assignment, annotator, stream, label, right } => TraceEvent {
+                stream: sname(stream),
+                assignment: Some(assignment.0),
+                annotator: name(annotator),
+                work: Some("gold"),
+                label: Some(LabelName(label)),
+                right: Some(right),
+                ..ev("gold")
+            },
+            Effect::Reviewed { task, assignment, annotator, accepted, applied } => TraceEvent {
+                task: Some(task),
+                stream: of_task(task),
+                assignment: Some(assignment.0),
+                annotator: name(annotator),
+                work: Some("review"),
+                accepted: Some(accepted),
+                outcome: Some(if applied { "counted" } else { "extra" }),
+                ..ev("review")
+            },
+            Effect::ReviewRequested { task } => TraceEvent { task: Some(task), stream: of_task(task), ..ev("review_requested") },
+            Effect::Rework { task } => TraceEvent { task: Some(task), stream: of_task(task), ..ev("rework") },
+            Effect::Final { task, label, confidence, .. } => {
+                TraceEvent { task: Some(task), stream: of_task(task), label: Some(LabelName(label)), confidence: Some(confidence), ..ev("final") }
+            }
+            Effect::Settled { task } => TraceEvent { task: Some(task), stream: of_task(task), ..ev("settled") },
+            Effect::Reopened { task, .. } => TraceEvent { task: Some(task), stream: of_task(task), ..ev("reopen") },
+            Effect::Banned { annotator, until } => TraceEvent { annotator: name(annotator), until_us: until.map(|u| epoch.absolute(u)), ..ev("ban") },
+            Effect::Unbanned { annotator } => TraceEvent { annotator: name(annotator), ..ev("unban") },
+            Effect::Duplicate { assignment } => TraceEvent { assignment: Some(assignment.0), ..ev("duplicate") },
+            Effect::Rejected { command, reason } => TraceEvent { reason: Some(format!("{reason:?}: {}", serde_json::to_string(&command).unwrap_or_default())), ..ev("rejected") },
+            Effect::Paid { .. } | Effect::ModelPaid { .. } | Effect::PreAnnotate { .. } | Effect::Schedule { .. } | Effect::TrustChanged { .. } => return None,
+        })
+    }
 }

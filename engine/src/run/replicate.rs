@@ -2,7 +2,7 @@
 //! every figure. The result does not depend on the thread count: each replication is
 //! single-threaded and results are collected in replication order.
 
-use super::{run, RouterFactory, RunOptions, RunOutput, Summary};
+use super::{run, RouterFactory, RunOptions, RunOutput, Summary, TraceFactory};
 use crate::kernel::stream_key;
 use crate::metrics::stats::mean_ci;
 use crate::spec::Scenario;
@@ -11,7 +11,11 @@ use serde_json::{json, Map, Value};
 
 /// Seed of replication `r`: the run seed itself for r = 0, a hash of (seed, r) after.
 pub fn replication_seed(seed: u64, r: u32) -> u64 {
-    if r == 0 { seed } else { stream_key(&["replication", &seed.to_string(), &r.to_string()]) }
+    if r == 0 {
+        seed
+    } else {
+        stream_key(&["replication", &seed.to_string(), &r.to_string()])
+    }
 }
 
 /// Runs `reps` replications in parallel. `progress(done)` is called as replications finish.
@@ -21,13 +25,13 @@ pub fn run_replications(
     seed: u64,
     reps: u32,
     keep_records: bool,
-    trace: bool,
+    trace: Option<TraceFactory>,
     progress: &(dyn Fn(u32, f64) + Sync),
 ) -> Result<Vec<RunOutput>, String> {
     (0..reps)
         .into_par_iter()
         .map(|r| {
-            let opts = RunOptions { seed: replication_seed(seed, r), keep_records, trace };
+            let opts = RunOptions { seed: replication_seed(seed, r), replication: r, keep_records, trace, core_log: false };
             run(scenario, make_router, opts, &mut |f| progress(r, f))
         })
         .collect()

@@ -1,6 +1,6 @@
 //! The figures of one run (summary.json's `runs[]` entries; schema in the README).
 
-use crate::dispatch::Dispatcher;
+use super::Dispatcher;
 use crate::metrics::stats::{mean, percentile_sorted};
 use crate::spec::Scenario;
 use crate::time::SimTime;
@@ -97,26 +97,22 @@ pub struct Summary {
 }
 
 fn ratio(a: f64, b: f64) -> f64 {
-    if b > 0.0 { a / b } else { f64::NAN }
+    if b > 0.0 {
+        a / b
+    } else {
+        f64::NAN
+    }
 }
 
-pub(super) fn summarize(
-    s: &Scenario,
-    types: &[String],
-    pool_names: &[String],
-    pool_of: &[u16],
-    d: &Dispatcher,
-    seed: u64,
-    end: SimTime,
-    events: u64,
-) -> Summary {
-    let m = &d.monitor;
+pub(super) fn summarize(s: &Scenario, types: &[String], pool_names: &[String], pool_of: &[u16], d: &Dispatcher, seed: u64, end: SimTime, events: u64) -> Summary {
+    let b = &d.books;
+    let m = &b.monitor;
     let window_h = end.since(m.window_start).hours();
     let mut tis = m.tis_s.clone();
     tis.sort_by(f64::total_cmp);
     let on_h: Vec<f64> = m.on_shift_us.iter().map(|&u| u as f64 / 3.6e9).collect();
     let busy_h: Vec<f64> = m.busy_us.iter().map(|&u| u as f64 / 3.6e9).collect();
-    let acc = d.ledger.accounts(&on_h, &m.busy_by_kind, pool_names.len());
+    let acc = b.ledger.accounts(&on_h, &m.busy_by_kind, pool_names.len());
     let mut utilization = BTreeMap::new();
     let mut by_pool = BTreeMap::new();
     let mut wage = BTreeMap::new();
@@ -129,7 +125,7 @@ pub(super) fn summarize(
         let wages: Vec<f64> = members.iter().filter(|&&a| busy_h[a] > 0.0).map(|&a| acc.earned[a] / busy_h[a]).collect();
         wage.insert(name.clone(), mean(&wages));
     }
-    let unfinished = d.unfinished_counted();
+    let unfinished = b.unfinished_counted();
     Summary {
         scenario: s.name.clone().unwrap_or_default(),
         policy: d.router_name().to_string(),
@@ -141,29 +137,18 @@ pub(super) fn summarize(
         unfinished,
         arrival_rate_per_hour: ratio(m.arrivals as f64, window_h),
         throughput_per_hour: ratio(m.completions as f64, window_h),
-        time_in_system_s: Spread {
-            mean: mean(&tis),
-            p50: percentile_sorted(&tis, 0.5),
-            p90: percentile_sorted(&tis, 0.9),
-            p99: percentile_sorted(&tis, 0.99),
-        },
+        time_in_system_s: Spread { mean: mean(&tis), p50: percentile_sorted(&tis, 0.5), p90: percentile_sorted(&tis, 0.9), p99: percentile_sorted(&tis, 0.99) },
         waiting_time_mean_s: ratio(m.wait_sum_s, m.started as f64),
         p_wait: ratio(m.waited as f64, m.started as f64),
         service_level_threshold_s: m.service_level.secs(),
         service_level: ratio(m.within_sl as f64, m.started as f64),
         queue_length_mean: m.queue.mean(end),
         tasks_in_system_mean: m.in_system.mean(end),
-        tasks_in_system_by_stream: d
-            .cfg
-            .streams
-            .iter()
-            .zip(&m.in_system_by_stream)
-            .map(|(info, avg)| (info.name.clone(), avg.mean(end)))
-            .collect(),
+        tasks_in_system_by_stream: b.streams.iter().zip(&m.in_system_by_stream).map(|(info, avg)| (info.name.clone(), avg.mean(end))).collect(),
         utilization,
         accuracy: ratio(m.correct as f64, m.completions as f64),
         accuracy_by_type: types.iter().zip(&m.by_type).map(|(t, &(right, n))| (t.clone(), ratio(right as f64, n as f64))).collect(),
-        batch_accuracy: d.batch_accuracy(),
+        batch_accuracy: b.batch_accuracy(),
         mean_overlap: ratio(m.final_labels_used as f64, m.completions as f64),
         gold_answers: m.gold_answers,
         reviews: m.reviews,

@@ -18,10 +18,7 @@ pub fn majority(labels: impl Iterator<Item = u16>, classes: u16) -> (u16, f32) {
             n += 1;
         }
     }
-    let (best, votes) = counts
-        .iter()
-        .enumerate()
-        .fold((0usize, 0u32), |acc, (i, &c)| if c > acc.1 { (i, c) } else { acc });
+    let (best, votes) = counts.iter().enumerate().fold((0usize, 0u32), |acc, (i, &c)| if c > acc.1 { (i, c) } else { acc });
     (best as u16, if n == 0 { 0.0 } else { votes as f32 / n as f32 })
 }
 

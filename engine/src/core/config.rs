@@ -1,0 +1,84 @@
+//! What the decision core is configured with: the streams (static facts and workflow), quality
+//! control, pay, and models. Built from a scenario by the simulation, from a project by live.
+
+use super::workflow::Workflow;
+use crate::ledger::Pay;
+use crate::spec::{Modality, RuleSpec};
+
+/// What one stream's tasks share.
+#[derive(Clone, Debug)]
+pub struct StreamInfo {
+    pub name: String,
+    pub task_type: String,
+    pub ttype: u16,
+    pub modality: Modality,
+    pub classes: u16,
+    pub priority: u32,
+    /// [µs] from arrival.
+    pub deadline: Option<u64>,
+    /// Language index (into the run's language table).
+    pub language: Option<u16>,
+    pub workflow: Workflow,
+    /// Index of the pre-annotating model.
+    pub model: Option<u16>,
+    /// Mean difficulty of the stream's tasks (given to its golden tasks in the simulation).
+    pub mean_difficulty: f32,
+    /// Lowest declared accuracy wanted of an annotator, in [0, 1].
+    pub min_accuracy: f64,
+    /// [USD per task-hour] holding cost.
+    pub holding_cost: f64,
+}
+
+/// Expert review settings.
+#[derive(Clone, Debug)]
+pub struct ReviewConfig {
+    /// Share of final labels reviewed at random.
+    pub sample: f64,
+    /// Final labels below this confidence are always reviewed.
+    pub below_confidence: f32,
+    /// A task is sent back at most this often.
+    pub max_reworks: u16,
+}
+
+/// Quality-control settings.
+#[derive(Clone, Debug)]
+pub struct QualityConfig {
+    /// Labels collected before the first confidence check (= the overlap when fixed).
+    pub overlap: u16,
+    /// Dynamic overlap: (most labels, target confidence).
+    pub dynamic: Option<(u16, f32)>,
+    /// Weighted (trust) consensus instead of majority vote.
+    pub weighted: bool,
+    /// Share of an annotator's items that are golden.
+    pub gold_rate: f64,
+    pub rules: Vec<RuleSpec>,
+    pub review: Option<ReviewConfig>,
+    /// [µs] how long a final label stays re-openable (only kept when a rule re-opens).
+    pub reopen_within: u64,
+    /// Re-aggregate every answer at the end of the run with this batch algorithm.
+    pub batch: Option<crate::quality::aggregation::Method>,
+    /// Prior strength of the Beta trust per annotator.
+    pub trust_prior_strength: f64,
+}
+
+/// A pre-annotating model as the core sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct ModelInfo {
+    /// [USD] per pre-label.
+    pub cost: f64,
+    /// Service-time divisor when the pre-label is right (the workforce model reads it).
+    pub speedup: f32,
+}
+
+/// Everything the core is configured with.
+#[derive(Clone, Debug)]
+pub struct CoreConfig {
+    pub streams: Vec<StreamInfo>,
+    pub quality: QualityConfig,
+    pub models: Vec<ModelInfo>,
+    /// How each annotator is paid, by annotator id.
+    pub pay: Vec<Pay>,
+    /// [µs] how long the core remembers a closed lease, to tell a late answer (stored) and a
+    /// duplicate (ignored) from an unknown assignment. Later answers are rejected with a reason.
+    pub late_window: u64,
+}

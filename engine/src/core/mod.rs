@@ -1,0 +1,425 @@
+//! The decision core: the workflow, quality control, routing calls and ledger entries of the
+//! operation as one pure state machine, shared by both runtimes.
+//!
+//! ```text
+//!  simulation adapter (run::Dispatcher)          live adapter (tessera-live, inside a store transaction)
+//!              │ Command + now + rng                       │
+//!              ▼                                           ▼
+//!        Core::handle ── workflow walk, routing (Router), golden tasks, trust, rules, bans, re-open
+//!              │ Vec<Effect>: to carry out (Assign, PreAnnotate, Schedule) and events (the rest)
+//!              ▼
+//!  messages and timers; Books (monitor, ledger,      rows, replies, outbox, webhooks, /metrics
+//!  tasks.csv, trace v2)
+//! ```
+//!
+//! The core has no kernel, no event list, no messages and no hidden truth: tasks, assignments and
+//! annotators are durable ids ([`ids`]), time is a [`SimTime`] offset from an epoch passed in
+//! with each command, randomness is the caller's `&mut dyn RngCore`. Given the same commands,
+//! times and random stream it emits the same effects, byte for byte (the replay test checks it).
+//!
+//! # Transition table
+//!
+//! State of a task: *pre-annotating* → *labelling* (collects `target` labels; dynamic overlap may
+//! raise the target) → *aggregated* → *in review* (optional) → **final** (provisional for
+//! `reopen_within` when a rule can re-open it) → **settled**. Leases: *open* → *answered*, or
+//! *open* → *closed* (expired, returned, skipped) → *answered late*; closed and answered leases are
+//! remembered for `late_window`, then forgotten.
+//!
+//! | state | command | next state and effects |
+//! |---|---|---|
+//! | — | `TaskArrived` (new id, known stream) | pre-annotating (`PreAnnotate`, `ModelPaid`) or labelling; `Arrived`, then routing (`Assign`) |
+//! | any | `TaskArrived` (id used before / unknown stream) | unchanged; `Rejected` |
+//! | pre-annotating / any live | `PreLabelled` | pre-label stored; the workflow walks on (`PreLabelled`) |
+//! | not live | `PreLabelled` | unchanged; `Rejected(UnknownTask)` |
+//! | annotator away / idle | `AnnotatorReady` | `OnShift` if away; a golden item (`Assign` gold) at `gold_rate`, else the router's task (`Assign`), else idle; banned: present but idle-less |
+//! | annotator holding a lease | `AnnotatorReady` | unchanged; `Rejected(StillHolding)` |
+//! | any | `AnnotatorAway` | off shift, out of the idle set (`OffShift`); an open lease stays open |
+//! | lease open, labelling, room in the task | `Submitted(Label)` | label counted (`LeaseClosed`, `Paid`, `LabelStored(Counted)`); consensus; workflow walks: more labels, `ReviewRequested`, or `Final` (+ `Settled` when nothing can re-open it); agreement rules for its labellers |
+//! | lease open, labelling, annotator banned with re-open | `Submitted(Label)` | `LabelStored(Discarded)`, paid, not aggregated; the slot reopens |
+//! | lease open, labelling, task past labelling or need lowered | `Submitted(Label)` | `LabelStored(Extra)`, paid |
+//! | lease open, gold | `Submitted(Label)` | `GoldChecked`, trust and gold history, rules (`Banned`, `Schedule(Unban)`, `Reopened`...) |
+//! | lease open, review | `Submitted(Verdict)` | `Reviewed`; accept: on to final; reject: `Rework` = a fresh round of labels |
+//! | lease open | answer of the wrong kind / out-of-range label / other annotator | unchanged; `Rejected` |
+//! | lease answered | `Submitted` | unchanged; `Duplicate` (idempotent) |
+//! | lease closed (expired, returned, skipped) | `Submitted` | late answer, always stored and paid: counted if the task still labels and has an unleased slot the annotator may fill (that slot closes), else `Extra`; a late verdict decides the review only if it is still unleased |
+//! | lease forgotten / never issued | `Submitted` | unchanged; `Rejected(ForgottenAssignment / UnknownAssignment)` |
+//! | lease open | `LeaseExpired` / `Returned` | closed (`LeaseClosed`); the slot reopens and is routed; a golden item is dropped; `skip` = never offered to them again |
+//! | lease not open | `LeaseExpired` / `Returned` | unchanged; `Rejected(LeaseNotOpen)` |
+//! | banned | `TimerFired(Unban)` | `Unbanned`; routed again if present and free |
+//! | any | `TimerFired(BatchRound)` | the batch policy's pairs (`Assign`), `Schedule(BatchRound)` |
+//! | final, provisional | any command after `reopen_within` | `Settled` |
+//! | final, provisional | a ban with re-open of one of its labellers | `Reopened`: the banned labels go, labelling resumes |
+//!
+//! Invariants after every command (checked by [`Core::check`], property-tested): for every live
+//! task, open labelling leases + counted labels ≤ labels it still needs; the queue holds exactly the
+//! tasks with open slots; at most one `Final` per task per re-open; every accepted answer is
+//! `Counted`, `Extra` or `Discarded`, never dropped.
+
+pub mod command;
+pub mod config;
+pub mod effect;
+pub mod ids;
+mod quality;
+mod work;
+pub mod workflow;
+mod workflow_walk;
+
+pub use command::{Answer, Command, Timer};
+pub use config::{CoreConfig, ModelInfo, QualityConfig, ReviewConfig, StreamInfo};
+pub use effect::{Closed, Effect, LabelFate, Rejection, Work};
+pub use ids::{AnnotatorId, AssignmentId, TaskId};
+pub use workflow::Workflow;
+
+use crate::dispatch::{AnnotatorView, Router, StreamFacts, TaskView, TaskViews, WaitQueue};
+use crate::ledger::WorkKind;
+use crate::quality::history::History;
+use crate::quality::trust::Trust;
+use crate::time::SimTime;
+use ids::IdMap;
+use rand::RngCore;
+use smallvec::SmallVec;
+use std::collections::VecDeque;
+
+/// The core's record of a live task beyond what routing sees.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct TaskWork {
+    /// Index into the stream's workflow order.
+    stage: u8,
+    /// Counted labels: (annotator, label).
+    labels: SmallVec<[(AnnotatorId, u16); 4]>,
+    /// Open leases on it (labelling or review).
+    in_flight: u16,
+    prelabel: Option<u16>,
+    /// Waiting for the model's pre-label.
+    pre_annotating: bool,
+    /// A first (non-gold) lease was handed out.
+    started: bool,
+    /// Final label and its confidence, once aggregated.
+    final_label: Option<(u16, f32)>,
+    /// Labels wanted now (grows under dynamic overlap).
+    target: u16,
+    /// In the waiting queue.
+    queued: bool,
+    reworks: u16,
+}
+
+/// A final label that a ban may still re-open.
+#[derive(Clone, Debug)]
+struct Provisional {
+    at: SimTime,
+    view: TaskView,
+    work: TaskWork,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LeaseState {
+    Open,
+    /// Expired, returned or skipped at this time: a late answer is still stored.
+    Closed(SimTime),
+    Answered(SimTime),
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Lease {
+    annotator: AnnotatorId,
+    work: Work,
+    state: LeaseState,
+}
+
+/// Leases by id. Ids are handed out in order, so the book is a ring indexed by `id - base`: the
+/// front is forgotten once it is closed for longer than the late window, and memory is bounded by
+/// the leases handed out over the oldest open lease's life plus that window.
+#[derive(Clone, Debug, Default)]
+struct LeaseBook {
+    base: u64,
+    slots: VecDeque<Option<Lease>>,
+}
+
+/// Where a lease id stands in the book.
+enum Lookup {
+    Known(Lease),
+    Forgotten,
+    Unknown,
+}
+
+impl LeaseBook {
+    fn next_id(&self) -> AssignmentId {
+        AssignmentId(self.base + self.slots.len() as u64)
+    }
+    fn open(&mut self, lease: Lease) -> AssignmentId {
+        let id = self.next_id();
+        self.slots.push_back(Some(lease));
+        id
+    }
+    fn lookup(&self, id: AssignmentId) -> Lookup {
+        if id.0 < self.base {
+            return Lookup::Forgotten;
+        }
+        match self.slots.get((id.0 - self.base) as usize) {
+            Some(Some(l)) => Lookup::Known(*l),
+            Some(None) => Lookup::Forgotten,
+            None => Lookup::Unknown,
+        }
+    }
+    fn set(&mut self, id: AssignmentId, state: LeaseState) {
+        if let Some(Some(l)) = id.0.checked_sub(self.base).and_then(|i| self.slots.get_mut(i as usize)) {
+            l.state = state;
+        }
+    }
+    /// Drops the front leases closed or answered at least `window` before `now`.
+    fn forget(&mut self, now: SimTime, window: u64) {
+        while let Some(front) = self.slots.front() {
+            let old = match front {
+                None => true,
+                Some(l) => match l.state {
+                    LeaseState::Open => false,
+                    LeaseState::Closed(t) | LeaseState::Answered(t) => now.since(t).0 >= window,
+                },
+            };
+            if !old {
+                break;
+            }
+            self.slots.pop_front();
+            self.base += 1;
+        }
+    }
+    fn iter(&self) -> impl Iterator<Item = (AssignmentId, &Lease)> {
+        self.slots.iter().enumerate().filter_map(|(i, l)| l.as_ref().map(|l| (AssignmentId(self.base + i as u64), l)))
+    }
+}
+
+/// Per-annotator state beyond the routing view.
+#[derive(Clone, Copy, Debug, Default)]
+struct Person {
+    /// On shift (said ready, not yet away).
+    present: bool,
+    /// The open lease they hold.
+    holding: Option<AssignmentId>,
+    /// In the idle set.
+    idle: bool,
+    /// Banned with re-open: their labels in flight do not count.
+    discard: bool,
+}
+
+/// Quality-control state.
+struct Qc {
+    trust: Trust,
+    gold: History,
+    agreement: History,
+    provisional: VecDeque<Provisional>,
+    /// Ids of the provisional final labels.
+    provisional_ids: ids::IdSet<TaskId>,
+    keeps_provisional: bool,
+    /// Some rule looks at agreement with final labels.
+    agreement_rules: bool,
+}
+
+/// The decision core. See the module documentation for its transition table.
+pub struct Core {
+    cfg: CoreConfig,
+    router: Box<dyn Router>,
+    annotators: Vec<AnnotatorView>,
+    people: Vec<Person>,
+    views: TaskViews,
+    queue: WaitQueue,
+    idle: Vec<AnnotatorId>,
+    leases: LeaseBook,
+    /// A golden item of each stream as routing sees it: who may take it is `eligible`, as for
+    /// every other task.
+    gold_views: Vec<TaskView>,
+    qc: Qc,
+    out: Vec<Effect>,
+}
+
+impl Core {
+    /// A core with its configuration, router and workforce (annotator ids are their indices).
+    pub fn new(cfg: CoreConfig, router: Box<dyn Router>, annotators: Vec<AnnotatorView>) -> Core {
+        let n = annotators.len();
+        let window = |metric| cfg.quality.rules.iter().filter(|r| r.metric == metric).map(|r| r.window as usize).max().unwrap_or(1);
+        let qc = Qc {
+            trust: Trust::new(annotators.iter().map(|a| a.trust as f64).collect(), cfg.quality.trust_prior_strength),
+            gold: History::new(n, window(crate::spec::RuleMetric::GoldAccuracy)),
+            agreement: History::new(n, window(crate::spec::RuleMetric::Agreement)),
+            provisional: VecDeque::new(),
+            provisional_ids: ids::IdSet::default(),
+            keeps_provisional: cfg.quality.rules.iter().any(|r| r.reopen),
+            agreement_rules: cfg.quality.rules.iter().any(|r| r.metric == crate::spec::RuleMetric::Agreement),
+        };
+        let queue = WaitQueue::new(cfg.streams.iter().map(|s| StreamFacts { ttype: s.ttype, priority: s.priority, holding_cost: s.holding_cost as f32 }).collect());
+        let gold_views = (0..cfg.streams.len()).map(|i| Self::blank_view(&cfg, TaskId(u64::MAX), i as u16, SimTime::ZERO, true)).collect();
+        Core {
+            router,
+            people: vec![Person::default(); n],
+            annotators,
+            views: TaskViews::default(),
+            queue,
+            idle: Vec::new(),
+            leases: LeaseBook::default(),
+            gold_views,
+            qc,
+            out: Vec::new(),
+            cfg,
+        }
+    }
+
+    fn blank_view(cfg: &CoreConfig, id: TaskId, stream: u16, now: SimTime, gold: bool) -> TaskView {
+        let info = &cfg.streams[stream as usize];
+        TaskView {
+            id,
+            stream,
+            ttype: info.ttype,
+            language: info.language,
+            priority: info.priority,
+            arrival: now,
+            deadline: if gold { None } else { info.deadline.map(|d| now.plus(crate::time::Dur(d))) },
+            open: 0,
+            labelers: SmallVec::new(),
+            declined: Vec::new(),
+            confidence: 0.0,
+            gold,
+            review: false,
+            min_accuracy: info.min_accuracy as f32,
+            holding_cost: info.holding_cost as f32,
+        }
+    }
+
+    /// Applies one command at time `now`; returns the effects, in decision order (valid until the
+    /// next call).
+    pub fn handle(&mut self, cmd: Command, now: SimTime, rng: &mut dyn RngCore) -> &[Effect] {
+        self.out.clear();
+        if self.qc.keeps_provisional {
+            self.settle_due(now);
+        }
+        self.leases.forget(now, self.cfg.late_window);
+        match cmd {
+            Command::TaskArrived { task, stream } => self.arrive(cmd, task, stream, now, rng),
+            Command::PreLabelled { task, label } => self.prelabelled(cmd, task, label, now, rng),
+            Command::AnnotatorReady { annotator } => self.ready(cmd, annotator, now, rng),
+            Command::AnnotatorAway { annotator } => self.away(cmd, annotator),
+            Command::Submitted { assignment, annotator, answer } => self.submitted(cmd, assignment, annotator, answer, now, rng),
+            Command::Returned { assignment, annotator, skip } => self.give_back(cmd, assignment, Some(annotator), if skip { Closed::Skipped } else { Closed::Returned }, now, rng),
+            Command::LeaseExpired { assignment } => self.give_back(cmd, assignment, None, Closed::Expired, now, rng),
+            Command::TimerFired { timer: Timer::Unban(a) } => self.unban(cmd, a, now, rng),
+            Command::TimerFired { timer: Timer::BatchRound } => self.batch_round(now, rng),
+        }
+        &self.out
+    }
+
+    /// Ends a run: every provisional final label settles now.
+    pub fn settle_all(&mut self) -> &[Effect] {
+        self.out.clear();
+        while let Some(p) = self.qc.provisional.pop_front() {
+            self.qc.provisional_ids.remove(&p.view.id);
+            self.out.push(Effect::Settled { task: p.view.id });
+        }
+        &self.out
+    }
+
+    /// The effects of the last [`Core::handle`] or [`Core::settle_all`].
+    pub fn effects(&self) -> &[Effect] {
+        &self.out
+    }
+
+    fn reject(&mut self, command: Command, reason: Rejection) {
+        self.out.push(Effect::Rejected { command, reason });
+    }
+
+    // ---- queries ----
+
+    pub fn router_name(&self) -> &str {
+        self.router.name()
+    }
+    /// Whether the router wants batch rounds, and how often (the first is at time zero).
+    pub fn batch_interval(&self) -> Option<crate::time::Dur> {
+        self.router.batch_interval()
+    }
+    pub fn config(&self) -> &CoreConfig {
+        &self.cfg
+    }
+    /// Tasks waiting for people.
+    pub fn queue_len(&self) -> usize {
+        self.queue.len()
+    }
+    /// Tasks not yet final.
+    pub fn live_tasks(&self) -> usize {
+        self.views.len()
+    }
+    /// Final labels that a rule may still re-open.
+    pub fn provisional(&self) -> usize {
+        self.qc.provisional.len()
+    }
+    /// Counted labels of a live task.
+    pub fn counted_labels(&self, task: TaskId) -> Option<usize> {
+        self.views.work(task).map(|w| w.labels.len())
+    }
+    /// Live task ids, in id order.
+    pub fn live_task_ids(&self) -> Vec<TaskId> {
+        let mut ids: Vec<TaskId> = self.views.iter().map(|(id, _, _)| id).collect();
+        ids.sort_unstable();
+        ids
+    }
+    pub fn task_view(&self, task: TaskId) -> Option<&TaskView> {
+        self.views.get(task)
+    }
+    pub fn annotators(&self) -> &[AnnotatorView] {
+        &self.annotators
+    }
+    /// Trust estimate of an annotator.
+    pub fn trust(&self, a: AnnotatorId) -> f64 {
+        self.qc.trust.value(a)
+    }
+    /// Open leases.
+    pub fn open_leases(&self) -> usize {
+        self.leases.iter().filter(|(_, l)| l.state == LeaseState::Open).count()
+    }
+
+    /// Checks the invariants the module documentation lists; Err names the first broken one.
+    pub fn check(&self) -> Result<(), String> {
+        let mut open_by_task: IdMap<TaskId, u16> = IdMap::default();
+        for (id, l) in self.leases.iter() {
+            if l.state != LeaseState::Open {
+                continue;
+            }
+            if self.people[l.annotator as usize].holding != Some(id) {
+                return Err(format!("lease {id:?} is open but annotator {} does not hold it", l.annotator));
+            }
+            if let Some(t) = l.work.task() {
+                if self.views.get(t).is_none() {
+                    return Err(format!("lease {id:?} is open on task {t:?}, which is not live"));
+                }
+                *open_by_task.entry(t).or_default() += 1;
+            }
+        }
+        for (id, v, w) in self.views.iter() {
+            let id = &id;
+            let leased = open_by_task.get(id).copied().unwrap_or(0);
+            if leased != w.in_flight {
+                return Err(format!("task {id:?}: {leased} open leases but in_flight = {}", w.in_flight));
+            }
+            let stage = self.cfg.streams[v.stream as usize].workflow.order.get(w.stage as usize).copied();
+            if stage == Some(crate::spec::Stage::Label) && !v.review && w.labels.len() as u32 + w.in_flight as u32 + v.open as u32 > w.target.max(w.labels.len() as u16) as u32 {
+                return Err(format!("task {id:?}: {} counted + {} leased + {} open > {} needed", w.labels.len(), w.in_flight, v.open, w.target));
+            }
+            let in_queue = self.queue.iter().filter(|q| *q == id).count();
+            if in_queue != w.queued as usize {
+                return Err(format!("task {id:?}: queued = {} but in the queue {in_queue} times", w.queued));
+            }
+            if w.queued && v.open == 0 {
+                return Err(format!("task {id:?}: queued with no open slot"));
+            }
+        }
+        for &a in &self.idle {
+            let p = &self.people[a as usize];
+            if !p.present || !p.idle || p.holding.is_some() || self.annotators[a as usize].banned {
+                return Err(format!("annotator {a} is idle but absent, busy or banned"));
+            }
+        }
+        let flagged = self.people.iter().filter(|p| p.idle).count();
+        if flagged != self.idle.len() {
+            return Err(format!("{flagged} annotators flagged idle, {} in the idle set", self.idle.len()));
+        }
+        Ok(())
+    }
+}
+#[cfg(test)]
+mod tests;

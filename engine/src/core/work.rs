@@ -1,0 +1,248 @@
+//! Answers and give-backs: submissions on time, late, duplicated or invalid; expiries, returns
+//! and skips. The rule for late work: a late label is stored, never thrown away; it counts only
+//! if its task still labels and has an unleased slot (that slot closes), otherwise it is an extra.
+
+use super::*;
+use crate::ledger::Pay;
+use crate::spec::Stage;
+
+impl Core {
+    /// [USD] per-item pay of one answer by `a` (0 for hourly pay).
+    fn item_pay(&self, a: AnnotatorId) -> f64 {
+        match self.cfg.pay.get(a as usize) {
+            Some(Pay::PerItem(r)) => *r,
+            _ => 0.0,
+        }
+    }
+
+    /// Who labelled or holds the task now, kept for the agreement rules run once it is final
+    /// (empty when no rule looks at agreement).
+    fn rule_snapshot(&self, task: TaskId) -> SmallVec<[AnnotatorId; 4]> {
+        if self.qc.agreement_rules {
+            self.views.view(task).labelers.clone()
+        } else {
+            SmallVec::new()
+        }
+    }
+
+    fn at_label_stage(&self, task: TaskId) -> bool {
+        let (Some(v), Some(w)) = self.views.both(task).unzip() else {
+            return false;
+        };
+        !v.review && !w.pre_annotating && self.cfg.streams[v.stream as usize].workflow.order.get(w.stage as usize) == Some(&Stage::Label)
+    }
+
+    pub(super) fn submitted(&mut self, cmd: Command, id: AssignmentId, a: AnnotatorId, answer: Answer, now: SimTime, rng: &mut dyn RngCore) {
+        let lease = match self.leases.lookup(id) {
+            Lookup::Known(l) => l,
+            Lookup::Forgotten => return self.reject(cmd, Rejection::ForgottenAssignment),
+            Lookup::Unknown => return self.reject(cmd, Rejection::UnknownAssignment),
+        };
+        if lease.annotator != a {
+            return self.reject(cmd, Rejection::NotTheHolder);
+        }
+        let late = match lease.state {
+            LeaseState::Answered(_) => return self.out.push(Effect::Duplicate { assignment: id }),
+            LeaseState::Open => false,
+            LeaseState::Closed(_) => true,
+        };
+        let label = match (lease.work, answer) {
+            (Work::Review { .. }, Answer::Verdict { .. }) => None,
+            (Work::Label { task }, Answer::Label(l)) => {
+                let stream = self.views.get(task).map(|v| v.stream);
+                if stream.is_some_and(|s| l >= self.cfg.streams[s as usize].classes.max(1)) {
+                    return self.reject(cmd, Rejection::LabelOutOfRange);
+                }
+                Some(l)
+            }
+            (Work::Gold { stream, .. }, Answer::Label(l)) => {
+                if l >= self.cfg.streams[stream as usize].classes.max(1) {
+                    return self.reject(cmd, Rejection::LabelOutOfRange);
+                }
+                Some(l)
+            }
+            _ => return self.reject(cmd, Rejection::WrongAnswerKind),
+        };
+        self.leases.set(id, LeaseState::Answered(now));
+        if !late {
+            self.people[a as usize].holding = None;
+        }
+        let kind = lease.work.kind();
+        self.out.push(Effect::LeaseClosed { assignment: id, annotator: a, kind, task: lease.work.task(), how: Closed::Answered, late });
+        let usd = self.item_pay(a);
+        match (lease.work, answer) {
+            (Work::Gold { stream, answer: known }, _) => {
+                let l = label.unwrap_or(0);
+                let right = l == known;
+                self.out.push(Effect::Paid { annotator: a, kind, usd, task: None });
+                self.out.push(Effect::GoldChecked { assignment: id, annotator: a, stream, label: l, right });
+                self.qc.gold.record(a, right);
+                self.observe_trust(a, right, 1.0);
+                self.apply_rules(a, now, rng);
+            }
+            (Work::Review { task, .. }, Answer::Verdict { accept }) => self.verdict(id, a, task, accept, late, usd, now, rng),
+            (Work::Label { task }, _) => self.label(id, a, task, label.unwrap_or(0), late, usd, now, rng),
+            _ => {}
+        }
+    }
+
+    /// A label on labelling work.
+    #[allow(clippy::too_many_arguments)]
+    fn label(&mut self, id: AssignmentId, a: AnnotatorId, task: TaskId, l: u16, late: bool, usd: f64, now: SimTime, rng: &mut dyn RngCore) {
+        let extra = |core: &mut Core, fate: LabelFate| {
+            core.out.push(Effect::Paid { annotator: a, kind: WorkKind::Labeling, usd, task: None });
+            core.out.push(Effect::LabelStored { task, assignment: id, annotator: a, label: l, fate, late });
+        };
+        if self.views.get(task).is_none() {
+            // Final (or settled) meanwhile: kept as an extra.
+            return extra(self, LabelFate::Extra);
+        }
+        let labelers = self.rule_snapshot(task);
+        if !late {
+            if let Some(w) = self.views.work_mut(task) {
+                w.in_flight -= 1;
+            }
+        }
+        let fate = if self.people[a as usize].discard {
+            LabelFate::Discarded
+        } else {
+            let room = self.at_label_stage(task) && {
+                let (v, w) = (self.views.view(task), self.views.work(task).expect("live task"));
+                let counted = w.labels.len() as u16;
+                // On time: its slot is its own lease. Late: only an unleased open slot, and only if
+                // the annotator has no other label or lease on the task.
+                if late {
+                    v.open > 0 && !v.labelers.contains(&a) && counted < w.target
+                } else {
+                    counted < w.target
+                }
+            };
+            if room {
+                LabelFate::Counted
+            } else {
+                LabelFate::Extra
+            }
+        };
+        if fate != LabelFate::Counted {
+            extra(self, fate);
+            if !late && self.advance(task, now, rng) {
+                self.rules_after_final(&labelers, now, rng);
+            }
+            return;
+        }
+        self.out.push(Effect::Paid { annotator: a, kind: WorkKind::Labeling, usd, task: Some(task) });
+        self.out.push(Effect::LabelStored { task, assignment: id, annotator: a, label: l, fate, late });
+        let stream = self.views.view(task).stream;
+        if let Some(w) = self.views.work_mut(task) {
+            w.labels.push((a, l));
+        }
+        if late {
+            if let Some(v) = self.views.get_mut(task) {
+                v.labelers.push(a);
+            }
+        }
+        let conf = self.consensus(self.views.work(task).expect("live task"), stream).1;
+        if let Some(v) = self.views.get_mut(task) {
+            v.confidence = conf;
+        }
+        if self.advance(task, now, rng) {
+            let mut snapshot = labelers;
+            if late {
+                snapshot.push(a);
+            }
+            self.rules_after_final(&snapshot, now, rng);
+        }
+    }
+
+    /// A review verdict.
+    #[allow(clippy::too_many_arguments)]
+    fn verdict(&mut self, id: AssignmentId, a: AnnotatorId, task: TaskId, accept: bool, late: bool, usd: f64, now: SimTime, rng: &mut dyn RngCore) {
+        // On time, the review is this lease's; late, only if it is still waiting unleased.
+        let applies = match self.views.both(task).unzip() {
+            (Some(v), Some(_)) => v.review && (!late || (v.open > 0 && !v.labelers.contains(&a))),
+            _ => false,
+        };
+        if !applies {
+            self.out.push(Effect::Paid { annotator: a, kind: WorkKind::Review, usd, task: None });
+            self.out.push(Effect::Reviewed { task, assignment: id, annotator: a, accepted: accept, applied: false });
+            return;
+        }
+        let labelers = self.rule_snapshot(task);
+        self.out.push(Effect::Paid { annotator: a, kind: WorkKind::Review, usd, task: Some(task) });
+        self.out.push(Effect::Reviewed { task, assignment: id, annotator: a, accepted: accept, applied: true });
+        let stream = self.views.view(task).stream;
+        let label_stage = self.label_stage(stream);
+        let overlap = self.cfg.quality.overlap;
+        if late {
+            // The unleased review slot closes.
+            self.set_open(task, 0, now, rng);
+        }
+        let (Some(v), Some(w)) = self.views.both_mut(task).unzip() else {
+            return;
+        };
+        if !late {
+            w.in_flight -= 1;
+        }
+        v.review = false;
+        if accept {
+            w.stage += 1; // past the review stage
+        } else {
+            // Sent back: a fresh round of labels.
+            w.reworks += 1;
+            w.labels.clear();
+            v.labelers.clear();
+            w.final_label = None;
+            w.target = overlap;
+            w.stage = label_stage;
+            self.out.push(Effect::Rework { task });
+        }
+        if self.advance(task, now, rng) {
+            self.rules_after_final(&labelers, now, rng);
+        }
+    }
+
+    /// A lease ends unanswered: it expired (`who` = None) or its holder gave it back.
+    pub(super) fn give_back(&mut self, cmd: Command, id: AssignmentId, who: Option<AnnotatorId>, how: Closed, now: SimTime, rng: &mut dyn RngCore) {
+        let lease = match self.leases.lookup(id) {
+            Lookup::Known(l) => l,
+            Lookup::Forgotten => return self.reject(cmd, Rejection::ForgottenAssignment),
+            Lookup::Unknown => return self.reject(cmd, Rejection::UnknownAssignment),
+        };
+        if who.is_some_and(|w| w != lease.annotator) {
+            return self.reject(cmd, Rejection::NotTheHolder);
+        }
+        if lease.state != LeaseState::Open {
+            return self.reject(cmd, Rejection::LeaseNotOpen);
+        }
+        let a = lease.annotator;
+        self.leases.set(id, LeaseState::Closed(now));
+        self.people[a as usize].holding = None;
+        self.out.push(Effect::LeaseClosed { assignment: id, annotator: a, kind: lease.work.kind(), task: lease.work.task(), how, late: false });
+        let Some(task) = lease.work.task() else {
+            return;
+        }; // a golden item is dropped
+        let (Some(v), Some(w)) = self.views.both_mut(task).unzip() else {
+            return;
+        };
+        w.in_flight -= 1;
+        v.labelers.retain(|x| *x != a);
+        if how == Closed::Skipped && !v.declined.contains(&a) {
+            v.declined.push(a);
+        }
+        let open = v.open + 1;
+        self.set_open(task, open, now, rng);
+    }
+
+    pub(super) fn unban(&mut self, cmd: Command, a: AnnotatorId, now: SimTime, rng: &mut dyn RngCore) {
+        if a as usize >= self.annotators.len() {
+            return self.reject(cmd, Rejection::UnknownAnnotator);
+        }
+        self.annotators[a as usize].banned = false;
+        self.people[a as usize].discard = false;
+        self.out.push(Effect::Unbanned { annotator: a });
+        let p = self.people[a as usize];
+        if p.present && p.holding.is_none() && !p.idle {
+            self.annotator_free(a, now, rng);
+        }
+    }
+}

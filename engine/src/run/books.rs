@@ -1,0 +1,372 @@
+//! The simulation's books: they read the decision core's effect stream and keep the monitor
+//! (figures), the ledger (cost), the per-task records (tasks.csv) and the trace (v2). They also
+//! hold the simulation's oracle, the hidden truth and difficulty of each task, which the core
+//! never sees: the synthetic annotators work from it and accuracy is scored against it.
+
+use super::record::{TaskRecord, TraceEvent, TraceHeader, TraceSink};
+use crate::core::ids::IdTable;
+use crate::core::{AnnotatorId, Core, Effect, LabelFate, StreamInfo, TaskId};
+use crate::ledger::{Ledger, WorkKind};
+use crate::metrics::Monitor;
+use crate::time::{Dur, Epoch, SimTime};
+use smallvec::SmallVec;
+
+/// What the simulation knows about a task that the operation does not.
+#[derive(Clone, Copy, Debug)]
+pub struct Hidden {
+    pub truth: u16,
+    /// [0, 1] -- 0 = annotator's own accuracy, 1 = coin flip.
+    pub difficulty: f32,
+}
+
+/// A final label waiting to settle.
+#[derive(Clone, Debug)]
+struct FinalInfo {
+    at: SimTime,
+    label: u16,
+    confidence: f32,
+    labels: SmallVec<[(AnnotatorId, u16); 4]>,
+}
+
+/// The books' projection of a task that has not settled.
+#[derive(Clone, Debug)]
+struct Pending {
+    hidden: Hidden,
+    stream: u16,
+    arrival: SimTime,
+    /// Arrived inside the statistics window.
+    counted: bool,
+    first_start: Option<SimTime>,
+    abandonments: u16,
+    reworks: u16,
+    reopened: u16,
+    /// [µs] spent final before a ban re-opened it.
+    reopened_gap: u64,
+    /// [USD] per-item pay charged to it inside the window.
+    labor_cost: f64,
+    fin: Option<FinalInfo>,
+}
+
+/// Where the trace goes, with the names it writes.
+pub struct Trace {
+    pub sink: Box<dyn TraceSink>,
+    pub epoch: Epoch,
+    pub replication: u32,
+    /// Annotator names ("pool/n"), by id.
+    pub annotators: Vec<String>,
+    /// The first write error (the run reports it at the end).
+    pub error: Option<String>,
+    line: Vec<u8>,
+}
+
+impl Trace {
+    pub fn new(mut sink: Box<dyn TraceSink>, header: &TraceHeader, annotators: Vec<String>) -> Trace {
+        let mut line = serde_json::to_vec(header).unwrap_or_default();
+        line.push(b'\n');
+        let error = sink.write(&line).err();
+        Trace { sink, epoch: Epoch(header.epoch_unix_us), replication: header.replication, annotators, error, line: Vec::new() }
+    }
+}
+
+/// Monitor, ledger, records and trace, fed by effects.
+pub struct Books {
+    pub streams: Vec<StreamInfo>,
+    pub monitor: Monitor,
+    pub ledger: Ledger,
+    pub records: Vec<TaskRecord>,
+    pub keep_records: bool,
+    pub trace: Option<Trace>,
+    /// Re-aggregate at the end with this batch algorithm: (task, annotator, label) of counted
+    /// final tasks, and their truths.
+    pub batch: Option<crate::quality::aggregation::Method>,
+    pub batch_answers: Vec<(u32, u32, u32)>,
+    pub batch_truth: Vec<u32>,
+    annotators: usize,
+    pending: IdTable<Pending>,
+    /// What each annotator is doing now.
+    doing: Vec<WorkKind>,
+}
+
+impl Books {
+    pub fn new(streams: Vec<StreamInfo>, monitor: Monitor, ledger: Ledger, annotators: usize, keep_records: bool, batch: Option<crate::quality::aggregation::Method>) -> Books {
+        Books {
+            streams,
+            monitor,
+            ledger,
+            records: Vec::new(),
+            keep_records,
+            trace: None,
+            batch,
+            batch_answers: Vec::new(),
+            batch_truth: Vec::new(),
+            annotators,
+            pending: IdTable::default(),
+            doing: vec![WorkKind::Labeling; annotators],
+        }
+    }
+
+    /// Registers the hidden side of a task about to arrive.
+    pub fn hide(&mut self, task: TaskId, stream: u16, hidden: Hidden, now: SimTime) {
+        self.pending.insert(
+            task.0,
+            Pending {
+                hidden,
+                stream,
+                arrival: now,
+                counted: self.monitor.in_window(now),
+                first_start: None,
+                abandonments: 0,
+                reworks: 0,
+                reopened: 0,
+                reopened_gap: 0,
+                labor_cost: 0.0,
+                fin: None,
+            },
+        );
+    }
+
+    /// The hidden side of a task not yet settled.
+    pub fn hidden(&self, task: TaskId) -> Option<(u16, Hidden)> {
+        self.pending.get(task.0).map(|p| (p.stream, p.hidden))
+    }
+
+    /// Reads one effect of the core at time `now`.
+    pub fn consume(&mut self, e: &Effect, now: SimTime) {
+        let in_window = self.monitor.in_window(now);
+        match *e {
+            Effect::Arrived { task, stream } => {
+                if self.pending.get(task.0).is_some_and(|p| p.counted) {
+                    self.monitor.arrivals += 1;
+                }
+                self.monitor.stream_count(stream, now, true);
+            }
+            Effect::ModelPaid { usd, .. } => {
+                if in_window {
+                    self.ledger.model_usd += usd;
+                }
+            }
+            Effect::Assign { annotator, work, .. } => {
+                if let Some(p) = work.task().and_then(|t| self.pending.get_mut(t.0)) {
+                    if p.first_start.is_none() {
+                        p.first_start = Some(now);
+                        if p.counted {
+                            self.monitor.first_start(now.since(p.arrival));
+                        }
+                    }
+                }
+                self.doing[annotator as usize] = work.kind();
+                self.monitor.busy(annotator, now);
+            }
+            Effect::LeaseClosed { annotator, kind, task, how, late, .. } => {
+                if !late {
+                    self.monitor.idle(annotator, now, kind);
+                }
+                if how == crate::core::Closed::Expired {
+                    if let Some(p) = task.and_then(|t| self.pending.get_mut(t.0)) {
+                        p.abandonments += 1;
+                        if p.counted {
+                            self.monitor.abandonments += 1;
+                        }
+                    }
+                }
+            }
+            Effect::Paid { annotator, kind, usd, task } => {
+                if in_window {
+                    self.ledger.item(annotator, kind, usd);
+                    if let Some(p) = task.and_then(|t| self.pending.get_mut(t.0)) {
+                        p.labor_cost += usd;
+                    }
+                }
+            }
+            Effect::LabelStored { fate: LabelFate::Counted, .. } => {
+                if in_window {
+                    self.monitor.labels += 1;
+                }
+            }
+            Effect::GoldChecked { .. } => self.monitor.gold_answers += in_window as u64,
+            Effect::Reviewed { task, accepted, applied: true, .. } => {
+                if let Some(p) = self.pending.get_mut(task.0) {
+                    p.reworks += !accepted as u16;
+                    if p.counted {
+                        self.monitor.reviews += 1;
+                        self.monitor.reworks += !accepted as u64;
+                    }
+                }
+            }
+            Effect::Final { task, label, confidence, ref labels } => {
+                if let Some(p) = self.pending.get_mut(task.0) {
+                    self.monitor.stream_count(p.stream, now, false);
+                    if in_window {
+                        self.monitor.finals_in_window += 1;
+                    }
+                    p.fin = Some(FinalInfo { at: now, label, confidence, labels: labels.clone() });
+                }
+            }
+            Effect::Settled { task } => self.settle(task),
+            Effect::Reopened { task, final_at } => {
+                if let Some(p) = self.pending.get_mut(task.0) {
+                    p.reopened += 1;
+                    p.reopened_gap += now.since(final_at).0;
+                    p.fin = None;
+                    if in_window {
+                        self.monitor.reopened += 1;
+                        self.monitor.finals_in_window -= self.monitor.in_window(final_at) as u64;
+                    }
+                    self.monitor.stream_count(p.stream, now, true);
+                }
+            }
+            Effect::Banned { .. } => self.monitor.bans += in_window as u64,
+            Effect::OnShift { annotator } => self.monitor.on_shift(annotator, now),
+            Effect::OffShift { annotator } => self.monitor.off_shift(annotator, now),
+            Effect::PreAnnotate { .. }
+            | Effect::Schedule { .. }
+            | Effect::PreLabelled { .. }
+            | Effect::LabelStored { .. }
+            | Effect::Reviewed { .. }
+            | Effect::ReviewRequested { .. }
+            | Effect::Rework { .. }
+            | Effect::Unbanned { .. }
+            | Effect::TrustChanged { .. }
+            | Effect::Duplicate { .. }
+            | Effect::Rejected { .. } => {}
+        }
+        if self.trace.is_some() {
+            self.write_trace(e, now);
+        }
+    }
+
+    /// Counts a final task in the statistics and records it.
+    fn settle(&mut self, task: TaskId) {
+        let Some(p) = self.pending.remove(task.0) else {
+            return;
+        };
+        let Some(fin) = &p.fin else { return };
+        let info = &self.streams[p.stream as usize];
+        let truth = p.hidden.truth;
+        let correct = fin.label == truth;
+        let deadline = info.deadline.map(|d| p.arrival.plus(Dur(d)));
+        let missed = deadline.is_some_and(|d| fin.at > d);
+        if p.counted {
+            let m = &mut self.monitor;
+            m.completions += 1;
+            m.tis_s.push(fin.at.since(p.arrival).secs());
+            m.correct += correct as u64;
+            m.deadline_misses += missed as u64;
+            m.final_labels_used += fin.labels.len() as u64;
+            let ty = &mut m.by_type[info.ttype as usize];
+            ty.0 += correct as u64;
+            ty.1 += 1;
+            if self.batch.is_some() && !fin.labels.is_empty() {
+                let id = self.batch_truth.len() as u32;
+                self.batch_truth.push(truth as u32);
+                self.batch_answers.extend(fin.labels.iter().map(|&(a, l)| (id, a, l as u32)));
+            }
+        }
+        if self.keep_records {
+            let r = self.record(task, &p, Some(fin), fin.labels.len() as u16, missed);
+            self.records.push(r);
+        }
+    }
+
+    fn record(&self, task: TaskId, p: &Pending, fin: Option<&FinalInfo>, labels: u16, missed: bool) -> TaskRecord {
+        let info = &self.streams[p.stream as usize];
+        let arrival = p.arrival;
+        TaskRecord {
+            task: task.0,
+            stream: info.name.clone(),
+            task_type: info.task_type.clone(),
+            priority: info.priority,
+            arrival_s: arrival.secs(),
+            first_start_s: p.first_start.map(|s| s.secs()),
+            final_s: fin.map(|f| f.at.secs()),
+            wait_s: p.first_start.map(|s| s.since(arrival).secs()),
+            time_in_system_s: fin.map(|f| f.at.since(arrival).secs()),
+            labels,
+            abandonments: p.abandonments,
+            reworks: p.reworks,
+            reopened: p.reopened,
+            reopened_gap_s: p.reopened_gap as f64 / 1e6,
+            final_label: fin.map(|f| f.label),
+            confidence: fin.map(|f| f.confidence),
+            true_label: p.hidden.truth,
+            correct: fin.map(|f| f.label == p.hidden.truth),
+            deadline_s: info.deadline.map(|d| arrival.plus(Dur(d)).secs()),
+            deadline_missed: missed,
+            item_cost_usd: p.labor_cost,
+            counted: p.counted,
+        }
+    }
+
+    /// Ends the run at `end`: settles what the core still holds provisionally, closes open
+    /// intervals, counts deadlines already missed by unfinished tasks, and records them.
+    pub fn finish(&mut self, core: &mut Core, end: SimTime) {
+        let settled: Vec<Effect> = core.settle_all().to_vec();
+        for e in &settled {
+            self.consume(e, end);
+        }
+        for a in 0..self.annotators as u32 {
+            self.monitor.idle(a, end, self.doing[a as usize]);
+        }
+        self.monitor.close(end);
+        self.monitor.queue.set(end, core.queue_len() as f64);
+        self.monitor.in_system.set(end, core.live_tasks() as f64);
+        let mut open: Vec<TaskId> = self.pending.iter().filter(|(_, p)| p.fin.is_none()).map(|(t, _)| TaskId(t)).collect();
+        open.sort_unstable();
+        let mut extra = Vec::new();
+        for task in open {
+            let Some(p) = self.pending.get(task.0) else { continue };
+            let deadline = self.streams[p.stream as usize].deadline.map(|d| p.arrival.plus(Dur(d)));
+            let missed = deadline.is_some_and(|d| end > d);
+            if p.counted && missed {
+                self.monitor.deadline_misses += 1;
+            }
+            if self.keep_records {
+                let labels = core.counted_labels(task).unwrap_or(0) as u16;
+                extra.push(self.record(task, p, None, labels, missed));
+            }
+        }
+        self.records.extend(extra);
+        self.records.sort_by_key(|r| r.task);
+        if let Some(t) = &mut self.trace {
+            if let Err(e) = t.sink.finish() {
+                t.error.get_or_insert(e);
+            }
+        }
+    }
+
+    /// Counted tasks not final at the end.
+    pub fn unfinished_counted(&self) -> u64 {
+        self.pending.iter().filter(|(_, p)| p.counted && p.fin.is_none()).count() as u64
+    }
+
+    /// Accuracy of the batch algorithm over every answer behind the counted final labels.
+    pub fn batch_accuracy(&self) -> Option<f64> {
+        let method = self.batch?;
+        let classes = self.streams.iter().map(|s| s.classes as usize).max().unwrap_or(2);
+        let (task, rest): (Vec<u32>, Vec<(u32, u32)>) = self.batch_answers.iter().map(|&(t, a, l)| (t, (a, l))).unzip();
+        let (worker, label): (Vec<u32>, Vec<u32>) = rest.into_iter().unzip();
+        let answers = crate::quality::aggregation::Answers::new(self.batch_truth.len(), self.annotators, classes, task, worker, label).ok()?;
+        let fit = method.aggregator().fit(&answers, None).ok()?;
+        let truth: Vec<Option<u32>> = self.batch_truth.iter().map(|&t| Some(t)).collect();
+        fit.accuracy(&truth)
+    }
+
+    fn write_trace(&mut self, e: &Effect, now: SimTime) {
+        let Some(t) = &mut self.trace else { return };
+        if t.error.is_some() {
+            return;
+        }
+        let Some(ev) = TraceEvent::from_effect(e, t.epoch, now, t.replication, &t.annotators, &self.streams, |task| self.pending.get(task.0).map(|p| p.stream)) else {
+            return;
+        };
+        t.line.clear();
+        if let Err(err) = serde_json::to_writer(&mut t.line, &ev) {
+            t.error = Some(err.to_string());
+            return;
+        }
+        t.line.push(b'\n');
+        if let Err(err) = t.sink.write(&t.line) {
+            t.error = Some(err);
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! The simulation adapter of the decision core: the `Dispatcher` actor translates messages into
+//! core commands, and effects into messages and timers; the books read every effect. It holds no
+//! decision logic of its own: only what the simulation needs around the core (the task limit, the
+//! hidden truth handed to synthetic annotators, the actors to send to).
+
+use super::books::{Books, Hidden};
+use crate::core::{Answer, Command, Core, Effect, TaskId, Work};
+use crate::domain::{Job, Msg, NewTask};
+use crate::kernel::{Actor, ActorId, Context};
+use crate::time::SimTime;
+
+/// What the adapter sends where.
+pub struct Wiring {
+    /// Model actors, by model index.
+    pub models: Vec<ActorId>,
+    pub sources: Vec<ActorId>,
+    /// Annotator actors, by annotator id.
+    pub annotators: Vec<ActorId>,
+    /// Stop arrivals after this many tasks and the run once they are all final.
+    pub task_limit: Option<u64>,
+}
+
+/// Every command the core received and every effect it gave, with their times (for the replay
+/// test and for debugging).
+#[derive(Clone, Debug, Default)]
+pub struct CoreLog {
+    pub commands: Vec<(SimTime, Command)>,
+    pub effects: Vec<(SimTime, Effect)>,
+}
+
+/// The dispatcher actor.
+pub struct Dispatcher {
+    core: Core,
+    pub books: Books,
+    wiring: Wiring,
+    next_task: u64,
+    /// Final labels given and not re-opened (provisional ones included).
+    finals: u64,
+    pub log: Option<CoreLog>,
+}
+
+impl Dispatcher {
+    pub fn new(core: Core, books: Books, wiring: Wiring, log: bool) -> Self {
+        Dispatcher { core, books, wiring, next_task: 0, finals: 0, log: log.then(CoreLog::default) }
+    }
+
+    pub fn core(&self) -> &Core {
+        &self.core
+    }
+    pub fn core_mut(&mut self) -> &mut Core {
+        &mut self.core
+    }
+    pub fn router_name(&self) -> &str {
+        self.core.router_name()
+    }
+
+    /// Task limit reached and every task final: the run can end.
+    pub fn all_done(&self) -> bool {
+        self.wiring.task_limit.is_some_and(|lim| self.finals >= lim)
+    }
+
+    /// Ends the run at `end`.
+    pub fn finish(&mut self, end: SimTime) {
+        self.core.settle_all();
+        for e in self.core.effects() {
+            if let Some(log) = &mut self.log {
+                log.effects.push((end, e.clone()));
+            }
+            self.books.consume(e, end);
+        }
+        self.books.finish(&mut self.core, end);
+    }
+}
+
+/// The job a synthetic annotator (or model) works on: the core's work plus the hidden truth.
+fn job(books: &Books, core: &Core, assignment: crate::core::AssignmentId, work: Work, prelabel: Option<u16>) -> Job {
+    {
+        let streams = &books.streams;
+        let (stream, hidden, review) = match work {
+            Work::Label { task } | Work::Review { task, .. } => {
+                let (stream, hidden) = books.hidden(task).unwrap_or((0, Hidden { truth: 0, difficulty: 0.0 }));
+                let review = if let Work::Review { proposed, .. } = work { Some(proposed) } else { None };
+                (stream, hidden, review)
+            }
+            Work::Gold { stream, answer } => (stream, Hidden { truth: answer, difficulty: streams[stream as usize].mean_difficulty }, None),
+        };
+        let info = &streams[stream as usize];
+        Job {
+            assignment,
+            ttype: info.ttype,
+            classes: info.classes,
+            truth: hidden.truth,
+            prelabel,
+            speedup: info.model.map_or(1.0, |m| core.config().models[m as usize].speedup),
+            difficulty: hidden.difficulty,
+            review,
+        }
+    }
+}
+
+impl Dispatcher {
+    /// Runs one command through the core and carries out its effects.
+    fn exec(&mut self, cmd: Command, ctx: &mut dyn Context<Msg>) {
+        let now = ctx.now();
+        self.core.handle(cmd, now, ctx.rng());
+        let Dispatcher { core, books, wiring, finals, log, .. } = self;
+        if let Some(log) = log {
+            log.commands.push((now, cmd));
+            log.effects.extend(core.effects().iter().map(|e| (now, e.clone())));
+        }
+        for e in core.effects() {
+            match *e {
+                Effect::Assign { assignment, annotator, work, prelabel } => {
+                    let job = job(books, core, assignment, work, prelabel);
+                    ctx.send(wiring.annotators[annotator as usize], Msg::Assign(job));
+                }
+                Effect::PreAnnotate { task, model } => {
+                    let job = job(books, core, Default::default(), Work::Label { task }, None);
+                    ctx.send(wiring.models[model as usize], Msg::PreAnnotate { task, truth: job.truth, classes: job.classes });
+                }
+                Effect::Schedule { at, timer } => {
+                    let me = ctx.me();
+                    ctx.send_in(at.since(now), me, Msg::Timer(timer));
+                }
+                Effect::Final { .. } => *finals += 1,
+                Effect::Reopened { .. } => *finals -= 1,
+                _ => {}
+            }
+            books.consume(e, now);
+        }
+    }
+
+    fn arrive(&mut self, nt: NewTask, ctx: &mut dyn Context<Msg>) {
+        if self.wiring.task_limit.is_some_and(|lim| self.next_task >= lim) {
+            return; // the rest of a batch beyond the task limit never enters
+        }
+        let task = TaskId(self.next_task);
+        self.next_task += 1;
+        self.books.hide(task, nt.stream, Hidden { truth: nt.truth, difficulty: nt.difficulty }, ctx.now());
+        if self.wiring.task_limit == Some(self.next_task) {
+            for &s in &self.wiring.sources {
+                ctx.send(s, Msg::StopArrivals);
+            }
+        }
+        self.exec(Command::TaskArrived { task, stream: nt.stream }, ctx);
+    }
+}
+
+impl Actor<Msg> for Dispatcher {
+    fn handle(&mut self, msg: Msg, ctx: &mut dyn Context<Msg>) {
+        let now = ctx.now();
+        match msg {
+            Msg::Arrive(nt) => self.arrive(nt, ctx),
+            Msg::PreLabel { task, label } => self.exec(Command::PreLabelled { task, label }, ctx),
+            Msg::Submit { annotator, assignment, label, review, leaving } => {
+                let answer = if review { Answer::Verdict { accept: label == 1 } } else { Answer::Label(label) };
+                self.exec(Command::Submitted { assignment, annotator, answer }, ctx);
+                let next = if leaving { Command::AnnotatorAway { annotator } } else { Command::AnnotatorReady { annotator } };
+                self.exec(next, ctx);
+            }
+            Msg::Abandoned { annotator, assignment, leaving } => {
+                self.exec(Command::LeaseExpired { assignment }, ctx);
+                let next = if leaving { Command::AnnotatorAway { annotator } } else { Command::AnnotatorReady { annotator } };
+                self.exec(next, ctx);
+            }
+            Msg::Available { annotator } => self.exec(Command::AnnotatorReady { annotator }, ctx),
+            Msg::Unavailable { annotator } => self.exec(Command::AnnotatorAway { annotator }, ctx),
+            Msg::Timer(timer) => self.exec(Command::TimerFired { timer }, ctx),
+            // Messages for the other actors never reach the dispatcher.
+            Msg::Start | Msg::NextArrival | Msg::StopArrivals | Msg::PreAnnotate { .. } | Msg::Assign(_) | Msg::WorkDone | Msg::AbandonTimeout | Msg::ShiftStart | Msg::ShiftEnd => {}
+        }
+        self.books.monitor.queue.set(now, self.core.queue_len() as f64);
+        self.books.monitor.in_system.set(now, self.core.live_tasks() as f64);
+        if self.all_done() {
+            ctx.stop();
+        }
+    }
+}

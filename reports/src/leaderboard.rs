@@ -1,0 +1,123 @@
+//! The routing leaderboard that `tessera bench` writes: `leaderboard.csv` (one row per scenario
+//! and policy) and `leaderboard.md` (one table per scenario). Both show, per figure of
+//! [`FIGURES`], the mean and the 95% confidence half-width over seeds; the best policy of each
+//! scenario by composite reward is marked, and in markdown the best value of each column is bold.
+//!
+//! The figures and the reward come from the engine (`tessera_engine::metrics::reward`); this
+//! module only formats them and picks the best of each column.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use tessera_engine::metrics::reward::{FIGURES, FORMULA, REWARD};
+
+/// Mean and 95% confidence half-width of each figure of [`FIGURES`], indexed by scenario, then by
+/// policy.
+pub type Table = Vec<Vec<[(f64, f64); 6]>>;
+
+/// Decimal places of each figure of [`FIGURES`] in `leaderboard.md` (the CSV always has 6).
+pub const DIGITS: [usize; 6] = [4, 4, 3, 4, 2, 4];
+
+/// The seeds a leaderboard was computed on, as its markdown header describes them: `count`
+/// replications with seeds `replication_seed(base + offset, r)`, r < count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SeedSet {
+    /// Whether these are the tuning seeds (otherwise the held-out evaluation seeds).
+    pub tuning: bool,
+    /// The base seed S (`--seed`).
+    pub base: u64,
+    /// The offset added to S for this set (0 for the tuning set).
+    pub offset: u64,
+    /// Number of seeds (replications) per scenario and policy.
+    pub count: usize,
+}
+
+/// `x` with `digits` decimal places, or `nan` when it is not finite.
+fn fmt(x: f64, digits: usize) -> String {
+    if x.is_finite() { format!("{x:.digits$}") } else { "nan".into() }
+}
+
+/// Index of the best policy for figure `k` of [`FIGURES`] in one scenario's row of a [`Table`]
+/// (highest or lowest mean, as the figure says; the first on ties), or None when every mean is
+/// NaN.
+pub fn best(row: &[[(f64, f64); 6]], k: usize) -> Option<usize> {
+    let higher = FIGURES[k].2;
+    let mut b: Option<(usize, f64)> = None;
+    for (p, f) in row.iter().enumerate() {
+        let x = f[k].0;
+        if x.is_finite() && b.is_none_or(|(_, y)| if higher { x > y } else { x < y }) {
+            b = Some((p, x));
+        }
+    }
+    b.map(|b| b.0)
+}
+
+/// `leaderboard.csv`: a header, then one row per scenario (`names`) and policy with the number of
+/// seeds `n`, whether the policy has the best reward of the scenario, and the mean and 95%
+/// half-width of each figure (6 decimal places, `nan` when not finite).
+pub fn leaderboard_csv(names: &[String], policies: &[String], table: &Table, n: usize) -> String {
+    let mut s = String::from("scenario,policy,seeds,best");
+    for f in FIGURES {
+        let _ = write!(s, ",{0}_mean,{0}_ci95_half_width", f.1);
+    }
+    s.push('\n');
+    for (si, name) in names.iter().enumerate() {
+        let star = best(&table[si], REWARD);
+        for (pi, p) in policies.iter().enumerate() {
+            let _ = write!(s, "{name},{p},{n},{}", star == Some(pi));
+            for k in 0..6 {
+                let (m, h) = table[si][pi][k];
+                let _ = write!(s, ",{},{}", fmt(m, 6), fmt(h, 6));
+            }
+            s.push('\n');
+        }
+    }
+    s
+}
+
+/// `leaderboard.md`: a header with the command that reproduces it (`command_line`), the seeds it
+/// was computed on and the reward formula, then one section per scenario (`names`, with its
+/// scenario file from `paths`) holding a table of policies × figures; ★ marks the best reward of
+/// the scenario and **bold** the best value of each column.
+pub fn leaderboard_md(names: &[String], paths: &[PathBuf], policies: &[String], table: &Table, command_line: &str, seeds: &SeedSet) -> String {
+    let mut s = String::from("# Routing leaderboard\n\n");
+    let _ = writeln!(s, "Reproduce with:\n\n```\n{command_line}\n```\n");
+    let _ = writeln!(
+        s,
+        "{} {} seeds per scenario and policy ({}: replication_seed({} + {}, r) for r < {}), common random numbers across policies. Each cell is the mean ± the 95% confidence half-width (Student t). ★ = best composite reward in the scenario; **bold** = best value of the column.\n",
+        if seeds.tuning { "Tuning set:" } else { "Held-out evaluation set:" },
+        seeds.count,
+        if seeds.tuning { "tuning seeds" } else { "evaluation seeds" },
+        seeds.base,
+        seeds.offset,
+        seeds.count
+    );
+    s.push_str(FORMULA);
+    s.push_str("\n\n");
+    for (si, name) in names.iter().enumerate() {
+        let _ = writeln!(s, "## {name}\n\n`{}`\n", paths[si].display());
+        s.push_str("| policy |");
+        for f in FIGURES {
+            let _ = write!(s, " {} |", f.0);
+        }
+        s.push_str("\n|---|");
+        s.push_str(&"---:|".repeat(FIGURES.len()));
+        s.push('\n');
+        let bests: Vec<Option<usize>> = (0..6).map(|k| best(&table[si], k)).collect();
+        for (pi, p) in policies.iter().enumerate() {
+            let star = if bests[REWARD] == Some(pi) { " ★" } else { "" };
+            let _ = write!(s, "| {p}{star} |");
+            for k in 0..6 {
+                let (m, h) = table[si][pi][k];
+                let cell = format!("{} ± {}", fmt(m, DIGITS[k]), fmt(h, DIGITS[k]));
+                if bests[k] == Some(pi) {
+                    let _ = write!(s, " **{cell}** |");
+                } else {
+                    let _ = write!(s, " {cell} |");
+                }
+            }
+            s.push('\n');
+        }
+        s.push('\n');
+    }
+    s
+}
