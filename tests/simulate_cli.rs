@@ -228,7 +228,11 @@ fn the_trace_is_schema_2_and_agrees_with_tasks_csv() {
                 arrivals[r] += 1;
                 assert_eq!(v["stream"], "products");
             }
-            "final" => finals[r] += 1,
+            "final" => {
+                finals[r] += 1;
+                assert_eq!(v["stream"], "products", "{line}");
+            }
+            "settled" => assert_eq!(v["stream"], "products", "{line}"),
             "reopen" => reopens[r] += 1,
             _ => {}
         }

@@ -350,12 +350,12 @@ enum Step {
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
         2 => Just(Step::Arrive),
-        3 => (0..5u32).prop_map(Step::Ready),
-        1 => (0..5u32).prop_map(Step::Away),
+        3 => (0..6u32).prop_map(Step::Ready),
+        1 => (0..6u32).prop_map(Step::Away),
         5 => (0..64usize, 0..4u16, any::<bool>(), prop::bool::weighted(0.9)).prop_map(|(k, label, verdict, by_holder)| Step::Answer { k, label, verdict, by_holder }),
         1 => (0..64usize).prop_map(Step::Expire),
         1 => (0..64usize, any::<bool>()).prop_map(|(k, skip)| Step::Return { k, skip }),
-        1 => (0..5u32).prop_map(Step::Unban),
+        1 => (0..6u32).prop_map(Step::Unban),
         1 => (1..20_000u64).prop_map(Step::Wait),
     ]
 }

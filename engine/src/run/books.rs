@@ -132,6 +132,10 @@ impl Books {
 
     /// Reads one effect of the core at time `now`.
     pub fn consume(&mut self, e: &Effect, now: SimTime) {
+        if self.trace.is_some() {
+            // Before the books change: a settled task's stream is still known.
+            self.write_trace(e, now);
+        }
         let in_window = self.monitor.in_window(now);
         match *e {
             Effect::Arrived { task, stream } => {
@@ -163,7 +167,7 @@ impl Books {
                 }
                 if how == crate::core::Closed::Expired {
                     if let Some(p) = task.and_then(|t| self.pending.get_mut(t.0)) {
-                        p.abandonments += 1;
+                        p.abandonments = p.abandonments.saturating_add(1);
                         if p.counted {
                             self.monitor.abandonments += 1;
                         }
@@ -186,7 +190,7 @@ impl Books {
             Effect::GoldChecked { .. } => self.monitor.gold_answers += in_window as u64,
             Effect::Reviewed { task, accepted, applied: true, .. } => {
                 if let Some(p) = self.pending.get_mut(task.0) {
-                    p.reworks += !accepted as u16;
+                    p.reworks = p.reworks.saturating_add(!accepted as u16);
                     if p.counted {
                         self.monitor.reviews += 1;
                         self.monitor.reworks += !accepted as u64;
@@ -205,7 +209,7 @@ impl Books {
             Effect::Settled { task } => self.settle(task),
             Effect::Reopened { task, final_at } => {
                 if let Some(p) = self.pending.get_mut(task.0) {
-                    p.reopened += 1;
+                    p.reopened = p.reopened.saturating_add(1);
                     p.reopened_gap += now.since(final_at).0;
                     p.fin = None;
                     if in_window {
@@ -229,9 +233,6 @@ impl Books {
             | Effect::TrustChanged { .. }
             | Effect::Duplicate { .. }
             | Effect::Rejected { .. } => {}
-        }
-        if self.trace.is_some() {
-            self.write_trace(e, now);
         }
     }
 
