@@ -27,7 +27,7 @@ fn world(tasks: usize, annotators: u32) -> World {
             let skills = (0..3)
                 .map(|k| (k != skip).then(|| Skill { accuracy: g.random_range(0.7..0.98), mean_secs: g.random_range(20.0..90.0), cost_per_item: g.random_range(0.01..0.5) }))
                 .collect();
-            AnnotatorView { idx: i, pool: (i % 4) as u16, skills, languages: vec![0], idle_since: SimTime(g.random_range(0..1_000_000)), trust: 0.9, banned: false, reserved_for: Default::default(), reviewer: false }
+            AnnotatorView { idx: i, pool: (i % 4) as u16, skills, languages: [0u16].into_iter().collect(), idle_since: SimTime(g.random_range(0..1_000_000)), trust: 0.9, banned: false, reserved_for: Default::default(), reviewer: false }
         })
         .collect();
     let mut table = TaskViews::default();

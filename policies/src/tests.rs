@@ -52,7 +52,7 @@ fn skill(accuracy: f64, mean_secs: f64, cost_per_item: f64) -> Option<Skill> {
 }
 
 fn annotator(idx: u32, skills: Vec<Option<Skill>>) -> AnnotatorView {
-    AnnotatorView { idx, pool: 0, skills, languages: vec![0], idle_since: SimTime::ZERO, trust: 0.9, banned: false, reserved_for: Default::default(), reviewer: false }
+    AnnotatorView { idx, pool: 0, skills, languages: [0u16].into_iter().collect(), idle_since: SimTime::ZERO, trust: 0.9, banned: false, reserved_for: Default::default(), reviewer: false }
 }
 
 /// Tasks (in queue order) and annotators, with every annotator idle in the given order.
@@ -124,7 +124,7 @@ fn every_policy_respects_eligibility() {
                 let mut a = annotator(i, skills);
                 a.languages = (0..2u16).filter(|_| g.random_bool(0.5)).collect();
                 a.banned = g.random_bool(0.15);
-                a.reserved_for = if g.random_bool(0.2) { vec![g.random_range(0..2u16)] } else { Vec::new() };
+                a.reserved_for = if g.random_bool(0.2) { [g.random_range(0..2u16)].into_iter().collect() } else { Default::default() };
                 a.idle_since = SimTime(g.random_range(0..1000));
                 a
             })

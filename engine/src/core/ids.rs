@@ -1,5 +1,6 @@
 //! Durable ids: given once, never reused, meaningful outside one process (the live store keeps
-//! them as keys). No caps hide in them: no bitmask of streams or languages anywhere.
+//! them as keys). Task and assignment ids are 64-bit, annotators 32-bit, streams and languages 16-bit;
+//! sets of streams or languages have no size cap (`crate::dispatch::IndexSet`).
 
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
@@ -26,6 +27,13 @@ pub type IdHasher = BuildHasherDefault<rustc_hash::FxHasher>;
 pub type IdMap<K, V> = HashMap<K, V, IdHasher>;
 /// A set of ids.
 pub type IdSet<K> = HashSet<K, IdHasher>;
+
+/// The window may hold this many slots per live entry, plus [`MARGIN`], before its front moves
+/// to the overflow map: long-lived entries (a task only experts may take) must not push routine
+/// lookups into the map, yet memory stays proportional to what is live.
+const SLACK: usize = 8;
+/// See [`SLACK`].
+const MARGIN: usize = 65_536;
 
 /// A double-ended run of slots on a plain `Vec` (indexing is one add, no wrap-around as in a
 /// `VecDeque`): the front is a head offset, and the dead prefix is dropped once it is half the
@@ -91,8 +99,9 @@ impl<T> std::ops::IndexMut<usize> for Window<T> {
 /// A table keyed by ids that mostly arrive in increasing order (tasks, assignments): a window
 /// `[base, base + len)` indexed directly, plus an overflow map for the few ids outside it. Lookups
 /// in the window cost an index, not a hash. Memory stays proportional to what is live: when the
-/// oldest live entry holds the window open while it grows past four times the live count (plus a
-/// margin), the front entries move to the overflow map and the window slides on.
+/// oldest live entry holds the window open while it grows past [`SLACK`] times the live count (plus a
+/// margin), the front entries move to the overflow map and the window slides on. Keep values
+/// small (an index into a slab) when the window may be long.
 #[derive(Clone, Debug)]
 pub struct IdTable<V> {
     base: u64,
@@ -149,7 +158,21 @@ impl<V> IdTable<V> {
         self.get(id).is_some()
     }
     /// Stores `v` under `id`; returns the entry it replaced.
+    #[inline]
     pub fn insert(&mut self, id: u64, v: V) -> Option<V> {
+        // The usual case first: the next id in order, nothing outside the window.
+        if id == self.base + self.window.len() as u64 && self.overflow.is_empty() && !self.window.is_empty() {
+            self.window.push_back(Some(v));
+            self.len += 1;
+            if self.window.len() > SLACK * self.len + MARGIN {
+                self.trim();
+            }
+            return None;
+        }
+        self.insert_slow(id, v)
+    }
+
+    fn insert_slow(&mut self, id: u64, v: V) -> Option<V> {
         if self.window.is_empty() && (self.overflow.is_empty() || !self.overflow.contains_key(&id)) {
             self.base = id;
         }
@@ -179,11 +202,12 @@ impl<V> IdTable<V> {
         if old.is_none() {
             self.len += 1;
         }
-        if self.window.len() > 4 * self.len + 1024 {
+        if self.window.len() > SLACK * self.len + MARGIN {
             self.trim();
         }
         old
     }
+    #[inline]
     pub fn remove(&mut self, id: u64) -> Option<V> {
         let slot = self.slot(id);
         let old = match slot.and_then(|i| self.window[i].take()) {
@@ -206,7 +230,7 @@ impl<V> IdTable<V> {
         loop {
             match self.window.front() {
                 Some(None) => {}
-                Some(Some(_)) if self.window.len() > 4 * self.len + 1024 => {
+                Some(Some(_)) if self.window.len() > SLACK * self.len + MARGIN => {
                     if let Some(v) = self.window[0].take() {
                         self.overflow.insert(self.base, v);
                     }
@@ -226,7 +250,7 @@ impl<V> IdTable<V> {
 
 #[cfg(test)]
 mod tests {
-    use super::IdTable;
+    use super::{IdTable, MARGIN, SLACK};
     use proptest::prelude::*;
     use std::collections::BTreeMap;
 
@@ -246,7 +270,7 @@ mod tests {
                     prop_assert_eq!(t.remove(id), m.remove(&id));
                 }
                 prop_assert_eq!(t.len(), m.len());
-                prop_assert!(t.window.len() <= 4 * t.len() + 1024 + 64 + t.len() + 1);
+                prop_assert!(t.window.len() <= SLACK * t.len() + MARGIN + 64 + t.len() + 1);
             }
             for (k, v) in &m {
                 prop_assert_eq!(t.get(*k), Some(v));

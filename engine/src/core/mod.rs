@@ -404,8 +404,8 @@ impl Core {
             if in_queue != w.queued as usize {
                 return Err(format!("task {id:?}: queued = {} but in the queue {in_queue} times", w.queued));
             }
-            if w.queued && v.open == 0 {
-                return Err(format!("task {id:?}: queued with no open slot"));
+            if w.queued != (v.open > 0) {
+                return Err(format!("task {id:?}: queued = {} with {} open slots", w.queued, v.open));
             }
         }
         for &a in &self.idle {

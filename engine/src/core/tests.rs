@@ -47,11 +47,11 @@ fn people(n: u32, reviewers: u32) -> Vec<AnnotatorView> {
             idx,
             pool: 0,
             skills: vec![Some(Skill { accuracy: 0.9, mean_secs: 30.0, cost_per_item: 0.1 })],
-            languages: Vec::new(),
+            languages: Default::default(),
             idle_since: SimTime::ZERO,
             trust: 0.9,
             banned: false,
-            reserved_for: Vec::new(),
+            reserved_for: Default::default(),
             reviewer: idx >= n - reviewers,
         })
         .collect()

@@ -11,7 +11,7 @@ mod views;
 
 pub use fifo::Fifo;
 pub use queue::{StreamFacts, WaitQueue};
-pub use router::{eligible, AnnotatorView, RouteState, Router, Skill, TaskView};
+pub use router::{eligible, AnnotatorView, IndexSet, RouteState, Router, Skill, TaskView};
 pub use skill_greedy::SkillGreedy;
 pub use views::TaskViews;
 

@@ -19,6 +19,52 @@ pub struct Skill {
     pub cost_per_item: f64,
 }
 
+/// A set of small indices (languages, streams) of any size: a bitmask for 0..64, where nearly
+/// every scenario lives, and a list beyond, so membership is one bit test in the common case and
+/// there is no cap.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IndexSet {
+    bits: u64,
+    more: Vec<u16>,
+}
+
+impl IndexSet {
+    #[inline(always)]
+    pub fn contains(&self, i: u16) -> bool {
+        if i < 64 { self.bits & (1u64 << i) != 0 } else { self.contains_high(i) }
+    }
+    #[cold]
+    #[inline(never)]
+    fn contains_high(&self, i: u16) -> bool {
+        self.more.contains(&i)
+    }
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.bits == 0 && self.more.is_empty()
+    }
+    pub fn insert(&mut self, i: u16) {
+        if i < 64 {
+            self.bits |= 1u64 << i;
+        } else if !self.more.contains(&i) {
+            self.more.push(i);
+        }
+    }
+    /// The members, in increasing order below 64, then in insertion order.
+    pub fn iter(&self) -> impl Iterator<Item = u16> + '_ {
+        (0..64u16).filter(|&i| self.bits & (1u64 << i) != 0).chain(self.more.iter().copied())
+    }
+}
+
+impl FromIterator<u16> for IndexSet {
+    fn from_iter<I: IntoIterator<Item = u16>>(it: I) -> Self {
+        let mut s = IndexSet::default();
+        for i in it {
+            s.insert(i);
+        }
+        s
+    }
+}
+
 /// What routing knows about an annotator.
 #[derive(Clone, Debug)]
 pub struct AnnotatorView {
@@ -28,7 +74,7 @@ pub struct AnnotatorView {
     /// By task-type index; None = not qualified for that type.
     pub skills: Vec<Option<Skill>>,
     /// Languages spoken, as indices into the run's language table (any number).
-    pub languages: Vec<u16>,
+    pub languages: IndexSet,
     /// When the annotator last became idle.
     pub idle_since: SimTime,
     /// Online reliability estimate in [0, 1] (starts at the pool's declared accuracy).
@@ -36,7 +82,7 @@ pub struct AnnotatorView {
     /// Banned annotators get no work.
     pub banned: bool,
     /// Streams this annotator is reserved for (any number); empty = any stream.
-    pub reserved_for: Vec<u16>,
+    pub reserved_for: IndexSet,
     /// Member of the review pool.
     pub reviewer: bool,
 }
@@ -73,12 +119,12 @@ pub struct TaskView {
 /// The hard constraints every policy respects, defined once: skill (or, for a review, membership
 /// of the review pool), language, reservation, not banned, at most one label per annotator per
 /// task, and never a task the annotator skipped.
-#[inline]
+#[inline(always)]
 pub fn eligible(t: &TaskView, a: &AnnotatorView) -> bool {
     !a.banned
         && (if t.review { a.reviewer } else { matches!(a.skills.get(t.ttype as usize), Some(Some(_))) })
-        && t.language.is_none_or(|l| a.languages.contains(&l))
-        && (a.reserved_for.is_empty() || a.reserved_for.contains(&t.stream))
+        && t.language.is_none_or(|l| a.languages.contains(l))
+        && (a.reserved_for.is_empty() || a.reserved_for.contains(t.stream))
         && !t.labelers.contains(&a.idx)
         && (t.declined.is_empty() || !t.declined.contains(&a.idx))
 }
@@ -125,5 +171,24 @@ pub trait Router: Send {
     /// eligible, not idle or no longer open are skipped by the core.
     fn assign_batch(&mut self, _st: &RouteState, _rng: &mut dyn RngCore) -> Vec<(TaskId, AnnotatorId)> {
         Vec::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::IndexSet;
+    #[test]
+    fn index_sets_have_no_cap() {
+        let s: IndexSet = [0u16, 5, 63, 64, 300, 65535, 5].into_iter().collect();
+        for i in [0u16, 5, 63, 64, 300, 65535] {
+            assert!(s.contains(i), "{i}");
+        }
+        for i in [1u16, 62, 65, 299] {
+            assert!(!s.contains(i), "{i}");
+        }
+        assert_eq!(s.iter().collect::<Vec<_>>(), [0, 5, 63, 64, 300, 65535]);
+        assert!(IndexSet::default().is_empty() && !s.is_empty());
+        let high: IndexSet = [100u16].into_iter().collect();
+        assert!(!high.is_empty() && high.contains(100) && !high.contains(36));
     }
 }

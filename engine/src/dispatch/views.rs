@@ -12,10 +12,13 @@ struct Entry {
     work: TaskWork,
 }
 
-/// The live tasks by id.
+/// The live tasks by id: entries in a compact slab whose slots are reused (a routing scan over
+/// the waiting queue touches little memory), found through an id table of slot numbers.
 #[derive(Clone, Debug, Default)]
 pub struct TaskViews {
-    map: IdTable<Entry>,
+    index: IdTable<u32>,
+    slab: Vec<Option<Entry>>,
+    free: Vec<u32>,
 }
 
 impl TaskViews {
@@ -24,53 +27,82 @@ impl TaskViews {
     pub fn insert(&mut self, view: TaskView) {
         self.insert_task(view, TaskWork::default());
     }
+    #[inline]
     pub(crate) fn insert_task(&mut self, view: TaskView, work: TaskWork) {
-        self.map.insert(view.id.0, Entry { view, work });
+        let id = view.id.0;
+        if let Some(&slot) = self.index.get(id) {
+            self.slab[slot as usize] = Some(Entry { view, work });
+            return;
+        }
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.slab[slot as usize] = Some(Entry { view, work });
+                slot
+            }
+            None => {
+                self.slab.push(Some(Entry { view, work }));
+                (self.slab.len() - 1) as u32
+            }
+        };
+        self.index.insert(id, slot);
+    }
+    #[inline]
+    fn entry(&self, id: TaskId) -> Option<&Entry> {
+        let slot = *self.index.get(id.0)?;
+        self.slab[slot as usize].as_ref()
+    }
+    #[inline]
+    fn entry_mut(&mut self, id: TaskId) -> Option<&mut Entry> {
+        let slot = *self.index.get(id.0)?;
+        self.slab[slot as usize].as_mut()
     }
     #[inline]
     pub fn get(&self, id: TaskId) -> Option<&TaskView> {
-        self.map.get(id.0).map(|e| &e.view)
+        self.entry(id).map(|e| &e.view)
     }
     /// The view of a task known to be live (a queued task always is).
     #[inline]
     pub fn view(&self, id: TaskId) -> &TaskView {
-        match self.map.get(id.0) {
+        match self.entry(id) {
             Some(e) => &e.view,
             None => panic!("routing asked for task {id:?}, which has no view: the queue and the views disagree"),
         }
     }
     #[inline]
     pub(crate) fn get_mut(&mut self, id: TaskId) -> Option<&mut TaskView> {
-        self.map.get_mut(id.0).map(|e| &mut e.view)
+        self.entry_mut(id).map(|e| &mut e.view)
     }
     #[inline]
     pub(crate) fn work(&self, id: TaskId) -> Option<&TaskWork> {
-        self.map.get(id.0).map(|e| &e.work)
+        self.entry(id).map(|e| &e.work)
     }
     #[inline]
     pub(crate) fn work_mut(&mut self, id: TaskId) -> Option<&mut TaskWork> {
-        self.map.get_mut(id.0).map(|e| &mut e.work)
+        self.entry_mut(id).map(|e| &mut e.work)
     }
     #[inline]
     pub(crate) fn both(&self, id: TaskId) -> Option<(&TaskView, &TaskWork)> {
-        self.map.get(id.0).map(|e| (&e.view, &e.work))
+        self.entry(id).map(|e| (&e.view, &e.work))
     }
     #[inline]
     pub(crate) fn both_mut(&mut self, id: TaskId) -> Option<(&mut TaskView, &mut TaskWork)> {
-        self.map.get_mut(id.0).map(|e| (&mut e.view, &mut e.work))
+        self.entry_mut(id).map(|e| (&mut e.view, &mut e.work))
     }
+    #[inline]
     pub(crate) fn remove(&mut self, id: TaskId) -> Option<(TaskView, TaskWork)> {
-        self.map.remove(id.0).map(|e| (e.view, e.work))
+        let slot = self.index.remove(id.0)?;
+        self.free.push(slot);
+        self.slab[slot as usize].take().map(|e| (e.view, e.work))
     }
     /// Every live task, in no particular order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (TaskId, &TaskView, &TaskWork)> {
-        self.map.iter().map(|(id, e)| (TaskId(id), &e.view, &e.work))
+        self.slab.iter().flatten().map(|e| (e.view.id, &e.view, &e.work))
     }
     /// Live tasks.
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.index.len()
     }
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.index.is_empty()
     }
 }

@@ -237,6 +237,7 @@ impl Books {
     }
 
     /// Counts a final task in the statistics and records it.
+    #[inline(never)]
     fn settle(&mut self, task: TaskId) {
         let Some(p) = self.pending.remove(task.0) else {
             return;
@@ -352,6 +353,7 @@ impl Books {
         fit.accuracy(&truth)
     }
 
+    #[inline(never)]
     fn write_trace(&mut self, e: &Effect, now: SimTime) {
         let Some(t) = &mut self.trace else { return };
         if t.error.is_some() {

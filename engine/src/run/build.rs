@@ -6,7 +6,7 @@ use super::dispatcher::{Dispatcher, Wiring};
 use super::record::{TraceHeader, TRACE_SCHEMA};
 use super::RunOptions;
 use crate::core::{Core, CoreConfig, ModelInfo, QualityConfig, ReviewConfig, StreamInfo, Workflow};
-use crate::dispatch::{AnnotatorView, Router, Skill};
+use crate::dispatch::{AnnotatorView, IndexSet, Router, Skill};
 use crate::domain::annotator::{Annotator, Profile};
 use crate::domain::model::Model;
 use crate::domain::shift::Calendar;
@@ -152,20 +152,15 @@ pub fn build(s: &Scenario, router: Box<dyn Router>, opts: RunOptions) -> Result<
         let name = s.pool_name(p);
         let calendar = Calendar::parse(&pool.shifts).map_err(|e| format!("pools[{p}].shifts: {e}"))?;
         let reviews = s.quality.review.as_ref().filter(|r| r.pool == name);
-        let mut langs: Vec<u16> = Vec::new();
+        let mut langs = IndexSet::default();
         for l in &pool.languages {
-            let i = lang_index(l, &mut languages)?;
-            if !langs.contains(&i) {
-                langs.push(i);
-            }
+            langs.insert(lang_index(l, &mut languages)?);
         }
         let pay = Pay::from(&pool.pay);
-        let mut reserved_for: Vec<u16> = Vec::new();
+        let mut reserved_for = IndexSet::default();
         for r in &pool.reserved_for {
             let i = (0..s.streams.len()).position(|i| s.stream_name(i) == *r).ok_or_else(|| format!("pools[{p}].reserved_for: no stream named {r:?}"))?;
-            if !reserved_for.contains(&(i as u16)) {
-                reserved_for.push(i as u16);
-            }
+            reserved_for.insert(i as u16);
         }
         let declared: Vec<Option<Skill>> = types
             .iter()
