@@ -76,7 +76,7 @@ impl Core {
         for task in live {
             let stream = self.views.view(task).stream;
             let stage = self.label_stage(stream);
-            let (Some(v), Some(w)) = self.views.both_mut(task).unzip() else {
+            let Some((v, w)) = self.views.both_mut(task) else {
                 continue;
             };
             w.labels.retain(|l| l.0 != a);

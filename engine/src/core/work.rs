@@ -26,7 +26,7 @@ impl Core {
     }
 
     fn at_label_stage(&self, task: TaskId) -> bool {
-        let (Some(v), Some(w)) = self.views.both(task).unzip() else {
+        let Some((v, w)) = self.views.both(task) else {
             return false;
         };
         !v.review && !w.pre_annotating && self.cfg.streams[v.stream as usize].workflow.order.get(w.stage as usize) == Some(&Stage::Label)
@@ -158,8 +158,8 @@ impl Core {
     #[allow(clippy::too_many_arguments)]
     fn verdict(&mut self, id: AssignmentId, a: AnnotatorId, task: TaskId, accept: bool, late: bool, usd: f64, now: SimTime, rng: &mut dyn RngCore) {
         // On time, the review is this lease's; late, only if it is still waiting unleased.
-        let applies = match self.views.both(task).unzip() {
-            (Some(v), Some(_)) => v.review && (!late || (v.open > 0 && !v.labelers.contains(&a))),
+        let applies = match self.views.get(task) {
+            Some(v) => v.review && (!late || (v.open > 0 && !v.labelers.contains(&a))),
             _ => false,
         };
         if !applies {
@@ -177,7 +177,7 @@ impl Core {
             // The unleased review slot closes.
             self.set_open(task, 0, now, rng);
         }
-        let (Some(v), Some(w)) = self.views.both_mut(task).unzip() else {
+        let Some((v, w)) = self.views.both_mut(task) else {
             return;
         };
         if !late {
@@ -221,7 +221,7 @@ impl Core {
         let Some(task) = lease.work.task() else {
             return;
         }; // a golden item is dropped
-        let (Some(v), Some(w)) = self.views.both_mut(task).unzip() else {
+        let Some((v, w)) = self.views.both_mut(task) else {
             return;
         };
         w.in_flight -= 1;

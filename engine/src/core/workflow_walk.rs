@@ -81,7 +81,7 @@ impl Core {
 
     /// Sets how many assignments a task has open, queueing or unqueueing it as needed.
     pub(super) fn set_open(&mut self, task: TaskId, open: u16, now: SimTime, rng: &mut dyn RngCore) {
-        let (Some(v), Some(w)) = self.views.both_mut(task).unzip() else {
+        let Some((v, w)) = self.views.both_mut(task) else {
             return;
         };
         v.open = open;
@@ -274,7 +274,7 @@ impl Core {
     /// Hands one slot of a live task to `a` (a lease opens).
     pub(super) fn assign(&mut self, task: TaskId, a: AnnotatorId) {
         debug_assert!(eligible(self.views.view(task), &self.annotators[a as usize]), "router {} broke a hard constraint", self.router.name());
-        let (Some(v), Some(w)) = self.views.both_mut(task).unzip() else {
+        let Some((v, w)) = self.views.both_mut(task) else {
             return;
         };
         v.open = v.open.saturating_sub(1);

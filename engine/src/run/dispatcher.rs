@@ -74,27 +74,25 @@ impl Dispatcher {
 
 /// The job a synthetic annotator (or model) works on: the core's work plus the hidden truth.
 fn job(books: &Books, core: &Core, assignment: crate::core::AssignmentId, work: Work, prelabel: Option<u16>) -> Job {
-    {
-        let streams = &books.streams;
-        let (stream, hidden, review) = match work {
-            Work::Label { task } | Work::Review { task, .. } => {
-                let (stream, hidden) = books.hidden(task).unwrap_or((0, Hidden { truth: 0, difficulty: 0.0 }));
-                let review = if let Work::Review { proposed, .. } = work { Some(proposed) } else { None };
-                (stream, hidden, review)
-            }
-            Work::Gold { stream, answer } => (stream, Hidden { truth: answer, difficulty: streams[stream as usize].mean_difficulty }, None),
-        };
-        let info = &streams[stream as usize];
-        Job {
-            assignment,
-            ttype: info.ttype,
-            classes: info.classes,
-            truth: hidden.truth,
-            prelabel,
-            speedup: info.model.map_or(1.0, |m| core.config().models[m as usize].speedup),
-            difficulty: hidden.difficulty,
-            review,
+    let streams = &books.streams;
+    let (stream, hidden, review) = match work {
+        Work::Label { task } | Work::Review { task, .. } => {
+            let (stream, hidden) = books.hidden(task).unwrap_or((0, Hidden { truth: 0, difficulty: 0.0 }));
+            let review = if let Work::Review { proposed, .. } = work { Some(proposed) } else { None };
+            (stream, hidden, review)
         }
+        Work::Gold { stream, answer } => (stream, Hidden { truth: answer, difficulty: streams[stream as usize].mean_difficulty }, None),
+    };
+    let info = &streams[stream as usize];
+    Job {
+        assignment,
+        ttype: info.ttype,
+        classes: info.classes,
+        truth: hidden.truth,
+        prelabel,
+        speedup: info.model.map_or(1.0, |m| core.config().models[m as usize].speedup),
+        difficulty: hidden.difficulty,
+        review,
     }
 }
 
