@@ -344,33 +344,16 @@ impl Core {
     pub fn live_tasks(&self) -> usize {
         self.views.len()
     }
-    /// Final labels that a rule may still re-open.
-    pub fn provisional(&self) -> usize {
-        self.qc.provisional.len()
-    }
     /// Counted labels of a live task.
     pub fn counted_labels(&self, task: TaskId) -> Option<usize> {
         self.views.work(task).map(|w| w.labels.len())
     }
-    /// Live task ids, in id order.
-    pub fn live_task_ids(&self) -> Vec<TaskId> {
-        let mut ids: Vec<TaskId> = self.views.iter().map(|(id, _, _)| id).collect();
-        ids.sort_unstable();
-        ids
-    }
     pub fn task_view(&self, task: TaskId) -> Option<&TaskView> {
         self.views.get(task)
-    }
-    pub fn annotators(&self) -> &[AnnotatorView] {
-        &self.annotators
     }
     /// Trust estimate of an annotator.
     pub fn trust(&self, a: AnnotatorId) -> f64 {
         self.qc.trust.value(a)
-    }
-    /// Open leases.
-    pub fn open_leases(&self) -> usize {
-        self.leases.iter().filter(|(_, l)| l.state == LeaseState::Open).count()
     }
 
     /// Checks the invariants the module documentation lists; Err names the first broken one.

@@ -15,6 +15,21 @@ impl Core {
         }
     }
 
+    /// The lease `id` names, or a rejection saying why there is none.
+    fn lease_or_reject(&mut self, cmd: Command, id: AssignmentId) -> Option<Lease> {
+        match self.leases.lookup(id) {
+            Lookup::Known(l) => Some(l),
+            Lookup::Forgotten => {
+                self.reject(cmd, Rejection::ForgottenAssignment);
+                None
+            }
+            Lookup::Unknown => {
+                self.reject(cmd, Rejection::UnknownAssignment);
+                None
+            }
+        }
+    }
+
     /// Who labelled or holds the task now, kept for the agreement rules run once it is final
     /// (empty when no rule looks at agreement).
     fn rule_snapshot(&self, task: TaskId) -> SmallVec<[AnnotatorId; 4]> {
@@ -33,11 +48,7 @@ impl Core {
     }
 
     pub(super) fn submitted(&mut self, cmd: Command, id: AssignmentId, a: AnnotatorId, answer: Answer, now: SimTime, rng: &mut dyn RngCore) {
-        let lease = match self.leases.lookup(id) {
-            Lookup::Known(l) => l,
-            Lookup::Forgotten => return self.reject(cmd, Rejection::ForgottenAssignment),
-            Lookup::Unknown => return self.reject(cmd, Rejection::UnknownAssignment),
-        };
+        let Some(lease) = self.lease_or_reject(cmd, id) else { return };
         if lease.annotator != a {
             return self.reject(cmd, Rejection::NotTheHolder);
         }
@@ -203,11 +214,7 @@ impl Core {
 
     /// A lease ends unanswered: it expired (`who` = None) or its holder gave it back.
     pub(super) fn give_back(&mut self, cmd: Command, id: AssignmentId, who: Option<AnnotatorId>, how: Closed, now: SimTime, rng: &mut dyn RngCore) {
-        let lease = match self.leases.lookup(id) {
-            Lookup::Known(l) => l,
-            Lookup::Forgotten => return self.reject(cmd, Rejection::ForgottenAssignment),
-            Lookup::Unknown => return self.reject(cmd, Rejection::UnknownAssignment),
-        };
+        let Some(lease) = self.lease_or_reject(cmd, id) else { return };
         if who.is_some_and(|w| w != lease.annotator) {
             return self.reject(cmd, Rejection::NotTheHolder);
         }
