@@ -100,13 +100,13 @@ impl Core {
     /// Returns whether it became final.
     pub(super) fn advance(&mut self, task: TaskId, now: SimTime, rng: &mut dyn RngCore) -> bool {
         loop {
-            let Some(w) = self.views.work(task) else {
+            let Some((v, w)) = self.views.both(task) else {
                 return false;
             };
             if w.pre_annotating {
                 return false;
             }
-            let stream = self.views.view(task).stream;
+            let (stream, review) = (v.stream, v.review);
             let stage = self.cfg.streams[stream as usize].workflow.order.get(w.stage as usize).copied();
             let (have, in_flight, target) = (w.labels.len() as u16, w.in_flight, w.target);
             match stage {
@@ -133,16 +133,13 @@ impl Core {
                 }
                 Some(Stage::Aggregate) => {
                     let fin = self.consensus(w, stream);
-                    if let Some(v) = self.views.get_mut(task) {
+                    if let Some((v, w)) = self.views.both_mut(task) {
                         v.confidence = fin.1;
-                    }
-                    if let Some(w) = self.views.work_mut(task) {
                         w.final_label = Some(fin);
                         w.stage += 1;
                     }
                 }
                 Some(Stage::Review) => {
-                    let review = self.views.view(task).review;
                     let wanted = match &self.cfg.quality.review {
                         Some(r) if !review && w.reworks < r.max_reworks => {
                             let conf = w.final_label.map_or(0.0, |f| f.1);

@@ -299,13 +299,9 @@ impl Books {
         }
     }
 
-    /// Ends the run at `end`: settles what the core still holds provisionally, closes open
+    /// Ends the run at `end` (after the core's `settle_all` effects were consumed): closes open
     /// intervals, counts deadlines already missed by unfinished tasks, and records them.
-    pub fn finish(&mut self, core: &mut Core, end: SimTime) {
-        let settled: Vec<Effect> = core.settle_all().to_vec();
-        for e in &settled {
-            self.consume(e, end);
-        }
+    pub fn finish(&mut self, core: &Core, end: SimTime) {
         for a in 0..self.annotators as u32 {
             self.monitor.idle(a, end, self.doing[a as usize]);
         }

@@ -68,7 +68,7 @@ impl Dispatcher {
             }
             self.books.consume(e, end);
         }
-        self.books.finish(&mut self.core, end);
+        self.books.finish(&self.core, end);
     }
 }
 
