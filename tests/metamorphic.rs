@@ -7,7 +7,7 @@
 //! difference fastest-server-first makes, so it has the power to fail.
 
 use tessera_engine::metrics::stats::mean_ci;
-use tessera_engine::run::run_replications;
+use tessera_engine::run::{run_replications, Keep};
 
 const SCENARIO: &str = r#"
 name = "speed-only"
@@ -33,8 +33,8 @@ fn metrics(policy: &str) -> Vec<[f64; 3]> {
     let s = tessera_scenarios::load_str(SCENARIO, "speed-only", &[format!("routing.policy={policy}")], &known).unwrap();
     let routing = s.routing.clone();
     let make = move || tessera_policies::router_for(&routing).unwrap();
-    let runs = run_replications(&s, &make, 11, 24, false, None, &|_, _| {}).unwrap();
-    runs.iter().map(|r| [r.summary.time_in_system_s.mean, r.summary.tasks_in_system_mean, r.summary.utilization["slow"]]).collect()
+    let runs = run_replications(&s, &make, 11, 24, Keep::default(), &|_, _| {}).unwrap();
+    runs.iter().map(|r| [r.summary.time_in_system_s.mean, r.summary.tasks_in_system_mean, r.summary.pools["slow"].utilization.busy]).collect()
 }
 
 /// Paired CI of a − b for figure k at `confidence`: (mean difference, half-width).

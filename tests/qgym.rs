@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 use tessera_engine::metrics::stats::mean_ci;
-use tessera_engine::run::run_replications;
+use tessera_engine::run::{run_replications, Keep};
 use tessera_engine::spec::Scenario;
 
 fn scenario(policy: &str) -> Scenario {
@@ -21,8 +21,8 @@ fn holding_cost(policy: &str) -> (f64, f64) {
     let h: Vec<(String, f64)> = s.streams.iter().map(|x| (x.name.clone().unwrap(), x.holding_cost)).collect();
     let routing = s.routing.clone();
     let make = move || tessera_policies::router_for(&routing).unwrap();
-    let runs = run_replications(&s, &make, 1, 30, false, None, &|_, _| {}).unwrap();
-    let costs: Vec<f64> = runs.iter().map(|r| h.iter().map(|(name, h)| h * r.summary.tasks_in_system_by_stream[name]).sum()).collect();
+    let runs = run_replications(&s, &make, 1, 30, Keep::default(), &|_, _| {}).unwrap();
+    let costs: Vec<f64> = runs.iter().map(|r| h.iter().map(|(name, h)| h * r.summary.streams[name].tasks_in_system_mean).sum()).collect();
     mean_ci(&costs, 0.95)
 }
 

@@ -61,7 +61,7 @@ fn same_scenario_and_seed_give_identical_bytes_at_any_thread_count() {
             let dir = tmp.path().join(format!("run{i}"));
             let p = path.to_str().unwrap();
             ok(simulate(&[p, "-q", "--trace", "-r", "3", "--seed", "11", "--set", "run.horizon=5d", "--set", "run.warmup=1d", "--out", dir.to_str().unwrap()], threads));
-            outputs.push(["summary.json", "tasks.csv", "events.jsonl"].map(|f| read(&dir, f)));
+            outputs.push(["summary.json", "tasks.csv", "events.jsonl", "series.csv"].map(|f| read(&dir, f)));
         }
         assert!(outputs[0] == outputs[1], "{scenario}: 1 thread and 2 threads differ");
         assert!(outputs[1] == outputs[2], "{scenario}: two runs differ");
@@ -132,7 +132,7 @@ fn a_three_line_scenario_is_valid() {
     let arrivals = s["figures"]["arrivals"]["mean"].as_f64().unwrap();
     // Default: 60 tasks/h for 7 days.
     assert!((arrivals - 60.0 * 168.0).abs() < 4.0 * (60.0f64 * 168.0).sqrt(), "{arrivals}");
-    assert_eq!(s["schema"], "tessera.summary/1");
+    assert_eq!(s["schema"], "tessera.summary/2");
 }
 
 #[test]
@@ -148,7 +148,7 @@ fn set_overrides_change_the_run() {
     };
     let base = run(&[], "base");
     let more = run(&["--set", "pools.agents.count=20"], "more");
-    let pw = |s: &serde_json::Value| s["figures"]["p_wait"]["mean"].as_f64().unwrap();
+    let pw = |s: &serde_json::Value| s["figures"]["p_wait_to_start"]["mean"].as_f64().unwrap();
     assert!(pw(&more) < pw(&base) / 5.0, "20 agents should rarely make anyone wait: {} vs {}", pw(&more), pw(&base));
     assert_eq!(more["figures"]["window_end_h"]["mean"], 72.0);
 }

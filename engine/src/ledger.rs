@@ -51,9 +51,10 @@ pub struct Accounts {
     /// [USD] per pool.
     pub by_pool: Vec<f64>,
     pub model_usd: f64,
-    /// [USD] by [`WorkKind`]: hourly pay is split by each annotator's busy time per kind (idle time
-    /// in the same proportions).
+    /// [USD] by [`WorkKind`]: per-item pay, and hourly pay for the busy time on each kind.
     pub by_kind: [f64; 3],
+    /// [USD] hourly pay for on-shift time with no item in hand.
+    pub idle: f64,
     pub total: f64,
 }
 
@@ -87,20 +88,22 @@ impl Ledger {
             by_pool[self.pool_of[a] as usize] += e;
         }
         let mut by_kind = self.item_by_kind;
+        let mut idle = 0.0;
         for (a, e) in earned.iter().enumerate() {
-            if let Pay::PerHour(_) = self.pay[a] {
+            if let Pay::PerHour(r) = self.pay[a] {
                 let busy = busy_by_kind[a];
-                let total: u64 = busy.iter().sum();
-                if total == 0 {
-                    by_kind[WorkKind::Labeling as usize] += e;
-                } else {
-                    for k in 0..3 {
-                        by_kind[k] += e * busy[k] as f64 / total as f64;
+                let total_h = busy.iter().sum::<u64>() as f64 / 3.6e9;
+                // Paid only on shift: busy time past the end of a shift is not paid again.
+                let paid_busy = (r * total_h).min(*e);
+                for k in 0..3 {
+                    if total_h > 0.0 {
+                        by_kind[k] += paid_busy * (busy[k] as f64 / 3.6e9) / total_h;
                     }
                 }
+                idle += e - paid_busy;
             }
         }
         let total = by_pool.iter().sum::<f64>() + self.model_usd;
-        Accounts { earned, by_pool, model_usd: self.model_usd, by_kind, total }
+        Accounts { earned, by_pool, model_usd: self.model_usd, by_kind, idle, total }
     }
 }

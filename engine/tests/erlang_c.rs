@@ -5,7 +5,7 @@
 use tessera_engine::dispatch::builtin_router;
 use tessera_engine::metrics::erlang::ErlangC;
 use tessera_engine::metrics::stats::mean_ci;
-use tessera_engine::run::{run_replications, Summary};
+use tessera_engine::run::{run_replications, Keep, Summary};
 use tessera_engine::spec::Scenario;
 
 fn mmc(per_hour: f64, mean_service_s: f64, c: u32, horizon_h: f64, threshold_s: f64) -> Scenario {
@@ -30,14 +30,14 @@ fn check(per_hour: f64, mean_service_s: f64, c: u32, tasks_per_rep: f64, reps: u
     let horizon_h = 12.0 + tasks_per_rep / per_hour;
     let s = mmc(per_hour, mean_service_s, c, horizon_h, threshold);
     let f = || builtin_router("fifo").unwrap();
-    let runs = run_replications(&s, &f, 2024, reps, false, None, &|_, _| {}).unwrap();
+    let runs = run_replications(&s, &f, 2024, reps, Keep::default(), &|_, _| {}).unwrap();
     let q = ErlangC::new(per_hour, 3600.0, mean_service_s, c);
     let figure = |get: fn(&Summary) -> f64| -> Vec<f64> { runs.iter().map(|r| get(&r.summary)).collect() };
     for (name, xs, exact) in [
-        ("P(wait)", figure(|s| s.p_wait), q.p_wait().unwrap()),
-        ("service level", figure(|s| s.service_level), q.service_level(threshold).unwrap()),
-        ("mean wait", figure(|s| s.waiting_time_mean_s), q.mean_wait().unwrap()),
-        ("utilisation", figure(|s| s.utilization["pool-0"]), q.utilization()),
+        ("P(wait)", figure(|s| s.p_wait_to_start), q.p_wait().unwrap()),
+        ("service level", figure(|s| s.start_within_target), q.service_level(threshold).unwrap()),
+        ("mean wait", figure(|s| s.wait_to_start_s.mean), q.mean_wait().unwrap()),
+        ("utilisation", figure(|s| s.pools["pool-0"].utilization.busy), q.utilization()),
     ] {
         let (m, h) = mean_ci(&xs, 0.99);
         eprintln!("λ={per_hour}/h 1/μ={mean_service_s}s c={c}: {name} sim {m:.6} ± {h:.6}, Erlang C {exact:.6}");

@@ -4,7 +4,7 @@
 //! scenario without the mechanism (common random numbers: same seed, same people, same tasks).
 
 use tessera_engine::dispatch::builtin_router;
-use tessera_engine::run::{run_replications, Summary};
+use tessera_engine::run::{run_replications, Keep, Summary};
 use tessera_engine::spec::Scenario;
 
 /// Eight good annotators (0.9) and four spammers (0.5 on 2 classes: coin flips).
@@ -34,7 +34,7 @@ overlap = 3
 fn run(extra: &str) -> Summary {
     let s: Scenario = toml::from_str(&format!("{BASE}\n{extra}")).unwrap_or_else(|e| panic!("{e}"));
     let f = || builtin_router("fifo").unwrap();
-    let mut runs = run_replications(&s, &f, 7, 1, false, None, &|_, _| {}).unwrap();
+    let mut runs = run_replications(&s, &f, 7, 1, Keep::default(), &|_, _| {}).unwrap();
     runs.remove(0).summary
 }
 

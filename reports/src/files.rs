@@ -1,11 +1,14 @@
-//! The output files of `tessera simulate`: summary.json, tasks.csv and the streamed trace
-//! (events.jsonl, schema `tessera.trace/2`). Same results in, same bytes out.
+//! The output files of `tessera simulate`: summary.json, tasks.csv (streamed per replication in
+//! task order), series.csv and the streamed trace (events.jsonl, schema `tessera.trace/2`). Same
+//! results in, same bytes out, at any thread count.
 
 use anyhow::{Context, Result};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use tessera_engine::run::record::{TaskRecord, TraceSink};
+use std::collections::BTreeMap;
+use tessera_engine::metrics::series::BinRow;
+use tessera_engine::run::record::{RecordSink, TaskRecord, TraceSink};
 
 /// Writes summary.json (pretty, keys sorted, trailing newline).
 pub fn write_summary_json(path: &Path, summary: &serde_json::Value) -> Result<()> {
@@ -14,67 +17,198 @@ pub fn write_summary_json(path: &Path, summary: &serde_json::Value) -> Result<()
     std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// Writes tasks.csv: one row per task of every replication.
-pub fn write_tasks_csv<'a>(path: &Path, runs: impl Iterator<Item = (u32, &'a [TaskRecord])>) -> Result<()> {
-    let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-    let mut w = csv::Writer::from_writer(BufWriter::new(file));
-    // Written field by field: csv's serializer cannot flatten the replication into the record.
-    w.write_record([
-        "replication", "task", "stream", "task_type", "priority", "arrival_s", "first_start_s", "final_s", "wait_s",
-        "time_in_system_s", "labels", "abandonments", "reworks", "reopened", "reopened_gap_s", "final_label", "confidence", "true_label", "correct", "deadline_s",
-        "deadline_missed", "item_cost_usd", "counted",
-    ])?;
-    let opt = |x: Option<f64>| x.map(|v| v.to_string()).unwrap_or_default();
-    for (rep, tasks) in runs {
-        for t in tasks {
-            w.write_record([
-                rep.to_string(),
-                t.task.to_string(),
-                t.stream.clone(),
-                t.task_type.clone(),
-                t.priority.to_string(),
-                t.arrival_s.to_string(),
-                opt(t.first_start_s),
-                opt(t.final_s),
-                opt(t.wait_s),
-                opt(t.time_in_system_s),
-                t.labels.to_string(),
-                t.abandonments.to_string(),
-                t.reworks.to_string(),
-                t.reopened.to_string(),
-                t.reopened_gap_s.to_string(),
-                t.final_label.map(|l| l.to_string()).unwrap_or_default(),
-                t.confidence.map(|c| c.to_string()).unwrap_or_default(),
-                t.true_label.to_string(),
-                t.correct.map(|c| c.to_string()).unwrap_or_default(),
-                opt(t.deadline_s),
-                t.deadline_missed.to_string(),
-                t.item_cost_usd.to_string(),
-                t.counted.to_string(),
-            ])?;
+/// The columns of tasks.csv.
+pub const TASKS_CSV_HEADER: &str = "replication,task,stream,task_type,priority,arrival_s,first_start_s,final_s,wait_s,time_in_system_s,labels,walkaways,reworks,reopened,reopened_gap_s,final_label,confidence,true_label,correct,deadline_s,deadline_missed,item_cost_usd,counted\n";
+
+/// Appends `s` as one CSV field (quoted when it must be).
+fn field(out: &mut Vec<u8>, s: &str) {
+    if s.contains([',', '"', '\n', '\r']) {
+        out.push(b'"');
+        out.extend_from_slice(s.replace('"', "\"\"").as_bytes());
+        out.push(b'"');
+    } else {
+        out.extend_from_slice(s.as_bytes());
+    }
+}
+
+/// Appends one tasks.csv row (with its newline) for replication `rep`.
+pub fn task_row(out: &mut Vec<u8>, rep: u32, t: &TaskRecord) {
+    use std::io::Write as _;
+    fn opt<T: std::fmt::Display>(out: &mut Vec<u8>, x: Option<T>) {
+        if let Some(v) = x {
+            let _ = write!(out, "{v}");
         }
     }
-    w.flush()?;
+    let _ = write!(out, "{rep},{},", t.task);
+    field(out, &t.stream);
+    out.push(b',');
+    field(out, &t.task_type);
+    let _ = write!(out, ",{},{},", t.priority, t.arrival_s);
+    for x in [t.first_start_s, t.final_s, t.wait_s, t.time_in_system_s] {
+        opt(out, x);
+        out.push(b',');
+    }
+    let _ = write!(out, "{},{},{},{},{},", t.labels, t.walkaways, t.reworks, t.reopened, t.reopened_gap_s);
+    opt(out, t.final_label);
+    out.push(b',');
+    opt(out, t.confidence);
+    let _ = write!(out, ",{},", t.true_label);
+    opt(out, t.correct);
+    out.push(b',');
+    opt(out, t.deadline_s);
+    let _ = writeln!(out, ",{},{},{}", t.deadline_missed, t.item_cost_usd, t.counted);
+}
+
+/// Rows held in memory at most before a sorted run of them goes to disk.
+const SPILL_ROWS: usize = 1 << 17;
+
+/// A replication's tasks.csv rows, streamed to its own part file in task order as tasks settle.
+/// A row that settles before an earlier task waits in a buffer until that task is written;
+/// past `SPILL_ROWS` waiting rows (a task starved for long), the buffer goes to disk as a sorted
+/// run and the runs are merged at the end, so memory stays bounded whatever the order.
+pub struct TasksPart {
+    path: PathBuf,
+    rep: u32,
+    w: BufWriter<File>,
+    next: u64,
+    waiting: BTreeMap<u64, Vec<u8>>,
+    runs: Vec<PathBuf>,
+    spill_rows: usize,
+}
+
+impl TasksPart {
+    pub fn create(tasks_csv: &Path, r: u32) -> Result<TasksPart, String> {
+        let path = part_path(tasks_csv, r);
+        let file = File::create(&path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+        Ok(TasksPart { path, rep: r, w: BufWriter::with_capacity(1 << 16, file), next: 0, waiting: BTreeMap::new(), runs: Vec::new(), spill_rows: SPILL_ROWS })
+    }
+
+    /// Spills after `rows` waiting rows instead of the default (tests).
+    pub fn spill_after(mut self, rows: usize) -> TasksPart {
+        self.spill_rows = rows.max(1);
+        self
+    }
+
+    fn err(&self, e: std::io::Error) -> String {
+        format!("cannot write {}: {e}", self.path.display())
+    }
+
+    fn spill(&mut self) -> Result<(), String> {
+        let mut name = self.path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+        name.push(format!(".run{}", self.runs.len()));
+        let run = self.path.with_file_name(name);
+        let file = File::create(&run).map_err(|e| format!("cannot create {}: {e}", run.display()))?;
+        let mut w = BufWriter::new(file);
+        for row in std::mem::take(&mut self.waiting).into_values() {
+            w.write_all(&row).map_err(|e| format!("cannot write {}: {e}", run.display()))?;
+        }
+        w.flush().map_err(|e| format!("cannot write {}: {e}", run.display()))?;
+        self.runs.push(run);
+        Ok(())
+    }
+
+    /// Merges the sorted runs and the rows still waiting into the part file.
+    fn merge(&mut self) -> Result<(), String> {
+        use std::io::BufRead;
+        let mut readers = Vec::new();
+        for run in &self.runs {
+            let f = File::open(run).map_err(|e| format!("cannot read {}: {e}", run.display()))?;
+            readers.push(std::io::BufReader::new(f).split(b'\n'));
+        }
+        // The task id is the second field of a row.
+        let id = |row: &[u8]| -> u64 { row.split(|&b| b == b',').nth(1).and_then(|f| std::str::from_utf8(f).ok()?.parse().ok()).unwrap_or(u64::MAX) };
+        let mut heads: Vec<Option<(u64, Vec<u8>)>> = Vec::new();
+        for r in readers.iter_mut() {
+            heads.push(r.next().transpose().map_err(|e| e.to_string())?.map(|row| (id(&row), row)));
+        }
+        let mut memory = std::mem::take(&mut self.waiting).into_iter().peekable();
+        loop {
+            let disk = heads.iter().enumerate().filter_map(|(i, h)| h.as_ref().map(|(t, _)| (*t, i))).min();
+            let mem = memory.peek().map(|(t, _)| *t);
+            match (disk, mem) {
+                (Some((t, i)), m) if m.is_none_or(|m| t < m) => {
+                    let (_, mut row) = heads[i].take().expect("a head");
+                    row.push(b'\n');
+                    self.w.write_all(&row).map_err(|e| self.err(e))?;
+                    heads[i] = readers[i].next().transpose().map_err(|e| e.to_string())?.map(|row| (id(&row), row));
+                }
+                (_, Some(_)) => {
+                    let (_, row) = memory.next().expect("peeked");
+                    self.w.write_all(&row).map_err(|e| self.err(e))?;
+                }
+                (None, None) => break,
+                (Some(_), None) => unreachable!("covered by the first arm"),
+            }
+        }
+        for run in std::mem::take(&mut self.runs) {
+            std::fs::remove_file(&run).map_err(|e| format!("cannot remove {}: {e}", run.display()))?;
+        }
+        Ok(())
+    }
+}
+
+impl RecordSink for TasksPart {
+    fn record(&mut self, r: &TaskRecord) -> Result<(), String> {
+        let mut row = Vec::with_capacity(160);
+        task_row(&mut row, self.rep, r);
+        if self.runs.is_empty() && r.task == self.next {
+            self.w.write_all(&row).map_err(|e| self.err(e))?;
+            self.next += 1;
+            while let Some(row) = self.waiting.remove(&self.next) {
+                self.w.write_all(&row).map_err(|e| self.err(e))?;
+                self.next += 1;
+            }
+            return Ok(());
+        }
+        self.waiting.insert(r.task, row);
+        if self.waiting.len() >= self.spill_rows {
+            self.spill()?;
+        }
+        Ok(())
+    }
+    fn finish(&mut self) -> Result<(), String> {
+        if self.runs.is_empty() {
+            for row in std::mem::take(&mut self.waiting).into_values() {
+                self.w.write_all(&row).map_err(|e| self.err(e))?;
+            }
+        } else {
+            self.merge()?;
+        }
+        self.w.flush().map_err(|e| self.err(e))
+    }
+}
+
+/// Writes series.csv: each replication's bounded time series.
+pub fn write_series_csv<'a>(path: &Path, runs: impl Iterator<Item = (u32, &'a [BinRow])>) -> Result<()> {
+    let file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let mut w = BufWriter::new(file);
+    writeln!(w, "replication,start_h,end_h,arrivals,finals,queue_mean,tasks_in_system_mean")?;
+    for (rep, rows) in runs {
+        for b in rows {
+            writeln!(w, "{rep},{},{},{},{},{},{}", b.start.0 as f64 / 3.6e9, b.end.0 as f64 / 3.6e9, b.arrivals, b.finals, b.queue_mean, b.wip_mean)?;
+        }
+    }
+    w.flush().with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }
 
 /// A replication's trace, streamed to its own part file as the run goes (replications run in
-/// parallel); [`join_trace_parts`] concatenates them in replication order.
+/// parallel); [`join_parts`] concatenates them in replication order.
 pub struct TracePart {
     path: PathBuf,
     w: BufWriter<File>,
 }
 
-/// Where replication `r`'s part of `events.jsonl` goes.
-pub fn trace_part_path(events: &Path, r: u32) -> PathBuf {
-    let mut name = events.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+/// Where replication `r`'s part of a file written per replication (events.jsonl, tasks.csv) goes.
+pub fn part_path(file: &Path, r: u32) -> PathBuf {
+    let mut name = file.file_name().map(|n| n.to_os_string()).unwrap_or_default();
     name.push(format!(".part{r}"));
-    events.with_file_name(name)
+    file.with_file_name(name)
 }
 
 impl TracePart {
     pub fn create(events: &Path, r: u32) -> Result<TracePart, String> {
-        let path = trace_part_path(events, r);
+        let path = part_path(events, r);
         let file = File::create(&path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
         Ok(TracePart { w: BufWriter::with_capacity(1 << 16, file), path })
     }
@@ -89,17 +223,101 @@ impl TraceSink for TracePart {
     }
 }
 
-/// Concatenates the part files of `reps` replications into `events` (schema `tessera.trace/2`:
-/// each replication opens with its header line) and removes the parts.
-pub fn join_trace_parts(events: &Path, reps: u32) -> Result<()> {
-    let out = File::create(events).with_context(|| format!("cannot create {}", events.display()))?;
+/// Concatenates the part files of `reps` replications into `file`, after `header` (events.jsonl:
+/// none, each replication opens with its own header line; tasks.csv: the column names), and
+/// removes the parts.
+pub fn join_parts(file: &Path, reps: u32, header: &[u8]) -> Result<()> {
+    let out = File::create(file).with_context(|| format!("cannot create {}", file.display()))?;
     let mut w = BufWriter::new(out);
+    w.write_all(header).with_context(|| format!("cannot write {}", file.display()))?;
     for r in 0..reps {
-        let part = trace_part_path(events, r);
+        let part = part_path(file, r);
         let mut f = File::open(&part).with_context(|| format!("cannot read {}", part.display()))?;
-        std::io::copy(&mut f, &mut w).with_context(|| format!("cannot write {}", events.display()))?;
+        std::io::copy(&mut f, &mut w).with_context(|| format!("cannot write {}", file.display()))?;
         std::fs::remove_file(&part).with_context(|| format!("cannot remove {}", part.display()))?;
     }
-    w.flush().with_context(|| format!("cannot write {}", events.display()))?;
+    w.flush().with_context(|| format!("cannot write {}", file.display()))?;
     Ok(())
+}
+
+/// Removes whatever part files (and sorted runs) replications left behind after a failure.
+pub fn remove_parts(file: &Path, reps: u32) {
+    for r in 0..reps {
+        let part = part_path(file, r);
+        let _ = std::fs::remove_file(&part);
+        for k in 0.. {
+            let mut name = part.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+            name.push(format!(".run{k}"));
+            if std::fs::remove_file(part.with_file_name(name)).is_err() {
+                break;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::seq::SliceRandom;
+    use rand::SeedableRng;
+
+    fn record(task: u64) -> TaskRecord {
+        TaskRecord {
+            task,
+            stream: "a,b".into(),
+            task_type: "t".into(),
+            priority: 0,
+            arrival_s: task as f64,
+            first_start_s: None,
+            final_s: Some(task as f64 + 1.5),
+            wait_s: None,
+            time_in_system_s: Some(1.5),
+            labels: 1,
+            walkaways: 0,
+            reworks: 0,
+            reopened: 0,
+            reopened_gap_s: 0.0,
+            final_label: Some(1),
+            confidence: Some(0.5),
+            true_label: 1,
+            correct: Some(true),
+            deadline_s: None,
+            deadline_missed: false,
+            item_cost_usd: 0.25,
+            counted: true,
+        }
+    }
+
+    /// Records in any settle order come out in task order, spilled to sorted runs or not.
+    #[test]
+    fn rows_come_out_in_task_order_whatever_the_settle_order() {
+        let tmp = tempfile::tempdir().unwrap();
+        let csv = tmp.path().join("tasks.csv");
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let mut expected = Vec::new();
+        for id in 0..500u64 {
+            task_row(&mut expected, 0, &record(id));
+        }
+        for (r, spill) in [(0u32, usize::MAX), (1, 7), (2, 1)] {
+            let mut order: Vec<u64> = (0..500).collect();
+            // Mostly in order, with stragglers, like a run with a starved stream.
+            order[..250].shuffle(&mut rng);
+            order.swap(3, 499);
+            let mut part = TasksPart::create(&csv, r).unwrap().spill_after(spill);
+            for &id in &order {
+                part.record(&record(id)).unwrap();
+            }
+            part.finish().unwrap();
+            drop(part);
+            let got = std::fs::read(part_path(&csv, r)).unwrap();
+            let want = String::from_utf8(expected.clone()).unwrap().replace("\n0,", &format!("\n{r},"));
+            let want = format!("{r}{}", &want[1..]);
+            assert_eq!(String::from_utf8(got).unwrap(), want, "spill after {spill}");
+        }
+        join_parts(&csv, 3, TASKS_CSV_HEADER.as_bytes()).unwrap();
+        let text = std::fs::read_to_string(&csv).unwrap();
+        assert_eq!(text.lines().count(), 1 + 3 * 500);
+        assert!(text.contains("\"a,b\""), "a name with a comma is quoted");
+        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1, "parts and runs are removed");
+    }
 }

@@ -1,5 +1,6 @@
 //! tessera-reports: writing what a run produced. `summary.json` (figures with confidence
-//! intervals), `tasks.csv` (one row per task), `events.jsonl` (the trace), the short terminal
+//! intervals), `tasks.csv` (one row per task, streamed), `series.csv` (bounded time series),
+//! `events.jsonl` (the trace), the short terminal
 //! summary and the routing leaderboard of `tessera bench` (`leaderboard.md`, `leaderboard.csv`).
 //! HTML reports with charts come with the reporting issue.
 //!
@@ -10,6 +11,6 @@ mod files;
 mod leaderboard;
 mod text;
 
-pub use files::{join_trace_parts, trace_part_path, write_summary_json, write_tasks_csv, TracePart};
+pub use files::{join_parts, part_path, remove_parts, task_row, write_series_csv, write_summary_json, TasksPart, TracePart, TASKS_CSV_HEADER};
 pub use leaderboard::{best, leaderboard_csv, leaderboard_md, SeedSet, Table, DIGITS};
 pub use text::human_summary;

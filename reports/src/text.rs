@@ -1,4 +1,5 @@
-//! The short human summary printed after a run.
+//! The short human summary printed after a run: every figure with its unit, durations in units
+//! a person reads (35 s, 12.5 min, 48.8 h, 2.1 d), mean ± 95% half-width over replications.
 
 use serde_json::Value;
 use std::fmt::Write;
@@ -16,14 +17,58 @@ fn show(v: &Value, digits: usize) -> String {
     }
 }
 
+/// A share as a percentage.
+fn pct(v: &Value) -> String {
+    match fig(v) {
+        Some((m, Some(h))) if h > 0.0 => format!("{:.1}% ± {:.1}", m * 100.0, h * 100.0),
+        Some((m, _)) => format!("{:.1}%", m * 100.0),
+        None => "n/a".into(),
+    }
+}
+
+/// The unit a person reads a duration of `secs` in: (divisor, unit).
+fn unit(secs: f64) -> (f64, &'static str) {
+    let a = secs.abs();
+    if a < 120.0 {
+        (1.0, "s")
+    } else if a < 7200.0 {
+        (60.0, "min")
+    } else if a < 48.0 * 3600.0 {
+        (3600.0, "h")
+    } else {
+        (86400.0, "d")
+    }
+}
+
+/// A duration figure [s] in a readable unit (the mean picks the unit, the half-width follows).
+pub fn duration(v: &Value) -> String {
+    match fig(v) {
+        Some((m, h)) => {
+            let (d, u) = unit(m);
+            let digits = if d == 1.0 && m.abs() >= 10.0 { 0 } else { 1 };
+            match h {
+                Some(h) if h > 0.0 => format!("{:.digits$} ± {:.digits$} {u}", m / d, h / d),
+                _ => format!("{:.digits$} {u}", m / d),
+            }
+        }
+        None => "n/a".into(),
+    }
+}
+
+/// A plain number of seconds (a target) in a readable unit.
+fn target(v: &Value) -> String {
+    duration(&serde_json::json!({ "mean": v["mean"] }))
+}
+
 /// Formats summary.json (as built by the engine) for a terminal.
 pub fn human_summary(s: &Value) -> String {
     let f = &s["figures"];
     let mut o = String::new();
     let reps = s["replications"].as_u64().unwrap_or(1);
+    let each = if reps > 1 { " (per replication: mean ± 95% CI)" } else { "" };
     let _ = writeln!(
         o,
-        "{} · policy {} · seed {} · {} replication{} · window {}h–{}h",
+        "{} · policy {} · seed {} · {} replication{} · window {} h – {} h{each}",
         s["scenario"].as_str().unwrap_or("?"),
         s["policy"].as_str().unwrap_or("?"),
         s["seed"],
@@ -32,26 +77,116 @@ pub fn human_summary(s: &Value) -> String {
         show(&f["window_start_h"], 0),
         show(&f["window_end_h"], 0),
     );
-    let _ = writeln!(o, "  arrivals         {}   completed {}   unfinished {}", show(&f["arrivals"], 0), show(&f["completions"], 0), show(&f["unfinished"], 0));
-    let _ = writeln!(o, "  throughput       {} tasks/h", show(&f["throughput_per_hour"], 2));
-    let t = &f["time_in_system_s"];
-    let _ = writeln!(o, "  time in system   mean {} s   p50 {}   p90 {}   p99 {}", show(&t["mean"], 1), show(&t["p50"], 1), show(&t["p90"], 1), show(&t["p99"], 1));
+    if let Some(notes) = s["overload"].as_array().filter(|n| !n.is_empty()) {
+        let _ = writeln!(o, "  OVERLOADED: the offered load exceeds what the workforce can serve (fluid bound):");
+        for n in notes {
+            let _ = writeln!(o, "    {}", n.as_str().unwrap_or("?"));
+        }
+    }
     let _ = writeln!(
         o,
-        "  waiting          P(wait) {}   mean {} s   service level ({} s) {}",
-        show(&f["p_wait"], 4),
-        show(&f["waiting_time_mean_s"], 2),
-        show(&f["service_level_threshold_s"], 0),
-        show(&f["service_level"], 4)
+        "  tasks            {} arrived   {} finished   {} open at the end ({} never started)",
+        show(&f["arrivals"], 0),
+        show(&f["completions"], 0),
+        show(&f["unfinished"], 0),
+        show(&f["never_started"], 0)
     );
-    let _ = writeln!(o, "  queue length     {}   tasks in system {}", show(&f["queue_length_mean"], 2), show(&f["tasks_in_system_mean"], 2));
-    if let Some(u) = f["utilization"].as_object() {
-        let parts: Vec<String> = u.iter().map(|(k, v)| format!("{k} {}", show(v, 3))).collect();
-        let _ = writeln!(o, "  utilization      {}", parts.join("   "));
+    let _ = writeln!(o, "  throughput       {} tasks/h (arrivals {} tasks/h)", show(&f["throughput_per_hour"], 1), show(&f["arrival_rate_per_hour"], 1));
+    let _ = writeln!(
+        o,
+        "  finished within  {} of tasks within {} (open tasks past it count as late)",
+        pct(&f["completion_within_target"]),
+        target(&f["turnaround_target_s"])
+    );
+    let t = &f["time_in_system_s"];
+    let _ = writeln!(o, "  time to final    finished tasks: mean {}   p50 {}   p90 {}   p99 {}", duration(&t["mean"]), duration(&t["p50"]), duration(&t["p90"]), duration(&t["p99"]));
+    let c = &f["time_in_system_censored_s"];
+    let _ = writeln!(o, "                   every task (open ones at their age): mean {}   p90 {}", duration(&c["mean"]), duration(&c["p90"]));
+    let w = &f["wait_to_start_s"];
+    let _ = writeln!(
+        o,
+        "  wait to start    mean {}   p90 {}   P(wait) {}   started within {}: {}",
+        duration(&w["mean"]),
+        duration(&w["p90"]),
+        pct(&f["p_wait_to_start"]),
+        target(&f["start_target_s"]),
+        pct(&f["start_within_target"])
+    );
+    let _ = writeln!(o, "  in the system    {} tasks on average ({} waiting for an annotator)", show(&f["tasks_in_system_mean"], 1), show(&f["queue_length_mean"], 1));
+    if let Some(streams) = f["streams"].as_object().filter(|m| m.len() > 1) {
+        let _ = writeln!(o, "  by stream        arrived / finished / open · finished within target · deadline misses · accuracy");
+        for (name, st) in streams {
+            let _ = writeln!(
+                o,
+                "    {name:<14} {} / {} / {} · {} within {} · {} · {}",
+                show(&st["arrivals"], 0),
+                show(&st["completions"], 0),
+                show(&st["unfinished"], 0),
+                pct(&st["completion_within_target"]),
+                target(&st["turnaround_target_s"]),
+                pct(&st["deadline_miss_rate"]),
+                pct(&st["accuracy"])
+            );
+        }
     }
-    let _ = writeln!(o, "  accuracy         {}", show(&f["accuracy"], 4));
+    if let Some(pools) = f["pools"].as_object() {
+        let _ = writeln!(o, "  by pool          on shift · busy (working + walked away) · cost · effective wage");
+        for (name, p) in pools {
+            let u = &p["utilization"];
+            let _ = writeln!(
+                o,
+                "    {name:<14} {} annotators · {} ({} + {}) · ${} · ${}/h",
+                show(&p["on_shift_mean"], 1),
+                pct(&u["busy"]),
+                pct(&u["working"]),
+                pct(&u["walked_away"]),
+                show(&p["cost_usd"], 2),
+                show(&p["effective_hourly_wage_usd"], 2)
+            );
+        }
+    }
+    let _ = writeln!(o, "  accuracy         {} of finished tasks   mean overlap {} labels", pct(&f["accuracy"]), show(&f["mean_overlap"], 2));
     let c = &f["cost"];
-    let _ = writeln!(o, "  cost             ${} total   ${} per final label", show(&c["total_usd"], 2), show(&c["per_final_label_usd"], 4));
-    let _ = writeln!(o, "  deadline misses  {} ({} of arrivals)   abandonments {}", show(&f["deadline_misses"], 0), show(&f["deadline_miss_rate"], 4), show(&f["abandonments"], 0));
+    let _ = writeln!(
+        o,
+        "  cost             ${} total: ${} productive + ${} idle paid time",
+        show(&c["total_usd"], 2),
+        show(&c["productive_usd"], 2),
+        show(&c["idle_paid_usd"], 2)
+    );
+    let _ = writeln!(
+        o,
+        "  per final label  ${} = labelling ${} + gold ${} + review ${} + idle ${}",
+        show(&c["per_final_label_usd"], 4),
+        show(&c["per_final_label_labeling_usd"], 4),
+        show(&c["per_final_label_gold_usd"], 4),
+        show(&c["per_final_label_review_usd"], 4),
+        show(&c["per_final_label_idle_usd"], 4)
+    );
+    let _ = writeln!(
+        o,
+        "  deadline misses  {} tasks ({} of arrivals)   walk-aways {} (items an annotator left unanswered)",
+        show(&f["deadline_misses"], 0),
+        pct(&f["deadline_miss_rate"]),
+        show(&f["walkaways"], 0)
+    );
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn durations_read_in_human_units() {
+        let d = |m: f64| duration(&json!({ "mean": m }));
+        assert_eq!(d(35.2), "35 s");
+        assert_eq!(d(4.24), "4.2 s");
+        assert_eq!(d(750.0), "12.5 min");
+        assert_eq!(d(47.8 * 3600.0), "47.8 h");
+        assert_eq!(d(2.1 * 86400.0), "2.1 d");
+        assert_eq!(duration(&json!({ "mean": 7200.0, "half_width": 360.0 })), "2.0 ± 0.1 h");
+        assert_eq!(duration(&json!({ "mean": null })), "n/a");
+    }
 }

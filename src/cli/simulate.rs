@@ -1,4 +1,5 @@
-//! `tessera simulate`: run a scenario, write summary.json, tasks.csv and (with --trace) events.jsonl.
+//! `tessera simulate`: run a scenario, write summary.json, series.csv, tasks.csv (unless
+//! `--tasks none`) and (with --trace) events.jsonl, the last two streamed as the run goes.
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -6,17 +7,26 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-use tessera_engine::run::{run_replications, summarize_replications};
+use tessera_engine::run::record::{RecordSink, TraceSink};
+use tessera_engine::run::{run_replications, summarize_replications, Keep};
 
 /// The long `--help` text (set on the subcommand in `cli/mod.rs`).
 pub const LONG_ABOUT: &str = "Run a scenario in simulated time and write its figures.
 
 Writes DIR/summary.json (every figure as mean and 95% confidence interval over the replications, \
-plus each replication), DIR/tasks.csv (one row per task) and, with --trace, DIR/events.jsonl. \
-The output is a pure function of the scenario, the overrides and the seed: the same inputs give \
+plus each replication; schema tessera.summary/2, defined figure by figure in README.md), \
+DIR/series.csv (arrivals, finals, queue and tasks in the system over time, at most 256 bins per \
+replication), DIR/tasks.csv (one row per task, in replication then task order; --tasks none \
+skips it) and, with --trace, DIR/events.jsonl. tasks.csv and the trace are streamed to disk as \
+tasks finish, so memory follows the tasks in the system, not the length of the run. The output \
+is a pure function of the scenario, the overrides and the seed: the same inputs give \
 byte-identical files at any thread count. The trace (schema tessera.trace/2, documented in \
-README.md) is streamed to disk as the run goes: one header line per replication, then one line \
-per decision with durable ids, absolute timestamps and names.
+README.md) has one header line per replication, then one line per decision with durable ids, \
+absolute timestamps and names.
+
+Figures count unfinished work: tasks still open at the end wait and age until the end, and a \
+target they have already overrun is missed. When the offered load exceeds what the workforce \
+can serve (a fluid bound over streams and pools), the summary says so per stream and pool.
 
 Examples:
   tessera simulate scenarios/mmc.toml
@@ -46,9 +56,19 @@ pub struct SimulateArgs {
     /// Also write every event to DIR/events.jsonl
     #[arg(long)]
     pub trace: bool,
+    /// Per-task records: csv writes DIR/tasks.csv, none skips it (faster, less disk)
+    #[arg(long, value_name = "FORMAT", default_value = "csv")]
+    pub tasks: TasksFormat,
     /// Print nothing but errors
     #[arg(long, short = 'q')]
     pub quiet: bool,
+}
+
+/// What to do with per-task records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum TasksFormat {
+    Csv,
+    None,
 }
 
 pub fn run(args: SimulateArgs) -> Result<()> {
@@ -83,17 +103,16 @@ pub fn run(args: SimulateArgs) -> Result<()> {
         bar.set_position((total * 1000.0) as u64);
     };
     let events = out.join("events.jsonl");
-    let open_trace = |r: u32| -> Result<Box<dyn tessera_engine::run::record::TraceSink>, String> { Ok(Box::new(tessera_reports::TracePart::create(&events, r)?)) };
-    let trace: Option<tessera_engine::run::TraceFactory> = if args.trace { Some(&open_trace) } else { None };
-    let runs = run_replications(&scenario, &make_router, seed, reps, true, trace, &progress);
-    let runs = match runs {
+    let tasks_csv = out.join("tasks.csv");
+    let with_tasks = args.tasks == TasksFormat::Csv;
+    let open_trace = |r: u32| -> Result<Box<dyn TraceSink>, String> { Ok(Box::new(tessera_reports::TracePart::create(&events, r)?)) };
+    let open_tasks = |r: u32| -> Result<Box<dyn RecordSink>, String> { Ok(Box::new(tessera_reports::TasksPart::create(&tasks_csv, r)?)) };
+    let keep = Keep { records_in_memory: false, records: if with_tasks { Some(&open_tasks) } else { None }, trace: if args.trace { Some(&open_trace) } else { None } };
+    let runs = match run_replications(&scenario, &make_router, seed, reps, keep, &progress) {
         Ok(runs) => runs,
         Err(e) => {
-            if args.trace {
-                for r in 0..reps {
-                    let _ = std::fs::remove_file(tessera_reports::trace_part_path(&events, r));
-                }
-            }
+            tessera_reports::remove_parts(&events, reps);
+            tessera_reports::remove_parts(&tasks_csv, reps);
             return Err(anyhow::Error::msg(e));
         }
     };
@@ -102,19 +121,27 @@ pub fn run(args: SimulateArgs) -> Result<()> {
     let summaries: Vec<_> = runs.iter().map(|r| r.summary.clone()).collect();
     let summary = summarize_replications(&summaries, seed);
     tessera_reports::write_summary_json(&out.join("summary.json"), &summary)?;
-    tessera_reports::write_tasks_csv(&out.join("tasks.csv"), runs.iter().enumerate().map(|(i, r)| (i as u32, r.tasks.as_slice())))?;
+    tessera_reports::write_series_csv(&out.join("series.csv"), runs.iter().enumerate().map(|(i, r)| (i as u32, r.series.as_slice())))?;
+    if with_tasks {
+        tessera_reports::join_parts(&tasks_csv, reps, tessera_reports::TASKS_CSV_HEADER.as_bytes())?;
+    } else {
+        let _ = std::fs::remove_file(&tasks_csv); // not left over from an earlier run
+    }
     if args.trace {
-        tessera_reports::join_trace_parts(&events, reps)?;
+        tessera_reports::join_parts(&events, reps, b"")?;
     }
     if !args.quiet {
         print!("{}", tessera_reports::human_summary(&summary));
         let events: u64 = summaries.iter().map(|s| s.events).sum();
         let secs = started.elapsed().as_secs_f64();
         println!(
-            "  wrote {}/summary.json, tasks.csv{} ({} events in {:.2} s)",
+            "  wrote {}/summary.json, series.csv{}{} ({} events over {} replication{} in {:.2} s)",
             out.display(),
+            if with_tasks { ", tasks.csv" } else { "" },
             if args.trace { ", events.jsonl" } else { "" },
             events,
+            reps,
+            if reps == 1 { "" } else { "s" },
             secs
         );
     }

@@ -1,9 +1,16 @@
-//! Metrics: the monitor that watches a run, summary statistics with confidence intervals, the
-//! Erlang C formulas the simulator is checked against, and the routing benchmark's reward.
+//! Metrics: the monitor that watches a run, summary statistics with confidence intervals,
+//! bounded-memory percentiles (DDSketch) and time series, the Erlang C formulas the simulator
+//! is checked against, the fluid capacity bound that says when a workforce is overloaded, and the
+//! routing benchmark's reward.
 
+pub mod capacity;
 pub mod erlang;
-pub mod reward;
 mod monitor;
+pub mod quantiles;
+pub mod reward;
+pub mod series;
 pub mod stats;
 
-pub use monitor::{Monitor, TimeAverage};
+pub use monitor::{Monitor, StreamTally, TimeAverage};
+pub use quantiles::Quantiles;
+pub use series::Series;

@@ -1,6 +1,7 @@
 //! The monitor: counters and time-weighted averages over the statistics window [warm-up, end].
 
 use crate::ledger::WorkKind;
+use super::{Quantiles, Series};
 use crate::time::{Dur, SimTime};
 
 /// Time-weighted average of a piecewise-constant quantity, counted from `start`.
@@ -46,11 +47,32 @@ fn clipped(from: SimTime, to: SimTime, start: SimTime) -> u64 {
     to.0.saturating_sub(from.0.max(start.0))
 }
 
+/// What the monitor counts per stream (counted tasks only).
+#[derive(Clone, Debug, Default)]
+pub struct StreamTally {
+    pub arrivals: u64,
+    pub completions: u64,
+    pub correct: u64,
+    pub deadline_misses: u64,
+    /// [s] arrival → final label of completed tasks.
+    pub tis: Quantiles,
+    /// Tasks whose completion within the turnaround target is known (finished, or open for
+    /// longer than the target at the end), and of them those finished within it.
+    pub turnaround_known: u64,
+    pub turnaround_met: u64,
+    /// The same for the start of service within the waiting target.
+    pub start_known: u64,
+    pub start_met: u64,
+    /// [s] arrival → first start, censored at the end for tasks never started.
+    pub wait_sum_s: f64,
+}
+
 /// Everything counted during a run. "Counted" tasks are those that arrived at or after the
 /// warm-up; time-based quantities only accrue after it.
 #[derive(Clone, Debug)]
 pub struct Monitor {
     pub window_start: SimTime,
+    /// Waiting target (`run.service_level`): a task should start within it.
     pub service_level: Dur,
     /// Counted arrivals.
     pub arrivals: u64,
@@ -58,23 +80,28 @@ pub struct Monitor {
     pub completions: u64,
     /// Final labels produced inside the window (any arrival time).
     pub finals_in_window: u64,
-    /// Counted tasks that started service / of them, those that waited / waited less than the
-    /// service-level threshold.
+    /// Counted tasks that started service, and of all counted arrivals those that waited (a
+    /// task never started waited).
     pub started: u64,
     pub waited: u64,
-    pub within_sl: u64,
-    pub wait_sum_s: f64,
-    /// Time in system of counted final tasks [s].
-    pub tis_s: Vec<f64>,
+    /// [s] arrival → first start of counted tasks; tasks never started count their wait until
+    /// the end (censored: a lower bound).
+    pub wait: Quantiles,
+    /// [s] arrival → final label of counted completed tasks.
+    pub tis: Quantiles,
+    /// [s] the same over every counted arrival, open tasks counting their age at the end.
+    pub tis_censored: Quantiles,
     pub correct: u64,
     pub deadline_misses: u64,
-    pub abandonments: u64,
+    /// Times an annotator walked away from an item (its lease expired unanswered).
+    pub walkaways: u64,
     /// Labels submitted inside the window.
     pub labels: u64,
     /// Labels behind the final labels of counted completed tasks (mean overlap = this / completions).
     pub final_labels_used: u64,
     /// Per task type: (right final labels, completed) of counted tasks.
     pub by_type: Vec<(u64, u64)>,
+    pub by_stream: Vec<StreamTally>,
     /// Inside the window: golden answers, reviews, reworks, bans, re-opened final labels.
     pub gold_answers: u64,
     pub reviews: u64,
@@ -83,11 +110,15 @@ pub struct Monitor {
     pub reopened: u64,
     /// Per annotator busy time [µs] by work kind (labeling, gold, review) inside the window.
     pub busy_by_kind: Vec<[u64; 3]>,
+    /// Per annotator [µs] of busy time spent on items walked away from (inside the window).
+    pub walkaway_us: Vec<u64>,
     pub queue: TimeAverage,
     pub in_system: TimeAverage,
     /// Time-average number of tasks not yet final, by stream, and the current counts.
     pub in_system_by_stream: Vec<TimeAverage>,
     pub live_by_stream: Vec<u64>,
+    /// Arrivals, finals, queue and work in progress over time, in a bounded number of bins.
+    pub series: Series,
     /// Per annotator [µs] inside the window.
     pub busy_us: Vec<u64>,
     pub on_shift_us: Vec<u64>,
@@ -105,25 +136,28 @@ impl Monitor {
             finals_in_window: 0,
             started: 0,
             waited: 0,
-            within_sl: 0,
-            wait_sum_s: 0.0,
-            tis_s: Vec::new(),
+            wait: Quantiles::default(),
+            tis: Quantiles::default(),
+            tis_censored: Quantiles::default(),
             correct: 0,
             deadline_misses: 0,
-            abandonments: 0,
+            walkaways: 0,
             labels: 0,
             final_labels_used: 0,
             by_type: vec![(0, 0); task_types],
+            by_stream: vec![StreamTally::default(); streams],
             gold_answers: 0,
             reviews: 0,
             reworks: 0,
             bans: 0,
             reopened: 0,
             busy_by_kind: vec![[0; 3]; annotators],
+            walkaway_us: vec![0; annotators],
             queue: TimeAverage::new(window_start),
             in_system: TimeAverage::new(window_start),
             in_system_by_stream: vec![TimeAverage::new(window_start); streams],
             live_by_stream: vec![0; streams],
+            series: Series::new(crate::time::US_PER_HOUR / 4),
             busy_us: vec![0; annotators],
             on_shift_us: vec![0; annotators],
             busy_since: vec![None; annotators],
@@ -135,27 +169,39 @@ impl Monitor {
         t >= self.window_start
     }
 
-    /// A counted task started its first service after waiting `wait`.
-    pub fn first_start(&mut self, wait: Dur) {
+    /// A counted task of `stream` started its first service after waiting `wait`.
+    pub fn first_start(&mut self, stream: u16, wait: Dur) {
         self.started += 1;
-        if wait.0 > 0 {
-            self.waited += 1;
-        }
-        if wait < self.service_level {
-            self.within_sl += 1;
-        }
-        self.wait_sum_s += wait.secs();
+        self.waited += (wait.0 > 0) as u64;
+        self.wait.add(wait.secs());
+        let t = &mut self.by_stream[stream as usize];
+        t.start_known += 1;
+        t.start_met += (wait < self.service_level) as u64;
+        t.wait_sum_s += wait.secs();
+    }
+
+    /// A counted task of `stream` was still waiting for its first service at the end, after
+    /// `waited` (censored).
+    pub fn never_started(&mut self, stream: u16, waited: Dur) {
+        self.waited += 1;
+        self.wait.add(waited.secs());
+        let t = &mut self.by_stream[stream as usize];
+        t.start_known += (waited >= self.service_level) as u64;
+        t.wait_sum_s += waited.secs();
     }
 
     pub fn busy(&mut self, a: u32, now: SimTime) {
         self.busy_since[a as usize] = Some(now);
     }
-    /// `a` stops working on an item of `kind`.
-    pub fn idle(&mut self, a: u32, now: SimTime, kind: WorkKind) {
+    /// `a` stops working on an item of `kind`; `walked_away` if it left the item unanswered.
+    pub fn idle(&mut self, a: u32, now: SimTime, kind: WorkKind, walked_away: bool) {
         if let Some(s) = self.busy_since[a as usize].take() {
             let d = clipped(s, now, self.window_start);
             self.busy_us[a as usize] += d;
             self.busy_by_kind[a as usize][kind as usize] += d;
+            if walked_away {
+                self.walkaway_us[a as usize] += d;
+            }
         }
     }
     pub fn is_busy(&self, a: u32) -> bool {
@@ -186,10 +232,18 @@ impl Monitor {
         self.in_system_by_stream[s].set(now, self.live_by_stream[s] as f64);
     }
 
+    /// The queue holds `queue` tasks and the system `live` tasks from `now` on.
+    #[inline]
+    pub fn levels(&mut self, now: SimTime, queue: usize, live: usize) {
+        self.queue.set(now, queue as f64);
+        self.in_system.set(now, live as f64);
+        self.series.levels(now, queue as f64, live as f64);
+    }
+
     /// Closes every open interval at `end`.
     pub fn close(&mut self, end: SimTime) {
         for a in 0..self.busy_since.len() as u32 {
-            self.idle(a, end, WorkKind::Labeling);
+            self.idle(a, end, WorkKind::Labeling, false);
             self.off_shift(a, end);
         }
     }

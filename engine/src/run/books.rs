@@ -3,7 +3,7 @@
 //! hold the simulation's oracle, the hidden truth and difficulty of each task, which the core
 //! never sees: the synthetic annotators work from it and accuracy is scored against it.
 
-use super::record::{TaskRecord, TraceEvent, TraceHeader, TraceSink};
+use super::record::{RecordSink, TaskRecord, TraceEvent, TraceHeader, TraceSink};
 use crate::core::ids::IdTable;
 use crate::core::{AnnotatorId, Core, Effect, LabelFate, StreamInfo, TaskId};
 use crate::ledger::{Ledger, WorkKind};
@@ -73,11 +73,19 @@ pub struct Books {
     pub streams: Vec<StreamInfo>,
     pub monitor: Monitor,
     pub ledger: Ledger,
+    /// [µs] each stream's turnaround target (completion service level).
+    pub turnaround: Vec<u64>,
+    /// Records kept in memory (tests, small tools), sorted by task at the end.
     pub records: Vec<TaskRecord>,
     pub keep_records: bool,
+    /// Records streamed as tasks settle (tasks.csv), unfinished ones in task order at the end.
+    pub record_sink: Option<Box<dyn RecordSink>>,
+    /// The first error of the record sink.
+    pub record_error: Option<String>,
     pub trace: Option<Trace>,
     /// Re-aggregate at the end with this batch algorithm: (task, annotator, label) of counted
-    /// final tasks, and their truths.
+    /// final tasks, and their truths. Memory grows with every answer behind a counted final
+    /// label: kept only when `quality.batch_aggregation` asks for it.
     pub batch: Option<crate::quality::aggregation::Method>,
     pub batch_answers: Vec<(u32, u32, u32)>,
     pub batch_truth: Vec<u32>,
@@ -88,13 +96,16 @@ pub struct Books {
 }
 
 impl Books {
-    pub fn new(streams: Vec<StreamInfo>, monitor: Monitor, ledger: Ledger, annotators: usize, keep_records: bool, batch: Option<crate::quality::aggregation::Method>) -> Books {
+    pub fn new(streams: Vec<StreamInfo>, turnaround: Vec<u64>, monitor: Monitor, ledger: Ledger, annotators: usize, keep_records: bool, batch: Option<crate::quality::aggregation::Method>) -> Books {
         Books {
             streams,
+            turnaround,
             monitor,
             ledger,
             records: Vec::new(),
             keep_records,
+            record_sink: None,
+            record_error: None,
             trace: None,
             batch,
             batch_answers: Vec::new(),
@@ -141,7 +152,9 @@ impl Books {
             Effect::Arrived { task, stream } => {
                 if self.pending.get(task.0).is_some_and(|p| p.counted) {
                     self.monitor.arrivals += 1;
+                    self.monitor.by_stream[stream as usize].arrivals += 1;
                 }
+                self.monitor.series.arrival(now);
                 self.monitor.stream_count(stream, now, true);
             }
             Effect::ModelPaid { usd, .. } => {
@@ -154,7 +167,7 @@ impl Books {
                     if p.first_start.is_none() {
                         p.first_start = Some(now);
                         if p.counted {
-                            self.monitor.first_start(now.since(p.arrival));
+                            self.monitor.first_start(p.stream, now.since(p.arrival));
                         }
                     }
                 }
@@ -163,13 +176,13 @@ impl Books {
             }
             Effect::LeaseClosed { annotator, kind, task, how, late, .. } => {
                 if !late {
-                    self.monitor.idle(annotator, now, kind);
+                    self.monitor.idle(annotator, now, kind, how != crate::core::Closed::Answered);
                 }
                 if how == crate::core::Closed::Expired {
                     if let Some(p) = task.and_then(|t| self.pending.get_mut(t.0)) {
                         p.abandonments = p.abandonments.saturating_add(1);
                         if p.counted {
-                            self.monitor.abandonments += 1;
+                            self.monitor.walkaways += 1;
                         }
                     }
                 }
@@ -203,6 +216,7 @@ impl Books {
                     if in_window {
                         self.monitor.finals_in_window += 1;
                     }
+                    self.monitor.series.final_label(now);
                     p.fin = Some(FinalInfo { at: now, label, confidence, labels: labels.clone() });
                 }
             }
@@ -250,22 +264,45 @@ impl Books {
         let missed = deadline.is_some_and(|d| fin.at > d);
         if p.counted {
             let m = &mut self.monitor;
+            let tis = fin.at.since(p.arrival);
             m.completions += 1;
-            m.tis_s.push(fin.at.since(p.arrival).secs());
+            m.tis.add(tis.secs());
+            m.tis_censored.add(tis.secs());
             m.correct += correct as u64;
             m.deadline_misses += missed as u64;
             m.final_labels_used += fin.labels.len() as u64;
             let ty = &mut m.by_type[info.ttype as usize];
             ty.0 += correct as u64;
             ty.1 += 1;
+            let st = &mut m.by_stream[p.stream as usize];
+            st.completions += 1;
+            st.correct += correct as u64;
+            st.deadline_misses += missed as u64;
+            st.tis.add(tis.secs());
+            st.turnaround_known += 1;
+            st.turnaround_met += (tis.0 <= self.turnaround[p.stream as usize]) as u64;
             if self.batch.is_some() && !fin.labels.is_empty() {
                 let id = self.batch_truth.len() as u32;
                 self.batch_truth.push(truth as u32);
                 self.batch_answers.extend(fin.labels.iter().map(|&(a, l)| (id, a, l as u32)));
             }
         }
-        if self.keep_records {
+        if self.keep_records || self.record_sink.is_some() {
             let r = self.record(task, &p, Some(fin), fin.labels.len() as u16, missed);
+            self.emit(r);
+        }
+    }
+
+    /// Hands a record to whoever keeps records.
+    fn emit(&mut self, r: TaskRecord) {
+        if let Some(sink) = &mut self.record_sink {
+            if self.record_error.is_none() {
+                if let Err(e) = sink.record(&r) {
+                    self.record_error = Some(e);
+                }
+            }
+        }
+        if self.keep_records {
             self.records.push(r);
         }
     }
@@ -284,7 +321,7 @@ impl Books {
             wait_s: p.first_start.map(|s| s.since(arrival).secs()),
             time_in_system_s: fin.map(|f| f.at.since(arrival).secs()),
             labels,
-            abandonments: p.abandonments,
+            walkaways: p.abandonments,
             reworks: p.reworks,
             reopened: p.reopened,
             reopened_gap_s: p.reopened_gap as f64 / 1e6,
@@ -300,31 +337,44 @@ impl Books {
     }
 
     /// Ends the run at `end` (after the core's `settle_all` effects were consumed): closes open
-    /// intervals, counts deadlines already missed by unfinished tasks, and records them.
+    /// intervals, counts the tasks still open (censored at `end`: waits and ages so far,
+    /// deadlines and turnaround targets already missed), and records them in task order.
     pub fn finish(&mut self, core: &Core, end: SimTime) {
         for a in 0..self.annotators as u32 {
-            self.monitor.idle(a, end, self.doing[a as usize]);
+            self.monitor.idle(a, end, self.doing[a as usize], false);
         }
         self.monitor.close(end);
-        self.monitor.queue.set(end, core.queue_len() as f64);
-        self.monitor.in_system.set(end, core.live_tasks() as f64);
+        self.monitor.levels(end, core.queue_len(), core.live_tasks());
         let mut open: Vec<TaskId> = self.pending.iter().filter(|(_, p)| p.fin.is_none()).map(|(t, _)| TaskId(t)).collect();
         open.sort_unstable();
-        let mut extra = Vec::new();
         for task in open {
             let Some(p) = self.pending.get(task.0) else { continue };
             let deadline = self.streams[p.stream as usize].deadline.map(|d| p.arrival.plus(Dur(d)));
             let missed = deadline.is_some_and(|d| end > d);
-            if p.counted && missed {
-                self.monitor.deadline_misses += 1;
+            if p.counted {
+                let m = &mut self.monitor;
+                let age = end.since(p.arrival);
+                if p.first_start.is_none() {
+                    m.never_started(p.stream, age);
+                }
+                m.tis_censored.add(age.secs());
+                m.deadline_misses += missed as u64;
+                let st = &mut m.by_stream[p.stream as usize];
+                st.deadline_misses += missed as u64;
+                st.turnaround_known += (age.0 > self.turnaround[p.stream as usize]) as u64;
             }
-            if self.keep_records {
+            if self.keep_records || self.record_sink.is_some() {
                 let labels = core.counted_labels(task).unwrap_or(0) as u16;
-                extra.push(self.record(task, p, None, labels, missed));
+                let r = self.record(task, p, None, labels, missed);
+                self.emit(r);
             }
         }
-        self.records.extend(extra);
         self.records.sort_by_key(|r| r.task);
+        if let Some(sink) = &mut self.record_sink {
+            if let Err(e) = sink.finish() {
+                self.record_error.get_or_insert(e);
+            }
+        }
         if let Some(t) = &mut self.trace {
             if let Err(e) = t.sink.finish() {
                 t.error.get_or_insert(e);
@@ -332,9 +382,13 @@ impl Books {
         }
     }
 
-    /// Counted tasks not final at the end.
-    pub fn unfinished_counted(&self) -> u64 {
-        self.pending.iter().filter(|(_, p)| p.counted && p.fin.is_none()).count() as u64
+    /// Counted tasks not final at the end, by stream.
+    pub fn unfinished_counted_by_stream(&self) -> Vec<u64> {
+        let mut n = vec![0; self.streams.len()];
+        for (_, p) in self.pending.iter().filter(|(_, p)| p.counted && p.fin.is_none()) {
+            n[p.stream as usize] += 1;
+        }
+        n
     }
 
     /// Accuracy of the batch algorithm over every answer behind the counted final labels.

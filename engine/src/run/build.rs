@@ -239,7 +239,11 @@ pub fn build(s: &Scenario, router: Box<dyn Router>, opts: RunOptions) -> Result<
     let monitor = Monitor::new(SimTime(s.run.warmup.0), s.run.service_level, n_annot, s.streams.len(), types.len());
     let ledger = Ledger::new(pays, pool_of.clone());
     let core = Core::new(cfg, router, views);
-    let mut books = Books::new(streams, monitor, ledger, n_annot, opts.keep_records, batch);
+    let turnaround = s.streams.iter().map(|st| st.turnaround.or(st.deadline).unwrap_or(s.run.turnaround).0).collect();
+    let mut books = Books::new(streams, turnaround, monitor, ledger, n_annot, opts.keep_records, batch);
+    if let Some(open) = opts.records {
+        books.record_sink = Some(open(opts.replication)?);
+    }
     if let Some(open) = opts.trace {
         let header = TraceHeader {
             schema: TRACE_SCHEMA,

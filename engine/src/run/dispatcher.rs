@@ -167,8 +167,7 @@ impl Actor<Msg> for Dispatcher {
             // Messages for the other actors never reach the dispatcher.
             Msg::Start | Msg::NextArrival | Msg::StopArrivals | Msg::PreAnnotate { .. } | Msg::Assign(_) | Msg::WorkDone | Msg::AbandonTimeout | Msg::ShiftStart | Msg::ShiftEnd => {}
         }
-        self.books.monitor.queue.set(now, self.core.queue_len() as f64);
-        self.books.monitor.in_system.set(now, self.core.live_tasks() as f64);
+        self.books.monitor.levels(now, self.core.queue_len(), self.core.live_tasks());
         if self.all_done() {
             ctx.stop();
         }

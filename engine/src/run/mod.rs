@@ -12,16 +12,19 @@ mod summary;
 pub use books::Books;
 pub use build::{build, workflow_of, Built, SimActor};
 pub use dispatcher::{CoreLog, Dispatcher};
-pub use replicate::{replication_seed, run_replications, summarize_replications};
-pub use summary::{Cost, Spread, Summary};
+pub use replicate::{overload_notes, replication_seed, run_replications, summarize_replications, Keep, SUMMARY_SCHEMA};
+pub use summary::{Cost, PoolFigures, Spread, StreamFigures, Summary, Utilization};
 
 use crate::dispatch::Router;
 use crate::spec::Scenario;
 use crate::time::SimTime;
-use record::{TaskRecord, TraceSink};
+use crate::metrics::series::BinRow;
+use record::{RecordSink, TaskRecord, TraceSink};
 
 /// Opens the trace sink of replication r (the caller owns files; the engine does no I/O).
 pub type TraceFactory<'a> = &'a (dyn Fn(u32) -> Result<Box<dyn TraceSink>, String> + Sync);
+/// Opens the tasks.csv record sink of replication r.
+pub type RecordFactory<'a> = &'a (dyn Fn(u32) -> Result<Box<dyn RecordSink>, String> + Sync);
 
 /// What to keep from a run.
 #[derive(Clone, Copy)]
@@ -29,8 +32,11 @@ pub struct RunOptions<'a> {
     pub seed: u64,
     /// Replication number (written in the trace).
     pub replication: u32,
-    /// Keep one record per task (for tasks.csv).
+    /// Keep one record per task in memory (`RunOutput::tasks`; memory grows with the run: for
+    /// tests and small tools).
     pub keep_records: bool,
+    /// Stream one record per task to this replication's sink (tasks.csv) as tasks settle.
+    pub records: Option<RecordFactory<'a>>,
     /// Stream the event trace (schema 2) to this replication's sink.
     pub trace: Option<TraceFactory<'a>>,
     /// Keep every command and effect of the decision core (replay tests).
@@ -40,7 +46,7 @@ pub struct RunOptions<'a> {
 impl RunOptions<'_> {
     /// Figures only: no records, no trace.
     pub fn figures(seed: u64) -> RunOptions<'static> {
-        RunOptions { seed, replication: 0, keep_records: false, trace: None, core_log: false }
+        RunOptions { seed, replication: 0, keep_records: false, records: None, trace: None, core_log: false }
     }
 }
 
@@ -48,6 +54,8 @@ impl RunOptions<'_> {
 pub struct RunOutput {
     pub summary: Summary,
     pub tasks: Vec<TaskRecord>,
+    /// Arrivals, finals, queue and work in progress over time (bounded bins).
+    pub series: Vec<BinRow>,
     /// The decision core's commands and effects, when asked for.
     pub core_log: Option<CoreLog>,
 }
@@ -79,7 +87,11 @@ pub fn run(scenario: &Scenario, make_router: RouterFactory, opts: RunOptions, pr
     if let Some(e) = d.books.trace.as_mut().and_then(|t| t.error.take()) {
         return Err(format!("cannot write the trace: {e}"));
     }
+    if let Some(e) = d.books.record_error.take() {
+        return Err(format!("cannot write the task records: {e}"));
+    }
     let summary = summary::summarize(scenario, &built.task_types, &built.pool_names, &built.pool_of, built.dispatcher(), opts.seed, end, events);
     let d = built.dispatcher_mut();
-    Ok(RunOutput { summary, tasks: std::mem::take(&mut d.books.records), core_log: d.log.take() })
+    let series = d.books.monitor.series.rows(end);
+    Ok(RunOutput { summary, tasks: std::mem::take(&mut d.books.records), series, core_log: d.log.take() })
 }

@@ -24,7 +24,8 @@ pub struct TaskRecord {
     /// [s] from arrival to final label.
     pub time_in_system_s: Option<f64>,
     pub labels: u16,
-    pub abandonments: u16,
+    /// Times an annotator walked away from it (lease expired unanswered).
+    pub walkaways: u16,
     /// Times an expert sent it back.
     pub reworks: u16,
     /// Times a ban re-opened its final label, and the time [s] it spent final in between.
@@ -40,6 +41,15 @@ pub struct TaskRecord {
     pub item_cost_usd: f64,
     /// Arrived after the warm-up: included in the statistics.
     pub counted: bool,
+}
+
+/// Where tasks.csv records go as tasks settle (the caller owns the file). Records come in the
+/// order tasks settle, then the tasks still open at the end in task order; the sink puts them
+/// in task order.
+pub trait RecordSink: Send {
+    fn record(&mut self, r: &TaskRecord) -> Result<(), String>;
+    /// The run is over: every task has been recorded.
+    fn finish(&mut self) -> Result<(), String>;
 }
 
 /// Where trace lines go (the caller opens the file: the engine does no I/O). Each line is one

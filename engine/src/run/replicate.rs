@@ -2,7 +2,7 @@
 //! every figure. The result does not depend on the thread count: each replication is
 //! single-threaded and results are collected in replication order.
 
-use super::{run, RouterFactory, RunOptions, RunOutput, Summary, TraceFactory};
+use super::{run, RecordFactory, RouterFactory, RunOptions, RunOutput, Summary, TraceFactory};
 use crate::kernel::stream_key;
 use crate::metrics::stats::mean_ci;
 use crate::spec::Scenario;
@@ -18,20 +18,24 @@ pub fn replication_seed(seed: u64, r: u32) -> u64 {
     }
 }
 
-/// Runs `reps` replications in parallel. `progress(done)` is called as replications finish.
-pub fn run_replications(
-    scenario: &Scenario,
-    make_router: RouterFactory,
-    seed: u64,
-    reps: u32,
-    keep_records: bool,
-    trace: Option<TraceFactory>,
-    progress: &(dyn Fn(u32, f64) + Sync),
-) -> Result<Vec<RunOutput>, String> {
+/// What replications keep beside their figures.
+#[derive(Clone, Copy, Default)]
+pub struct Keep<'a> {
+    /// Records in memory (`RunOutput::tasks`).
+    pub records_in_memory: bool,
+    /// Records streamed to a sink per replication (tasks.csv).
+    pub records: Option<RecordFactory<'a>>,
+    /// The trace streamed to a sink per replication (events.jsonl).
+    pub trace: Option<TraceFactory<'a>>,
+}
+
+/// Runs `reps` replications in parallel. `progress(r, fraction)` is called as replication r
+/// advances.
+pub fn run_replications(scenario: &Scenario, make_router: RouterFactory, seed: u64, reps: u32, keep: Keep, progress: &(dyn Fn(u32, f64) + Sync)) -> Result<Vec<RunOutput>, String> {
     (0..reps)
         .into_par_iter()
         .map(|r| {
-            let opts = RunOptions { seed: replication_seed(seed, r), replication: r, keep_records, trace, core_log: false };
+            let opts = RunOptions { seed: replication_seed(seed, r), replication: r, keep_records: keep.records_in_memory, records: keep.records, trace: keep.trace, core_log: false };
             run(scenario, make_router, opts, &mut |f| progress(r, f))
         })
         .collect()
@@ -62,6 +66,36 @@ fn fold(values: &[&Value]) -> Value {
     }
 }
 
+/// The summary schema this engine writes (README.md documents it).
+pub const SUMMARY_SCHEMA: &str = "tessera.summary/2";
+
+/// What the fluid capacity bound says, in words, for the streams and pools it finds overloaded
+/// (mean over replications). Empty when the workforce can serve the offered load.
+pub fn overload_notes(runs: &[Summary]) -> Vec<String> {
+    let Some(first) = runs.first() else { return Vec::new() };
+    let n = runs.len() as f64;
+    let mut notes = Vec::new();
+    for name in first.streams.keys() {
+        let avg = |f: fn(&super::StreamFigures) -> f64| runs.iter().map(|r| r.streams.get(name).map_or(f64::NAN, f)).sum::<f64>() / n;
+        let share = avg(|f| f.servable_share);
+        if share < 1.0 - 1e-6 {
+            let rate = avg(|f| f.arrival_rate_per_hour);
+            notes.push(format!(
+                "stream {name:?}: {rate:.1} tasks/h offered, the workforce can serve at most {:.1} tasks/h of it ({:.0}%): its backlog grows whatever the routing",
+                rate * share,
+                share * 100.0
+            ));
+        }
+    }
+    for name in first.pools.keys() {
+        let load = runs.iter().map(|r| r.pools.get(name).map_or(f64::NAN, |p| p.fluid_load)).sum::<f64>() / n;
+        if load >= 1.0 - 1e-6 && notes.iter().any(|s| s.starts_with("stream")) {
+            notes.push(format!("pool {name:?}: saturated (the served load needs all of its on-shift time)"));
+        }
+    }
+    notes
+}
+
 /// summary.json: the figures as mean and 95% CI over replications, plus every replication.
 pub fn summarize_replications(runs: &[Summary], base_seed: u64) -> Value {
     let values: Vec<Value> = runs.iter().map(|s| serde_json::to_value(s).expect("summary serialises")).collect();
@@ -72,12 +106,15 @@ pub fn summarize_replications(runs: &[Summary], base_seed: u64) -> Value {
             m.remove(k);
         }
     }
+    let overload = overload_notes(runs);
     json!({
-        "schema": "tessera.summary/1",
+        "schema": SUMMARY_SCHEMA,
         "scenario": runs.first().map(|s| s.scenario.clone()),
         "policy": runs.first().map(|s| s.policy.clone()),
         "seed": base_seed,
         "replications": runs.len(),
+        "overloaded": !overload.is_empty(),
+        "overload": overload,
         "figures": figures,
         "runs": values,
     })

@@ -1,13 +1,20 @@
-//! The figures of one run (summary.json's `runs[]` entries; schema in the README).
+//! The figures of one run (summary.json's `runs[]` entries, schema `tessera.summary/2`,
+//! documented field by field in README.md).
+//!
+//! Censoring: a run ends with tasks still open. They count, not vanish: a task never started
+//! has waited (at least) until the end, a task not finished has spent (at least) its age in the
+//! system, and a target a task has already overrun is a miss. A target whose outcome is not
+//! known yet (an open task younger than the target) is left out of that share.
 
 use super::Dispatcher;
-use crate::metrics::stats::{mean, percentile_sorted};
+use crate::metrics::capacity::{fluid_capacity, Load};
+use crate::metrics::{Quantiles, StreamTally};
 use crate::spec::Scenario;
 use crate::time::SimTime;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-/// Mean and percentiles of a distribution [s].
+/// Mean and percentiles of a distribution [s] (percentiles from a sketch within 0.5%).
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Spread {
     pub mean: f64,
@@ -16,19 +23,84 @@ pub struct Spread {
     pub p99: f64,
 }
 
+impl Spread {
+    pub fn of(q: &Quantiles) -> Spread {
+        Spread { mean: q.mean(), p50: q.quantile(0.5), p90: q.quantile(0.9), p99: q.quantile(0.99) }
+    }
+}
+
 /// Money [USD].
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Cost {
     pub total_usd: f64,
     /// Total cost / final labels produced in the window.
     pub per_final_label_usd: f64,
-    pub by_pool_usd: BTreeMap<String, f64>,
     pub model_usd: f64,
-    /// Cost per final label split by what the money bought: labelling, golden tasks, review
-    /// (hourly pay split by busy time; model cost is in labelling).
+    /// Pay for time spent on items (hourly pay for busy time, per-item pay) and models.
+    pub productive_usd: f64,
+    /// Hourly pay for on-shift time with no item in hand.
+    pub idle_paid_usd: f64,
+    /// Cost per final label split by what the money bought: labelling (with models), golden
+    /// tasks, review (each the pay for time on such items), and idle paid time. They add up to
+    /// `per_final_label_usd`.
     pub per_final_label_labeling_usd: f64,
     pub per_final_label_gold_usd: f64,
     pub per_final_label_review_usd: f64,
+    pub per_final_label_idle_usd: f64,
+}
+
+/// Figures of one pool.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct PoolFigures {
+    /// Annotators on shift, time-average over the window.
+    pub on_shift_mean: f64,
+    /// Share of on-shift time with an item in hand; split into items answered (working) and
+    /// items walked away from (their lease expired unanswered).
+    pub utilization: Utilization,
+    /// Share of the pool's capacity that the fluid bound says the served load needs at least
+    /// (1 = saturated).
+    pub fluid_load: f64,
+    pub cost_usd: f64,
+    /// [USD/h] mean over the pool's annotators of earnings / busy hours.
+    pub effective_hourly_wage_usd: f64,
+}
+
+/// Busy time / on-shift time.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Utilization {
+    pub busy: f64,
+    pub working: f64,
+    pub walked_away: f64,
+}
+
+/// Figures of one stream (counted tasks).
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct StreamFigures {
+    pub arrivals: u64,
+    pub completions: u64,
+    pub unfinished: u64,
+    /// [tasks/h] over the window.
+    pub arrival_rate_per_hour: f64,
+    pub throughput_per_hour: f64,
+    /// [s] the stream's turnaround target, and the share of its tasks (of known outcome)
+    /// finished within it.
+    pub turnaround_target_s: f64,
+    pub completion_within_target: f64,
+    /// Share of its tasks (of known outcome) that started within the waiting target.
+    pub start_within_target: f64,
+    /// [s] arrival → first start, open tasks censored at the end.
+    pub wait_to_start_mean_s: f64,
+    /// [s] arrival → final label of completed tasks.
+    pub time_in_system_s: Spread,
+    pub tasks_in_system_mean: f64,
+    pub accuracy: f64,
+    pub deadline_misses: u64,
+    pub deadline_miss_rate: f64,
+    /// Share of the offered load the workforce can serve at all (fluid bound, max-min fair
+    /// across streams); below 1 the stream is overloaded.
+    pub servable_share: f64,
+    /// [tasks/h] the most it could be served with every pool that may take it to itself.
+    pub capacity_alone_per_hour: f64,
 }
 
 /// The figures of one replication, over the statistics window [warm-up, end].
@@ -44,30 +116,34 @@ pub struct Summary {
     pub arrivals: u64,
     /// Of those, tasks with a final label by the end.
     pub completions: u64,
-    /// Of those, tasks still open at the end.
+    /// Of those, tasks still open at the end, and of them those never started.
     pub unfinished: u64,
+    pub never_started: u64,
     /// [tasks/h] arrivals in the window / window length.
     pub arrival_rate_per_hour: f64,
     /// [tasks/h] completions / window length.
     pub throughput_per_hour: f64,
-    /// [s] arrival → final label, over completed tasks.
+    /// [s] arrival → final label, over completed tasks only.
     pub time_in_system_s: Spread,
-    /// [s] arrival → first service, over tasks that started.
-    pub waiting_time_mean_s: f64,
-    /// Share of started tasks that waited at all.
-    pub p_wait: f64,
-    /// [s] the scenario's service-level threshold.
-    pub service_level_threshold_s: f64,
-    /// Share of started tasks that waited less than the threshold.
-    pub service_level: f64,
+    /// [s] the same over every arrival, open tasks at their age at the end (lower bounds).
+    pub time_in_system_censored_s: Spread,
+    /// [s] `run.turnaround`; streams may have their own (see `streams`).
+    pub turnaround_target_s: f64,
+    /// Share of arrivals (of known outcome) finished within their stream's turnaround target.
+    pub completion_within_target: f64,
+    /// [s] arrival → first start of service over every arrival; tasks never started count
+    /// their wait until the end (lower bounds).
+    pub wait_to_start_s: Spread,
+    /// Share of arrivals that waited at all (never started = waited).
+    pub p_wait_to_start: f64,
+    /// [s] `run.service_level`: the waiting target.
+    pub start_target_s: f64,
+    /// Share of arrivals (of known outcome) that started within the waiting target.
+    pub start_within_target: f64,
     /// Time-average number of tasks waiting for an annotator.
     pub queue_length_mean: f64,
     /// Time-average number of tasks not yet final (Little's L).
     pub tasks_in_system_mean: f64,
-    /// Time-average number of tasks not yet final, by stream.
-    pub tasks_in_system_by_stream: BTreeMap<String, f64>,
-    /// Busy time / on-shift time, by pool.
-    pub utilization: BTreeMap<String, f64>,
     /// Share of completed tasks whose final label is the hidden truth.
     pub accuracy: f64,
     /// The same, by task type.
@@ -84,16 +160,21 @@ pub struct Summary {
     pub bans: u64,
     pub reopened: u64,
     pub cost: Cost,
-    /// [USD/h] mean over the pool's annotators of earnings / busy hours.
-    pub effective_hourly_wage_usd: BTreeMap<String, f64>,
-    /// Counted tasks final after their deadline, or open past it at the end.
+    /// Arrivals final after their deadline, or open past it at the end; / arrivals.
     pub deadline_misses: u64,
     pub deadline_miss_rate: f64,
-    pub abandonments: u64,
+    /// Times an annotator walked away from an item (its lease expired unanswered). Not lost
+    /// tasks: the item goes back to the queue.
+    pub walkaways: u64,
     /// Labels submitted in the window.
     pub labels: u64,
-    /// Kernel events delivered in the whole run.
+    /// Kernel events delivered in this replication.
     pub events: u64,
+    /// Share of the offered load of every stream that the workforce can serve at once (the
+    /// smallest `streams.*.servable_share`); below 1 the scenario is overloaded.
+    pub servable_share: f64,
+    pub streams: BTreeMap<String, StreamFigures>,
+    pub pools: BTreeMap<String, PoolFigures>,
 }
 
 fn ratio(a: f64, b: f64) -> f64 {
@@ -104,28 +185,102 @@ fn ratio(a: f64, b: f64) -> f64 {
     }
 }
 
+/// The fluid bound's inputs: measured arrival rates and on-shift time, declared service times.
+fn load(s: &Scenario, arrivals: &[u64], on_shift: &[f64], window_h: f64) -> Load {
+    let reviewing = s.quality.review.as_ref().and_then(|r| (0..s.pools.len()).find(|&p| s.pool_name(p) == r.pool));
+    let gold = s.quality.gold.as_ref().map_or(0.0, |g| g.rate.clamp(0.0, 0.99));
+    let overlap = s.quality.overlap.max(1) as f64;
+    let work = s
+        .streams
+        .iter()
+        .enumerate()
+        .map(|(i, st)| {
+            let model = st.pre_annotation.as_ref().and_then(|m| s.models.iter().find(|x| x.name == *m));
+            // A right pre-label divides the time by the speed-up.
+            let pre = model.map_or(1.0, |m| if m.speedup > 1.0 { 1.0 - m.accuracy + m.accuracy / m.speedup } else { 1.0 });
+            s.pools
+                .iter()
+                .map(|pool| {
+                    let service = if pool.service.is_empty() { Some(Default::default()) } else { pool.service.get(&st.task_type).cloned() }?;
+                    let allowed = st.language.as_ref().is_none_or(|l| pool.languages.contains(l)) && (pool.reserved_for.is_empty() || pool.reserved_for.contains(&s.stream_name(i)));
+                    let speed = (pool.speed_sigma * pool.speed_sigma / 2.0).exp();
+                    allowed.then(|| overlap * service.mean_secs() * speed * pre / (1.0 - gold) / 3600.0)
+                })
+                .collect()
+        })
+        .collect();
+    let review = (0..s.streams.len())
+        .map(|i| {
+            let r = s.quality.review.as_ref()?;
+            let p = reviewing?;
+            super::workflow_of(s, i).contains(&crate::spec::Stage::Review).then(|| (r.sample * r.service.mean_secs() / 3600.0, p))
+        })
+        .collect();
+    Load { rates: arrivals.iter().map(|&a| ratio(a as f64, window_h)).map(|r| if r.is_finite() { r } else { 0.0 }).collect(), pools: on_shift.iter().map(|h| ratio(*h, window_h).max(0.0)).collect(), work, review }
+}
+
+fn stream_figures(t: &StreamTally, unfinished: u64, window_h: f64, target: u64, in_system: f64, servable: f64, alone: f64) -> StreamFigures {
+    StreamFigures {
+        arrivals: t.arrivals,
+        completions: t.completions,
+        unfinished,
+        arrival_rate_per_hour: ratio(t.arrivals as f64, window_h),
+        throughput_per_hour: ratio(t.completions as f64, window_h),
+        turnaround_target_s: target as f64 / 1e6,
+        completion_within_target: ratio(t.turnaround_met as f64, t.turnaround_known as f64),
+        start_within_target: ratio(t.start_met as f64, t.start_known as f64),
+        wait_to_start_mean_s: ratio(t.wait_sum_s, t.arrivals as f64),
+        time_in_system_s: Spread::of(&t.tis),
+        tasks_in_system_mean: in_system,
+        accuracy: ratio(t.correct as f64, t.completions as f64),
+        deadline_misses: t.deadline_misses,
+        deadline_miss_rate: ratio(t.deadline_misses as f64, t.arrivals as f64),
+        servable_share: servable,
+        capacity_alone_per_hour: alone,
+    }
+}
+
 pub(super) fn summarize(s: &Scenario, types: &[String], pool_names: &[String], pool_of: &[u16], d: &Dispatcher, seed: u64, end: SimTime, events: u64) -> Summary {
     let b = &d.books;
     let m = &b.monitor;
     let window_h = end.since(m.window_start).hours();
-    let mut tis = m.tis_s.clone();
-    tis.sort_by(f64::total_cmp);
     let on_h: Vec<f64> = m.on_shift_us.iter().map(|&u| u as f64 / 3.6e9).collect();
     let busy_h: Vec<f64> = m.busy_us.iter().map(|&u| u as f64 / 3.6e9).collect();
     let acc = b.ledger.accounts(&on_h, &m.busy_by_kind, pool_names.len());
-    let mut utilization = BTreeMap::new();
-    let mut by_pool = BTreeMap::new();
-    let mut wage = BTreeMap::new();
+    let on_by_pool: Vec<f64> = (0..pool_names.len()).map(|p| (0..pool_of.len()).filter(|&a| pool_of[a] as usize == p).map(|a| on_h[a]).sum()).collect();
+    let stream_arrivals: Vec<u64> = m.by_stream.iter().map(|t| t.arrivals).collect();
+    let cap = fluid_capacity(&load(s, &stream_arrivals, &on_by_pool, window_h));
+    let mut pools = BTreeMap::new();
     for (p, name) in pool_names.iter().enumerate() {
         let members: Vec<usize> = (0..pool_of.len()).filter(|&a| pool_of[a] as usize == p).collect();
-        let busy: f64 = members.iter().map(|&a| busy_h[a]).sum();
-        let on: f64 = members.iter().map(|&a| on_h[a]).sum();
-        utilization.insert(name.clone(), ratio(busy, on));
-        by_pool.insert(name.clone(), acc.by_pool[p]);
+        let sum = |v: &[u64]| members.iter().map(|&a| v[a] as f64).sum::<f64>();
+        let on_us = sum(&m.on_shift_us);
+        let (busy, away) = (sum(&m.busy_us), sum(&m.walkaway_us));
         let wages: Vec<f64> = members.iter().filter(|&&a| busy_h[a] > 0.0).map(|&a| acc.earned[a] / busy_h[a]).collect();
-        wage.insert(name.clone(), mean(&wages));
+        pools.insert(
+            name.clone(),
+            PoolFigures {
+                on_shift_mean: ratio(on_by_pool[p], window_h),
+                utilization: Utilization { busy: ratio(busy, on_us), working: ratio(busy - away, on_us), walked_away: ratio(away, on_us) },
+                fluid_load: cap.pool_load[p],
+                cost_usd: acc.by_pool[p],
+                effective_hourly_wage_usd: crate::metrics::stats::mean(&wages),
+            },
+        );
     }
-    let unfinished = b.unfinished_counted();
+    let unfinished_by_stream = b.unfinished_counted_by_stream();
+    let streams = b
+        .streams
+        .iter()
+        .enumerate()
+        .map(|(i, info)| {
+            let f = stream_figures(&m.by_stream[i], unfinished_by_stream[i], window_h, b.turnaround[i], m.in_system_by_stream[i].mean(end), cap.served[i], cap.alone_per_hour[i]);
+            (info.name.clone(), f)
+        })
+        .collect();
+    let sum_streams = |f: fn(&StreamTally) -> u64| m.by_stream.iter().map(f).sum::<u64>() as f64;
+    let unfinished: u64 = unfinished_by_stream.iter().sum();
+    let finals = m.finals_in_window as f64;
     Summary {
         scenario: s.name.clone().unwrap_or_default(),
         policy: d.router_name().to_string(),
@@ -135,17 +290,19 @@ pub(super) fn summarize(s: &Scenario, types: &[String], pool_names: &[String], p
         arrivals: m.arrivals,
         completions: m.completions,
         unfinished,
+        never_started: m.arrivals.saturating_sub(m.started),
         arrival_rate_per_hour: ratio(m.arrivals as f64, window_h),
         throughput_per_hour: ratio(m.completions as f64, window_h),
-        time_in_system_s: Spread { mean: mean(&tis), p50: percentile_sorted(&tis, 0.5), p90: percentile_sorted(&tis, 0.9), p99: percentile_sorted(&tis, 0.99) },
-        waiting_time_mean_s: ratio(m.wait_sum_s, m.started as f64),
-        p_wait: ratio(m.waited as f64, m.started as f64),
-        service_level_threshold_s: m.service_level.secs(),
-        service_level: ratio(m.within_sl as f64, m.started as f64),
+        time_in_system_s: Spread::of(&m.tis),
+        time_in_system_censored_s: Spread::of(&m.tis_censored),
+        turnaround_target_s: s.run.turnaround.secs(),
+        completion_within_target: ratio(sum_streams(|t| t.turnaround_met), sum_streams(|t| t.turnaround_known)),
+        wait_to_start_s: Spread::of(&m.wait),
+        p_wait_to_start: ratio(m.waited as f64, m.arrivals as f64),
+        start_target_s: m.service_level.secs(),
+        start_within_target: ratio(sum_streams(|t| t.start_met), sum_streams(|t| t.start_known)),
         queue_length_mean: m.queue.mean(end),
         tasks_in_system_mean: m.in_system.mean(end),
-        tasks_in_system_by_stream: b.streams.iter().zip(&m.in_system_by_stream).map(|(info, avg)| (info.name.clone(), avg.mean(end))).collect(),
-        utilization,
         accuracy: ratio(m.correct as f64, m.completions as f64),
         accuracy_by_type: types.iter().zip(&m.by_type).map(|(t, &(right, n))| (t.clone(), ratio(right as f64, n as f64))).collect(),
         batch_accuracy: b.batch_accuracy(),
@@ -157,18 +314,22 @@ pub(super) fn summarize(s: &Scenario, types: &[String], pool_names: &[String], p
         reopened: m.reopened,
         cost: Cost {
             total_usd: acc.total,
-            per_final_label_usd: ratio(acc.total, m.finals_in_window as f64),
-            by_pool_usd: by_pool,
+            per_final_label_usd: ratio(acc.total, finals),
             model_usd: acc.model_usd,
-            per_final_label_labeling_usd: ratio(acc.by_kind[0] + acc.model_usd, m.finals_in_window as f64),
-            per_final_label_gold_usd: ratio(acc.by_kind[1], m.finals_in_window as f64),
-            per_final_label_review_usd: ratio(acc.by_kind[2], m.finals_in_window as f64),
+            productive_usd: acc.total - acc.idle,
+            idle_paid_usd: acc.idle,
+            per_final_label_labeling_usd: ratio(acc.by_kind[0] + acc.model_usd, finals),
+            per_final_label_gold_usd: ratio(acc.by_kind[1], finals),
+            per_final_label_review_usd: ratio(acc.by_kind[2], finals),
+            per_final_label_idle_usd: ratio(acc.idle, finals),
         },
-        effective_hourly_wage_usd: wage,
         deadline_misses: m.deadline_misses,
         deadline_miss_rate: ratio(m.deadline_misses as f64, m.arrivals as f64),
-        abandonments: m.abandonments,
+        walkaways: m.walkaways,
         labels: m.labels,
         events,
+        servable_share: cap.served.iter().copied().fold(1.0, f64::min),
+        streams,
+        pools,
     }
 }

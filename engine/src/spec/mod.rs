@@ -65,9 +65,15 @@ pub struct RunSpec {
     /// Tasks arriving before this instant are left out of the statistics (default 0s).
     #[serde(default)]
     pub warmup: Dur,
-    /// Waiting-time threshold of the service level: share of tasks that waited less (default 1h).
+    /// Waiting target: the share of tasks that start service within it is reported as
+    /// `start_within_target` (default 1h).
     #[serde(default = "default_sl")]
     pub service_level: Dur,
+    /// Turnaround target: the share of tasks finished (final label) within it is reported as
+    /// `completion_within_target`, overall and per stream; a stream's own `turnaround`, else its
+    /// `deadline`, wins (default 24h).
+    #[serde(default = "default_turnaround")]
+    pub turnaround: Dur,
     /// Default seed (the CLI's `--seed` wins).
     #[serde(default = "default_seed")]
     pub seed: u64,
@@ -79,6 +85,9 @@ pub struct RunSpec {
 fn default_sl() -> Dur {
     Dur(crate::time::US_PER_HOUR)
 }
+fn default_turnaround() -> Dur {
+    Dur(crate::time::US_PER_DAY)
+}
 fn default_seed() -> u64 {
     1
 }
@@ -88,7 +97,7 @@ fn default_reps() -> u32 {
 
 impl Default for RunSpec {
     fn default() -> Self {
-        Self { horizon: None, tasks: None, warmup: Dur::ZERO, service_level: default_sl(), seed: 1, replications: 1 }
+        Self { horizon: None, tasks: None, warmup: Dur::ZERO, service_level: default_sl(), turnaround: default_turnaround(), seed: 1, replications: 1 }
     }
 }
 

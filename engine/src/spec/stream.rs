@@ -77,6 +77,10 @@ pub struct StreamSpec {
     /// Time from arrival by which the final label is due (default: none).
     #[serde(default)]
     pub deadline: Option<Dur>,
+    /// Turnaround target of the completion service level (default: the deadline, else
+    /// `run.turnaround`).
+    #[serde(default)]
+    pub turnaround: Option<Dur>,
     /// Language the annotator must speak (default: none required).
     #[serde(default)]
     pub language: Option<String>,
