@@ -31,32 +31,80 @@ fn field(out: &mut Vec<u8>, s: &str) {
     }
 }
 
+/// Appends an integer.
+fn int(out: &mut Vec<u8>, v: impl itoa::Integer) {
+    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+}
+
+/// Appends µs as exact seconds: "9.070232", "12.5", "3" (the shortest decimal, as `f64`'s
+/// Display would print µs / 10⁶, without its cost).
+pub fn secs(out: &mut Vec<u8>, us: u64) {
+    int(out, us / 1_000_000);
+    let frac = us % 1_000_000;
+    if frac != 0 {
+        let mut digits = *b"000000";
+        let mut f = frac;
+        for d in digits.iter_mut().rev() {
+            *d = b'0' + (f % 10) as u8;
+            f /= 10;
+        }
+        let len = 6 - digits.iter().rev().take_while(|&&d| d == b'0').count();
+        out.push(b'.');
+        out.extend_from_slice(&digits[..len]);
+    }
+}
+
 /// Appends one tasks.csv row (with its newline) for replication `rep`.
 pub fn task_row(out: &mut Vec<u8>, rep: u32, t: &TaskRecord) {
     use std::io::Write as _;
-    fn opt<T: std::fmt::Display>(out: &mut Vec<u8>, x: Option<T>) {
-        if let Some(v) = x {
-            let _ = write!(out, "{v}");
+    let time = |out: &mut Vec<u8>, x: Option<u64>| {
+        if let Some(us) = x {
+            secs(out, us);
         }
-    }
-    let _ = write!(out, "{rep},{},", t.task);
+        out.push(b',');
+    };
+    int(out, rep);
+    out.push(b',');
+    int(out, t.task);
+    out.push(b',');
     field(out, &t.stream);
     out.push(b',');
     field(out, &t.task_type);
-    let _ = write!(out, ",{},{},", t.priority, t.arrival_s);
-    for x in [t.first_start_s, t.final_s, t.wait_s, t.time_in_system_s] {
-        opt(out, x);
+    out.push(b',');
+    int(out, t.priority);
+    out.push(b',');
+    time(out, Some(t.arrival.0));
+    time(out, t.first_start.map(|x| x.0));
+    time(out, t.final_at.map(|x| x.0));
+    time(out, t.wait.map(|x| x.0));
+    time(out, t.time_in_system.map(|x| x.0));
+    for n in [t.labels, t.walkaways, t.reworks, t.reopened] {
+        int(out, n);
         out.push(b',');
     }
-    let _ = write!(out, "{},{},{},{},{},", t.labels, t.walkaways, t.reworks, t.reopened, t.reopened_gap_s);
-    opt(out, t.final_label);
+    time(out, Some(t.reopened_gap.0));
+    if let Some(l) = t.final_label {
+        int(out, l);
+    }
     out.push(b',');
-    opt(out, t.confidence);
-    let _ = write!(out, ",{},", t.true_label);
-    opt(out, t.correct);
+    if let Some(c) = t.confidence {
+        let _ = write!(out, "{c}");
+    }
     out.push(b',');
-    opt(out, t.deadline_s);
-    let _ = writeln!(out, ",{},{},{}", t.deadline_missed, t.item_cost_usd, t.counted);
+    int(out, t.true_label);
+    out.push(b',');
+    if let Some(c) = t.correct {
+        out.extend_from_slice(if c { b"true" } else { b"false" });
+    }
+    out.push(b',');
+    time(out, t.deadline.map(|x| x.0));
+    out.extend_from_slice(if t.deadline_missed { b"true," } else { b"false," });
+    if t.item_cost_usd == 0.0 {
+        out.push(b'0');
+    } else {
+        let _ = write!(out, "{}", t.item_cost_usd);
+    }
+    out.extend_from_slice(if t.counted { b",true\n" } else { b",false\n" });
 }
 
 /// Rows held in memory at most before a sorted run of them goes to disk.
@@ -74,13 +122,14 @@ pub struct TasksPart {
     waiting: BTreeMap<u64, Vec<u8>>,
     runs: Vec<PathBuf>,
     spill_rows: usize,
+    row: Vec<u8>,
 }
 
 impl TasksPart {
     pub fn create(tasks_csv: &Path, r: u32) -> Result<TasksPart, String> {
         let path = part_path(tasks_csv, r);
         let file = File::create(&path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
-        Ok(TasksPart { path, rep: r, w: BufWriter::with_capacity(1 << 16, file), next: 0, waiting: BTreeMap::new(), runs: Vec::new(), spill_rows: SPILL_ROWS })
+        Ok(TasksPart { path, rep: r, w: BufWriter::with_capacity(1 << 16, file), next: 0, waiting: BTreeMap::new(), runs: Vec::new(), spill_rows: SPILL_ROWS, row: Vec::with_capacity(256) })
     }
 
     /// Spills after `rows` waiting rows instead of the default (tests).
@@ -149,10 +198,10 @@ impl TasksPart {
 
 impl RecordSink for TasksPart {
     fn record(&mut self, r: &TaskRecord) -> Result<(), String> {
-        let mut row = Vec::with_capacity(160);
-        task_row(&mut row, self.rep, r);
+        self.row.clear();
+        task_row(&mut self.row, self.rep, r);
         if self.runs.is_empty() && r.task == self.next {
-            self.w.write_all(&row).map_err(|e| self.err(e))?;
+            self.w.write_all(&self.row).map_err(|e| format!("cannot write {}: {e}", self.path.display()))?;
             self.next += 1;
             while let Some(row) = self.waiting.remove(&self.next) {
                 self.w.write_all(&row).map_err(|e| self.err(e))?;
@@ -160,7 +209,7 @@ impl RecordSink for TasksPart {
             }
             return Ok(());
         }
-        self.waiting.insert(r.task, row);
+        self.waiting.insert(r.task, self.row.clone());
         if self.waiting.len() >= self.spill_rows {
             self.spill()?;
         }
@@ -267,21 +316,21 @@ mod tests {
             stream: "a,b".into(),
             task_type: "t".into(),
             priority: 0,
-            arrival_s: task as f64,
-            first_start_s: None,
-            final_s: Some(task as f64 + 1.5),
-            wait_s: None,
-            time_in_system_s: Some(1.5),
+            arrival: tessera_engine::time::SimTime(task * 1_000_000),
+            first_start: None,
+            final_at: Some(tessera_engine::time::SimTime(task * 1_000_000 + 1_500_000)),
+            wait: None,
+            time_in_system: Some(tessera_engine::time::Dur(1_500_000)),
             labels: 1,
             walkaways: 0,
             reworks: 0,
             reopened: 0,
-            reopened_gap_s: 0.0,
+            reopened_gap: tessera_engine::time::Dur(0),
             final_label: Some(1),
             confidence: Some(0.5),
             true_label: 1,
             correct: Some(true),
-            deadline_s: None,
+            deadline: None,
             deadline_missed: false,
             item_cost_usd: 0.25,
             counted: true,
@@ -318,6 +367,20 @@ mod tests {
         let text = std::fs::read_to_string(&csv).unwrap();
         assert_eq!(text.lines().count(), 1 + 3 * 500);
         assert!(text.contains("\"a,b\""), "a name with a comma is quoted");
+        assert!(text.contains(",0,,1.5,,1.5,"), "{}", &text[..300]);
         assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1, "parts and runs are removed");
+    }
+}
+
+#[cfg(test)]
+mod secs_tests {
+    /// Exact seconds print as f64's Display prints µs / 10⁶.
+    #[test]
+    fn seconds_match_float_display() {
+        for us in [0u64, 1, 10, 999_999, 1_000_000, 1_500_000, 9_070_232, 123_456_789_012, 86_400_000_000, 5_000_001] {
+            let mut out = Vec::new();
+            super::secs(&mut out, us);
+            assert_eq!(String::from_utf8(out).unwrap(), (us as f64 / 1e6).to_string(), "{us}");
+        }
     }
 }

@@ -94,6 +94,9 @@ pub fn validate(s: &Scenario, known: &Known) -> Problems {
     if r.replications == 0 {
         p.push(("run.replications".into(), "expected a positive integer, found 0".into()));
     }
+    if r.turnaround.0 == 0 {
+        p.push(("run.turnaround".into(), "expected a positive duration, found 0s".into()));
+    }
     // streams
     if s.streams.is_empty() {
         p.push(("streams".into(), "expected at least one [[streams]] table".into()));
@@ -105,6 +108,9 @@ pub fn validate(s: &Scenario, known: &Known) -> Problems {
     let types: BTreeSet<&str> = s.streams.iter().map(|x| x.task_type.as_str()).collect();
     for (i, st) in s.streams.iter().enumerate() {
         let at = |f: &str| format!("streams[{i}].{f}");
+        if st.turnaround.is_some_and(|t| t.0 == 0) {
+            p.push((at("turnaround"), "expected a positive duration, found 0s".into()));
+        }
         if st.classes == 0 || st.classes > 4096 {
             p.push((at("classes"), format!("expected a number of classes between 1 and 4096, found {}", st.classes)));
         }

@@ -46,3 +46,11 @@ pub fn load_scenario(path: &Path, set: &[String]) -> Result<Scenario> {
     let known = tessera_scenarios::Known::with_policies(&policies);
     tessera_scenarios::load_file(path, set, &known).map_err(|e| anyhow::anyhow!("{e}"))
 }
+
+/// The process's peak resident memory [bytes] (Linux: VmHWM), if the system says.
+pub fn peak_memory_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}

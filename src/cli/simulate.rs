@@ -131,11 +131,16 @@ pub fn run(args: SimulateArgs) -> Result<()> {
         tessera_reports::join_parts(&events, reps, b"")?;
     }
     if !args.quiet {
-        print!("{}", tessera_reports::human_summary(&summary));
+        // A closed pipe (`| head`) ends the output, not the program with a panic.
+        use std::io::Write as _;
+        let mut stdout = std::io::stdout().lock();
+        let _ = stdout.write_all(tessera_reports::human_summary(&summary).as_bytes());
         let events: u64 = summaries.iter().map(|s| s.events).sum();
         let secs = started.elapsed().as_secs_f64();
-        println!(
-            "  wrote {}/summary.json, series.csv{}{} ({} events over {} replication{} in {:.2} s)",
+        let peak = super::peak_memory_bytes().map(|b| format!(", peak memory {:.1} MB", b as f64 / 1e6)).unwrap_or_default();
+        let _ = writeln!(
+            stdout,
+            "  wrote {}/summary.json, series.csv{}{} ({} events over {} replication{} in {:.2} s{peak})",
             out.display(),
             if with_tasks { ", tasks.csv" } else { "" },
             if args.trace { ", events.jsonl" } else { "" },

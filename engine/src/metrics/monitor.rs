@@ -54,7 +54,7 @@ pub struct StreamTally {
     pub completions: u64,
     pub correct: u64,
     pub deadline_misses: u64,
-    /// [s] arrival → final label of completed tasks.
+    /// [s] arrival → final label of completed tasks (the run's is the merge of its streams').
     pub tis: Quantiles,
     /// Tasks whose completion within the turnaround target is known (finished, or open for
     /// longer than the target at the end), and of them those finished within it.
@@ -87,10 +87,8 @@ pub struct Monitor {
     /// [s] arrival → first start of counted tasks; tasks never started count their wait until
     /// the end (censored: a lower bound).
     pub wait: Quantiles,
-    /// [s] arrival → final label of counted completed tasks.
-    pub tis: Quantiles,
-    /// [s] the same over every counted arrival, open tasks counting their age at the end.
-    pub tis_censored: Quantiles,
+    /// [s] age at the end of counted tasks still open (completed ones are in `by_stream`).
+    pub open_ages: Quantiles,
     pub correct: u64,
     pub deadline_misses: u64,
     /// Times an annotator walked away from an item (its lease expired unanswered).
@@ -137,8 +135,7 @@ impl Monitor {
             started: 0,
             waited: 0,
             wait: Quantiles::default(),
-            tis: Quantiles::default(),
-            tis_censored: Quantiles::default(),
+            open_ages: Quantiles::default(),
             correct: 0,
             deadline_misses: 0,
             walkaways: 0,

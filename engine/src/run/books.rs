@@ -266,8 +266,6 @@ impl Books {
             let m = &mut self.monitor;
             let tis = fin.at.since(p.arrival);
             m.completions += 1;
-            m.tis.add(tis.secs());
-            m.tis_censored.add(tis.secs());
             m.correct += correct as u64;
             m.deadline_misses += missed as u64;
             m.final_labels_used += fin.labels.len() as u64;
@@ -315,21 +313,21 @@ impl Books {
             stream: info.name.clone(),
             task_type: info.task_type.clone(),
             priority: info.priority,
-            arrival_s: arrival.secs(),
-            first_start_s: p.first_start.map(|s| s.secs()),
-            final_s: fin.map(|f| f.at.secs()),
-            wait_s: p.first_start.map(|s| s.since(arrival).secs()),
-            time_in_system_s: fin.map(|f| f.at.since(arrival).secs()),
+            arrival,
+            first_start: p.first_start,
+            final_at: fin.map(|f| f.at),
+            wait: p.first_start.map(|s| s.since(arrival)),
+            time_in_system: fin.map(|f| f.at.since(arrival)),
             labels,
             walkaways: p.abandonments,
             reworks: p.reworks,
             reopened: p.reopened,
-            reopened_gap_s: p.reopened_gap as f64 / 1e6,
+            reopened_gap: Dur(p.reopened_gap),
             final_label: fin.map(|f| f.label),
             confidence: fin.map(|f| f.confidence),
             true_label: p.hidden.truth,
             correct: fin.map(|f| f.label == p.hidden.truth),
-            deadline_s: info.deadline.map(|d| arrival.plus(Dur(d)).secs()),
+            deadline: info.deadline.map(|d| arrival.plus(Dur(d))),
             deadline_missed: missed,
             item_cost_usd: p.labor_cost,
             counted: p.counted,
@@ -357,7 +355,7 @@ impl Books {
                 if p.first_start.is_none() {
                     m.never_started(p.stream, age);
                 }
-                m.tis_censored.add(age.secs());
+                m.open_ages.add(age.secs());
                 m.deadline_misses += missed as u64;
                 let st = &mut m.by_stream[p.stream as usize];
                 st.deadline_misses += missed as u64;

@@ -4,38 +4,38 @@
 //! annotators, streams and labels. The live server writes the same schema.
 
 use crate::core::{AnnotatorId, Closed, Effect, LabelFate, StreamInfo, TaskId, Work};
-use crate::time::{Epoch, SimTime};
+use crate::time::{Dur, Epoch, SimTime};
 use serde::{Serialize, Serializer};
 
-/// One row of tasks.csv: a task's life from arrival to final label.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+/// One row of tasks.csv: a task's life from arrival to final label. Instants are offsets from
+/// the start of the run and durations are exact microseconds (written as seconds).
+#[derive(Clone, Debug, PartialEq)]
 pub struct TaskRecord {
     /// Arrival order over the run.
     pub task: u64,
     pub stream: String,
     pub task_type: String,
     pub priority: u32,
-    /// [s] since the start of the run.
-    pub arrival_s: f64,
-    pub first_start_s: Option<f64>,
-    pub final_s: Option<f64>,
-    /// [s] from arrival to first service.
-    pub wait_s: Option<f64>,
-    /// [s] from arrival to final label.
-    pub time_in_system_s: Option<f64>,
+    pub arrival: SimTime,
+    pub first_start: Option<SimTime>,
+    pub final_at: Option<SimTime>,
+    /// Arrival to first service.
+    pub wait: Option<Dur>,
+    /// Arrival to final label.
+    pub time_in_system: Option<Dur>,
     pub labels: u16,
     /// Times an annotator walked away from it (lease expired unanswered).
     pub walkaways: u16,
     /// Times an expert sent it back.
     pub reworks: u16,
-    /// Times a ban re-opened its final label, and the time [s] it spent final in between.
+    /// Times a ban re-opened its final label, and the time it spent final in between.
     pub reopened: u16,
-    pub reopened_gap_s: f64,
+    pub reopened_gap: Dur,
     pub final_label: Option<u16>,
     pub confidence: Option<f32>,
     pub true_label: u16,
     pub correct: Option<bool>,
-    pub deadline_s: Option<f64>,
+    pub deadline: Option<SimTime>,
     pub deadline_missed: bool,
     /// [USD] per-item pay for this task's labels (hourly pay is not split per task).
     pub item_cost_usd: f64,

@@ -280,6 +280,12 @@ pub(super) fn summarize(s: &Scenario, types: &[String], pool_names: &[String], p
         .collect();
     let sum_streams = |f: fn(&StreamTally) -> u64| m.by_stream.iter().map(f).sum::<u64>() as f64;
     let unfinished: u64 = unfinished_by_stream.iter().sum();
+    let mut tis = Quantiles::default();
+    for t in &m.by_stream {
+        tis.merge(&t.tis);
+    }
+    let mut censored = tis.clone();
+    censored.merge(&m.open_ages);
     let finals = m.finals_in_window as f64;
     Summary {
         scenario: s.name.clone().unwrap_or_default(),
@@ -293,8 +299,8 @@ pub(super) fn summarize(s: &Scenario, types: &[String], pool_names: &[String], p
         never_started: m.arrivals.saturating_sub(m.started),
         arrival_rate_per_hour: ratio(m.arrivals as f64, window_h),
         throughput_per_hour: ratio(m.completions as f64, window_h),
-        time_in_system_s: Spread::of(&m.tis),
-        time_in_system_censored_s: Spread::of(&m.tis_censored),
+        time_in_system_s: Spread::of(&tis),
+        time_in_system_censored_s: Spread::of(&censored),
         turnaround_target_s: s.run.turnaround.secs(),
         completion_within_target: ratio(sum_streams(|t| t.turnaround_met), sum_streams(|t| t.turnaround_known)),
         wait_to_start_s: Spread::of(&m.wait),
