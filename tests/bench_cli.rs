@@ -28,7 +28,7 @@ fn bench_is_byte_identical_at_1_and_2_threads() {
         let o = bench(ARGS, t, dir);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     }
-    for f in ["leaderboard.md", "leaderboard.csv"] {
+    for f in ["leaderboard.md", "leaderboard.csv", "leaderboard-streams.csv"] {
         assert_eq!(read(&a, f), read(&b, f), "{f} differs between 1 and 2 threads");
     }
     let md = read(&a, "leaderboard.md");

@@ -14,6 +14,13 @@ use tessera_engine::metrics::reward::{FIGURES, FORMULA, REWARD};
 /// policy.
 pub type Table = Vec<Vec<[(f64, f64); 6]>>;
 
+/// Per-stream figures of one scenario: the stream names, then, per policy and stream, the mean
+/// and 95% half-width of [`STREAM_FIGURES`].
+pub type StreamTable = (Vec<String>, Vec<Vec<[(f64, f64); 2]>>);
+
+/// The per-stream figures of the leaderboard: (markdown column, CSV name, higher is better).
+pub const STREAM_FIGURES: [(&str, &str, bool); 2] = [("finished within target", "completion_within_target", true), ("deadline-miss rate", "deadline_miss_rate", false)];
+
 /// Decimal places of each figure of [`FIGURES`] in `leaderboard.md` (the CSV always has 6).
 pub const DIGITS: [usize; 6] = [4, 4, 3, 4, 2, 4];
 
@@ -78,7 +85,7 @@ pub fn leaderboard_csv(names: &[String], policies: &[String], table: &Table, n: 
 /// was computed on and the reward formula, then one section per scenario (`names`, with its
 /// scenario file from `paths`) holding a table of policies × figures; ★ marks the best reward of
 /// the scenario and **bold** the best value of each column.
-pub fn leaderboard_md(names: &[String], paths: &[PathBuf], policies: &[String], table: &Table, command_line: &str, seeds: &SeedSet) -> String {
+pub fn leaderboard_md(names: &[String], paths: &[PathBuf], policies: &[String], table: &Table, streams: &[StreamTable], command_line: &str, seeds: &SeedSet) -> String {
     let mut s = String::from("# Routing leaderboard\n\n");
     let _ = writeln!(s, "Reproduce with:\n\n```\n{command_line}\n```\n");
     let _ = writeln!(
@@ -118,6 +125,72 @@ pub fn leaderboard_md(names: &[String], paths: &[PathBuf], policies: &[String], 
             s.push('\n');
         }
         s.push('\n');
+        if let Some((names, cells)) = streams.get(si).filter(|(n, _)| n.len() > 1) {
+            stream_md(&mut s, names, policies, cells);
+        }
+    }
+    s
+}
+
+/// A scenario's per-stream table: policies × (stream, figure), best of each column in bold.
+fn stream_md(s: &mut String, streams: &[String], policies: &[String], cells: &[Vec<[(f64, f64); 2]>]) {
+    s.push_str("Per stream (a stream can miss its targets while the totals look fine):\n\n| policy |");
+    for st in streams {
+        for f in STREAM_FIGURES {
+            let _ = write!(s, " {st}: {} |", f.0);
+        }
+    }
+    s.push_str("\n|---|");
+    s.push_str(&"---:|".repeat(streams.len() * STREAM_FIGURES.len()));
+    s.push('\n');
+    let best_of = |j: usize, k: usize| -> Option<usize> {
+        let higher = STREAM_FIGURES[k].2;
+        let mut b: Option<(usize, f64)> = None;
+        for (p, row) in cells.iter().enumerate() {
+            let x = row[j][k].0;
+            if x.is_finite() && b.is_none_or(|(_, y)| if higher { x > y } else { x < y }) {
+                b = Some((p, x));
+            }
+        }
+        b.map(|b| b.0)
+    };
+    for (pi, p) in policies.iter().enumerate() {
+        let _ = write!(s, "| {p} |");
+        for j in 0..streams.len() {
+            for k in 0..STREAM_FIGURES.len() {
+                let (m, h) = cells[pi][j][k];
+                let cell = format!("{} ± {}", fmt(m, 4), fmt(h, 4));
+                if best_of(j, k) == Some(pi) {
+                    let _ = write!(s, " **{cell}** |");
+                } else {
+                    let _ = write!(s, " {cell} |");
+                }
+            }
+        }
+        s.push('\n');
+    }
+    s.push('\n');
+}
+
+/// `leaderboard-streams.csv`: one row per scenario, policy and stream with the mean and 95%
+/// half-width of each of [`STREAM_FIGURES`].
+pub fn leaderboard_streams_csv(names: &[String], policies: &[String], streams: &[StreamTable], n: usize) -> String {
+    let mut s = String::from("scenario,policy,stream,seeds");
+    for f in STREAM_FIGURES {
+        let _ = write!(s, ",{0}_mean,{0}_ci95_half_width", f.1);
+    }
+    s.push('\n');
+    for (si, name) in names.iter().enumerate() {
+        let (stream_names, cells) = &streams[si];
+        for (pi, p) in policies.iter().enumerate() {
+            for (j, st) in stream_names.iter().enumerate() {
+                let _ = write!(s, "{name},{p},{st},{n}");
+                for (m, h) in cells[pi][j] {
+                    let _ = write!(s, ",{},{}", fmt(m, 6), fmt(h, 6));
+                }
+                s.push('\n');
+            }
+        }
     }
     s
 }

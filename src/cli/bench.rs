@@ -11,7 +11,7 @@ use tessera_engine::metrics::reward::figures;
 use tessera_engine::metrics::stats::mean_ci;
 use tessera_engine::run::{replication_seed, run, RunOptions};
 use tessera_engine::spec::Scenario;
-use tessera_reports::{leaderboard_csv, leaderboard_md, SeedSet};
+use tessera_reports::{leaderboard_csv, leaderboard_md, leaderboard_streams_csv, SeedSet, StreamTable};
 
 /// Offset between the tuning seeds and the held-out evaluation seeds.
 pub const EVAL_SEED_OFFSET: u64 = 1_000_000;
@@ -22,11 +22,16 @@ pub const LONG_ABOUT: &str = "Benchmark routing policies on scenarios and write 
 Runs every policy on every scenario over N seeds and writes DIR/leaderboard.md and \
 DIR/leaderboard.csv: per scenario and policy, the mean and 95% confidence half-width of the \
 accuracy of final labels, the cost per final label [USD], the 90th percentile of time in system \
-[h], the deadline-miss rate, the average holding cost (Σ streams.holding_cost × mean tasks in \
-system) and one composite reward (higher is better):
+[h] (every arrival: tasks still open at the end count with their age), the deadline-miss rate, \
+the average holding cost (Σ streams.holding_cost × mean tasks in system) and one composite \
+reward (higher is better):
 
   reward = accuracy × completed share − deadline-miss rate − 0.1 × cost per final label [USD]
-           − 0.05 × p90 time in system [h]
+           − 0.05 × p90 time in system [h] (open tasks at their age)
+
+Per stream (DIR/leaderboard-streams.csv, and a table in the markdown for scenarios with several \
+streams): the share of tasks finished within the stream's turnaround target and its \
+deadline-miss rate, so that a stream left behind is not hidden by the totals.
 
 The best policy of each scenario by reward is starred, and the best value of each column is bold.
 
@@ -140,7 +145,9 @@ pub fn run_bench(args: BenchArgs) -> Result<()> {
     let jobs: Vec<(usize, usize, u64)> = (0..scenarios.len()).flat_map(|s| (0..policies.len()).flat_map(move |p| (0..args.seeds as usize).map(move |r| (s, p, r as u64)))).collect();
     let bar = ProgressBar::with_draw_target(Some(jobs.len() as u64), if args.quiet { ProgressDrawTarget::hidden() } else { ProgressDrawTarget::stderr() });
     bar.set_style(ProgressStyle::with_template("{spinner} bench [{bar:40}] {pos}/{len} runs ({elapsed} / ~{eta})").unwrap().progress_chars("=> "));
-    let work = || -> Result<Vec<[f64; 6]>, String> {
+    // Per run: the leaderboard figures, and per stream (in scenario order) the stream figures.
+    type PerRun = ([f64; 6], Vec<[f64; 2]>);
+    let work = || -> Result<Vec<PerRun>, String> {
         jobs.par_iter()
             .map(|&(s, p, r)| {
                 let mut sc = scenarios[s].clone();
@@ -149,7 +156,13 @@ pub fn run_bench(args: BenchArgs) -> Result<()> {
                 let make = move || tessera_policies::router_for(&routing).expect("known policy");
                 let out = run(&sc, &make, RunOptions::figures(seeds[r as usize]), &mut |_| {})?;
                 bar.inc(1);
-                Ok(figures(&out.summary, &sc))
+                let per_stream = (0..sc.streams.len())
+                    .map(|i| {
+                        let f = out.summary.streams.get(&sc.stream_name(i));
+                        [f.map_or(f64::NAN, |f| f.completion_within_target), f.map_or(f64::NAN, |f| f.deadline_miss_rate)]
+                    })
+                    .collect();
+                Ok((figures(&out.summary, &sc), per_stream))
             })
             .collect()
     };
@@ -168,20 +181,34 @@ pub fn run_bench(args: BenchArgs) -> Result<()> {
             let start = (s * policies.len() + p) * n;
             let rows = &results[start..start + n];
             for k in 0..6 {
-                let xs: Vec<f64> = rows.iter().map(|r| r[k]).collect();
-                table[s][p][k] = if xs.iter().all(|x| x.is_finite()) { mean_ci(&xs, 0.95) } else { (f64::NAN, f64::NAN) };
+                let xs: Vec<f64> = rows.iter().map(|r| r.0[k]).collect();
+                table[s][p][k] = ci(&xs);
             }
         }
     }
+    let streams: Vec<StreamTable> = (0..scenarios.len())
+        .map(|s| {
+            let names: Vec<String> = (0..scenarios[s].streams.len()).map(|i| scenarios[s].stream_name(i)).collect();
+            let cells = (0..policies.len())
+                .map(|p| {
+                    let start = (s * policies.len() + p) * n;
+                    let rows = &results[start..start + n];
+                    (0..names.len()).map(|j| [0, 1].map(|k| ci(&rows.iter().map(|r| r.1[j][k]).collect::<Vec<f64>>()))).collect()
+                })
+                .collect();
+            (names, cells)
+        })
+        .collect();
     let names: Vec<String> = scenarios.iter().map(|s| s.name.clone().unwrap_or_default()).collect();
     let csv = leaderboard_csv(&names, &policies, &table, n);
     let seed_set = SeedSet { tuning: args.tuning, base: args.seed, offset: if args.tuning { 0 } else { EVAL_SEED_OFFSET }, count: seeds.len() };
-    let md = leaderboard_md(&names, &paths, &policies, &table, &command_line(&args), &seed_set);
+    let md = leaderboard_md(&names, &paths, &policies, &table, &streams, &command_line(&args), &seed_set);
     std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create output directory {}", args.out.display()))?;
     std::fs::write(args.out.join("leaderboard.csv"), csv)?;
     std::fs::write(args.out.join("leaderboard.md"), &md)?;
+    std::fs::write(args.out.join("leaderboard-streams.csv"), leaderboard_streams_csv(&names, &policies, &streams, n))?;
     if !args.quiet {
-        println!("{} runs ({} scenarios × {} policies × {} seeds): wrote {}/leaderboard.md and leaderboard.csv", jobs.len(), scenarios.len(), policies.len(), n, args.out.display());
+        println!("{} runs ({} scenarios × {} policies × {} seeds): wrote {}/leaderboard.md, leaderboard.csv and leaderboard-streams.csv", jobs.len(), scenarios.len(), policies.len(), n, args.out.display());
     }
     Ok(())
 }
@@ -219,5 +246,14 @@ mod tests {
         assert!(!m("*.toml", "a.toml.bak"));
         assert!(m("?.toml", "a.toml"));
         assert!(!m("?.toml", "ab.toml"));
+    }
+}
+
+/// Mean and 95% half-width, or NaN when a value is not finite.
+fn ci(xs: &[f64]) -> (f64, f64) {
+    if xs.iter().all(|x| x.is_finite()) {
+        mean_ci(xs, 0.95)
+    } else {
+        (f64::NAN, f64::NAN)
     }
 }
