@@ -94,7 +94,7 @@ pub fn human_summary(s: &Value) -> String {
     let _ = writeln!(o, "  throughput       {} tasks/h (arrivals {} tasks/h)", show(&f["throughput_per_hour"], 1), show(&f["arrival_rate_per_hour"], 1));
     let _ = writeln!(
         o,
-        "  finished within  {} of tasks within {} (open tasks past it count as late)",
+        "  finished in time {} of tasks within their stream's turnaround target (run default {}; open tasks past it count as late)",
         pct(&f["completion_within_target"]),
         target(&f["turnaround_target_s"])
     );
