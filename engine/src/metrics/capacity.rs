@@ -93,7 +93,7 @@ impl Load {
         for c in cs {
             model = model.with(c);
         }
-        model.solve().ok().map(|s| s.value(t).clamp(0.0, 1.0))
+        solve(model).map(|s| s.value(t).clamp(0.0, 1.0))
     }
 
     /// Pool loads of the cheapest way to serve fractions `f`.
@@ -109,7 +109,7 @@ impl Load {
         for c in cs {
             model = model.with(c);
         }
-        let Ok(sol) = model.solve() else { return vec![f64::NAN; self.pools.len()] };
+        let Some(sol) = solve(model) else { return vec![f64::NAN; self.pools.len()] };
         (0..self.pools.len())
             .map(|p| {
                 let mut used = 0.0;
@@ -125,6 +125,12 @@ impl Load {
             })
             .collect()
     }
+}
+
+/// Solves an LP; None when it has no solution (or when the solver gives up: microlp may panic on
+/// degenerate problems, and a figure is not worth a crash).
+fn solve<M: SolverModel>(model: M) -> Option<M::Solution> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| model.solve().ok())).ok().flatten()
 }
 
 /// The max-min fair served fractions, each stream's capacity alone, and the pools' loads.
