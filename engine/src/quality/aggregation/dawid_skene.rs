@@ -21,9 +21,15 @@
 //! kept, ties go to the lowest label. Golden labels, when given, overwrite the posteriors of
 //! their tasks with one-hot rows after the initialisation and after every E-step.
 //!
-//! Cost per iteration: O(#answers * K) for the E- and M-steps plus O(#workers * K^2); the ELBO
-//! reuses the M-step counts (`sum_answers q_t(c) ln e_w[l,c] = sum_{w,l,c} n_w[l,c] ln e_w[l,c]`), so
-//! it costs no pass over the answers. No allocation inside the loop.
+//! Cost per iteration: O(#answers * K) for the E- and M-steps plus O(R * K), R = the distinct
+//! (worker, label) pairs of the answers; the ELBO reuses the M-step counts (`sum_answers q_t(c) ln
+//! e_w[l,c] = sum_{w,l,c} n_w[l,c] ln e_w[l,c]`), so it costs no pass over the answers. No
+//! allocation inside the loop.
+//!
+//! Memory: O(#answers + #workers + #tasks * K + R * K), R <= min(#answers, #workers * K). A
+//! confusion row `e_w[l, .]` exists only for a label `l` that worker `w` used (the others are 0 and
+//! never read), so 300 workers answering 2,000 times with 2,000 distinct labels need 2,000 rows of
+//! 2,000 values (32 MB), not 300 x 2,000 x 2,000 (9.6 GB per table).
 //!
 //! Paper: A. P. Dawid and A. M. Skene, "Maximum Likelihood Estimation of Observer Error-Rates
 //! Using the EM Algorithm", Applied Statistics 28(1), 1979.
@@ -36,8 +42,8 @@
 //!     vec![1, 1, 0, 0, 0, 1, 1, 1, 0]).unwrap();
 //! let r = DawidSkene::default().fit(&a, None).unwrap();
 //! assert_eq!(r.labels, vec![1, 0, 1]);
-//! let e = r.confusion.unwrap(); // e[(w * K + observed) * K + true]
-//! assert!(e[(2 * 2 + 0) * 2 + 1] > 0.9); // worker 2 answers 0 when the truth is 1
+//! let e = r.confusion.unwrap(); // e.get(worker, observed, true)
+//! assert!(e.get(2, 0, 1) > 0.9); // worker 2 answers 0 when the truth is 1
 //! ```
 
 use super::*;
@@ -57,17 +63,22 @@ impl Default for DawidSkene {
     }
 }
 
-/// The answers re-laid out for EM: grouped by task, each answer reduced to its confusion row
-/// `w * K + l`. Shared with [`super::one_coin_dawid_skene`].
+/// The answers re-laid out for EM: grouped by task, each answer reduced to its confusion row, one
+/// row per distinct (worker, label) pair, numbered in (worker, label) order. Shared with
+/// [`super::one_coin_dawid_skene`]. Memory: O(#answers + #workers + #tasks + R), R = the number of
+/// rows; the tables indexed by row (`counts`, `errors`, ...) hold R * K values.
 pub(crate) struct EmData {
     pub k: usize,
     pub n_tasks: usize,
     pub n_workers: usize,
     pub offsets: Vec<u32>,
-    /// `worker * K + label` per answer, in task order.
+    /// The confusion row of each answer, in task order.
     pub rows: Vec<u32>,
-    /// Whether worker w used label l (`observed[w * K + l]`).
-    pub observed: Vec<bool>,
+    /// The rows of worker `w` are `worker_rows[w]..worker_rows[w + 1]`.
+    pub worker_rows: Vec<u32>,
+    /// The worker and the (observed) label of each row; labels ascend within a worker.
+    pub row_worker: Vec<u32>,
+    pub row_label: Vec<u32>,
     pub n_active_tasks: usize,
     pub n_answers: usize,
 }
@@ -84,7 +95,7 @@ pub(crate) struct EmStart {
 /// The EM iteration shared by Dawid-Skene and its one-coin variant: E-step (golden rows kept
 /// one-hot), priors, the model's M-step into `errors`, ELBO per answer; stops after `n_iter`
 /// iterations or when the ELBO gains less than `tol` (crowd-kit's rule). All buffers allocated
-/// once.
+/// once: the posteriors (#tasks * K) and three tables of one row of K per confusion row (R * K).
 pub(crate) struct EmLoop {
     pub probas: Vec<f64>,
     pub priors: Vec<f64>,
@@ -98,14 +109,14 @@ pub(crate) struct EmLoop {
 
 impl EmLoop {
     pub fn new(d: &EmData, probas: Vec<f64>, priors: Vec<f64>) -> Self {
-        let (k, w) = (d.k, d.n_workers);
+        let (k, size) = (d.k, d.n_rows() * d.k);
         EmLoop {
             probas,
             priors,
-            counts: vec![0.0; w * k * k],
-            errors: vec![0.0; w * k * k],
+            counts: vec![0.0; size],
+            errors: vec![0.0; size],
             history: Vec::new(),
-            log2err: vec![0.0; w * k * k],
+            log2err: vec![0.0; size],
             scratch: vec![0.0; 2 * k],
             prior_sum: vec![0.0; k],
         }
@@ -157,15 +168,42 @@ impl EmData {
         Ok(Some(EmStart { d, idx, probas, priors }))
     }
 
+    /// Time and memory O(#answers + #workers + K): the answers grouped by worker (a counting
+    /// sort), then each worker's distinct labels sorted and numbered.
     pub fn new(a: &Answers) -> (Self, TaskIndex) {
         let k = a.n_labels;
         let idx = a.by_task();
-        let rows: Vec<u32> =
-            idx.order.iter().map(|&i| a.worker[i as usize] * k as u32 + a.label[i as usize]).collect();
-        let mut observed = vec![false; a.n_workers * k];
-        for &r in &rows {
-            observed[r as usize] = true;
+        let by_worker = TaskIndex::group(&a.worker, a.n_workers);
+        // slot[l]: the row of label l for the current worker (NONE when unused), reset per worker
+        const NONE: u32 = u32::MAX;
+        let mut slot = vec![NONE; k];
+        let mut row_of = vec![0u32; a.len()];
+        let mut worker_rows = Vec::with_capacity(a.n_workers + 1);
+        worker_rows.push(0u32);
+        let (mut row_worker, mut row_label, mut used) = (Vec::new(), Vec::new(), Vec::new());
+        for w in 0..a.n_workers {
+            let mine = by_worker.answers(w);
+            used.clear();
+            for &i in mine {
+                let l = a.label[i as usize];
+                if slot[l as usize] == NONE {
+                    slot[l as usize] = 0;
+                    used.push(l);
+                }
+            }
+            used.sort_unstable();
+            for &l in &used {
+                slot[l as usize] = row_label.len() as u32;
+                row_label.push(l);
+                row_worker.push(w as u32);
+            }
+            for &i in mine {
+                row_of[i as usize] = slot[a.label[i as usize] as usize];
+            }
+            used.iter().for_each(|&l| slot[l as usize] = NONE);
+            worker_rows.push(row_label.len() as u32);
         }
+        let rows: Vec<u32> = idx.order.iter().map(|&i| row_of[i as usize]).collect();
         let n_active_tasks = (0..a.n_tasks).filter(|&t| idx.count(t) > 0).count();
         let d = EmData {
             k,
@@ -173,11 +211,23 @@ impl EmData {
             n_workers: a.n_workers,
             offsets: idx.offsets.clone(),
             rows,
-            observed,
+            worker_rows,
+            row_worker,
+            row_label,
             n_active_tasks,
             n_answers: a.len(),
         };
         (d, idx)
+    }
+
+    /// Number of confusion rows (distinct (worker, label) pairs).
+    pub fn n_rows(&self) -> usize {
+        self.row_label.len()
+    }
+
+    /// The fitted confusion matrices in their sparse form (`values`: one row of K per row here).
+    pub fn into_confusion(self, values: Vec<f64>) -> Confusion {
+        Confusion { n_labels: self.k, offsets: self.worker_rows, observed: self.row_label, values }
     }
 
     fn range(&self, t: usize) -> std::ops::Range<usize> {
@@ -336,10 +386,7 @@ impl EmData {
         let k = self.k;
         let mut joint = 0.0;
         let mut mass = vec![0.0; k];
-        for r in 0..self.n_workers * k {
-            if !self.observed[r] {
-                continue;
-            }
+        for r in 0..self.n_rows() {
             for c in 0..k {
                 let n = counts[r * k + c];
                 mass[c] += n;
@@ -366,12 +413,8 @@ impl EmData {
     }
 
     pub fn log2_errors(&self, errors: &[f64], log2err: &mut [f64]) {
-        for r in 0..self.n_workers * self.k {
-            if self.observed[r] {
-                for c in 0..self.k {
-                    log2err[r * self.k + c] = errors[r * self.k + c].log2();
-                }
-            }
+        for (l, &e) in log2err.iter_mut().zip(errors) {
+            *l = e.log2();
         }
     }
 }
@@ -381,19 +424,16 @@ fn ds_errors(d: &EmData, counts: &[f64], errors: &mut [f64]) {
     let k = d.k;
     let mut colsum = vec![0.0; k];
     for w in 0..d.n_workers {
+        let rows = d.worker_rows[w] as usize..d.worker_rows[w + 1] as usize;
         colsum.fill(0.0);
-        for l in 0..k {
-            let r = w * k + l;
-            if d.observed[r] {
-                for c in 0..k {
-                    colsum[c] += counts[r * k + c].max(EPS);
-                }
+        for r in rows.clone() {
+            for c in 0..k {
+                colsum[c] += counts[r * k + c].max(EPS);
             }
         }
-        for l in 0..k {
-            let r = w * k + l;
+        for r in rows {
             for c in 0..k {
-                errors[r * k + c] = if d.observed[r] { counts[r * k + c].max(EPS) / colsum[c] } else { 0.0 };
+                errors[r * k + c] = counts[r * k + c].max(EPS) / colsum[c];
             }
         }
     }
@@ -417,6 +457,7 @@ impl Aggregator for DawidSkene {
         "ds"
     }
 
+    /// Memory: O(#answers + #workers + #tasks * K + R * K), R = distinct (worker, label) pairs.
     fn fit(&self, a: &Answers, golden: Option<&Golden>) -> Result<Aggregation, AggregationError> {
         let Some(EmStart { d, idx, probas, priors }) = EmData::start(a, golden)? else {
             return Ok(empty_result(a));
@@ -432,7 +473,7 @@ impl Aggregator for DawidSkene {
             labels,
             probas: em.probas,
             worker_skills: None,
-            confusion: Some(em.errors),
+            confusion: Some(d.into_confusion(em.errors)),
             task_difficulty: None,
             iterations: em.history.len(),
             loss_history: em.history,
@@ -468,15 +509,14 @@ mod tests {
     fn confusion_columns_sum_to_one() {
         for (_, a) in edge_cases() {
             let r = DawidSkene::default().fit(&a, None).unwrap();
-            let k = a.n_labels;
-            let e = r.confusion.clone().unwrap_or_default();
+            let k = a.n_labels as u32;
+            let e = r.confusion.clone().unwrap();
             for w in 0..a.n_workers {
-                let used = (0..k).any(|l| e[(w * k + l) * k..(w * k + l) * k + k].iter().any(|&x| x > 0.0));
-                if !used {
+                if e.offsets[w] == e.offsets[w + 1] {
                     continue;
                 }
-                for c in 0..k {
-                    let s: f64 = (0..k).map(|l| e[(w * k + l) * k + c]).sum();
+                for c in 0..a.n_labels {
+                    let s: f64 = (0..k).map(|l| e.get(w, l, c)).sum();
                     assert!((s - 1.0).abs() < 1e-9);
                 }
             }

@@ -21,6 +21,16 @@
 //! graph (crowd-kit builds a dense matrix with one extra node per positively correlated pair,
 //! which does not fit in memory beyond a few hundred workers).
 //!
+//! Memory: O(#answers + #workers + #tasks * K + P), P = the number of worker pairs that share at
+//! least one task; never #workers^2. C is stored only for those pairs ([`PairCov`], a symmetric
+//! sparse matrix); every other entry is the constant -1/(K-1), and the trimmed means only read the
+//! stored ones. Each iteration costs O(P log P + #workers): the change of `u v^T` is measured
+//! without forming it, and the sign graph's dense part (its negative edges: every pair of workers
+//! but the few with C >= 0) is applied as "all minus the exceptions" (or edge by edge, in the old
+//! order, where that is as cheap). Building C costs sum over tasks of (#workers on the task)^2.
+//! Where the order of a sum decides an exact zero or an overflow, the old dense order is kept, so
+//! the results are those of the dense version (see `rank_one_change` for the one exception).
+//!
 //! Paper: Q. Ma, A. Olshevsky, "Adversarial Crowdsourcing Through Robust Rank-One Matrix
 //! Completion", NeurIPS 2020.
 //!
@@ -79,11 +89,123 @@ fn trimmed(y: &mut Vec<f64>, f: i64, a: f64, n_tasks: usize) {
     }
 }
 
+/// The pairwise covariance C of the workers who share at least one task, a symmetric sparse
+/// matrix in compressed rows: the stored entries of worker `i` are `start[i]..start[i + 1]` of
+/// `col` (the other worker, ascending) and `cov`. The diagonal and pairs without a common task are
+/// not stored (their value is -1/(K-1)). Memory: O(#workers + P) for P stored pairs, each twice.
+pub(crate) struct PairCov {
+    pub start: Vec<usize>,
+    pub col: Vec<u32>,
+    pub cov: Vec<f64>,
+}
+
+impl PairCov {
+    /// `C_ij = K/(K-1) * agree_ij / common_ij - 1/(K-1)` over the tasks both i and j answered,
+    /// each worker's last answer on a task counting. Built row by row with a per-row scratch of
+    /// the workers seen (O(#workers) memory besides the answers and the result); time
+    /// O(sum over tasks of (#workers on the task)^2).
+    pub fn new(a: &Answers, idx: &TaskIndex, kf: f64) -> Self {
+        let n = a.n_workers;
+        // each task's workers, once each, with their last label (entries in task order)
+        let mut task_start = Vec::with_capacity(a.n_tasks + 1);
+        task_start.push(0usize);
+        let mut last: Vec<(u32, u32)> = Vec::with_capacity(a.len());
+        let mut entry_task: Vec<u32> = Vec::with_capacity(a.len());
+        for t in 0..a.n_tasks {
+            let from = last.len();
+            for &i in idx.answers(t) {
+                let (w, l) = (a.worker[i as usize], a.label[i as usize]);
+                match last[from..].iter_mut().find(|x| x.0 == w) {
+                    Some(x) => x.1 = l,
+                    None => last.push((w, l)),
+                }
+            }
+            entry_task.resize(last.len(), t as u32);
+            task_start.push(last.len());
+        }
+        let entry_worker: Vec<u32> = last.iter().map(|x| x.0).collect();
+        let by_worker = TaskIndex::group(&entry_worker, n);
+        drop(entry_worker);
+        let (mut common, mut agree) = (vec![0u32; n], vec![0u32; n]);
+        let mut seen: Vec<u32> = Vec::new();
+        let mut out = PairCov { start: Vec::with_capacity(n + 1), col: Vec::new(), cov: Vec::new() };
+        out.start.push(0);
+        for i in 0..n {
+            for &e in by_worker.answers(i) {
+                let (t, li) = (entry_task[e as usize] as usize, last[e as usize].1);
+                for &(j, lj) in &last[task_start[t]..task_start[t + 1]] {
+                    if j as usize == i {
+                        continue;
+                    }
+                    if common[j as usize] == 0 {
+                        seen.push(j);
+                    }
+                    common[j as usize] += 1;
+                    agree[j as usize] += (li == lj) as u32;
+                }
+            }
+            seen.sort_unstable();
+            for &j in &seen {
+                let r = agree[j as usize] as f64 / common[j as usize] as f64;
+                out.col.push(j);
+                out.cov.push(r * kf / (kf - 1.0) - 1.0 / (kf - 1.0));
+                common[j as usize] = 0;
+                agree[j as usize] = 0;
+            }
+            seen.clear();
+            out.start.push(out.col.len());
+        }
+        out
+    }
+
+    /// The stored entries of row `i`: (column, C_ij), columns ascending.
+    pub fn row(&self, i: usize) -> impl Iterator<Item = (usize, f64)> + '_ {
+        let r = self.start[i]..self.start[i + 1];
+        self.col[r.clone()].iter().map(|&j| j as usize).zip(self.cov[r].iter().copied())
+    }
+
+    pub fn row_len(&self, i: usize) -> usize {
+        self.start[i + 1] - self.start[i]
+    }
+
+    /// Whether row `i` of the full matrix (stored entries, `c0` elsewhere) sums to a non-zero
+    /// value when summed left to right as a dense row (the sign graph's rule). A row whose exact
+    /// sum is 0 (six entries of -1/3 and two of 1) comes out as 0 or +-1e-16 depending on the
+    /// order, so the order is kept: the sum is taken from the stored entries and a count in
+    /// O(stored), and only when that lies within the rounding error of both sums (n * 2^-52 * the
+    /// sum of magnitudes) of zero is the row re-added in dense order, in O(n) time, no memory.
+    pub fn dense_row_sum_nonzero(&self, i: usize, c0: f64) -> bool {
+        let n = self.start.len() - 1;
+        let absent = (n - self.row_len(i)) as f64;
+        let (mut sum, mut magnitude) = (absent * c0, absent * c0.abs());
+        for (_, c) in self.row(i) {
+            sum += c;
+            magnitude += c.abs();
+        }
+        if sum.abs() > 4.0 * (n + 1) as f64 * f64::EPSILON * magnitude {
+            return true;
+        }
+        let mut stored = self.row(i).peekable();
+        let mut dense = 0.0;
+        for j in 0..n {
+            dense += match stored.peek() {
+                Some(&(col, c)) if col == j => {
+                    stored.next();
+                    c
+                }
+                _ => c0,
+            };
+        }
+        dense != 0.0
+    }
+}
+
 impl Aggregator for Mmsr {
     fn name(&self) -> &'static str {
         "mmsr"
     }
 
+    /// Memory: O(#answers + #workers + #tasks * K + P), P = worker pairs sharing a task.
     fn fit(&self, a: &Answers, _golden: Option<&Golden>) -> Result<Aggregation, AggregationError> {
         if a.is_empty() {
             return Ok(empty_result(a));
@@ -95,38 +217,10 @@ impl Aggregator for Mmsr {
         let n = a.n_workers;
         let idx = a.by_task();
         let n_tasks = (0..a.n_tasks).filter(|&t| idx.count(t) > 0).count();
-        // last answer of each worker on each task
-        let mut common = vec![0u32; n * n];
-        let mut agree = vec![0u32; n * n];
-        let mut last: Vec<(u32, u32)> = Vec::new();
-        for t in 0..a.n_tasks {
-            last.clear();
-            for &i in idx.answers(t) {
-                let (w, l) = (a.worker[i as usize], a.label[i as usize]);
-                match last.iter_mut().find(|x| x.0 == w) {
-                    Some(x) => x.1 = l,
-                    None => last.push((w, l)),
-                }
-            }
-            for (p, &(wi, li)) in last.iter().enumerate() {
-                for &(wj, lj) in &last[p + 1..] {
-                    let (i, j) = (wi as usize, wj as usize);
-                    common[i * n + j] += 1;
-                    common[j * n + i] += 1;
-                    if li == lj {
-                        agree[i * n + j] += 1;
-                        agree[j * n + i] += 1;
-                    }
-                }
-            }
-        }
         let kf = kk as f64;
-        let mut cov = vec![0.0; n * n];
-        for e in 0..n * n {
-            let r = if common[e] > 0 { agree[e] as f64 / common[e] as f64 } else { 0.0 };
-            cov[e] = r * kf / (kf - 1.0) - 1.0 / (kf - 1.0);
-        }
-        let sparsity = (0..n).map(|j| (0..n).filter(|&i| common[i * n + j] > 0).count()).min().unwrap_or(0);
+        let cov = PairCov::new(a, &idx, kf);
+        // C is symmetric: column j's stored entries are row j's
+        let sparsity = (0..n).map(|j| cov.row_len(j)).min().unwrap_or(0);
         let f = (sparsity / 2) as i64 - 1;
         let mut rng = ChaCha8Rng::seed_from_u64(self.random_state);
         let mut u: Vec<f64> = (0..n).map(|_| rng.random::<f64>()).collect();
@@ -137,30 +231,23 @@ impl Aggregator for Mmsr {
         for _ in 0..self.n_iter {
             u_prev.copy_from_slice(&u);
             v_prev.copy_from_slice(&v);
-            for j in 0..n {
+            for (j, vj) in v.iter_mut().enumerate() {
                 y.clear();
-                y.extend((0..n).filter(|&i| common[i * n + j] > 0).map(|i| cov[i * n + j].abs() / u[i]));
-                trimmed(&mut y, f, v[j], n_tasks);
+                y.extend(cov.row(j).map(|(i, c)| c.abs() / u[i]));
+                trimmed(&mut y, f, *vj, n_tasks);
                 if !y.is_empty() {
-                    v[j] = y.iter().sum::<f64>() / y.len() as f64;
+                    *vj = y.iter().sum::<f64>() / y.len() as f64;
                 }
             }
-            for i in 0..n {
+            for (i, ui) in u.iter_mut().enumerate() {
                 y.clear();
-                y.extend((0..n).filter(|&j| common[i * n + j] > 0).map(|j| cov[i * n + j].abs() / v[j]));
-                trimmed(&mut y, f, u[i], n_tasks);
+                y.extend(cov.row(i).map(|(j, c)| c.abs() / v[j]));
+                trimmed(&mut y, f, *ui, n_tasks);
                 if !y.is_empty() {
-                    u[i] = y.iter().sum::<f64>() / y.len() as f64;
+                    *ui = y.iter().sum::<f64>() / y.len() as f64;
                 }
             }
-            let mut loss = 0.0;
-            for i in 0..n {
-                for j in 0..n {
-                    let d = u[i] * v[j] - u_prev[i] * v_prev[j];
-                    loss += d * d;
-                }
-            }
-            let loss = loss.sqrt();
+            let loss = rank_one_change(&u, &v, &u_prev, &v_prev);
             history.push(loss);
             if loss.is_nan() || loss < self.tol {
                 break;
@@ -170,7 +257,7 @@ impl Aggregator for Mmsr {
         let nv = v.iter().map(|x| x * x).sum::<f64>().sqrt();
         let kscale = (nu / nv).sqrt();
         let s_abs: Vec<f64> = u.iter().map(|x| x / kscale).collect();
-        let signs = self.signs(&cov, n);
+        let signs = self.signs(&cov, -1.0 / (kf - 1.0));
         let sq = (n_tasks as f64).sqrt();
         let skills: Vec<f64> = (0..n)
             .map(|w| {
@@ -217,35 +304,87 @@ impl Aggregator for Mmsr {
     }
 }
 
+/// `|u v^T - u' v'^T|_F` (the Frobenius norm of the change of the rank-one fit) in O(n), without
+/// the n x n matrix: with `a = u - u'` and `b = v - v'`, `u v^T - u' v'^T = a v^T + u' b^T`, whose
+/// squared norm is `|a|^2 |v|^2 + 2 (a.u') (v.b) + |u'|^2 |b|^2`. Written in the differences, it
+/// keeps its precision when the change is tiny (the tolerance is 1e-10). Where overflow decides
+/// the result, the n x n entries are summed one by one as before (O(n^2) time, O(1) memory): when
+/// a vector holds an infinity or a NaN (a worker with u = 0 divides by zero), and, with at most
+/// 1,024 workers, when a product may overflow (a diverging run, which the n x n sum stops with
+/// NaN once two products overflow: inf - inf). With more workers such a run stops a few
+/// iterations later, when a value itself overflows; the skills are clipped either way.
+fn rank_one_change(u: &[f64], v: &[f64], u_prev: &[f64], v_prev: &[f64]) -> f64 {
+    let max_abs = |x: &[f64]| x.iter().fold(0.0f64, |m, e| m.max(e.abs()));
+    let may_overflow = || max_abs(u) * max_abs(v) > 1e150 || max_abs(u_prev) * max_abs(v_prev) > 1e150;
+    let finite = [u, v, u_prev, v_prev].iter().all(|x| x.iter().all(|e| e.is_finite()));
+    if !finite || (u.len() <= 1024 && may_overflow()) {
+        let mut loss = 0.0;
+        for (&x, &p) in u.iter().zip(u_prev) {
+            for (&y, &q) in v.iter().zip(v_prev) {
+                let d = x * y - p * q;
+                loss += d * d;
+            }
+        }
+        return loss.sqrt();
+    }
+    // (|x - p|^2, (x - p).p, |p|^2)
+    let moments = |x: &[f64], p: &[f64]| {
+        x.iter().zip(p).fold((0.0, 0.0, 0.0), |(dd, dp, pp), (&x, &p)| (dd + (x - p) * (x - p), dp + (x - p) * p, pp + p * p))
+    };
+    let (aa, ap, pp) = moments(u, u_prev);
+    let (bb, bq, qq) = moments(v, v_prev);
+    // |v|^2 = |v'|^2 + 2 b.v' + |b|^2 and v.b = b.v' + |b|^2; the sum is >= 0 in exact arithmetic
+    // (|2 (a.u') (v.b)| <= |a|^2 |v|^2 + |u'|^2 |b|^2), rounding may dip below
+    (aa * (qq + 2.0 * bq + bb) + 2.0 * ap * (bq + bb) + pp * bb).max(0.0).sqrt()
+}
+
 impl Mmsr {
     /// Sign of each worker (crowd-kit `_sign_determination_valid`): a graph over the workers
-    /// whose covariance row is not all zero, with an edge for every negative entry (including the
-    /// diagonal and pairs without common tasks, which are -1/(K-1)) and, for every positive pair
-    /// i < j, an extra node joined to both. The eigenvector of the random walk for its most
-    /// negative eigenvalue 2-colours that graph; it is found by power iteration on `I - P`.
-    fn signs(&self, cov: &[f64], n: usize) -> Vec<f64> {
-        let valid: Vec<usize> = (0..n).filter(|&i| cov[i * n..(i + 1) * n].iter().sum::<f64>() != 0.0).collect();
+    /// whose covariance row does not sum to zero, with an edge for every negative entry (including
+    /// the diagonal and pairs without common tasks, which are `c0` = -1/(K-1)) and, for every
+    /// positive pair i < j, an extra node joined to both. The eigenvector of the random walk for
+    /// its most negative eigenvalue 2-colours that graph; it is found by power iteration on
+    /// `I - P`. The negative edges of a node are all the valid workers but its stored entries with
+    /// C >= 0, so a step sums them as "all minus those" where they are many (a sparse row), else
+    /// one by one as the dense graph did: memory and time per step O(#workers + P).
+    fn signs(&self, cov: &PairCov, c0: f64) -> Vec<f64> {
+        let n = cov.start.len() - 1;
+        const NONE: u32 = u32::MAX;
+        let mut valid_id = vec![NONE; n];
+        let mut valid: Vec<usize> = Vec::new();
+        for (i, id) in valid_id.iter_mut().enumerate() {
+            if cov.dense_row_sum_nonzero(i, c0) {
+                *id = valid.len() as u32;
+                valid.push(i);
+            }
+        }
         let kv = valid.len();
         let mut out = vec![0.0; n];
         if kv == 0 {
             return out;
         }
-        let mut neg: Vec<Vec<u32>> = vec![Vec::new(); kv];
+        // not_neg[not_neg_start[a]..not_neg_start[a + 1]]: the valid workers b with C_ab >= 0
+        let mut not_neg_start = Vec::with_capacity(kv + 1);
+        not_neg_start.push(0usize);
+        let mut not_neg: Vec<u32> = Vec::new();
         let mut pos: Vec<(u32, u32)> = Vec::new();
         for (a, &i) in valid.iter().enumerate() {
-            for (b, &j) in valid.iter().enumerate() {
-                let c = cov[i * n + j];
-                if c < 0.0 {
-                    neg[a].push(b as u32);
-                } else if c > 0.0 && b >= a {
-                    pos.push((a as u32, b as u32));
+            for (j, c) in cov.row(i) {
+                let b = valid_id[j];
+                if b == NONE || c < 0.0 {
+                    continue;
+                }
+                not_neg.push(b);
+                if c > 0.0 && b as usize >= a {
+                    pos.push((a as u32, b));
                 }
             }
+            not_neg_start.push(not_neg.len());
         }
         let total = kv + pos.len();
         let mut deg = vec![0.0f64; total];
         for a in 0..kv {
-            deg[a] += neg[a].len() as f64;
+            deg[a] += (kv - (not_neg_start[a + 1] - not_neg_start[a])) as f64;
         }
         for (p, &(a, b)) in pos.iter().enumerate() {
             deg[a as usize] += 1.0;
@@ -257,12 +396,22 @@ impl Mmsr {
         for _ in 0..self.sign_iter {
             // px = P x = D^-1 A x
             px.fill(0.0);
+            let all: f64 = x[..kv].iter().sum();
             for a in 0..kv {
-                let mut s = 0.0;
-                for &b in &neg[a] {
-                    s += x[b as usize];
-                }
-                px[a] += s;
+                let except = &not_neg[not_neg_start[a]..not_neg_start[a + 1]];
+                px[a] += if kv <= 4 * except.len() + 64 {
+                    // few negative edges, or a small graph: add them one by one in order (the sum
+                    // of the dense graph, to the last bit), at most O(except + 64)
+                    let (mut s, mut skip) = (0.0, except.iter().peekable());
+                    for (b, &xb) in x[..kv].iter().enumerate() {
+                        if skip.next_if(|&&e| e as usize == b).is_none() {
+                            s += xb;
+                        }
+                    }
+                    s
+                } else {
+                    all - except.iter().map(|&b| x[b as usize]).sum::<f64>()
+                };
             }
             for (p, &(a, b)) in pos.iter().enumerate() {
                 px[a as usize] += x[kv + p];

@@ -138,20 +138,7 @@ impl Answers {
 
     /// Answers grouped by task (a counting sort; input order kept inside a task).
     pub fn by_task(&self) -> TaskIndex {
-        let mut offsets = vec![0u32; self.n_tasks + 1];
-        for &t in &self.task {
-            offsets[t as usize + 1] += 1;
-        }
-        for t in 0..self.n_tasks {
-            offsets[t + 1] += offsets[t];
-        }
-        let mut fill = offsets.clone();
-        let mut order = vec![0u32; self.len()];
-        for (i, &t) in self.task.iter().enumerate() {
-            order[fill[t as usize] as usize] = i as u32;
-            fill[t as usize] += 1;
-        }
-        TaskIndex { offsets, order }
+        TaskIndex::group(&self.task, self.n_tasks)
     }
 
     /// For each answer, whether it is the first occurrence of its (task, worker, label) triple.
@@ -215,6 +202,25 @@ pub struct TaskIndex {
 }
 
 impl TaskIndex {
+    /// The indices `0..keys.len()` grouped by key (`keys[i] < n`), by a counting sort: group `k`
+    /// is `order[offsets[k]..offsets[k + 1]]`, in ascending index order. O(#keys + n).
+    pub fn group(keys: &[u32], n: usize) -> Self {
+        let mut offsets = vec![0u32; n + 1];
+        for &k in keys {
+            offsets[k as usize + 1] += 1;
+        }
+        for k in 0..n {
+            offsets[k + 1] += offsets[k];
+        }
+        let mut fill = offsets.clone();
+        let mut order = vec![0u32; keys.len()];
+        for (i, &k) in keys.iter().enumerate() {
+            order[fill[k as usize] as usize] = i as u32;
+            fill[k as usize] += 1;
+        }
+        TaskIndex { offsets, order }
+    }
+
     pub fn answers(&self, t: usize) -> &[u32] {
         &self.order[self.offsets[t] as usize..self.offsets[t + 1] as usize]
     }
@@ -234,9 +240,9 @@ pub struct Aggregation {
     pub probas: Vec<f64>,
     /// Per-worker skill, where the model has one (accuracy, weight, reliability ...).
     pub worker_skills: Option<Vec<f64>>,
-    /// Per-worker confusion matrices `[(worker * n_labels + observed) * n_labels + true]` =
-    /// P(worker answers `observed` | true label is `true`), where the model has them.
-    pub confusion: Option<Vec<f64>>,
+    /// Per-worker confusion matrices, where the model has them: P(worker answers `observed` |
+    /// true label is `true`), kept only for the labels each worker used (see [`Confusion`]).
+    pub confusion: Option<Confusion>,
     /// Per-task difficulty (GLAD's `exp(beta)`), where the model has one.
     pub task_difficulty: Option<Vec<f64>>,
     /// EM / update iterations used (0 for one-shot methods).
@@ -271,6 +277,36 @@ impl Aggregation {
             }
         }
         (n > 0).then(|| hit as f64 / n as f64)
+    }
+}
+
+/// Per-worker confusion matrices, one row per (worker, label the worker used): a worker who used 3
+/// of 2,000 labels has 3 rows of 2,000 values, not 2,000 × 2,000. The rows of a label a worker
+/// never used are all zero and not stored. Memory: O(R × K) for the R distinct (worker, label)
+/// pairs of the answers (R ≤ min(#answers, workers × K)), plus O(workers).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Confusion {
+    pub n_labels: usize,
+    /// The rows of worker `w` are `offsets[w]..offsets[w + 1]`.
+    pub offsets: Vec<u32>,
+    /// The observed label of each row, ascending within a worker.
+    pub observed: Vec<u32>,
+    /// `values[row * n_labels + true]` = P(worker answers `observed[row]` | true label is `true`).
+    pub values: Vec<f64>,
+}
+
+impl Confusion {
+    /// P(`worker` answers `observed` | true label is `truth`); 0 for a label the worker never used.
+    pub fn get(&self, worker: usize, observed: u32, truth: usize) -> f64 {
+        self.row(worker, observed).map_or(0.0, |r| r[truth])
+    }
+
+    /// The row of (`worker`, `observed`): one value per true label, or None if the worker never
+    /// used `observed`.
+    pub fn row(&self, worker: usize, observed: u32) -> Option<&[f64]> {
+        let (lo, hi) = (self.offsets[worker] as usize, self.offsets[worker + 1] as usize);
+        let r = lo + self.observed[lo..hi].binary_search(&observed).ok()?;
+        Some(&self.values[r * self.n_labels..(r + 1) * self.n_labels])
     }
 }
 
@@ -509,7 +545,8 @@ pub(crate) mod testutil {
                 assert!((r.labels[t] as usize) < a.n_labels);
             }
         }
-        for v in [&r.worker_skills, &r.confusion, &r.task_difficulty].into_iter().flatten() {
+        let confusion = r.confusion.as_ref().map(|c| c.values.clone());
+        for v in [&r.worker_skills, &confusion, &r.task_difficulty].into_iter().flatten() {
             assert!(v.iter().all(|x| x.is_finite()), "{v:?}");
         }
         assert!(r.loss_history.iter().all(|x| !x.is_nan()), "{:?}", r.loss_history);
@@ -570,6 +607,67 @@ mod tests {
                 };
                 assert_finite(&r, &a);
                 assert_eq!(r.labels.len(), a.n_tasks, "{name} / {}", m.name());
+            }
+        }
+    }
+
+    /// 120,000 answers from 60,000 workers (two each) on 40,000 tasks, and 1,000 answers from 300
+    /// workers with 1,000 distinct labels: shapes whose dense layouts (M-MSR's workers x workers
+    /// tables, 3.6e9 entries; DS's workers x K x K confusion tables, 3e8) took gigabytes.
+    /// Checks that the internal tables follow the answers and that every method fits them (with
+    /// few iterations: a test of memory and layout, well under a second in release).
+    #[test]
+    fn many_workers_and_many_labels_stay_sparse() {
+        let (n_tasks, n_workers) = (40_000u32, 60_000u32);
+        let n = 3 * n_tasks;
+        // 7919 is prime to 60,000, so every worker answers exactly twice
+        let worker: Vec<u32> = (0..n).map(|i| (i as u64 * 7919 % n_workers as u64) as u32).collect();
+        let task: Vec<u32> = (0..n).map(|i| i / 3).collect();
+        let label: Vec<u32> = task.iter().zip(&worker).map(|(&t, &w)| (t + (w % 5 == 0) as u32) % 2).collect();
+        let wide = Answers::new(n_tasks as usize, n_workers as usize, 2, task, worker, label).unwrap();
+        // 500 tasks x 2 answers, every answer its own label
+        let k = 1_000u32;
+        let many = Answers::new(500, 300, k as usize, (0..k).map(|i| i / 2).collect(), (0..k).map(|i| i % 300).collect(), (0..k).collect()).unwrap();
+
+        let idx = wide.by_task();
+        let pairs = mmsr::PairCov::new(&wide, &idx, 2.0);
+        // each task has 3 workers: at most 6 stored (ordered) pairs per task
+        assert!(pairs.col.len() <= 6 * n_tasks as usize, "{} pair entries", pairs.col.len());
+        assert_eq!(pairs.start.len(), n_workers as usize + 1);
+        for a in [&wide, &many] {
+            let (d, _) = dawid_skene::EmData::new(a);
+            assert!(d.n_rows() <= a.len(), "{} confusion rows for {} answers", d.n_rows(), a.len());
+        }
+
+        let light: [Box<dyn Aggregator>; 10] = [
+            Box::new(MajorityVote),
+            Box::new(Wawa),
+            Box::new(ZeroBasedSkill { n_iter: 5, ..Default::default() }),
+            Box::new(GoldMajorityVote),
+            Box::new(DawidSkene { n_iter: 3, tol: 0.0 }),
+            Box::new(OneCoinDawidSkene { n_iter: 3, tol: 0.0 }),
+            Box::new(Glad { n_iter: 2, m_step_max_iter: 2, ..Default::default() }),
+            Box::new(Mace { n_iter: 2, ..Default::default() }),
+            Box::new(Kos { n_iter: 5, ..Default::default() }),
+            Box::new(Mmsr { n_iter: 5, sign_iter: 20, ..Default::default() }),
+        ];
+        for a in [&wide, &many] {
+            let idx = a.by_task();
+            let golden: Vec<Option<u32>> = (0..a.n_tasks).map(|t| (t % 10 == 0).then(|| a.label[idx.answers(t)[0] as usize])).collect();
+            for m in &light {
+                let r = match m.fit(a, Some(&golden)) {
+                    Ok(r) => r,
+                    Err(AggregationError::NotBinary { .. }) => continue,
+                    Err(e) => panic!("{}: {e}", m.name()),
+                };
+                assert_eq!(r.labels.len(), a.n_tasks, "{}", m.name());
+                assert_eq!(r.probas.len(), a.n_tasks * a.n_labels, "{}", m.name());
+                if let Some(c) = &r.confusion {
+                    assert!(c.values.len() <= a.len() * a.n_labels, "{}: {} confusion values", m.name(), c.values.len());
+                }
+                for v in [&r.worker_skills, &r.task_difficulty].into_iter().flatten() {
+                    assert!(v.len() <= a.n_workers.max(a.n_tasks), "{}", m.name());
+                }
             }
         }
     }

@@ -13,6 +13,9 @@
 //! one-coin model takes none; without golden labels both are the same). With a single label
 //! (K = 1) crowd-kit divides by zero; we set `e_w = 1`.
 //!
+//! Memory: that of [`super::dawid_skene`], O(#answers + #workers + #tasks * K + R * K) for the R
+//! distinct (worker, label) pairs: `e_w[l, .]` is kept only for the labels `l` the worker used.
+//!
 //! Paper: Y. Zhang, X. Chen, D. Zhou, M. I. Jordan, "Spectral Methods Meet EM: A Provably Optimal
 //! Algorithm for Crowdsourcing", JMLR 17, 2016.
 //!
@@ -46,7 +49,7 @@ fn skills(d: &EmData, probas: &[f64], skills: &mut [f64], n: &mut [f64]) {
     n.fill(0.0);
     for t in 0..d.n_tasks {
         for &r in &d.rows[d.offsets[t] as usize..d.offsets[t + 1] as usize] {
-            let (w, l) = (r as usize / k, r as usize % k);
+            let (w, l) = (d.row_worker[r as usize] as usize, d.row_label[r as usize] as usize);
             skills[w] += probas[t * k + l];
             n[w] += 1.0;
         }
@@ -58,22 +61,14 @@ fn skills(d: &EmData, probas: &[f64], skills: &mut [f64], n: &mut [f64]) {
     }
 }
 
+/// The confusion row of every (worker, used label) pair from the worker's accuracy.
 fn errors_from_skills(d: &EmData, skills: &[f64], errors: &mut [f64]) {
     let k = d.k;
-    for w in 0..d.n_workers {
-        let s = skills[w];
+    for (r, row) in errors.chunks_exact_mut(k).enumerate() {
+        let (s, l) = (skills[d.row_worker[r] as usize], d.row_label[r] as usize);
         let off = if k > 1 { (1.0 - s) / (k - 1) as f64 } else { 1.0 };
-        for l in 0..k {
-            let r = w * k + l;
-            for c in 0..k {
-                errors[r * k + c] = if !d.observed[r] {
-                    0.0
-                } else if k == 1 {
-                    1.0
-                } else {
-                    (if c == l { s } else { off }).clamp(EPS, 1.0 - EPS)
-                };
-            }
+        for (c, e) in row.iter_mut().enumerate() {
+            *e = if k == 1 { 1.0 } else { (if c == l { s } else { off }).clamp(EPS, 1.0 - EPS) };
         }
     }
 }
@@ -83,6 +78,7 @@ impl Aggregator for OneCoinDawidSkene {
         "one-coin-ds"
     }
 
+    /// Memory: O(#answers + #workers + #tasks * K + R * K), R = distinct (worker, label) pairs.
     fn fit(&self, a: &Answers, golden: Option<&Golden>) -> Result<Aggregation, AggregationError> {
         let Some(EmStart { d, idx, probas, priors }) = EmData::start(a, golden)? else {
             return Ok(empty_result(a));
@@ -103,7 +99,7 @@ impl Aggregator for OneCoinDawidSkene {
             labels,
             probas: em.probas,
             worker_skills: Some(sk),
-            confusion: Some(em.errors),
+            confusion: Some(d.into_confusion(em.errors)),
             task_difficulty: None,
             iterations: em.history.len(),
             loss_history: em.history,
