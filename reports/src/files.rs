@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use tessera_engine::metrics::series::BinRow;
 use tessera_engine::run::record::{RecordSink, TaskRecord, TraceSink};
 
@@ -119,22 +119,39 @@ pub struct TasksPart {
     rep: u32,
     w: BufWriter<File>,
     next: u64,
+    /// Rows of tasks `next + i` that came early, at index i (an empty buffer: not yet come);
+    /// buffers are reused, so the common small disorder allocates nothing.
+    early: VecDeque<Vec<u8>>,
+    early_rows: usize,
+    spare: Vec<Vec<u8>>,
+    /// Rows further ahead than `EARLY`, and every row once a run has been spilled.
     waiting: BTreeMap<u64, Vec<u8>>,
     runs: Vec<PathBuf>,
     spill_rows: usize,
+    early_limit: u64,
     row: Vec<u8>,
 }
+
+/// How far ahead of the next task to write a row may come and still wait in the reused window.
+const EARLY: u64 = 1 << 12;
 
 impl TasksPart {
     pub fn create(tasks_csv: &Path, r: u32) -> Result<TasksPart, String> {
         let path = part_path(tasks_csv, r);
         let file = File::create(&path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
-        Ok(TasksPart { path, rep: r, w: BufWriter::with_capacity(1 << 16, file), next: 0, waiting: BTreeMap::new(), runs: Vec::new(), spill_rows: SPILL_ROWS, row: Vec::with_capacity(256) })
+        let mut w = BufWriter::with_capacity(1 << 16, file);
+        if r == 0 {
+            // The first part becomes tasks.csv itself (see `join_parts`).
+            w.write_all(TASKS_CSV_HEADER.as_bytes()).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        }
+        Ok(TasksPart { path, rep: r, w, next: 0, waiting: BTreeMap::new(), runs: Vec::new(), spill_rows: SPILL_ROWS, early_limit: EARLY, row: Vec::with_capacity(256), early: VecDeque::new(), early_rows: 0, spare: Vec::new() })
     }
 
-    /// Spills after `rows` waiting rows instead of the default (tests).
-    pub fn spill_after(mut self, rows: usize) -> TasksPart {
+    /// Spills after `rows` waiting rows, and keeps rows at most `early` tasks ahead in the reused
+    /// window, instead of the defaults (tests).
+    pub fn limits(mut self, rows: usize, early: u64) -> TasksPart {
         self.spill_rows = rows.max(1);
+        self.early_limit = early.max(1);
         self
     }
 
@@ -142,7 +159,39 @@ impl TasksPart {
         format!("cannot write {}: {e}", self.path.display())
     }
 
+    /// Moves the rows of the early window into `waiting`.
+    fn early_to_waiting(&mut self) {
+        for (i, buf) in std::mem::take(&mut self.early).into_iter().enumerate() {
+            if !buf.is_empty() {
+                self.waiting.insert(self.next + i as u64, buf);
+            }
+        }
+        self.early_rows = 0;
+    }
+
+    /// Writes every row that is next in task order.
+    fn drain(&mut self) -> Result<(), String> {
+        loop {
+            if self.early.front().is_some_and(|b| !b.is_empty()) {
+                let mut buf = self.early.pop_front().expect("a front");
+                self.w.write_all(&buf).map_err(|e| format!("cannot write {}: {e}", self.path.display()))?;
+                buf.clear();
+                self.spare.push(buf);
+                self.early_rows -= 1;
+            } else if let Some(row) = (!self.waiting.is_empty()).then(|| self.waiting.remove(&self.next)).flatten() {
+                self.w.write_all(&row).map_err(|e| self.err(e))?;
+                if let Some(slot) = self.early.pop_front() {
+                    self.spare.push(slot);
+                }
+            } else {
+                return Ok(());
+            }
+            self.next += 1;
+        }
+    }
+
     fn spill(&mut self) -> Result<(), String> {
+        self.early_to_waiting();
         let mut name = self.path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
         name.push(format!(".run{}", self.runs.len()));
         let run = self.path.with_file_name(name);
@@ -200,22 +249,35 @@ impl RecordSink for TasksPart {
     fn record(&mut self, r: &TaskRecord) -> Result<(), String> {
         self.row.clear();
         task_row(&mut self.row, self.rep, r);
-        if self.runs.is_empty() && r.task == self.next {
-            self.w.write_all(&self.row).map_err(|e| format!("cannot write {}: {e}", self.path.display()))?;
-            self.next += 1;
-            while let Some(row) = self.waiting.remove(&self.next) {
-                self.w.write_all(&row).map_err(|e| self.err(e))?;
+        if self.runs.is_empty() {
+            let ahead = r.task.wrapping_sub(self.next);
+            if ahead == 0 {
+                self.w.write_all(&self.row).map_err(|e| format!("cannot write {}: {e}", self.path.display()))?;
+                if let Some(slot) = self.early.pop_front() {
+                    self.spare.push(slot);
+                }
                 self.next += 1;
+                return self.drain();
             }
-            return Ok(());
+            if ahead < self.early_limit {
+                let i = ahead as usize;
+                while self.early.len() <= i {
+                    let slot = self.spare.pop().unwrap_or_default();
+                    self.early.push_back(slot);
+                }
+                std::mem::swap(&mut self.early[i], &mut self.row);
+                self.early_rows += 1;
+                return if self.early_rows + self.waiting.len() >= self.spill_rows { self.spill() } else { Ok(()) };
+            }
         }
         self.waiting.insert(r.task, self.row.clone());
-        if self.waiting.len() >= self.spill_rows {
+        if self.early_rows + self.waiting.len() >= self.spill_rows {
             self.spill()?;
         }
         Ok(())
     }
     fn finish(&mut self) -> Result<(), String> {
+        self.early_to_waiting();
         if self.runs.is_empty() {
             for row in std::mem::take(&mut self.waiting).into_values() {
                 self.w.write_all(&row).map_err(|e| self.err(e))?;
@@ -272,20 +334,22 @@ impl TraceSink for TracePart {
     }
 }
 
-/// Concatenates the part files of `reps` replications into `file`, after `header` (events.jsonl:
-/// none, each replication opens with its own header line; tasks.csv: the column names), and
-/// removes the parts.
-pub fn join_parts(file: &Path, reps: u32, header: &[u8]) -> Result<()> {
-    // File to file, so that the copy stays in the kernel (copy_file_range).
-    let mut out = File::create(file).with_context(|| format!("cannot create {}", file.display()))?;
-    out.write_all(header).with_context(|| format!("cannot write {}", file.display()))?;
-    for r in 0..reps {
-        let part = part_path(file, r);
-        let mut f = File::open(&part).with_context(|| format!("cannot read {}", part.display()))?;
-        std::io::copy(&mut f, &mut out).with_context(|| format!("cannot write {}", file.display()))?;
-        std::fs::remove_file(&part).with_context(|| format!("cannot remove {}", part.display()))?;
+/// Concatenates the part files of `reps` replications into `file` (the first part, which opens
+/// with whatever header the file has, becomes the file; the others are appended in the kernel)
+/// and removes the parts.
+pub fn join_parts(file: &Path, reps: u32) -> Result<()> {
+    let first = part_path(file, 0);
+    std::fs::rename(&first, file).with_context(|| format!("cannot rename {} to {}", first.display(), file.display()))?;
+    if reps > 1 {
+        let mut out = std::fs::OpenOptions::new().append(true).open(file).with_context(|| format!("cannot open {}", file.display()))?;
+        for r in 1..reps {
+            let part = part_path(file, r);
+            let mut f = File::open(&part).with_context(|| format!("cannot read {}", part.display()))?;
+            std::io::copy(&mut f, &mut out).with_context(|| format!("cannot write {}", file.display()))?;
+            std::fs::remove_file(&part).with_context(|| format!("cannot remove {}", part.display()))?;
+        }
+        out.flush().with_context(|| format!("cannot write {}", file.display()))?;
     }
-    out.flush().with_context(|| format!("cannot write {}", file.display()))?;
     Ok(())
 }
 
@@ -313,8 +377,8 @@ mod tests {
     fn record(task: u64) -> TaskRecord {
         TaskRecord {
             task,
-            stream: "a,b".into(),
-            task_type: "t".into(),
+            stream: std::sync::Arc::from("a,b"),
+            task_type: std::sync::Arc::from("t"),
             priority: 0,
             arrival: tessera_engine::time::SimTime(task * 1_000_000),
             first_start: None,
@@ -347,12 +411,14 @@ mod tests {
         for id in 0..500u64 {
             task_row(&mut expected, 0, &record(id));
         }
-        for (r, spill) in [(0u32, usize::MAX), (1, 7), (2, 1)] {
+        for (r, spill, early) in [(0u32, usize::MAX, 8), (1, 7, EARLY), (2, 1, 8), (3, usize::MAX, EARLY)] {
             let mut order: Vec<u64> = (0..500).collect();
             // Mostly in order, with stragglers, like a run with a starved stream.
             order[..250].shuffle(&mut rng);
             order.swap(3, 499);
-            let mut part = TasksPart::create(&csv, r).unwrap().spill_after(spill);
+            order.swap(10, 300); // far ahead and back
+            order[400..].reverse();
+            let mut part = TasksPart::create(&csv, r).unwrap().limits(spill, early);
             for &id in &order {
                 part.record(&record(id)).unwrap();
             }
@@ -360,12 +426,12 @@ mod tests {
             drop(part);
             let got = std::fs::read(part_path(&csv, r)).unwrap();
             let want = String::from_utf8(expected.clone()).unwrap().replace("\n0,", &format!("\n{r},"));
-            let want = format!("{r}{}", &want[1..]);
+            let want = format!("{}{r}{}", if r == 0 { TASKS_CSV_HEADER } else { "" }, &want[1..]);
             assert_eq!(String::from_utf8(got).unwrap(), want, "spill after {spill}");
         }
-        join_parts(&csv, 3, TASKS_CSV_HEADER.as_bytes()).unwrap();
+        join_parts(&csv, 4).unwrap();
         let text = std::fs::read_to_string(&csv).unwrap();
-        assert_eq!(text.lines().count(), 1 + 3 * 500);
+        assert_eq!(text.lines().count(), 1 + 4 * 500);
         assert!(text.contains("\"a,b\""), "a name with a comma is quoted");
         assert!(text.contains(",0,,1.5,,1.5,"), "{}", &text[..300]);
         assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1, "parts and runs are removed");

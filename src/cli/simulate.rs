@@ -123,12 +123,12 @@ pub fn run(args: SimulateArgs) -> Result<()> {
     tessera_reports::write_summary_json(&out.join("summary.json"), &summary)?;
     tessera_reports::write_series_csv(&out.join("series.csv"), runs.iter().enumerate().map(|(i, r)| (i as u32, r.series.as_slice())))?;
     if with_tasks {
-        tessera_reports::join_parts(&tasks_csv, reps, tessera_reports::TASKS_CSV_HEADER.as_bytes())?;
+        tessera_reports::join_parts(&tasks_csv, reps)?;
     } else {
         let _ = std::fs::remove_file(&tasks_csv); // not left over from an earlier run
     }
     if args.trace {
-        tessera_reports::join_parts(&events, reps, b"")?;
+        tessera_reports::join_parts(&events, reps)?;
     }
     if !args.quiet {
         // A closed pipe (`| head`) ends the output, not the program with a panic.

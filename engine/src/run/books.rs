@@ -10,6 +10,7 @@ use crate::ledger::{Ledger, WorkKind};
 use crate::metrics::Monitor;
 use crate::time::{Dur, Epoch, SimTime};
 use smallvec::SmallVec;
+use std::sync::Arc;
 
 /// What the simulation knows about a task that the operation does not.
 #[derive(Clone, Copy, Debug)]
@@ -75,6 +76,8 @@ pub struct Books {
     pub ledger: Ledger,
     /// [µs] each stream's turnaround target (completion service level).
     pub turnaround: Vec<u64>,
+    /// Each stream's name and task type, shared by its records.
+    names: Vec<(Arc<str>, Arc<str>)>,
     /// Records kept in memory (tests, small tools), sorted by task at the end.
     pub records: Vec<TaskRecord>,
     pub keep_records: bool,
@@ -98,6 +101,7 @@ pub struct Books {
 impl Books {
     pub fn new(streams: Vec<StreamInfo>, turnaround: Vec<u64>, monitor: Monitor, ledger: Ledger, annotators: usize, keep_records: bool, batch: Option<crate::quality::aggregation::Method>) -> Books {
         Books {
+            names: streams.iter().map(|s| (Arc::from(s.name.as_str()), Arc::from(s.task_type.as_str()))).collect(),
             streams,
             turnaround,
             monitor,
@@ -310,8 +314,8 @@ impl Books {
         let arrival = p.arrival;
         TaskRecord {
             task: task.0,
-            stream: info.name.clone(),
-            task_type: info.task_type.clone(),
+            stream: self.names[p.stream as usize].0.clone(),
+            task_type: self.names[p.stream as usize].1.clone(),
             priority: info.priority,
             arrival,
             first_start: p.first_start,

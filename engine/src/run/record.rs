@@ -5,6 +5,7 @@
 
 use crate::core::{AnnotatorId, Closed, Effect, LabelFate, StreamInfo, TaskId, Work};
 use crate::time::{Dur, Epoch, SimTime};
+use std::sync::Arc;
 use serde::{Serialize, Serializer};
 
 /// One row of tasks.csv: a task's life from arrival to final label. Instants are offsets from
@@ -13,8 +14,9 @@ use serde::{Serialize, Serializer};
 pub struct TaskRecord {
     /// Arrival order over the run.
     pub task: u64,
-    pub stream: String,
-    pub task_type: String,
+    /// Shared with every record of the stream (no allocation per record).
+    pub stream: Arc<str>,
+    pub task_type: Arc<str>,
     pub priority: u32,
     pub arrival: SimTime,
     pub first_start: Option<SimTime>,
