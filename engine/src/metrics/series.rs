@@ -79,7 +79,17 @@ impl Series {
     #[inline]
     pub fn levels(&mut self, now: SimTime, queue: f64, wip: f64) {
         if now.0 > self.last {
-            self.accrue(now.0);
+            // Fast path: the interval stays inside the last bin in use.
+            let i = (self.last / self.width) as usize;
+            if i + 1 == self.bins.len() && now.0 <= (i as u64 + 1) * self.width {
+                let d = (now.0 - self.last) as f64;
+                let b = &mut self.bins[i];
+                b.queue_area += self.queue * d;
+                b.wip_area += self.wip * d;
+                self.last = now.0;
+            } else {
+                self.accrue(now.0);
+            }
         }
         self.queue = queue;
         self.wip = wip;
