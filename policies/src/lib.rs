@@ -4,7 +4,9 @@
 //! `fastest_server.rs`, `max_weight.rs`, `cheapest_capable.rs`, `c_mu.rs`,
 //! `uncertainty_first.rs`, `label_studio.rs`, `batch_lp.rs` (with its exact solver in
 //! `assignment.rs`); `fifo` and `skill-greedy` live in the engine. `common.rs` holds the shared
-//! picks (oldest task, longest idle, fastest idle, reservoir sampling).
+//! picks (oldest task, longest idle, fastest idle, reservoir sampling); `index.rs` the index of the
+//! waiting queue that label-studio, uncertainty-first, cheapest-capable and batch-lp decide from
+//! instead of scanning it (each keeps its scan, the definition, for states the index cannot serve).
 //!
 //! Architecture invariant: a policy only decides; it sees [`tessera_engine::dispatch::RouteState`]
 //! (never hidden truth) and respects the hard constraints of `dispatch::eligible`.
@@ -16,6 +18,7 @@ mod cheapest_capable;
 mod common;
 mod fastest_server;
 mod fixed_priority;
+mod index;
 mod label_studio;
 mod longest_idle;
 mod max_weight;
@@ -79,8 +82,8 @@ pub fn router_for(spec: &RoutingSpec) -> Option<Box<dyn Router>> {
         "max-weight" => Box::new(MaxWeight::default()),
         "cheapest-capable" => Box::new(CheapestCapable::default()),
         "c-mu" => Box::new(CMu),
-        "uncertainty-first" => Box::new(UncertaintyFirst),
-        "label-studio" => Box::new(LabelStudio),
+        "uncertainty-first" => Box::new(UncertaintyFirst::default()),
+        "label-studio" => Box::new(LabelStudio::default()),
         "batch-lp" => Box::new(BatchLp::new(spec.batch_interval.unwrap_or(batch_lp::DEFAULT_INTERVAL), spec.cost_weight)),
         _ => return None,
     })

@@ -436,3 +436,252 @@ fn more_than_64_streams_work() {
     assert_eq!(pick_task("fixed-priority", &w, 0).map(|p| w.state().task(w.queue[p]).priority), Some(4));
     assert_eq!(pick_task("c-mu", &w, 0).map(|p| w.state().task(w.queue[p]).stream), Some(69));
 }
+
+/// The indexed picks against their definitions (the full scans), on random sequences of changes
+/// applied through the public API of the views and the queue, with one router kept across the
+/// whole sequence (so the index follows the change logs, is trimmed past and rebuilt, and is
+/// shown a second state), and checked at every step for every annotator: label-studio must give
+/// the same task *and* leave the random stream where the scan leaves it; uncertainty-first and
+/// cheapest-capable the same task; batch-lp a matching as good as the one over every column.
+mod indexed_picks {
+    use super::*;
+    use crate::{CheapestCapable, LabelStudio, UncertaintyFirst};
+    use proptest::prelude::{any, prop, prop_assert, prop_assert_eq, prop_oneof, proptest, Just, ProptestConfig, Strategy, TestCaseError};
+    use rand::RngCore;
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        /// A new task (stream, language, gold, review, confidence index) at the back.
+        Arrive(u16, Option<u16>, bool, bool, usize),
+        /// A task that left the queue joins again at its id's place.
+        Requeue(usize),
+        /// The task at a queue position leaves it.
+        Leave(usize),
+        /// An annotator labels (or holds) / skips the task at a queue position.
+        Label(usize, u32),
+        Decline(usize, u32),
+        /// New confidence / gold flag for the task at a queue position.
+        Confidence(usize, usize),
+        Gold(usize),
+        Ban(u32),
+        /// Rewrites a view many times over: the change logs drop their older half.
+        Burst(usize),
+        /// The task at a queue position joins a second time at the back (the queue leaves id
+        /// order), then every id out of order leaves again.
+        Misplace(usize),
+        Tidy,
+        /// Decide on the other state for a while.
+        Elsewhere,
+        Decide,
+    }
+
+    const CONF: [f32; 8] = [0.0, -0.0, 0.5, 1.0, 0.25, 0.5, 1.0, f32::NAN];
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            6 => (0..3u16, prop::option::of(0..2u16), prop::bool::weighted(0.2), prop::bool::weighted(0.15), 0..7usize).prop_map(|(s, l, g, r, c)| Op::Arrive(s, l, g, r, c)),
+            2 => any::<usize>().prop_map(Op::Requeue),
+            3 => any::<usize>().prop_map(Op::Leave),
+            4 => (any::<usize>(), 0..5u32).prop_map(|(p, a)| Op::Label(p, a)),
+            1 => (any::<usize>(), 0..5u32).prop_map(|(p, a)| Op::Decline(p, a)),
+            2 => (any::<usize>(), 0..8usize).prop_map(|(p, c)| Op::Confidence(p, c)),
+            1 => any::<usize>().prop_map(Op::Gold),
+            1 => (0..5u32).prop_map(Op::Ban),
+            1 => Just(Op::Elsewhere),
+            1 => any::<usize>().prop_map(Op::Burst),
+            1 => any::<usize>().prop_map(Op::Misplace),
+            2 => Just(Op::Tidy),
+            5 => Just(Op::Decide),
+        ]
+    }
+
+    struct State {
+        table: TaskViews,
+        queue: WaitQueue,
+        annotators: Vec<AnnotatorView>,
+        idle: Vec<AnnotatorIdx>,
+        next: u64,
+        left: Vec<TaskId>,
+    }
+
+    impl State {
+        fn new(seed: u64) -> State {
+            let mut g = ActorRng::seed_from_u64(seed);
+            let annotators = (0..5u32)
+                .map(|i| {
+                    let skills = (0..3).map(|_| if g.random_bool(0.7) { skill(g.random_range(0.6..1.0), g.random_range(10.0..100.0), g.random_range(0.01..1.0)) } else { None }).collect();
+                    let mut a = annotator(i, skills);
+                    a.languages = (0..2u16).filter(|_| g.random_bool(0.6)).collect();
+                    a.reserved_for = if g.random_bool(0.2) { [g.random_range(0..3u16)].into_iter().collect() } else { Default::default() };
+                    a.reviewer = g.random_bool(0.3);
+                    a
+                })
+                .collect();
+            let facts = (0..3u16).map(|s| StreamFacts { ttype: s % 2, priority: 0, holding_cost: 1.0 }).collect();
+            State { table: TaskViews::default(), queue: WaitQueue::new(facts), annotators, idle: (0..5).collect(), next: 0, left: Vec::new() }
+        }
+        fn st(&self) -> RouteState<'_> {
+            RouteState { now: SimTime(1_000_000), annotators: &self.annotators, tasks: &self.table, queue: &self.queue, idle: &self.idle }
+        }
+        /// Rewrites the view of the task at a queue position (None with an empty queue).
+        fn edit(&mut self, pos: usize, f: impl FnOnce(&mut TaskView)) {
+            if self.queue.is_empty() {
+                return;
+            }
+            let id = self.queue[pos % self.queue.len()];
+            let mut v = self.table.get(id).unwrap().clone();
+            f(&mut v);
+            self.table.insert(v);
+        }
+        fn apply(&mut self, op: &Op) {
+            match *op {
+                Op::Arrive(stream, language, gold, review, c) => {
+                    let id = TaskId(self.next);
+                    self.next += 1;
+                    // Type and bar are stream facts, as in the core; a few streams of bar 0.8.
+                    self.table.insert(TaskView { id, stream, ttype: stream % 2, language, gold, review, confidence: CONF[c], min_accuracy: if stream == 2 { 0.8 } else { 0.0 }, open: 1, ..Default::default() });
+                    self.queue.push_back(id, stream);
+                }
+                Op::Requeue(i) => {
+                    if !self.left.is_empty() {
+                        let id = self.left.swap_remove(i % self.left.len());
+                        let pos = self.queue.partition_point(|&q| q < id);
+                        self.queue.insert(pos, id, self.table.get(id).unwrap().stream);
+                    }
+                }
+                Op::Leave(p) => {
+                    if !self.queue.is_empty() {
+                        let pos = p % self.queue.len();
+                        let id = self.queue[pos];
+                        self.queue.remove(pos, self.table.get(id).unwrap().stream);
+                        self.left.push(id);
+                    }
+                }
+                Op::Label(p, a) => self.edit(p, |v| {
+                    if !v.labelers.contains(&a) {
+                        v.labelers.push(a)
+                    }
+                }),
+                Op::Decline(p, a) => self.edit(p, |v| v.declined.push(a)),
+                Op::Confidence(p, c) => self.edit(p, |v| v.confidence = CONF[c]),
+                Op::Gold(p) => self.edit(p, |v| v.gold = !v.gold),
+                Op::Ban(a) => self.annotators[a as usize].banned ^= true,
+                Op::Burst(p) => {
+                    for _ in 0..5000 {
+                        self.edit(p, |_| {});
+                    }
+                }
+                Op::Misplace(p) => {
+                    if !self.queue.is_empty() {
+                        let id = self.queue[p % self.queue.len()];
+                        self.queue.push_back(id, self.table.get(id).unwrap().stream);
+                    }
+                }
+                Op::Tidy => {
+                    let mut i = 1;
+                    while i < self.queue.len() {
+                        if self.queue[i] <= self.queue[i - 1] {
+                            let id = self.queue[i];
+                            self.queue.remove(i, self.table.get(id).unwrap().stream);
+                        } else {
+                            i += 1;
+                        }
+                    }
+                }
+                Op::Elsewhere | Op::Decide => {}
+            }
+        }
+    }
+
+    struct Routers {
+        ls: LabelStudio,
+        uf: UncertaintyFirst,
+        cc: CheapestCapable,
+        lp: BatchLp,
+    }
+
+    impl Routers {
+        fn new() -> Routers {
+            Routers { ls: LabelStudio::default(), uf: UncertaintyFirst::default(), cc: CheapestCapable::default(), lp: BatchLp::default() }
+        }
+        fn check(&mut self, w: &State, seed: u64) -> Result<(), TestCaseError> {
+            let st = w.st();
+            for &a in &w.idle {
+                let (mut r1, mut r2) = (ActorRng::seed_from_u64(seed + a as u64), ActorRng::seed_from_u64(seed + a as u64));
+                let got = self.ls.pick_task(a, &st, &mut r1);
+                prop_assert_eq!(got, LabelStudio::pick_task_scan(a, &st, &mut r2), "label-studio, annotator {}", a);
+                prop_assert_eq!(r1.next_u64(), r2.next_u64(), "label-studio left the random stream elsewhere");
+                prop_assert_eq!(self.uf.pick_task(a, &st, &mut r1), UncertaintyFirst::pick_task_scan(a, &st), "uncertainty-first, annotator {}", a);
+                prop_assert_eq!(self.cc.pick_task(a, &st, &mut r1), CheapestCapable::default().pick_task_scan(a, &st), "cheapest-capable, annotator {}", a);
+            }
+            // batch-lp: as many pairs, and the same objective, as over every column.
+            let value = |pairs: &[(TaskId, AnnotatorIdx)]| -> f64 {
+                let m = w.queue.len();
+                pairs
+                    .iter()
+                    .map(|&(t, a)| {
+                        let (task, view) = (st.task(t), st.annotator(a));
+                        let pos = w.queue.iter().position(|&q| q == t).unwrap();
+                        crate::common::skill(task, view).map_or(0.0, |s| s.accuracy - s.cost_per_item + 1e-6 * (m - pos) as f64 / m as f64)
+                    })
+                    .sum()
+            };
+            let mut rng = ActorRng::seed_from_u64(seed);
+            let got = self.lp.assign_batch(&st, &mut rng);
+            let want = BatchLp::default().with_all_columns().assign_batch(&st, &mut rng);
+            prop_assert_eq!(got.len(), want.len(), "batch-lp started fewer tasks");
+            prop_assert!((value(&got) - value(&want)).abs() < 1e-9, "batch-lp: {} vs {} over every column", value(&got), value(&want));
+            for &(t, a) in &got {
+                prop_assert!(eligible(st.task(t), st.annotator(a)));
+            }
+            Ok(())
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+        #[test]
+        fn indexed_picks_equal_the_definitions(seed in 0..1000u64, ops in prop::collection::vec(op(), 1..120)) {
+            // The other state: the same workforce (cheapest-capable learns its bars from the
+            // first one it sees), tasks that drift apart.
+            let (mut here, mut there) = (State::new(seed), State::new(seed));
+            let mut routers = Routers::new();
+            for (i, op) in ops.iter().enumerate() {
+                here.apply(op);
+                if i % 3 != 0 {
+                    there.apply(op);
+                }
+                match op {
+                    Op::Decide => routers.check(&here, seed * 1000 + i as u64)?,
+                    Op::Elsewhere => routers.check(&there, seed * 1000 + i as u64)?,
+                    _ => {}
+                }
+            }
+            routers.check(&here, seed)?;
+        }
+    }
+
+    /// Many tasks: the index with real blocks (several per class), long tie runs and a few
+    /// annotators turned away, against the scans.
+    #[test]
+    fn large_queues_match_the_definitions() {
+        let mut w = State::new(5);
+        let mut g = ActorRng::seed_from_u64(8);
+        let mut routers = Routers::new();
+        for step in 0..3000 {
+            let op = match g.random_range(0..10) {
+                0..=4 => Op::Arrive(g.random_range(0..3), if g.random_bool(0.2) { Some(g.random_range(0..2)) } else { None }, g.random_bool(0.05), g.random_bool(0.05), g.random_range(0..7)),
+                5 => Op::Leave(g.random_range(0..usize::MAX)),
+                6 => Op::Label(g.random_range(0..usize::MAX), g.random_range(0..5)),
+                7 => Op::Confidence(g.random_range(0..usize::MAX), g.random_range(0..7)),
+                8 => Op::Requeue(g.random_range(0..usize::MAX)),
+                _ => Op::Gold(g.random_range(0..usize::MAX)),
+            };
+            w.apply(&op);
+            if step % 150 == 149 {
+                routers.check(&w, step).unwrap();
+            }
+        }
+        assert!(w.queue.len() > 600, "{}", w.queue.len());
+    }
+}

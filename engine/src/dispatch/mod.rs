@@ -2,13 +2,16 @@
 //! implements (FIFO and skill-greedy here; the rest in tessera-policies). Policies decide on
 //! [`RouteState`]: task views keyed by durable ids, annotator views, the waiting queue (which owns
 //! its order) and the idle set; the decision core (`crate::core`) asks them and applies the answer.
+//! Policies that index the queue follow the views' and the queue's change logs ([`Changes`]).
 
+mod changes;
 mod fifo;
 mod queue;
 mod router;
 mod skill_greedy;
 mod views;
 
+pub use changes::Changes;
 pub use fifo::Fifo;
 pub use queue::{StreamFacts, WaitQueue};
 pub use router::{eligible, AnnotatorView, IndexSet, RouteState, Router, Skill, TaskView};

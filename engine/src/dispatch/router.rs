@@ -116,9 +116,23 @@ pub struct TaskView {
     pub holding_cost: f32,
 }
 
+impl TaskView {
+    /// Whether `a` labelled it, holds a lease on it or skipped it: the part of [`eligible`] that
+    /// is the task's own (the rest reads only its stream, type, language and review flag).
+    #[inline]
+    pub fn turns_away(&self, a: AnnotatorId) -> bool {
+        self.labelers.contains(&a) || (!self.declined.is_empty() && self.declined.contains(&a))
+    }
+}
+
 /// The hard constraints every policy respects, defined once: skill (or, for a review, membership
 /// of the review pool), language, reservation, not banned, at most one label per annotator per
 /// task, and never a task the annotator skipped.
+///
+/// Of the task it reads only `stream`, `ttype`, `language` and `review`, and then
+/// [`TaskView::turns_away`]: so `eligible(t, a) == eligible(r, a) && !t.turns_away(a.idx)` for any
+/// view `r` with the same four fields and no labelers or decliners. Indexes of the queue rely on
+/// it (they group tasks by those fields and check `turns_away` per task); keep it true.
 #[inline(always)]
 pub fn eligible(t: &TaskView, a: &AnnotatorView) -> bool {
     !a.banned
@@ -176,7 +190,35 @@ pub trait Router: Send {
 
 #[cfg(test)]
 mod tests {
-    use super::IndexSet;
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    /// `eligible` splits into the task's class (stream, type, language, review) and its own
+    /// labelers and decliners, as its doc comment promises to indexes.
+    #[test]
+    fn eligibility_is_class_then_turns_away() {
+        let mut g = rand_chacha::ChaCha8Rng::seed_from_u64(17);
+        for _ in 0..20_000 {
+            let skills = (0..3).map(|_| g.random_bool(0.6).then_some(Skill { accuracy: 0.9, mean_secs: 30.0, cost_per_item: 0.1 })).collect();
+            let a = AnnotatorView {
+                idx: g.random_range(0..4),
+                pool: 0,
+                skills,
+                languages: (0..3u16).filter(|_| g.random_bool(0.5)).collect(),
+                idle_since: SimTime::ZERO,
+                trust: 0.9,
+                banned: g.random_bool(0.1),
+                reserved_for: (0..3u16).filter(|_| g.random_bool(0.2)).collect(),
+                reviewer: g.random_bool(0.3),
+            };
+            let mut t = TaskView { stream: g.random_range(0..3), ttype: g.random_range(0..4), language: g.random_bool(0.5).then(|| g.random_range(0..3)), review: g.random_bool(0.2), ..Default::default() };
+            let class = t.clone();
+            t.labelers = (0..4u32).filter(|_| g.random_bool(0.3)).collect();
+            t.declined = (0..4u32).filter(|_| g.random_bool(0.2)).collect();
+            assert_eq!(eligible(&t, &a), eligible(&class, &a) && !t.turns_away(a.idx), "{t:?} {a:?}");
+        }
+    }
+
     #[test]
     fn index_sets_have_no_cap() {
         let s: IndexSet = [0u16, 5, 63, 64, 300, 65535, 5].into_iter().collect();

@@ -1,8 +1,9 @@
 //! The live tasks keyed by durable [`TaskId`]s: what routing reads of each (its [`TaskView`]) and,
 //! beside it, the decision core's own record of the task, which routing cannot see. Tests and
-//! benchmarks build views by hand.
+//! benchmarks build views by hand. Every view stored, handed out for writing or removed is logged
+//! ([`Changes`]) for policies that index the queue.
 
-use super::TaskView;
+use super::{Changes, TaskView};
 use crate::core::ids::{IdTable, TaskId};
 use crate::core::TaskWork;
 
@@ -19,6 +20,7 @@ pub struct TaskViews {
     index: IdTable<u32>,
     slab: Vec<Option<Entry>>,
     free: Vec<u32>,
+    changes: Changes,
 }
 
 impl TaskViews {
@@ -30,6 +32,7 @@ impl TaskViews {
     #[inline]
     pub(crate) fn insert_task(&mut self, view: TaskView, work: TaskWork) {
         let id = view.id.0;
+        self.changes.record(view.id, self.index.len());
         if let Some(&slot) = self.index.get(id) {
             self.slab[slot as usize] = Some(Entry { view, work });
             return;
@@ -68,8 +71,10 @@ impl TaskViews {
             None => panic!("routing asked for task {id:?}, which has no view: the queue and the views disagree"),
         }
     }
+    /// The view for writing (logged as changed).
     #[inline]
     pub(crate) fn get_mut(&mut self, id: TaskId) -> Option<&mut TaskView> {
+        self.changes.record(id, self.index.len());
         self.entry_mut(id).map(|e| &mut e.view)
     }
     #[inline]
@@ -84,12 +89,15 @@ impl TaskViews {
     pub(crate) fn both(&self, id: TaskId) -> Option<(&TaskView, &TaskWork)> {
         self.entry(id).map(|e| (&e.view, &e.work))
     }
+    /// The view (logged as changed) and the core's record, for writing.
     #[inline]
     pub(crate) fn both_mut(&mut self, id: TaskId) -> Option<(&mut TaskView, &mut TaskWork)> {
+        self.changes.record(id, self.index.len());
         self.entry_mut(id).map(|e| (&mut e.view, &mut e.work))
     }
     #[inline]
     pub(crate) fn remove(&mut self, id: TaskId) -> Option<(TaskView, TaskWork)> {
+        self.changes.record(id, self.index.len());
         let slot = self.index.remove(id.0)?;
         self.free.push(slot);
         self.slab[slot as usize].take().map(|e| (e.view, e.work))
@@ -104,5 +112,9 @@ impl TaskViews {
     }
     pub fn is_empty(&self) -> bool {
         self.index.is_empty()
+    }
+    /// The ids whose views were stored, written or removed, for policies that index the queue.
+    pub fn changes(&self) -> &Changes {
+        &self.changes
     }
 }
