@@ -8,21 +8,25 @@
 //! with the fewest labels so far, ties uniformly at random (the run's random stream). Label Studio
 //! is pull-based: a new task goes to the annotator who has been asking the longest (longest idle).
 //!
-//! The definition is [`LabelStudio::pick_task_scan`]: one pass over the queue in order keeping the
-//! best key (not gold, labels) so far, with reservoir sampling among the tasks that equal it, one
-//! draw from the run's stream per tie after the first. [`LabelStudio::pick_task`] gives the same
-//! task *and leaves the random stream in the same state* from the [`QueueIndex`]: it finds, for
-//! each key level, the first task the annotator may take; the levels the scan's running best
-//! passes through (each level whose first task comes before every better level's); how many ties
-//! the scan meets at each (counts over id ranges); then makes the same draws in the same order and
-//! walks to the winner. What stays linear is the draws themselves: a decision still costs one
-//! draw per tie (a few ns each), the price of sampling exactly as the scan does.
+//! The definition is [`LabelStudio::pick_task_scan`]: among the eligible tasks with the best key
+//! (not gold, labels so far), one uniformly at random with a single draw from the run's stream.
+//! [`LabelStudio::pick_task`] gives the same task and the same draw from the [`QueueIndex`]: the
+//! first task the annotator may take at each key level, the number of ties at the best level
+//! (counts over id ranges), one draw, and a walk to the winner, so that a decision does not grow
+//! with the queue. (Until issue 8 the scan sampled by reservoir, one draw per tie: the same
+//! distribution, but a cost linear in the ties, and different draws.)
 
-use crate::common::{longest_idle, reservoir};
+use crate::common::longest_idle;
 use crate::index::{Cursor, QueueIndex};
 use tessera_engine::dispatch::{eligible, RouteState, Router, TaskView};
 use tessera_engine::domain::{AnnotatorIdx, TaskId};
 use rand::RngCore;
+
+/// One of `n` equally good tasks, uniformly: a single draw when there are several, none for one.
+fn draw(n: u64, rng: &mut dyn RngCore) -> u64 {
+    use rand::Rng;
+    if n > 1 { rng.random_range(0..n) } else { 0 }
+}
 
 /// The cascade's key as one number, smaller is better: not gold (bit 32), then labels so far.
 #[inline]
@@ -37,44 +41,47 @@ pub struct LabelStudio {
     classes: Vec<u32>,
     eligible_class: Vec<bool>,
     firsts: Vec<(u64, u64)>,
-    visited: Vec<(u64, u64, u64)>,
     heads: Vec<(u32, Cursor, u64)>,
 }
 
 impl Default for LabelStudio {
     fn default() -> Self {
-        LabelStudio { index: QueueIndex::new(|t| Some(level(t))), classes: Vec::new(), eligible_class: Vec::new(), firsts: Vec::new(), visited: Vec::new(), heads: Vec::new() }
+        LabelStudio { index: QueueIndex::new(|t| Some(level(t))), classes: Vec::new(), eligible_class: Vec::new(), firsts: Vec::new(), heads: Vec::new() }
     }
 }
 
 impl LabelStudio {
-    /// The definition: one pass over the whole queue.
+    /// The definition: the eligible tasks with the best key (not gold, labels so far), one of them
+    /// uniformly at random with a single draw from the run's stream (none when there is one).
     pub fn pick_task_scan(a: AnnotatorIdx, st: &RouteState, rng: &mut dyn RngCore) -> Option<usize> {
         let view = st.annotator(a);
-        // Key: (not gold, labels so far); smaller is better.
-        let mut best: Option<(usize, (bool, usize))> = None;
-        let mut ties = 0u32;
-        for (pos, &t) in st.queue.iter().enumerate() {
+        let mut best: Option<(bool, usize)> = None;
+        let mut n = 0u64;
+        for &t in st.queue.iter() {
             let task = st.task(t);
             if !eligible(task, view) {
                 continue;
             }
             let key = (!task.gold, task.labelers.len());
-            match best {
-                Some((_, b)) if key > b => {}
-                Some((_, b)) if key == b => {
-                    ties += 1;
-                    if reservoir(ties, rng) {
-                        best = Some((pos, key));
-                    }
-                }
-                _ => {
-                    best = Some((pos, key));
-                    ties = 1;
-                }
+            if best.is_none_or(|b| key < b) {
+                best = Some(key);
+                n = 1;
+            } else if best == Some(key) {
+                n += 1;
             }
         }
-        best.map(|b| b.0)
+        let best = best?;
+        let mut k = draw(n, rng);
+        for (pos, &t) in st.queue.iter().enumerate() {
+            let task = st.task(t);
+            if eligible(task, view) && (!task.gold, task.labelers.len()) == best {
+                if k == 0 {
+                    return Some(pos);
+                }
+                k -= 1;
+            }
+        }
+        None
     }
 
     /// Tasks at `level` in the eligible classes with id in [from, to) (to = None: no end) that `a`
@@ -134,32 +141,9 @@ impl LabelStudio {
         }
         // Best level first; per level, the earliest first task.
         self.firsts.sort_unstable();
-        // The scan's running best: the best level holds from its first task on; a worse level held
-        // before it if its first task comes before every better level's.
         let (best, first) = self.firsts[0];
-        let mut bound = first;
-        self.visited.clear();
-        for &(lvl, f) in &self.firsts[1..] {
-            if f < bound {
-                self.visited.push((lvl, f, bound));
-                bound = f;
-            }
-        }
-        // The draws, in queue order: the visited levels (latest pushed = earliest in the queue),
-        // whose outcome the best level then overrides, then the best level's.
-        for i in (0..self.visited.len()).rev() {
-            let (lvl, from, to) = self.visited[i];
-            for k in 2..=self.ties(a, lvl, from, Some(to)) {
-                reservoir(k as u32, rng);
-            }
-        }
         let n = self.ties(a, best, first, None);
-        let mut winner = 1u64;
-        for k in 2..=n {
-            if reservoir(k as u32, rng) {
-                winner = k;
-            }
-        }
+        let winner = draw(n, rng) + 1;
         // Walk to the winner: the eligible classes' tasks at the best level, merged in id order,
         // less those that turn `a` away (its away set walked alongside).
         self.heads.clear();
