@@ -3,7 +3,12 @@
 //! qualified for 2 of the 3 types). One decision is one `pick_task` (a free annotator chooses
 //! among the 1,000 tasks) or one `pick_annotator` (a new task chooses among the 200 annotators);
 //! batch-lp's decision is one `assign_batch` round on 200 waiting × 200 idle (and on the full
-//! 1,000 × 200). See benches/RESULTS.md, "## Routing".
+//! 1,000 × 200).
+//!
+//! `route10k`: the same world with 10,000 waiting tasks, `pick_task` alone and `pick_task+change`
+//! (after each decision the chosen task's view is written again, as the core does when it hands
+//! out a slot: policies that index the queue re-read it before the next decision). batch-lp:
+//! rounds on 10,000 waiting × 200 and × 8 idle. See benches/RESULTS.md, "## Routing".
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use rand::{Rng, SeedableRng};
@@ -72,45 +77,73 @@ impl LabelersType for TaskView {
     type L = smallvec::SmallVec<[u32; 4]>;
 }
 
-fn decisions(c: &mut Criterion) {
-    let w = world(1000, 200);
-    let st = RouteState { now: SimTime(2_000 * US_PER_SEC), annotators: &w.annotators, tasks: &w.table, queue: &w.queue, idle: &w.idle };
-    let mut g = c.benchmark_group("route");
-    g.throughput(Throughput::Elements(1));
-    for name in tessera_policies::names() {
-        if name == "batch-lp" {
-            continue;
-        }
-        let mut r = tessera_policies::router(name).unwrap();
-        let mut rng = ActorRng::seed_from_u64(1);
-        let mut a = 0u32;
-        g.bench_function(format!("{name}/pick_task"), |b| {
-            b.iter(|| {
-                a = (a + 1) % 200;
-                black_box(r.pick_task(a, &st, &mut rng))
-            })
-        });
-        let mut t = 0usize;
-        g.bench_function(format!("{name}/pick_annotator"), |b| {
-            b.iter(|| {
-                t = (t + 1) % 1000;
-                black_box(r.pick_annotator(w.queue[t], &st, &mut rng))
-            })
-        });
+impl World {
+    fn state(&self) -> RouteState<'_> {
+        RouteState { now: SimTime(2_000 * US_PER_SEC), annotators: &self.annotators, tasks: &self.table, queue: &self.queue, idle: &self.idle }
     }
-    g.finish();
+}
+
+/// `route`: 1,000 waiting tasks, `pick_task` and `pick_annotator`. `route10k`: 10,000 waiting
+/// tasks, `pick_task` alone and plus one changed view.
+fn decisions(c: &mut Criterion) {
+    for (group, tasks) in [("route", 1000), ("route10k", 10_000)] {
+        let mut w = world(tasks, 200);
+        let mut g = c.benchmark_group(group);
+        g.throughput(Throughput::Elements(1));
+        for name in tessera_policies::names() {
+            if name == "batch-lp" {
+                continue;
+            }
+            let mut r = tessera_policies::router(name).unwrap();
+            let mut rng = ActorRng::seed_from_u64(1);
+            let mut a = 0u32;
+            {
+                let st = w.state();
+                g.bench_function(format!("{name}/pick_task"), |b| {
+                    b.iter(|| {
+                        a = (a + 1) % 200;
+                        black_box(r.pick_task(a, &st, &mut rng))
+                    })
+                });
+                let mut t = 0usize;
+                if tasks == 1000 {
+                    g.bench_function(format!("{name}/pick_annotator"), |b| {
+                        b.iter(|| {
+                            t = (t + 1) % tasks;
+                            black_box(r.pick_annotator(w.queue[t], &st, &mut rng))
+                        })
+                    });
+                }
+            }
+            if tasks == 10_000 {
+                g.bench_function(format!("{name}/pick_task+change"), |b| {
+                    b.iter(|| {
+                        a = (a + 1) % 200;
+                        let pos = r.pick_task(a, &w.state(), &mut rng);
+                        if let Some(p) = pos {
+                            let view = w.table.get(w.queue[p]).unwrap().clone();
+                            w.table.insert(view);
+                        }
+                        black_box(pos)
+                    })
+                });
+            }
+        }
+        g.finish();
+    }
 }
 
 fn batch(c: &mut Criterion) {
     let mut g = c.benchmark_group("batch-lp");
     g.sample_size(10);
-    for tasks in [200, 1000] {
-        let w = world(tasks, 200);
-        let st = RouteState { now: SimTime(2_000 * US_PER_SEC), annotators: &w.annotators, tasks: &w.table, queue: &w.queue, idle: &w.idle };
+    for (tasks, idle) in [(200, 200), (1000, 200), (10_000, 200), (10_000, 8)] {
+        let mut w = world(tasks, 200);
+        w.idle.truncate(idle);
+        let st = w.state();
         let mut r = tessera_policies::router("batch-lp").unwrap();
         let mut rng = ActorRng::seed_from_u64(1);
-        assert_eq!(r.assign_batch(&st, &mut rng).len(), 200);
-        g.bench_function(format!("assign_batch/{tasks}x200"), |b| b.iter(|| black_box(r.assign_batch(&st, &mut rng))));
+        assert_eq!(r.assign_batch(&st, &mut rng).len(), idle);
+        g.bench_function(format!("assign_batch/{tasks}x{idle}"), |b| b.iter(|| black_box(r.assign_batch(&st, &mut rng))));
     }
     g.finish();
 }
