@@ -192,9 +192,7 @@ impl TasksPart {
 
     fn spill(&mut self) -> Result<(), String> {
         self.early_to_waiting();
-        let mut name = self.path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
-        name.push(format!(".run{}", self.runs.len()));
-        let run = self.path.with_file_name(name);
+        let run = run_path(&self.path, self.runs.len());
         let file = File::create(&run).map_err(|e| format!("cannot create {}: {e}", run.display()))?;
         let mut w = BufWriter::new(file);
         for row in std::mem::take(&mut self.waiting).into_values() {
@@ -353,15 +351,20 @@ pub fn join_parts(file: &Path, reps: u32) -> Result<()> {
     Ok(())
 }
 
+/// Where sorted run `k` of a tasks.csv part goes when its buffer spills.
+fn run_path(part: &Path, k: usize) -> PathBuf {
+    let mut name = part.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(format!(".run{k}"));
+    part.with_file_name(name)
+}
+
 /// Removes whatever part files (and sorted runs) replications left behind after a failure.
 pub fn remove_parts(file: &Path, reps: u32) {
     for r in 0..reps {
         let part = part_path(file, r);
         let _ = std::fs::remove_file(&part);
         for k in 0.. {
-            let mut name = part.file_name().map(|n| n.to_os_string()).unwrap_or_default();
-            name.push(format!(".run{k}"));
-            if std::fs::remove_file(part.with_file_name(name)).is_err() {
+            if std::fs::remove_file(run_path(&part, k)).is_err() {
                 break;
             }
         }

@@ -47,10 +47,13 @@ fn fmt(x: f64, digits: usize) -> String {
 /// (highest or lowest mean, as the figure says; the first on ties), or None when every mean is
 /// NaN.
 pub fn best(row: &[[(f64, f64); 6]], k: usize) -> Option<usize> {
-    let higher = FIGURES[k].2;
+    best_of(row.iter().map(|f| f[k].0), FIGURES[k].2)
+}
+
+/// Index of the best finite value (highest or lowest; the first on ties), None when none is.
+fn best_of(values: impl Iterator<Item = f64>, higher: bool) -> Option<usize> {
     let mut b: Option<(usize, f64)> = None;
-    for (p, f) in row.iter().enumerate() {
-        let x = f[k].0;
+    for (p, x) in values.enumerate() {
         if x.is_finite() && b.is_none_or(|(_, y)| if higher { x > y } else { x < y }) {
             b = Some((p, x));
         }
@@ -143,24 +146,14 @@ fn stream_md(s: &mut String, streams: &[String], policies: &[String], cells: &[V
     s.push_str("\n|---|");
     s.push_str(&"---:|".repeat(streams.len() * STREAM_FIGURES.len()));
     s.push('\n');
-    let best_of = |j: usize, k: usize| -> Option<usize> {
-        let higher = STREAM_FIGURES[k].2;
-        let mut b: Option<(usize, f64)> = None;
-        for (p, row) in cells.iter().enumerate() {
-            let x = row[j][k].0;
-            if x.is_finite() && b.is_none_or(|(_, y)| if higher { x > y } else { x < y }) {
-                b = Some((p, x));
-            }
-        }
-        b.map(|b| b.0)
-    };
+    let bests: Vec<[Option<usize>; 2]> = (0..streams.len()).map(|j| [0, 1].map(|k| best_of(cells.iter().map(|row| row[j][k].0), STREAM_FIGURES[k].2))).collect();
     for (pi, p) in policies.iter().enumerate() {
         let _ = write!(s, "| {p} |");
         for j in 0..streams.len() {
             for k in 0..STREAM_FIGURES.len() {
                 let (m, h) = cells[pi][j][k];
                 let cell = format!("{} ± {}", fmt(m, 4), fmt(h, 4));
-                if best_of(j, k) == Some(pi) {
+                if bests[j][k] == Some(pi) {
                     let _ = write!(s, " **{cell}** |");
                 } else {
                     let _ = write!(s, " {cell} |");

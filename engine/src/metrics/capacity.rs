@@ -100,9 +100,8 @@ impl Load {
     fn loads(&self, f: &[f64]) -> Vec<f64> {
         let mut lp = self.lp();
         let hours: Expression = lp.x.iter().enumerate().flat_map(|(i, row)| row.iter().enumerate().filter_map(move |(p, v)| v.map(|v| (i, p, v)))).map(|(i, p, v)| v * self.work[i][p].unwrap_or(0.0)).sum();
-        let fe: Vec<Expression> = f.iter().map(|&x| Expression::from(x)).collect();
         // A hair of slack so that the fractions found by `best` stay feasible after rounding.
-        let fe: Vec<Expression> = fe.into_iter().map(|e| e * (1.0 - 1e-9)).collect();
+        let fe: Vec<Expression> = f.iter().map(|&x| Expression::from(x * (1.0 - 1e-9))).collect();
         let cs = self.constraints(&lp, &fe);
         let x = std::mem::take(&mut lp.x);
         let mut model = lp.vars.minimise(hours).using(good_lp::microlp);

@@ -52,6 +52,8 @@ fn clipped(from: SimTime, to: SimTime, start: SimTime) -> u64 {
 pub struct StreamTally {
     pub arrivals: u64,
     pub completions: u64,
+    /// Still open at the end.
+    pub unfinished: u64,
     pub correct: u64,
     pub deadline_misses: u64,
     /// [s] arrival → final label of completed tasks (the run's is the merge of its streams').

@@ -362,6 +362,7 @@ impl Books {
                 m.open_ages.add(age.secs());
                 m.deadline_misses += missed as u64;
                 let st = &mut m.by_stream[p.stream as usize];
+                st.unfinished += 1;
                 st.deadline_misses += missed as u64;
                 st.turnaround_known += (age.0 > self.turnaround[p.stream as usize]) as u64;
             }
@@ -382,15 +383,6 @@ impl Books {
                 t.error.get_or_insert(e);
             }
         }
-    }
-
-    /// Counted tasks not final at the end, by stream.
-    pub fn unfinished_counted_by_stream(&self) -> Vec<u64> {
-        let mut n = vec![0; self.streams.len()];
-        for (_, p) in self.pending.iter().filter(|(_, p)| p.counted && p.fin.is_none()) {
-            n[p.stream as usize] += 1;
-        }
-        n
     }
 
     /// Accuracy of the batch algorithm over every answer behind the counted final labels.

@@ -219,11 +219,11 @@ fn load(s: &Scenario, arrivals: &[u64], on_shift: &[f64], window_h: f64) -> Load
     Load { rates: arrivals.iter().map(|&a| ratio(a as f64, window_h)).map(|r| if r.is_finite() { r } else { 0.0 }).collect(), pools: on_shift.iter().map(|h| ratio(*h, window_h).max(0.0)).collect(), work, review }
 }
 
-fn stream_figures(t: &StreamTally, unfinished: u64, window_h: f64, target: u64, in_system: f64, servable: f64, alone: f64) -> StreamFigures {
+fn stream_figures(t: &StreamTally, window_h: f64, target: u64, in_system: f64, servable: f64, alone: f64) -> StreamFigures {
     StreamFigures {
         arrivals: t.arrivals,
         completions: t.completions,
-        unfinished,
+        unfinished: t.unfinished,
         arrival_rate_per_hour: ratio(t.arrivals as f64, window_h),
         throughput_per_hour: ratio(t.completions as f64, window_h),
         turnaround_target_s: target as f64 / 1e6,
@@ -268,18 +268,16 @@ pub(super) fn summarize(s: &Scenario, types: &[String], pool_names: &[String], p
             },
         );
     }
-    let unfinished_by_stream = b.unfinished_counted_by_stream();
     let streams = b
         .streams
         .iter()
         .enumerate()
         .map(|(i, info)| {
-            let f = stream_figures(&m.by_stream[i], unfinished_by_stream[i], window_h, b.turnaround[i], m.in_system_by_stream[i].mean(end), cap.served[i], cap.alone_per_hour[i]);
+            let f = stream_figures(&m.by_stream[i], window_h, b.turnaround[i], m.in_system_by_stream[i].mean(end), cap.served[i], cap.alone_per_hour[i]);
             (info.name.clone(), f)
         })
         .collect();
     let sum_streams = |f: fn(&StreamTally) -> u64| m.by_stream.iter().map(f).sum::<u64>() as f64;
-    let unfinished: u64 = unfinished_by_stream.iter().sum();
     let mut tis = Quantiles::default();
     for t in &m.by_stream {
         tis.merge(&t.tis);
@@ -295,7 +293,7 @@ pub(super) fn summarize(s: &Scenario, types: &[String], pool_names: &[String], p
         window_end_h: end.0 as f64 / 3.6e9,
         arrivals: m.arrivals,
         completions: m.completions,
-        unfinished,
+        unfinished: sum_streams(|t| t.unfinished) as u64,
         never_started: m.arrivals.saturating_sub(m.started),
         arrival_rate_per_hour: ratio(m.arrivals as f64, window_h),
         throughput_per_hour: ratio(m.completions as f64, window_h),
