@@ -33,6 +33,13 @@ log="$(mktemp)"
 set +e
 cargo test --release --workspace 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
+echo "== fuzzing: scenarios, --set/--unset, CSVs (${TESSERA_FUZZ_SECONDS:-30} s each, 4 GB memory limit) =="
+if bash scripts/fuzz.sh "${TESSERA_FUZZ_SECONDS:-30}" 4000000; then
+  echo "test result: ok. 1 passed; 0 failed (fuzzing)" | tee -a "$log"
+else
+  echo "test result: FAILED. 0 passed; 1 failed (fuzzing)" | tee -a "$log"
+  status=1
+fi
 set -e
 # One closing line over every test binary (cargo prints one "test result" line per binary).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }

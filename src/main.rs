@@ -7,6 +7,10 @@ use clap::Parser;
 fn main() {
     let args = cli::Cli::parse();
     if let Err(e) = cli::run(args) {
+        if let Some(stop) = e.downcast_ref::<cli::simulate::StoppedEarly>() {
+            eprintln!("stopped: {stop}");
+            std::process::exit(3);
+        }
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }

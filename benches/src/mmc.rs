@@ -73,7 +73,7 @@ pub fn kernel_mmc(per_hour: f64, mean_s: f64, c: u32, customers: u64, seed: u64)
     sim.add(Node::Bank { servers: c, busy: 0, queue: VecDeque::new(), mean_us: mean_s * 1e6, served: 0, waited: 0 }, stream_key(&["bank"]));
     sim.schedule(SimTime(0), src, M::Arrive);
     let horizon = SimTime((customers as f64 / rate) as u64);
-    sim.run_until(horizon, |_| {});
+    sim.run_until(horizon, |_| true);
     let served = match &sim.actors[1] {
         Node::Bank { served, .. } => *served,
         _ => 0,

@@ -83,27 +83,58 @@ impl Epoch {
     }
 }
 
-/// Parses a human duration: a number followed by a unit (`us`, `ms`, `s`, `min`, `h`, `d`, `w`).
-/// A bare number is read as seconds. Examples: `"25.5s"`, `"30min"`, `"1.5h"`, `"7d"`.
+/// The longest duration a scenario may state: 100 years [µs]. Every instant of a run is a sum of a
+/// few such spans, far below `u64::MAX` µs (584,000 years), so time arithmetic cannot wrap; where
+/// it could in principle, it saturates ([`SimTime::plus`]).
+pub const MAX_DURATION: Dur = Dur(36_525 * US_PER_DAY);
+
+/// What a duration looks like, for error messages.
+pub const DURATION_EXAMPLES: &str = "\"20s\", \"90min\", \"36h\" or \"7d\"";
+
+/// Parses a human duration: a number followed by a unit: `us`, `ms`, `s`, `m` or `min` (a minute,
+/// never a month), `h`, `d`, `w`. Examples: `"25.5s"`, `"30min"`, `"1.5h"`, `"7d"`, `"2.5e3s"`.
+/// A number without a unit is an error (seconds or days? the file must say), as is a value past
+/// [`MAX_DURATION`].
 pub fn parse_duration(text: &str) -> Result<Dur, String> {
     let t = text.trim();
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '_')).unwrap_or(t.len());
+    // The number: digits, '_', '.', and an exponent ("1e3", "2.5E-2") when digits follow the 'e'.
+    let b = t.as_bytes();
+    let mut split = 0;
+    while split < b.len() && (b[split].is_ascii_digit() || b[split] == b'.' || b[split] == b'_' || (split == 0 && (b[split] == b'+' || b[split] == b'-'))) {
+        split += 1;
+    }
+    if split < b.len() && (b[split] == b'e' || b[split] == b'E') {
+        let mut k = split + 1;
+        if k < b.len() && (b[k] == b'+' || b[k] == b'-') {
+            k += 1;
+        }
+        if k < b.len() && b[k].is_ascii_digit() {
+            while k < b.len() && b[k].is_ascii_digit() {
+                k += 1;
+            }
+            split = k;
+        }
+    }
     let (num, unit) = t.split_at(split);
     let num: String = num.chars().filter(|&c| c != '_').collect();
-    let value: f64 = num.parse().map_err(|_| format!("expected a duration such as \"25.5s\", \"30min\", \"24h\" or \"7d\", found {text:?}"))?;
+    let value: f64 = num.parse().map_err(|_| format!("expected a duration: a number and a unit such as {DURATION_EXAMPLES}, found {text:?}"))?;
     let scale = match unit.trim() {
-        "" | "s" | "sec" | "secs" | "second" | "seconds" => US_PER_SEC as f64,
+        "" => return Err(format!("{text:?} has no unit: write a duration such as {DURATION_EXAMPLES} (units: us, ms, s, min or m, h, d, w)")),
+        "s" | "sec" | "secs" | "second" | "seconds" => US_PER_SEC as f64,
         "us" | "µs" => 1.0,
         "ms" => 1_000.0,
         "m" | "min" | "mins" | "minute" | "minutes" => US_PER_MIN as f64,
         "h" | "hr" | "hrs" | "hour" | "hours" => US_PER_HOUR as f64,
         "d" | "day" | "days" => US_PER_DAY as f64,
         "w" | "week" | "weeks" => US_PER_WEEK as f64,
-        other => return Err(format!("unknown duration unit {other:?} in {text:?} (use us, ms, s, min, h, d or w)")),
+        other => return Err(format!("unknown duration unit {other:?} in {text:?} (use us, ms, s, min or m, h, d or w)")),
     };
+    if value < 0.0 {
+        return Err(format!("expected a non-negative duration, found {text:?}"));
+    }
     let us = value * scale;
-    if !us.is_finite() || us < 0.0 || us > 1e18 {
-        return Err(format!("duration {text:?} is out of range"));
+    if !us.is_finite() || us > MAX_DURATION.0 as f64 {
+        return Err(format!("the number in {text:?} is out of range: durations go up to 100 years (36525d)"));
     }
     Ok(Dur(us.round() as u64))
 }
@@ -131,33 +162,28 @@ impl Serialize for Dur {
 }
 
 impl<'de> Deserialize<'de> for Dur {
-    /// Accepts a string with a unit (`"25.5s"`) or a number of seconds.
+    /// Accepts a string with a unit (`"25.5s"`); a bare number is an error that shows the units.
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
+        fn bare<E: serde::de::Error>(v: impl fmt::Display) -> E {
+            E::custom(format!("a duration needs a unit: write \"{v}s\" for seconds, or e.g. {DURATION_EXAMPLES}, not the bare number {v}"))
+        }
         impl serde::de::Visitor<'_> for V {
             type Value = Dur;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a duration such as \"25.5s\", \"30min\", \"24h\" or \"7d\"")
+                write!(f, "a duration such as {DURATION_EXAMPLES}")
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Dur, E> {
                 parse_duration(v).map_err(E::custom)
             }
             fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Dur, E> {
-                if v.is_finite() && v >= 0.0 {
-                    Ok(Dur::from_secs_f64(v))
-                } else {
-                    Err(E::custom(format!("expected a non-negative duration, found {v}")))
-                }
+                Err(bare(v))
             }
             fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Dur, E> {
-                if v >= 0 {
-                    Ok(Dur(v as u64 * US_PER_SEC))
-                } else {
-                    Err(E::custom(format!("expected a non-negative duration, found {v}")))
-                }
+                Err(bare(v))
             }
             fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Dur, E> {
-                Ok(Dur(v.saturating_mul(US_PER_SEC)))
+                Err(bare(v))
             }
         }
         d.deserialize_any(V)
@@ -173,7 +199,13 @@ mod tests {
         assert_eq!(parse_duration("30min").unwrap(), Dur(30 * US_PER_MIN));
         assert_eq!(parse_duration("24h").unwrap(), Dur(US_PER_DAY));
         assert_eq!(parse_duration("7d").unwrap(), Dur(US_PER_WEEK));
-        assert_eq!(parse_duration("12").unwrap(), Dur(12 * US_PER_SEC));
+        assert_eq!(parse_duration("1m").unwrap(), Dur(US_PER_MIN), "m is a minute");
+        assert_eq!(parse_duration("2.5e3s").unwrap(), Dur(2_500 * US_PER_SEC));
+        assert!(parse_duration("12").unwrap_err().contains("no unit"));
+        assert!(parse_duration("1e400d").unwrap_err().contains("out of range"), "{}", parse_duration("1e400d").unwrap_err());
+        assert!(parse_duration("101y").unwrap_err().contains("unknown duration unit"));
+        assert!(parse_duration("36526d").unwrap_err().contains("out of range"));
+        assert_eq!(parse_duration("36525d").unwrap(), MAX_DURATION);
         assert!(parse_duration("12 parsecs").unwrap_err().contains("unknown duration unit"));
         assert!(parse_duration("abc").is_err());
         assert!(parse_duration("-3s").is_err());

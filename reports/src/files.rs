@@ -287,18 +287,39 @@ impl RecordSink for TasksPart {
     }
 }
 
-/// Writes series.csv: each replication's bounded time series.
-pub fn write_series_csv<'a>(path: &Path, runs: impl Iterator<Item = (u32, &'a [BinRow])>) -> Result<()> {
-    let file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-    let mut w = BufWriter::new(file);
-    writeln!(w, "replication,start_h,end_h,arrivals,finals,queue_mean,tasks_in_system_mean")?;
-    for (rep, rows) in runs {
-        for b in rows {
-            writeln!(w, "{rep},{},{},{},{},{},{}", b.start.0 as f64 / 3.6e9, b.end.0 as f64 / 3.6e9, b.arrivals, b.finals, b.queue_mean, b.wip_mean)?;
-        }
+/// series.csv, written replication by replication as they finish (in replication order).
+pub struct SeriesWriter {
+    path: PathBuf,
+    w: BufWriter<File>,
+}
+
+impl SeriesWriter {
+    pub fn create(path: &Path) -> Result<SeriesWriter> {
+        let file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+        let mut w = BufWriter::new(file);
+        writeln!(w, "replication,start_h,end_h,arrivals,finals,queue_mean,tasks_in_system_mean").with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(SeriesWriter { path: path.to_path_buf(), w })
     }
-    w.flush().with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+    /// Appends replication `rep`'s bins.
+    pub fn write(&mut self, rep: u32, rows: &[BinRow]) -> Result<()> {
+        for b in rows {
+            writeln!(self.w, "{rep},{},{},{},{},{},{}", b.start.0 as f64 / 3.6e9, b.end.0 as f64 / 3.6e9, b.arrivals, b.finals, b.queue_mean, b.wip_mean)
+                .with_context(|| format!("cannot write {}", self.path.display()))?;
+        }
+        Ok(())
+    }
+    pub fn finish(mut self) -> Result<()> {
+        self.w.flush().with_context(|| format!("cannot write {}", self.path.display()))
+    }
+}
+
+/// series.csv: the binned time series of every replication.
+pub fn write_series_csv<'a>(path: &Path, runs: impl Iterator<Item = (u32, &'a [BinRow])>) -> Result<()> {
+    let mut w = SeriesWriter::create(path)?;
+    for (rep, rows) in runs {
+        w.write(rep, rows)?;
+    }
+    w.finish()
 }
 
 /// A replication's trace, streamed to its own part file as the run goes (replications run in

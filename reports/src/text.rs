@@ -55,6 +55,11 @@ pub fn duration(v: &Value) -> String {
     }
 }
 
+/// A number of seconds in a readable unit ("36.5 h", "2.0 d").
+pub fn human_secs(secs: f64) -> String {
+    duration(&serde_json::json!({ "mean": secs }))
+}
+
 /// A plain number of seconds (a target) in a readable unit.
 fn target(v: &Value) -> String {
     duration(&serde_json::json!({ "mean": v["mean"] }))
@@ -77,6 +82,12 @@ pub fn human_summary(s: &Value) -> String {
         show(&f["window_start_h"], 0),
         show(&f["window_end_h"], 0),
     );
+    if let Some(stops) = s["stopped"].as_array().filter(|n| !n.is_empty()) {
+        let _ = writeln!(o, "  STOPPED EARLY: figures are censored where each run stopped, not at its horizon or task count:");
+        for x in stops {
+            let _ = writeln!(o, "    replication {} at {}: {}", x["replication"], human_secs(x["at_s"].as_f64().unwrap_or(f64::NAN)), x["reason"].as_str().unwrap_or("?"));
+        }
+    }
     if let Some(notes) = s["overload"].as_array().filter(|n| !n.is_empty()) {
         let _ = writeln!(o, "  OVERLOADED: the offered load exceeds what the workforce can serve (fluid bound):");
         for n in notes {

@@ -13,12 +13,22 @@ pub struct Issue {
     pub message: String,
 }
 
+/// At most `n` characters of `s`, with how many were left out (a 50 MB value echoed in an error
+/// would bury the message).
+pub fn clip(s: &str, n: usize) -> std::borrow::Cow<'_, str> {
+    match s.char_indices().nth(n) {
+        None => s.into(),
+        Some((at, _)) => format!("{}… ({} more characters)", &s[..at], s[at..].chars().count()).into(),
+    }
+}
+
 impl fmt::Display for Issue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (location, path, message) = (clip(&self.location, 200), clip(&self.path, 200), clip(&self.message, 2000));
         if self.path.is_empty() {
-            write!(f, "{}: {}", self.location, self.message)
+            write!(f, "{location}: {message}")
         } else {
-            write!(f, "{}: {}: {}", self.location, self.path, self.message)
+            write!(f, "{location}: {path}: {message}")
         }
     }
 }

@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 use tessera_engine::domain::shift::Calendar;
 use tessera_engine::core::Workflow;
+use tessera_engine::spec::limits::{MAX_ANNOTATORS, MAX_BATCH, MAX_HORIZON, MAX_NAME_CHARS, MAX_REPLICATIONS, MAX_SIGMA, MAX_TASKS, WARN_SIGMA};
 use tessera_engine::spec::{AccuracySpec, ArrivalSpec, DifficultySpec, PaySpec, ProbDist, Scenario, ServiceDist};
 
 impl<'a> Known<'a> {
@@ -73,10 +74,121 @@ fn one_of(p: &mut Problems, path: &str, value: &str, allowed: &[&str]) {
     }
 }
 
+/// A name is printed in every record and trace line: short, and no control characters (a newline
+/// or a NUL would break the files it is written to).
+fn name(p: &mut Problems, path: String, n: &str) {
+    let chars = n.chars().count();
+    if n.trim().is_empty() {
+        p.push((path, "expected a name, found an empty one".into()));
+    } else if chars > MAX_NAME_CHARS {
+        p.push((path, format!("a name has at most {MAX_NAME_CHARS} characters, found {chars}")));
+    } else if let Some(c) = n.chars().find(|c| c.is_control()) {
+        p.push((path, format!("a name cannot hold the control character {c:?}")));
+    }
+}
+
+/// Tasks expected to arrive in one replication of stream `st` over `hours` [h].
+fn expected_arrivals(st: &tessera_engine::spec::StreamSpec, horizon: tessera_engine::time::Dur) -> f64 {
+    let hours = horizon.hours();
+    match &st.arrivals {
+        ArrivalSpec::Poisson { per_hour } => per_hour * hours,
+        ArrivalSpec::Schedule { per_hour, day_factor } => {
+            let mean = |v: &[f64]| if v.is_empty() { 0.0 } else { v.iter().sum::<f64>() / v.len() as f64 };
+            mean(per_hour) * day_factor.as_deref().map_or(1.0, mean) * hours
+        }
+        ArrivalSpec::Batch { size, every, first } => {
+            if every.0 == 0 || first.0 >= horizon.0 {
+                0.0
+            } else {
+                *size as f64 * ((horizon.0 - first.0) as f64 / every.0 as f64).ceil()
+            }
+        }
+    }
+}
+
+fn sigma_cap(p: &mut Problems, path: String, x: f64) {
+    if x > MAX_SIGMA {
+        p.push((path, format!("expected at most {MAX_SIGMA}, found {x}: the mean would be e^(sigma²/2) = e^{:.1} times the median", x * x / 2.0)));
+    }
+}
+
+/// Values that are allowed but probably not meant: (dotted path, why).
+pub fn warnings(s: &Scenario) -> Problems {
+    let mut w = Problems::new();
+    let warn = |w: &mut Problems, path: String, x: f64| {
+        if x > WARN_SIGMA && x <= MAX_SIGMA {
+            w.push((path, format!("sigma {x} makes the mean {:.0} times the median (e^(sigma²/2)); published annotation times have sigma 0.4 to 1.2", (x * x / 2.0).exp())));
+        }
+    };
+    for (i, pool) in s.pools.iter().enumerate() {
+        warn(&mut w, format!("pools[{i}].speed_sigma"), pool.speed_sigma);
+        for (t, d) in &pool.service {
+            if let ServiceDist::Lognormal { sigma, .. } = d {
+                warn(&mut w, format!("pools[{i}].service.{t}.lognormal.sigma"), *sigma);
+            }
+        }
+        if let Some(a) = &pool.abandonment {
+            if a.probability >= 1.0 {
+                w.push((format!("pools[{i}].abandonment.probability"), "every annotator of this pool walks away from every item: it never finishes work".into()));
+            }
+        }
+    }
+    w
+}
+
 pub fn validate(s: &Scenario, known: &Known) -> Problems {
     let mut p = Problems::new();
+    // names
+    if let Some(n) = &s.name {
+        name(&mut p, "name".into(), n);
+    }
+    for (i, st) in s.streams.iter().enumerate() {
+        if let Some(n) = &st.name {
+            name(&mut p, format!("streams[{i}].name"), n);
+        }
+        name(&mut p, format!("streams[{i}].task_type"), &st.task_type);
+        if let Some(l) = &st.language {
+            name(&mut p, format!("streams[{i}].language"), l);
+        }
+    }
+    for (i, pool) in s.pools.iter().enumerate() {
+        if let Some(n) = &pool.name {
+            name(&mut p, format!("pools[{i}].name"), n);
+        }
+        for (k, l) in pool.languages.iter().enumerate() {
+            name(&mut p, format!("pools[{i}].languages[{k}]"), l);
+        }
+    }
+    for (i, m) in s.models.iter().enumerate() {
+        name(&mut p, format!("models[{i}].name"), &m.name);
+    }
     // run
     let r = &s.run;
+    if r.replications > MAX_REPLICATIONS {
+        p.push(("run.replications".into(), format!("at most {MAX_REPLICATIONS} replications are supported, found {}", r.replications)));
+    }
+    if let Some(h) = r.horizon {
+        if h > MAX_HORIZON {
+            p.push(("run.horizon".into(), format!("at most {MAX_HORIZON} (ten years) of arrivals are supported, found {h}")));
+        }
+    }
+    if let Some(n) = r.tasks {
+        if n as f64 > MAX_TASKS {
+            p.push(("run.tasks".into(), format!("at most {MAX_TASKS:.0} tasks per replication are supported, found {n}")));
+        }
+    } else if let Some(h) = r.arrival_horizon() {
+        if h <= MAX_HORIZON {
+            let each: Vec<f64> = s.streams.iter().map(|st| expected_arrivals(st, h)).collect();
+            let total: f64 = each.iter().sum();
+            if total > MAX_TASKS {
+                let (k, most) = each.iter().enumerate().fold((0, 0.0), |b, (k, &x)| if x > b.1 { (k, x) } else { b });
+                p.push((
+                    format!("streams[{k}].arrivals"),
+                    format!("the streams would bring {total:.3e} tasks per replication over the horizon of {h} ({most:.3e} from this one); at most {MAX_TASKS:.0} are supported: shorten run.horizon or lower the rate"),
+                ));
+            }
+        }
+    }
     if r.horizon.is_some() && r.tasks.is_some() {
         p.push(("run.tasks".into(), "set either run.horizon or run.tasks, not both".into()));
     }
@@ -146,6 +258,8 @@ pub fn validate(s: &Scenario, known: &Known) -> Problems {
             ArrivalSpec::Batch { size, every, .. } => {
                 if *size == 0 {
                     p.push((at("arrivals.batch.size"), "expected a positive integer, found 0".into()));
+                } else if *size > MAX_BATCH {
+                    p.push((at("arrivals.batch.size"), format!("at most {MAX_BATCH} tasks per batch are supported, found {size}")));
                 }
                 if every.0 == 0 {
                     p.push((at("arrivals.batch.every"), "expected a positive duration, found 0s".into()));
@@ -192,6 +306,11 @@ pub fn validate(s: &Scenario, known: &Known) -> Problems {
         p.push(("pools".into(), "expected at least one [[pools]] table".into()));
     }
     unique(&mut p, "pools", s.pools.iter().map(|x| x.name.clone()));
+    let annotators: i64 = s.pools.iter().fold(0i64, |a, x| a.saturating_add(x.count.max(0)));
+    if annotators > MAX_ANNOTATORS {
+        let (k, _) = s.pools.iter().enumerate().max_by_key(|(_, x)| x.count).expect("pools exist");
+        p.push((format!("pools[{k}].count"), format!("at most {MAX_ANNOTATORS} annotators over all pools are supported, found {annotators}")));
+    }
     for (i, pool) in s.pools.iter().enumerate() {
         let at = |f: &str| format!("pools[{i}].{f}");
         if pool.count < 1 {
@@ -219,6 +338,7 @@ pub fn validate(s: &Scenario, known: &Known) -> Problems {
                         p.push((format!("{path}.lognormal.median"), "expected a positive duration, found 0s".into()));
                     }
                     non_negative(&mut p, format!("{path}.lognormal.sigma"), *sigma, "sigma");
+                    sigma_cap(&mut p, format!("{path}.lognormal.sigma"), *sigma);
                 }
                 ServiceDist::Exponential { mean } if mean.0 == 0 => {
                     p.push((format!("{path}.exponential.mean"), "expected a positive duration, found 0s".into()))
@@ -228,6 +348,7 @@ pub fn validate(s: &Scenario, known: &Known) -> Problems {
             }
         }
         non_negative(&mut p, at("speed_sigma"), pool.speed_sigma, "speed_sigma");
+        sigma_cap(&mut p, at("speed_sigma"), pool.speed_sigma);
         match pool.pay {
             PaySpec::PerHour(x) => non_negative(&mut p, at("pay.per_hour"), x, "pay"),
             PaySpec::PerItem(x) => non_negative(&mut p, at("pay.per_item"), x, "pay"),

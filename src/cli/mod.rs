@@ -2,6 +2,7 @@
 
 pub mod aggregate;
 pub mod bench;
+pub mod memory;
 pub mod simulate;
 
 use anyhow::Result;
@@ -45,6 +46,13 @@ pub fn load_scenario(path: &Path, set: &[String]) -> Result<Scenario> {
     let policies = tessera_policies::names();
     let known = tessera_scenarios::Known::with_policies(&policies);
     tessera_scenarios::load_file(path, set, &known).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// Loads a scenario with `--unset` and `--set`, and the warnings about it.
+pub fn load_scenario_with(path: &Path, unset: &[String], set: &[String]) -> Result<tessera_scenarios::Loaded> {
+    let policies = tessera_policies::names();
+    let known = tessera_scenarios::Known::with_policies(&policies);
+    tessera_scenarios::load_file_with(path, unset, set, &known).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 /// The process's peak resident memory [bytes] (Linux: VmHWM), if the system says.

@@ -4,11 +4,13 @@
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tessera_engine::run::record::{RecordSink, TraceSink};
-use tessera_engine::run::{run_replications, summarize_replications, Keep};
+use tessera_engine::run::{run_replications_each, summarize_replications, Cancel, Keep};
+use tessera_engine::spec::limits::MAX_REPLICATIONS;
 
 /// The long `--help` text (set on the subcommand in `cli/mod.rs`).
 pub const LONG_ABOUT: &str = "Run a scenario in simulated time and write its figures.
@@ -34,6 +36,11 @@ Examples:
   tessera simulate scenarios/lidar-cuboids.toml --set pools.experts.count=8 --set quality.overlap=2
   tessera simulate scenarios/mmc.toml --set run.horizon=30d --set routing.policy=skill-greedy
 
+Exit status: 0 when every replication ran to its end; 1 on an error (nothing is run, or nothing \
+is kept); 3 when a run stopped early and its partial results were written (summary.json names \
+where and why in \"stopped\"): a run to a task count that can make no progress, the memory \
+limit (--max-memory), or a clock that stopped moving.
+
 The scenario format is documented field by field in scenarios/README.md.";
 
 /// Run a scenario and write its figures.
@@ -47,9 +54,14 @@ pub struct SimulateArgs {
     /// Independent replications, run in parallel [default: the scenario's run.replications, else 1]
     #[arg(long, short = 'r')]
     pub replications: Option<u32>,
-    /// Change one scenario field by its dotted path, e.g. pools.crowd.count=60 (repeatable)
+    /// Change one scenario field by its dotted path, e.g. pools.crowd.count=60 (repeatable).
+    /// Setting run.tasks drops run.horizon and the other way round; a whole table cannot be set
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
+    /// Remove one scenario field or table by its dotted path, e.g. pools.crowd.learning
+    /// (repeatable; applied before --set)
+    #[arg(long = "unset", value_name = "KEY")]
+    pub unset: Vec<String>,
     /// Output directory [default: out/<scenario name>]
     #[arg(long, short = 'o', value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -59,6 +71,10 @@ pub struct SimulateArgs {
     /// Per-task records: csv writes DIR/tasks.csv, none skips it (faster, less disk)
     #[arg(long, value_name = "FORMAT", default_value = "csv")]
     pub tasks: TasksFormat,
+    /// Stop the run, keeping its partial results, when the process uses more memory than this:
+    /// "8GB", "512MiB" or a share of this machine's memory ("50%") [default: 80%]
+    #[arg(long, value_name = "SIZE")]
+    pub max_memory: Option<String>,
     /// Print nothing but errors
     #[arg(long, short = 'q')]
     pub quiet: bool,
@@ -71,17 +87,49 @@ pub enum TasksFormat {
     None,
 }
 
+/// The folder name made of a scenario's `name`: letters, digits, '-', '_' and '.', never a path
+/// (`"../../x"` stays inside `out/`), never hidden or empty, at most 100 characters.
+pub fn folder_name(name: &str) -> String {
+    let safe: String = name.chars().take(100).map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' }).collect();
+    let safe = safe.trim_start_matches('.');
+    if safe.chars().all(|c| c == '_' || c == '.') { "scenario".into() } else { safe.into() }
+}
+
+/// A run that ended before its horizon or task count: results were written, the exit status is 3.
+#[derive(Debug)]
+pub struct StoppedEarly(pub String);
+
+impl std::fmt::Display for StoppedEarly {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for StoppedEarly {}
+
 pub fn run(args: SimulateArgs) -> Result<()> {
-    let scenario = super::load_scenario(&args.scenario, &args.set)?;
+    let loaded = super::load_scenario_with(&args.scenario, &args.unset, &args.set)?;
+    let scenario = loaded.scenario;
+    if !args.quiet {
+        for w in &loaded.warnings {
+            eprintln!("warning: {w}");
+        }
+    }
     let seed = args.seed.unwrap_or(scenario.run.seed);
     let reps = args.replications.unwrap_or(scenario.run.replications);
     if reps == 0 {
         bail!("--replications must be at least 1");
     }
+    if reps > MAX_REPLICATIONS {
+        bail!("--replications {reps}: at most {MAX_REPLICATIONS} replications are supported (the 95% intervals shrink as 1/sqrt(n): 10,000 replications already give a hundredth of one replication's spread)");
+    }
+    let max_memory = match &args.max_memory {
+        Some(t) => super::memory::parse_limit(t).map_err(|e| anyhow::anyhow!("--max-memory: {e}"))?,
+        None => super::memory::machine_memory_bytes().map_or(u64::MAX, |m| (m as f64 * super::memory::DEFAULT_SHARE) as u64),
+    };
     let routing = scenario.routing.clone();
     let make_router = move || tessera_policies::router_for(&routing).expect("validated policy name");
     let name = scenario.name.clone().unwrap_or_else(|| "scenario".into());
-    let out = args.out.clone().unwrap_or_else(|| PathBuf::from("out").join(&name));
+    let out = args.out.clone().unwrap_or_else(|| PathBuf::from("out").join(folder_name(&name)));
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create output directory {}", out.display()))?;
 
     // Progress: a bar that appears only when the run takes longer than a second.
@@ -89,13 +137,19 @@ pub fn run(args: SimulateArgs) -> Result<()> {
     let bar = ProgressBar::with_draw_target(Some(1000), ProgressDrawTarget::hidden());
     bar.set_style(ProgressStyle::with_template("{spinner} simulating {msg} [{bar:40}] {percent}% ({elapsed} / ~{eta})").unwrap().progress_chars("=> "));
     bar.set_message(name.clone());
-    let fractions = Mutex::new(vec![0.0f64; reps as usize]);
+    // Fractions of the replications under way; finished ones are only counted.
+    let running: Mutex<(BTreeMap<u32, f64>, u32)> = Mutex::new((BTreeMap::new(), 0));
     let shown = std::sync::atomic::AtomicBool::new(false);
     let progress = |r: u32, f: f64| {
         let total = {
-            let mut fr = fractions.lock().unwrap();
-            fr[r as usize] = f;
-            fr.iter().sum::<f64>() / reps as f64
+            let mut g = running.lock().unwrap_or_else(|e| e.into_inner());
+            if f >= 1.0 {
+                g.0.remove(&r);
+                g.1 += 1;
+            } else {
+                g.0.insert(r, f);
+            }
+            (g.1 as f64 + g.0.values().sum::<f64>()) / reps as f64
         };
         if !args.quiet && started.elapsed() > Duration::from_secs(1) && !shown.swap(true, std::sync::atomic::Ordering::Relaxed) {
             bar.set_draw_target(ProgressDrawTarget::stderr());
@@ -105,11 +159,38 @@ pub fn run(args: SimulateArgs) -> Result<()> {
     let events = out.join("events.jsonl");
     let tasks_csv = out.join("tasks.csv");
     let with_tasks = args.tasks == TasksFormat::Csv;
+    // Files of an earlier run that this one will not write must not sit beside its results.
+    for (file, written) in [(&events, args.trace), (&tasks_csv, with_tasks)] {
+        if !written {
+            let _ = std::fs::remove_file(file);
+        }
+    }
     let open_trace = |r: u32| -> Result<Box<dyn TraceSink>, String> { Ok(Box::new(tessera_reports::TracePart::create(&events, r)?)) };
     let open_tasks = |r: u32| -> Result<Box<dyn RecordSink>, String> { Ok(Box::new(tessera_reports::TasksPart::create(&tasks_csv, r)?)) };
-    let keep = Keep { records_in_memory: false, records: if with_tasks { Some(&open_tasks) } else { None }, trace: if args.trace { Some(&open_trace) } else { None } };
-    let runs = match run_replications(&scenario, &make_router, seed, reps, keep, &progress) {
-        Ok(runs) => runs,
+    let cancel = Arc::new(Cancel::default());
+    let guard = super::memory::Guard::start(max_memory, cancel.clone());
+    let keep = Keep {
+        records_in_memory: false,
+        records: if with_tasks { Some(&open_tasks) } else { None },
+        trace: if args.trace { Some(&open_trace) } else { None },
+        cancel: Some(&cancel),
+    };
+    // Replications are folded as they finish, in order: their summaries (small) are kept, their
+    // series go to series.csv at once.
+    let mut series = tessera_reports::SeriesWriter::create(&out.join("series.csv"))?;
+    let mut summaries = Vec::new();
+    let mut stopped = Vec::new();
+    let mut series_error = None;
+    let result = run_replications_each(&scenario, &make_router, seed, reps, keep, &progress, &mut |o| {
+        if let Err(e) = series.write(summaries.len() as u32, &o.series) {
+            series_error.get_or_insert(e);
+        }
+        summaries.push(o.summary);
+        stopped.extend(o.stopped);
+    });
+    drop(guard);
+    let ran = match result {
+        Ok(n) => n,
         Err(e) => {
             tessera_reports::remove_parts(&events, reps);
             tessera_reports::remove_parts(&tasks_csv, reps);
@@ -117,18 +198,22 @@ pub fn run(args: SimulateArgs) -> Result<()> {
         }
     };
     bar.finish_and_clear();
-
-    let summaries: Vec<_> = runs.iter().map(|r| r.summary.clone()).collect();
-    let summary = summarize_replications(&summaries, seed);
+    if let Some(e) = series_error {
+        return Err(e);
+    }
+    series.finish()?;
+    if ran == 0 {
+        bail!("{}", cancel.reason().unwrap_or_else(|| "no replication ran".into()));
+    }
+    let summary = summarize_replications(&summaries, seed, &stopped);
     tessera_reports::write_summary_json(&out.join("summary.json"), &summary)?;
-    tessera_reports::write_series_csv(&out.join("series.csv"), runs.iter().enumerate().map(|(i, r)| (i as u32, r.series.as_slice())))?;
     if with_tasks {
-        tessera_reports::join_parts(&tasks_csv, reps)?;
-    } else {
-        let _ = std::fs::remove_file(&tasks_csv); // not left over from an earlier run
+        tessera_reports::join_parts(&tasks_csv, ran)?;
+        tessera_reports::remove_parts(&tasks_csv, reps); // parts of replications never started
     }
     if args.trace {
-        tessera_reports::join_parts(&events, reps)?;
+        tessera_reports::join_parts(&events, ran)?;
+        tessera_reports::remove_parts(&events, reps);
     }
     if !args.quiet {
         // A closed pipe (`| head`) ends the output, not the program with a panic.
@@ -145,10 +230,20 @@ pub fn run(args: SimulateArgs) -> Result<()> {
             if with_tasks { ", tasks.csv" } else { "" },
             if args.trace { ", events.jsonl" } else { "" },
             events,
-            reps,
-            if reps == 1 { "" } else { "s" },
+            ran,
+            if ran == 1 { "" } else { "s" },
             secs
         );
+    }
+    if !stopped.is_empty() || ran < reps {
+        let mut msg = String::from("the run stopped early; the results written cover what ran until then (summary.json: \"stopped\")");
+        for s in &stopped {
+            msg.push_str(&format!("\n  replication {} stopped at {}: {}", s.replication, tessera_reports::human_secs(s.at_s), s.reason));
+        }
+        if ran < reps {
+            msg.push_str(&format!("\n  {} of {reps} replications ran", ran));
+        }
+        return Err(StoppedEarly(msg).into());
     }
     Ok(())
 }

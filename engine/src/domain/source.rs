@@ -112,10 +112,10 @@ impl TaskSource {
                     return;
                 }
                 let e = -(1.0 - ctx.rng().random::<f64>()).ln();
-                Some(now + ((e / rate).round() as u64))
+                Some(now.saturating_add((e / rate).round() as u64)) // a tiny rate saturates, never wraps
             }
             ArrivalProcess::Schedule { rate } => next_scheduled(now, rate, ctx.rng()),
-            ArrivalProcess::Batch { every, first: f, .. } => Some(if first { now + f.0 } else { now + every.0.max(1) }),
+            ArrivalProcess::Batch { every, first: f, .. } => Some(if first { now.saturating_add(f.0) } else { now.saturating_add(every.0.max(1)) }),
         };
         if let Some(at) = at {
             ctx.send_in(Dur(at - now), me, Msg::NextArrival);

@@ -82,9 +82,9 @@ impl<M, A: Actor<M>> Simulation<M, A> {
         self.core.delivered
     }
 
-    /// Runs until the event list is empty, an actor calls `stop`, or the next event is after `until`.
-    /// `progress` is called every 2^16 events with the current time.
-    pub fn run_until(&mut self, until: SimTime, mut progress: impl FnMut(SimTime)) {
+    /// Runs until the event list is empty, an actor calls `stop`, the next event is after `until`,
+    /// or `progress` (called every 2^16 events with the current time) returns false.
+    pub fn run_until(&mut self, until: SimTime, mut progress: impl FnMut(SimTime) -> bool) {
         let core = &mut self.core;
         core.stop = false;
         loop {
@@ -102,15 +102,15 @@ impl<M, A: Actor<M>> Simulation<M, A> {
             if core.stop {
                 break;
             }
-            if core.delivered & 0xffff == 0 {
-                progress(SimTime(core.now));
+            if core.delivered & 0xffff == 0 && !progress(SimTime(core.now)) {
+                break;
             }
         }
     }
 
     /// Runs to completion (until no events remain or an actor stops the run).
     pub fn run(&mut self) {
-        self.run_until(SimTime::MAX, |_| {})
+        self.run_until(SimTime::MAX, |_| true)
     }
 }
 
@@ -176,7 +176,7 @@ mod tests {
         let mut sim: Simulation<Ping, Pinger> = Simulation::new(1);
         let a = sim.add(Pinger { peer: ActorId(0), seen: vec![], timer: None }, 1);
         sim.schedule(SimTime(100), a, Ping::Go(0));
-        sim.run_until(SimTime(50), |_| {});
+        sim.run_until(SimTime(50), |_| true);
         assert!(sim.actors[0].seen.is_empty());
         assert_eq!(sim.now(), SimTime(50));
         sim.run();

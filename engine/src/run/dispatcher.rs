@@ -7,7 +7,21 @@ use super::books::{Books, Hidden};
 use crate::core::{Answer, Command, Core, Effect, TaskId, Work};
 use crate::domain::{Job, Msg, NewTask};
 use crate::kernel::{Actor, ActorId, Context};
-use crate::time::SimTime;
+use crate::time::{Dur, SimTime, US_PER_DAY};
+
+/// A run to a task count (`run.tasks`) stops when no task has become final for this long after
+/// the last arrival: it cannot make progress (annotators who always walk away, nobody able or
+/// allowed to take the work), and waiting longer would only burn the machine.
+pub const STALL_AFTER: Dur = Dur(30 * US_PER_DAY);
+
+/// What happened since the last task became final: the cause named when a run stalls.
+#[derive(Clone, Copy, Debug, Default)]
+struct SinceFinal {
+    at: SimTime,
+    assigned: u64,
+    walked_away: u64,
+    submitted: u64,
+}
 
 /// What the adapter sends where.
 pub struct Wiring {
@@ -37,11 +51,14 @@ pub struct Dispatcher {
     /// Final labels given and not re-opened (provisional ones included).
     finals: u64,
     pub log: Option<CoreLog>,
+    since: SinceFinal,
+    /// Why a run to a task count stopped before every task was final.
+    pub stalled: Option<String>,
 }
 
 impl Dispatcher {
     pub fn new(core: Core, books: Books, wiring: Wiring, log: bool) -> Self {
-        Dispatcher { core, books, wiring, next_task: 0, finals: 0, log: log.then(CoreLog::default) }
+        Dispatcher { core, books, wiring, next_task: 0, finals: 0, log: log.then(CoreLog::default), since: SinceFinal::default(), stalled: None }
     }
 
     pub fn core(&self) -> &Core {
@@ -57,6 +74,34 @@ impl Dispatcher {
     /// Task limit reached and every task final: the run can end.
     pub fn all_done(&self) -> bool {
         self.wiring.task_limit.is_some_and(|lim| self.finals >= lim)
+    }
+
+    /// Final labels given and not re-opened.
+    pub fn finished(&self) -> u64 {
+        self.finals
+    }
+
+    /// Tasks that have arrived so far.
+    pub fn arrived(&self) -> u64 {
+        self.next_task
+    }
+
+    /// A run to a task count with every task in and none final for [`STALL_AFTER`]: says why.
+    fn stall(&self, now: SimTime) -> Option<String> {
+        let lim = self.wiring.task_limit?;
+        if self.next_task < lim || now.since(self.since.at) < STALL_AFTER {
+            return None;
+        }
+        let s = self.since;
+        let open = lim - self.finals;
+        let cause = if s.assigned == 0 {
+            format!("no work was handed out in that time: {} tasks wait and no annotator on shift is able or allowed to take them (skills, languages, reserved pools, bans, shifts)", self.core.queue_len())
+        } else if s.walked_away == s.assigned {
+            format!("every one of the {} items handed out in that time was walked away from (check pools.*.abandonment)", s.assigned)
+        } else {
+            format!("{} items were handed out and {} answers came back in that time, {} walked away from, and none completed a task (quality rules, review rejections or bans re-open the work)", s.assigned, s.submitted, s.walked_away)
+        };
+        Some(format!("no task became final for {STALL_AFTER} of simulated time since the last arrival or final label ({open} of {lim} tasks unfinished): {cause}"))
     }
 
     /// Ends the run at `end`.
@@ -101,7 +146,7 @@ impl Dispatcher {
     fn exec(&mut self, cmd: Command, ctx: &mut dyn Context<Msg>) {
         let now = ctx.now();
         self.core.handle(cmd, now, ctx.rng());
-        let Dispatcher { core, books, wiring, finals, log, .. } = self;
+        let Dispatcher { core, books, wiring, finals, log, since, .. } = self;
         if let Some(log) = log {
             log.commands.push((now, cmd));
             log.effects.extend(core.effects().iter().map(|e| (now, e.clone())));
@@ -109,6 +154,7 @@ impl Dispatcher {
         for e in core.effects() {
             match *e {
                 Effect::Assign { assignment, annotator, work, prelabel } => {
+                    since.assigned += 1;
                     let job = job(books, core, assignment, work, prelabel);
                     ctx.send(wiring.annotators[annotator as usize], Msg::Assign(job));
                 }
@@ -120,7 +166,10 @@ impl Dispatcher {
                     let me = ctx.me();
                     ctx.send_in(at.since(now), me, Msg::Timer(timer));
                 }
-                Effect::Final { .. } => *finals += 1,
+                Effect::Final { .. } => {
+                    *finals += 1;
+                    *since = SinceFinal { at: now, ..SinceFinal::default() };
+                }
                 Effect::Reopened { .. } => *finals -= 1,
                 _ => {}
             }
@@ -134,6 +183,7 @@ impl Dispatcher {
         }
         let task = TaskId(self.next_task);
         self.next_task += 1;
+        self.since = SinceFinal { at: ctx.now(), ..SinceFinal::default() };
         self.books.hide(task, nt.stream, Hidden { truth: nt.truth, difficulty: nt.difficulty }, ctx.now());
         if self.wiring.task_limit == Some(self.next_task) {
             for &s in &self.wiring.sources {
@@ -151,12 +201,14 @@ impl Actor<Msg> for Dispatcher {
             Msg::Arrive(nt) => self.arrive(nt, ctx),
             Msg::PreLabel { task, label } => self.exec(Command::PreLabelled { task, label }, ctx),
             Msg::Submit { annotator, assignment, label, review, leaving } => {
+                self.since.submitted += 1;
                 let answer = if review { Answer::Verdict { accept: label == 1 } } else { Answer::Label(label) };
                 self.exec(Command::Submitted { assignment, annotator, answer }, ctx);
                 let next = if leaving { Command::AnnotatorAway { annotator } } else { Command::AnnotatorReady { annotator } };
                 self.exec(next, ctx);
             }
             Msg::Abandoned { annotator, assignment, leaving } => {
+                self.since.walked_away += 1;
                 self.exec(Command::LeaseExpired { assignment }, ctx);
                 let next = if leaving { Command::AnnotatorAway { annotator } } else { Command::AnnotatorReady { annotator } };
                 self.exec(next, ctx);
@@ -169,6 +221,9 @@ impl Actor<Msg> for Dispatcher {
         }
         self.books.monitor.levels(now, self.core.queue_len(), self.core.live_tasks());
         if self.all_done() {
+            ctx.stop();
+        } else if let Some(why) = self.stall(now) {
+            self.stalled = Some(why);
             ctx.stop();
         }
     }

@@ -12,7 +12,7 @@ mod summary;
 pub use books::Books;
 pub use build::{build, workflow_of, Built, SimActor};
 pub use dispatcher::{CoreLog, Dispatcher};
-pub use replicate::{overload_notes, replication_seed, run_replications, summarize_replications, Keep, SUMMARY_SCHEMA};
+pub use replicate::{overload_notes, replication_seed, run_replications, run_replications_each, summarize_replications, Keep, SUMMARY_SCHEMA};
 pub use summary::{Cost, PoolFigures, Spread, StreamFigures, Summary, Utilization};
 
 use crate::dispatch::Router;
@@ -41,12 +41,52 @@ pub struct RunOptions<'a> {
     pub trace: Option<TraceFactory<'a>>,
     /// Keep every command and effect of the decision core (replay tests).
     pub core_log: bool,
+    /// Set from outside (a memory guard, a user's interrupt) to stop the run where it is: it ends
+    /// as if its horizon were there, with its figures censored at that instant.
+    pub cancel: Option<&'a Cancel>,
 }
+
+/// A request to stop runs early, with the reason to report (first one wins).
+#[derive(Debug, Default)]
+pub struct Cancel {
+    set: std::sync::atomic::AtomicBool,
+    reason: std::sync::Mutex<Option<String>>,
+}
+
+impl Cancel {
+    pub fn cancel(&self, reason: String) {
+        let mut r = self.reason.lock().unwrap_or_else(|e| e.into_inner());
+        if r.is_none() {
+            *r = Some(reason);
+        }
+        self.set.store(true, std::sync::atomic::Ordering::Release);
+    }
+    pub fn is_set(&self) -> bool {
+        self.set.load(std::sync::atomic::Ordering::Acquire)
+    }
+    pub fn reason(&self) -> Option<String> {
+        self.reason.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// A run that ended before what it was asked to do: where and why.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Stopped {
+    pub replication: u32,
+    /// Simulated time of the stop [s].
+    pub at_s: f64,
+    pub reason: String,
+}
+
+/// Progress callbacks (one per 2^16 events) at one simulated instant before a run is declared
+/// stuck: 2^16 × 1,000 ≈ 65 million events without the clock moving (a batch drop of the largest
+/// size takes about 5 million).
+const SAME_INSTANT_CALLS: u32 = 1000;
 
 impl RunOptions<'_> {
     /// Figures only: no records, no trace.
     pub fn figures(seed: u64) -> RunOptions<'static> {
-        RunOptions { seed, replication: 0, keep_records: false, records: None, trace: None, core_log: false }
+        RunOptions { seed, replication: 0, keep_records: false, records: None, trace: None, core_log: false, cancel: None }
     }
 }
 
@@ -58,6 +98,8 @@ pub struct RunOutput {
     pub series: Vec<BinRow>,
     /// The decision core's commands and effects, when asked for.
     pub core_log: Option<CoreLog>,
+    /// Set when the run ended before its horizon or its task count.
+    pub stopped: Option<Stopped>,
 }
 
 /// Makes a fresh router for each run.
@@ -67,19 +109,48 @@ pub type RouterFactory<'a> = &'a (dyn Fn() -> Box<dyn Router> + Sync);
 pub fn run(scenario: &Scenario, make_router: RouterFactory, opts: RunOptions, progress: &mut dyn FnMut(f64)) -> Result<RunOutput, String> {
     let mut built = build(scenario, make_router(), opts)?;
     let horizon = scenario.run.arrival_horizon();
-    let end = match horizon {
+    // Every 2^16 events: report progress, honour a cancel, and stop a run whose clock no longer
+    // moves (a loop of zero-delay messages would otherwise never end).
+    let mut stuck: Option<String> = None;
+    let (mut last, mut same) = (SimTime::ZERO, 0u32);
+    let mut check = |t: SimTime, fraction: f64| -> bool {
+        progress(fraction);
+        if opts.cancel.is_some_and(Cancel::is_set) {
+            return false;
+        }
+        same = if t == last { same + 1 } else { 0 };
+        last = t;
+        if same >= SAME_INSTANT_CALLS {
+            stuck = Some(format!("the simulated clock stopped moving: {} million events at t = {:.6} s without time passing", (same as u64) << 16 >> 20, t.secs()));
+            return false;
+        }
+        true
+    };
+    let mut end = match horizon {
         Some(h) => {
             // Arrivals happen in [0, horizon): events due at the horizon itself are not run.
             let until = SimTime(h.0);
-            built.sim.run_until(SimTime(h.0.saturating_sub(1)), |t| progress(t.0 as f64 / until.0.max(1) as f64));
+            built.sim.run_until(SimTime(h.0.saturating_sub(1)), |t| check(t, t.0 as f64 / until.0.max(1) as f64));
             until
         }
         None => {
             let expected = built.expected_end;
-            built.sim.run_until(SimTime::MAX, |t| progress((t.0 as f64 / expected.max(1.0)).min(0.99)));
+            built.sim.run_until(SimTime::MAX, |t| check(t, (t.0 as f64 / expected.max(1.0)).min(0.99)));
             built.sim.now()
         }
     };
+    let cancelled = opts.cancel.filter(|c| c.is_set()).and_then(Cancel::reason);
+    let stalled = built.dispatcher_mut().stalled.take();
+    let reason = stuck.or(cancelled).or(stalled).or_else(|| {
+        // A run to a task count whose events ran out before every task was final.
+        let d = built.dispatcher();
+        let lim = scenario.run.tasks.filter(|_| horizon.is_none())?;
+        (!d.all_done()).then(|| format!("the run ran out of events with {} of {lim} tasks unfinished ({} arrived): nobody is left to work them (bans, shifts, skills)", lim - d.finished(), d.arrived()))
+    });
+    if reason.is_some() {
+        end = built.sim.now(); // censored where it stopped, not at the horizon
+    }
+    let stopped = reason.map(|reason| Stopped { replication: opts.replication, at_s: end.secs(), reason });
     progress(1.0);
     let events = built.sim.delivered();
     let d = built.dispatcher_mut();
@@ -93,5 +164,5 @@ pub fn run(scenario: &Scenario, make_router: RouterFactory, opts: RunOptions, pr
     let summary = summary::summarize(scenario, &built.task_types, &built.pool_names, &built.pool_of, built.dispatcher(), opts.seed, end, events);
     let d = built.dispatcher_mut();
     let series = d.books.monitor.series.rows(end);
-    Ok(RunOutput { summary, tasks: std::mem::take(&mut d.books.records), series, core_log: d.log.take() })
+    Ok(RunOutput { summary, tasks: std::mem::take(&mut d.books.records), series, core_log: d.log.take(), stopped })
 }

@@ -1,12 +1,16 @@
 //! Replications: independent runs on derived seeds, in parallel, summed up as mean and 95% CI of
 //! every figure. The result does not depend on the thread count: each replication is
-//! single-threaded and results are collected in replication order.
+//! single-threaded, replications start in order (one counter shared by the workers) and their
+//! results are handed on in replication order as they finish, so that what waits for an earlier
+//! replication is at most one result per thread.
 
-use super::{run, RecordFactory, RouterFactory, RunOptions, RunOutput, Summary, TraceFactory};
+use super::{run, Cancel, RecordFactory, RouterFactory, RunOptions, RunOutput, Stopped, Summary, TraceFactory};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Mutex;
 use crate::kernel::stream_key;
 use crate::metrics::stats::mean_ci;
 use crate::spec::Scenario;
-use rayon::prelude::*;
 use serde_json::{json, Map, Value};
 
 /// Seed of replication `r`: the run seed itself for r = 0, a hash of (seed, r) after.
@@ -27,18 +31,77 @@ pub struct Keep<'a> {
     pub records: Option<RecordFactory<'a>>,
     /// The trace streamed to a sink per replication (events.jsonl).
     pub trace: Option<TraceFactory<'a>>,
+    /// Stops the runs where they are; replications not started yet are not run.
+    pub cancel: Option<&'a Cancel>,
 }
 
 /// Runs `reps` replications in parallel. `progress(r, fraction)` is called as replication r
 /// advances.
 pub fn run_replications(scenario: &Scenario, make_router: RouterFactory, seed: u64, reps: u32, keep: Keep, progress: &(dyn Fn(u32, f64) + Sync)) -> Result<Vec<RunOutput>, String> {
-    (0..reps)
-        .into_par_iter()
-        .map(|r| {
-            let opts = RunOptions { seed: replication_seed(seed, r), replication: r, keep_records: keep.records_in_memory, records: keep.records, trace: keep.trace, core_log: false };
-            run(scenario, make_router, opts, &mut |f| progress(r, f))
-        })
-        .collect()
+    let mut out = Vec::new();
+    run_replications_each(scenario, make_router, seed, reps, keep, progress, &mut |o| out.push(o))?;
+    Ok(out)
+}
+
+/// Runs `reps` replications on the rayon pool's threads and hands each result to `done` in
+/// replication order as soon as it and every earlier one have finished (memory does not grow
+/// with `reps`). Returns how many were run: fewer than `reps` when `keep.cancel` stopped them.
+/// The first error stops the replications not yet started and is returned.
+pub fn run_replications_each(
+    scenario: &Scenario,
+    make_router: RouterFactory,
+    seed: u64,
+    reps: u32,
+    keep: Keep,
+    progress: &(dyn Fn(u32, f64) + Sync),
+    done: &mut (dyn FnMut(RunOutput) + Send),
+) -> Result<u32, String> {
+    struct Order<'d> {
+        next: u32,
+        waiting: BTreeMap<u32, RunOutput>,
+        done: &'d mut (dyn FnMut(RunOutput) + Send),
+        error: Option<(u32, String)>,
+    }
+    let order = Mutex::new(Order { next: 0, waiting: BTreeMap::new(), done, error: None });
+    let counter = AtomicU32::new(0);
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    let workers = rayon::current_num_threads().clamp(1, reps.max(1) as usize);
+    rayon::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|_| loop {
+                if failed.load(Ordering::Acquire) || keep.cancel.is_some_and(Cancel::is_set) {
+                    return;
+                }
+                let r = counter.fetch_add(1, Ordering::AcqRel);
+                if r >= reps {
+                    return;
+                }
+                let opts = RunOptions { seed: replication_seed(seed, r), replication: r, keep_records: keep.records_in_memory, records: keep.records, trace: keep.trace, core_log: false, cancel: keep.cancel };
+                let result = run(scenario, make_router, opts, &mut |f| progress(r, f));
+                let mut o = order.lock().unwrap_or_else(|e| e.into_inner());
+                match result {
+                    Ok(out) => {
+                        o.waiting.insert(r, out);
+                        while let Some(out) = { let next = o.next; o.waiting.remove(&next) } {
+                            (o.done)(out);
+                            o.next += 1;
+                        }
+                    }
+                    Err(e) => {
+                        failed.store(true, Ordering::Release);
+                        if o.error.as_ref().is_none_or(|(k, _)| r < *k) {
+                            o.error = Some((r, e));
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let o = order.into_inner().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, e)) = o.error {
+        return Err(e);
+    }
+    Ok(o.next)
 }
 
 /// Replaces each number of the tree by {mean, ci95_low, ci95_high, half_width}; other leaves
@@ -96,8 +159,9 @@ pub fn overload_notes(runs: &[Summary]) -> Vec<String> {
     notes
 }
 
-/// summary.json: the figures as mean and 95% CI over replications, plus every replication.
-pub fn summarize_replications(runs: &[Summary], base_seed: u64) -> Value {
+/// summary.json: the figures as mean and 95% CI over replications, plus every replication, and
+/// the runs that stopped before their end (`stopped`, empty when none did).
+pub fn summarize_replications(runs: &[Summary], base_seed: u64, stopped: &[Stopped]) -> Value {
     let values: Vec<Value> = runs.iter().map(|s| serde_json::to_value(s).expect("summary serialises")).collect();
     let refs: Vec<&Value> = values.iter().collect();
     let mut figures = fold(&refs);
@@ -115,6 +179,7 @@ pub fn summarize_replications(runs: &[Summary], base_seed: u64) -> Value {
         "replications": runs.len(),
         "overloaded": !overload.is_empty(),
         "overload": overload,
+        "stopped": stopped,
         "figures": figures,
         "runs": values,
     })

@@ -4,6 +4,7 @@
 //! money is [USD].
 
 mod dist;
+pub mod limits;
 mod pool;
 mod stream;
 

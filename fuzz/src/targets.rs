@@ -1,0 +1,175 @@
+//! The fuzz targets: each takes one input and either accepts it (and, for scenarios, runs it a
+//! little) or rejects it with an error; anything else is a bug: a panic (caught by the driver),
+//! an error that does not say where, an output that breaks an invariant. A rejection's *kind*
+//! (the field and the first words of the message, numbers blanked) tells the driver that an input
+//! reached somewhere new, so it joins the working corpus.
+
+use std::io::Write as _;
+use std::path::Path;
+use std::sync::Arc;
+use tessera_engine::quality::aggregation::Method;
+use tessera_engine::run::{run, Cancel, RunOptions};
+use tessera_engine::spec::Scenario;
+use tessera_engine::time::{Dur, US_PER_HOUR};
+use tessera_scenarios::answers::{read_answers, read_truth};
+use tessera_scenarios::{load_str_with, Known, ScenarioError};
+
+/// What became of one input.
+pub enum Outcome {
+    /// Loaded (and run, for scenarios).
+    Accepted(String),
+    /// Rejected with a clear error; the string is its kind.
+    Rejected(String),
+}
+
+/// The names a scenario may use: every policy this build knows.
+pub fn known() -> Known<'static> {
+    let names: &'static [&'static str] = Box::leak(tessera_policies::names().into_boxed_slice());
+    Known::with_policies(names)
+}
+
+/// The kind of an error message: digits and quoted values blanked, at most 60 characters.
+fn kind(path: &str, message: &str) -> String {
+    let mut out = String::from(path);
+    out.push_str(": ");
+    let mut quoted = false;
+    for c in message.chars().take(60) {
+        match c {
+            '"' => quoted = !quoted,
+            _ if quoted => {}
+            '0'..='9' => {
+                if !out.ends_with('#') {
+                    out.push('#')
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.chars().map(|c| if c.is_ascii_digit() { '#' } else { c }).collect()
+}
+
+fn scenario_error(e: &ScenarioError) -> Result<Outcome, String> {
+    let issues = e.issues();
+    if issues.is_empty() {
+        return Err(format!("a scenario error without a located issue: {e}"));
+    }
+    for i in issues {
+        if i.location.is_empty() || i.message.trim().is_empty() {
+            return Err(format!("an error that does not say where or what: {i:?}"));
+        }
+    }
+    let i = &issues[0];
+    let path: String = i.path.chars().map(|c| if c.is_ascii_digit() { '#' } else { c }).collect();
+    Ok(Outcome::Rejected(kind(&path, &i.message)))
+}
+
+/// Runs a loaded scenario briefly: at most 2 simulated hours of arrivals, or 200 tasks. The run
+/// must end by itself (the engine's own guards stop a run that cannot progress); `cancel` is the
+/// driver's watchdog.
+fn run_briefly(mut s: Scenario, cancel: &Arc<Cancel>) -> Result<String, String> {
+    if let Some(n) = s.run.tasks {
+        s.run.tasks = Some(n.min(200));
+    } else {
+        let h = s.run.arrival_horizon().unwrap_or(Dur(2 * US_PER_HOUR));
+        s.run.horizon = Some(Dur(h.0.min(2 * US_PER_HOUR)));
+    }
+    if s.run.arrival_horizon().is_some_and(|h| s.run.warmup >= h) {
+        s.run.warmup = Dur::ZERO;
+    }
+    let routing = s.routing.clone();
+    let make = move || tessera_policies::router_for(&routing).expect("validated policy name");
+    let opts = RunOptions { cancel: Some(cancel), ..RunOptions::figures(7) };
+    match run(&s, &make, opts, &mut |_| {}) {
+        Ok(out) => {
+            let f = &out.summary;
+            if f.completions + f.unfinished != f.arrivals {
+                return Err(format!("figures that do not add up: {} arrivals, {} completed, {} unfinished", f.arrivals, f.completions, f.unfinished));
+            }
+            Ok(match out.stopped {
+                Some(st) => format!("stopped: {}", kind("", &st.reason)),
+                None => "ran".into(),
+            })
+        }
+        // An error from a run is allowed (a file it cannot write) but must say something.
+        Err(e) if !e.trim().is_empty() => Ok(format!("run error: {}", kind("", &e))),
+        Err(_) => Err("a run failed with an empty error".into()),
+    }
+}
+
+/// A scenario file.
+pub fn scenario(input: &[u8], known: &Known, cancel: &Arc<Cancel>) -> Result<Outcome, String> {
+    let text = String::from_utf8_lossy(input);
+    match load_str_with(&text, "fuzz.toml", &[], &[], known) {
+        Ok(l) => run_briefly(l.scenario, cancel).map(Outcome::Accepted),
+        Err(e) => scenario_error(&e),
+    }
+}
+
+/// `--set` and `--unset` on a shipped scenario: the input's first line names the base scenario
+/// (an index into `bases`), every other line is `set KEY=VALUE` or `unset KEY`.
+pub fn overrides(input: &[u8], bases: &[String], known: &Known, cancel: &Arc<Cancel>) -> Result<Outcome, String> {
+    let text = String::from_utf8_lossy(input);
+    let mut lines = text.lines();
+    let base = lines.next().and_then(|l| l.trim().parse::<usize>().ok()).unwrap_or(0) % bases.len().max(1);
+    let (mut set, mut unset) = (Vec::new(), Vec::new());
+    for l in lines {
+        if let Some(k) = l.strip_prefix("unset ") {
+            unset.push(k.to_string());
+        } else {
+            set.push(l.strip_prefix("set ").unwrap_or(l).to_string());
+        }
+    }
+    match load_str_with(&bases[base], "base.toml", &unset, &set, known) {
+        Ok(l) => run_briefly(l.scenario, cancel).map(Outcome::Accepted),
+        Err(e) => scenario_error(&e),
+    }
+}
+
+/// An answers CSV (`task,worker,label`), optionally followed by a line `---truth---` and a truth
+/// CSV (`task,label`): read, aggregated with a cheap and an iterative method, scored.
+pub fn csv(input: &[u8], dir: &Path) -> Result<Outcome, String> {
+    let (answers, truth) = match input.windows(11).position(|w| w == b"---truth---") {
+        Some(at) => (&input[..at], Some(&input[(at + 11).min(input.len())..])),
+        None => (input, None),
+    };
+    let write = |name: &str, bytes: &[u8]| -> Result<std::path::PathBuf, String> {
+        let p = dir.join(name);
+        std::fs::File::create(&p).and_then(|mut f| f.write_all(bytes)).map_err(|e| format!("fuzz driver cannot write {}: {e}", p.display()))?;
+        Ok(p)
+    };
+    let a = write("answers.csv", answers)?;
+    let file = match read_answers(&a) {
+        Ok(f) => f,
+        Err(e) => {
+            let m = e.to_string();
+            if !m.contains("answers.csv") {
+                return Err(format!("an answers error that does not name the file: {m}"));
+            }
+            return Ok(Outcome::Rejected(kind("answers", m.split_once(": ").map_or(&m, |x| x.1))));
+        }
+    };
+    let method = Method::ALL[(answers.len() + file.answers.len()) % Method::ALL.len()];
+    for m in [Method::Mv, method] {
+        if m == Method::GoldMv {
+            continue; // needs golden labels
+        }
+        if let Err(e) = m.aggregator().fit(&file.answers, None) {
+            if e.to_string().trim().is_empty() {
+                return Err(format!("{} failed with an empty error", m.name()));
+            }
+        }
+    }
+    if let Some(t) = truth {
+        let p = write("truth.csv", t)?;
+        for allow_unseen in [true, false] {
+            if let Err(e) = read_truth(&p, &file, allow_unseen) {
+                let m = e.to_string();
+                if !m.contains("truth.csv") {
+                    return Err(format!("a truth error that does not name the file: {m}"));
+                }
+                return Ok(Outcome::Rejected(kind("truth", m.split_once(": ").map_or(&m, |x| x.1))));
+            }
+        }
+    }
+    Ok(Outcome::Accepted(format!("{} labels", file.label_names.len().min(8))))
+}
