@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use tessera_engine::quality::aggregation::{Aggregator, DawidSkene, Method, NO_LABEL};
-use tessera_scenarios::answers::{read_answers, read_truth, AnswersFile};
+use tessera_scenarios::answers::{read_answers, read_truth, AnswersFile, Role};
 
 /// In CI (`TESSERA_REQUIRE_DATA` set by .ci/run) a missing input is a failure, not a skip.
 fn skip_or_fail(msg: &str) {
@@ -86,7 +86,7 @@ fn file_with(rows: &[&str]) -> tempfile::NamedTempFile {
 
 fn load(dir: &Path, name: &str) -> (AnswersFile, Vec<Option<u32>>) {
     let f = read_answers(&dir.join(name).join("labels.csv")).unwrap();
-    let gt = read_truth(&dir.join(name).join("gt.csv"), &f, true).unwrap();
+    let gt = read_truth(&dir.join(name).join("gt.csv"), &f, Role::Truth).unwrap().labels;
     (f, gt)
 }
 
@@ -155,13 +155,13 @@ fn labels_identical_to_crowdkit() {
                 eprintln!("WARNING: no crowd-kit reference {}", path.display());
                 continue;
             }
-            let reference = read_truth(&path, &f, true).unwrap();
+            let reference = read_truth(&path, &f, Role::Truth).unwrap().labels;
             let r = if method == "ds-golden" {
                 // golden: the first half of gt.csv's rows, in file order (as crowdkit_labels.py)
                 let text = std::fs::read_to_string(dir.join(&ds).join("gt.csv")).unwrap();
                 let rows: Vec<&str> = text.lines().skip(1).filter(|l| !l.is_empty()).collect();
                 let half = file_with(&rows[..rows.len() / 2]);
-                let golden = read_truth(half.path(), &f, false).unwrap();
+                let golden = read_truth(half.path(), &f, Role::Golden).unwrap().labels;
                 DawidSkene::default().fit(&f.answers, Some(&golden)).unwrap()
             } else {
                 method.parse::<Method>().unwrap().aggregator().fit(&f.answers, None).unwrap()
