@@ -331,9 +331,9 @@ fn repeated_answers(file: &mut AnswersFile, ct: usize, cw: usize) -> Result<(), 
         }
     }
     file.warnings.push(format!(
-        "{}: {} repeat an earlier (task, worker) pair ({}; first: task {task:?}, worker {worker:?} at lines {}); each is kept as a separate vote, as crowd-kit does",
+        "{}: {} an earlier (task, worker) pair ({}; first: task {task:?}, worker {worker:?} at lines {}); each is kept as a separate vote, as crowd-kit does",
         file.path.display(),
-        plural(repeated, "answer", "answers"),
+        plural(repeated, "answer repeats", "answers repeat"),
         plural(pairs, "pair", "pairs"),
         lines.join(" and ")
     ));
@@ -379,6 +379,7 @@ pub fn read_truth(path: &Path, answers: &AnswersFile, role: Role) -> Result<Trut
     let mut given: HashMap<u32, (u64, String)> = HashMap::new();
     let (mut first_unknown, mut first_unseen, mut first_repeat) = (None, None, None);
     let mut unseen_names: Vec<String> = Vec::new();
+    let mut far: std::collections::HashSet<String> = std::collections::HashSet::new();
     let (mut folded, mut case_only, mut first_case): (Option<HashMap<String, &str>>, usize, Option<(String, String)>) = (None, 0, None);
     let mut rec = csv::StringRecord::new();
     while rdr.read_record(&mut rec).map_err(|e| csv_error(path, e))? {
@@ -417,7 +418,9 @@ pub fn read_truth(path: &Path, answers: &AnswersFile, role: Role) -> Result<Trut
         let id = match label_ids.get(label) {
             Some(&id) => id,
             None => {
-                if let Some(near) = near_label(label, answers) {
+                // Checked once per distinct label: a label with no near match stays without one.
+                let near = if far.contains(label) { None } else { near_label(label, answers) };
+                if let Some(near) = near {
                     return Err(ReadError::Malformed {
                         path: path.to_owned(),
                         line,
@@ -435,6 +438,9 @@ pub fn read_truth(path: &Path, answers: &AnswersFile, role: Role) -> Result<Trut
                             some(&answers.label_names)
                         ),
                     });
+                }
+                if far.len() < 1 << 16 {
+                    far.insert(label.to_owned());
                 }
                 out.unseen_labels += 1;
                 first_unseen.get_or_insert((line, task.to_owned(), label.to_owned()));
