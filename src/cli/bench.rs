@@ -46,6 +46,12 @@ the evaluation set only (pass --tuning to run the tuning set while tuning a poli
 Runs in parallel (rayon; --threads or RAYON_NUM_THREADS); the files are byte-identical for the \
 same inputs at any thread count.
 
+Input: a file matched by a glob of --scenarios that is not a scenario (no [[streams]] or \
+[[pools]], e.g. scenarios/Cargo.toml) is skipped with a note; named without a glob it is an \
+error. A policy or scenario file given twice runs once. --seeds is 1 to 10000, --threads 1 to \
+1024. With one seed there is no confidence interval: the markdown shows \"± n/a\" and the CSV \
+half-width cells are empty (\"nan\" there means a figure that was not finite in some seed).
+
 Examples:
   tessera bench
   tessera bench --policies fifo,c-mu,max-weight,batch-lp --seeds 10
