@@ -124,6 +124,10 @@ pub fn run(args: AggregateArgs) -> anyhow::Result<()> {
             args.method.name()
         ));
     }
+    // Said before the fit, which may take a while.
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
     let golden_tasks = golden.as_ref().map(|g| g.tasks);
     let golden = golden.map(|g| g.labels);
     let a = &file.answers;
@@ -152,15 +156,14 @@ pub fn run(args: AggregateArgs) -> anyhow::Result<()> {
         let mv = MajorityVote::default().fit(a, None)?;
         let agree = (0..a.n_tasks).filter(|&t| result.labels[t] == mv.labels[t]).count();
         if (agree as f64) < KOS_MV_AGREEMENT * a.n_tasks as f64 {
-            warnings.push(format!(
+            let w = format!(
                 "kos agrees with majority vote on only {agree} of {} tasks ({:.0}%): KOS assumes workers without a bias toward one label, and workers who give one label to most of many tasks can carry its messages; compare with --method ds",
                 a.n_tasks,
                 100.0 * agree as f64 / a.n_tasks as f64
-            ));
+            );
+            eprintln!("warning: {w}");
+            warnings.push(w);
         }
-    }
-    for w in &warnings {
-        eprintln!("warning: {w}");
     }
 
     let labels_to_stdout = args.out.is_none() && args.format == Format::Table;
