@@ -14,11 +14,13 @@ venv="$(bash benches/peers/setup.sh | tail -1)"
 
 if [ -d "$TESSERA_CROWD_DATA" ]; then
   ref="$target/crowdkit-ref"
-  if [ ! -f "$ref/.complete" ]; then
+  # .complete holds the method list the references were made with: a new method remakes them.
+  methods=mv,wawa,ds,ds-golden,one-coin-ds,zbs,kos
+  if [ "$(cat "$ref/.complete" 2>/dev/null)" != "$methods" ]; then
     echo "== peers: crowd-kit reference labels on every shared dataset (a few minutes, once) =="
     rm -rf "$ref"
-    "$venv/bin/python" benches/peers/crowdkit_labels.py "$ref" "$TESSERA_CROWD_DATA" --methods mv,wawa,ds,ds-golden,one-coin-ds,zbs
-    touch "$ref/.complete"
+    "$venv/bin/python" benches/peers/crowdkit_labels.py "$ref" "$TESSERA_CROWD_DATA" --methods "$methods"
+    echo "$methods" > "$ref/.complete"
   fi
   export TESSERA_CROWDKIT_REF="$ref"
 else

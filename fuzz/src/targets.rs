@@ -11,7 +11,7 @@ use tessera_engine::quality::aggregation::Method;
 use tessera_engine::run::{run, Cancel, RunOptions};
 use tessera_engine::spec::Scenario;
 use tessera_engine::time::{Dur, US_PER_HOUR};
-use tessera_scenarios::answers::{read_answers, read_truth};
+use tessera_scenarios::answers::{read_answers, read_truth, Role};
 use tessera_scenarios::{load_str_with, Known, ScenarioError};
 
 /// What became of one input.
@@ -161,8 +161,8 @@ pub fn csv(input: &[u8], dir: &Path) -> Result<Outcome, String> {
     }
     if let Some(t) = truth {
         let p = write("truth.csv", t)?;
-        for allow_unseen in [true, false] {
-            if let Err(e) = read_truth(&p, &file, allow_unseen) {
+        for role in [Role::Truth, Role::Golden] {
+            if let Err(e) = read_truth(&p, &file, role) {
                 let m = e.to_string();
                 if !m.contains("truth.csv") {
                     return Err(format!("a truth error that does not name the file: {m}"));

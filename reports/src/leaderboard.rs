@@ -43,6 +43,18 @@ fn fmt(x: f64, digits: usize) -> String {
     if x.is_finite() { format!("{x:.digits$}") } else { "nan".into() }
 }
 
+/// A markdown cell: the mean ± the 95% half-width; with one seed there is no interval, and the
+/// cell says `± n/a` (a half-width of `nan` with several seeds means a seed's figure was not
+/// finite).
+fn md_cell(m: f64, h: f64, digits: usize, n: usize) -> String {
+    if n < 2 { format!("{} ± n/a", fmt(m, digits)) } else { format!("{} ± {}", fmt(m, digits), fmt(h, digits)) }
+}
+
+/// A CSV half-width: empty with one seed (no interval), else 6 decimal places or `nan`.
+fn csv_half(h: f64, n: usize) -> String {
+    if n < 2 { String::new() } else { fmt(h, 6) }
+}
+
 /// Index of the best policy for figure `k` of [`FIGURES`] in one scenario's row of a [`Table`]
 /// (highest or lowest mean, as the figure says; the first on ties), or None when every mean is
 /// NaN.
@@ -63,7 +75,8 @@ fn best_of(values: impl Iterator<Item = f64>, higher: bool) -> Option<usize> {
 
 /// `leaderboard.csv`: a header, then one row per scenario (`names`) and policy with the number of
 /// seeds `n`, whether the policy has the best reward of the scenario, and the mean and 95%
-/// half-width of each figure (6 decimal places, `nan` when not finite).
+/// half-width of each figure (6 decimal places, `nan` when not finite; the half-width is empty
+/// with one seed, which has no interval).
 pub fn leaderboard_csv(names: &[String], policies: &[String], table: &Table, n: usize) -> String {
     let mut s = String::from("scenario,policy,seeds,best");
     for f in FIGURES {
@@ -76,7 +89,7 @@ pub fn leaderboard_csv(names: &[String], policies: &[String], table: &Table, n: 
             let _ = write!(s, "{name},{p},{n},{}", star == Some(pi));
             for k in 0..6 {
                 let (m, h) = table[si][pi][k];
-                let _ = write!(s, ",{},{}", fmt(m, 6), fmt(h, 6));
+                let _ = write!(s, ",{},{}", fmt(m, 6), csv_half(h, n));
             }
             s.push('\n');
         }
@@ -93,13 +106,15 @@ pub fn leaderboard_md(names: &[String], paths: &[PathBuf], policies: &[String], 
     let _ = writeln!(s, "Reproduce with:\n\n```\n{command_line}\n```\n");
     let _ = writeln!(
         s,
-        "{} {} seeds per scenario and policy ({}: replication_seed({} + {}, r) for r < {}), common random numbers across policies. Each cell is the mean ± the 95% confidence half-width (Student t). ★ = best composite reward in the scenario; **bold** = best value of the column.\n",
+        "{} {} {} per scenario and policy ({}: replication_seed({} + {}, r) for r < {}), common random numbers across policies. Each cell is the mean ± the 95% confidence half-width (Student t){}. ★ = best composite reward in the scenario; **bold** = best value of the column.\n",
         if seeds.tuning { "Tuning set:" } else { "Held-out evaluation set:" },
         seeds.count,
+        if seeds.count == 1 { "seed" } else { "seeds" },
         if seeds.tuning { "tuning seeds" } else { "evaluation seeds" },
         seeds.base,
         seeds.offset,
-        seeds.count
+        seeds.count,
+        if seeds.count < 2 { "; with one seed there is no interval (n/a)" } else { "" }
     );
     s.push_str(FORMULA);
     s.push_str("\n\n");
@@ -118,7 +133,7 @@ pub fn leaderboard_md(names: &[String], paths: &[PathBuf], policies: &[String], 
             let _ = write!(s, "| {p}{star} |");
             for k in 0..6 {
                 let (m, h) = table[si][pi][k];
-                let cell = format!("{} ± {}", fmt(m, DIGITS[k]), fmt(h, DIGITS[k]));
+                let cell = md_cell(m, h, DIGITS[k], seeds.count);
                 if bests[k] == Some(pi) {
                     let _ = write!(s, " **{cell}** |");
                 } else {
@@ -129,14 +144,14 @@ pub fn leaderboard_md(names: &[String], paths: &[PathBuf], policies: &[String], 
         }
         s.push('\n');
         if let Some((names, cells)) = streams.get(si).filter(|(n, _)| n.len() > 1) {
-            stream_md(&mut s, names, policies, cells);
+            stream_md(&mut s, names, policies, cells, seeds.count);
         }
     }
     s
 }
 
 /// A scenario's per-stream table: policies × (stream, figure), best of each column in bold.
-fn stream_md(s: &mut String, streams: &[String], policies: &[String], cells: &[Vec<[(f64, f64); 2]>]) {
+fn stream_md(s: &mut String, streams: &[String], policies: &[String], cells: &[Vec<[(f64, f64); 2]>], n: usize) {
     s.push_str("Per stream (a stream can miss its targets while the totals look fine):\n\n| policy |");
     for st in streams {
         for f in STREAM_FIGURES {
@@ -152,7 +167,7 @@ fn stream_md(s: &mut String, streams: &[String], policies: &[String], cells: &[V
         for j in 0..streams.len() {
             for k in 0..STREAM_FIGURES.len() {
                 let (m, h) = cells[pi][j][k];
-                let cell = format!("{} ± {}", fmt(m, 4), fmt(h, 4));
+                let cell = md_cell(m, h, 4, n);
                 if bests[j][k] == Some(pi) {
                     let _ = write!(s, " **{cell}** |");
                 } else {
@@ -166,7 +181,7 @@ fn stream_md(s: &mut String, streams: &[String], policies: &[String], cells: &[V
 }
 
 /// `leaderboard-streams.csv`: one row per scenario, policy and stream with the mean and 95%
-/// half-width of each of [`STREAM_FIGURES`].
+/// half-width of each of [`STREAM_FIGURES`] (as in [`leaderboard_csv`]: empty with one seed).
 pub fn leaderboard_streams_csv(names: &[String], policies: &[String], streams: &[StreamTable], n: usize) -> String {
     let mut s = String::from("scenario,policy,stream,seeds");
     for f in STREAM_FIGURES {
@@ -179,11 +194,42 @@ pub fn leaderboard_streams_csv(names: &[String], policies: &[String], streams: &
             for (j, st) in stream_names.iter().enumerate() {
                 let _ = write!(s, "{name},{p},{st},{n}");
                 for (m, h) in cells[pi][j] {
-                    let _ = write!(s, ",{},{}", fmt(m, 6), fmt(h, 6));
+                    let _ = write!(s, ",{},{}", fmt(m, 6), csv_half(h, n));
                 }
                 s.push('\n');
             }
         }
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(n: usize) -> (String, String, String) {
+        let names = vec!["s".to_string()];
+        let policies = vec!["fifo".to_string()];
+        let table: Table = vec![vec![[(0.5, if n < 2 { f64::NAN } else { 0.01 }); 6]]];
+        let streams: Vec<StreamTable> = vec![(vec!["a".into(), "b".into()], vec![vec![[(0.25, if n < 2 { f64::NAN } else { 0.02 }); 2]; 2]])];
+        let seeds = SeedSet { tuning: false, base: 1, offset: 1_000_000, count: n };
+        (
+            leaderboard_csv(&names, &policies, &table, n),
+            leaderboard_md(&names, &[PathBuf::from("s.toml")], &policies, &table, &streams, "tessera bench", &seeds),
+            leaderboard_streams_csv(&names, &policies, &streams, n),
+        )
+    }
+
+    #[test]
+    fn one_seed_has_no_interval_and_says_so() {
+        let (csv, md, streams) = one(1);
+        assert!(!md.contains("nan"), "{md}");
+        assert!(md.contains("| fifo ★ | **0.5000 ± n/a** |") && md.contains("**0.2500 ± n/a**") && md.contains("with one seed there is no interval (n/a)"), "{md}");
+        assert_eq!(csv.lines().nth(1).unwrap(), "s,fifo,1,true,0.500000,,0.500000,,0.500000,,0.500000,,0.500000,,0.500000,");
+        assert_eq!(streams.lines().nth(1).unwrap(), "s,fifo,a,1,0.250000,,0.250000,");
+        let (csv, md, streams) = one(2);
+        assert!(md.contains("**0.5000 ± 0.0100**") && !md.contains("n/a"), "{md}");
+        assert!(csv.lines().nth(1).unwrap().ends_with(",0.500000,0.010000"));
+        assert!(streams.lines().nth(1).unwrap().ends_with(",0.250000,0.020000"));
+    }
 }

@@ -20,3 +20,33 @@ pub use validate::Known;
 pub fn library_dir() -> std::path::PathBuf {
     std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
+
+/// Why the TOML text of a file is not a scenario, or None when it may be one: a file that parses
+/// as TOML but has neither `streams` nor `pools` (a `Cargo.toml`, a config file) is not; text that
+/// does not parse may be a broken scenario, and loading it reports where.
+pub fn not_a_scenario(text: &str) -> Option<String> {
+    let doc: toml::Table = text.parse().ok()?;
+    if doc.contains_key("streams") || doc.contains_key("pools") {
+        return None;
+    }
+    let keys: Vec<&str> = doc.keys().map(String::as_str).take(6).collect();
+    Some(if keys.is_empty() {
+        "it has no [[streams]] or [[pools]] table (it is empty)".to_string()
+    } else {
+        format!("it has no [[streams]] or [[pools]] table (its top-level keys: {}{})", keys.join(", "), if doc.len() > 6 { ", ..." } else { "" })
+    })
+}
+
+#[cfg(test)]
+mod kind_tests {
+    #[test]
+    fn cargo_manifests_are_not_scenarios_and_scenarios_are() {
+        let cargo = std::fs::read_to_string(super::library_dir().join("Cargo.toml")).unwrap();
+        let why = super::not_a_scenario(&cargo).expect("Cargo.toml is not a scenario");
+        assert!(why.contains("package") && why.contains("[[streams]]"), "{why}");
+        let mmc = std::fs::read_to_string(super::library_dir().join("mmc.toml")).unwrap();
+        assert_eq!(super::not_a_scenario(&mmc), None);
+        assert_eq!(super::not_a_scenario("this is [not toml"), None, "a broken file may be a broken scenario");
+        assert!(super::not_a_scenario("").unwrap().contains("empty"));
+    }
+}

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
-use tessera_engine::quality::aggregation::{Aggregation, Method, NO_LABEL};
-use tessera_scenarios::answers::{read_answers, read_truth};
+use tessera_engine::quality::aggregation::{Aggregation, Aggregator, MajorityVote, Method, NO_LABEL};
+use tessera_scenarios::answers::{read_answers, read_truth, Role};
 
 pub const LONG_ABOUT: &str = "\
 Aggregate crowd answers into one label per task.
@@ -23,12 +23,22 @@ crowd-kit 1.4.2 step by step, with its default parameters:
   one-coin-ds  Dawid-Skene with one accuracy per worker
   glad         GLAD: worker ability and task difficulty
   mace         MACE: workers either know the answer or spam
-  kos          Karger-Oh-Shah message passing (two labels only)
+  kos          Karger-Oh-Shah message passing (two labels only; its sign is anchored so that it
+               agrees with majority vote on at least half the tasks)
   mmsr         M-MSR: robust rank-one fit of worker agreement
 
 With --gt GT.csv (columns task,label) it reports the accuracy over the tasks that have both
-answers and a true label. With --golden GOLD.csv, ds and one-coin-ds pin those tasks to their
-known labels while fitting, and gold-mv learns its weights from them.
+answers and a true label, and how many those are. With --golden GOLD.csv, ds and one-coin-ds pin
+those tasks to their known labels while fitting, and gold-mv learns its weights from them.
+
+Labels are compared as text. Errors (exit 1): a truth or golden label that is an answer label
+written differently (1.0 for 1, Cat for cat); a task given two different labels; a truth or
+golden file that shares no task with the answers, or truth none of whose labels occurs in them;
+a quoted field running over several lines (an unterminated quote). Warnings (stderr, and the JSON
+\"warnings\" list): answers repeating a (task, worker) pair (kept as separate votes, as in
+crowd-kit), truth rows repeated, naming tasks without answers (not scored) or with a label no
+answer uses (scored as wrong), --golden with a method that ignores it, and kos agreeing with
+majority vote on fewer than 75% of the tasks.
 
 Output: CSV task,label,confidence (to --out, or stdout when neither --out nor --format json is
 given); a summary (table or one JSON object) goes to stdout, or to stderr when labels go to stdout.
@@ -36,7 +46,7 @@ given); a summary (table or one JSON object) goes to stdout, or to stderr when l
 Example:
   tessera aggregate data/crowd/rte/labels.csv --method ds --gt data/crowd/rte/gt.csv \\
       --out rte-labels.csv --format json
-  {\"method\":\"ds\",\"tasks\":800,\"workers\":164,\"answers\":8000,\"accuracy\":0.9275,\"iterations\":9,\"seconds\":0.002}";
+  {\"method\":\"ds\",\"tasks\":800,\"workers\":164,\"answers\":8000,\"accuracy\":0.9275,\"scored_tasks\":800,\"iterations\":9,\"seconds\":0.002,\"warnings\":[]}";
 
 /// Aggregate crowd answers into one label per task (majority vote, Dawid-Skene, GLAD, ...).
 #[derive(clap::Args, Debug)]
@@ -92,11 +102,34 @@ fn csv_field(s: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// Methods that read golden labels.
+const USE_GOLDEN: [Method; 3] = [Method::Ds, Method::OneCoinDs, Method::GoldMv];
+
+/// Below this share of tasks agreeing with majority vote, a KOS result gets a warning.
+const KOS_MV_AGREEMENT: f64 = 0.75;
+
 pub fn run(args: AggregateArgs) -> anyhow::Result<()> {
     let start = Instant::now();
     let file = read_answers(&args.answers)?;
-    let gt = args.gt.as_deref().map(|p| read_truth(p, &file, true)).transpose()?;
-    let golden = args.golden.as_deref().map(|p| read_truth(p, &file, false)).transpose()?;
+    let mut warnings = file.warnings.clone();
+    let gt = args.gt.as_deref().map(|p| read_truth(p, &file, Role::Truth)).transpose()?;
+    let golden = args.golden.as_deref().map(|p| read_truth(p, &file, Role::Golden)).transpose()?;
+    for t in gt.iter().chain(&golden) {
+        warnings.extend(t.warnings.iter().cloned());
+    }
+    if golden.is_some() && !USE_GOLDEN.contains(&args.method) {
+        warnings.push(format!(
+            "--golden is read by {} only; {} ignores it",
+            USE_GOLDEN.map(|m| m.name()).join(", "),
+            args.method.name()
+        ));
+    }
+    // Said before the fit, which may take a while.
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
+    let golden_tasks = golden.as_ref().map(|g| g.tasks);
+    let golden = golden.map(|g| g.labels);
     let a = &file.answers;
 
     // A spinner on stderr only when the fit is likely to take a while.
@@ -117,7 +150,21 @@ pub fn run(args: AggregateArgs) -> anyhow::Result<()> {
     if let Some(pb) = bar {
         pb.finish_and_clear();
     }
-    let accuracy = gt.as_deref().and_then(|g| result.accuracy(g));
+    let accuracy = gt.as_ref().and_then(|g| result.accuracy(&g.labels));
+    let scored = gt.as_ref().map(|g| g.tasks);
+    if args.method == Method::Kos {
+        let mv = MajorityVote::default().fit(a, None)?;
+        let agree = (0..a.n_tasks).filter(|&t| result.labels[t] == mv.labels[t]).count();
+        if (agree as f64) < KOS_MV_AGREEMENT * a.n_tasks as f64 {
+            let w = format!(
+                "kos agrees with majority vote on only {agree} of {} tasks ({:.0}%): KOS assumes workers without a bias toward one label, and workers who give one label to most of many tasks can carry its messages; compare with --method ds",
+                a.n_tasks,
+                100.0 * agree as f64 / a.n_tasks as f64
+            );
+            eprintln!("warning: {w}");
+            warnings.push(w);
+        }
+    }
 
     let labels_to_stdout = args.out.is_none() && args.format == Format::Table;
     if let Some(path) = &args.out {
@@ -142,9 +189,12 @@ pub fn run(args: AggregateArgs) -> anyhow::Result<()> {
                 "answers": a.len(),
                 "labels": a.n_labels,
                 "accuracy": accuracy,
+                "scored_tasks": scored,
+                "golden_tasks": golden_tasks,
                 "iterations": result.iterations,
                 "seconds": fit_secs,
                 "total_seconds": start.elapsed().as_secs_f64(),
+                "warnings": warnings,
             });
             println!("{v}");
         }
@@ -152,8 +202,11 @@ pub fn run(args: AggregateArgs) -> anyhow::Result<()> {
             let mut s = String::new();
             s += &format!("method      {}\n", args.method.name());
             s += &format!("tasks       {}\nworkers     {}\nanswers     {}\nlabels      {}\n", a.n_tasks, a.n_workers, a.len(), a.n_labels);
-            if let Some(acc) = accuracy {
-                s += &format!("accuracy    {acc:.4}\n");
+            if let Some(n) = golden_tasks {
+                s += &format!("golden      {n} of {} tasks\n", a.n_tasks);
+            }
+            if let (Some(acc), Some(n)) = (accuracy, scored) {
+                s += &format!("accuracy    {acc:.4} on {n} of {} tasks (those with truth)\n", a.n_tasks);
             }
             s += &format!("iterations  {}\nseconds     {fit_secs:.4}\n", result.iterations);
             if labels_to_stdout {

@@ -46,6 +46,12 @@ the evaluation set only (pass --tuning to run the tuning set while tuning a poli
 Runs in parallel (rayon; --threads or RAYON_NUM_THREADS); the files are byte-identical for the \
 same inputs at any thread count.
 
+Input: a file matched by a glob of --scenarios that is not a scenario (no [[streams]] or \
+[[pools]], e.g. scenarios/Cargo.toml) is skipped with a note; named without a glob it is an \
+error. A policy or scenario file given twice runs once. --seeds is 1 to 10000, --threads 1 to \
+1024. With one seed there is no confidence interval: the markdown shows \"± n/a\" and the CSV \
+half-width cells are empty (\"nan\" there means a figure that was not finite in some seed).
+
 Examples:
   tessera bench
   tessera bench --policies fifo,c-mu,max-weight,batch-lp --seeds 10
@@ -62,8 +68,8 @@ pub struct BenchArgs {
     /// Comma-separated policy names [default: every policy]
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub policies: Vec<String>,
-    /// Seeds (replications) per scenario and policy
-    #[arg(long, default_value_t = 5)]
+    /// Seeds (replications) per scenario and policy, 1 to 10,000
+    #[arg(long, default_value_t = 5, value_parser = parse_seeds)]
     pub seeds: u32,
     /// Base seed S of both seed sets
     #[arg(long, default_value_t = 1)]
@@ -74,8 +80,8 @@ pub struct BenchArgs {
     /// Change a field of every scenario by its dotted path, e.g. run.horizon=1d (repeatable)
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
-    /// Worker threads [default: RAYON_NUM_THREADS, else every core]
-    #[arg(long)]
+    /// Worker threads, 1 to 1,024 [default: RAYON_NUM_THREADS, else every core]
+    #[arg(long, value_parser = parse_threads)]
     pub threads: Option<usize>,
     /// Output directory
     #[arg(long, short = 'o', value_name = "DIR", default_value = "out/bench")]
@@ -83,6 +89,32 @@ pub struct BenchArgs {
     /// Print nothing but errors
     #[arg(long, short = 'q')]
     pub quiet: bool,
+}
+
+/// The most seeds per scenario and policy: 10,000 replications already give a confidence
+/// half-width 45 times narrower than 5 do; a larger count is a typo (and would run for days).
+pub const MAX_SEEDS: u32 = 10_000;
+
+/// The most worker threads (`--threads`).
+pub const MAX_THREADS: usize = 1024;
+
+fn parse_seeds(s: &str) -> Result<u32, String> {
+    let t = s.trim();
+    if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("expected a whole number of seeds from 1 to {MAX_SEEDS}"));
+    }
+    match t.parse::<u64>() {
+        Ok(0) => Err("at least 1 seed is needed".into()),
+        Ok(n) if n <= MAX_SEEDS as u64 => Ok(n as u32),
+        _ => Err(format!("{t} is more than the limit of {MAX_SEEDS} seeds per scenario and policy (each seed is one run of every policy on every scenario)")),
+    }
+}
+
+fn parse_threads(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<u64>() {
+        Ok(n) if (1..=MAX_THREADS as u64).contains(&n) => Ok(n as usize),
+        _ => Err(format!("expected a number of threads from 1 to {MAX_THREADS}")),
+    }
 }
 
 /// Whether `name` matches `pat` (* = any run of characters, ? = one character).
@@ -117,110 +149,166 @@ fn expand(glob: &str) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-pub fn run_bench(args: BenchArgs) -> Result<()> {
-    if args.seeds == 0 {
-        bail!("--seeds must be at least 1");
+/// Prints a note on stderr unless quiet.
+fn note(quiet: bool, msg: std::fmt::Arguments) {
+    if !quiet {
+        eprintln!("note: {msg}");
     }
-    let globs = if args.scenarios.is_empty() { vec!["scenarios/bench/*.toml".to_string(), "scenarios/bench/qgym/*.toml".to_string()] } else { args.scenarios.clone() };
-    let mut paths = Vec::new();
-    for g in &globs {
+}
+
+/// The scenario files of `--scenarios`: globs expanded, files matched by a glob that are not
+/// scenarios skipped (with a note), a file matched twice kept once (with a note). A file named
+/// without a glob must be a scenario.
+fn scenario_paths(globs: &[String], quiet: bool) -> Result<Vec<PathBuf>> {
+    let mut paths: Vec<PathBuf> = Vec::new();
+    let mut seen: Vec<PathBuf> = Vec::new();
+    for g in globs {
+        let is_glob = Path::new(g).file_name().and_then(|f| f.to_str()).is_some_and(|f| f.contains(['*', '?']));
         let found = expand(g)?;
         if found.is_empty() {
             bail!("no scenario file matches {g:?}");
         }
-        paths.extend(found);
-    }
-    let all = tessera_policies::names();
-    let policies: Vec<String> = if args.policies.is_empty() { all.iter().map(|s| s.to_string()).collect() } else { args.policies.clone() };
-    for p in &policies {
-        if !all.contains(&p.as_str()) {
-            bail!("unknown policy {p:?}; expected one of: {}", all.join(", "));
+        let mut kept = 0;
+        let mut skipped = Vec::new();
+        for p in found {
+            if let Some(why) = std::fs::read_to_string(&p).ok().and_then(|t| tessera_scenarios::not_a_scenario(&t)) {
+                if !is_glob {
+                    bail!("{}: not a scenario: {why}", p.display());
+                }
+                note(quiet, format_args!("skipping {} (matched by {g:?}): not a scenario: {why}", p.display()));
+                skipped.push(p);
+                continue;
+            }
+            kept += 1;
+            let key = std::fs::canonicalize(&p).unwrap_or_else(|_| p.clone());
+            if let Some(i) = seen.iter().position(|k| *k == key) {
+                note(quiet, format_args!("{} is named more than once (by {g:?} too): run once", paths[i].display()));
+                continue;
+            }
+            seen.push(key);
+            paths.push(p);
+        }
+        if kept == 0 {
+            bail!("no scenario file matches {g:?}: {}", if skipped.len() == 1 { "the one file it matches is not a scenario".to_string() } else { format!("none of the {} files it matches is a scenario", skipped.len()) });
         }
     }
+    Ok(paths)
+}
+
+/// The policies of `--policies` (every policy when empty), each once in first-occurrence order.
+fn policy_list(given: &[String], quiet: bool) -> Result<Vec<String>> {
+    let all = tessera_policies::names();
+    if given.is_empty() {
+        return Ok(all.iter().map(|s| s.to_string()).collect());
+    }
+    let mut out: Vec<String> = Vec::new();
+    let mut repeated: Vec<&str> = Vec::new();
+    for p in given {
+        let p = p.trim();
+        if !all.contains(&p) {
+            bail!("unknown policy {p:?}; expected one of: {}", all.join(", "));
+        }
+        if out.iter().any(|q| q == p) {
+            if !repeated.contains(&p) {
+                repeated.push(p);
+            }
+        } else {
+            out.push(p.to_string());
+        }
+    }
+    if !repeated.is_empty() {
+        note(quiet, format_args!("--policies names {} more than once: each runs once ({})", repeated.join(", "), out.join(",")));
+    }
+    Ok(out)
+}
+
+pub fn run_bench(args: BenchArgs) -> Result<()> {
+    let globs = if args.scenarios.is_empty() { vec!["scenarios/bench/*.toml".to_string(), "scenarios/bench/qgym/*.toml".to_string()] } else { args.scenarios.clone() };
+    let paths = scenario_paths(&globs, args.quiet)?;
+    let policies = policy_list(&args.policies, args.quiet)?;
     let scenarios: Vec<Scenario> = paths.iter().map(|p| super::load_scenario(p, &args.set)).collect::<Result<_>>()?;
     let base = if args.tuning { args.seed } else { args.seed.wrapping_add(EVAL_SEED_OFFSET) };
+    let n = args.seeds as usize;
     let seeds: Vec<u64> = (0..args.seeds).map(|r| replication_seed(base, r)).collect();
+    let runs = scenarios.len() * policies.len() * n;
 
-    // One job per (scenario, policy, seed), in that order.
-    let jobs: Vec<(usize, usize, u64)> = (0..scenarios.len()).flat_map(|s| (0..policies.len()).flat_map(move |p| (0..args.seeds as usize).map(move |r| (s, p, r as u64)))).collect();
-    let bar = ProgressBar::with_draw_target(Some(jobs.len() as u64), if args.quiet { ProgressDrawTarget::hidden() } else { ProgressDrawTarget::stderr() });
+    let bar = ProgressBar::with_draw_target(Some(runs as u64), if args.quiet { ProgressDrawTarget::hidden() } else { ProgressDrawTarget::stderr() });
     bar.set_style(ProgressStyle::with_template("{spinner} bench [{bar:40}] {pos}/{len} runs ({elapsed} / ~{eta})").unwrap().progress_chars("=> "));
-    // Per run: the leaderboard figures, and per stream (in scenario order) the stream figures.
-    type PerRun = ([f64; 6], Vec<[f64; 2]>);
-    let work = || -> Result<Vec<PerRun>, String> {
-        jobs.par_iter()
-            .map(|&(s, p, r)| {
+    // One cell per (scenario, policy), in that order: its seeds run in parallel and are folded
+    // into the mean and 95% half-width of each figure as soon as the cell's seeds are done, so
+    // memory holds the seeds of the cells in flight only, never one entry per run.
+    type Cell = ([(f64, f64); 6], Vec<[(f64, f64); 2]>);
+    let cells: Vec<(usize, usize)> = (0..scenarios.len()).flat_map(|s| (0..policies.len()).map(move |p| (s, p))).collect();
+    let work = || -> Result<Vec<Cell>, String> {
+        cells
+            .par_iter()
+            .map(|&(s, p)| {
                 let mut sc = scenarios[s].clone();
                 sc.routing.policy = policies[p].clone();
-                let routing = sc.routing.clone();
-                let make = move || tessera_policies::router_for(&routing).expect("known policy");
-                let out = run(&sc, &make, RunOptions::figures(seeds[r as usize]), &mut |_| {})?;
-                bar.inc(1);
-                let per_stream = (0..sc.streams.len())
-                    .map(|i| {
-                        let f = out.summary.streams.get(&sc.stream_name(i));
-                        [f.map_or(f64::NAN, |f| f.completion_within_target), f.map_or(f64::NAN, |f| f.deadline_miss_rate)]
+                let sc = &sc;
+                // Per seed: the leaderboard figures, and per stream the stream figures.
+                let rows: Vec<([f64; 6], Vec<[f64; 2]>)> = seeds
+                    .par_iter()
+                    .map(|&seed| {
+                        let routing = sc.routing.clone();
+                        let make = move || tessera_policies::router_for(&routing).expect("known policy");
+                        let out = run(sc, &make, RunOptions::figures(seed), &mut |_| {})?;
+                        bar.inc(1);
+                        let per_stream = (0..sc.streams.len())
+                            .map(|i| {
+                                let f = out.summary.streams.get(&sc.stream_name(i));
+                                [f.map_or(f64::NAN, |f| f.completion_within_target), f.map_or(f64::NAN, |f| f.deadline_miss_rate)]
+                            })
+                            .collect();
+                        Ok((figures(&out.summary, sc), per_stream))
                     })
-                    .collect();
-                Ok((figures(&out.summary, &sc), per_stream))
+                    .collect::<Result<_, String>>()?;
+                let figs = std::array::from_fn(|k| ci(&rows.iter().map(|r| r.0[k]).collect::<Vec<f64>>()));
+                let streams = (0..sc.streams.len()).map(|j| [0, 1].map(|k| ci(&rows.iter().map(|r| r.1[j][k]).collect::<Vec<f64>>()))).collect();
+                Ok((figs, streams))
             })
             .collect()
     };
     let results = match args.threads {
-        Some(n) => rayon::ThreadPoolBuilder::new().num_threads(n).build()?.install(work),
+        Some(t) => rayon::ThreadPoolBuilder::new().num_threads(t).build()?.install(work),
         None => work(),
     }
     .map_err(anyhow::Error::msg)?;
     bar.finish_and_clear();
 
-    // Mean and 95% half-width per (scenario, policy, figure).
-    let n = args.seeds as usize;
     let mut table = vec![vec![[(0.0, 0.0); 6]; policies.len()]; scenarios.len()];
-    for s in 0..scenarios.len() {
-        for p in 0..policies.len() {
-            let start = (s * policies.len() + p) * n;
-            let rows = &results[start..start + n];
-            for k in 0..6 {
-                let xs: Vec<f64> = rows.iter().map(|r| r.0[k]).collect();
-                table[s][p][k] = ci(&xs);
-            }
-        }
+    let mut stream_cells: Vec<Vec<Vec<[(f64, f64); 2]>>> = vec![Vec::with_capacity(policies.len()); scenarios.len()];
+    for (&(s, p), (figs, streams)) in cells.iter().zip(results) {
+        table[s][p] = figs;
+        stream_cells[s].push(streams);
     }
-    let streams: Vec<StreamTable> = (0..scenarios.len())
-        .map(|s| {
-            let names: Vec<String> = (0..scenarios[s].streams.len()).map(|i| scenarios[s].stream_name(i)).collect();
-            let cells = (0..policies.len())
-                .map(|p| {
-                    let start = (s * policies.len() + p) * n;
-                    let rows = &results[start..start + n];
-                    (0..names.len()).map(|j| [0, 1].map(|k| ci(&rows.iter().map(|r| r.1[j][k]).collect::<Vec<f64>>()))).collect()
-                })
-                .collect();
-            (names, cells)
-        })
+    let streams: Vec<StreamTable> = stream_cells
+        .into_iter()
+        .enumerate()
+        .map(|(s, cells)| ((0..scenarios[s].streams.len()).map(|i| scenarios[s].stream_name(i)).collect(), cells))
         .collect();
     let names: Vec<String> = scenarios.iter().map(|s| s.name.clone().unwrap_or_default()).collect();
     let csv = leaderboard_csv(&names, &policies, &table, n);
     let seed_set = SeedSet { tuning: args.tuning, base: args.seed, offset: if args.tuning { 0 } else { EVAL_SEED_OFFSET }, count: seeds.len() };
-    let md = leaderboard_md(&names, &paths, &policies, &table, &streams, &command_line(&args), &seed_set);
+    let md = leaderboard_md(&names, &paths, &policies, &table, &streams, &command_line(&args, &policies), &seed_set);
     std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create output directory {}", args.out.display()))?;
     std::fs::write(args.out.join("leaderboard.csv"), csv)?;
     std::fs::write(args.out.join("leaderboard.md"), &md)?;
     std::fs::write(args.out.join("leaderboard-streams.csv"), leaderboard_streams_csv(&names, &policies, &streams, n))?;
     if !args.quiet {
-        println!("{} runs ({} scenarios × {} policies × {} seeds): wrote {}/leaderboard.md, leaderboard.csv and leaderboard-streams.csv", jobs.len(), scenarios.len(), policies.len(), n, args.out.display());
+        println!("{runs} runs ({} scenarios × {} policies × {} seeds): wrote {}/leaderboard.md, leaderboard.csv and leaderboard-streams.csv", scenarios.len(), policies.len(), n, args.out.display());
     }
     Ok(())
 }
 
 /// The command that reproduces a leaderboard (without output and thread options).
-fn command_line(args: &BenchArgs) -> String {
+fn command_line(args: &BenchArgs, policies: &[String]) -> String {
     let mut c = String::from("tessera bench");
     for g in &args.scenarios {
         let _ = write!(c, " --scenarios '{g}'");
     }
     if !args.policies.is_empty() {
-        let _ = write!(c, " --policies {}", args.policies.join(","));
+        let _ = write!(c, " --policies {}", policies.join(","));
     }
     let _ = write!(c, " --seeds {}", args.seeds);
     if args.seed != 1 {
