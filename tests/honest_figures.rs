@@ -7,7 +7,9 @@
 //!   stated 0.5%).
 //! - Memory: a stationary run of 30 and of 60 days peaks at the same memory; an overloaded one
 //!   (arrivals twice the capacity) finishes both, says it is overloaded, and its peak grows only
-//!   with the backlog it carries, at a stated bound per task in the system.
+//!   with the backlog it carries, at a stated bound per task in the system; overloaded with
+//!   queue patience (tasks that leave unserved), its backlog is bounded and 30 and 60 days peak
+//!   within 10% of each other.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -162,4 +164,18 @@ fn memory_follows_the_tasks_in_the_system_not_the_run_length() {
     }
     let per_task = (o60 - o30) / (open60 - open30);
     assert!(per_task <= PER_TASK_BYTES, "memory grew {per_task} B per extra task in the system");
+
+    // Overloaded, with queue patience (tasks leave after 2 h unstarted, exponential): the
+    // backlog no longer grows with the run, so neither does memory: 30 and 60 days peak within
+    // 10% of each other, and the output still says the workforce is overloaded.
+    let patient = ["pools.agents.count=5", "streams.calls.patience={ exponential = { mean = \"2h\" } }"];
+    let (p30, _, s30) = peak(&tmp.path().join("p30"), &[patient[0], patient[1], "run.horizon=30d"]);
+    let (p60, _, s60) = peak(&tmp.path().join("p60"), &[patient[0], patient[1], "run.horizon=60d"]);
+    for s in [&s30, &s60] {
+        assert_eq!(s["overloaded"], true);
+        let left = s["figures"]["p_left_unserved"]["mean"].as_f64().unwrap();
+        assert!((0.4..0.6).contains(&left), "about half the arrivals leave unserved: {left}");
+    }
+    assert!(p60 <= 1.1 * p30 && p30 <= 1.1 * p60, "overloaded with patience: 30 days {p30} B, 60 days {p60} B");
+    assert!(p60 <= BASE_BYTES, "overloaded with patience: {p60} B");
 }

@@ -82,8 +82,8 @@ fn run_briefly(mut s: Scenario, cancel: &Arc<Cancel>) -> Result<String, String> 
     match run(&s, &make, opts, &mut |_| {}) {
         Ok(out) => {
             let f = &out.summary;
-            if f.completions + f.unfinished != f.arrivals {
-                return Err(format!("figures that do not add up: {} arrivals, {} completed, {} unfinished", f.arrivals, f.completions, f.unfinished));
+            if f.completions + f.unfinished + f.left_unserved != f.arrivals {
+                return Err(format!("figures that do not add up: {} arrivals, {} completed, {} unfinished, {} left unserved", f.arrivals, f.completions, f.unfinished, f.left_unserved));
             }
             Ok(match out.stopped {
                 Some(st) => format!("stopped: {}", kind("", &st.reason)),

@@ -18,7 +18,7 @@ pub fn write_summary_json(path: &Path, summary: &serde_json::Value) -> Result<()
 }
 
 /// The columns of tasks.csv.
-pub const TASKS_CSV_HEADER: &str = "replication,task,stream,task_type,priority,arrival_s,first_start_s,final_s,wait_s,time_in_system_s,labels,walkaways,reworks,reopened,reopened_gap_s,final_label,confidence,true_label,correct,deadline_s,deadline_missed,item_cost_usd,counted\n";
+pub const TASKS_CSV_HEADER: &str = "replication,task,stream,task_type,priority,arrival_s,first_start_s,final_s,wait_s,time_in_system_s,labels,walkaways,reworks,reopened,reopened_gap_s,final_label,confidence,true_label,correct,deadline_s,deadline_missed,item_cost_usd,counted,left_s\n";
 
 /// Appends `s` as one CSV field (quoted when it must be).
 fn field(out: &mut Vec<u8>, s: &str) {
@@ -104,7 +104,11 @@ pub fn task_row(out: &mut Vec<u8>, rep: u32, t: &TaskRecord) {
     } else {
         let _ = write!(out, "{}", t.item_cost_usd);
     }
-    out.extend_from_slice(if t.counted { b",true\n" } else { b",false\n" });
+    out.extend_from_slice(if t.counted { b",true," } else { b",false," });
+    if let Some(l) = t.left_at {
+        secs(out, l.0);
+    }
+    out.push(b'\n');
 }
 
 /// Rows held in memory at most before a sorted run of them goes to disk.
@@ -422,6 +426,7 @@ mod tests {
             deadline_missed: false,
             item_cost_usd: 0.25,
             counted: true,
+            left_at: None,
         }
     }
 

@@ -102,6 +102,9 @@ pub fn human_summary(s: &Value) -> String {
         show(&f["unfinished"], 0),
         show(&f["never_started"], 0)
     );
+    if f["left_unserved"]["mean"].as_f64().is_some_and(|x| x > 0.0) {
+        let _ = writeln!(o, "  left unserved    {} tasks ({} of arrivals): their queue patience ran out before anyone started them", show(&f["left_unserved"], 0), pct(&f["p_left_unserved"]));
+    }
     let _ = writeln!(o, "  throughput       {} tasks/h (arrivals {} tasks/h)", show(&f["throughput_per_hour"], 1), show(&f["arrival_rate_per_hour"], 1));
     let _ = writeln!(
         o,

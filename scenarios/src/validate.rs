@@ -112,6 +112,22 @@ fn sigma_cap(p: &mut Problems, path: String, x: f64) {
     }
 }
 
+/// A time distribution (service times, queue patience): positive, with a sane spread.
+fn service_dist(p: &mut Problems, path: &str, d: &ServiceDist) {
+    match d {
+        ServiceDist::Lognormal { median, sigma } => {
+            if median.0 == 0 {
+                p.push((format!("{path}.lognormal.median"), "expected a positive duration, found 0s".into()));
+            }
+            non_negative(p, format!("{path}.lognormal.sigma"), *sigma, "sigma");
+            sigma_cap(p, format!("{path}.lognormal.sigma"), *sigma);
+        }
+        ServiceDist::Exponential { mean } if mean.0 == 0 => p.push((format!("{path}.exponential.mean"), "expected a positive duration, found 0s".into())),
+        ServiceDist::Fixed(d) if d.0 == 0 => p.push((format!("{path}.fixed"), "expected a positive duration, found 0s".into())),
+        _ => {}
+    }
+}
+
 /// Values that are allowed but probably not meant: (dotted path, why).
 pub fn warnings(s: &Scenario) -> Problems {
     let mut w = Problems::new();
@@ -267,6 +283,9 @@ pub fn validate(s: &Scenario, known: &Known) -> Problems {
             }
         }
         prob(&mut p, at("min_accuracy"), st.min_accuracy);
+        if let Some(d) = &st.patience {
+            service_dist(&mut p, &at("patience"), d);
+        }
         non_negative(&mut p, at("holding_cost"), st.holding_cost, "a holding cost");
         if st.deadline.is_some_and(|d| d.0 == 0) {
             p.push((at("deadline"), "expected a positive duration, found 0s".into()));
@@ -332,20 +351,7 @@ pub fn validate(s: &Scenario, known: &Known) -> Problems {
             if !types.contains(t.as_str()) {
                 p.push((path.clone(), format!("no stream has task type {t:?} (streams have: {})", types.iter().cloned().collect::<Vec<_>>().join(", "))));
             }
-            match d {
-                ServiceDist::Lognormal { median, sigma } => {
-                    if median.0 == 0 {
-                        p.push((format!("{path}.lognormal.median"), "expected a positive duration, found 0s".into()));
-                    }
-                    non_negative(&mut p, format!("{path}.lognormal.sigma"), *sigma, "sigma");
-                    sigma_cap(&mut p, format!("{path}.lognormal.sigma"), *sigma);
-                }
-                ServiceDist::Exponential { mean } if mean.0 == 0 => {
-                    p.push((format!("{path}.exponential.mean"), "expected a positive duration, found 0s".into()))
-                }
-                ServiceDist::Fixed(d) if d.0 == 0 => p.push((format!("{path}.fixed"), "expected a positive duration, found 0s".into())),
-                _ => {}
-            }
+            service_dist(&mut p, &path, d);
         }
         non_negative(&mut p, at("speed_sigma"), pool.speed_sigma, "speed_sigma");
         sigma_cap(&mut p, at("speed_sigma"), pool.speed_sigma);

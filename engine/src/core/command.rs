@@ -21,6 +21,8 @@ pub enum Timer {
     Unban(AnnotatorId),
     /// A batch routing policy's assignment round.
     BatchRound,
+    /// A task's queue patience ran out: it leaves unserved if no work on it has started.
+    Patience(TaskId),
 }
 
 /// One input to the core. Every command has a defined outcome in every state (see the transition

@@ -27,6 +27,8 @@ pub struct StreamInfo {
     pub min_accuracy: f64,
     /// [USD per task-hour] holding cost.
     pub holding_cost: f64,
+    /// Queue patience: a task not started by then leaves unserved.
+    pub patience: Option<crate::spec::ServiceDist>,
 }
 
 /// Expert review settings.

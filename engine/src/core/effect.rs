@@ -191,6 +191,12 @@ pub enum Effect {
     Settled {
         task: TaskId,
     },
+    /// A task waited its whole queue patience without any work starting: it left unserved and
+    /// is no longer live.
+    LeftUnserved {
+        task: TaskId,
+        stream: u16,
+    },
     /// A ban re-opened a final label given at `final_at`; the task is live again.
     Reopened {
         task: TaskId,

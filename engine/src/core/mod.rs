@@ -27,7 +27,7 @@
 //!
 //! | state | command | next state and effects |
 //! |---|---|---|
-//! | — | `TaskArrived` (new id, known stream) | pre-annotating (`PreAnnotate`, `ModelPaid`) or labelling; `Arrived`, then routing (`Assign`) |
+//! | — | `TaskArrived` (new id, known stream) | pre-annotating (`PreAnnotate`, `ModelPaid`) or labelling; `Arrived`, `Schedule(Patience)` when the stream has a queue patience (one draw), then routing (`Assign`) |
 //! | any | `TaskArrived` (id used before / unknown stream) | unchanged; `Rejected` |
 //! | pre-annotating / any live | `PreLabelled` | pre-label stored; the workflow walks on (`PreLabelled`) |
 //! | not live | `PreLabelled` | unchanged; `Rejected(UnknownTask)` |
@@ -47,6 +47,8 @@
 //! | lease not open | `LeaseExpired` / `Returned` | unchanged; `Rejected(LeaseNotOpen)` |
 //! | banned | `TimerFired(Unban)` | `Unbanned`; routed again if present and free |
 //! | any | `TimerFired(BatchRound)` | the batch policy's pairs (`Assign`), `Schedule(BatchRound)` |
+//! | live, no work started | `TimerFired(Patience)` | out of the queue, no longer live; `LeftUnserved` |
+//! | started, final or gone | `TimerFired(Patience)` | unchanged, no effect (patience only ends a wait for the first annotator) |
 //! | final, provisional | any command after `reopen_within` | `Settled` |
 //! | final, provisional | a ban with re-open of one of its labellers | `Reopened`: the banned labels go, labelling resumes |
 //!
@@ -301,6 +303,7 @@ impl Core {
             Command::LeaseExpired { assignment } => self.give_back(cmd, assignment, None, Closed::Expired, now, rng),
             Command::TimerFired { timer: Timer::Unban(a) } => self.unban(cmd, a, now, rng),
             Command::TimerFired { timer: Timer::BatchRound } => self.batch_round(now, rng),
+            Command::TimerFired { timer: Timer::Patience(task) } => self.patience_over(task),
         }
         &self.out
     }

@@ -33,6 +33,7 @@ fn stream(review: bool) -> StreamInfo {
         mean_difficulty: 0.0,
         min_accuracy: 0.0,
         holding_cost: 1.0,
+        patience: None,
     }
 }
 
@@ -439,3 +440,32 @@ proptest! {
     }
 }
 
+
+#[test]
+fn queue_patience_ends_a_wait_for_the_first_annotator_only() {
+    let mut c = core_with(quality(2), false, 2, 0);
+    c.cfg.streams[0].patience = Some(crate::spec::ServiceDist::Fixed(Dur(60 * S)));
+    let mut b = Bench::new(c);
+    // Task 0 arrives with nobody on shift: its patience is scheduled, it waits, then leaves.
+    let out = b.arrive(0);
+    let at = out.iter().find_map(|e| if let Effect::Schedule { at, timer: Timer::Patience(TaskId(0)) } = e { Some(*at) } else { None }).expect("patience scheduled");
+    assert_eq!(at, SimTime(S + 60 * S));
+    assert_eq!(b.core.queue_len(), 1);
+    let out = b.go(Command::TimerFired { timer: Timer::Patience(TaskId(0)) });
+    assert!(has(&out, |e| matches!(e, Effect::LeftUnserved { task: TaskId(0), stream: 0 })));
+    assert_eq!((b.core.queue_len(), b.core.live_tasks()), (0, 0));
+    // Its patience again, or a pre-label for it: nothing changes (gone), no second departure.
+    let out = b.go(Command::TimerFired { timer: Timer::Patience(TaskId(0)) });
+    assert!(out.is_empty(), "{out:?}");
+    assert_eq!(rejected(&b.go(Command::PreLabelled { task: TaskId(0), label: 1 })), Some(Rejection::UnknownTask));
+    // Task 1 gets one of its two labels started: it stays when its patience runs out, still
+    // queued for its second slot, and ends final.
+    b.arrive(1);
+    let a = assigned(&b.ready(0));
+    assert_eq!(a.len(), 1);
+    let out = b.go(Command::TimerFired { timer: Timer::Patience(TaskId(1)) });
+    assert!(out.is_empty() && b.core.live_tasks() == 1 && b.core.queue_len() == 1, "{out:?}");
+    b.label(a[0].0, 0, 1);
+    let a = assigned(&b.ready(1));
+    assert!(has(&b.label(a[0].0, 1, 1), |e| matches!(e, Effect::Final { task: TaskId(1), .. })));
+}

@@ -33,6 +33,10 @@ impl Core {
             },
         );
         self.out.push(Effect::Arrived { task, stream });
+        if let Some(p) = &self.cfg.streams[stream as usize].patience {
+            let wait = p.draw(rng).round().max(1.0) as u64;
+            self.out.push(Effect::Schedule { at: now.plus(crate::time::Dur(wait)), timer: Timer::Patience(task) });
+        }
         match model {
             Some(m) => {
                 let usd = self.cfg.models[m as usize].cost;
@@ -164,6 +168,22 @@ impl Core {
                     return true;
                 }
             }
+        }
+    }
+
+    /// A task's queue patience ran out: it leaves if no work on it has started.
+    pub(super) fn patience_over(&mut self, task: TaskId) {
+        if self.views.work(task).is_none_or(|w| w.started) {
+            return;
+        }
+        if self.views.work(task).is_some_and(|w| w.queued) {
+            let stream = self.views.view(task).stream;
+            if let Some(pos) = self.queue.iter().position(|&q| q == task) {
+                self.queue.remove(pos, stream);
+            }
+        }
+        if let Some((view, _)) = self.views.remove(task) {
+            self.out.push(Effect::LeftUnserved { task, stream: view.stream });
         }
     }
 

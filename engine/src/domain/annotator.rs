@@ -114,15 +114,7 @@ fn experience(l: &LearningSpec, n: u64) -> f64 {
 
 /// Draws a service time from a distribution [µs].
 pub fn draw_service(d: &ServiceDist, rng: &mut impl Rng) -> f64 {
-    const US: f64 = 1e6;
-    match d {
-        ServiceDist::Lognormal { median, sigma } => {
-            let z: f64 = rng.sample(StandardNormal);
-            median.secs() * US * (sigma * z).exp()
-        }
-        ServiceDist::Exponential { mean } => -mean.secs() * US * (1.0 - rng.random::<f64>()).ln(),
-        ServiceDist::Fixed(d) => d.0 as f64,
-    }
+    d.draw(rng)
 }
 
 /// The annotator actor.

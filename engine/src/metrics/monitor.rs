@@ -67,6 +67,8 @@ pub struct StreamTally {
     pub start_met: u64,
     /// [s] arrival → first start, censored at the end for tasks never started.
     pub wait_sum_s: f64,
+    /// Left unserved: their queue patience ran out before any work started.
+    pub left_unserved: u64,
 }
 
 /// Everything counted during a run. "Counted" tasks are those that arrived at or after the
@@ -181,6 +183,23 @@ impl Monitor {
 
     /// A counted task of `stream` was still waiting for its first service at the end, after
     /// `waited` (censored).
+    /// A counted task of `stream` left unserved after waiting `waited` for its first annotator:
+    /// it waited (Erlang A's mean wait is over all arrivals, abandoners included), it never
+    /// started within the waiting target nor finished within the turnaround target, a deadline
+    /// it had is missed, and its time in the system is `waited`.
+    pub fn left_unserved(&mut self, stream: u16, waited: Dur, had_deadline: bool) {
+        self.deadline_misses += had_deadline as u64;
+        self.by_stream[stream as usize].deadline_misses += had_deadline as u64;
+        self.waited += 1;
+        self.wait.add(waited.secs());
+        self.open_ages.add(waited.secs());
+        let t = &mut self.by_stream[stream as usize];
+        t.left_unserved += 1;
+        t.start_known += 1;
+        t.turnaround_known += 1;
+        t.wait_sum_s += waited.secs();
+    }
+
     pub fn never_started(&mut self, stream: u16, waited: Dur) {
         self.waited += 1;
         self.wait.add(waited.secs());

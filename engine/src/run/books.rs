@@ -225,6 +225,21 @@ impl Books {
                 }
             }
             Effect::Settled { task } => self.settle(task),
+            Effect::LeftUnserved { task, stream } => {
+                if let Some(p) = self.pending.remove(task.0) {
+                    self.monitor.stream_count(stream, now, false);
+                    let had_deadline = self.streams[stream as usize].deadline.is_some();
+                    if p.counted {
+                        self.monitor.left_unserved(stream, now.since(p.arrival), had_deadline);
+                    }
+                    if self.keep_records || self.record_sink.is_some() {
+                        let mut r = self.record(task, &p, None, 0, had_deadline);
+                        r.left_at = Some(now);
+                        r.time_in_system = Some(now.since(p.arrival));
+                        self.emit(r);
+                    }
+                }
+            }
             Effect::Reopened { task, final_at } => {
                 if let Some(p) = self.pending.get_mut(task.0) {
                     p.reopened = p.reopened.saturating_add(1);
@@ -335,6 +350,7 @@ impl Books {
             deadline_missed: missed,
             item_cost_usd: p.labor_cost,
             counted: p.counted,
+            left_at: None,
         }
     }
 

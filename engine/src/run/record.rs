@@ -43,6 +43,8 @@ pub struct TaskRecord {
     pub item_cost_usd: f64,
     /// Arrived after the warm-up: included in the statistics.
     pub counted: bool,
+    /// When it left unserved (its queue patience ran out before any work started).
+    pub left_at: Option<SimTime>,
 }
 
 /// Where tasks.csv records go as tasks settle (the caller owns the file). Records come in the
@@ -255,6 +257,7 @@ impl<'a> TraceEvent<'a> {
                 TraceEvent { task: Some(task), stream: of_task(task), label: Some(LabelName(label)), confidence: Some(confidence), ..ev("final") }
             }
             Effect::Settled { task } => TraceEvent { task: Some(task), stream: of_task(task), ..ev("settled") },
+            Effect::LeftUnserved { task, .. } => TraceEvent { task: Some(task), stream: of_task(task), ..ev("left_unserved") },
             Effect::Reopened { task, .. } => TraceEvent { task: Some(task), stream: of_task(task), ..ev("reopen") },
             Effect::Banned { annotator, until } => TraceEvent { annotator: name(annotator), until_us: until.map(|u| epoch.absolute(u)), ..ev("ban") },
             Effect::Unbanned { annotator } => TraceEvent { annotator: name(annotator), ..ev("unban") },

@@ -79,6 +79,9 @@ pub struct StreamFigures {
     pub arrivals: u64,
     pub completions: u64,
     pub unfinished: u64,
+    /// Left unserved (queue patience, `streams.patience`), and their share of the arrivals.
+    pub left_unserved: u64,
+    pub p_left_unserved: f64,
     /// [tasks/h] over the window.
     pub arrival_rate_per_hour: f64,
     pub throughput_per_hour: f64,
@@ -119,6 +122,11 @@ pub struct Summary {
     /// Of those, tasks still open at the end, and of them those never started.
     pub unfinished: u64,
     pub never_started: u64,
+    /// Of those, tasks that left unserved: their queue patience (`streams.patience`) ran out
+    /// before any work started; and their share of the arrivals (Erlang A's P(abandon)).
+    /// arrivals = completions + unfinished + left_unserved.
+    pub left_unserved: u64,
+    pub p_left_unserved: f64,
     /// [tasks/h] arrivals in the window / window length.
     pub arrival_rate_per_hour: f64,
     /// [tasks/h] completions / window length.
@@ -224,6 +232,8 @@ fn stream_figures(t: &StreamTally, window_h: f64, target: u64, in_system: f64, s
         arrivals: t.arrivals,
         completions: t.completions,
         unfinished: t.unfinished,
+        left_unserved: t.left_unserved,
+        p_left_unserved: ratio(t.left_unserved as f64, t.arrivals as f64),
         arrival_rate_per_hour: ratio(t.arrivals as f64, window_h),
         throughput_per_hour: ratio(t.completions as f64, window_h),
         turnaround_target_s: target as f64 / 1e6,
@@ -294,7 +304,9 @@ pub(super) fn summarize(s: &Scenario, types: &[String], pool_names: &[String], p
         arrivals: m.arrivals,
         completions: m.completions,
         unfinished: sum_streams(|t| t.unfinished) as u64,
-        never_started: m.arrivals.saturating_sub(m.started),
+        never_started: m.arrivals.saturating_sub(m.started + sum_streams(|t| t.left_unserved) as u64),
+        left_unserved: sum_streams(|t| t.left_unserved) as u64,
+        p_left_unserved: ratio(sum_streams(|t| t.left_unserved), m.arrivals as f64),
         arrival_rate_per_hour: ratio(m.arrivals as f64, window_h),
         throughput_per_hour: ratio(m.completions as f64, window_h),
         time_in_system_s: Spread::of(&tis),

@@ -59,6 +59,19 @@ impl Default for ServiceDist {
 }
 
 impl ServiceDist {
+    /// Draws a time from the distribution [µs].
+    pub fn draw<R: rand::Rng + ?Sized>(&self, rng: &mut R) -> f64 {
+        const US: f64 = 1e6;
+        match self {
+            ServiceDist::Lognormal { median, sigma } => {
+                let z: f64 = rng.sample(rand_distr::StandardNormal);
+                median.secs() * US * (sigma * z).exp()
+            }
+            ServiceDist::Exponential { mean } => -mean.secs() * US * (1.0 - rng.random::<f64>()).ln(),
+            ServiceDist::Fixed(d) => d.0 as f64,
+        }
+    }
+
     /// Mean service time [s].
     pub fn mean_secs(&self) -> f64 {
         match self {

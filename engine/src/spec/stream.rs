@@ -100,6 +100,12 @@ pub struct StreamSpec {
     /// Used by holding-cost policies (c-mu, max-weight) and the QGym benchmark's cost.
     #[serde(default = "default_holding_cost")]
     pub holding_cost: f64,
+    /// Queue patience: how long a task waits for its first annotator before it leaves unserved
+    /// (a requester who gives up, a time-sensitive item that is dropped), drawn per task:
+    /// `{ exponential = { mean = "5min" } }` (Erlang A's M/M/c+M), `{ fixed = "2h" }` or a
+    /// lognormal. Once any work on it has started a task stays. Default: tasks wait for ever.
+    #[serde(default)]
+    pub patience: Option<super::ServiceDist>,
 }
 
 fn default_holding_cost() -> f64 {
