@@ -13,7 +13,7 @@ mod overrides;
 mod validate;
 
 pub use error::{Issue, ScenarioError};
-pub use load::{load_file, load_file_with, load_str, load_str_with, Loaded, MAX_SCENARIO_BYTES};
+pub use load::{apply_overrides, load_file, load_file_with, load_str, load_str_with, Loaded, MAX_SCENARIO_BYTES};
 pub use validate::Known;
 
 /// Directory of the shipped scenario library (this crate's folder).

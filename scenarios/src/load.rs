@@ -53,6 +53,19 @@ fn plain(msg: &str) -> String {
         .replace('`', "")
 }
 
+/// The scenario text with `--set` overrides applied (comments and layout kept): how a plan or a
+/// what-if is written back as a runnable file. Errors like [`load_str`]'s.
+pub fn apply_overrides(text: &str, origin: &str, set: &[String]) -> Result<String, ScenarioError> {
+    let mut doc: DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| {
+        let (l, c) = e.span().map_or((1, 1), |s| line_col(text, s.start));
+        ScenarioError::Invalid(vec![Issue { location: format!("{origin}:{l}:{c}"), path: String::new(), message: e.message().trim().to_string() }])
+    })?;
+    for o in set {
+        overrides::apply(&mut doc, o).map_err(|message| ScenarioError::Invalid(vec![Issue { location: format!("--set {o}"), path: String::new(), message }]))?;
+    }
+    Ok(doc.to_string())
+}
+
 /// Loads and validates scenario text; `origin` names it in errors (usually the file path).
 pub fn load_str(text: &str, origin: &str, overrides: &[String], known: &Known) -> Result<Scenario, ScenarioError> {
     load_str_with(text, origin, &[], overrides, known).map(|l| l.scenario)

@@ -283,6 +283,11 @@ pub fn validate(s: &Scenario, known: &Known) -> Problems {
             }
         }
         prob(&mut p, at("min_accuracy"), st.min_accuracy);
+        if let Some(k) = st.overlap {
+            if k == 0 || k > 64 {
+                p.push((at("overlap"), format!("expected between 1 and 64 labels per task, found {k}")));
+            }
+        }
         if let Some(d) = &st.patience {
             service_dist(&mut p, &at("patience"), d);
         }
@@ -311,11 +316,12 @@ pub fn validate(s: &Scenario, known: &Known) -> Problems {
         } else {
             // Each label of a task comes from a different person: enough of them must qualify.
             let able: i64 = speaking.iter().map(|pool| pool.count.max(0)).sum();
-            let most = s.quality.dynamic_overlap.as_ref().map_or(s.quality.overlap, |d| d.max.max(s.quality.overlap)) as i64;
+            let own = s.overlap_of(i);
+            let most = s.quality.dynamic_overlap.as_ref().map_or(own, |d| d.max.max(own)) as i64;
             if able > 0 && able < most {
                 p.push((
                     at("task_type"),
-                    format!("{most} labels per task need {most} different annotators able to do {:?}, but only {able} can (quality.overlap / dynamic_overlap.max)", st.task_type),
+                    format!("{most} labels per task need {most} different annotators able to do {:?}, but only {able} can (the overlap / dynamic_overlap.max)", st.task_type),
                 ));
             }
         }

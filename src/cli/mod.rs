@@ -3,6 +3,7 @@
 pub mod aggregate;
 pub mod bench;
 pub mod memory;
+pub mod plan;
 pub mod simulate;
 
 use anyhow::Result;
@@ -26,6 +27,9 @@ pub enum Command {
     /// Consensus labels for a real answers file (majority vote, Dawid-Skene, GLAD, ...).
     #[command(long_about = aggregate::LONG_ABOUT)]
     Aggregate(aggregate::AggregateArgs),
+    /// Plan headcount and overlap for accuracy and turnaround targets at the lowest cost, checked by simulation
+    #[command(long_about = plan::LONG_ABOUT)]
+    Plan(plan::PlanArgs),
     /// Benchmark routing policies on scenarios over held-out seeds and write a leaderboard
     #[command(long_about = bench::LONG_ABOUT)]
     Bench(bench::BenchArgs),
@@ -36,6 +40,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Simulate(a) => simulate::run(a),
         Command::Aggregate(args) => aggregate::run(args),
         Command::Bench(a) => bench::run_bench(a),
+        Command::Plan(a) => plan::run(a),
     }
 }
 

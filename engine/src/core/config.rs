@@ -29,6 +29,8 @@ pub struct StreamInfo {
     pub holding_cost: f64,
     /// Queue patience: a task not started by then leaves unserved.
     pub patience: Option<crate::spec::ServiceDist>,
+    /// Labels per task (the stream's own overlap, else the quality default).
+    pub overlap: u16,
 }
 
 /// Expert review settings.

@@ -34,6 +34,7 @@ fn stream(review: bool) -> StreamInfo {
         min_accuracy: 0.0,
         holding_cost: 1.0,
         patience: None,
+        overlap: 0,
     }
 }
 
@@ -59,7 +60,8 @@ fn people(n: u32, reviewers: u32) -> Vec<AnnotatorView> {
 }
 
 fn core_with(q: QualityConfig, review: bool, n: u32, reviewers: u32) -> Core {
-    let cfg = CoreConfig { streams: vec![stream(review)], quality: q, models: Vec::new(), pay: vec![Pay::PerItem(0.1); n as usize], late_window: 3600 * S };
+    let st = StreamInfo { overlap: q.overlap, ..stream(review) };
+    let cfg = CoreConfig { streams: vec![st], quality: q, models: Vec::new(), pay: vec![Pay::PerItem(0.1); n as usize], late_window: 3600 * S };
     Core::new(cfg, Box::new(Fifo), people(n, reviewers))
 }
 

@@ -183,7 +183,7 @@ impl Core {
         self.out.push(Effect::Reviewed { task, assignment: id, annotator: a, accepted: accept, applied: true });
         let stream = self.views.view(task).stream;
         let label_stage = self.label_stage(stream);
-        let overlap = self.cfg.quality.overlap;
+        let overlap = self.cfg.streams[stream as usize].overlap;
         if late {
             // The unleased review slot closes.
             self.set_open(task, 0, now, rng);

@@ -27,7 +27,7 @@ impl Core {
                 pre_annotating: model.is_some(),
                 started: false,
                 final_label: None,
-                target: self.cfg.quality.overlap,
+                target: self.cfg.streams[stream as usize].overlap,
                 queued: false,
                 reworks: 0,
             },

@@ -128,7 +128,7 @@ impl Load {
 
 /// Solves an LP; None when it has no solution (or when the solver gives up: microlp may panic on
 /// degenerate problems, and a figure is not worth a crash).
-fn solve<M: SolverModel>(model: M) -> Option<M::Solution> {
+pub fn solve<M: SolverModel>(model: M) -> Option<M::Solution> {
     // The default panic hook would print the solver's assertion to the user's terminal: while the
     // solver runs on this thread, a panic is caught here and reported as "no figure" instead.
     thread_local!(static SOLVING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) });

@@ -139,6 +139,7 @@ pub fn build(s: &Scenario, router: Box<dyn Router>, opts: RunOptions) -> Result<
             min_accuracy: st.min_accuracy,
             holding_cost: st.holding_cost,
             patience: st.patience.clone(),
+            overlap: s.overlap_of(i) as u16,
         });
     }
 

@@ -13,7 +13,7 @@ pub use books::Books;
 pub use build::{build, workflow_of, Built, SimActor};
 pub use dispatcher::{CoreLog, Dispatcher};
 pub use replicate::{overload_notes, replication_seed, run_replications, run_replications_each, summarize_replications, Keep, SUMMARY_SCHEMA};
-pub use summary::{Cost, PoolFigures, Spread, StreamFigures, Summary, Utilization};
+pub use summary::{label_hours, Cost, PoolFigures, Spread, StreamFigures, Summary, Utilization};
 
 use crate::dispatch::Router;
 use crate::spec::Scenario;

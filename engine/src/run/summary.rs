@@ -193,30 +193,26 @@ fn ratio(a: f64, b: f64) -> f64 {
     }
 }
 
+/// Hours of pool `p`'s on-shift time that one counted label of stream `i` takes, as declared:
+/// the mean service time with the pool's speed spread, a right pre-label's speed-up, and the
+/// golden items mixed in; None when the pool may not take the stream.
+pub fn label_hours(s: &Scenario, i: usize, p: usize) -> Option<f64> {
+    let st = &s.streams[i];
+    let pool = &s.pools[p];
+    let gold = s.quality.gold.as_ref().map_or(0.0, |g| g.rate.clamp(0.0, 0.99));
+    let model = st.pre_annotation.as_ref().and_then(|m| s.models.iter().find(|x| x.name == *m));
+    // A right pre-label divides the time by the speed-up.
+    let pre = model.map_or(1.0, |m| if m.speedup > 1.0 { 1.0 - m.accuracy + m.accuracy / m.speedup } else { 1.0 });
+    let service = if pool.service.is_empty() { Some(Default::default()) } else { pool.service.get(&st.task_type).cloned() }?;
+    let allowed = st.language.as_ref().is_none_or(|l| pool.languages.contains(l)) && (pool.reserved_for.is_empty() || pool.reserved_for.contains(&s.stream_name(i)));
+    let speed = (pool.speed_sigma * pool.speed_sigma / 2.0).exp();
+    allowed.then(|| service.mean_secs() * speed * pre / (1.0 - gold) / 3600.0)
+}
+
 /// The fluid bound's inputs: measured arrival rates and on-shift time, declared service times.
 fn load(s: &Scenario, arrivals: &[u64], on_shift: &[f64], window_h: f64) -> Load {
     let reviewing = s.quality.review.as_ref().and_then(|r| (0..s.pools.len()).find(|&p| s.pool_name(p) == r.pool));
-    let gold = s.quality.gold.as_ref().map_or(0.0, |g| g.rate.clamp(0.0, 0.99));
-    let overlap = s.quality.overlap.max(1) as f64;
-    let work = s
-        .streams
-        .iter()
-        .enumerate()
-        .map(|(i, st)| {
-            let model = st.pre_annotation.as_ref().and_then(|m| s.models.iter().find(|x| x.name == *m));
-            // A right pre-label divides the time by the speed-up.
-            let pre = model.map_or(1.0, |m| if m.speedup > 1.0 { 1.0 - m.accuracy + m.accuracy / m.speedup } else { 1.0 });
-            s.pools
-                .iter()
-                .map(|pool| {
-                    let service = if pool.service.is_empty() { Some(Default::default()) } else { pool.service.get(&st.task_type).cloned() }?;
-                    let allowed = st.language.as_ref().is_none_or(|l| pool.languages.contains(l)) && (pool.reserved_for.is_empty() || pool.reserved_for.contains(&s.stream_name(i)));
-                    let speed = (pool.speed_sigma * pool.speed_sigma / 2.0).exp();
-                    allowed.then(|| overlap * service.mean_secs() * speed * pre / (1.0 - gold) / 3600.0)
-                })
-                .collect()
-        })
-        .collect();
+    let work = (0..s.streams.len()).map(|i| (0..s.pools.len()).map(|p| label_hours(s, i, p).map(|h| s.overlap_of(i) as f64 * h)).collect()).collect();
     let review = (0..s.streams.len())
         .map(|i| {
             let r = s.quality.review.as_ref()?;

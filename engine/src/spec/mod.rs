@@ -47,6 +47,10 @@ impl Scenario {
     pub fn stream_name(&self, i: usize) -> String {
         self.streams[i].name.clone().unwrap_or_else(|| format!("stream-{i}"))
     }
+    /// Labels per task of stream `i`: its own overlap, else `quality.overlap` (at least 1).
+    pub fn overlap_of(&self, i: usize) -> u32 {
+        self.streams[i].overlap.unwrap_or(self.quality.overlap).max(1)
+    }
     /// Name of pool `i`: its own, or "pool-i".
     pub fn pool_name(&self, i: usize) -> String {
         self.pools[i].name.clone().unwrap_or_else(|| format!("pool-{i}"))

@@ -106,6 +106,10 @@ pub struct StreamSpec {
     /// lognormal. Once any work on it has started a task stays. Default: tasks wait for ever.
     #[serde(default)]
     pub patience: Option<super::ServiceDist>,
+    /// Labels collected per task of this stream (default: `quality.overlap`); with
+    /// `quality.dynamic_overlap`, the labels collected before the first confidence check.
+    #[serde(default)]
+    pub overlap: Option<u32>,
 }
 
 fn default_holding_cost() -> f64 {

@@ -1,0 +1,116 @@
+//! The closed loop: solve, write the plan as a scenario, simulate it with replications, and for
+//! each target check the bound of its 95% CI (lower for accuracy and completion, upper for cost).
+//! A missed accuracy raises that stream's target in the MILP by the shortfall; a missed
+//! turnaround lowers the utilisation cap of the pools that serve the stream; then solve again,
+//! for a bounded number of rounds.
+
+use super::{infeasible, milp, overrides, Model, Solved, Targets};
+use tessera_engine::metrics::stats::mean_ci;
+use tessera_engine::run::{run_replications, Keep, RouterFactory, Summary};
+use tessera_engine::spec::Scenario;
+
+/// One target checked on the simulated plan.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Verdict {
+    pub target: String,
+    pub goal: f64,
+    pub mean: f64,
+    pub ci95_low: f64,
+    pub ci95_high: f64,
+    pub met: bool,
+}
+
+/// One round: the MILP's plan and what simulation made of it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Round {
+    pub overrides: Vec<String>,
+    pub solved: Solved,
+    pub verdicts: Vec<Verdict>,
+    /// [USD/week] simulated mean and CI.
+    pub simulated_cost_week: (f64, f64),
+    /// [tasks/h] simulated throughput per stream (mean).
+    pub simulated_throughput: Vec<f64>,
+}
+
+/// What the planner found.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Outcome {
+    pub rounds: Vec<Round>,
+    /// All targets met at their CI bounds in the last round.
+    pub met: bool,
+    /// When the MILP needed slack, or the shifts make a target unreachable: why, in words.
+    pub infeasible: Option<String>,
+    /// What the MILP was last asked (targets as the loop tightened them).
+    pub ask: super::Ask,
+}
+
+fn ci(xs: &[f64]) -> (f64, f64) {
+    if xs.len() < 2 {
+        return (xs.first().copied().unwrap_or(f64::NAN), f64::NAN);
+    }
+    mean_ci(xs, 0.95)
+}
+
+/// Plans `s` for `t`. `apply` turns `--set` overrides into the plan's scenario (the CLI loads the
+/// scenario file with them, so the plan is validated like any scenario).
+pub fn plan(s: &Scenario, t: &Targets, make_router: RouterFactory, apply: &dyn Fn(&[String]) -> Result<Scenario, String>, progress: &mut dyn FnMut(&str)) -> Result<Outcome, String> {
+    let m = Model::of(s, &t.levels, t.within)?;
+    let mut ask = t.ask(&m);
+    let mut rounds = Vec::new();
+    if let Some(why) = super::unreachable(&m, t) {
+        return Ok(Outcome { rounds, met: false, infeasible: Some(why), ask });
+    }
+    for round in 0..t.rounds.max(1) {
+        progress(&format!("round {}: solving the MILP", round + 1));
+        let solved = milp::solve(&m, &ask)?;
+        if let Some(why) = infeasible(&m, &solved) {
+            return Ok(Outcome { rounds, met: false, infeasible: Some(why), ask });
+        }
+        let sets = overrides(&m, &solved, t);
+        let scenario = apply(&sets)?;
+        progress(&format!("round {}: simulating the plan ({} replications)", round + 1, t.replications));
+        let runs = run_replications(&scenario, make_router, t.seed, t.replications, Keep::default(), &|_, _| {})?;
+        let sums: Vec<&Summary> = runs.iter().map(|r| &r.summary).collect();
+        let mut verdicts = Vec::new();
+        let mut tighten_acc = vec![0.0; m.streams.len()];
+        let mut tighten_time = vec![false; m.streams.len()];
+        for (i, name) in m.streams.iter().enumerate() {
+            let get = |f: fn(&tessera_engine::run::StreamFigures) -> f64| -> Vec<f64> { sums.iter().map(|x| x.streams.get(name).map_or(f64::NAN, f)).collect() };
+            let (am, ah) = ci(&get(|f| f.accuracy));
+            let lo = am - ah.max(0.0);
+            let met = lo >= t.accuracy;
+            if !met {
+                tighten_acc[i] = t.accuracy - lo + 0.005;
+            }
+            verdicts.push(Verdict { target: format!("accuracy of stream {name:?}"), goal: t.accuracy, mean: am, ci95_low: lo, ci95_high: am + ah.max(0.0), met });
+            let (cm, ch) = ci(&get(|f| f.completion_within_target));
+            let lo = cm - ch.max(0.0);
+            let met = lo >= t.completion_share;
+            tighten_time[i] = !met;
+            verdicts.push(Verdict { target: format!("share of stream {name:?} finished within {}", t.within), goal: t.completion_share, mean: cm, ci95_low: lo, ci95_high: cm + ch.max(0.0), met });
+        }
+        let week: Vec<f64> = sums.iter().map(|x| x.cost.total_usd / (x.window_end_h - x.window_start_h).max(1e-9) * 168.0).collect();
+        let (wm, wh) = ci(&week);
+        if let Some(b) = t.budget_week {
+            let hi = wm + wh.max(0.0);
+            verdicts.push(Verdict { target: "cost per week [USD]".into(), goal: b, mean: wm, ci95_low: wm - wh.max(0.0), ci95_high: hi, met: hi <= b });
+        }
+        let throughput = m.streams.iter().map(|name| sums.iter().map(|x| x.streams.get(name).map_or(0.0, |f| f.throughput_per_hour)).sum::<f64>() / sums.len().max(1) as f64).collect();
+        let met = verdicts.iter().all(|v| v.met);
+        rounds.push(Round { overrides: sets, solved: solved.clone(), verdicts, simulated_cost_week: (wm, wh), simulated_throughput: throughput });
+        if met {
+            return Ok(Outcome { rounds, met: true, infeasible: None, ask });
+        }
+        for i in 0..m.streams.len() {
+            ask.accuracy[i] = (ask.accuracy[i] + tighten_acc[i]).min(1.0);
+            if tighten_time[i] {
+                for p in 0..m.pools.len() {
+                    if solved.flow[i][p] > 1e-9 || m.review[i].is_some_and(|r| r.0 == p) {
+                        ask.cap[p] = (ask.cap[p] - 0.1).max(0.3);
+                    }
+                }
+            }
+        }
+    }
+    Ok(Outcome { rounds, met: false, infeasible: None, ask })
+}

@@ -1,0 +1,215 @@
+//! The plan as a mixed-integer programme (good_lp, microlp; HiGHS would be a feature).
+//!
+//! Variables: headcount n_p per pool (integer, 1 ≤ n_p ≤ max_scale × the scenario's count),
+//! overlap choice z_ik per stream and level (binary, one level per stream), tasks per hour
+//! x_ipk of stream i labelled by pool p at level k (continuous), and slacks: u_i tasks/h left
+//! unserved, s_i accuracy points short (× tasks/h), b dollars over budget.
+//! Constraints: Σ_pk x_ipk + u_i = λ_i; x_ipk ≤ λ_i z_ik; Σ_k z_ik = 1; pool hours
+//! Σ_ik k h_ip x_ipk / (1 − gold) + review ≤ cap_p × on_shift_p × n_p (cap_p: the utilisation
+//! that leaves room for queueing within the turnaround target); accuracy
+//! Σ_pk a_ipk x_ipk + s_i ≥ target_i λ_i; at least k able annotators for overlap k; per-item pools earn at least the floor wage per
+//! on-shift hour; weekly cost ≤ budget + b; per window of the week, the work arriving in a
+//! turnaround window fits in the pool hours of that window and the next (surges, shifts), and a
+//! batch drop fits in the turnaround after it.
+//! Objective: weekly cost + a penalty on every slack, so that an infeasible target is reported
+//! with the slack it needs instead of a solver failure.
+
+use super::model::Model;
+use good_lp::{variable, variables, Expression, Solution, SolverModel, Variable};
+use tessera_engine::spec::PaySpec;
+
+/// What the MILP is asked for.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Ask {
+    /// Accuracy target per stream (the global one plus what the closed loop added).
+    pub accuracy: Vec<f64>,
+    /// Utilisation cap per pool.
+    pub cap: Vec<f64>,
+    pub budget_week: Option<f64>,
+    pub min_wage: Option<f64>,
+    /// Headcount ceiling per pool.
+    pub most: Vec<i64>,
+}
+
+/// The MILP's answer.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Solved {
+    pub headcount: Vec<i64>,
+    pub overlap: Vec<u32>,
+    /// [tasks/h] by stream then pool.
+    pub flow: Vec<Vec<f64>>,
+    /// [USD/week] predicted.
+    pub cost_week: f64,
+    /// Predicted accuracy and throughput [tasks/h] per stream, utilisation per pool.
+    pub accuracy: Vec<f64>,
+    pub throughput: Vec<f64>,
+    pub utilization: Vec<f64>,
+    /// Slack each target needed: unserved tasks/h and accuracy points per stream, USD over budget.
+    pub unserved: Vec<f64>,
+    pub accuracy_short: Vec<f64>,
+    pub over_budget: f64,
+}
+
+/// Penalty per unit of slack [USD/week]: far above any cost, so slack is a last resort.
+const PENALTY: f64 = 1e7;
+
+pub fn solve(m: &Model, ask: &Ask) -> Result<Solved, String> {
+    let (ns, np, nk) = (m.streams.len(), m.pools.len(), m.levels.len());
+    let mut vars = variables!();
+    let n: Vec<Variable> = (0..np).map(|p| vars.add(variable().integer().min(1.0).max(ask.most[p].max(1) as f64))).collect();
+    let z: Vec<Vec<Variable>> = (0..ns).map(|_| (0..nk).map(|_| vars.add(variable().binary())).collect()).collect();
+    let x: Vec<Vec<Vec<Option<Variable>>>> =
+        (0..ns).map(|i| (0..np).map(|p| (0..nk).map(|_| m.hours[i][p].map(|_| vars.add(variable().min(0.0)))).collect()).collect()).collect();
+    let u: Vec<Variable> = (0..ns).map(|_| vars.add(variable().min(0.0))).collect();
+    let short: Vec<Variable> = (0..ns).map(|_| vars.add(variable().min(0.0))).collect();
+    let over = vars.add(variable().min(0.0));
+    let labels_of = |p: usize| -> Expression {
+        let mut e = Expression::from(0.0);
+        for i in 0..ns {
+            for k in 0..nk {
+                if let Some(v) = x[i][p][k] {
+                    e += v * (m.levels[k] as f64 / (1.0 - m.gold));
+                }
+            }
+        }
+        e
+    };
+    // Weekly cost.
+    let mut cost = Expression::from(0.0);
+    for p in 0..np {
+        match m.pay[p] {
+            PaySpec::PerHour(w) => cost += n[p] * (w * m.on_shift[p] * 168.0),
+            PaySpec::PerItem(c) => cost += labels_of(p) * (c * 168.0),
+        }
+    }
+    for i in 0..ns {
+        let fixed = m.model_cost[i] + m.review[i].map_or(0.0, |r| r.2);
+        cost += (Expression::from(m.rate[i]) - u[i]) * (fixed * 168.0);
+    }
+    let slack: Expression = u.iter().map(|&v| v * (PENALTY * 168.0)).sum::<Expression>() + short.iter().map(|&v| v * (PENALTY * 168.0)).sum::<Expression>() + over * 10.0;
+    let mut model = vars.minimise(cost.clone() + slack).using(good_lp::microlp);
+    for i in 0..ns {
+        let served: Expression = x[i].iter().flatten().flatten().map(|&v| Expression::from(v)).sum();
+        model = model.with((served + u[i]).eq(m.rate[i]));
+        let one: Expression = z[i].iter().map(|&v| Expression::from(v)).sum();
+        model = model.with(one.eq(1.0));
+        // Each of a task's k labels comes from a different person: k of them must be able.
+        let able: Expression = (0..np).filter(|&p| m.hours[i][p].is_some()).map(|p| Expression::from(n[p])).sum();
+        let need: Expression = (0..nk).map(|k| z[i][k] * m.levels[k] as f64).sum();
+        model = model.with((able - need).geq(0.0));
+        for p in 0..np {
+            for k in 0..nk {
+                if let Some(v) = x[i][p][k] {
+                    model = model.with((v - z[i][k] * m.rate[i]).leq(0.0));
+                }
+            }
+        }
+        let mut right = Expression::from(short[i]);
+        for p in 0..np {
+            for k in 0..nk {
+                if let Some(v) = x[i][p][k] {
+                    right += v * m.accuracy[i][p][k];
+                }
+            }
+        }
+        model = model.with(right.geq(ask.accuracy[i] * m.rate[i]));
+    }
+    for p in 0..np {
+        let mut hours = Expression::from(0.0);
+        for i in 0..ns {
+            if let Some(h) = m.hours[i][p] {
+                for k in 0..nk {
+                    if let Some(v) = x[i][p][k] {
+                        hours += v * (m.levels[k] as f64 * h);
+                    }
+                }
+            }
+            if let Some((q, h, _)) = m.review[i] {
+                if q == p {
+                    hours += (Expression::from(m.rate[i]) - u[i]) * h;
+                }
+            }
+        }
+        model = model.with((hours - n[p] * (ask.cap[p] * m.on_shift[p])).leq(0.0));
+        // What arrives in a turnaround window must be done within a turnaround after it.
+        for w in &m.windows {
+            let mut work = Expression::from(0.0);
+            for i in 0..ns {
+                let share = w.arrivals[i] / m.rate[i].max(1e-12);
+                if share == 0.0 {
+                    continue;
+                }
+                if let Some(h) = m.hours[i][p] {
+                    for k in 0..nk {
+                        if let Some(v) = x[i][p][k] {
+                            work += v * (share * m.levels[k] as f64 * h);
+                        }
+                    }
+                }
+                if let Some((q, h, _)) = m.review[i] {
+                    if q == p {
+                        work += w.arrivals[i] * h;
+                    }
+                }
+            }
+            model = model.with((work - n[p] * (ask.cap[p] * w.hours[p])).leq(0.0));
+        }
+        // A batch drop's labels must be done within the turnaround window's on-shift hours.
+        for i in 0..ns {
+            if let (Some((size, window)), Some(h)) = (&m.batch[i], m.hours[i][p]) {
+                let mut drop = Expression::from(0.0);
+                for k in 0..nk {
+                    if let Some(v) = x[i][p][k] {
+                        drop += v * (m.levels[k] as f64 * h * size / m.rate[i].max(1e-12));
+                    }
+                }
+                model = model.with((drop - n[p] * (ask.cap[p] * window[p])).leq(0.0));
+            }
+        }
+        if let (Some(floor), PaySpec::PerItem(c)) = (ask.min_wage, &m.pay[p]) {
+            model = model.with((labels_of(p) * *c - n[p] * (floor * m.on_shift[p])).geq(0.0));
+        }
+    }
+    if let Some(b) = ask.budget_week {
+        model = model.with((cost.clone() - over).leq(b));
+    }
+    let sol = tessera_engine::metrics::capacity::solve(model).ok_or("the solver found no plan (microlp gave up on this model)")?;
+    let flow: Vec<Vec<f64>> = (0..ns).map(|i| (0..np).map(|p| x[i][p].iter().flatten().map(|&v| sol.value(v)).sum()).collect()).collect();
+    let overlap: Vec<u32> = (0..ns).map(|i| (0..nk).max_by(|&a, &b| sol.value(z[i][a]).total_cmp(&sol.value(z[i][b]))).map_or(1, |k| m.levels[k])).collect();
+    let headcount: Vec<i64> = n.iter().map(|&v| sol.value(v).round() as i64).collect();
+    let accuracy = (0..ns)
+        .map(|i| {
+            let served: f64 = flow[i].iter().sum();
+            let right: f64 = (0..np).flat_map(|p| (0..nk).map(move |k| (p, k))).filter_map(|(p, k)| x[i][p][k].map(|v| sol.value(v) * m.accuracy[i][p][k])).sum();
+            if served > 0.0 { right / served } else { f64::NAN }
+        })
+        .collect();
+    let utilization = (0..np)
+        .map(|p| {
+            let mut h = 0.0;
+            for i in 0..ns {
+                for k in 0..nk {
+                    if let (Some(v), Some(hh)) = (x[i][p][k], m.hours[i][p]) {
+                        h += sol.value(v) * m.levels[k] as f64 * hh;
+                    }
+                }
+                if let Some((q, hh, _)) = m.review[i] {
+                    h += if q == p { (m.rate[i] - sol.value(u[i])) * hh } else { 0.0 };
+                }
+            }
+            h / (headcount[p] as f64 * m.on_shift[p]).max(1e-12)
+        })
+        .collect();
+    Ok(Solved {
+        throughput: (0..ns).map(|i| m.rate[i] - sol.value(u[i])).collect(),
+        cost_week: sol.eval(&cost),
+        unserved: u.iter().map(|&v| sol.value(v)).collect(),
+        accuracy_short: (0..ns).map(|i| sol.value(short[i]) / m.rate[i].max(1e-12)).collect(),
+        over_budget: sol.value(over),
+        headcount,
+        overlap,
+        flow,
+        accuracy,
+        utilization,
+    })
+}

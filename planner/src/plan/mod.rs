@@ -1,0 +1,137 @@
+//! `tessera plan`: targets in, the cheapest staffing and overlap that meets them out, checked by
+//! simulation. See the crate documentation for the parts.
+
+pub mod accuracy;
+pub mod closed_loop;
+pub mod milp;
+pub mod model;
+
+pub use closed_loop::{plan, Outcome, Round, Verdict};
+pub use milp::{Ask, Solved};
+pub use model::Model;
+
+use tessera_engine::time::Dur;
+
+/// What a planner asks for.
+#[derive(Clone, Debug)]
+pub struct Targets {
+    /// Share of final labels right, per stream, at the lower bound of the 95% CI.
+    pub accuracy: f64,
+    /// Turnaround target: tasks finished within it ...
+    pub within: Dur,
+    /// ... at least this share of them (lower CI bound), per stream.
+    pub completion_share: f64,
+    /// [USD/week] at most (upper CI bound).
+    pub budget_week: Option<f64>,
+    /// [USD/h] at least, per on-shift hour, for pools paid per item.
+    pub min_wage: Option<f64>,
+    /// Headcount of a pool at most this many times the scenario's.
+    pub max_scale: f64,
+    /// Utilisation the plan starts from (room for queueing within the turnaround).
+    pub utilization: f64,
+    /// Overlap levels to choose from.
+    pub levels: Vec<u32>,
+    /// Closed-loop rounds at most.
+    pub rounds: u32,
+    pub replications: u32,
+    pub seed: u64,
+}
+
+impl Targets {
+    pub fn ask(&self, m: &Model) -> Ask {
+        Ask {
+            accuracy: vec![self.accuracy; m.streams.len()],
+            cap: vec![self.utilization; m.pools.len()],
+            budget_week: self.budget_week,
+            min_wage: self.min_wage,
+            most: m.count.iter().map(|&c| ((c.max(1) as f64) * self.max_scale).ceil() as i64).collect(),
+        }
+    }
+}
+
+/// A marginal value, found by solving again with one thing changed.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Marginal {
+    pub what: String,
+    /// [USD/week] change of the optimal cost (negative: a saving).
+    pub usd_week: f64,
+}
+
+/// Marginal values of the solved plan: one more person in each pool that sits at its ceiling,
+/// and one more point of accuracy on each stream.
+pub fn marginals(m: &Model, ask: &Ask, base: &Solved) -> Vec<Marginal> {
+    let mut out = Vec::new();
+    for p in 0..m.pools.len() {
+        if base.headcount[p] >= ask.most[p] {
+            let mut a = ask.clone();
+            a.most[p] += 1;
+            if let Ok(s) = milp::solve(m, &a) {
+                out.push(Marginal { what: format!("one more annotator available in pool {:?} (now at its ceiling of {})", m.pools[p], ask.most[p]), usd_week: s.cost_week - base.cost_week });
+            }
+        }
+    }
+    for i in 0..m.streams.len() {
+        let mut a = ask.clone();
+        a.accuracy[i] = (a.accuracy[i] + 0.01).min(1.0);
+        if let Ok(s) = milp::solve(m, &a) {
+            if s.accuracy_short.iter().all(|&x| x < 1e-9) {
+                out.push(Marginal { what: format!("one more point of accuracy on stream {:?}", m.streams[i]), usd_week: s.cost_week - base.cost_week });
+            }
+        }
+    }
+    out
+}
+
+/// The cost-accuracy frontier: the optimal weekly cost at each accuracy target (None where the
+/// workforce cannot reach it).
+pub fn pareto(m: &Model, ask: &Ask, grid: &[f64]) -> Vec<(f64, Option<f64>)> {
+    grid.iter()
+        .map(|&acc| {
+            let mut a = ask.clone();
+            a.accuracy = vec![acc; m.streams.len()];
+            let cost = milp::solve(m, &a).ok().filter(|s| s.accuracy_short.iter().chain(&s.unserved).all(|&x| x < 1e-6)).map(|s| s.cost_week);
+            (acc, cost)
+        })
+        .collect()
+}
+
+/// The plan as `--set` overrides of the scenario: headcounts, overlap per stream, the turnaround
+/// target on every stream.
+pub fn overrides(m: &Model, s: &Solved, t: &Targets) -> Vec<String> {
+    let mut v: Vec<String> = m.pools.iter().zip(&s.headcount).map(|(p, n)| format!("pools.{p}.count={n}")).collect();
+    v.extend(m.streams.iter().zip(&s.overlap).map(|(st, k)| format!("streams.{st}.overlap={k}")));
+    v.extend(m.streams.iter().map(|st| format!("streams.{st}.turnaround=\"{}\"", t.within)));
+    v
+}
+
+/// Targets that no staffing can meet because of the shift calendars: a stream whose arrivals
+/// (uniform over the week) find no able pool on shift within the turnaround target too often.
+pub fn unreachable(m: &Model, t: &Targets) -> Option<String> {
+    (0..m.streams.len()).find(|&i| m.reachable[i] < t.completion_share).map(|i| {
+        format!(
+            "stream {:?}: {:.0}% of its arrivals find no pool able to take it on shift within {} (shift calendars), so at most that share can finish in time, below the {:.0}% asked; widen the shifts or the turnaround target",
+            m.streams[i],
+            m.reachable[i] * 100.0,
+            t.within,
+            t.completion_share * 100.0
+        )
+    })
+}
+
+/// When the targets cannot all be met: the one that needs the most slack, in words.
+pub fn infeasible(m: &Model, s: &Solved) -> Option<String> {
+    let mut worst: Option<(f64, String)> = None;
+    let mut consider = |score: f64, text: String| {
+        if score > 1e-6 && worst.as_ref().is_none_or(|w| score > w.0) {
+            worst = Some((score, text));
+        }
+    };
+    for i in 0..m.streams.len() {
+        consider(s.unserved[i] / m.rate[i].max(1e-12), format!("stream {:?}: {:.1} of its {:.1} tasks/h cannot be served even with every pool at its ceiling (raise --max-scale)", m.streams[i], s.unserved[i], m.rate[i]));
+        consider(s.accuracy_short[i], format!("stream {:?}: the accuracy target is {:.1} points out of reach of these pools at the offered overlap levels", m.streams[i], s.accuracy_short[i] * 100.0));
+    }
+    if s.over_budget > 1e-6 {
+        consider(s.over_budget / s.cost_week.max(1.0), format!("the budget: the cheapest plan meeting the other targets costs ${:.0}/week more", s.over_budget));
+    }
+    worst.map(|w| w.1)
+}

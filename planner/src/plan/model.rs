@@ -1,0 +1,201 @@
+//! What the planner knows of a scenario, in the units the MILP uses: arrival rates [tasks/h],
+//! hours of a pool per label, the accuracy of each overlap level per (stream, pool), pay, the
+//! share of the week each pool is on shift, and the fixed review load.
+
+use super::accuracy::majority_accuracy;
+use tessera_engine::domain::shift::Calendar;
+use tessera_engine::spec::{ArrivalSpec, DifficultySpec, PaySpec, Scenario};
+use tessera_engine::time::{Dur, SimTime, US_PER_HOUR};
+
+/// The planning model of one scenario.
+#[derive(Clone, Debug)]
+pub struct Model {
+    pub streams: Vec<String>,
+    pub pools: Vec<String>,
+    /// [tasks/h] mean arrival rate per stream over a week.
+    pub rate: Vec<f64>,
+    /// [h] of pool time per label, by stream then pool (None: the pool may not take it).
+    pub hours: Vec<Vec<Option<f64>>>,
+    /// P(final label right) by stream, pool, overlap level.
+    pub accuracy: Vec<Vec<Vec<f64>>>,
+    /// Overlap levels offered.
+    pub levels: Vec<u32>,
+    /// Share of the week each pool is on shift.
+    pub on_shift: Vec<f64>,
+    /// Headcount in the scenario as given.
+    pub count: Vec<i64>,
+    /// [USD/h] of on-shift time, or [USD] per item, by pool.
+    pub pay: Vec<PaySpec>,
+    /// Golden share of the items people do (paid, not counted).
+    pub gold: f64,
+    /// [USD] per task for its model's pre-label, by stream.
+    pub model_cost: Vec<f64>,
+    /// (pool, hours per task, USD per task) of expert review, by stream.
+    pub review: Vec<Option<(usize, f64, f64)>>,
+    /// Batch streams: (tasks per drop, on-shift hours of one annotator of each pool in the
+    /// turnaround window after the first drop). A drop's work must fit in that window.
+    pub batch: Vec<Option<(f64, Vec<f64>)>>,
+    /// Share of a stream's arrivals (uniform over the week) that some pool able to take it is on
+    /// shift to start within the turnaround target: an upper bound on the share finished in time
+    /// (1 for batch streams, whose drops the batch constraint covers).
+    pub reachable: Vec<f64>,
+    /// Capacity per time window: for windows starting at each hour of the week, the tasks of
+    /// each (non-batch) stream arriving in [a, a + W) and the on-shift hours of one annotator of
+    /// each pool in [a, a + 2W): what arrives in a window must be done by a turnaround later.
+    pub windows: Vec<Window>,
+}
+
+/// One time window of the capacity constraints.
+#[derive(Clone, Debug)]
+pub struct Window {
+    /// Tasks arriving in [a, a + W), by stream (0 for batch streams).
+    pub arrivals: Vec<f64>,
+    /// On-shift hours of one annotator in [a, a + 2W), by pool.
+    pub hours: Vec<f64>,
+}
+
+/// Arrival rate [tasks/h] of a stream in hour `h` of the week (0 = Monday 00:00); batch drops
+/// are not a rate (None).
+fn rate_at(a: &ArrivalSpec, h: usize) -> Option<f64> {
+    match a {
+        ArrivalSpec::Poisson { per_hour } => Some(*per_hour),
+        ArrivalSpec::Schedule { per_hour, day_factor } => {
+            let r = if per_hour.len() == 168 { per_hour[h % 168] } else { per_hour.get(h % 24).copied().unwrap_or(0.0) };
+            Some(r * day_factor.as_ref().and_then(|d| d.get((h / 24) % 7)).copied().unwrap_or(1.0))
+        }
+        ArrivalSpec::Batch { .. } => None,
+    }
+}
+
+/// On-shift hours of `cal` in [t, t + w].
+fn hours_on(cal: &Calendar, t: SimTime, w: Dur) -> f64 {
+    let end = t.plus(w);
+    let (mut at, mut sum) = (t, 0u64);
+    while at < end {
+        let next = cal.next_change(at).unwrap_or(end).min(end);
+        if cal.is_on(at) {
+            sum += next.since(at).0;
+        }
+        at = next;
+    }
+    sum as f64 / US_PER_HOUR as f64
+}
+
+/// The time from `t` until `cal` is next on shift (0 if it is now).
+fn until_on(cal: &Calendar, t: SimTime) -> Dur {
+    if cal.is_on(t) {
+        return Dur::ZERO;
+    }
+    cal.next_change(t).map_or(Dur(u64::MAX), |n| n.since(t))
+}
+
+/// Mean arrival rate [tasks/h] of a stream over a week.
+pub fn mean_rate(a: &ArrivalSpec) -> f64 {
+    match a {
+        ArrivalSpec::Poisson { per_hour } => *per_hour,
+        ArrivalSpec::Schedule { per_hour, day_factor } => {
+            let mean = |v: &[f64]| if v.is_empty() { 0.0 } else { v.iter().sum::<f64>() / v.len() as f64 };
+            mean(per_hour) * day_factor.as_deref().map_or(1.0, mean)
+        }
+        ArrivalSpec::Batch { size, every, .. } => *size as f64 / every.hours().max(1e-9),
+    }
+}
+
+impl Model {
+    /// The model of `s` for overlap `levels` and turnaround target `within`.
+    pub fn of(s: &Scenario, levels: &[u32], within: Dur) -> Result<Model, String> {
+        let gold = s.quality.gold.as_ref().map_or(0.0, |g| g.rate.clamp(0.0, 0.99));
+        let mut on_shift = Vec::new();
+        let mut cals = Vec::new();
+        for (p, pool) in s.pools.iter().enumerate() {
+            let cal = Calendar::parse(&pool.shifts).map_err(|e| format!("pools[{p}].shifts: {e}"))?;
+            on_shift.push(cal.hours_per_week() / 168.0);
+            cals.push(cal);
+        }
+        let able = |i: usize| -> Vec<usize> { (0..s.pools.len()).filter(|&p| tessera_engine::run::label_hours(s, i, p).is_some()).collect() };
+        let batch = s
+            .streams
+            .iter()
+            .enumerate()
+            .map(|(i, st)| match &st.arrivals {
+                ArrivalSpec::Batch { size, first, .. } => Some((*size as f64, (0..s.pools.len()).map(|p| if able(i).contains(&p) { hours_on(&cals[p], SimTime(first.0), within) } else { 0.0 }).collect())),
+                _ => None,
+            })
+            .collect();
+        let w_hours = (within.hours().ceil() as usize).max(1);
+        let windows = (0..168)
+            .map(|a| Window {
+                arrivals: s.streams.iter().map(|st| (a..a + w_hours).map(|h| rate_at(&st.arrivals, h).unwrap_or(0.0)).sum()).collect(),
+                hours: cals.iter().map(|c| hours_on(c, SimTime(a as u64 * US_PER_HOUR), Dur(2 * within.0))).collect(),
+            })
+            .collect();
+        // Arrivals every 15 minutes of the week: can some able pool start them within the target?
+        let step = 15 * 60 * 1_000_000u64;
+        let reachable = (0..s.streams.len())
+            .map(|i| {
+                if matches!(s.streams[i].arrivals, ArrivalSpec::Batch { .. }) {
+                    return 1.0; // a drop's window is the batch constraint's business
+                }
+                let pools = able(i);
+                let slots = (7 * 24 * 4) as usize;
+                let ok = (0..slots).filter(|&k| pools.iter().any(|&p| until_on(&cals[p], SimTime(k as u64 * step)) < within)).count();
+                ok as f64 / slots as f64
+            })
+            .collect();
+        // Hours per counted label: the declared time (engine::run::label_hours), plus the items a
+        // pool's annotators walk away from: each holds them for the timeout and the label is
+        // collected again, p/(1−p) walk-aways per counted label.
+        let walkaway = |p: usize| s.pools[p].abandonment.as_ref().map_or(0.0, |a| a.probability.min(0.95) / (1.0 - a.probability.min(0.95)) * a.timeout.hours());
+        let hours: Vec<Vec<Option<f64>>> =
+            (0..s.streams.len()).map(|i| (0..s.pools.len()).map(|p| tessera_engine::run::label_hours(s, i, p).map(|h| h + walkaway(p))).collect()).collect();
+        let accuracy = s
+            .streams
+            .iter()
+            .map(|st| {
+                let d = match &st.difficulty {
+                    DifficultySpec::Fixed(d) => *d,
+                    DifficultySpec::Drawn(p) => p.mean(),
+                };
+                let k = st.classes.max(2);
+                s.pools
+                    .iter()
+                    .map(|pool| {
+                        let mean = pool.accuracy_by_type.get(&st.task_type).unwrap_or(&pool.accuracy).mean();
+                        let q = mean * (1.0 - d) + d / k as f64;
+                        levels.iter().map(|&l| majority_accuracy(q, l, k)).collect()
+                    })
+                    .collect()
+            })
+            .collect();
+        let model_cost = s.streams.iter().map(|st| st.pre_annotation.as_ref().and_then(|m| s.models.iter().find(|x| x.name == *m)).map_or(0.0, |m| m.cost_per_item)).collect();
+        let review = (0..s.streams.len())
+            .map(|i| {
+                let r = s.quality.review.as_ref()?;
+                let p = (0..s.pools.len()).find(|&p| s.pool_name(p) == r.pool)?;
+                let reviewed = tessera_engine::run::workflow_of(s, i).contains(&tessera_engine::spec::Stage::Review);
+                let usd = match s.pools[p].pay {
+                    PaySpec::PerItem(c) => c,
+                    PaySpec::PerHour(_) => 0.0,
+                };
+                reviewed.then(|| (p, r.sample * r.service.mean_secs() / 3600.0, r.sample * usd))
+            })
+            .collect();
+        Ok(Model {
+            streams: (0..s.streams.len()).map(|i| s.stream_name(i)).collect(),
+            pools: (0..s.pools.len()).map(|p| s.pool_name(p)).collect(),
+            rate: s.streams.iter().map(|st| mean_rate(&st.arrivals)).collect(),
+            hours,
+            accuracy,
+            levels: levels.to_vec(),
+            on_shift,
+            count: s.pools.iter().map(|p| p.count).collect(),
+            pay: s.pools.iter().map(|p| p.pay.clone()).collect(),
+            gold,
+            model_cost,
+            review,
+            batch,
+            reachable,
+            windows,
+        })
+    }
+}

@@ -1,0 +1,185 @@
+//! `tessera plan`: the cheapest headcount per pool and overlap per stream that meet an accuracy
+//! and a turnaround target (a MILP with good_lp), written as a runnable scenario and checked by
+//! simulating it (tessera-planner's closed loop).
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use tessera_planner::plan::{self, Targets};
+
+pub const LONG_ABOUT: &str = "Plan the workforce: how many annotators of each pool and what overlap \
+per stream meet an accuracy target and a turnaround target at the lowest cost, and prove it by simulation.
+
+The model (tessera-planner, documented in README.md): arrival rates from the scenario, hours per \
+label from its declared service times, the accuracy of majority vote at each overlap level from \
+its pools' accuracy models (exact for that model), pay per hour of shift or per item. A MILP \
+(good_lp with microlp) picks the headcounts (integers, at least 1, at most --max-scale times the \
+scenario's), one overlap level per stream and which pool labels what, at the lowest weekly cost, \
+with the pools loaded at most --utilization of their on-shift time (room for queueing). Every \
+target has a slack, so an impossible target is named with how far it is out of reach.
+
+Then the closed loop: the plan is written as DIR/plan.toml (the scenario with the plan's \
+overrides), simulated with replications, and each target is checked at its 95% CI bound \
+(accuracy and the share finished within --within: lower bound; cost: upper bound). A missed \
+accuracy raises that stream's target in the MILP; a missed turnaround lowers the utilisation of \
+the pools that serve it; up to --rounds rounds. DIR/plan.json has every round, the marginal \
+values (re-solving with one thing changed) and, with --pareto, the cost-accuracy frontier.
+
+Examples:
+  tessera plan scenarios/llm-preference.toml --target-accuracy 0.85 --within 48h
+  tessera plan scenarios/lidar-cuboids.toml --target-accuracy 0.9 --within 3d --budget 60000 --pareto";
+
+#[derive(Args, Debug)]
+pub struct PlanArgs {
+    /// Scenario file (TOML)
+    pub scenario: PathBuf,
+    /// Share of final labels right, on every stream (lower bound of the 95% CI in simulation)
+    #[arg(long)]
+    pub target_accuracy: f64,
+    /// Turnaround target, e.g. 48h or 3d
+    #[arg(long, value_parser = parse_dur)]
+    pub within: tessera_engine::time::Dur,
+    /// Share of each stream's tasks to finish within --within (lower CI bound)
+    #[arg(long, default_value_t = 0.95)]
+    pub completion_share: f64,
+    /// Weekly budget [USD] (upper CI bound of the simulated cost)
+    #[arg(long)]
+    pub budget: Option<f64>,
+    /// Floor wage [USD per on-shift hour] for pools paid per item
+    #[arg(long)]
+    pub min_wage: Option<f64>,
+    /// Trace the cost-accuracy frontier (accuracy targets 0.80 to 0.99) into plan.json
+    #[arg(long)]
+    pub pareto: bool,
+    /// A pool's headcount is at most this many times the scenario's
+    #[arg(long, default_value_t = 3.0)]
+    pub max_scale: f64,
+    /// Highest planned utilisation of a pool's on-shift time
+    #[arg(long, default_value_t = 0.85)]
+    pub utilization: f64,
+    /// Overlap levels to choose from
+    #[arg(long, value_delimiter = ',', default_value = "1,2,3,5")]
+    pub levels: Vec<u32>,
+    /// Closed-loop rounds at most
+    #[arg(long, default_value_t = 3)]
+    pub rounds: u32,
+    /// Replications per simulated check
+    #[arg(long, short = 'r', default_value_t = 5)]
+    pub replications: u32,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Change a scenario field before planning (repeatable), as in simulate
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Output directory [default: out/<scenario name>-plan]
+    #[arg(long, short = 'o')]
+    pub out: Option<PathBuf>,
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+fn parse_dur(s: &str) -> Result<tessera_engine::time::Dur, String> {
+    tessera_engine::time::parse_duration(s)
+}
+
+pub fn run(a: PlanArgs) -> Result<()> {
+    if !(a.target_accuracy > 0.0 && a.target_accuracy <= 1.0) {
+        bail!("--target-accuracy: expected a share in (0, 1], found {}", a.target_accuracy);
+    }
+    if !(a.completion_share > 0.0 && a.completion_share <= 1.0) {
+        bail!("--completion-share: expected a share in (0, 1], found {}", a.completion_share);
+    }
+    if !(a.utilization > 0.0 && a.utilization <= 1.0) || !(a.max_scale >= 1.0 && a.max_scale <= 100.0) {
+        bail!("--utilization must be in (0, 1] and --max-scale in [1, 100]");
+    }
+    if a.levels.is_empty() || a.levels.iter().any(|&k| k == 0 || k > 15) || a.replications < 2 || a.replications > 1000 || a.rounds > 20 {
+        bail!("--levels must be between 1 and 15, --replications between 2 and 1000, --rounds at most 20");
+    }
+    let text = std::fs::read_to_string(&a.scenario).with_context(|| format!("cannot read {}", a.scenario.display()))?;
+    let origin = a.scenario.display().to_string();
+    let policies = tessera_policies::names();
+    let known = tessera_scenarios::Known::with_policies(&policies);
+    let base = tessera_scenarios::load_file(&a.scenario, &a.set, &known).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let name = base.name.clone().unwrap_or_else(|| "scenario".into());
+    let out = a.out.clone().unwrap_or_else(|| PathBuf::from("out").join(format!("{}-plan", super::simulate::folder_name(&name))));
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    let targets = Targets {
+        accuracy: a.target_accuracy,
+        within: a.within,
+        completion_share: a.completion_share,
+        budget_week: a.budget,
+        min_wage: a.min_wage,
+        max_scale: a.max_scale,
+        utilization: a.utilization,
+        levels: a.levels.clone(),
+        rounds: a.rounds,
+        replications: a.replications,
+        seed: a.seed,
+    };
+    let all = |sets: &[String]| -> Vec<String> { a.set.iter().cloned().chain(sets.iter().cloned()).collect() };
+    let apply = |sets: &[String]| -> Result<tessera_engine::spec::Scenario, String> {
+        let mut s = tessera_scenarios::load_str(&text, &origin, &all(sets), &known).map_err(|e| format!("the plan is not a valid scenario: {e}"))?;
+        s.name = Some(format!("{name}-plan"));
+        Ok(s)
+    };
+    let routing = base.routing.clone();
+    let make_router = move || tessera_policies::router_for(&routing).expect("validated policy name");
+    let quiet = a.quiet;
+    let outcome = plan::plan(&base, &targets, &make_router, &apply, &mut |m| if !quiet { eprintln!("plan: {m}") }).map_err(anyhow::Error::msg)?;
+    let model = plan::Model::of(&base, &targets.levels, targets.within).map_err(anyhow::Error::msg)?;
+    let ask = outcome.ask.clone();
+    let last = outcome.rounds.last();
+    let marginals = last.map(|r| plan::marginals(&model, &ask, &r.solved)).unwrap_or_default();
+    let grid: Vec<f64> = (80..=99).map(|x| x as f64 / 100.0).collect();
+    let frontier = if a.pareto { plan::pareto(&model, &ask, &grid) } else { Vec::new() };
+    if let Some(r) = last {
+        let plan_text = tessera_scenarios::apply_overrides(&text, &origin, &all(&r.overrides)).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let header = format!("# Written by `tessera plan` from {origin}: --target-accuracy {} --within {} (share {}).\n# The plan's overrides: {}\n", a.target_accuracy, a.within, a.completion_share, r.overrides.join(" "));
+        std::fs::write(out.join("plan.toml"), header + &plan_text).with_context(|| format!("cannot write {}", out.join("plan.toml").display()))?;
+    }
+    let json = serde_json::json!({
+        "schema": "tessera.plan/1",
+        "scenario": name,
+        "targets": { "accuracy": a.target_accuracy, "within_s": a.within.secs(), "completion_share": a.completion_share, "budget_usd_week": a.budget, "min_wage_usd_h": a.min_wage },
+        "met": outcome.met,
+        "infeasible": outcome.infeasible,
+        "streams": model.streams, "pools": model.pools,
+        "rounds": outcome.rounds,
+        "marginal_values_usd_week": marginals,
+        "pareto": frontier.iter().map(|(acc, c)| serde_json::json!({ "accuracy": acc, "cost_usd_week": c })).collect::<Vec<_>>(),
+    });
+    tessera_reports::write_summary_json(&out.join("plan.json"), &json)?;
+    if !a.quiet {
+        let mut o = String::new();
+        if let Some(why) = &outcome.infeasible {
+            let _ = writeln!(o, "NO PLAN meets the targets: {why}");
+        }
+        if let Some(r) = last {
+            let s = &r.solved;
+            let _ = writeln!(o, "{} plan after {} round{} · targets: accuracy ≥ {:.3}, {:.0}% within {} (95% CI bounds)", if outcome.met { "MET:" } else { "NOT MET:" }, outcome.rounds.len(), if outcome.rounds.len() == 1 { "" } else { "s" }, a.target_accuracy, a.completion_share * 100.0, a.within);
+            for (p, n) in model.pools.iter().zip(&s.headcount) {
+                let i = model.pools.iter().position(|x| x == p).unwrap_or(0);
+                let _ = writeln!(o, "  pool {p:<16} {n:>4} annotators (scenario: {}), planned utilisation {:.0}%", model.count[i], s.utilization[i].max(0.0) * 100.0);
+            }
+            for (i, st) in model.streams.iter().enumerate() {
+                let _ = writeln!(o, "  stream {st:<14} overlap {}, {:.1} tasks/h, predicted accuracy {:.3}", s.overlap[i], s.throughput[i], s.accuracy[i]);
+            }
+            let (wm, wh) = r.simulated_cost_week;
+            let _ = writeln!(o, "  cost             predicted ${:.0}/week, simulated ${wm:.0} ± {wh:.0}/week ({:+.1}%)", s.cost_week, (wm / s.cost_week - 1.0) * 100.0);
+            for v in &r.verdicts {
+                let _ = writeln!(o, "  {} {}: {:.4} [{:.4}, {:.4}] vs {:.4}", if v.met { "ok  " } else { "MISS" }, v.target, v.mean, v.ci95_low, v.ci95_high, v.goal);
+            }
+        }
+        for m in &marginals {
+            let _ = writeln!(o, "  marginal value: {} → {:+.0} USD/week", m.what, m.usd_week);
+        }
+        if last.is_some() {
+            let _ = writeln!(o, "  wrote {}/plan.toml (runnable: tessera simulate {}/plan.toml), plan.json", out.display(), out.display());
+        } else {
+            let _ = writeln!(o, "  wrote {}/plan.json", out.display());
+        }
+        print!("{o}");
+    }
+    Ok(())
+}
