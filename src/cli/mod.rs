@@ -4,6 +4,7 @@ pub mod aggregate;
 pub mod bench;
 pub mod memory;
 pub mod simulate;
+pub mod staffing;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -29,6 +30,9 @@ pub enum Command {
     /// Benchmark routing policies on scenarios over held-out seeds and write a leaderboard
     #[command(long_about = bench::LONG_ABOUT)]
     Bench(bench::BenchArgs),
+    /// Agents for a service level (Erlang C / Erlang A), and rosters on shift patterns (MILP)
+    #[command(long_about = staffing::LONG_ABOUT)]
+    Staffing(staffing::StaffingArgs),
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -36,6 +40,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Simulate(a) => simulate::run(a),
         Command::Aggregate(args) => aggregate::run(args),
         Command::Bench(a) => bench::run_bench(a),
+        Command::Staffing(a) => staffing::run(a),
     }
 }
 
