@@ -166,12 +166,26 @@ pub fn figures(t: &Target, agents: u32) -> Option<Figures> {
     }
 }
 
-/// The smallest n in [lo, hi] with `ok(n)`, for `ok` monotone (false … true); None if `ok(hi)` is false.
+/// The smallest n in [lo, hi] with `ok(n)`, for `ok` monotone (false … true); None if `ok(hi)` is
+/// false. A galloping search (lo, lo + 1, lo + 3, lo + 7, …) then bisection: the figures cost O(n)
+/// to evaluate, so the probes stay near the answer instead of starting at `hi`.
 fn smallest(lo: u32, hi: u32, mut ok: impl FnMut(u32) -> bool) -> Option<u32> {
-    if lo > hi || !ok(hi) {
+    if lo > hi {
         return None;
     }
-    let (mut lo, mut hi) = (lo, hi);
+    let (mut step, mut probe, mut below) = (1u32, lo, lo);
+    loop {
+        if ok(probe) {
+            break;
+        }
+        if probe == hi {
+            return None;
+        }
+        below = probe + 1;
+        probe = probe.saturating_add(step).min(hi);
+        step = step.saturating_mul(2);
+    }
+    let (mut lo, mut hi) = (below, probe);
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
         if ok(mid) { hi = mid } else { lo = mid + 1 }
@@ -339,6 +353,19 @@ mod tests {
             let e = staff(&tg).unwrap_err().0;
             assert!(e.contains(needle), "{e}");
         }
+    }
+
+    #[test]
+    fn galloping_search_finds_the_smallest() {
+        for lo in 0..20u32 {
+            for hi in lo..40 {
+                for answer in 0..45u32 {
+                    let want = (lo..=hi).find(|&n| n >= answer);
+                    assert_eq!(smallest(lo, hi, |n| n >= answer), want, "{lo} {hi} {answer}");
+                }
+            }
+        }
+        assert_eq!(smallest(5, 3, |_| true), None);
     }
 
     #[test]
