@@ -26,6 +26,10 @@ use tessera_engine::time::US_PER_DAY;
 
 use crate::shifts::Shift;
 
+/// The most (shift instance, interval) pairs a plan may have: the coverage check and the model
+/// grow with it (the 10,000-variable benchmark has 2.4 million).
+pub const MAX_CELLS: u64 = 200_000_000;
+
 /// One shift pattern on one day at one start.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Instance {
@@ -117,6 +121,14 @@ fn covers(inst: &Instance, a: u64, b: u64) -> bool {
 pub fn schedule(req: &[Requirement], shifts: &[Shift], settings: &Settings) -> Result<Roster, String> {
     let horizon = req.iter().flat_map(|r| r.intervals.last()).map(|i| i.1).max().unwrap_or(0);
     let inst = instances(shifts, horizon);
+    let cells = inst.len() as u64 * req.iter().map(|r| r.intervals.len() as u64).sum::<u64>();
+    if cells > MAX_CELLS {
+        return Err(format!(
+            "the plan is too large for the shift-scheduling MILP: {} shift instances × {} intervals is more than {MAX_CELLS} (shorten the horizon, or use fewer patterns, start times or streams)",
+            inst.len(),
+            req.iter().map(|r| r.intervals.len()).sum::<usize>()
+        ));
+    }
     let mut vars = ProblemVariables::new();
     let mut objective = Expression::from(0.0);
     let mut rows: Vec<(Expression, f64)> = Vec::new();
