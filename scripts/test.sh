@@ -9,8 +9,10 @@ cd "$root"
 export TESSERA_CROWD_DATA="${TESSERA_CROWD_DATA:-$root/../shared/data/crowd}"
 target="${CARGO_TARGET_DIR:-$root/target}"
 
-echo "== peers: Python environment (SimPy, crowd-kit 1.4.2) =="
+echo "== peers: Python environment (SimPy, crowd-kit 1.4.2, pyworkforce 0.5.1) =="
 venv="$(bash benches/peers/setup.sh | tail -1)"
+# tests/staffing_cli.rs runs pyworkforce from it (benches/peers/pyworkforce_staffing.py): set, it must not skip.
+export TESSERA_PEERS_VENV="$venv"
 
 if [ -d "$TESSERA_CROWD_DATA" ]; then
   ref="$target/crowdkit-ref"

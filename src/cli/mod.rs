@@ -5,6 +5,7 @@ pub mod bench;
 pub mod memory;
 pub mod plan;
 pub mod simulate;
+pub mod staffing;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -33,6 +34,9 @@ pub enum Command {
     /// Benchmark routing policies on scenarios over held-out seeds and write a leaderboard
     #[command(long_about = bench::LONG_ABOUT)]
     Bench(bench::BenchArgs),
+    /// Agents for a service level (Erlang C / Erlang A), and rosters on shift patterns (MILP)
+    #[command(long_about = staffing::LONG_ABOUT)]
+    Staffing(staffing::StaffingArgs),
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -41,6 +45,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Aggregate(args) => aggregate::run(args),
         Command::Bench(a) => bench::run_bench(a),
         Command::Plan(a) => plan::run(a),
+        Command::Staffing(a) => staffing::run(a),
     }
 }
 

@@ -1,10 +1,11 @@
 //! Metrics: the monitor that watches a run, summary statistics with confidence intervals,
 //! bounded-memory percentiles (DDSketch) and time series, the Erlang C formulas the simulator
-//! is checked against, the fluid capacity bound that says when a workforce is overloaded, and the
+//! is checked against, Erlang A (the same queue with impatient customers, for staffing), the fluid capacity bound that says when a workforce is overloaded, and the
 //! routing benchmark's reward.
 
 pub mod capacity;
 pub mod erlang;
+pub mod erlang_a;
 mod monitor;
 pub mod quantiles;
 pub mod reward;
