@@ -146,6 +146,7 @@ impl Books {
     }
 
     /// Reads one effect of the core at time `now`.
+    #[inline(always)]
     pub fn consume(&mut self, e: &Effect, now: SimTime) {
         if self.trace.is_some() {
             // Before the books change: a settled task's stream is still known.
