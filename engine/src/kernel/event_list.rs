@@ -174,7 +174,7 @@ impl<M> EventList<M> {
     }
 
     /// Removes and returns the next live entry.
-    #[inline]
+    #[inline(always)]
     pub fn pop(&mut self) -> Option<Entry<M>> {
         loop {
             let take_now = match (self.now_queue.front(), self.heap.peek()) {
