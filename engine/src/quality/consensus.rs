@@ -3,9 +3,14 @@
 
 /// The majority label of `labels` among `classes` and the share of votes it got.
 pub fn majority(labels: impl Iterator<Item = u16>, classes: u16) -> (u16, f32) {
-    let mut few = [0u16; 8];
-    let mut n = 0usize;
     let mut labels = labels;
+    let Some(first) = labels.next() else { return (0, 0.0) };
+    let Some(second) = labels.next() else {
+        // One label (overlap 1): it is the vote, if it is a class.
+        return if first < classes { (first, 1.0) } else { (0, 0.0) };
+    };
+    let mut few = [first, second, 0, 0, 0, 0, 0, 0];
+    let mut n = 2usize;
     // Up to eight labels (every usual overlap): count among them, no table of every class.
     for l in labels.by_ref() {
         if n == few.len() {
