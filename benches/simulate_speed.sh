@@ -10,7 +10,7 @@ here="$root/benches/peers"
 tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
 cd "$root"
 cargo build --release --quiet --bin tessera
-bin="$root/target/release/tessera"
+bin="${CARGO_TARGET_DIR:-$root/target}/release/tessera"
 venv="$("$here/setup.sh" | tail -1)"
 best() { # best wall seconds of N runs of "$@"
   local b=999999 t0 t

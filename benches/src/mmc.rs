@@ -29,7 +29,7 @@ fn exp(rng: &mut impl Rng, mean: f64) -> Dur {
 }
 
 impl Actor<M> for Node {
-    fn handle(&mut self, msg: M, ctx: &mut dyn Context<M>) {
+    fn handle<C: Context<M> + ?Sized>(&mut self, msg: M, ctx: &mut C) {
         match self {
             Node::Source { rate_per_us, bank } => {
                 let d = exp(ctx.rng(), 1.0 / *rate_per_us);

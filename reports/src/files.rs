@@ -31,84 +31,204 @@ fn field(out: &mut Vec<u8>, s: &str) {
     }
 }
 
-/// Appends an integer.
-fn int(out: &mut Vec<u8>, v: impl itoa::Integer) {
-    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+/// Appends µs as exact seconds: "9.070232", "12.5", "3" (the shortest decimal, as `f64`'s
+/// Display would print µs / 10⁶, without its cost). Rows write it through [`Row::secs`].
+#[cfg(test)]
+pub fn secs(out: &mut Vec<u8>, us: u64) {
+    let mut r = Row::new(out);
+    r.secs(us);
+    r.flush();
 }
 
-/// Appends µs as exact seconds: "9.070232", "12.5", "3" (the shortest decimal, as `f64`'s
-/// Display would print µs / 10⁶, without its cost).
-pub fn secs(out: &mut Vec<u8>, us: u64) {
-    int(out, us / 1_000_000);
-    let frac = us % 1_000_000;
-    if frac != 0 {
-        let mut digits = *b"000000";
-        let mut f = frac;
-        for d in digits.iter_mut().rev() {
-            *d = b'0' + (f % 10) as u8;
-            f /= 10;
+/// "00" to "99": two digits at a time.
+const PAIRS: [u8; 200] = {
+    let mut a = [0u8; 200];
+    let mut i = 0;
+    while i < 100 {
+        a[2 * i] = b'0' + (i / 10) as u8;
+        a[2 * i + 1] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    a
+};
+
+/// 10⁰ to 10¹⁹.
+const POW10: [u64; 20] = {
+    let mut a = [1u64; 20];
+    let mut i = 1;
+    while i < 20 {
+        a[i] = a[i - 1] * 10;
+        i += 1;
+    }
+    a
+};
+
+/// A row under construction: numbers and short texts go to a stack buffer, which reaches `out`
+/// in one copy (flushed first before anything long or formatted by `fmt`). Between flushes the
+/// buffer holds at most two short texts and the row's numbers (under 400 bytes), so writes need
+/// no room check.
+struct Row<'a> {
+    out: &'a mut Vec<u8>,
+    buf: [u8; Row::CAP],
+    n: usize,
+}
+
+impl<'a> Row<'a> {
+    const CAP: usize = 512;
+    /// Texts longer than this go straight to `out`.
+    const SHORT: usize = 48;
+
+    fn new(out: &'a mut Vec<u8>) -> Row<'a> {
+        Row { out, buf: [0; Row::CAP], n: 0 }
+    }
+    #[inline]
+    fn flush(&mut self) {
+        self.out.extend_from_slice(&self.buf[..self.n]);
+        self.n = 0;
+    }
+    #[inline(always)]
+    fn byte(&mut self, b: u8) {
+        self.buf[self.n] = b;
+        self.n += 1;
+    }
+    #[inline]
+    fn bytes(&mut self, s: &[u8]) {
+        if s.len() > Row::SHORT {
+            self.flush();
+            self.out.extend_from_slice(s);
+            return;
         }
-        let len = 6 - digits.iter().rev().take_while(|&&d| d == b'0').count();
-        out.push(b'.');
-        out.extend_from_slice(&digits[..len]);
+        self.buf[self.n..self.n + s.len()].copy_from_slice(s);
+        self.n += s.len();
+    }
+    #[inline(always)]
+    fn pair(&mut self, at: usize, d: usize) {
+        self.buf[at..at + 2].copy_from_slice(&PAIRS[2 * d..2 * d + 2]);
+    }
+    /// `v` in decimal.
+    #[inline(always)]
+    fn uint(&mut self, v: u64) {
+        if v < 10 {
+            return self.byte(b'0' + v as u8);
+        }
+        if v < 100 {
+            self.pair(self.n, v as usize);
+            self.n += 2;
+            return;
+        }
+        self.uint_long(v);
+    }
+    fn uint_long(&mut self, v: u64) {
+        // Decimal digits of v ≥ 1: from its bit length, then one comparison.
+        let t = ((64 - v.leading_zeros()) * 1233 >> 12) as usize;
+        let len = t + 1 - (v < POW10[t]) as usize;
+        let (mut v, mut i) = (v, self.n + len);
+        while v >= 100 {
+            i -= 2;
+            self.pair(i, (v % 100) as usize);
+            v /= 100;
+        }
+        if v >= 10 {
+            self.pair(i - 2, v as usize);
+        } else {
+            self.buf[i - 1] = b'0' + v as u8;
+        }
+        self.n += len;
+    }
+    /// µs as exact seconds (see [`secs`]).
+    #[inline]
+    fn secs(&mut self, us: u64) {
+        self.uint(us / 1_000_000);
+        let frac = (us % 1_000_000) as usize;
+        if frac != 0 {
+            let at = self.n + 1;
+            self.buf[self.n] = b'.';
+            self.pair(at, frac / 10_000);
+            self.pair(at + 2, frac / 100 % 100);
+            self.pair(at + 4, frac % 100);
+            let mut len = 6;
+            while self.buf[at + len - 1] == b'0' {
+                len -= 1;
+            }
+            self.n = at + len;
+        }
+    }
+    /// One CSV field (quoted when it must be).
+    #[inline]
+    fn field(&mut self, s: &str) {
+        if s.bytes().any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r')) {
+            self.flush();
+            field(self.out, s);
+        } else {
+            self.bytes(s.as_bytes());
+        }
+    }
+    /// `x` as `fmt` displays it.
+    fn display(&mut self, x: impl std::fmt::Display) {
+        use std::io::Write as _;
+        self.flush();
+        let _ = write!(self.out, "{x}");
     }
 }
 
 /// Appends one tasks.csv row (with its newline) for replication `rep`.
 pub fn task_row(out: &mut Vec<u8>, rep: u32, t: &TaskRecord) {
-    use std::io::Write as _;
-    let time = |out: &mut Vec<u8>, x: Option<u64>| {
+    let mut r = Row::new(out);
+    let time = |r: &mut Row, x: Option<u64>| {
         if let Some(us) = x {
-            secs(out, us);
+            r.secs(us);
         }
-        out.push(b',');
+        r.byte(b',');
     };
-    int(out, rep);
-    out.push(b',');
-    int(out, t.task);
-    out.push(b',');
-    field(out, &t.stream);
-    out.push(b',');
-    field(out, &t.task_type);
-    out.push(b',');
-    int(out, t.priority);
-    out.push(b',');
-    time(out, Some(t.arrival.0));
-    time(out, t.first_start.map(|x| x.0));
-    time(out, t.final_at.map(|x| x.0));
-    time(out, t.wait.map(|x| x.0));
-    time(out, t.time_in_system.map(|x| x.0));
+    r.uint(rep as u64);
+    r.byte(b',');
+    r.uint(t.task);
+    r.byte(b',');
+    r.field(&t.stream);
+    r.byte(b',');
+    r.field(&t.task_type);
+    r.byte(b',');
+    r.uint(t.priority as u64);
+    r.byte(b',');
+    time(&mut r, Some(t.arrival.0));
+    time(&mut r, t.first_start.map(|x| x.0));
+    time(&mut r, t.final_at.map(|x| x.0));
+    time(&mut r, t.wait.map(|x| x.0));
+    time(&mut r, t.time_in_system.map(|x| x.0));
     for n in [t.labels, t.walkaways, t.reworks, t.reopened] {
-        int(out, n);
-        out.push(b',');
+        r.uint(n as u64);
+        r.byte(b',');
     }
-    time(out, Some(t.reopened_gap.0));
+    time(&mut r, Some(t.reopened_gap.0));
     if let Some(l) = t.final_label {
-        int(out, l);
+        r.uint(l as u64);
     }
-    out.push(b',');
-    if let Some(c) = t.confidence {
-        let _ = write!(out, "{c}");
+    r.byte(b',');
+    match t.confidence {
+        Some(c) if c.to_bits() == 1f32.to_bits() => r.byte(b'1'), // what Display prints for 1.0
+        Some(c) => r.display(c),
+        None => {}
     }
-    out.push(b',');
-    int(out, t.true_label);
-    out.push(b',');
+    r.byte(b',');
+    r.uint(t.true_label as u64);
+    r.byte(b',');
     if let Some(c) = t.correct {
-        out.extend_from_slice(if c { b"true" } else { b"false" });
+        r.bytes(if c { b"true" } else { b"false" });
     }
-    out.push(b',');
-    time(out, t.deadline.map(|x| x.0));
-    out.extend_from_slice(if t.deadline_missed { b"true," } else { b"false," });
+    r.byte(b',');
+    time(&mut r, t.deadline.map(|x| x.0));
+    r.bytes(if t.deadline_missed { b"true," } else { b"false," });
     if t.item_cost_usd == 0.0 {
-        out.push(b'0');
+        r.byte(b'0');
     } else {
-        let _ = write!(out, "{}", t.item_cost_usd);
+        r.display(t.item_cost_usd);
     }
-    out.extend_from_slice(if t.counted { b",true," } else { b",false," });
+    r.bytes(if t.counted { b",true," } else { b",false," });
     if let Some(l) = t.left_at {
-        secs(out, l.0);
+        r.secs(l.0);
     }
-    out.push(b'\n');
+    r.byte(b'\n');
+    r.flush();
 }
 
 /// Rows held in memory at most before a sorted run of them goes to disk.
@@ -476,6 +596,164 @@ mod secs_tests {
             let mut out = Vec::new();
             super::secs(&mut out, us);
             assert_eq!(String::from_utf8(out).unwrap(), (us as f64 / 1e6).to_string(), "{us}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod row_tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+    use std::sync::Arc;
+    use tessera_engine::time::{Dur, SimTime};
+
+    fn int(out: &mut Vec<u8>, v: impl itoa::Integer) {
+        out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+    }
+    fn secs_reference(out: &mut Vec<u8>, us: u64) {
+        int(out, us / 1_000_000);
+        let frac = us % 1_000_000;
+        if frac != 0 {
+            let mut digits = *b"000000";
+            let mut f = frac;
+            for d in digits.iter_mut().rev() {
+                *d = b'0' + (f % 10) as u8;
+                f /= 10;
+            }
+            let len = 6 - digits.iter().rev().take_while(|&&d| d == b'0').count();
+            out.push(b'.');
+            out.extend_from_slice(&digits[..len]);
+        }
+    }
+    /// The row writer as it was before the stack buffer: the definition the fast one must match.
+    fn task_row_reference(out: &mut Vec<u8>, rep: u32, t: &TaskRecord) {
+        use std::io::Write as _;
+        let time = |out: &mut Vec<u8>, x: Option<u64>| {
+            if let Some(us) = x {
+                secs_reference(out, us);
+            }
+            out.push(b',');
+        };
+        int(out, rep);
+        out.push(b',');
+        int(out, t.task);
+        out.push(b',');
+        field(out, &t.stream);
+        out.push(b',');
+        field(out, &t.task_type);
+        out.push(b',');
+        int(out, t.priority);
+        out.push(b',');
+        time(out, Some(t.arrival.0));
+        time(out, t.first_start.map(|x| x.0));
+        time(out, t.final_at.map(|x| x.0));
+        time(out, t.wait.map(|x| x.0));
+        time(out, t.time_in_system.map(|x| x.0));
+        for n in [t.labels, t.walkaways, t.reworks, t.reopened] {
+            int(out, n);
+            out.push(b',');
+        }
+        time(out, Some(t.reopened_gap.0));
+        if let Some(l) = t.final_label {
+            int(out, l);
+        }
+        out.push(b',');
+        if let Some(c) = t.confidence {
+            let _ = write!(out, "{c}");
+        }
+        out.push(b',');
+        int(out, t.true_label);
+        out.push(b',');
+        if let Some(c) = t.correct {
+            out.extend_from_slice(if c { b"true" } else { b"false" });
+        }
+        out.push(b',');
+        time(out, t.deadline.map(|x| x.0));
+        out.extend_from_slice(if t.deadline_missed { b"true," } else { b"false," });
+        if t.item_cost_usd == 0.0 {
+            out.push(b'0');
+        } else {
+            let _ = write!(out, "{}", t.item_cost_usd);
+        }
+        out.extend_from_slice(if t.counted { b",true," } else { b",false," });
+        if let Some(l) = t.left_at {
+            secs_reference(out, l.0);
+        }
+        out.push(b'\n');
+    }
+
+    fn any_u64(g: &mut impl Rng) -> u64 {
+        match g.random_range(0..6) {
+            0 => 0,
+            1 => g.random_range(0..10),
+            2 => g.random_range(0..2_000_000),
+            3 => g.random_range(0..1_000_000) * 1_000_000 + [0, 500_000, 10, 1, 999_999, 120_000][g.random_range(0..6)],
+            4 => u64::MAX - g.random_range(0..3_000_000),
+            _ => g.random(),
+        }
+    }
+
+    #[test]
+    fn integers_at_every_digit_count() {
+        let mut all = vec![0u64, u64::MAX];
+        for k in 0..20 {
+            let p = 10u64.pow(k);
+            all.extend([p - 1, p, p + 1, 2 * p - 1, p.saturating_mul(9)]);
+        }
+        for v in all {
+            let mut out = Vec::new();
+            let mut r = Row::new(&mut out);
+            r.uint(v);
+            r.flush();
+            assert_eq!(String::from_utf8(out).unwrap(), v.to_string());
+        }
+    }
+
+    /// The fast row writer gives the reference's bytes on random records, edge values included.
+    #[test]
+    fn rows_match_the_reference_writer() {
+        let mut g = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        let names = ["calls", "a,b", "q\"uote", "", "x".repeat(47).leak(), "y".repeat(48).leak(), "z".repeat(49).leak(), "line\nbreak", "ünïcødé", "w".repeat(300).leak()];
+        let floats32 = [1.0f32, 0.5, 2.0 / 3.0, 0.0, -0.0, 1e-40, 3.4e38, f32::NAN, f32::INFINITY, 0.1, 0.99999994, 1.0000001];
+        let floats64 = [0.0f64, -0.0, 0.25, 0.1, 1e-300, 1e300, 123.456, f64::NAN, 5e-324, 7.0];
+        for _ in 0..20_000 {
+            let opt = |g: &mut rand_chacha::ChaCha8Rng| g.random_bool(0.8).then(|| any_u64(g));
+            let t = TaskRecord {
+                task: any_u64(&mut g),
+                stream: Arc::from(names[g.random_range(0..names.len())]),
+                task_type: Arc::from(names[g.random_range(0..names.len())]),
+                priority: g.random(),
+                arrival: SimTime(any_u64(&mut g)),
+                first_start: opt(&mut g).map(SimTime),
+                final_at: opt(&mut g).map(SimTime),
+                wait: opt(&mut g).map(Dur),
+                time_in_system: opt(&mut g).map(Dur),
+                labels: g.random(),
+                walkaways: g.random(),
+                reworks: g.random(),
+                reopened: g.random(),
+                reopened_gap: Dur(any_u64(&mut g)),
+                final_label: g.random_bool(0.8).then(|| g.random()),
+                confidence: g.random_bool(0.8).then(|| if g.random_bool(0.5) { floats32[g.random_range(0..floats32.len())] } else { g.random() }),
+                true_label: g.random(),
+                correct: g.random_bool(0.8).then(|| g.random()),
+                deadline: opt(&mut g).map(SimTime),
+                deadline_missed: g.random(),
+                item_cost_usd: if g.random_bool(0.5) { floats64[g.random_range(0..floats64.len())] } else { g.random::<f64>() * 10.0 },
+                counted: g.random(),
+                left_at: opt(&mut g).map(SimTime),
+            };
+            let rep = if g.random_bool(0.5) { g.random_range(0..4) } else { g.random() };
+            let (mut fast, mut slow) = (b"prefix".to_vec(), b"prefix".to_vec());
+            task_row(&mut fast, rep, &t);
+            task_row_reference(&mut slow, rep, &t);
+            assert_eq!(String::from_utf8_lossy(&fast), String::from_utf8_lossy(&slow));
+            assert_eq!(fast, slow);
+            let us = any_u64(&mut g);
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            secs(&mut a, us);
+            secs_reference(&mut b, us);
+            assert_eq!(a, b, "{us}");
         }
     }
 }

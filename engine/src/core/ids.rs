@@ -131,13 +131,14 @@ impl<V> IdTable<V> {
     }
     // An id in the overflow map may lie inside the window once the window has grown over it, so
     // a miss in the window looks there too (the map is empty in the usual, in-order case).
+    //
+    // The window's dead prefix (slots before its head) is always empty, so an id is looked up
+    // directly at slot `id - base + head` of the vector: one subtraction and one bounds check.
     #[inline]
     pub fn get(&self, id: u64) -> Option<&V> {
-        let i = id.wrapping_sub(self.base);
-        if i < self.window.len() as u64 {
-            if let Some(v) = &self.window[i as usize] {
-                return Some(v);
-            }
+        let i = id.wrapping_sub(self.base).wrapping_add(self.window.head as u64);
+        if let Some(Some(v)) = self.window.slots.get(i as usize) {
+            return Some(v);
         }
         self.get_outside(id)
     }
@@ -147,12 +148,11 @@ impl<V> IdTable<V> {
     }
     #[inline]
     pub fn get_mut(&mut self, id: u64) -> Option<&mut V> {
-        let in_window = self.slot(id).filter(|&i| self.window[i].is_some());
-        match in_window {
-            Some(i) => self.window[i].as_mut(),
-            None if self.overflow.is_empty() => None,
-            None => self.overflow.get_mut(&id),
+        let i = id.wrapping_sub(self.base).wrapping_add(self.window.head as u64) as usize;
+        if self.window.slots.get(i).is_some_and(|v| v.is_some()) {
+            return self.window.slots[i].as_mut();
         }
+        if self.overflow.is_empty() { None } else { self.overflow.get_mut(&id) }
     }
     pub fn contains(&self, id: u64) -> bool {
         self.get(id).is_some()

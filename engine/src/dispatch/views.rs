@@ -6,6 +6,21 @@
 use super::{Changes, TaskView};
 use crate::core::ids::{IdTable, TaskId};
 use crate::core::TaskWork;
+use std::cell::Cell;
+
+/// The (id, slot) found last: the core looks the same task up many times in a row.
+#[derive(Clone, Debug)]
+struct Last(Cell<(u64, u32)>);
+
+impl Last {
+    const NONE: (u64, u32) = (0, u32::MAX);
+}
+
+impl Default for Last {
+    fn default() -> Self {
+        Last(Cell::new(Last::NONE))
+    }
+}
 
 #[derive(Clone, Debug)]
 struct Entry {
@@ -21,6 +36,7 @@ pub struct TaskViews {
     slab: Vec<Option<Entry>>,
     free: Vec<u32>,
     changes: Changes,
+    last: Last,
 }
 
 impl TaskViews {
@@ -48,15 +64,27 @@ impl TaskViews {
             }
         };
         self.index.insert(id, slot);
+        self.last.0.set((id, slot));
+    }
+    /// The slab slot of a live task.
+    #[inline]
+    fn slot(&self, id: TaskId) -> Option<u32> {
+        let (last, slot) = self.last.0.get();
+        if last == id.0 && slot != u32::MAX {
+            return Some(slot);
+        }
+        let slot = *self.index.get(id.0)?;
+        self.last.0.set((id.0, slot));
+        Some(slot)
     }
     #[inline]
     fn entry(&self, id: TaskId) -> Option<&Entry> {
-        let slot = *self.index.get(id.0)?;
+        let slot = self.slot(id)?;
         self.slab[slot as usize].as_ref()
     }
     #[inline]
     fn entry_mut(&mut self, id: TaskId) -> Option<&mut Entry> {
-        let slot = *self.index.get(id.0)?;
+        let slot = self.slot(id)?;
         self.slab[slot as usize].as_mut()
     }
     #[inline]
@@ -98,6 +126,9 @@ impl TaskViews {
     #[inline]
     pub(crate) fn remove(&mut self, id: TaskId) -> Option<(TaskView, TaskWork)> {
         self.changes.record(id, self.index.len());
+        if self.last.0.get().0 == id.0 {
+            self.last.0.set(Last::NONE);
+        }
         let slot = self.index.remove(id.0)?;
         self.free.push(slot);
         self.slab[slot as usize].take().map(|e| (e.view, e.work))

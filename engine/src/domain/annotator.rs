@@ -203,7 +203,7 @@ impl Annotator {
         }
     }
 
-    fn schedule_shift_change(&self, ctx: &mut dyn Context<Msg>) {
+    fn schedule_shift_change<C: Context<Msg> + ?Sized>(&self, ctx: &mut C) {
         if let Some(at) = self.profile.calendar.next_change(ctx.now()) {
             let msg = if self.profile.calendar.is_on(at) { Msg::ShiftStart } else { Msg::ShiftEnd };
             let me = ctx.me();
@@ -213,7 +213,7 @@ impl Annotator {
 }
 
 impl Actor<Msg> for Annotator {
-    fn handle(&mut self, msg: Msg, ctx: &mut dyn Context<Msg>) {
+    fn handle<C: Context<Msg> + ?Sized>(&mut self, msg: Msg, ctx: &mut C) {
         match msg {
             Msg::Start => {
                 if self.profile.calendar.is_on(ctx.now()) {

@@ -14,7 +14,7 @@ pub struct Model {
 }
 
 impl Actor<Msg> for Model {
-    fn handle(&mut self, msg: Msg, ctx: &mut dyn Context<Msg>) {
+    fn handle<C: Context<Msg> + ?Sized>(&mut self, msg: Msg, ctx: &mut C) {
         if let Msg::PreAnnotate { task, truth, classes } = msg {
             let label = noisy_label(truth, classes, self.accuracy, ctx.rng());
             ctx.send_in(self.latency, self.dispatcher, Msg::PreLabel { task, label });

@@ -92,7 +92,7 @@ pub struct TaskSource {
 }
 
 impl TaskSource {
-    fn emit(&mut self, ctx: &mut dyn Context<Msg>) {
+    fn emit<C: Context<Msg> + ?Sized>(&mut self, ctx: &mut C) {
         let rng = ctx.rng();
         let u: f64 = rng.random();
         let truth = self.draw.class_cdf.iter().position(|&c| u < c).unwrap_or(self.draw.class_cdf.len() - 1) as u16;
@@ -103,7 +103,7 @@ impl TaskSource {
         ctx.send(self.dispatcher, Msg::Arrive(NewTask { stream: self.stream, truth, difficulty }));
     }
 
-    fn schedule_next(&mut self, ctx: &mut dyn Context<Msg>, first: bool) {
+    fn schedule_next<C: Context<Msg> + ?Sized>(&mut self, ctx: &mut C, first: bool) {
         let now = ctx.now().0;
         let me = ctx.me();
         let at = match &self.process {
@@ -124,7 +124,7 @@ impl TaskSource {
 }
 
 impl Actor<Msg> for TaskSource {
-    fn handle(&mut self, msg: Msg, ctx: &mut dyn Context<Msg>) {
+    fn handle<C: Context<Msg> + ?Sized>(&mut self, msg: Msg, ctx: &mut C) {
         match msg {
             Msg::Start => self.schedule_next(ctx, true),
             Msg::NextArrival if !self.stopped => {

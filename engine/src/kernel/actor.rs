@@ -30,13 +30,15 @@ pub trait Context<M> {
     fn stop(&mut self);
 }
 
-/// An actor: a state machine that reacts to messages of type `M`.
+/// An actor: a state machine that reacts to messages of type `M`. `handle` is generic over the
+/// context, so the simulated runtime's calls (now, rng, send) are static and inlined; a
+/// `&mut dyn Context<M>` is a context too.
 pub trait Actor<M> {
-    fn handle(&mut self, msg: M, ctx: &mut dyn Context<M>);
+    fn handle<C: Context<M> + ?Sized>(&mut self, msg: M, ctx: &mut C);
 }
 
 impl<M, A: Actor<M> + ?Sized> Actor<M> for Box<A> {
-    fn handle(&mut self, msg: M, ctx: &mut dyn Context<M>) {
+    fn handle<C: Context<M> + ?Sized>(&mut self, msg: M, ctx: &mut C) {
         (**self).handle(msg, ctx)
     }
 }

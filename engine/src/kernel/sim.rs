@@ -129,7 +129,7 @@ mod tests {
         timer: Option<TimerId>,
     }
     impl Actor<Ping> for Pinger {
-        fn handle(&mut self, msg: Ping, ctx: &mut dyn Context<Ping>) {
+        fn handle<C: Context<Ping> + ?Sized>(&mut self, msg: Ping, ctx: &mut C) {
             match msg {
                 Ping::Go(n) => {
                     self.seen.push((ctx.now().0, n));

@@ -26,6 +26,8 @@ pub struct Series {
     last: u64,
     queue: f64,
     wip: f64,
+    /// The bin found last, as (start, end, index): a time inside it needs no division.
+    near: (u64, u64, usize),
 }
 
 /// A bin as reported: [start, end) [µs] and its figures.
@@ -42,10 +44,19 @@ pub struct BinRow {
 impl Series {
     /// A series whose bins start `initial_width` µs wide.
     pub fn new(initial_width: u64) -> Series {
-        Series { width: initial_width.max(1), bins: Vec::new(), last: 0, queue: 0.0, wip: 0.0 }
+        Series { width: initial_width.max(1), bins: Vec::new(), last: 0, queue: 0.0, wip: 0.0, near: (0, 0, 0) }
     }
 
+    #[inline]
     fn bin(&mut self, t: u64) -> &mut Bin {
+        let (lo, hi, i) = self.near;
+        if lo <= t && t < hi {
+            return &mut self.bins[i];
+        }
+        self.bin_far(t)
+    }
+
+    fn bin_far(&mut self, t: u64) -> &mut Bin {
         while t / self.width >= MAX_BINS as u64 {
             let merged: Vec<Bin> = self
                 .bins
@@ -59,6 +70,7 @@ impl Series {
         if self.bins.len() <= i {
             self.bins.resize(i + 1, Bin::default());
         }
+        self.near = (i as u64 * self.width, (i as u64 + 1).saturating_mul(self.width), i);
         &mut self.bins[i]
     }
 
@@ -80,7 +92,8 @@ impl Series {
     pub fn levels(&mut self, now: SimTime, queue: f64, wip: f64) {
         if now.0 > self.last {
             // Fast path: the interval stays inside the last bin in use.
-            let i = (self.last / self.width) as usize;
+            let (lo, hi, near) = self.near;
+            let i = if lo <= self.last && self.last < hi { near } else { (self.last / self.width) as usize };
             if i + 1 == self.bins.len() && now.0 <= (i as u64 + 1) * self.width {
                 let d = (now.0 - self.last) as f64;
                 let b = &mut self.bins[i];

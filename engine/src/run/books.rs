@@ -26,6 +26,9 @@ struct FinalInfo {
     at: SimTime,
     label: u16,
     confidence: f32,
+    /// Counted labels behind it.
+    used: u16,
+    /// Those labels, kept only for the batch re-aggregation.
     labels: SmallVec<[(AnnotatorId, u16); 4]>,
 }
 
@@ -146,6 +149,7 @@ impl Books {
     }
 
     /// Reads one effect of the core at time `now`.
+    #[inline(always)]
     pub fn consume(&mut self, e: &Effect, now: SimTime) {
         if self.trace.is_some() {
             // Before the books change: a settled task's stream is still known.
@@ -221,7 +225,8 @@ impl Books {
                         self.monitor.finals_in_window += 1;
                     }
                     self.monitor.series.final_label(now);
-                    p.fin = Some(FinalInfo { at: now, label, confidence, labels: labels.clone() });
+                    let kept = if self.batch.is_some() { labels.clone() } else { SmallVec::new() };
+                    p.fin = Some(FinalInfo { at: now, label, confidence, used: labels.len() as u16, labels: kept });
                 }
             }
             Effect::Settled { task } => self.settle(task),
@@ -287,7 +292,7 @@ impl Books {
             m.completions += 1;
             m.correct += correct as u64;
             m.deadline_misses += missed as u64;
-            m.final_labels_used += fin.labels.len() as u64;
+            m.final_labels_used += fin.used as u64;
             let ty = &mut m.by_type[info.ttype as usize];
             ty.0 += correct as u64;
             ty.1 += 1;
@@ -305,7 +310,7 @@ impl Books {
             }
         }
         if self.keep_records || self.record_sink.is_some() {
-            let r = self.record(task, &p, Some(fin), fin.labels.len() as u16, missed);
+            let r = self.record(task, &p, Some(fin), fin.used, missed);
             self.emit(r);
         }
     }

@@ -28,7 +28,7 @@ pub enum SimActor {
 
 impl Actor<Msg> for SimActor {
     #[inline]
-    fn handle(&mut self, msg: Msg, ctx: &mut dyn Context<Msg>) {
+    fn handle<C: Context<Msg> + ?Sized>(&mut self, msg: Msg, ctx: &mut C) {
         match self {
             SimActor::Dispatcher(d) => d.handle(msg, ctx),
             SimActor::Source(s) => s.handle(msg, ctx),

@@ -143,7 +143,7 @@ fn job(books: &Books, core: &Core, assignment: crate::core::AssignmentId, work: 
 
 impl Dispatcher {
     /// Runs one command through the core and carries out its effects.
-    fn exec(&mut self, cmd: Command, ctx: &mut dyn Context<Msg>) {
+    fn exec<C: Context<Msg> + ?Sized>(&mut self, cmd: Command, ctx: &mut C) {
         let now = ctx.now();
         self.core.handle(cmd, now, ctx.rng());
         let Dispatcher { core, books, wiring, finals, log, since, .. } = self;
@@ -177,7 +177,7 @@ impl Dispatcher {
         }
     }
 
-    fn arrive(&mut self, nt: NewTask, ctx: &mut dyn Context<Msg>) {
+    fn arrive<C: Context<Msg> + ?Sized>(&mut self, nt: NewTask, ctx: &mut C) {
         if self.wiring.task_limit.is_some_and(|lim| self.next_task >= lim) {
             return; // the rest of a batch beyond the task limit never enters
         }
@@ -195,7 +195,7 @@ impl Dispatcher {
 }
 
 impl Actor<Msg> for Dispatcher {
-    fn handle(&mut self, msg: Msg, ctx: &mut dyn Context<Msg>) {
+    fn handle<C: Context<Msg> + ?Sized>(&mut self, msg: Msg, ctx: &mut C) {
         let now = ctx.now();
         match msg {
             Msg::Arrive(nt) => self.arrive(nt, ctx),
