@@ -121,7 +121,7 @@ pub fn run(scenario: &Scenario, make_router: RouterFactory, opts: RunOptions, pr
         same = if t == last { same + 1 } else { 0 };
         last = t;
         if same >= SAME_INSTANT_CALLS {
-            stuck = Some(format!("the simulated clock stopped moving: {} million events at t = {:.6} s without time passing", (same as u64) << 16 >> 20, t.secs()));
+            stuck = Some(format!("the simulated clock stopped moving: {:.0} million events at t = {:.6} s without time passing", (same as f64) * 65_536.0 / 1e6, t.secs()));
             return false;
         }
         true
