@@ -195,7 +195,7 @@ pub fn schedule(req: &[Requirement], shifts: &[Shift], settings: &Settings) -> R
     for (e, need) in rows {
         model = model.with(e.geq(need));
     }
-    let sol = solve_quietly(model).map_err(|e| format!("the shift-scheduling MILP has no solution: {e}"))?;
+    let sol = tessera_engine::metrics::lp::solve_quietly(model).map_err(|e| format!("the shift-scheduling MILP has no solution: {e}"))?;
     let seconds = t0.elapsed().as_secs_f64();
     let status = match sol.status() {
         SolutionStatus::Optimal => "optimal",
@@ -229,31 +229,6 @@ pub fn fmt_offset(us: u64) -> String {
     let (d, r) = (us / US_PER_DAY, us % US_PER_DAY);
     let (h, m) = (r / 3_600_000_000, (r % 3_600_000_000) / 60_000_000);
     format!("day {d} {h:02}:{m:02}")
-}
-
-/// Solves, turning a solver panic into an error and keeping its message off the terminal.
-fn solve_quietly<M: SolverModel>(model: M) -> Result<M::Solution, String>
-where
-    M::Error: std::fmt::Display,
-{
-    thread_local!(static SOLVING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) });
-    static QUIET_HOOK: std::sync::Once = std::sync::Once::new();
-    QUIET_HOOK.call_once(|| {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            if !SOLVING.with(|s| s.get()) {
-                previous(info)
-            }
-        }));
-    });
-    SOLVING.with(|s| s.set(true));
-    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| model.solve()));
-    SOLVING.with(|s| s.set(false));
-    match out {
-        Ok(Ok(s)) => Ok(s),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err("the solver failed (an internal error of microlp)".into()),
-    }
 }
 
 #[cfg(test)]

@@ -89,13 +89,8 @@ fn name(p: &mut Problems, path: String, n: &str) {
 
 /// Tasks expected to arrive in one replication of stream `st` over `hours` [h].
 fn expected_arrivals(st: &tessera_engine::spec::StreamSpec, horizon: tessera_engine::time::Dur) -> f64 {
-    let hours = horizon.hours();
     match &st.arrivals {
-        ArrivalSpec::Poisson { per_hour } => per_hour * hours,
-        ArrivalSpec::Schedule { per_hour, day_factor } => {
-            let mean = |v: &[f64]| if v.is_empty() { 0.0 } else { v.iter().sum::<f64>() / v.len() as f64 };
-            mean(per_hour) * day_factor.as_deref().map_or(1.0, mean) * hours
-        }
+        ArrivalSpec::Poisson { .. } | ArrivalSpec::Schedule { .. } => st.arrivals.mean_per_hour() * horizon.hours(),
         ArrivalSpec::Batch { size, every, first } => {
             if every.0 == 0 || first.0 >= horizon.0 {
                 0.0

@@ -1,5 +1,6 @@
 //! `tessera aggregate`: consensus labels for a real answers file.
 
+use super::Format;
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -72,11 +73,6 @@ pub struct AggregateArgs {
     pub format: Format,
 }
 
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
-    Table,
-    Json,
-}
 
 fn parse_method(s: &str) -> Result<Method, String> {
     s.parse()

@@ -51,6 +51,13 @@ pub fn run(cli: Cli) -> Result<()> {
 
 
 
+/// How a verb prints its summary: a table for people, or one JSON object for scripts.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Json,
+}
+
 /// Loads a scenario with overrides, validating names against what this binary knows.
 pub fn load_scenario(path: &Path, set: &[String]) -> Result<Scenario> {
     let policies = tessera_policies::names();

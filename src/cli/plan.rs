@@ -127,12 +127,11 @@ pub fn run(a: PlanArgs) -> Result<()> {
     let make_router = move || tessera_policies::router_for(&routing).expect("validated policy name");
     let quiet = a.quiet;
     let outcome = plan::plan(&base, &targets, &make_router, &apply, &mut |m| if !quiet { eprintln!("plan: {m}") }).map_err(anyhow::Error::msg)?;
-    let model = plan::Model::of(&base, &targets.levels, targets.within).map_err(anyhow::Error::msg)?;
-    let ask = outcome.ask.clone();
+    let (model, ask) = (&outcome.model, outcome.ask.clone());
     let last = outcome.rounds.last();
-    let marginals = last.map(|r| plan::marginals(&model, &ask, &r.solved)).unwrap_or_default();
+    let marginals = last.map(|r| plan::marginals(model, &ask, &r.solved)).unwrap_or_default();
     let grid: Vec<f64> = (80..=99).map(|x| x as f64 / 100.0).collect();
-    let frontier = if a.pareto { plan::pareto(&model, &ask, &grid) } else { Vec::new() };
+    let frontier = if a.pareto { plan::pareto(model, &ask, &grid) } else { Vec::new() };
     if let Some(r) = last {
         let plan_text = tessera_scenarios::apply_overrides(&text, &origin, &all(&r.overrides)).map_err(|e| anyhow::anyhow!("{e}"))?;
         let header = format!("# Written by `tessera plan` from {origin}: --target-accuracy {} --within {} (share {}).\n# The plan's overrides: {}\n", a.target_accuracy, a.within, a.completion_share, r.overrides.join(" "));

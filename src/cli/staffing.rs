@@ -1,6 +1,7 @@
 //! `tessera staffing`: agents for a service level (Erlang C / Erlang A), and rosters on shifts.
 //! A thin shell over tessera-planner: parse, call, print.
 
+use super::Format;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
@@ -105,11 +106,6 @@ pub struct StaffingArgs {
     pub format: Format,
 }
 
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
-    Table,
-    Json,
-}
 
 fn parse_secs(s: &str) -> Result<f64, String> {
     tessera_engine::time::parse_duration(s).map(|d| d.secs())

@@ -21,16 +21,7 @@ impl ArrivalProcess {
         let per_us = |per_hour: f64| per_hour / US_PER_HOUR as f64;
         match spec {
             ArrivalSpec::Poisson { per_hour } => ArrivalProcess::Poisson { rate: per_us(*per_hour) },
-            ArrivalSpec::Schedule { per_hour, day_factor } => {
-                let rate = (0..168)
-                    .map(|h| {
-                        let base = if per_hour.len() == 168 { per_hour[h] } else { per_hour[h % 24] };
-                        let f = day_factor.as_ref().map_or(1.0, |d| d[h / 24]);
-                        per_us(base * f)
-                    })
-                    .collect();
-                ArrivalProcess::Schedule { rate }
-            }
+            ArrivalSpec::Schedule { .. } => ArrivalProcess::Schedule { rate: spec.hourly_rates().unwrap_or_default().into_iter().map(per_us).collect() },
             ArrivalSpec::Batch { size, every, first } => ArrivalProcess::Batch { size: *size, every: *every, first: *first },
         }
     }

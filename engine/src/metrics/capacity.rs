@@ -126,25 +126,9 @@ impl Load {
     }
 }
 
-/// Solves an LP; None when it has no solution (or when the solver gives up: microlp may panic on
-/// degenerate problems, and a figure is not worth a crash).
-pub fn solve<M: SolverModel>(model: M) -> Option<M::Solution> {
-    // The default panic hook would print the solver's assertion to the user's terminal: while the
-    // solver runs on this thread, a panic is caught here and reported as "no figure" instead.
-    thread_local!(static SOLVING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) });
-    static QUIET_HOOK: std::sync::Once = std::sync::Once::new();
-    QUIET_HOOK.call_once(|| {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            if !SOLVING.with(|s| s.get()) {
-                previous(info)
-            }
-        }));
-    });
-    SOLVING.with(|s| s.set(true));
-    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| model.solve().ok())).ok().flatten();
-    SOLVING.with(|s| s.set(false));
-    out
+/// Solves an LP; None when it has no solution or the solver gave up (a figure is not worth a crash).
+fn solve<M: SolverModel>(model: M) -> Option<M::Solution> {
+    super::lp::solve_quietly(model).ok()
 }
 
 /// The max-min fair served fractions, each stream's capacity alone, and the pools' loads.

@@ -6,6 +6,7 @@
 pub mod capacity;
 pub mod erlang;
 pub mod erlang_a;
+pub mod lp;
 mod monitor;
 pub mod quantiles;
 pub mod reward;

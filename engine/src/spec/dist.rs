@@ -26,6 +26,34 @@ pub enum ArrivalSpec {
     },
 }
 
+impl ArrivalSpec {
+    /// The rate [tasks/h] in each hour of the week (168 values, Monday 00:00 first); None for
+    /// batch drops, which are not a rate. A `day_factor` entry that is missing counts as 1.
+    pub fn hourly_rates(&self) -> Option<Vec<f64>> {
+        match self {
+            ArrivalSpec::Poisson { per_hour } => Some(vec![*per_hour; 168]),
+            ArrivalSpec::Schedule { per_hour, day_factor } => Some(
+                (0..168)
+                    .map(|h| {
+                        let base = if per_hour.len() == 168 { per_hour[h] } else { per_hour.get(h % 24).copied().unwrap_or(0.0) };
+                        base * day_factor.as_ref().and_then(|d| d.get(h / 24)).copied().unwrap_or(1.0)
+                    })
+                    .collect(),
+            ),
+            ArrivalSpec::Batch { .. } => None,
+        }
+    }
+
+    /// The mean rate over a week [tasks/h]; for batch drops, `size` per `every`.
+    pub fn mean_per_hour(&self) -> f64 {
+        match self {
+            ArrivalSpec::Poisson { per_hour } => *per_hour,
+            ArrivalSpec::Batch { size, every, .. } => *size as f64 / every.hours().max(1e-9),
+            ArrivalSpec::Schedule { .. } => self.hourly_rates().map_or(0.0, |r| r.iter().sum::<f64>() / 168.0),
+        }
+    }
+}
+
 impl Default for ArrivalSpec {
     fn default() -> Self {
         ArrivalSpec::Poisson { per_hour: 60.0 }

@@ -42,6 +42,9 @@ pub struct Outcome {
     pub infeasible: Option<String>,
     /// What the MILP was last asked (targets as the loop tightened them).
     pub ask: super::Ask,
+    /// The planning model it was solved on (for marginal values and the frontier).
+    #[serde(skip)]
+    pub model: Model,
 }
 
 fn ci(xs: &[f64]) -> (f64, f64) {
@@ -58,13 +61,13 @@ pub fn plan(s: &Scenario, t: &Targets, make_router: RouterFactory, apply: &dyn F
     let mut ask = t.ask(&m);
     let mut rounds = Vec::new();
     if let Some(why) = super::unreachable(&m, t) {
-        return Ok(Outcome { rounds, met: false, infeasible: Some(why), ask });
+        return Ok(Outcome { rounds, met: false, infeasible: Some(why), ask, model: m });
     }
     for round in 0..t.rounds.max(1) {
         progress(&format!("round {}: solving the MILP", round + 1));
         let solved = milp::solve(&m, &ask)?;
         if let Some(why) = infeasible(&m, &solved) {
-            return Ok(Outcome { rounds, met: false, infeasible: Some(why), ask });
+            return Ok(Outcome { rounds, met: false, infeasible: Some(why), ask, model: m });
         }
         let sets = overrides(&m, &solved, t);
         let scenario = apply(&sets)?;
@@ -99,7 +102,7 @@ pub fn plan(s: &Scenario, t: &Targets, make_router: RouterFactory, apply: &dyn F
         let met = verdicts.iter().all(|v| v.met);
         rounds.push(Round { overrides: sets, solved: solved.clone(), verdicts, simulated_cost_week: (wm, wh), simulated_throughput: throughput });
         if met {
-            return Ok(Outcome { rounds, met: true, infeasible: None, ask });
+            return Ok(Outcome { rounds, met: true, infeasible: None, ask, model: m });
         }
         for i in 0..m.streams.len() {
             ask.accuracy[i] = (ask.accuracy[i] + tighten_acc[i]).min(1.0);
@@ -112,5 +115,5 @@ pub fn plan(s: &Scenario, t: &Targets, make_router: RouterFactory, apply: &dyn F
             }
         }
     }
-    Ok(Outcome { rounds, met: false, infeasible: None, ask })
+    Ok(Outcome { rounds, met: false, infeasible: None, ask, model: m })
 }

@@ -173,7 +173,7 @@ pub fn solve(m: &Model, ask: &Ask) -> Result<Solved, String> {
     if let Some(b) = ask.budget_week {
         model = model.with((cost.clone() - over).leq(b));
     }
-    let sol = tessera_engine::metrics::capacity::solve(model).ok_or("the solver found no plan (microlp gave up on this model)")?;
+    let sol = tessera_engine::metrics::lp::solve_quietly(model).map_err(|_| "the solver found no plan (microlp gave up on this model)".to_string())?;
     let flow: Vec<Vec<f64>> = (0..ns).map(|i| (0..np).map(|p| x[i][p].iter().flatten().map(|&v| sol.value(v)).sum()).collect()).collect();
     let overlap: Vec<u32> = (0..ns).map(|i| (0..nk).max_by(|&a, &b| sol.value(z[i][a]).total_cmp(&sol.value(z[i][b]))).map_or(1, |k| m.levels[k])).collect();
     let headcount: Vec<i64> = n.iter().map(|&v| sol.value(v).round() as i64).collect();

@@ -54,19 +54,6 @@ pub struct Window {
     pub hours: Vec<f64>,
 }
 
-/// Arrival rate [tasks/h] of a stream in hour `h` of the week (0 = Monday 00:00); batch drops
-/// are not a rate (None).
-fn rate_at(a: &ArrivalSpec, h: usize) -> Option<f64> {
-    match a {
-        ArrivalSpec::Poisson { per_hour } => Some(*per_hour),
-        ArrivalSpec::Schedule { per_hour, day_factor } => {
-            let r = if per_hour.len() == 168 { per_hour[h % 168] } else { per_hour.get(h % 24).copied().unwrap_or(0.0) };
-            Some(r * day_factor.as_ref().and_then(|d| d.get((h / 24) % 7)).copied().unwrap_or(1.0))
-        }
-        ArrivalSpec::Batch { .. } => None,
-    }
-}
-
 /// On-shift hours of `cal` in [t, t + w].
 fn hours_on(cal: &Calendar, t: SimTime, w: Dur) -> f64 {
     let end = t.plus(w);
@@ -87,18 +74,6 @@ fn until_on(cal: &Calendar, t: SimTime) -> Dur {
         return Dur::ZERO;
     }
     cal.next_change(t).map_or(Dur(u64::MAX), |n| n.since(t))
-}
-
-/// Mean arrival rate [tasks/h] of a stream over a week.
-pub fn mean_rate(a: &ArrivalSpec) -> f64 {
-    match a {
-        ArrivalSpec::Poisson { per_hour } => *per_hour,
-        ArrivalSpec::Schedule { per_hour, day_factor } => {
-            let mean = |v: &[f64]| if v.is_empty() { 0.0 } else { v.iter().sum::<f64>() / v.len() as f64 };
-            mean(per_hour) * day_factor.as_deref().map_or(1.0, mean)
-        }
-        ArrivalSpec::Batch { size, every, .. } => *size as f64 / every.hours().max(1e-9),
-    }
 }
 
 impl Model {
@@ -123,9 +98,11 @@ impl Model {
             })
             .collect();
         let w_hours = (within.hours().ceil() as usize).max(1);
+        // Batch drops are not a rate: the batch constraint covers them.
+        let hourly: Vec<Vec<f64>> = s.streams.iter().map(|st| st.arrivals.hourly_rates().unwrap_or_else(|| vec![0.0; 168])).collect();
         let windows = (0..168)
             .map(|a| Window {
-                arrivals: s.streams.iter().map(|st| (a..a + w_hours).map(|h| rate_at(&st.arrivals, h).unwrap_or(0.0)).sum()).collect(),
+                arrivals: hourly.iter().map(|r| (a..a + w_hours).map(|h| r[h % 168]).sum()).collect(),
                 hours: cals.iter().map(|c| hours_on(c, SimTime(a as u64 * US_PER_HOUR), Dur(2 * within.0))).collect(),
             })
             .collect();
@@ -183,7 +160,7 @@ impl Model {
         Ok(Model {
             streams: (0..s.streams.len()).map(|i| s.stream_name(i)).collect(),
             pools: (0..s.pools.len()).map(|p| s.pool_name(p)).collect(),
-            rate: s.streams.iter().map(|st| mean_rate(&st.arrivals)).collect(),
+            rate: s.streams.iter().map(|st| st.arrivals.mean_per_hour()).collect(),
             hours,
             accuracy,
             levels: levels.to_vec(),
