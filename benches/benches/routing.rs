@@ -32,11 +32,11 @@ fn world(tasks: usize, annotators: u32) -> World {
             let skills = (0..3)
                 .map(|k| (k != skip).then(|| Skill { accuracy: g.random_range(0.7..0.98), mean_secs: g.random_range(20.0..90.0), cost_per_item: g.random_range(0.01..0.5) }))
                 .collect();
-            AnnotatorView { idx: i, pool: (i % 4) as u16, skills, languages: [0u16].into_iter().collect(), idle_since: SimTime(g.random_range(0..1_000_000)), trust: 0.9, banned: false, reserved_for: Default::default(), reviewer: false }
+            AnnotatorView { idx: i, pool: (i % 4) as u16, skills, languages: [0u16].into_iter().collect(), idle_since: SimTime(g.random_range(0..1_000_000)), trust: 0.9, banned: false, reserved_for: Default::default(), reviewer: false, stages: Default::default() }
         })
         .collect();
     let mut table = TaskViews::default();
-    let facts = (0..3u16).map(|s| StreamFacts { ttype: s, priority: s as u32, holding_cost: 1.0 + s as f32 }).collect();
+    let facts = (0..3u16).map(|s| StreamFacts { ttype: s, mixed_types: false, priority: s as u32, holding_cost: 1.0 + s as f32 }).collect();
     let mut queue = WaitQueue::new(facts);
     for i in 0..tasks {
         let stream = (i % 3) as u16;

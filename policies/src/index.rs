@@ -3,7 +3,7 @@
 //! cheapest-capable (oldest task whose bar the annotator meets) and batch-lp (its candidates).
 //!
 //! Tasks are grouped by *class*: what `dispatch::eligible` reads of a task (stream, type, language,
-//! review flag) plus the stream's accuracy bar, so one representative view per class answers
+//! review flag, stage) plus the stream's accuracy bar, so one representative view per class answers
 //! eligibility for all its tasks but their own labelers and decliners (`TaskView::turns_away`,
 //! the split `eligible`'s doc comment guarantees). Each class keeps its tasks ordered by a policy
 //! key, then by id; each annotator keeps the ids of the waiting tasks that turn it away. A pick
@@ -192,15 +192,15 @@ impl<T: Ord + Copy> Sorted<T> {
 /// decliners), ordered by (policy key, id).
 #[derive(Debug)]
 pub(crate) struct Class<K> {
-    /// A view with the class's stream, type, language, review flag and accuracy bar, and no
+    /// A view with the class's stream, type, language, review flag, stage and accuracy bar, and no
     /// labelers or decliners: `eligible(&rep, a)` is eligibility for every task of the class but
     /// those that turn `a` away.
     pub rep: TaskView,
     pub tasks: Sorted<(K, u64)>,
 }
 
-/// (stream, type, language, review, min_accuracy bits)
-type ClassKey = (u16, u16, Option<u16>, bool, u32);
+/// (stream, type, language, review, stage, min_accuracy bits)
+type ClassKey = (u16, u16, Option<u16>, bool, u16, u32);
 
 #[derive(Debug)]
 struct Rec<K> {
@@ -354,7 +354,7 @@ impl<K: Ord + Copy> QueueIndex<K> {
     }
 
     fn index(&mut self, v: &TaskView) {
-        let ck: ClassKey = (v.stream, v.ttype, v.language, v.review, v.min_accuracy.to_bits());
+        let ck: ClassKey = (v.stream, v.ttype, v.language, v.review, v.stage, v.min_accuracy.to_bits());
         let class = match self.class_of.get(&ck) {
             Some(&c) => c,
             None => {

@@ -52,7 +52,7 @@ fn skill(accuracy: f64, mean_secs: f64, cost_per_item: f64) -> Option<Skill> {
 }
 
 fn annotator(idx: u32, skills: Vec<Option<Skill>>) -> AnnotatorView {
-    AnnotatorView { idx, pool: 0, skills, languages: [0u16].into_iter().collect(), idle_since: SimTime::ZERO, trust: 0.9, banned: false, reserved_for: Default::default(), reviewer: false }
+    AnnotatorView { idx, pool: 0, skills, languages: [0u16].into_iter().collect(), idle_since: SimTime::ZERO, trust: 0.9, banned: false, reserved_for: Default::default(), reviewer: false, stages: Default::default() }
 }
 
 /// Tasks (in queue order) and annotators, with every annotator idle in the given order.
@@ -71,7 +71,7 @@ impl World {
         let streams = tasks.iter().map(|t| t.stream as usize + 1).max().unwrap_or(0);
         let facts = (0..streams)
             .map(|s| {
-                tasks.iter().find(|t| t.stream as usize == s).map_or(StreamFacts::default(), |t| StreamFacts { ttype: t.ttype, priority: t.priority, holding_cost: t.holding_cost })
+                tasks.iter().find(|t| t.stream as usize == s).map_or(StreamFacts::default(), |t| StreamFacts { ttype: t.ttype, mixed_types: false, priority: t.priority, holding_cost: t.holding_cost })
             })
             .collect();
         let mut queue = WaitQueue::new(facts);
@@ -517,7 +517,7 @@ mod indexed_picks {
                     a
                 })
                 .collect();
-            let facts = (0..3u16).map(|s| StreamFacts { ttype: s % 2, priority: 0, holding_cost: 1.0 }).collect();
+            let facts = (0..3u16).map(|s| StreamFacts { ttype: s % 2, mixed_types: false, priority: 0, holding_cost: 1.0 }).collect();
             State { table: TaskViews::default(), queue: WaitQueue::new(facts), annotators, idle: (0..5).collect(), next: 0, left: Vec::new() }
         }
         fn st(&self) -> RouteState<'_> {

@@ -143,6 +143,27 @@ pub fn human_summary(s: &Value) -> String {
             );
         }
     }
+    // Stages, in workflow order, when some stream has more than one (or waits for parts).
+    if let Some(stages) = f["stages"].as_object() {
+        let mut rows: Vec<(&String, &Value)> = stages.iter().collect();
+        rows.sort_by(|a, b| fig(&a.1["order"]).map(|x| x.0).partial_cmp(&fig(&b.1["order"]).map(|x| x.0)).unwrap_or(std::cmp::Ordering::Equal));
+        let streams = rows.iter().map(|r| r.1["stream"].as_str().unwrap_or_default()).collect::<std::collections::BTreeSet<_>>().len();
+        if rows.len() > streams {
+            let _ = writeln!(o, "  by stage         entered · time in stage (mean, p90) · in it on average · busy share of the pools working it");
+            for (name, st) in rows {
+                let pools: Vec<String> = st["utilization_by_pool"].as_object().map(|m| m.iter().map(|(p, u)| format!("{p} {}", pct(u))).collect()).unwrap_or_default();
+                let _ = writeln!(
+                    o,
+                    "    {name:<24} {} · {}, {} · {} tasks{}",
+                    show(&st["entered"], 0),
+                    duration(&st["time_in_stage_mean_s"]),
+                    duration(&st["time_in_stage_s"]["p90"]),
+                    show(&st["tasks_in_stage_mean"], 1),
+                    if pools.is_empty() { String::new() } else { format!(" · {}", pools.join(", ")) }
+                );
+            }
+        }
+    }
     if let Some(pools) = f["pools"].as_object() {
         let _ = writeln!(o, "  by pool          on shift · busy (working + walked away) · cost · effective wage");
         for (name, p) in pools {

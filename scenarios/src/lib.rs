@@ -11,6 +11,7 @@ mod load;
 mod locate;
 mod overrides;
 mod validate;
+mod validate_workflow;
 
 pub use error::{Issue, ScenarioError};
 pub use load::{apply_overrides, load_file, load_file_with, load_str, load_str_with, Loaded, MAX_SCENARIO_BYTES};

@@ -3,7 +3,6 @@
 
 use std::collections::BTreeSet;
 use tessera_engine::domain::shift::Calendar;
-use tessera_engine::core::Workflow;
 use tessera_engine::spec::limits::{MAX_ANNOTATORS, MAX_BATCH, MAX_HORIZON, MAX_NAME_CHARS, MAX_REPLICATIONS, MAX_SIGMA, MAX_TASKS, WARN_SIGMA};
 use tessera_engine::spec::{AccuracySpec, ArrivalSpec, DifficultySpec, PaySpec, ProbDist, Scenario, ServiceDist};
 
@@ -228,7 +227,8 @@ pub fn validate(s: &Scenario, known: &Known) -> Problems {
         p.push(("streams".into(), format!("at most 64 streams are supported, found {}", s.streams.len())));
     }
     unique(&mut p, "streams", s.streams.iter().map(|x| x.name.clone()));
-    let types: BTreeSet<&str> = s.streams.iter().map(|x| x.task_type.as_str()).collect();
+    // Task types: the streams' and the skills their workflow stages name.
+    let types: BTreeSet<&str> = s.streams.iter().flat_map(|x| std::iter::once(x.task_type.as_str()).chain(x.stages.iter().filter_map(|st| st.skill.as_deref()))).collect();
     for (i, st) in s.streams.iter().enumerate() {
         let at = |f: &str| format!("streams[{i}].{f}");
         if st.turnaround.is_some_and(|t| t.0 == 0) {
@@ -290,9 +290,6 @@ pub fn validate(s: &Scenario, known: &Known) -> Problems {
         if st.deadline.is_some_and(|d| d.0 == 0) {
             p.push((at("deadline"), "expected a positive duration, found 0s".into()));
         }
-        if let Err(e) = Workflow::chain(&st.workflow) {
-            p.push((at("workflow"), e));
-        }
         if let Some(m) = &st.pre_annotation {
             if !s.models.iter().any(|x| x.name == *m) {
                 let names: Vec<&str> = s.models.iter().map(|x| x.name.as_str()).collect();
@@ -313,7 +310,7 @@ pub fn validate(s: &Scenario, known: &Known) -> Problems {
             let able: i64 = speaking.iter().map(|pool| pool.count.max(0)).sum();
             let own = s.overlap_of(i);
             let most = s.quality.dynamic_overlap.as_ref().map_or(own, |d| d.max.max(own)) as i64;
-            if able > 0 && able < most {
+            if able > 0 && able < most && st.stages.is_empty() {
                 p.push((
                     at("task_type"),
                     format!("{most} labels per task need {most} different annotators able to do {:?}, but only {able} can (the overlap / dynamic_overlap.max)", st.task_type),
@@ -343,14 +340,14 @@ pub fn validate(s: &Scenario, known: &Known) -> Problems {
         acc(&mut p, at("accuracy"), &pool.accuracy);
         for (t, a) in &pool.accuracy_by_type {
             if !types.contains(t.as_str()) {
-                p.push((at(&format!("accuracy_by_type.{t}")), format!("no stream has task type {t:?} (streams have: {})", types.iter().cloned().collect::<Vec<_>>().join(", "))));
+                p.push((at(&format!("accuracy_by_type.{t}")), format!("no stream has task type {t:?} and no stage names it as its skill (known: {})", types.iter().cloned().collect::<Vec<_>>().join(", "))));
             }
             acc(&mut p, at(&format!("accuracy_by_type.{t}")), a);
         }
         for (t, d) in &pool.service {
             let path = at(&format!("service.{t}"));
             if !types.contains(t.as_str()) {
-                p.push((path.clone(), format!("no stream has task type {t:?} (streams have: {})", types.iter().cloned().collect::<Vec<_>>().join(", "))));
+                p.push((path.clone(), format!("no stream has task type {t:?} and no stage names it as its skill (known: {})", types.iter().cloned().collect::<Vec<_>>().join(", "))));
             }
             service_dist(&mut p, &path, d);
         }
@@ -461,11 +458,7 @@ pub fn validate(s: &Scenario, known: &Known) -> Problems {
         prob(&mut p, "quality.review.sample".into(), r.sample);
         prob(&mut p, "quality.review.below_confidence".into(), r.below_confidence);
     }
-    for (i, st) in s.streams.iter().enumerate() {
-        if st.workflow.contains(&tessera_engine::spec::Stage::Review) && q.review.is_none() {
-            p.push((format!("streams[{i}].workflow"), "a \"review\" stage needs [quality.review] (who reviews, how often)".into()));
-        }
-    }
+    crate::validate_workflow::validate_workflows(s, known.aggregations, &mut p);
     one_of(&mut p, "routing.policy", &s.routing.policy, known.policies);
     if s.routing.batch_interval.is_some_and(|d| d.0 == 0) {
         p.push(("routing.batch_interval".into(), "expected a positive duration, found 0s".into()));

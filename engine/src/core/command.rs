@@ -30,10 +30,12 @@ pub enum Timer {
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "command")]
 pub enum Command {
-    /// A task entered the operation, in `stream`, under a fresh id.
-    TaskArrived { task: TaskId, stream: u16 },
-    /// A model's pre-label for a task.
-    PreLabelled { task: TaskId, label: u16 },
+    /// A task entered the operation, in `stream`, under a fresh id. `parts` > 0: it waits for
+    /// that many parts (tasks arriving with `part_of` = it) to be final before its workflow
+    /// starts. `part_of`: it is a part of that live task, which is waiting for its parts.
+    TaskArrived { task: TaskId, stream: u16, parts: u32, part_of: Option<TaskId> },
+    /// A model's pre-label for a task, with the model's confidence in it, in [0, 1].
+    PreLabelled { task: TaskId, label: u16, confidence: f32 },
     /// An annotator is on shift, holds nothing and wants work.
     AnnotatorReady { annotator: AnnotatorId },
     /// An annotator went off shift: no more work for them (a lease they hold stays open).

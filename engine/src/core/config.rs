@@ -19,8 +19,10 @@ pub struct StreamInfo {
     /// Language index (into the run's language table).
     pub language: Option<u16>,
     pub workflow: Workflow,
-    /// Index of the pre-annotating model.
+    /// The model of the workflow's first model stage (its speed-up applies to pre-labelled work).
     pub model: Option<u16>,
+    /// Run-wide stage number of "waiting for parts", for a stream whose tasks have parts.
+    pub waiting_sid: Option<u16>,
     /// Mean difficulty of the stream's tasks (given to its golden tasks in the simulation).
     pub mean_difficulty: f32,
     /// Lowest declared accuracy wanted of an annotator, in [0, 1].
@@ -33,30 +35,13 @@ pub struct StreamInfo {
     pub overlap: u16,
 }
 
-/// Expert review settings.
-#[derive(Clone, Debug)]
-pub struct ReviewConfig {
-    /// Share of final labels reviewed at random.
-    pub sample: f64,
-    /// Final labels below this confidence are always reviewed.
-    pub below_confidence: f32,
-    /// A task is sent back at most this often.
-    pub max_reworks: u16,
-}
-
-/// Quality-control settings.
+/// Quality-control settings (overlap, dynamic overlap, aggregation and review are each
+/// workflow stage's own: `workflow::StageWork`).
 #[derive(Clone, Debug)]
 pub struct QualityConfig {
-    /// Labels collected before the first confidence check (= the overlap when fixed).
-    pub overlap: u16,
-    /// Dynamic overlap: (most labels, target confidence).
-    pub dynamic: Option<(u16, f32)>,
-    /// Weighted (trust) consensus instead of majority vote.
-    pub weighted: bool,
     /// Share of an annotator's items that are golden.
     pub gold_rate: f64,
     pub rules: Vec<RuleSpec>,
-    pub review: Option<ReviewConfig>,
     /// [µs] how long a final label stays re-openable (only kept when a rule re-opens).
     pub reopen_within: u64,
     /// Re-aggregate every answer at the end of the run with this batch algorithm.

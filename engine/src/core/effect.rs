@@ -74,10 +74,14 @@ pub enum Rejection {
     WrongAnswerKind,
     /// A label outside the stream's classes.
     LabelOutOfRange,
+    /// A model confidence outside [0, 1] (or not a number).
+    ConfidenceOutOfRange,
     /// No such task is live.
     UnknownTask,
     /// The task id was used before.
     DuplicateTask,
+    /// A part of a task that is not live, has all its parts, or is not waiting for parts.
+    NotAwaitingParts,
     /// No such stream / annotator.
     UnknownStream,
     UnknownAnnotator,
@@ -92,12 +96,16 @@ pub enum Rejection {
 #[serde(rename_all = "snake_case", tag = "effect")]
 pub enum Effect {
     // ---- for the adapter to carry out ----
-    /// Hand this work to the annotator (a lease opens).
+    /// Hand this work to the annotator (a lease opens). `stage`: the run-wide number of the
+    /// workflow stage it is for (`u16::MAX` for a golden item); `skill`: the task type whose
+    /// skill it needs.
     Assign {
         assignment: AssignmentId,
         annotator: AnnotatorId,
         work: Work,
         prelabel: Option<u16>,
+        stage: u16,
+        skill: u16,
     },
     /// Ask the stream's model for a pre-label; answer with `Command::PreLabelled`.
     PreAnnotate {
@@ -118,6 +126,13 @@ pub enum Effect {
     PreLabelled {
         task: TaskId,
         label: u16,
+        confidence: f32,
+    },
+    /// The task entered a workflow stage (run-wide stage number; a task leaves a stage when it
+    /// enters the next, is final, leaves unserved or is pulled back to wait for a re-opened part).
+    StageEntered {
+        task: TaskId,
+        stage: u16,
     },
     OnShift {
         annotator: AnnotatorId,

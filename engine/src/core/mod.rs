@@ -19,17 +19,23 @@
 //!
 //! # Transition table
 //!
-//! State of a task: *pre-annotating* → *labelling* (collects `target` labels; dynamic overlap may
-//! raise the target) → *aggregated* → *in review* (optional) → **final** (provisional for
+//! State of a task: (*waiting for parts*) → a walk through its stream's workflow graph
+//! ([`workflow`]): at a *model* stage it waits for a pre-label, at a *label* stage it collects
+//! `target` labels (dynamic overlap may raise the target) and aggregates them, at a *review* stage
+//! it collects verdicts; when a stage is done its first edge whose condition holds leads to the
+//! next stage, to rework (a fresh round at the first label stage) or to **final** (provisional for
 //! `reopen_within` when a rule can re-open it) → **settled**. Leases: *open* → *answered*, or
 //! *open* → *closed* (expired, returned, skipped) → *answered late*; closed and answered leases are
 //! remembered for `late_window`, then forgotten.
 //!
 //! | state | command | next state and effects |
 //! |---|---|---|
-//! | — | `TaskArrived` (new id, known stream) | pre-annotating (`PreAnnotate`, `ModelPaid`) or labelling; `Arrived`, `Schedule(Patience)` when the stream has a queue patience (one draw), then routing (`Assign`) |
-//! | any | `TaskArrived` (id used before / unknown stream) | unchanged; `Rejected` |
-//! | pre-annotating / any live | `PreLabelled` | pre-label stored; the workflow walks on (`PreLabelled`) |
+//! | — | `TaskArrived` (new id, known stream, no parts) | `Arrived`, `Schedule(Patience)` when the stream has a queue patience (one draw), `StageEntered` for the entry stage: a model stage asks for a pre-label (`ModelPaid`, `PreAnnotate`), a label or review stage opens slots and routes (`ReviewRequested`, `Assign`) |
+//! | — | `TaskArrived` with `parts` > 0 | waiting for parts: `Arrived`, `StageEntered` (the stream's waiting row); no slots |
+//! | — | `TaskArrived` with `part_of` = a task waiting for parts that has a part to come | as a task without parts; its deadline is the earlier of its own and its dependant's |
+//! | any | `TaskArrived` (id used before / unknown stream / `part_of` not waiting for a part) | unchanged; `Rejected` |
+//! | live | a stage done (labels, verdicts or pre-label in) | the first edge whose condition holds: `StageEntered` for the next stage, `Rework` + `StageEntered` (first label stage), or `Final`; a part's `Final` that was the last its dependant waited for starts the dependant |
+//! | pre-annotating / any live | `PreLabelled` (confidence in [0, 1]) | pre-label and confidence stored; the workflow walks on (`PreLabelled`) |
 //! | not live | `PreLabelled` | unchanged; `Rejected(UnknownTask)` |
 //! | annotator away / idle | `AnnotatorReady` | `OnShift` if away; a golden item (`Assign` gold) at `gold_rate`, else the router's task (`Assign`), else idle; banned: present but idle-less |
 //! | annotator holding a lease | `AnnotatorReady` | unchanged; `Rejected(StillHolding)` |
@@ -38,7 +44,8 @@
 //! | lease open, labelling, annotator banned with re-open | `Submitted(Label)` | `LabelStored(Discarded)`, paid, not aggregated; the slot reopens |
 //! | lease open, labelling, task past labelling or need lowered | `Submitted(Label)` | `LabelStored(Extra)`, paid |
 //! | lease open, gold | `Submitted(Label)` | `GoldChecked`, trust and gold history, rules (`Banned`, `Schedule(Unban)`, `Reopened`...) |
-//! | lease open, review | `Submitted(Verdict)` | `Reviewed`; accept: on to final; reject: `Rework` = a fresh round of labels |
+//! | lease open, review | `Submitted(Verdict)` | `Reviewed`; once the stage's verdicts are in, its edges decide (a majority of accepts accepts); the chain syntax: accept → final, reject → `Rework` = a fresh round of labels |
+//! | lease of an earlier pass or stage | `Submitted` | stored and paid as `Extra` (a pulled-back task, a re-open) |
 //! | lease open | answer of the wrong kind / out-of-range label / other annotator | unchanged; `Rejected` |
 //! | lease answered | `Submitted` | unchanged; `Duplicate` (idempotent) |
 //! | lease closed (expired, returned, skipped) | `Submitted` | late answer, always stored and paid: counted if the task still labels and has an unleased slot the annotator may fill (that slot closes), else `Extra`; a late verdict decides the review only if it is still unleased |
@@ -50,7 +57,9 @@
 //! | live, no work started | `TimerFired(Patience)` | out of the queue, no longer live; `LeftUnserved` |
 //! | started, final or gone | `TimerFired(Patience)` | unchanged, no effect (patience only ends a wait for the first annotator) |
 //! | final, provisional | any command after `reopen_within` | `Settled` |
-//! | final, provisional | a ban with re-open of one of its labellers | `Reopened`: the banned labels go, labelling resumes |
+//! | final, provisional | a ban with re-open of one of its labellers | `Reopened`: the banned labels go, labelling resumes at the first label stage |
+//! | live or provisional, waiting for / past its parts | one of its parts `Reopened` | back to waiting for parts (`StageEntered`, waiting row; a provisional one `Reopened` first, and its own dependant in turn) |
+//! | waiting for parts | one of its parts `LeftUnserved` | `LeftUnserved` too |
 //!
 //! Invariants after every command (checked by [`Core::check`], property-tested): for every live
 //! task, open labelling leases + counted labels ≤ labels it still needs; the queue holds exactly the
@@ -67,7 +76,7 @@ pub mod workflow;
 mod workflow_walk;
 
 pub use command::{Answer, Command, Timer};
-pub use config::{CoreConfig, ModelInfo, QualityConfig, ReviewConfig, StreamInfo};
+pub use config::{CoreConfig, ModelInfo, QualityConfig, StreamInfo};
 pub use effect::{Closed, Effect, LabelFate, Rejection, Work};
 pub use ids::{AnnotatorId, AssignmentId, TaskId};
 pub use workflow::Workflow;
@@ -85,25 +94,53 @@ use std::collections::VecDeque;
 /// The core's record of a live task beyond what routing sees.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct TaskWork {
-    /// Index into the stream's workflow order.
+    /// Index into the stream's workflow stages ([`NOT_STARTED`] while it waits for its parts).
     stage: u8,
-    /// Counted labels: (annotator, label).
+    /// Counted labels of this pass through the workflow: (annotator, label).
     labels: SmallVec<[(AnnotatorId, u16); 4]>,
-    /// Open leases on it (labelling or review).
+    /// Where the current label stage's labels start in `labels`.
+    round: u16,
+    /// Labels that belong to the first label stage (what a re-open keeps), and the number of
+    /// labels it ended up wanting.
+    first_len: u16,
+    first_target: u16,
+    /// Passes through the workflow (a task pulled back to wait for a re-opened part starts a
+    /// new one): a lease of an earlier pass no longer counts.
+    pass: u16,
+    /// Open leases on it (labelling or review) of this pass.
     in_flight: u16,
+    /// Open leases of earlier passes (their answers come back as extras).
+    stale: u16,
     prelabel: Option<u16>,
+    /// The model's confidence in its pre-label.
+    model_conf: Option<f32>,
     /// Waiting for the model's pre-label.
     pre_annotating: bool,
     /// A first (non-gold) lease was handed out.
     started: bool,
-    /// Final label and its confidence, once aggregated.
+    /// The current label and its confidence, once a stage gave one (final when the walk ends).
     final_label: Option<(u16, f32)>,
-    /// Labels wanted now (grows under dynamic overlap).
+    /// Labels (or verdicts) wanted at the current stage (grows under dynamic overlap).
     target: u16,
     /// In the waiting queue.
     queued: bool,
     reworks: u16,
+    /// Verdicts at the current review stage: (accepts, rejects).
+    verdicts: (u16, u16),
+    /// The stage just done did not agree (labels not unanimous, verdicts split).
+    split: bool,
+    /// The last review's outcome (true = accepted).
+    verdict: Option<bool>,
+    /// Parts not yet final.
+    parts_pending: u32,
+    /// Parts not yet arrived.
+    parts_to_come: u32,
+    /// The task this one is a part of.
+    part_of: Option<TaskId>,
 }
+
+/// `TaskWork::stage` of a task that waits for its parts.
+pub(crate) const NOT_STARTED: u8 = u8::MAX;
 
 /// A final label that a ban may still re-open.
 #[derive(Clone, Debug)]
@@ -126,6 +163,9 @@ struct Lease {
     annotator: AnnotatorId,
     work: Work,
     state: LeaseState,
+    /// The task's pass through its workflow, and its stage, when the lease was handed out.
+    pass: u16,
+    stage: u8,
 }
 
 /// Leases by id. Ids are handed out in order, so the book is a ring indexed by `id - base`: the
@@ -231,6 +271,9 @@ pub struct Core {
     gold_views: Vec<TaskView>,
     qc: Qc,
     out: Vec<Effect>,
+    /// Leases of earlier passes still out on tasks no longer live (final or gone): their answers
+    /// come back as extras. Entries go when their count reaches 0.
+    orphans: IdMap<TaskId, u16>,
 }
 
 impl Core {
@@ -247,7 +290,9 @@ impl Core {
             keeps_provisional: cfg.quality.rules.iter().any(|r| r.reopen),
             agreement_rules: cfg.quality.rules.iter().any(|r| r.metric == crate::spec::RuleMetric::Agreement),
         };
-        let queue = WaitQueue::new(cfg.streams.iter().map(|s| StreamFacts { ttype: s.ttype, priority: s.priority, holding_cost: s.holding_cost as f32 }).collect());
+        let queue = WaitQueue::new(
+            cfg.streams.iter().map(|s| StreamFacts { ttype: s.ttype, mixed_types: s.workflow.stages.iter().any(|x| x.ttype != s.ttype), priority: s.priority, holding_cost: s.holding_cost as f32 }).collect(),
+        );
         let gold_views = (0..cfg.streams.len()).map(|i| Self::blank_view(&cfg, TaskId(u64::MAX), i as u16, SimTime::ZERO, true)).collect();
         Core {
             router,
@@ -260,6 +305,7 @@ impl Core {
             gold_views,
             qc,
             out: Vec::new(),
+            orphans: IdMap::default(),
             cfg,
         }
     }
@@ -280,6 +326,7 @@ impl Core {
             confidence: 0.0,
             gold,
             review: false,
+            stage: 0,
             min_accuracy: info.min_accuracy as f32,
             holding_cost: info.holding_cost as f32,
         }
@@ -294,8 +341,8 @@ impl Core {
         }
         self.leases.forget(now, self.cfg.late_window);
         match cmd {
-            Command::TaskArrived { task, stream } => self.arrive(cmd, task, stream, now, rng),
-            Command::PreLabelled { task, label } => self.prelabelled(cmd, task, label, now, rng),
+            Command::TaskArrived { task, stream, parts, part_of } => self.arrive(cmd, task, stream, parts, part_of, now, rng),
+            Command::PreLabelled { task, label, confidence } => self.prelabelled(cmd, task, label, confidence, now, rng),
             Command::AnnotatorReady { annotator } => self.ready(cmd, annotator, now, rng),
             Command::AnnotatorAway { annotator } => self.away(cmd, annotator),
             Command::Submitted { assignment, annotator, answer } => self.submitted(cmd, assignment, annotator, answer, now, rng),
@@ -354,6 +401,11 @@ impl Core {
     pub fn task_view(&self, task: TaskId) -> Option<&TaskView> {
         self.views.get(task)
     }
+    /// The workflow stage a live task is at (None while it waits for its parts).
+    pub fn stage_of(&self, task: TaskId) -> Option<&workflow::StageNode> {
+        let (v, w) = self.views.both(task)?;
+        self.cfg.streams[v.stream as usize].workflow.stages.get(w.stage as usize)
+    }
     /// Trust estimate of an annotator.
     pub fn trust(&self, a: AnnotatorId) -> f64 {
         self.qc.trust.value(a)
@@ -370,21 +422,27 @@ impl Core {
                 return Err(format!("lease {id:?} is open but annotator {} does not hold it", l.annotator));
             }
             if let Some(t) = l.work.task() {
-                if self.views.get(t).is_none() {
-                    return Err(format!("lease {id:?} is open on task {t:?}, which is not live"));
-                }
                 *open_by_task.entry(t).or_default() += 1;
+            }
+        }
+        for (t, n) in open_by_task.iter() {
+            if self.views.get(*t).is_none() && self.orphans.get(t).copied().unwrap_or(0) != *n {
+                return Err(format!("{n} leases are open on task {t:?}, which is not live, and {} were left out from earlier passes", self.orphans.get(t).copied().unwrap_or(0)));
             }
         }
         for (id, v, w) in self.views.iter() {
             let id = &id;
             let leased = open_by_task.get(id).copied().unwrap_or(0);
-            if leased != w.in_flight {
-                return Err(format!("task {id:?}: {leased} open leases but in_flight = {}", w.in_flight));
+            if leased != w.in_flight + w.stale {
+                return Err(format!("task {id:?}: {leased} open leases but in_flight = {} (+ {} of earlier passes)", w.in_flight, w.stale));
             }
-            let stage = self.cfg.streams[v.stream as usize].workflow.order.get(w.stage as usize).copied();
-            if stage == Some(crate::spec::Stage::Label) && !v.review && w.labels.len() as u32 + w.in_flight as u32 + v.open as u32 > w.target.max(w.labels.len() as u16) as u32 {
-                return Err(format!("task {id:?}: {} counted + {} leased + {} open > {} needed", w.labels.len(), w.in_flight, v.open, w.target));
+            let stage = self.cfg.streams[v.stream as usize].workflow.stages.get(w.stage as usize).map(|s| s.work);
+            let have = w.labels.len() as u32 - w.round as u32;
+            if matches!(stage, Some(workflow::StageWork::Label { .. })) && !w.pre_annotating && have + w.in_flight as u32 + v.open as u32 > (w.target as u32).max(have) {
+                return Err(format!("task {id:?}: {have} counted + {} leased + {} open > {} needed", w.in_flight, v.open, w.target));
+            }
+            if w.stage == NOT_STARTED && v.open > 0 {
+                return Err(format!("task {id:?} waits for its parts but has {} open slots", v.open));
             }
             let in_queue = self.queue.iter().filter(|q| *q == id).count();
             if in_queue != w.queued as usize {
@@ -409,3 +467,5 @@ impl Core {
 }
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_workflow;

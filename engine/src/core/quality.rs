@@ -26,9 +26,10 @@ impl Core {
         let stream = able[rng.random_range(0..able.len())];
         let answer = rng.random_range(0..self.cfg.streams[stream as usize].classes.max(1));
         let work = Work::Gold { stream, answer };
-        let assignment = self.leases.open(Lease { annotator: a, work, state: LeaseState::Open });
+        let assignment = self.leases.open(Lease { annotator: a, work, state: LeaseState::Open, pass: 0, stage: 0 });
         self.people[a as usize].holding = Some(assignment);
-        self.out.push(Effect::Assign { assignment, annotator: a, work, prelabel: None });
+        let skill = self.cfg.streams[stream as usize].ttype;
+        self.out.push(Effect::Assign { assignment, annotator: a, work, prelabel: None, stage: u16::MAX, skill });
         true
     }
 
@@ -69,16 +70,23 @@ impl Core {
     }
 
     /// Discards `a`'s labels on live tasks (in id order) and on final labels given less than
-    /// `reopen_within` ago, and collects new ones.
+    /// `reopen_within` ago, and collects new ones. A task goes back to its first label stage
+    /// with the labels of that stage that remain (a task under review with a verdict still out
+    /// keeps its place); a re-opened final label that is a part pulls back the task waiting for
+    /// it.
     fn reopen_labels_of(&mut self, a: AnnotatorId, now: SimTime, rng: &mut dyn RngCore) {
         let mut live: Vec<TaskId> = self.views.iter().filter(|(_, _, w)| w.labels.iter().any(|l| l.0 == a)).map(|(id, _, _)| id).collect();
         live.sort_unstable();
         for task in live {
             let stream = self.views.view(task).stream;
-            let stage = self.label_stage(stream);
+            let Some(first) = self.cfg.streams[stream as usize].workflow.first_label else { continue };
             let Some((v, w)) = self.views.both_mut(task) else {
                 continue;
             };
+            let at_first = w.stage == first;
+            if !at_first {
+                w.labels.truncate(w.first_len as usize);
+            }
             w.labels.retain(|l| l.0 != a);
             if v.review && w.in_flight == 0 {
                 if let Some(v) = self.views.get_mut(task) {
@@ -87,8 +95,11 @@ impl Core {
                 self.set_open(task, 0, now, rng);
             }
             if !self.views.view(task).review {
+                if !at_first {
+                    self.set_open(task, 0, now, rng);
+                    self.back_to_first(task, first);
+                }
                 if let Some(w) = self.views.work_mut(task) {
-                    w.stage = stage;
                     w.final_label = None;
                 }
                 self.advance(task, now, rng);
@@ -104,18 +115,60 @@ impl Core {
             }
         }
         self.qc.provisional = keep;
+        // Re-open them all first, then pull back the tasks waiting for the re-opened parts
+        // (some may be among them), then walk the rest on from their first label stage.
+        let mut reopened = Vec::new();
+        let mut ups = Vec::new();
         for p in again {
             let Provisional { at, mut view, work: mut w } = p;
             let task = view.id;
             self.qc.provisional_ids.remove(&task);
+            let Some(first) = self.cfg.streams[view.stream as usize].workflow.first_label else { continue };
+            if w.stage != first {
+                w.labels.truncate(w.first_len as usize);
+            }
             w.labels.retain(|l| l.0 != a);
-            w.stage = self.label_stage(view.stream);
             w.final_label = None;
             w.queued = false;
+            w.stale = self.orphans.remove(&task).unwrap_or(0);
             view.open = 0;
+            ups.extend(w.part_of);
             self.out.push(Effect::Reopened { task, final_at: at });
             self.views.insert_task(view, w);
+            reopened.push((task, first));
+        }
+        for p in ups {
+            self.pull_back(p, now, rng);
+        }
+        for (task, first) in reopened {
+            let Some(w) = self.views.work(task) else { continue };
+            if w.stage == NOT_STARTED {
+                continue; // pulled back: it waits for its re-opened parts
+            }
+            if w.stage != first {
+                self.back_to_first(task, first);
+            } else {
+                let sid = self.cfg.streams[self.views.view(task).stream as usize].workflow.stages[first as usize].sid;
+                self.out.push(Effect::StageEntered { task, stage: sid });
+            }
             self.advance(task, now, rng);
+        }
+    }
+
+    /// Puts a task back at its first label stage with the labels it kept there and the number
+    /// of labels that stage ended up wanting.
+    fn back_to_first(&mut self, task: TaskId, first: u8) {
+        // Work still out on the stage it leaves belongs to an earlier pass: it comes back extra.
+        if let Some(w) = self.views.work_mut(task) {
+            w.pass = w.pass.wrapping_add(1);
+            w.stale += w.in_flight;
+            w.in_flight = 0;
+        }
+        let target = self.views.work(task).map_or(0, |w| w.first_target);
+        self.enter(task, first);
+        if let Some(w) = self.views.work_mut(task) {
+            w.round = 0;
+            w.target = target.max(1);
         }
     }
 
@@ -131,7 +184,7 @@ impl Core {
 
     /// The task has its final label: it leaves the live set; agreement with the final label feeds
     /// trust and agreement rules; it settles now, or after `reopen_within` when a rule may re-open it.
-    pub(super) fn finalize(&mut self, task: TaskId, now: SimTime) {
+    pub(super) fn finalize(&mut self, task: TaskId, now: SimTime, rng: &mut dyn RngCore) {
         if self.views.work(task).is_some_and(|w| w.queued) {
             let stream = self.views.view(task).stream;
             if let Some(pos) = self.queue.iter().position(|&q| q == task) {
@@ -153,11 +206,16 @@ impl Core {
             self.qc.agreement.record(a, l == label);
             self.observe_trust(a, l == label, 0.5);
         }
+        let up = w.part_of;
+        self.orphan_leases(task, &w);
         if self.qc.keeps_provisional {
             self.qc.provisional_ids.insert(task);
             self.qc.provisional.push_back(Provisional { at: now, view, work: w });
         } else {
             self.out.push(Effect::Settled { task });
+        }
+        if let Some(p) = up {
+            self.part_final(p, now, rng);
         }
     }
 

@@ -6,19 +6,77 @@ use super::*;
 use crate::dispatch::{Fifo, Skill};
 use crate::ledger::Pay;
 use crate::spec::Modality;
-use crate::spec::{RuleAction, RuleMetric, RuleSpec, Stage};
+use crate::spec::{Condition, EdgeSpec, RuleAction, RuleMetric, RuleSpec, StageKind, StageSpec, Verdict};
+use workflow::StageWork;
 use crate::time::Dur;
 use proptest::prelude::*;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-const S: u64 = 1_000_000;
+pub(super) const S: u64 = 1_000_000;
 
-fn stream(review: bool) -> StreamInfo {
-    let mut stages = vec![Stage::Label, Stage::Aggregate];
-    if review {
-        stages.push(Stage::Review);
+/// Quality settings of a test core: the core's own, plus what the workflow's stages take.
+pub(super) struct Q {
+    pub(super) cfg: QualityConfig,
+    pub(super) overlap: u16,
+    pub(super) dynamic: Option<(u16, f32)>,
+    pub(super) weighted: bool,
+    /// Review of a sample: (sample, below_confidence, max_reworks).
+    pub(super) review: Option<(f64, f32, u16)>,
+}
+
+impl std::ops::Deref for Q {
+    type Target = QualityConfig;
+    fn deref(&self) -> &QualityConfig {
+        &self.cfg
     }
+}
+impl std::ops::DerefMut for Q {
+    fn deref_mut(&mut self) -> &mut QualityConfig {
+        &mut self.cfg
+    }
+}
+
+pub(super) fn quality(overlap: u16) -> Q {
+    let cfg = QualityConfig { gold_rate: 0.0, rules: Vec::new(), reopen_within: 3600 * S, batch: None, trust_prior_strength: 4.0 };
+    Q { cfg, overlap, dynamic: None, weighted: false, review: None }
+}
+
+pub(super) fn spec(name: &str, kind: StageKind, next: Vec<EdgeSpec>) -> StageSpec {
+    StageSpec { next, ..StageSpec::new(name, kind) }
+}
+
+pub(super) fn edge(to: &str, when: Condition) -> EdgeSpec {
+    EdgeSpec { to: to.into(), when }
+}
+
+/// A workflow of stages: label stages get the overlap, dynamic overlap and aggregation of `q`
+/// unless their spec sets an overlap; review stages take `q.review`'s max reworks; model stages
+/// model 0. Stage i has run-wide number i; nobody is named, so reviews go to reviewers.
+pub(super) fn workflow(q: &Q, stages: &[StageSpec]) -> Workflow {
+    Workflow::build(stages, |i, x| {
+        let work = match x.kind {
+            StageKind::Label => StageWork::Label { overlap: x.overlap.map_or(q.overlap, |o| o as u16), dynamic: q.dynamic, weighted: q.weighted },
+            StageKind::Review => StageWork::Review { overlap: x.overlap.unwrap_or(1) as u16, max_reworks: q.review.map_or(2, |r| r.2) },
+            StageKind::Model => StageWork::Model { model: 0 },
+        };
+        Ok((work, 0, 0, i as u16))
+    })
+    .unwrap()
+}
+
+/// The chain label → (review of a sample) → final, as the scenario's chain syntax builds it.
+pub(super) fn chain(q: &Q) -> Vec<StageSpec> {
+    match q.review {
+        None => vec![spec("label", StageKind::Label, vec![])],
+        Some((sample, below, _)) => vec![
+            spec("label", StageKind::Label, vec![edge("review", Condition::ConfidenceBelow(below as f64)), edge("review", Condition::Sampled(sample))]),
+            spec("review", StageKind::Review, vec![edge("rework", Condition::Verdict(Verdict::Reject))]),
+        ],
+    }
+}
+
+pub(super) fn stream_with(wf: Workflow) -> StreamInfo {
     StreamInfo {
         name: "items".into(),
         task_type: "classification".into(),
@@ -28,8 +86,9 @@ fn stream(review: bool) -> StreamInfo {
         priority: 0,
         deadline: None,
         language: None,
-        workflow: Workflow::chain(&stages).unwrap(),
+        workflow: wf,
         model: None,
+        waiting_sid: None,
         mean_difficulty: 0.0,
         min_accuracy: 0.0,
         holding_cost: 1.0,
@@ -38,12 +97,8 @@ fn stream(review: bool) -> StreamInfo {
     }
 }
 
-fn quality(overlap: u16) -> QualityConfig {
-    QualityConfig { overlap, dynamic: None, weighted: false, gold_rate: 0.0, rules: Vec::new(), review: None, reopen_within: 3600 * S, batch: None, trust_prior_strength: 4.0 }
-}
-
 /// `n` annotators; the last `reviewers` of them review.
-fn people(n: u32, reviewers: u32) -> Vec<AnnotatorView> {
+pub(super) fn people(n: u32, reviewers: u32) -> Vec<AnnotatorView> {
     (0..n)
         .map(|idx| AnnotatorView {
             idx,
@@ -55,63 +110,69 @@ fn people(n: u32, reviewers: u32) -> Vec<AnnotatorView> {
             banned: false,
             reserved_for: Default::default(),
             reviewer: idx >= n - reviewers,
+            stages: Default::default(),
         })
         .collect()
 }
 
-fn core_with(q: QualityConfig, review: bool, n: u32, reviewers: u32) -> Core {
-    let st = StreamInfo { overlap: q.overlap, ..stream(review) };
-    let cfg = CoreConfig { streams: vec![st], quality: q, models: Vec::new(), pay: vec![Pay::PerItem(0.1); n as usize], late_window: 3600 * S };
+pub(super) fn core_of(q: Q, streams: Vec<StreamInfo>, n: u32, reviewers: u32) -> Core {
+    let models = vec![ModelInfo { cost: 0.01, speedup: 2.0 }];
+    let cfg = CoreConfig { streams, quality: q.cfg, models, pay: vec![Pay::PerItem(0.1); n as usize], late_window: 3600 * S };
     Core::new(cfg, Box::new(Fifo), people(n, reviewers))
 }
 
+pub(super) fn core_with(q: Q, n: u32, reviewers: u32) -> Core {
+    let st = StreamInfo { overlap: q.overlap, ..stream_with(workflow(&q, &chain(&q))) };
+    core_of(q, vec![st], n, reviewers)
+}
+
 /// A core, a clock and a random stream.
-struct Bench {
-    core: Core,
-    now: SimTime,
-    rng: ChaCha8Rng,
+pub(super) struct Bench {
+    pub(super) core: Core,
+    pub(super) now: SimTime,
+    pub(super) rng: ChaCha8Rng,
 }
 
 impl Bench {
-    fn new(core: Core) -> Bench {
+    pub(super) fn new(core: Core) -> Bench {
         Bench { core, now: SimTime::ZERO, rng: ChaCha8Rng::seed_from_u64(5) }
     }
-    fn go(&mut self, cmd: Command) -> Vec<Effect> {
+    pub(super) fn go(&mut self, cmd: Command) -> Vec<Effect> {
         self.now = self.now.plus(Dur(S));
         let out = self.core.handle(cmd, self.now, &mut self.rng).to_vec();
         self.core.check().unwrap_or_else(|e| panic!("after {cmd:?}: {e}"));
         out
     }
-    fn arrive(&mut self, t: u64) -> Vec<Effect> {
-        self.go(Command::TaskArrived { task: TaskId(t), stream: 0 })
+    pub(super) fn arrive(&mut self, t: u64) -> Vec<Effect> {
+        self.go(Command::TaskArrived { task: TaskId(t), stream: 0, parts: 0, part_of: None })
     }
-    fn ready(&mut self, a: AnnotatorId) -> Vec<Effect> {
+    pub(super) fn ready(&mut self, a: AnnotatorId) -> Vec<Effect> {
         self.go(Command::AnnotatorReady { annotator: a })
     }
-    fn label(&mut self, id: AssignmentId, a: AnnotatorId, l: u16) -> Vec<Effect> {
+    pub(super) fn label(&mut self, id: AssignmentId, a: AnnotatorId, l: u16) -> Vec<Effect> {
         self.go(Command::Submitted { assignment: id, annotator: a, answer: Answer::Label(l) })
     }
 }
 
-fn assigned(out: &[Effect]) -> Vec<(AssignmentId, AnnotatorId, Work)> {
+pub(super) fn assigned(out: &[Effect]) -> Vec<(AssignmentId, AnnotatorId, Work)> {
     out.iter().filter_map(|e| if let Effect::Assign { assignment, annotator, work, .. } = e { Some((*assignment, *annotator, *work)) } else { None }).collect()
 }
 
-fn has(out: &[Effect], f: impl Fn(&Effect) -> bool) -> bool {
+pub(super) fn has(out: &[Effect], f: impl Fn(&Effect) -> bool) -> bool {
     out.iter().any(f)
 }
 
-fn fate(out: &[Effect]) -> Option<LabelFate> {
+pub(super) fn fate(out: &[Effect]) -> Option<LabelFate> {
     out.iter().find_map(|e| if let Effect::LabelStored { fate, .. } = e { Some(*fate) } else { None })
 }
 
-fn rejected(out: &[Effect]) -> Option<Rejection> {
+pub(super) fn rejected(out: &[Effect]) -> Option<Rejection> {
     out.iter().find_map(|e| if let Effect::Rejected { reason, .. } = e { Some(*reason) } else { None })
 }
 
 #[test]
 fn a_task_collects_its_overlap_then_is_final_and_settles() {
-    let mut b = Bench::new(core_with(quality(2), false, 3, 0));
+    let mut b = Bench::new(core_with(quality(2), 3, 0));
     b.arrive(0);
     let a0 = assigned(&b.ready(0));
     let a1 = assigned(&b.ready(1));
@@ -129,7 +190,7 @@ fn a_task_collects_its_overlap_then_is_final_and_settles() {
 
 #[test]
 fn a_duplicate_submission_changes_nothing() {
-    let mut b = Bench::new(core_with(quality(2), false, 2, 0));
+    let mut b = Bench::new(core_with(quality(2), 2, 0));
     b.arrive(0);
     let a = assigned(&b.ready(0))[0].0;
     b.label(a, 0, 2);
@@ -140,7 +201,7 @@ fn a_duplicate_submission_changes_nothing() {
 
 #[test]
 fn a_late_label_counts_when_its_slot_was_not_leased_again() {
-    let mut b = Bench::new(core_with(quality(1), false, 2, 0));
+    let mut b = Bench::new(core_with(quality(1), 2, 0));
     b.arrive(0);
     let a = assigned(&b.ready(0))[0].0;
     let out = b.go(Command::LeaseExpired { assignment: a });
@@ -154,7 +215,7 @@ fn a_late_label_counts_when_its_slot_was_not_leased_again() {
 
 #[test]
 fn a_late_label_is_an_extra_when_its_slot_was_leased_again() {
-    let mut b = Bench::new(core_with(quality(1), false, 2, 0));
+    let mut b = Bench::new(core_with(quality(1), 2, 0));
     b.arrive(0);
     let first = assigned(&b.ready(0))[0].0;
     b.go(Command::LeaseExpired { assignment: first });
@@ -169,7 +230,7 @@ fn a_late_label_is_an_extra_when_its_slot_was_leased_again() {
 
 #[test]
 fn a_label_for_a_task_that_became_final_meanwhile_is_an_extra() {
-    let mut b = Bench::new(core_with(quality(1), false, 2, 0));
+    let mut b = Bench::new(core_with(quality(1), 2, 0));
     b.arrive(0);
     let first = assigned(&b.ready(0))[0].0;
     b.go(Command::LeaseExpired { assignment: first });
@@ -186,7 +247,7 @@ fn a_return_after_a_ban_with_reopen_is_kept_but_not_counted() {
     q.gold_rate = 0.0;
     q.rules =
         vec![RuleSpec { metric: RuleMetric::Agreement, window: 1, min_answers: 1, below: 0.9, action: RuleAction::Ban, value: None, duration: Some(Dur(3600 * S)), reopen: true }];
-    let mut b = Bench::new(core_with(q, false, 2, 0));
+    let mut b = Bench::new(core_with(q, 2, 0));
     b.arrive(0);
     b.arrive(1);
     let x = assigned(&b.ready(0)); // task 0
@@ -218,7 +279,7 @@ fn a_wrong_golden_answer_checks_trust_and_bans() {
     let mut q = quality(1);
     q.rules = vec![RuleSpec { metric: RuleMetric::GoldAccuracy, window: 1, min_answers: 1, below: 0.5, action: RuleAction::Ban, value: None, duration: None, reopen: true }];
     q.gold_rate = 1.0;
-    let mut b = Bench::new(core_with(q, false, 2, 0));
+    let mut b = Bench::new(core_with(q, 2, 0));
     // Annotator 0 gets a golden item first (gold_rate 1), answers it wrong, and is banned.
     let gold = assigned(&b.ready(0));
     let Work::Gold { answer, .. } = gold[0].2 else { panic!("expected a golden item, got {gold:?}") };
@@ -231,7 +292,7 @@ fn a_wrong_golden_answer_checks_trust_and_bans() {
 
 #[test]
 fn invalid_answers_are_rejected_with_a_reason_and_change_nothing() {
-    let mut b = Bench::new(core_with(quality(2), false, 2, 0));
+    let mut b = Bench::new(core_with(quality(2), 2, 0));
     b.arrive(0);
     let a = assigned(&b.ready(0))[0].0;
     assert_eq!(rejected(&b.label(AssignmentId(99), 0, 0)), Some(Rejection::UnknownAssignment));
@@ -242,9 +303,9 @@ fn invalid_answers_are_rejected_with_a_reason_and_change_nothing() {
     assert_eq!(rejected(&b.ready(0)), Some(Rejection::StillHolding));
     assert_eq!(rejected(&b.go(Command::LeaseExpired { assignment: AssignmentId(42) })), Some(Rejection::UnknownAssignment));
     assert_eq!(rejected(&b.arrive(0)), Some(Rejection::DuplicateTask));
-    assert_eq!(rejected(&b.go(Command::TaskArrived { task: TaskId(5), stream: 9 })), Some(Rejection::UnknownStream));
+    assert_eq!(rejected(&b.go(Command::TaskArrived { task: TaskId(5), stream: 9, parts: 0, part_of: None })), Some(Rejection::UnknownStream));
     assert_eq!(rejected(&b.ready(77)), Some(Rejection::UnknownAnnotator));
-    assert_eq!(rejected(&b.go(Command::PreLabelled { task: TaskId(8), label: 0 })), Some(Rejection::UnknownTask));
+    assert_eq!(rejected(&b.go(Command::PreLabelled { task: TaskId(8), label: 0, confidence: 0.5 })), Some(Rejection::UnknownTask));
     // The lease is still open and still counts.
     assert_eq!(fate(&b.label(a, 0, 1)), Some(LabelFate::Counted));
     assert_eq!(rejected(&b.go(Command::LeaseExpired { assignment: a })), Some(Rejection::LeaseNotOpen));
@@ -252,7 +313,7 @@ fn invalid_answers_are_rejected_with_a_reason_and_change_nothing() {
 
 #[test]
 fn a_skip_means_the_task_is_never_offered_to_that_annotator_again() {
-    let mut b = Bench::new(core_with(quality(1), false, 2, 0));
+    let mut b = Bench::new(core_with(quality(1), 2, 0));
     b.arrive(0);
     let a = assigned(&b.ready(0))[0].0;
     let out = b.go(Command::Returned { assignment: a, annotator: 0, skip: true });
@@ -263,7 +324,7 @@ fn a_skip_means_the_task_is_never_offered_to_that_annotator_again() {
 
 #[test]
 fn a_returned_task_may_come_back_to_the_same_annotator() {
-    let mut b = Bench::new(core_with(quality(1), false, 1, 0));
+    let mut b = Bench::new(core_with(quality(1), 1, 0));
     b.arrive(0);
     let a = assigned(&b.ready(0))[0].0;
     b.go(Command::Returned { assignment: a, annotator: 0, skip: false });
@@ -273,8 +334,8 @@ fn a_returned_task_may_come_back_to_the_same_annotator() {
 #[test]
 fn review_rejects_send_the_task_back_and_accepts_make_it_final() {
     let mut q = quality(1);
-    q.review = Some(ReviewConfig { sample: 1.0, below_confidence: 0.0, max_reworks: 1 });
-    let mut b = Bench::new(core_with(q, true, 2, 1));
+    q.review = Some((1.0, 0.0, 1));
+    let mut b = Bench::new(core_with(q, 2, 1));
     b.arrive(0);
     let a = assigned(&b.ready(0))[0].0;
     let out = b.label(a, 0, 2);
@@ -294,7 +355,7 @@ fn review_rejects_send_the_task_back_and_accepts_make_it_final() {
 
 #[test]
 fn closed_leases_are_forgotten_after_the_late_window() {
-    let mut b = Bench::new(core_with(quality(1), false, 1, 0));
+    let mut b = Bench::new(core_with(quality(1), 1, 0));
     b.arrive(0);
     let a = assigned(&b.ready(0))[0].0;
     b.label(a, 0, 0);
@@ -306,7 +367,7 @@ fn closed_leases_are_forgotten_after_the_late_window() {
 fn dynamic_overlap_asks_for_more_labels_until_confident() {
     let mut q = quality(2);
     q.dynamic = Some((4, 0.95));
-    let mut b = Bench::new(core_with(q, false, 4, 0));
+    let mut b = Bench::new(core_with(q, 4, 0));
     b.arrive(0);
     let x = assigned(&b.ready(0))[0].0;
     let y = assigned(&b.ready(1))[0].0;
@@ -318,7 +379,7 @@ fn dynamic_overlap_asks_for_more_labels_until_confident() {
 
 #[test]
 fn away_annotators_get_nothing_and_come_back_on_ready() {
-    let mut b = Bench::new(core_with(quality(1), false, 1, 0));
+    let mut b = Bench::new(core_with(quality(1), 1, 0));
     assert!(has(&b.ready(0), |e| matches!(e, Effect::OnShift { annotator: 0 })));
     assert!(has(&b.go(Command::AnnotatorAway { annotator: 0 }), |e| matches!(e, Effect::OffShift { annotator: 0 })));
     assert!(assigned(&b.arrive(0)).is_empty(), "nobody is on shift");
@@ -377,9 +438,9 @@ fn fuzz_core(variant: u8) -> Core {
     }
     let review = variant % 4 < 2;
     if review {
-        q.review = Some(ReviewConfig { sample: 0.5, below_confidence: 0.6, max_reworks: 2 });
+        q.review = Some((0.5, 0.6, 2));
     }
-    let mut c = core_with(q, review, 5, 1);
+    let mut c = core_with(q, 5, 1);
     c.cfg.late_window = 2000 * S;
     c
 }
@@ -399,7 +460,7 @@ proptest! {
         for s in steps {
             now = now.plus(Dur(S));
             let cmd = match s {
-                Step::Arrive => { next_task += 1; Command::TaskArrived { task: TaskId(next_task - 1), stream: 0 } }
+                Step::Arrive => { next_task += 1; Command::TaskArrived { task: TaskId(next_task - 1), stream: 0, parts: 0, part_of: None } }
                 Step::Ready(a) => Command::AnnotatorReady { annotator: a },
                 Step::Away(a) => Command::AnnotatorAway { annotator: a },
                 Step::Answer { k, label, verdict, by_holder } => {
@@ -445,7 +506,7 @@ proptest! {
 
 #[test]
 fn queue_patience_ends_a_wait_for_the_first_annotator_only() {
-    let mut c = core_with(quality(2), false, 2, 0);
+    let mut c = core_with(quality(2), 2, 0);
     c.cfg.streams[0].patience = Some(crate::spec::ServiceDist::Fixed(Dur(60 * S)));
     let mut b = Bench::new(c);
     // Task 0 arrives with nobody on shift: its patience is scheduled, it waits, then leaves.
@@ -459,7 +520,7 @@ fn queue_patience_ends_a_wait_for_the_first_annotator_only() {
     // Its patience again, or a pre-label for it: nothing changes (gone), no second departure.
     let out = b.go(Command::TimerFired { timer: Timer::Patience(TaskId(0)) });
     assert!(out.is_empty(), "{out:?}");
-    assert_eq!(rejected(&b.go(Command::PreLabelled { task: TaskId(0), label: 1 })), Some(Rejection::UnknownTask));
+    assert_eq!(rejected(&b.go(Command::PreLabelled { task: TaskId(0), label: 1, confidence: 0.5 })), Some(Rejection::UnknownTask));
     // Task 1 gets one of its two labels started: it stays when its patience runs out, still
     // queued for its second slot, and ends final.
     b.arrive(1);

@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::ledger::Pay;
-use crate::spec::Stage;
+use super::workflow::StageWork;
 
 impl Core {
     /// [USD] per-item pay of one answer by `a` (0 for hourly pay).
@@ -12,6 +12,23 @@ impl Core {
         match self.cfg.pay.get(a as usize) {
             Some(Pay::PerItem(r)) => *r,
             _ => 0.0,
+        }
+    }
+
+    /// An open lease of an earlier pass on a task no longer live closed.
+    pub(super) fn orphan_closed(&mut self, task: TaskId) {
+        if let Some(n) = self.orphans.get_mut(&task) {
+            *n -= 1;
+            if *n == 0 {
+                self.orphans.remove(&task);
+            }
+        }
+    }
+
+    /// Leases of earlier passes that a task leaving the live set still has out.
+    pub(super) fn orphan_leases(&mut self, task: TaskId, w: &TaskWork) {
+        if w.stale > 0 {
+            self.orphans.insert(task, w.stale);
         }
     }
 
@@ -40,11 +57,13 @@ impl Core {
         }
     }
 
-    fn at_label_stage(&self, task: TaskId) -> bool {
+    /// Whether the task collects labels now, at the stage and in the pass of its workflow that
+    /// the lease was handed out in.
+    fn at_label_stage(&self, task: TaskId, (pass, stage): (u16, u8)) -> bool {
         let Some((v, w)) = self.views.both(task) else {
             return false;
         };
-        !v.review && !w.pre_annotating && self.cfg.streams[v.stream as usize].workflow.order.get(w.stage as usize) == Some(&Stage::Label)
+        w.pass == pass && w.stage == stage && !v.review && !w.pre_annotating && matches!(self.stage_work(v.stream, w), Some(StageWork::Label { .. }))
     }
 
     pub(super) fn submitted(&mut self, cmd: Command, id: AssignmentId, a: AnnotatorId, answer: Answer, now: SimTime, rng: &mut dyn RngCore) {
@@ -91,35 +110,42 @@ impl Core {
                 self.observe_trust(a, right, 1.0);
                 self.apply_rules(a, now, rng);
             }
-            (Work::Review { task, .. }, Answer::Verdict { accept }) => self.verdict(id, a, task, accept, late, usd, now, rng),
-            (Work::Label { task }, _) => self.label(id, a, task, label.unwrap_or(0), late, usd, now, rng),
+            (Work::Review { task, .. }, Answer::Verdict { accept }) => self.verdict(id, a, task, accept, (late, lease.pass, lease.stage), usd, now, rng),
+            (Work::Label { task }, _) => self.label(id, a, task, label.unwrap_or(0), (late, lease.pass, lease.stage), usd, now, rng),
             _ => {}
         }
     }
 
     /// A label on labelling work.
     #[allow(clippy::too_many_arguments)]
-    fn label(&mut self, id: AssignmentId, a: AnnotatorId, task: TaskId, l: u16, late: bool, usd: f64, now: SimTime, rng: &mut dyn RngCore) {
+    fn label(&mut self, id: AssignmentId, a: AnnotatorId, task: TaskId, l: u16, (late, pass, stage): (bool, u16, u8), usd: f64, now: SimTime, rng: &mut dyn RngCore) {
         let extra = |core: &mut Core, fate: LabelFate| {
             core.out.push(Effect::Paid { annotator: a, kind: WorkKind::Labeling, usd, task: None });
             core.out.push(Effect::LabelStored { task, assignment: id, annotator: a, label: l, fate, late });
         };
         if self.views.get(task).is_none() {
             // Final (or settled) meanwhile: kept as an extra.
+            if !late {
+                self.orphan_closed(task);
+            }
             return extra(self, LabelFate::Extra);
         }
         let labelers = self.rule_snapshot(task);
         if !late {
             if let Some(w) = self.views.work_mut(task) {
-                w.in_flight -= 1;
+                if w.pass == pass {
+                    w.in_flight -= 1;
+                } else {
+                    w.stale -= 1;
+                }
             }
         }
         let fate = if self.people[a as usize].discard {
             LabelFate::Discarded
         } else {
-            let room = self.at_label_stage(task) && {
+            let room = self.at_label_stage(task, (pass, stage)) && {
                 let (v, w) = (self.views.view(task), self.views.work(task).expect("live task"));
-                let counted = w.labels.len() as u16;
+                let counted = w.labels.len() as u16 - w.round;
                 // On time: its slot is its own lease. Late: only an unleased open slot, and only if
                 // the annotator has no other label or lease on the task.
                 if late {
@@ -167,45 +193,49 @@ impl Core {
 
     /// A review verdict.
     #[allow(clippy::too_many_arguments)]
-    fn verdict(&mut self, id: AssignmentId, a: AnnotatorId, task: TaskId, accept: bool, late: bool, usd: f64, now: SimTime, rng: &mut dyn RngCore) {
-        // On time, the review is this lease's; late, only if it is still waiting unleased.
-        let applies = match self.views.get(task) {
-            Some(v) => v.review && (!late || (v.open > 0 && !v.labelers.contains(&a))),
+    fn verdict(&mut self, id: AssignmentId, a: AnnotatorId, task: TaskId, accept: bool, (late, pass, stage): (bool, u16, u8), usd: f64, now: SimTime, rng: &mut dyn RngCore) {
+        // On time, the review slot is this lease's; late, only an unleased one, and only if the
+        // annotator has no other verdict or lease on the task.
+        let applies = match self.views.both(task) {
+            Some((v, w)) => w.pass == pass && w.stage == stage && v.review && (!late || (v.open > 0 && !v.labelers.contains(&a))),
             _ => false,
         };
         if !applies {
+            if !late {
+                // A live task here is in a later pass: the lease was of an earlier one.
+                match self.views.work_mut(task) {
+                    Some(w) => w.stale = w.stale.saturating_sub(1),
+                    None => self.orphan_closed(task),
+                }
+            }
             self.out.push(Effect::Paid { annotator: a, kind: WorkKind::Review, usd, task: None });
             self.out.push(Effect::Reviewed { task, assignment: id, annotator: a, accepted: accept, applied: false });
+            if !late && self.advance(task, now, rng) {
+                let labelers = self.rule_snapshot(task);
+                self.rules_after_final(&labelers, now, rng);
+            }
             return;
         }
         let labelers = self.rule_snapshot(task);
         self.out.push(Effect::Paid { annotator: a, kind: WorkKind::Review, usd, task: Some(task) });
         self.out.push(Effect::Reviewed { task, assignment: id, annotator: a, accepted: accept, applied: true });
-        let stream = self.views.view(task).stream;
-        let label_stage = self.label_stage(stream);
-        let overlap = self.cfg.streams[stream as usize].overlap;
         if late {
-            // The unleased review slot closes.
-            self.set_open(task, 0, now, rng);
+            // One unleased review slot closes.
+            let open = self.views.view(task).open - 1;
+            self.set_open(task, open, now, rng);
         }
         let Some((v, w)) = self.views.both_mut(task) else {
             return;
         };
-        if !late {
+        if late {
+            v.labelers.push(a);
+        } else {
             w.in_flight -= 1;
         }
-        v.review = false;
         if accept {
-            w.stage += 1; // past the review stage
+            w.verdicts.0 += 1;
         } else {
-            // Sent back: a fresh round of labels.
-            w.reworks += 1;
-            w.labels.clear();
-            v.labelers.clear();
-            w.final_label = None;
-            w.target = overlap;
-            w.stage = label_stage;
-            self.out.push(Effect::Rework { task });
+            w.verdicts.1 += 1;
         }
         if self.advance(task, now, rng) {
             self.rules_after_final(&labelers, now, rng);
@@ -229,8 +259,12 @@ impl Core {
             return;
         }; // a golden item is dropped
         let Some((v, w)) = self.views.both_mut(task) else {
-            return;
+            return self.orphan_closed(task);
         };
+        if w.pass != lease.pass {
+            w.stale -= 1;
+            return; // a lease of an earlier pass: its slot is gone
+        }
         w.in_flight -= 1;
         v.labelers.retain(|x| *x != a);
         if how == Closed::Skipped && !v.declined.contains(&a) {

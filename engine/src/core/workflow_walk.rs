@@ -5,82 +5,110 @@ use super::*;
 use crate::dispatch::{eligible, RouteState};
 use crate::quality::consensus::majority;
 use crate::quality::posterior::one_coin_posterior;
-use crate::spec::Stage;
+use super::workflow::{StageWork, Target};
+use crate::spec::{Condition, Verdict};
 use rand::Rng;
 
+/// Whether an edge condition holds for a task that just finished a stage. Only `sampled` draws,
+/// and only when p > 0. Confidences compare as the core keeps them (f32).
+pub(super) fn holds(c: Condition, w: &TaskWork, rng: &mut dyn RngCore) -> bool {
+    let conf = w.final_label.map_or(0.0, |f| f.1);
+    match c {
+        Condition::Always => true,
+        Condition::Sampled(p) => p > 0.0 && rng.random::<f64>() < p,
+        Condition::ConfidenceBelow(x) => conf < x as f32,
+        Condition::ConfidenceAtLeast(x) => conf >= x as f32,
+        Condition::Disagree(d) => w.split == d,
+        Condition::Verdict(v) => w.verdict == Some(v == Verdict::Accept),
+        Condition::ModelConfidenceAbove(x) => w.model_conf.is_some_and(|c| c > x as f32),
+        Condition::ModelConfidenceBelow(x) => w.model_conf.is_some_and(|c| c < x as f32),
+    }
+}
+
 impl Core {
-    pub(super) fn arrive(&mut self, cmd: Command, task: TaskId, stream: u16, now: SimTime, rng: &mut dyn RngCore) {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn arrive(&mut self, cmd: Command, task: TaskId, stream: u16, parts: u32, part_of: Option<TaskId>, now: SimTime, rng: &mut dyn RngCore) {
         if stream as usize >= self.cfg.streams.len() {
             return self.reject(cmd, Rejection::UnknownStream);
         }
         if self.views.get(task).is_some() || self.qc.provisional_ids.contains(&task) {
             return self.reject(cmd, Rejection::DuplicateTask);
         }
-        let model = self.cfg.streams[stream as usize].model;
-        self.views.insert_task(
-            Self::blank_view(&self.cfg, task, stream, now, false),
-            TaskWork {
-                stage: 0,
-                labels: SmallVec::new(),
-                in_flight: 0,
-                prelabel: None,
-                pre_annotating: model.is_some(),
-                started: false,
-                final_label: None,
-                target: self.cfg.streams[stream as usize].overlap,
-                queued: false,
-                reworks: 0,
-            },
-        );
+        let mut view = Self::blank_view(&self.cfg, task, stream, now, false);
+        if let Some(p) = part_of {
+            match self.views.work_mut(p) {
+                Some(pw) if pw.stage == NOT_STARTED && pw.parts_to_come > 0 => pw.parts_to_come -= 1,
+                _ => return self.reject(cmd, Rejection::NotAwaitingParts),
+            }
+            // A part is due no later than the task that waits for it.
+            if let Some(due) = self.views.view(p).deadline {
+                view.deadline = Some(view.deadline.map_or(due, |d| d.min(due)));
+            }
+        }
+        self.views.insert_task(view, TaskWork { stage: NOT_STARTED, parts_pending: parts, parts_to_come: parts, part_of, ..TaskWork::default() });
         self.out.push(Effect::Arrived { task, stream });
+        if parts > 0 {
+            let sid = self.cfg.streams[stream as usize].waiting_sid.unwrap_or(u16::MAX);
+            self.out.push(Effect::StageEntered { task, stage: sid });
+            return;
+        }
+        self.start(task, now, rng);
+    }
+
+    /// The task's workflow begins (at arrival, or once its parts are final): its queue patience
+    /// starts, and it enters the entry stage.
+    fn start(&mut self, task: TaskId, now: SimTime, rng: &mut dyn RngCore) {
+        let stream = self.views.view(task).stream;
         if let Some(p) = &self.cfg.streams[stream as usize].patience {
             let wait = p.draw(rng).round().max(1.0) as u64;
             self.out.push(Effect::Schedule { at: now.plus(crate::time::Dur(wait)), timer: Timer::Patience(task) });
         }
-        match model {
-            Some(m) => {
-                let usd = self.cfg.models[m as usize].cost;
-                self.out.push(Effect::ModelPaid { task, model: m, usd });
-                self.out.push(Effect::PreAnnotate { task, model: m });
-            }
-            None => {
-                self.advance(task, now, rng);
-            }
-        }
+        self.enter(task, 0);
+        self.advance(task, now, rng);
     }
 
-    pub(super) fn prelabelled(&mut self, cmd: Command, task: TaskId, label: u16, now: SimTime, rng: &mut dyn RngCore) {
+    pub(super) fn prelabelled(&mut self, cmd: Command, task: TaskId, label: u16, confidence: f32, now: SimTime, rng: &mut dyn RngCore) {
         let Some(stream) = self.views.get(task).map(|v| v.stream) else {
             return self.reject(cmd, Rejection::UnknownTask);
         };
         if label >= self.cfg.streams[stream as usize].classes.max(1) {
             return self.reject(cmd, Rejection::LabelOutOfRange);
         }
+        if !(0.0..=1.0).contains(&confidence) {
+            return self.reject(cmd, Rejection::ConfidenceOutOfRange);
+        }
         let Some(w) = self.views.work_mut(task) else { return };
         w.prelabel = Some(label);
+        w.model_conf = Some(confidence);
         w.pre_annotating = false;
-        self.out.push(Effect::PreLabelled { task, label });
+        self.out.push(Effect::PreLabelled { task, label, confidence });
         self.advance(task, now, rng);
     }
 
-    /// Consensus on a task's counted labels: (label, confidence).
+    /// The work of the stage a task is at (None while it waits for its parts).
+    pub(super) fn stage_work(&self, stream: u16, w: &TaskWork) -> Option<StageWork> {
+        self.cfg.streams[stream as usize].workflow.stages.get(w.stage as usize).map(|s| s.work)
+    }
+
+    /// Consensus on the current label stage's counted labels: (label, confidence), by the
+    /// stage's aggregation.
     pub(super) fn consensus(&self, w: &TaskWork, stream: u16) -> (u16, f32) {
         let classes = self.cfg.streams[stream as usize].classes;
-        if self.cfg.quality.weighted || self.cfg.quality.dynamic.is_some() {
-            let (label, conf) = one_coin_posterior(w.labels.iter().map(|&(a, l)| (self.qc.trust.value(a), l)), classes);
-            if self.cfg.quality.weighted {
+        let (weighted, dynamic) = match self.stage_work(stream, w) {
+            Some(StageWork::Label { weighted, dynamic, .. }) => (weighted, dynamic.is_some()),
+            _ => (false, false),
+        };
+        let labels = &w.labels[(w.round as usize).min(w.labels.len())..];
+        if weighted || dynamic {
+            let (label, conf) = one_coin_posterior(labels.iter().map(|&(a, l)| (self.qc.trust.value(a), l)), classes);
+            if weighted {
                 return (label, conf);
             }
             // Dynamic overlap with majority vote: majority label, posterior confidence.
-            let (m, _) = majority(w.labels.iter().map(|l| l.1), classes);
+            let (m, _) = majority(labels.iter().map(|l| l.1), classes);
             return (m, conf);
         }
-        majority(w.labels.iter().map(|l| l.1), classes)
-    }
-
-    /// Index of the label stage in a stream's workflow.
-    pub(super) fn label_stage(&self, stream: u16) -> u8 {
-        self.cfg.streams[stream as usize].workflow.order.iter().position(|s| *s == Stage::Label).unwrap_or(0) as u8
+        majority(labels.iter().map(|l| l.1), classes)
     }
 
     /// Sets how many assignments a task has open, queueing or unqueueing it as needed.
@@ -100,75 +128,211 @@ impl Core {
         }
     }
 
-    /// Runs the task's workflow from its current stage until it needs people or is final.
-    /// Returns whether it became final.
+    /// Puts a task at stage `idx` of its workflow: the stage's skill and who may work it go on
+    /// its view; a label stage starts a round of labels, a review asks for verdicts, a model
+    /// stage buys a pre-label. The caller then walks on (`advance`).
+    pub(super) fn enter(&mut self, task: TaskId, idx: u8) {
+        let stream = self.views.view(task).stream;
+        let node = &self.cfg.streams[stream as usize].workflow.stages[idx as usize];
+        let (sid, ttype, who, work) = (node.sid, node.ttype, node.who, node.work);
+        self.out.push(Effect::StageEntered { task, stage: sid });
+        let Some((v, w)) = self.views.both_mut(task) else { return };
+        w.stage = idx;
+        w.verdicts = (0, 0);
+        v.ttype = ttype;
+        v.stage = who;
+        v.review = matches!(work, StageWork::Review { .. });
+        match work {
+            StageWork::Label { overlap, .. } => {
+                w.round = w.labels.len() as u16;
+                w.target = overlap;
+            }
+            StageWork::Review { .. } => self.out.push(Effect::ReviewRequested { task }),
+            StageWork::Model { model } => {
+                w.pre_annotating = true;
+                let usd = self.cfg.models[model as usize].cost;
+                self.out.push(Effect::ModelPaid { task, model, usd });
+                self.out.push(Effect::PreAnnotate { task, model });
+            }
+        }
+    }
+
+    /// Runs the task's workflow from its current stage until it needs people or a model, or is
+    /// final. Returns whether it became final.
     pub(super) fn advance(&mut self, task: TaskId, now: SimTime, rng: &mut dyn RngCore) -> bool {
         loop {
             let Some((v, w)) = self.views.both(task) else {
                 return false;
             };
-            if w.pre_annotating {
+            if w.pre_annotating || w.stage == NOT_STARTED {
                 return false;
             }
-            let (stream, review) = (v.stream, v.review);
-            let stage = self.cfg.streams[stream as usize].workflow.order.get(w.stage as usize).copied();
-            let (have, in_flight, target) = (w.labels.len() as u16, w.in_flight, w.target);
-            match stage {
-                Some(Stage::Label) => {
-                    if have >= target && in_flight == 0 {
-                        if let Some((max, goal)) = self.cfg.quality.dynamic {
-                            let conf = self.consensus(w, stream).1;
-                            if have < max && conf < goal {
-                                if let Some(w) = self.views.work_mut(task) {
-                                    w.target += 1;
-                                }
-                                continue;
-                            }
-                        }
-                        // Past labelling: no slot stays open (a late label may have filled the last one).
-                        self.set_open(task, 0, now, rng);
-                        if let Some(w) = self.views.work_mut(task) {
-                            w.stage += 1;
-                        }
-                        continue;
+            let stream = v.stream;
+            let Some(work) = self.stage_work(stream, w) else { return false };
+            match work {
+                StageWork::Label { dynamic, .. } => {
+                    let (have, in_flight, target) = (w.labels.len() as u16 - w.round, w.in_flight, w.target);
+                    if have < target || in_flight > 0 {
+                        self.set_open(task, target.saturating_sub(have + in_flight), now, rng);
+                        return false;
                     }
-                    self.set_open(task, target.saturating_sub(have + in_flight), now, rng);
-                    return false;
-                }
-                Some(Stage::Aggregate) => {
+                    if let Some((max, goal)) = dynamic {
+                        let conf = self.consensus(w, stream).1;
+                        if have < max && conf < goal {
+                            if let Some(w) = self.views.work_mut(task) {
+                                w.target += 1;
+                            }
+                            continue;
+                        }
+                    }
+                    // Past labelling: no slot stays open (a late label may have filled the last one).
+                    self.set_open(task, 0, now, rng);
+                    let w = self.views.work(task).expect("live task");
                     let fin = self.consensus(w, stream);
+                    let round = &w.labels[w.round as usize..];
+                    let split = round.iter().any(|l| l.1 != round[0].1);
+                    let first = self.cfg.streams[stream as usize].workflow.first_label == Some(w.stage);
                     if let Some((v, w)) = self.views.both_mut(task) {
                         v.confidence = fin.1;
                         w.final_label = Some(fin);
-                        w.stage += 1;
+                        w.split = split;
+                        if first {
+                            w.first_len = w.labels.len() as u16;
+                            w.first_target = w.target;
+                        }
                     }
                 }
-                Some(Stage::Review) => {
-                    let wanted = match &self.cfg.quality.review {
-                        Some(r) if !review && w.reworks < r.max_reworks => {
-                            let conf = w.final_label.map_or(0.0, |f| f.1);
-                            conf < r.below_confidence || (r.sample > 0.0 && rng.random::<f64>() < r.sample)
-                        }
-                        _ => false,
-                    };
-                    if wanted {
-                        if let Some(v) = self.views.get_mut(task) {
-                            v.review = true;
-                        }
-                        self.out.push(Effect::ReviewRequested { task });
-                        self.set_open(task, 1, now, rng);
+                StageWork::Review { overlap, .. } => {
+                    let (acc, rej) = w.verdicts;
+                    if acc + rej < overlap || w.in_flight > 0 {
+                        self.set_open(task, overlap.saturating_sub(acc + rej + w.in_flight), now, rng);
                         return false;
                     }
-                    if let Some(w) = self.views.work_mut(task) {
-                        w.stage += 1;
+                    self.set_open(task, 0, now, rng);
+                    if let Some((v, w)) = self.views.both_mut(task) {
+                        v.review = false;
+                        w.verdict = Some(acc > rej);
+                        w.split = acc > 0 && rej > 0;
                     }
                 }
-                None => {
-                    self.finalize(task, now);
-                    return true;
+                StageWork::Model { .. } => {
+                    // The pre-label is in: it is the current label until people give one.
+                    if let Some(w) = self.views.work_mut(task) {
+                        if w.final_label.is_none() {
+                            w.final_label = w.prelabel.map(|l| (l, w.model_conf.unwrap_or(0.0)));
+                        }
+                        w.split = false;
+                    }
                 }
             }
+            match self.route_out(task, rng) {
+                Target::Stage(j) => self.enter(task, j),
+                Target::Final => {
+                    self.finalize(task, now, rng);
+                    return true;
+                }
+                Target::Rework => self.rework(task),
+            }
         }
+    }
+
+    /// The edge a task leaves its current stage by: the first whose condition holds (edges into
+    /// a review stage, or to rework, that the task has used up are passed over unevaluated);
+    /// none: final.
+    fn route_out(&self, task: TaskId, rng: &mut dyn RngCore) -> Target {
+        let (v, w) = self.views.both(task).expect("live task");
+        let wf = &self.cfg.streams[v.stream as usize].workflow;
+        let node = &wf.stages[w.stage as usize];
+        for e in &node.edges {
+            let used_up = |s: &StageWork| matches!(*s, StageWork::Review { max_reworks, .. } if w.reworks >= max_reworks);
+            let passed = match e.to {
+                Target::Stage(j) => used_up(&wf.stages[j as usize].work),
+                Target::Rework => used_up(&node.work) || wf.first_label.is_none(),
+                Target::Final => false,
+            };
+            if !passed && holds(e.when, w, rng) {
+                return e.to;
+            }
+        }
+        Target::Final
+    }
+
+    /// A review sent the task back: its labels go and a fresh round starts at the first label
+    /// stage.
+    fn rework(&mut self, task: TaskId) {
+        let stream = self.views.view(task).stream;
+        let Some(first) = self.cfg.streams[stream as usize].workflow.first_label else { return };
+        if let Some((v, w)) = self.views.both_mut(task) {
+            w.reworks += 1;
+            w.labels.clear();
+            w.first_len = 0;
+            v.labelers.clear();
+            w.final_label = None;
+        }
+        self.out.push(Effect::Rework { task });
+        self.enter(task, first);
+    }
+
+    /// A part of `p` became final: `p` starts once all its parts are.
+    pub(super) fn part_final(&mut self, p: TaskId, now: SimTime, rng: &mut dyn RngCore) {
+        let Some(w) = self.views.work_mut(p) else { return };
+        w.parts_pending = w.parts_pending.saturating_sub(1);
+        if w.parts_pending == 0 && w.parts_to_come == 0 && w.stage == NOT_STARTED {
+            self.start(p, now, rng);
+        }
+    }
+
+    /// A part of `p` was re-opened: `p` waits for it again. Live and waiting: one more part to
+    /// wait for. Live in its stages: it goes back to waiting and its labels of this pass go
+    /// (answers still out come back as extras). Final and provisional: it is re-opened
+    /// (`Reopened`) and waits; its own dependant is pulled back in turn.
+    pub(super) fn pull_back(&mut self, p: TaskId, now: SimTime, rng: &mut dyn RngCore) {
+        if let Some(w) = self.views.work(p) {
+            if w.stage != NOT_STARTED {
+                self.set_open(p, 0, now, rng);
+                let stream = self.views.view(p).stream;
+                if let Some((v, w)) = self.views.both_mut(p) {
+                    Self::back_to_waiting(v, w);
+                }
+                let sid = self.cfg.streams[stream as usize].waiting_sid.unwrap_or(u16::MAX);
+                self.out.push(Effect::StageEntered { task: p, stage: sid });
+            }
+            if let Some(w) = self.views.work_mut(p) {
+                w.parts_pending += 1;
+            }
+            return;
+        }
+        let Some(i) = self.qc.provisional.iter().position(|x| x.view.id == p) else { return };
+        let Some(Provisional { at, mut view, work: mut w }) = self.qc.provisional.remove(i) else { return };
+        self.qc.provisional_ids.remove(&p);
+        w.stale = self.orphans.remove(&p).unwrap_or(0);
+        Self::back_to_waiting(&mut view, &mut w);
+        w.parts_pending = 1;
+        view.open = 0;
+        w.queued = false;
+        let (stream, up) = (view.stream, w.part_of);
+        self.out.push(Effect::Reopened { task: p, final_at: at });
+        self.views.insert_task(view, w);
+        let sid = self.cfg.streams[stream as usize].waiting_sid.unwrap_or(u16::MAX);
+        self.out.push(Effect::StageEntered { task: p, stage: sid });
+        if let Some(up) = up {
+            self.pull_back(up, now, rng);
+        }
+    }
+
+    fn back_to_waiting(v: &mut TaskView, w: &mut TaskWork) {
+        w.stage = NOT_STARTED;
+        w.pass = w.pass.wrapping_add(1);
+        w.stale += w.in_flight;
+        w.in_flight = 0;
+        w.labels.clear();
+        w.round = 0;
+        w.first_len = 0;
+        w.final_label = None;
+        w.verdict = None;
+        w.pre_annotating = false;
+        v.review = false;
+        v.labelers.clear();
     }
 
     /// A task's queue patience ran out: it leaves if no work on it has started.
@@ -182,8 +346,19 @@ impl Core {
                 self.queue.remove(pos, stream);
             }
         }
-        if let Some((view, _)) = self.views.remove(task) {
-            self.out.push(Effect::LeftUnserved { task, stream: view.stream });
+        let Some((view, w)) = self.views.remove(task) else { return };
+        self.orphan_leases(task, &w);
+        self.out.push(Effect::LeftUnserved { task, stream: view.stream });
+        // The task that waits for it can never start: it leaves too (and so on up).
+        let mut up = w.part_of;
+        while let Some(p) = up {
+            if self.views.work(p).is_none_or(|w| w.stage != NOT_STARTED) {
+                break;
+            }
+            let Some((view, w)) = self.views.remove(p) else { break };
+            self.orphan_leases(p, &w);
+            self.out.push(Effect::LeftUnserved { task: p, stream: view.stream });
+            up = w.part_of;
         }
     }
 
@@ -299,10 +474,11 @@ impl Core {
         w.in_flight += 1;
         w.started = true;
         let work = if v.review { Work::Review { task, proposed: w.final_label.map_or(0, |f| f.0) } } else { Work::Label { task } };
-        let prelabel = w.prelabel;
-        let assignment = self.leases.open(Lease { annotator: a, work, state: LeaseState::Open });
+        let (prelabel, pass, stage, skill, stream) = (w.prelabel, w.pass, w.stage, v.ttype, v.stream);
+        let assignment = self.leases.open(Lease { annotator: a, work, state: LeaseState::Open, pass, stage });
         self.people[a as usize].holding = Some(assignment);
-        self.out.push(Effect::Assign { assignment, annotator: a, work, prelabel });
+        let sid = self.cfg.streams[stream as usize].workflow.stages.get(stage as usize).map_or(u16::MAX, |s| s.sid);
+        self.out.push(Effect::Assign { assignment, annotator: a, work, prelabel, stage: sid, skill });
     }
 
     /// One round of a batch policy: apply its pairs, skipping any that are no longer valid.

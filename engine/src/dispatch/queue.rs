@@ -13,6 +13,9 @@ use std::ops::Deref;
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct StreamFacts {
     pub ttype: u16,
+    /// Some stage of the stream's workflow needs another task type's skill: its waiting tasks do
+    /// not all have type `ttype`, so per-stream shortcuts do not apply.
+    pub mixed_types: bool,
     pub priority: u32,
     /// [USD per task-hour]
     pub holding_cost: f32,
@@ -101,6 +104,10 @@ impl WaitQueue {
     /// Static facts of every stream, by stream index.
     pub fn streams(&self) -> &[StreamFacts] {
         &self.facts
+    }
+    /// Every stream's waiting tasks have the stream's task type (no stage needs another skill).
+    pub fn one_type_per_stream(&self) -> bool {
+        !self.facts.iter().any(|f| f.mixed_types)
     }
 }
 

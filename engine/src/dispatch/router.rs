@@ -83,8 +83,11 @@ pub struct AnnotatorView {
     pub banned: bool,
     /// Streams this annotator is reserved for (any number); empty = any stream.
     pub reserved_for: IndexSet,
-    /// Member of the review pool.
+    /// May review: a member of the review pool or of a pool a review stage names.
     pub reviewer: bool,
+    /// Workflow stages that name who may work them (`TaskView::stage`) that this annotator may
+    /// work: their pool is named and, for a label stage, it has the stage's skill.
+    pub stages: IndexSet,
 }
 
 /// What a router may see of a task that waits for people (never its hidden truth).
@@ -110,6 +113,9 @@ pub struct TaskView {
     pub gold: bool,
     /// Waiting for (or under) expert review: only reviewers may take it.
     pub review: bool,
+    /// The workflow stage it is at when that stage names who may work it (0: anyone with the
+    /// skill `ttype`, or for a review any reviewer); see `AnnotatorView::stages`.
+    pub stage: u16,
     /// The stream's bar on declared accuracy, in [0, 1] (`streams.min_accuracy`).
     pub min_accuracy: f32,
     /// [USD per task-hour] the stream's holding cost (`streams.holding_cost`).
@@ -118,25 +124,31 @@ pub struct TaskView {
 
 impl TaskView {
     /// Whether `a` labelled it, holds a lease on it or skipped it: the part of [`eligible`] that
-    /// is the task's own (the rest reads only its stream, type, language and review flag).
+    /// is the task's own (the rest reads only its stream, type, language, review flag and stage).
     #[inline]
     pub fn turns_away(&self, a: AnnotatorId) -> bool {
         self.labelers.contains(&a) || (!self.declined.is_empty() && self.declined.contains(&a))
     }
 }
 
-/// The hard constraints every policy respects, defined once: skill (or, for a review, membership
-/// of the review pool), language, reservation, not banned, at most one label per annotator per
-/// task, and never a task the annotator skipped.
+/// The hard constraints every policy respects, defined once: the stage's own pools when it names
+/// them, else skill (or, for a review, membership of the review pool), language, reservation,
+/// not banned, at most one label per annotator per task, and never a task the annotator skipped.
 ///
-/// Of the task it reads only `stream`, `ttype`, `language` and `review`, and then
+/// Of the task it reads only `stream`, `ttype`, `language`, `review` and `stage`, and then
 /// [`TaskView::turns_away`]: so `eligible(t, a) == eligible(r, a) && !t.turns_away(a.idx)` for any
-/// view `r` with the same four fields and no labelers or decliners. Indexes of the queue rely on
+/// view `r` with the same five fields and no labelers or decliners. Indexes of the queue rely on
 /// it (they group tasks by those fields and check `turns_away` per task); keep it true.
 #[inline(always)]
 pub fn eligible(t: &TaskView, a: &AnnotatorView) -> bool {
     !a.banned
-        && (if t.review { a.reviewer } else { matches!(a.skills.get(t.ttype as usize), Some(Some(_))) })
+        && (if t.stage != 0 {
+            a.stages.contains(t.stage)
+        } else if t.review {
+            a.reviewer
+        } else {
+            matches!(a.skills.get(t.ttype as usize), Some(Some(_)))
+        })
         && t.language.is_none_or(|l| a.languages.contains(l))
         && (a.reserved_for.is_empty() || a.reserved_for.contains(t.stream))
         && !t.labelers.contains(&a.idx)
@@ -193,7 +205,7 @@ mod tests {
     use super::*;
     use rand::{Rng, SeedableRng};
 
-    /// `eligible` splits into the task's class (stream, type, language, review) and its own
+    /// `eligible` splits into the task's class (stream, type, language, review, stage) and its own
     /// labelers and decliners, as its doc comment promises to indexes.
     #[test]
     fn eligibility_is_class_then_turns_away() {
@@ -210,8 +222,10 @@ mod tests {
                 banned: g.random_bool(0.1),
                 reserved_for: (0..3u16).filter(|_| g.random_bool(0.2)).collect(),
                 reviewer: g.random_bool(0.3),
+                stages: (1..4u16).filter(|_| g.random_bool(0.4)).collect(),
             };
-            let mut t = TaskView { stream: g.random_range(0..3), ttype: g.random_range(0..4), language: g.random_bool(0.5).then(|| g.random_range(0..3)), review: g.random_bool(0.2), ..Default::default() };
+            let stage = if g.random_bool(0.5) { 0 } else { g.random_range(1..4) };
+            let mut t = TaskView { stream: g.random_range(0..3), ttype: g.random_range(0..4), language: g.random_bool(0.5).then(|| g.random_range(0..3)), review: g.random_bool(0.2), stage, ..Default::default() };
             let class = t.clone();
             t.labelers = (0..4u32).filter(|_| g.random_bool(0.3)).collect();
             t.declined = (0..4u32).filter(|_| g.random_bool(0.2)).collect();

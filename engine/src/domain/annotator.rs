@@ -141,7 +141,7 @@ impl Annotator {
     /// Time this annotator takes on `job` now [µs].
     fn service_time(&self, job: &Job, now: SimTime, rng: &mut ActorRng) -> u64 {
         let dist = match (&job.review, &self.profile.review) {
-            (Some(_), Some((review, _))) => review,
+            (Some(_), Some((review, _))) if !job.review_by_skill => review,
             _ => &self.profile.skills[job.ttype as usize].as_ref().expect("routed to an unskilled annotator").service,
         };
         let mut t = draw_service(dist, rng) * self.profile.speed;

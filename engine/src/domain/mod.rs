@@ -41,6 +41,8 @@ pub struct Job {
     pub difficulty: f32,
     /// Some(final label) = review it: answer 1 (accept) or 0 (send back for rework).
     pub review: Option<u16>,
+    /// A review timed by the skill `ttype` (the stage names it), not the reviewer's review time.
+    pub review_by_skill: bool,
 }
 
 /// A task as it leaves its source.
@@ -50,6 +52,10 @@ pub struct NewTask {
     pub stream: u16,
     pub truth: u16,
     pub difficulty: f32,
+    /// Parts it waits for (they follow it, each with `part`).
+    pub parts: u32,
+    /// A part of the last task that came with parts.
+    pub part: bool,
 }
 
 /// Every message of the annotation simulation.
@@ -65,10 +71,11 @@ pub enum Msg {
     Arrive(NewTask),
     /// Dispatcher → model: pre-annotate this task (its hidden truth, for the synthetic model).
     PreAnnotate { task: TaskId, truth: u16, classes: u16 },
-    /// Model → dispatcher: the pre-label.
+    /// Model → dispatcher: the pre-label and the model's confidence in it.
     PreLabel {
         task: TaskId,
         label: u16,
+        confidence: f32,
     },
     /// Dispatcher → annotator: work on this task.
     Assign(Job),

@@ -64,8 +64,21 @@ pub struct TaskDraw {
     pub difficulty: DifficultySpec,
 }
 
+impl TaskDraw {
+    /// A task's hidden truth and difficulty.
+    pub fn draw(&self, rng: &mut (impl Rng + ?Sized)) -> (u16, f32) {
+        let u: f64 = rng.random();
+        let truth = self.class_cdf.iter().position(|&c| u < c).unwrap_or(self.class_cdf.len() - 1) as u16;
+        let difficulty = match &self.difficulty {
+            DifficultySpec::Fixed(d) => *d,
+            DifficultySpec::Drawn(p) => draw_prob(p, rng),
+        } as f32;
+        (truth, difficulty)
+    }
+}
+
 /// One value from a [0, 1] distribution.
-pub fn draw_prob(d: &ProbDist, rng: &mut impl Rng) -> f64 {
+pub fn draw_prob(d: &ProbDist, rng: &mut (impl Rng + ?Sized)) -> f64 {
     match *d {
         ProbDist::Mean(m) => m,
         ProbDist::Beta([a, b]) => rand_distr::Beta::new(a, b).map(|b| rng.sample(b)).unwrap_or(a / (a + b)),
@@ -80,18 +93,22 @@ pub struct TaskSource {
     pub process: ArrivalProcess,
     pub draw: TaskDraw,
     pub stopped: bool,
+    /// Each task comes with this many parts of another stream (index), drawn by that stream's
+    /// draw: they arrive right after it, in one go.
+    pub parts: Option<(u16, u32, TaskDraw)>,
 }
 
 impl TaskSource {
     fn emit<C: Context<Msg> + ?Sized>(&mut self, ctx: &mut C) {
-        let rng = ctx.rng();
-        let u: f64 = rng.random();
-        let truth = self.draw.class_cdf.iter().position(|&c| u < c).unwrap_or(self.draw.class_cdf.len() - 1) as u16;
-        let difficulty = match &self.draw.difficulty {
-            DifficultySpec::Fixed(d) => *d,
-            DifficultySpec::Drawn(p) => draw_prob(p, rng),
-        } as f32;
-        ctx.send(self.dispatcher, Msg::Arrive(NewTask { stream: self.stream, truth, difficulty }));
+        let (truth, difficulty) = self.draw.draw(ctx.rng());
+        let parts = self.parts.as_ref().map_or(0, |p| p.1);
+        ctx.send(self.dispatcher, Msg::Arrive(NewTask { stream: self.stream, truth, difficulty, parts, part: false }));
+        if let Some((stream, n, draw)) = &self.parts {
+            for _ in 0..*n {
+                let (truth, difficulty) = draw.draw(ctx.rng());
+                ctx.send(self.dispatcher, Msg::Arrive(NewTask { stream: *stream, truth, difficulty, parts: 0, part: true }));
+            }
+        }
     }
 
     fn schedule_next<C: Context<Msg> + ?Sized>(&mut self, ctx: &mut C, first: bool) {

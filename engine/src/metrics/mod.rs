@@ -11,6 +11,7 @@ mod monitor;
 pub mod quantiles;
 pub mod reward;
 pub mod series;
+pub mod stages;
 pub mod stats;
 
 pub use monitor::{Monitor, StreamTally, TimeAverage};

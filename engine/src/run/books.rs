@@ -49,6 +49,8 @@ struct Pending {
     /// [USD] per-item pay charged to it inside the window.
     labor_cost: f64,
     fin: Option<FinalInfo>,
+    /// The stage row it is in, and since when.
+    stage: Option<(u16, SimTime)>,
 }
 
 /// Where the trace goes, with the names it writes.
@@ -99,6 +101,8 @@ pub struct Books {
     pending: IdTable<Pending>,
     /// What each annotator is doing now.
     doing: Vec<WorkKind>,
+    /// Figures per workflow stage.
+    pub stages: crate::metrics::stages::StageBook,
 }
 
 impl Books {
@@ -120,6 +124,7 @@ impl Books {
             annotators,
             pending: IdTable::default(),
             doing: vec![WorkKind::Labeling; annotators],
+            stages: Default::default(),
         }
     }
 
@@ -139,6 +144,7 @@ impl Books {
                 reopened_gap: 0,
                 labor_cost: 0.0,
                 fin: None,
+                stage: None,
             },
         );
     }
@@ -170,7 +176,7 @@ impl Books {
                     self.ledger.model_usd += usd;
                 }
             }
-            Effect::Assign { annotator, work, .. } => {
+            Effect::Assign { annotator, work, stage, .. } => {
                 if let Some(p) = work.task().and_then(|t| self.pending.get_mut(t.0)) {
                     if p.first_start.is_none() {
                         p.first_start = Some(now);
@@ -181,10 +187,20 @@ impl Books {
                 }
                 self.doing[annotator as usize] = work.kind();
                 self.monitor.busy(annotator, now);
+                self.stages.work(annotator, (stage != u16::MAX).then_some(stage), now);
+            }
+            Effect::StageEntered { task, stage } => {
+                if let Some(p) = self.pending.get_mut(task.0) {
+                    if let Some((s, since)) = p.stage.replace((stage, now)) {
+                        self.stages.leave(s, since, now);
+                    }
+                    self.stages.enter(stage, now);
+                }
             }
             Effect::LeaseClosed { annotator, kind, task, how, late, .. } => {
                 if !late {
                     self.monitor.idle(annotator, now, kind, how != crate::core::Closed::Answered);
+                    self.stages.done(annotator, now);
                 }
                 if how == crate::core::Closed::Expired {
                     if let Some(p) = task.and_then(|t| self.pending.get_mut(t.0)) {
@@ -209,17 +225,32 @@ impl Books {
                 }
             }
             Effect::GoldChecked { .. } => self.monitor.gold_answers += in_window as u64,
-            Effect::Reviewed { task, accepted, applied: true, .. } => {
+            Effect::Reviewed { task, applied: true, .. } => {
+                if self.pending.get(task.0).is_some_and(|p| p.counted) {
+                    self.monitor.reviews += 1;
+                }
+            }
+            Effect::Rework { task } => {
                 if let Some(p) = self.pending.get_mut(task.0) {
-                    p.reworks = p.reworks.saturating_add(!accepted as u16);
+                    p.reworks = p.reworks.saturating_add(1);
                     if p.counted {
-                        self.monitor.reviews += 1;
-                        self.monitor.reworks += !accepted as u64;
+                        self.monitor.reworks += 1;
                     }
                 }
             }
             Effect::Final { task, label, confidence, ref labels } => {
                 if let Some(p) = self.pending.get_mut(task.0) {
+                    if let Some((s, since)) = p.stage.take() {
+                        self.stages.leave(s, since, now);
+                    }
+                    if p.first_start.is_none() {
+                        // Final without people (a model's pre-label accepted): its service, the
+                        // model's, started when it arrived.
+                        p.first_start = Some(p.arrival);
+                        if p.counted {
+                            self.monitor.first_start(p.stream, Dur(0));
+                        }
+                    }
                     self.monitor.stream_count(p.stream, now, false);
                     if in_window {
                         self.monitor.finals_in_window += 1;
@@ -232,6 +263,9 @@ impl Books {
             Effect::Settled { task } => self.settle(task),
             Effect::LeftUnserved { task, stream } => {
                 if let Some(p) = self.pending.remove(task.0) {
+                    if let Some((s, since)) = p.stage {
+                        self.stages.leave(s, since, now);
+                    }
                     self.monitor.stream_count(stream, now, false);
                     let had_deadline = self.streams[stream as usize].deadline.is_some();
                     if p.counted {
@@ -266,7 +300,6 @@ impl Books {
             | Effect::LabelStored { .. }
             | Effect::Reviewed { .. }
             | Effect::ReviewRequested { .. }
-            | Effect::Rework { .. }
             | Effect::Unbanned { .. }
             | Effect::TrustChanged { .. }
             | Effect::Duplicate { .. }
@@ -368,6 +401,12 @@ impl Books {
         }
         self.monitor.close(end);
         self.monitor.levels(end, core.queue_len(), core.live_tasks());
+        self.stages.close(end);
+        for (_, p) in self.pending.iter() {
+            if let Some((s, since)) = p.stage {
+                self.stages.still_in(s, since, end);
+            }
+        }
         let mut open: Vec<TaskId> = self.pending.iter().filter(|(_, p)| p.fin.is_none()).map(|(t, _)| TaskId(t)).collect();
         open.sort_unstable();
         for task in open {

@@ -5,7 +5,8 @@ use super::books::{Books, Trace};
 use super::dispatcher::{Dispatcher, Wiring};
 use super::record::{TraceHeader, TRACE_SCHEMA};
 use super::RunOptions;
-use crate::core::{Core, CoreConfig, ModelInfo, QualityConfig, ReviewConfig, StreamInfo, Workflow};
+use crate::core::workflow::{chain_stages, StageWork};
+use crate::core::{Core, CoreConfig, ModelInfo, QualityConfig, StreamInfo, Workflow};
 use crate::dispatch::{AnnotatorView, IndexSet, Router, Skill};
 use crate::domain::annotator::{Annotator, Profile};
 use crate::domain::model::Model;
@@ -15,7 +16,7 @@ use crate::domain::Msg;
 use crate::kernel::{stream_key, stream_rng, Actor, ActorId, Context, Simulation};
 use crate::ledger::{Ledger, Pay};
 use crate::metrics::Monitor;
-use crate::spec::{DifficultySpec, PaySpec, Scenario, Stage};
+use crate::spec::{DifficultySpec, PaySpec, Scenario, StageKind, StageSpec};
 use crate::time::{Epoch, SimTime, US_PER_DAY, US_PER_HOUR};
 
 /// Every kind of actor in an annotation simulation (static dispatch: no box per message).
@@ -48,6 +49,8 @@ pub struct Built {
     pub pool_of: Vec<u16>,
     /// Expected end [µs] when running to a task count (for progress).
     pub expected_end: f64,
+    /// The run's workflow stages, row by row (figures per stage).
+    pub stages: Vec<StageRow>,
 }
 
 impl Built {
@@ -65,14 +68,46 @@ impl Built {
     }
 }
 
-/// A stream's stages: its own, with "review" appended when `[quality.review]` is set and the
-/// stream kept the default workflow.
-pub fn workflow_of(s: &Scenario, i: usize) -> Vec<Stage> {
-    let mut w = s.streams[i].workflow.clone();
-    if s.quality.review.is_some() && w == [Stage::Label, Stage::Aggregate] {
-        w.push(Stage::Review);
+/// One row of the run's stage table: a workflow stage of a stream, or a stream's "waiting for
+/// parts" (figures per stage are kept by row).
+#[derive(Clone, Debug, PartialEq)]
+pub struct StageRow {
+    pub stream: u16,
+    /// The stage's name ("waiting for parts" for that row).
+    pub name: String,
+    /// "label", "review", "model" or "parts".
+    pub kind: &'static str,
+    /// Pools whose members may work it (empty for model stages and waiting).
+    pub pools: Vec<u16>,
+}
+
+/// The name of the waiting row of a stream whose tasks have parts.
+pub const WAITING_FOR_PARTS: &str = "waiting for parts";
+
+/// Each stream's workflow stages (its `stages`, or its chain written as a graph).
+pub fn stages_of(s: &Scenario) -> Vec<Vec<StageSpec>> {
+    s.streams.iter().map(|st| chain_stages(st, &s.quality)).collect()
+}
+
+/// Whether stream `i`'s workflow has a review stage.
+pub fn has_review(s: &Scenario, i: usize) -> bool {
+    chain_stages(&s.streams[i], &s.quality).iter().any(|x| x.kind == StageKind::Review)
+}
+
+/// Pools that may work a stage: its own `pools`, else (review) the review pool, else (label)
+/// every pool with the stage's skill; `skilled(p)` says whether pool p has it.
+pub fn stage_pools(s: &Scenario, st: &StageSpec, skilled: impl Fn(usize) -> bool) -> Vec<u16> {
+    let named = |names: &[String]| (0..s.pools.len()).filter(|&p| names.contains(&s.pool_name(p))).map(|p| p as u16).collect();
+    match st.kind {
+        StageKind::Model => Vec::new(),
+        StageKind::Review if st.pools.is_empty() => {
+            let pools: Vec<u16> = s.quality.review.as_ref().map_or_else(Vec::new, |r| named(std::slice::from_ref(&r.pool)));
+            pools.into_iter().filter(|&p| st.skill.is_none() || skilled(p as usize)).collect()
+        }
+        StageKind::Label if st.pools.is_empty() => (0..s.pools.len()).filter(|&p| skilled(p)).map(|p| p as u16).collect(),
+        StageKind::Label => named(&st.pools).into_iter().filter(|&p: &u16| skilled(p as usize)).collect(),
+        StageKind::Review => named(&st.pools).into_iter().filter(|&p: &u16| st.skill.is_none() || skilled(p as usize)).collect(),
     }
-    w
 }
 
 /// Builds the actors for one replication. Errors are for scenarios that skipped validation.
@@ -96,15 +131,19 @@ pub fn build(s: &Scenario, router: Box<dyn Router>, opts: RunOptions) -> Result<
         languages.push(l.to_string());
         Ok(i)
     };
-    for st in &s.streams {
-        match types.iter().position(|t| *t == st.task_type) {
-            Some(i) => classes_by_type[i] = classes_by_type[i].max(st.classes as u16),
-            None => {
-                types.push(st.task_type.clone());
-                classes_by_type.push(st.classes as u16);
+    let stage_specs = stages_of(s);
+    for (st, stages) in s.streams.iter().zip(&stage_specs) {
+        for t in std::iter::once(&st.task_type).chain(stages.iter().filter_map(|x| x.skill.as_ref())) {
+            match types.iter().position(|x| x == t) {
+                Some(i) => classes_by_type[i] = classes_by_type[i].max(st.classes as u16),
+                None => {
+                    types.push(t.clone());
+                    classes_by_type.push(st.classes as u16);
+                }
             }
         }
     }
+    let pool_has = |p: usize, t: &str| s.pools[p].service.is_empty() || s.pools[p].service.contains_key(t);
 
     let mut sim: Simulation<Msg, SimActor> = Simulation::new(seed);
     let dispatcher_id = ActorId(0);
@@ -114,13 +153,59 @@ pub fn build(s: &Scenario, router: Box<dyn Router>, opts: RunOptions) -> Result<
 
     let mut streams = Vec::new();
     let mut expected_rate = 0.0; // [tasks/µs]
+    let mut stage_rows: Vec<StageRow> = Vec::new();
+    // Restricted stages (who ≠ 0): (who, pools that may work it).
+    let mut restricted: Vec<(u16, Vec<u16>)> = Vec::new();
     for (i, st) in s.streams.iter().enumerate() {
         let ttype = types.iter().position(|t| *t == st.task_type).unwrap() as u16;
         let language = st.language.as_deref().map(|l| lang_index(l, &mut languages)).transpose()?;
-        let model = match &st.pre_annotation {
-            Some(m) => Some(s.models.iter().position(|x| x.name == *m).ok_or_else(|| format!("streams[{i}].pre_annotation: no model named {m:?}"))? as u16),
-            None => None,
-        };
+        let waiting_sid = st.parts.as_ref().map(|_| {
+            stage_rows.push(StageRow { stream: i as u16, name: WAITING_FOR_PARTS.into(), kind: "parts", pools: Vec::new() });
+            (stage_rows.len() - 1) as u16
+        });
+        let mut model = None;
+        let workflow = Workflow::build(&stage_specs[i], |_, x| {
+            let sid = u16::try_from(stage_rows.len()).map_err(|_| "more than 65,535 workflow stages in the run".to_string())?;
+            let skill = x.skill.as_deref().unwrap_or(&st.task_type);
+            let stage_type = types.iter().position(|t| t == skill).unwrap_or(ttype as usize) as u16;
+            let pools = stage_pools(s, x, |p| pool_has(p, skill));
+            let work = match x.kind {
+                StageKind::Label => {
+                    let dynamic = x.dynamic_overlap.as_ref().or(if x.overlap.is_none() { s.quality.dynamic_overlap.as_ref() } else { None });
+                    StageWork::Label {
+                        overlap: x.overlap.unwrap_or_else(|| s.overlap_of(i)).max(1) as u16,
+                        dynamic: dynamic.map(|d| (d.max.max(1) as u16, d.confidence as f32)),
+                        weighted: x.aggregation.as_deref().unwrap_or(&s.quality.aggregation) == "weighted",
+                    }
+                }
+                StageKind::Review => StageWork::Review {
+                    overlap: x.overlap.unwrap_or(1).max(1) as u16,
+                    max_reworks: x.max_reworks.or(s.quality.review.as_ref().map(|r| r.max_reworks)).unwrap_or(2) as u16,
+                },
+                StageKind::Model => {
+                    let name = x.model.as_deref().unwrap_or_default();
+                    let m = s.models.iter().position(|m| m.name == name).ok_or_else(|| format!("streams[{i}]: stage {:?}: no model named {name:?}", x.name))? as u16;
+                    model.get_or_insert(m);
+                    StageWork::Model { model: m }
+                }
+            };
+            let who = match x.kind {
+                StageKind::Model => 0,
+                StageKind::Label if x.pools.is_empty() => 0,
+                _ => {
+                    restricted.push((sid + 1, pools.clone()));
+                    sid + 1
+                }
+            };
+            let kind = match x.kind {
+                StageKind::Label => "label",
+                StageKind::Review => "review",
+                StageKind::Model => "model",
+            };
+            stage_rows.push(StageRow { stream: i as u16, name: x.name.clone(), kind, pools });
+            Ok((work, stage_type, who, sid))
+        })
+        .map_err(|e| format!("streams[{i}]: {e}"))?;
         streams.push(StreamInfo {
             name: s.stream_name(i),
             task_type: st.task_type.clone(),
@@ -130,8 +215,9 @@ pub fn build(s: &Scenario, router: Box<dyn Router>, opts: RunOptions) -> Result<
             priority: st.priority,
             deadline: st.deadline.map(|d| d.0),
             language,
-            workflow: Workflow::chain(&workflow_of(s, i)).map_err(|e| format!("streams[{i}].workflow: {e}"))?,
+            workflow,
             model,
+            waiting_sid,
             mean_difficulty: match &st.difficulty {
                 DifficultySpec::Fixed(d) => *d as f32,
                 DifficultySpec::Drawn(p) => p.mean() as f32,
@@ -142,6 +228,7 @@ pub fn build(s: &Scenario, router: Box<dyn Router>, opts: RunOptions) -> Result<
             overlap: s.overlap_of(i) as u16,
         });
     }
+    let review_pools: Vec<u16> = stage_rows.iter().filter(|r| r.kind == "review").flat_map(|r| r.pools.iter().copied()).collect();
 
     // Workforce: profiles from their own streams (the same people for every policy on a seed).
     let mut views = Vec::new();
@@ -153,7 +240,13 @@ pub fn build(s: &Scenario, router: Box<dyn Router>, opts: RunOptions) -> Result<
     for (p, pool) in s.pools.iter().enumerate() {
         let name = s.pool_name(p);
         let calendar = Calendar::parse(&pool.shifts).map_err(|e| format!("pools[{p}].shifts: {e}"))?;
-        let reviews = s.quality.review.as_ref().filter(|r| r.pool == name);
+        let reviews = review_pools.contains(&(p as u16)).then(|| s.quality.review.as_ref().map_or_else(crate::spec::default_review_service, |r| r.service.clone()));
+        let mut may_work = IndexSet::default();
+        for (who, pools) in &restricted {
+            if pools.contains(&(p as u16)) {
+                may_work.insert(*who);
+            }
+        }
         let mut langs = IndexSet::default();
         for l in &pool.languages {
             langs.insert(lang_index(l, &mut languages)?);
@@ -181,14 +274,14 @@ pub fn build(s: &Scenario, router: Box<dyn Router>, opts: RunOptions) -> Result<
             let idx = views.len() as u32;
             let mut rng = stream_rng(seed, stream_key(&["profile", &name, &j.to_string()]));
             let mut profile = Profile::draw(pool, &types, &classes_by_type, calendar.clone(), &mut rng);
-            if let Some(r) = reviews {
+            if let Some(service) = &reviews {
                 let verdict = crate::domain::source::draw_prob(
                     match &pool.accuracy {
                         crate::spec::AccuracySpec::OneCoin(d) | crate::spec::AccuracySpec::Confusion { diagonal: d } => d,
                     },
                     &mut rng,
                 );
-                profile.review = Some((r.service.clone(), verdict));
+                profile.review = Some((service.clone(), verdict));
             }
             profiles.push((name.clone(), j, profile));
             annotator_names.push(format!("{name}/{j}"));
@@ -202,6 +295,7 @@ pub fn build(s: &Scenario, router: Box<dyn Router>, opts: RunOptions) -> Result<
                 banned: false,
                 reserved_for: reserved_for.clone(),
                 reviewer: reviews.is_some(),
+                stages: may_work.clone(),
             });
             pays.push(pay);
             pool_of.push(p as u16);
@@ -211,12 +305,8 @@ pub fn build(s: &Scenario, router: Box<dyn Router>, opts: RunOptions) -> Result<
 
     let n_annot = views.len();
     let quality = QualityConfig {
-        overlap: s.quality.overlap.max(1) as u16,
-        dynamic: s.quality.dynamic_overlap.as_ref().map(|d| (d.max.max(1) as u16, d.confidence as f32)),
-        weighted: s.quality.aggregation == "weighted",
         gold_rate: s.quality.gold.as_ref().map_or(0.0, |g| g.rate),
         rules: s.quality.rules.clone(),
-        review: s.quality.review.as_ref().map(|r| ReviewConfig { sample: r.sample, below_confidence: r.below_confidence as f32, max_reworks: r.max_reworks as u16 }),
         reopen_within: s.quality.reopen_within.0,
         batch: match &s.quality.batch_aggregation {
             Some(m) => Some(m.parse().map_err(|e| format!("quality.batch_aggregation: {e}"))?),
@@ -243,6 +333,7 @@ pub fn build(s: &Scenario, router: Box<dyn Router>, opts: RunOptions) -> Result<
     let core = Core::new(cfg, router, views);
     let turnaround = s.streams.iter().map(|st| st.turnaround.or(st.deadline).unwrap_or(s.run.turnaround).0).collect();
     let mut books = Books::new(streams, turnaround, monitor, ledger, n_annot, opts.keep_records, batch);
+    books.stages = crate::metrics::stages::StageBook::new(stage_rows.len(), s.pools.len(), pool_of.clone(), SimTime(s.run.warmup.0));
     if let Some(open) = opts.records {
         books.record_sink = Some(open(opts.replication)?);
     }
@@ -266,9 +357,7 @@ pub fn build(s: &Scenario, router: Box<dyn Router>, opts: RunOptions) -> Result<
         sim.schedule(SimTime::ZERO, dispatcher_id, Msg::Timer(crate::core::Timer::BatchRound));
     }
 
-    for (i, st) in s.streams.iter().enumerate() {
-        let process = ArrivalProcess::from_spec(&st.arrivals);
-        expected_rate += process.mean_per_hour() / US_PER_HOUR as f64;
+    let task_draw = |st: &crate::spec::StreamSpec| {
         let k = st.classes.max(1) as usize;
         let weights = st.class_weights.clone().filter(|w| w.len() == k).unwrap_or_else(|| vec![1.0; k]);
         let total: f64 = weights.iter().sum();
@@ -279,19 +368,44 @@ pub fn build(s: &Scenario, router: Box<dyn Router>, opts: RunOptions) -> Result<
                 Some(*acc)
             })
             .collect();
+        TaskDraw { class_cdf, difficulty: st.difficulty.clone() }
+    };
+    let stream_index = |name: &str| (0..s.streams.len()).find(|&j| s.stream_name(j) == name);
+    // Streams whose tasks only come as parts of another stream's tasks have no source.
+    let part_streams: Vec<usize> = s.streams.iter().filter_map(|st| st.parts.as_ref().and_then(|p| stream_index(&p.stream))).collect();
+    for (i, st) in s.streams.iter().enumerate() {
+        if part_streams.contains(&i) {
+            // A silent source keeps the actor numbering (sources are actors 1..=streams).
+            let process = ArrivalProcess::Poisson { rate: 0.0 };
+            sim.add(SimActor::Source(TaskSource { stream: i as u16, dispatcher: dispatcher_id, process, draw: task_draw(st), stopped: true, parts: None }), stream_key(&["source", &s.stream_name(i)]));
+            continue;
+        }
+        let process = ArrivalProcess::from_spec(&st.arrivals);
+        let parts = match &st.parts {
+            Some(p) => {
+                let j = stream_index(&p.stream).ok_or_else(|| format!("streams[{i}].parts.stream: no stream named {:?}", p.stream))?;
+                Some((j as u16, p.count, task_draw(&s.streams[j])))
+            }
+            None => None,
+        };
+        expected_rate += process.mean_per_hour() * (1 + parts.as_ref().map_or(0, |p| p.1)) as f64 / US_PER_HOUR as f64;
         let id = sim.add(
-            SimActor::Source(TaskSource { stream: i as u16, dispatcher: dispatcher_id, process, draw: TaskDraw { class_cdf, difficulty: st.difficulty.clone() }, stopped: false }),
+            SimActor::Source(TaskSource { stream: i as u16, dispatcher: dispatcher_id, process, draw: task_draw(st), stopped: false, parts }),
             stream_key(&["source", &s.stream_name(i)]),
         );
         sim.schedule(SimTime::ZERO, id, Msg::Start);
     }
     for m in &s.models {
-        sim.add(SimActor::Model(Model { dispatcher: dispatcher_id, accuracy: m.accuracy, latency: m.latency }), stream_key(&["model", &m.name]));
+        let confidence_rng = crate::kernel::stream_rng(seed, stream_key(&["model-confidence", &m.name]));
+        sim.add(
+            SimActor::Model(Model { dispatcher: dispatcher_id, accuracy: m.accuracy, latency: m.latency, concentration: m.confidence_concentration, confidence_rng }),
+            stream_key(&["model", &m.name]),
+        );
     }
     for (a, (pool, j, profile)) in profiles.into_iter().enumerate() {
         let id = sim.add(SimActor::Annotator(Box::new(Annotator::new(a as u32, dispatcher_id, profile))), stream_key(&["annotator", &pool, &j.to_string()]));
         sim.schedule(SimTime::ZERO, id, Msg::Start);
     }
     let expected_end = s.run.tasks.map_or(0.0, |n| n as f64 / expected_rate.max(1e-300));
-    Ok(Built { sim, stream_names: (0..s.streams.len()).map(|i| s.stream_name(i)).collect(), task_types: types, pool_names, pool_of, expected_end })
+    Ok(Built { sim, stream_names: (0..s.streams.len()).map(|i| s.stream_name(i)).collect(), task_types: types, pool_names, pool_of, expected_end, stages: stage_rows })
 }

@@ -52,13 +52,24 @@ pub struct Dispatcher {
     finals: u64,
     pub log: Option<CoreLog>,
     since: SinceFinal,
+    /// The last task that came with parts (its parts follow it).
+    parent: Option<TaskId>,
+    /// By run-wide stage number: the stage names its skill (a review is timed by it).
+    stage_skill: Vec<bool>,
     /// Why a run to a task count stopped before every task was final.
     pub stalled: Option<String>,
 }
 
 impl Dispatcher {
     pub fn new(core: Core, books: Books, wiring: Wiring, log: bool) -> Self {
-        Dispatcher { core, books, wiring, next_task: 0, finals: 0, log: log.then(CoreLog::default), since: SinceFinal::default(), stalled: None }
+        let mut stage_skill = Vec::new();
+        for s in core.config().streams.iter().flat_map(|s| s.workflow.stages.iter()) {
+            if stage_skill.len() <= s.sid as usize {
+                stage_skill.resize(s.sid as usize + 1, false);
+            }
+            stage_skill[s.sid as usize] = s.own_skill;
+        }
+        Dispatcher { core, books, wiring, next_task: 0, finals: 0, log: log.then(CoreLog::default), since: SinceFinal::default(), stalled: None, parent: None, stage_skill }
     }
 
     pub fn core(&self) -> &Core {
@@ -118,7 +129,7 @@ impl Dispatcher {
 }
 
 /// The job a synthetic annotator (or model) works on: the core's work plus the hidden truth.
-fn job(books: &Books, core: &Core, assignment: crate::core::AssignmentId, work: Work, prelabel: Option<u16>) -> Job {
+fn job(books: &Books, core: &Core, assignment: crate::core::AssignmentId, work: Work, prelabel: Option<u16>, (skill, by_skill): (u16, bool)) -> Job {
     let streams = &books.streams;
     let (stream, hidden, review) = match work {
         Work::Label { task } | Work::Review { task, .. } => {
@@ -129,15 +140,18 @@ fn job(books: &Books, core: &Core, assignment: crate::core::AssignmentId, work: 
         Work::Gold { stream, answer } => (stream, Hidden { truth: answer, difficulty: streams[stream as usize].mean_difficulty }, None),
     };
     let info = &streams[stream as usize];
+    // The stage's skill, and whether a review is timed by it.
+    let review_by_skill = review.is_some() && by_skill;
     Job {
         assignment,
-        ttype: info.ttype,
+        ttype: skill,
         classes: info.classes,
         truth: hidden.truth,
         prelabel,
         speedup: info.model.map_or(1.0, |m| core.config().models[m as usize].speedup),
         difficulty: hidden.difficulty,
         review,
+        review_by_skill,
     }
 }
 
@@ -146,20 +160,21 @@ impl Dispatcher {
     fn exec<C: Context<Msg> + ?Sized>(&mut self, cmd: Command, ctx: &mut C) {
         let now = ctx.now();
         self.core.handle(cmd, now, ctx.rng());
-        let Dispatcher { core, books, wiring, finals, log, since, .. } = self;
+        let Dispatcher { core, books, wiring, finals, log, since, stage_skill, .. } = self;
         if let Some(log) = log {
             log.commands.push((now, cmd));
             log.effects.extend(core.effects().iter().map(|e| (now, e.clone())));
         }
         for e in core.effects() {
             match *e {
-                Effect::Assign { assignment, annotator, work, prelabel } => {
+                Effect::Assign { assignment, annotator, work, prelabel, stage, skill } => {
                     since.assigned += 1;
-                    let job = job(books, core, assignment, work, prelabel);
+                    let by_skill = stage_skill.get(stage as usize).copied().unwrap_or(false);
+                    let job = job(books, core, assignment, work, prelabel, (skill, by_skill));
                     ctx.send(wiring.annotators[annotator as usize], Msg::Assign(job));
                 }
                 Effect::PreAnnotate { task, model } => {
-                    let job = job(books, core, Default::default(), Work::Label { task }, None);
+                    let job = job(books, core, Default::default(), Work::Label { task }, None, (0, false));
                     ctx.send(wiring.models[model as usize], Msg::PreAnnotate { task, truth: job.truth, classes: job.classes });
                 }
                 Effect::Schedule { at, timer } => {
@@ -178,19 +193,33 @@ impl Dispatcher {
     }
 
     fn arrive<C: Context<Msg> + ?Sized>(&mut self, nt: NewTask, ctx: &mut C) {
-        if self.wiring.task_limit.is_some_and(|lim| self.next_task >= lim) {
+        // A task with parts enters with all of them or not at all: the task limit is checked for
+        // the whole group, and a group that starts enters whole (the limit then counts its end).
+        if nt.part {
+            if self.parent.is_none() {
+                return; // its task did not enter
+            }
+        } else if self.wiring.task_limit.is_some_and(|lim| self.next_task >= lim) {
+            self.parent = None;
             return; // the rest of a batch beyond the task limit never enters
         }
         let task = TaskId(self.next_task);
         self.next_task += 1;
         self.since = SinceFinal { at: ctx.now(), ..SinceFinal::default() };
         self.books.hide(task, nt.stream, Hidden { truth: nt.truth, difficulty: nt.difficulty }, ctx.now());
+        let part_of = if nt.part { self.parent } else { None };
+        if !nt.part {
+            self.parent = (nt.parts > 0).then_some(task);
+            if let Some(lim) = &mut self.wiring.task_limit {
+                *lim = (*lim).max(self.next_task + nt.parts as u64);
+            }
+        }
         if self.wiring.task_limit == Some(self.next_task) {
             for &s in &self.wiring.sources {
                 ctx.send(s, Msg::StopArrivals);
             }
         }
-        self.exec(Command::TaskArrived { task, stream: nt.stream }, ctx);
+        self.exec(Command::TaskArrived { task, stream: nt.stream, parts: nt.parts, part_of }, ctx);
     }
 }
 
@@ -199,7 +228,7 @@ impl Actor<Msg> for Dispatcher {
         let now = ctx.now();
         match msg {
             Msg::Arrive(nt) => self.arrive(nt, ctx),
-            Msg::PreLabel { task, label } => self.exec(Command::PreLabelled { task, label }, ctx),
+            Msg::PreLabel { task, label, confidence } => self.exec(Command::PreLabelled { task, label, confidence }, ctx),
             Msg::Submit { annotator, assignment, label, review, leaving } => {
                 self.since.submitted += 1;
                 let answer = if review { Answer::Verdict { accept: label == 1 } } else { Answer::Label(label) };

@@ -10,10 +10,10 @@ mod replicate;
 mod summary;
 
 pub use books::Books;
-pub use build::{build, workflow_of, Built, SimActor};
+pub use build::{build, has_review, stage_pools, stages_of, Built, SimActor, StageRow, WAITING_FOR_PARTS};
 pub use dispatcher::{CoreLog, Dispatcher};
 pub use replicate::{overload_notes, replication_seed, run_replications, run_replications_each, summarize_replications, Keep, SUMMARY_SCHEMA};
-pub use summary::{label_hours, Cost, PoolFigures, Spread, StreamFigures, Summary, Utilization};
+pub use summary::{label_hours, Cost, PoolFigures, Spread, StageFigures, StreamFigures, Summary, Utilization};
 
 use crate::dispatch::Router;
 use crate::spec::Scenario;
@@ -161,7 +161,7 @@ pub fn run(scenario: &Scenario, make_router: RouterFactory, opts: RunOptions, pr
     if let Some(e) = d.books.record_error.take() {
         return Err(format!("cannot write the task records: {e}"));
     }
-    let summary = summary::summarize(scenario, &built.task_types, &built.pool_names, &built.pool_of, built.dispatcher(), opts.seed, end, events);
+    let summary = summary::summarize(scenario, &built.task_types, &built.pool_names, &built.pool_of, &built.stages, built.dispatcher(), opts.seed, end, events);
     let d = built.dispatcher_mut();
     let series = d.books.monitor.series.rows(end);
     Ok(RunOutput { summary, tasks: std::mem::take(&mut d.books.records), series, core_log: d.log.take(), stopped })

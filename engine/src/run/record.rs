@@ -186,7 +186,7 @@ impl<'a> TraceEvent<'a> {
         let ev = |event| TraceEvent::base(t_us, replication, event);
         Some(match *e {
             Effect::Arrived { task, stream } => TraceEvent { task: Some(task), stream: sname(stream), ..ev("arrive") },
-            Effect::PreLabelled { task, label } => TraceEvent { task: Some(task), stream: of_task(task), label: Some(LabelName(label)), ..ev("prelabel") },
+            Effect::PreLabelled { task, label, confidence } => TraceEvent { task: Some(task), stream: of_task(task), label: Some(LabelName(label)), confidence: Some(confidence), ..ev("prelabel") },
             Effect::OnShift { annotator } => TraceEvent { annotator: name(annotator), ..ev("on_shift") },
             Effect::OffShift { annotator } => TraceEvent { annotator: name(annotator), ..ev("off_shift") },
             Effect::Assign { assignment, annotator, work, .. } => {
@@ -263,7 +263,8 @@ impl<'a> TraceEvent<'a> {
             Effect::Unbanned { annotator } => TraceEvent { annotator: name(annotator), ..ev("unban") },
             Effect::Duplicate { assignment } => TraceEvent { assignment: Some(assignment.0), ..ev("duplicate") },
             Effect::Rejected { command, reason } => TraceEvent { reason: Some(format!("{reason:?}: {}", serde_json::to_string(&command).unwrap_or_default())), ..ev("rejected") },
-            Effect::Paid { .. } | Effect::ModelPaid { .. } | Effect::PreAnnotate { .. } | Effect::Schedule { .. } | Effect::TrustChanged { .. } => return None,
+            // Stage changes are not in trace v2 yet (a schema change of its own).
+            Effect::Paid { .. } | Effect::ModelPaid { .. } | Effect::PreAnnotate { .. } | Effect::Schedule { .. } | Effect::TrustChanged { .. } | Effect::StageEntered { .. } => return None,
         })
     }
 }

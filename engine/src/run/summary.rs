@@ -65,6 +65,33 @@ pub struct PoolFigures {
     pub effective_hourly_wage_usd: f64,
 }
 
+/// Figures of one workflow stage of one stream (or a stream's "waiting for parts").
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct StageFigures {
+    pub stream: String,
+    pub stage: String,
+    /// "label", "review", "model" or "parts" (waiting for parts).
+    pub kind: String,
+    /// Position in the run's stage table (streams in order, each stream's stages in order).
+    pub order: u64,
+    /// Tasks that entered it in the window; of them, those that left it and those still in it
+    /// at the end.
+    pub entered: u64,
+    pub left: u64,
+    pub still_in: u64,
+    /// [tasks/h] entries / window length.
+    pub entry_rate_per_hour: f64,
+    /// [s] time in the stage of the tasks that left it.
+    pub time_in_stage_s: Spread,
+    /// [s] mean time in the stage over every entry, tasks still in it counted up to the end
+    /// (Little's W).
+    pub time_in_stage_mean_s: f64,
+    /// Time-average number of tasks in the stage (Little's L = entry rate × W).
+    pub tasks_in_stage_mean: f64,
+    /// Share of each pool's on-shift time spent holding this stage's work (pools that may work it).
+    pub utilization_by_pool: BTreeMap<String, f64>,
+}
+
 /// Busy time / on-shift time.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Utilization {
@@ -183,6 +210,8 @@ pub struct Summary {
     pub servable_share: f64,
     pub streams: BTreeMap<String, StreamFigures>,
     pub pools: BTreeMap<String, PoolFigures>,
+    /// By "stream/stage" (`order` gives the workflow order).
+    pub stages: BTreeMap<String, StageFigures>,
 }
 
 fn ratio(a: f64, b: f64) -> f64 {
@@ -195,32 +224,69 @@ fn ratio(a: f64, b: f64) -> f64 {
 
 /// Hours of pool `p`'s on-shift time that one counted label of stream `i` takes, as declared:
 /// the mean service time with the pool's speed spread, a right pre-label's speed-up, and the
-/// golden items mixed in; None when the pool may not take the stream.
+/// golden items mixed in; None when the pool may not take the stream. With a workflow graph, the
+/// label is one of the first label stage that every task surely reaches ([`sure_label_stage`]:
+/// its skill and its pools) and the pre-label is its first model stage's; a stream with no such
+/// stage has no sure labels (None).
 pub fn label_hours(s: &Scenario, i: usize, p: usize) -> Option<f64> {
     let st = &s.streams[i];
     let pool = &s.pools[p];
     let gold = s.quality.gold.as_ref().map_or(0.0, |g| g.rate.clamp(0.0, 0.99));
-    let model = st.pre_annotation.as_ref().and_then(|m| s.models.iter().find(|x| x.name == *m));
+    let stages = crate::core::workflow::chain_stages(st, &s.quality);
+    let first = sure_label_stage(&stages)?;
+    let skill = first.skill.as_deref().unwrap_or(&st.task_type);
+    if !first.pools.is_empty() && !first.pools.contains(&s.pool_name(p)) {
+        return None;
+    }
+    let model_name = stages.iter().find(|x| x.kind == crate::spec::StageKind::Model).and_then(|x| x.model.as_ref());
+    let model = model_name.and_then(|m| s.models.iter().find(|x| x.name == *m));
     // A right pre-label divides the time by the speed-up.
     let pre = model.map_or(1.0, |m| if m.speedup > 1.0 { 1.0 - m.accuracy + m.accuracy / m.speedup } else { 1.0 });
-    let service = if pool.service.is_empty() { Some(Default::default()) } else { pool.service.get(&st.task_type).cloned() }?;
+    let service = if pool.service.is_empty() { Some(Default::default()) } else { pool.service.get(skill).cloned() }?;
     let allowed = st.language.as_ref().is_none_or(|l| pool.languages.contains(l)) && (pool.reserved_for.is_empty() || pool.reserved_for.contains(&s.stream_name(i)));
     let speed = (pool.speed_sigma * pool.speed_sigma / 2.0).exp();
     allowed.then(|| service.mean_secs() * speed * pre / (1.0 - gold) / 3600.0)
 }
 
+/// The first label stage that every task of a workflow reaches: walking from the entry while the
+/// first edge out of each stage is unconditional. None when a condition (a model's confidence,
+/// a sample, a disagreement...) decides before any label stage.
+pub fn sure_label_stage(stages: &[crate::spec::StageSpec]) -> Option<&crate::spec::StageSpec> {
+    let mut at = stages.first()?;
+    for _ in 0..stages.len() {
+        if at.kind == crate::spec::StageKind::Label {
+            return Some(at);
+        }
+        let e = at.next.first().filter(|e| e.when == crate::spec::Condition::Always)?;
+        at = stages.iter().find(|x| x.name == e.to)?;
+    }
+    None
+}
+
+/// Labels per task at stream `i`'s sure label stage (its own overlap, else the stream's).
+fn first_overlap(s: &Scenario, i: usize) -> f64 {
+    let stages = crate::core::workflow::chain_stages(&s.streams[i], &s.quality);
+    sure_label_stage(&stages).and_then(|x| x.overlap).unwrap_or_else(|| s.overlap_of(i)) as f64
+}
+
 /// The fluid bound's inputs: measured arrival rates and on-shift time, declared service times.
+/// A stream's work is the labels of the label stage every task surely reaches (and, for the chain
+/// syntax, the review of a sample): stages reached only when a condition holds are left out, so
+/// the load is a lower bound and the bound stays valid, but with them it can miss an overload
+/// that the figures per stage show. A stream with no sure label stage offers no modelled load.
 fn load(s: &Scenario, arrivals: &[u64], on_shift: &[f64], window_h: f64) -> Load {
     let reviewing = s.quality.review.as_ref().and_then(|r| (0..s.pools.len()).find(|&p| s.pool_name(p) == r.pool));
-    let work = (0..s.streams.len()).map(|i| (0..s.pools.len()).map(|p| label_hours(s, i, p).map(|h| s.overlap_of(i) as f64 * h)).collect()).collect();
+    let work: Vec<Vec<Option<f64>>> = (0..s.streams.len()).map(|i| (0..s.pools.len()).map(|p| label_hours(s, i, p).map(|h| first_overlap(s, i) * h)).collect()).collect();
+    let modelled = |i: usize| sure_label_stage(&crate::core::workflow::chain_stages(&s.streams[i], &s.quality)).is_some();
     let review = (0..s.streams.len())
         .map(|i| {
             let r = s.quality.review.as_ref()?;
             let p = reviewing?;
-            super::workflow_of(s, i).contains(&crate::spec::Stage::Review).then(|| (r.sample * r.service.mean_secs() / 3600.0, p))
+            super::has_review(s, i).then(|| (r.sample * r.service.mean_secs() / 3600.0, p))
         })
         .collect();
-    Load { rates: arrivals.iter().map(|&a| ratio(a as f64, window_h)).map(|r| if r.is_finite() { r } else { 0.0 }).collect(), pools: on_shift.iter().map(|h| ratio(*h, window_h).max(0.0)).collect(), work, review }
+    let rates = arrivals.iter().enumerate().map(|(i, &a)| if modelled(i) { ratio(a as f64, window_h) } else { 0.0 }).map(|r| if r.is_finite() { r } else { 0.0 }).collect();
+    Load { rates, pools: on_shift.iter().map(|h| ratio(*h, window_h).max(0.0)).collect(), work, review }
 }
 
 fn stream_figures(t: &StreamTally, window_h: f64, target: u64, in_system: f64, servable: f64, alone: f64) -> StreamFigures {
@@ -246,7 +312,8 @@ fn stream_figures(t: &StreamTally, window_h: f64, target: u64, in_system: f64, s
     }
 }
 
-pub(super) fn summarize(s: &Scenario, types: &[String], pool_names: &[String], pool_of: &[u16], d: &Dispatcher, seed: u64, end: SimTime, events: u64) -> Summary {
+#[allow(clippy::too_many_arguments)]
+pub(super) fn summarize(s: &Scenario, types: &[String], pool_names: &[String], pool_of: &[u16], stage_rows: &[super::StageRow], d: &Dispatcher, seed: u64, end: SimTime, events: u64) -> Summary {
     let b = &d.books;
     let m = &b.monitor;
     let window_h = end.since(m.window_start).hours();
@@ -281,6 +348,29 @@ pub(super) fn summarize(s: &Scenario, types: &[String], pool_names: &[String], p
         .map(|(i, info)| {
             let f = stream_figures(&m.by_stream[i], window_h, b.turnaround[i], m.in_system_by_stream[i].mean(end), cap.served[i], cap.alone_per_hour[i]);
             (info.name.clone(), f)
+        })
+        .collect();
+    let stages = stage_rows
+        .iter()
+        .zip(&b.stages.rows)
+        .enumerate()
+        .map(|(k, (row, t))| {
+            let stream = b.streams[row.stream as usize].name.clone();
+            let f = StageFigures {
+                stream: stream.clone(),
+                stage: row.name.clone(),
+                kind: row.kind.into(),
+                order: k as u64,
+                entered: t.entered,
+                left: t.left,
+                still_in: t.still_in,
+                entry_rate_per_hour: ratio(t.entered as f64, window_h),
+                time_in_stage_s: Spread::of(&t.time),
+                time_in_stage_mean_s: ratio(t.time_sum_s, t.entered as f64),
+                tasks_in_stage_mean: t.in_stage.mean(end),
+                utilization_by_pool: row.pools.iter().map(|&p| (pool_names[p as usize].clone(), ratio(t.busy_us[p as usize] as f64 / 3.6e9, on_by_pool[p as usize]))).collect(),
+            };
+            (format!("{stream}/{}", row.name), f)
         })
         .collect();
     let sum_streams = |f: fn(&StreamTally) -> u64| m.by_stream.iter().map(f).sum::<u64>() as f64;
@@ -343,5 +433,6 @@ pub(super) fn summarize(s: &Scenario, types: &[String], pool_names: &[String], p
         servable_share: cap.served.iter().copied().fold(1.0, f64::min),
         streams,
         pools,
+        stages,
     }
 }

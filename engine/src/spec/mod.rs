@@ -5,12 +5,14 @@
 
 mod dist;
 pub mod limits;
+pub mod workflow;
 mod pool;
 mod stream;
 
 pub use dist::{ArrivalSpec, DifficultySpec, ProbDist, ServiceDist};
 pub use pool::{AbandonSpec, AccuracySpec, FatigueSpec, LearningSpec, PaySpec, PoolSpec};
 pub use stream::{Modality, ModelSpec, Stage, StreamSpec};
+pub use workflow::{Condition, EdgeSpec, PartsSpec, StageKind, StageSpec, Verdict};
 
 use crate::time::Dur;
 use serde::{Deserialize, Serialize};
@@ -254,7 +256,8 @@ fn default_rule_window() -> u32 {
 fn default_min_answers() -> u32 {
     5
 }
-fn default_review_service() -> ServiceDist {
+/// The time a review takes when the scenario does not say: lognormal, median 20 s.
+pub fn default_review_service() -> ServiceDist {
     ServiceDist::Lognormal { median: Dur(20 * crate::time::US_PER_SEC), sigma: 0.5 }
 }
 fn default_max_reworks() -> u32 {

@@ -86,9 +86,17 @@ pub struct StreamSpec {
     pub language: Option<String>,
     #[serde(default)]
     pub arrivals: ArrivalSpec,
-    /// Stages in order (default ["label", "aggregate"]).
-    #[serde(default = "default_workflow")]
-    pub workflow: Vec<Stage>,
+    /// Stages as a chain, in order (default ["label", "aggregate"], with "review" appended when
+    /// `[quality.review]` is set): the short form of `stages`.
+    #[serde(default)]
+    pub workflow: Option<Vec<Stage>>,
+    /// The workflow as a graph: stages with conditional edges (see `spec::workflow`); the first
+    /// stage is the entry. Give `stages` or `workflow`, not both.
+    #[serde(default)]
+    pub stages: Vec<super::StageSpec>,
+    /// Task dependencies: each task of this stream waits for this many parts of another stream.
+    #[serde(default)]
+    pub parts: Option<super::PartsSpec>,
     /// Name of a model in `[[models]]` that pre-annotates this stream (default: none).
     #[serde(default)]
     pub pre_annotation: Option<String>,
@@ -122,11 +130,12 @@ fn default_type() -> String {
 fn default_classes() -> u32 {
     2
 }
-fn default_workflow() -> Vec<Stage> {
-    vec![Stage::Label, Stage::Aggregate]
-}
 
 impl StreamSpec {
+    /// The chain of stages (`workflow`, default ["label", "aggregate"]).
+    pub fn chain(&self) -> Vec<Stage> {
+        self.workflow.clone().unwrap_or_else(|| vec![Stage::Label, Stage::Aggregate])
+    }
     pub fn modality(&self) -> Modality {
         self.modality.unwrap_or_else(|| Modality::for_task_type(&self.task_type))
     }
@@ -149,6 +158,19 @@ pub struct ModelSpec {
     /// [USD] per pre-labelled task (default 0).
     #[serde(default)]
     pub cost_per_item: f64,
+    /// How the model's confidence spreads around its accuracy (default 10). The confidence it
+    /// reports with a pre-label is calibrated: drawn from Beta(accuracy × k, (1 − accuracy) × k)
+    /// and the pre-label is right with that probability, so P(right | confidence c) = c and the
+    /// overall accuracy stays `accuracy`. Smaller k spreads confidences out (thresholds separate
+    /// right from wrong pre-labels better), larger k concentrates them at the accuracy. An
+    /// assumption, not a measured figure: no source in PARAMETERS.md gives model confidence
+    /// distributions.
+    #[serde(default = "default_concentration")]
+    pub confidence_concentration: f64,
+}
+
+fn default_concentration() -> f64 {
+    10.0
 }
 
 fn default_speedup() -> f64 {

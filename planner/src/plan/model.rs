@@ -79,6 +79,15 @@ fn until_on(cal: &Calendar, t: SimTime) -> Dur {
 impl Model {
     /// The model of `s` for overlap `levels` and turnaround target `within`.
     pub fn of(s: &Scenario, levels: &[u32], within: Dur) -> Result<Model, String> {
+        // The model is the chain workflow's (label → review of a sample): a graph's branch shares
+        // depend on how labels turn out, which the LP does not model yet.
+        if let Some(i) = s.streams.iter().position(|st| !st.stages.is_empty() || st.parts.is_some()) {
+            let what = if s.streams[i].parts.is_some() { "task dependencies (`parts`)" } else { "a workflow graph (`stages`)" };
+            return Err(format!(
+                "streams[{i}] ({}) has {what}: tessera plan models the chain workflow (label, then review of a sample) only; simulate the graph with tessera simulate (--set for what-ifs)",
+                s.stream_name(i)
+            ));
+        }
         let gold = s.quality.gold.as_ref().map_or(0.0, |g| g.rate.clamp(0.0, 0.99));
         let mut on_shift = Vec::new();
         let mut cals = Vec::new();
@@ -149,7 +158,7 @@ impl Model {
             .map(|i| {
                 let r = s.quality.review.as_ref()?;
                 let p = (0..s.pools.len()).find(|&p| s.pool_name(p) == r.pool)?;
-                let reviewed = tessera_engine::run::workflow_of(s, i).contains(&tessera_engine::spec::Stage::Review);
+                let reviewed = tessera_engine::run::has_review(s, i);
                 let usd = match s.pools[p].pay {
                     PaySpec::PerItem(c) => c,
                     PaySpec::PerHour(_) => 0.0,
