@@ -48,7 +48,8 @@ pylog="$(mktemp)"
 if "$venv/bin/pip" install --quiet --disable-pip-version-check -r python/requirements-test.txt \
    && CARGO_TARGET_DIR="$target" "$venv/bin/maturin" build --quiet --release --manifest-path python/Cargo.toml --interpreter "$venv/bin/python" --out "$wheels" \
    && "$venv/bin/pip" install --quiet --disable-pip-version-check --force-reinstall --no-deps "$wheels"/tessera-*.whl; then
-  "$venv/bin/pytest" -q -rfE python/tests 2>&1 | tee "$pylog"
+  # tests/test_sim.py compares with the binary built above
+  TESSERA_BIN="$target/release/tessera" "$venv/bin/pytest" -q -rfE python/tests 2>&1 | tee "$pylog"
   [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
   # pytest's closing line ("120 passed, 1 failed, 2 errors in 30.1s") as a cargo-style line for the count below
   tail -1 "$pylog" | awk '{ for (i = 1; i < NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^(failed|errors?)/) f += $i } }

@@ -23,7 +23,7 @@ Not implemented (they raise ``NotImplementedError`` rather than silently differ)
 """
 
 import json
-from typing import Any, Dict, List, Literal, Optional
+from typing import Any, Dict, List, Literal, Optional, Tuple
 
 import numpy as np
 import numpy.typing as npt
@@ -81,8 +81,8 @@ class _Codes:
         self.label = lab.astype(np.uint32)
 
     @property
-    def n(self) -> List[int]:
-        return [len(self.tasks), len(self.workers), len(self.labels)]
+    def n(self) -> Tuple[int, int, int]:
+        return len(self.tasks), len(self.workers), len(self.labels)
 
     def task_index(self) -> pd.Index:
         return pd.Index(self.tasks, name="task")
@@ -91,7 +91,8 @@ class _Codes:
         return pd.Index(self.labels, name=name)
 
     def fit(self, method: str, params: Optional[Dict[str, Any]] = None, golden: Optional[npt.NDArray[np.int64]] = None) -> Dict[str, Any]:
-        return _tessera.aggregate(method, json.dumps(params or {}), *self.n, self.task, self.worker, self.label, golden)
+        n_tasks, n_workers, n_labels = self.n
+        return _tessera.aggregate(method, json.dumps(params or {}), n_tasks, n_workers, n_labels, self.task, self.worker, self.label, golden)
 
     def golden(self, true_labels: "pd.Series[Any]", extend: bool) -> npt.NDArray[np.int64]:
         """One label code per task, -1 where ``true_labels`` has none. A true label that no
@@ -158,7 +159,8 @@ def _weighted_vote(data: pd.DataFrame, skills: "pd.Series[Any]", on_missing_skil
         weights[missing] = default_skill
     else:
         raise ValueError(f'Unknown option {on_missing_skill!r} of "on_missing_skill" argument.')
-    r = _tessera.weighted_vote(*c.n, c.task, c.worker, c.label, weights)
+    n_tasks, n_workers, n_labels = c.n
+    r = _tessera.weighted_vote(n_tasks, n_workers, n_labels, c.task, c.worker, c.label, weights)
     return {"codes": c, "result": r}
 
 
@@ -166,6 +168,14 @@ class _Fitted:
     """Shared plumbing: parameters for repr and equality, the fitted-attribute guard."""
 
     _params: List[str] = []
+    # fitted attributes, set by fit / predict (declared for type checkers; absent until then)
+    labels_: "pd.Series[Any]"
+    probas_: pd.DataFrame
+    scores_: pd.DataFrame
+    skills_: "pd.Series[Any]"
+    priors_: "pd.Series[Any]"
+    errors_: pd.DataFrame
+    loss_history_: List[float]
 
     def __repr__(self) -> str:
         args = ", ".join(f"{p}={getattr(self, p)!r}" for p in self._params)
@@ -215,6 +225,7 @@ class MajorityVote(_Fitted):
 
     def fit(self, data: pd.DataFrame, skills: Optional["pd.Series[Any]"] = None) -> "MajorityVote":
         """Fits the model: labels, label probabilities and worker accuracies. Returns self."""
+        vote: Dict[str, Any]
         if skills is None:
             c = _Codes(data, sort_tasks=True, sort_workers=True)
             vote = {"codes": c, "result": c.fit("mv")}

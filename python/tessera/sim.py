@@ -5,7 +5,7 @@ import io
 import json
 import os
 import warnings
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, Iterable, List, Literal, Mapping, Optional, Tuple, Union, overload
 
 import pandas as pd
 
@@ -51,13 +51,32 @@ _TASK_DTYPES = {
 }
 
 
+@overload
+def simulate(
+    scenario: Scenario,
+    seed: Optional[int] = ...,
+    replications: Optional[int] = ...,
+    overrides: Optional[Mapping[str, Any]] = ...,
+    tasks: Literal[False] = ...,
+) -> Dict[str, Any]: ...
+@overload
+def simulate(
+    scenario: Scenario,
+    seed: Optional[int] = ...,
+    replications: Optional[int] = ...,
+    overrides: Optional[Mapping[str, Any]] = ...,
+    *,
+    tasks: Literal[True],
+) -> Tuple[Dict[str, Any], pd.DataFrame]: ...
+
+
 def simulate(
     scenario: Scenario,
     seed: Optional[int] = None,
     replications: Optional[int] = None,
     overrides: Optional[Mapping[str, Any]] = None,
     tasks: bool = False,
-) -> Any:
+) -> Union[Dict[str, Any], Tuple[Dict[str, Any], pd.DataFrame]]:
     """Runs a scenario in simulated time, as ``tessera simulate`` does, and returns its figures.
 
     Args:
@@ -95,8 +114,34 @@ def simulate(
         warnings.warn(f"the run stopped early: {summary['stopped']}", SimulationWarning, stacklevel=2)
     if not tasks:
         return summary
+    assert tasks_csv is not None
     records = pd.read_csv(io.BytesIO(tasks_csv), dtype=_TASK_DTYPES)
     return summary, records
+
+
+@overload
+def bench(
+    scenarios: Optional[Iterable[Union[str, "os.PathLike[str]"]]] = ...,
+    policies: Optional[Iterable[str]] = ...,
+    seeds: int = ...,
+    seed: int = ...,
+    tuning: bool = ...,
+    overrides: Optional[Mapping[str, Any]] = ...,
+    threads: Optional[int] = ...,
+    streams: Literal[False] = ...,
+) -> pd.DataFrame: ...
+@overload
+def bench(
+    scenarios: Optional[Iterable[Union[str, "os.PathLike[str]"]]] = ...,
+    policies: Optional[Iterable[str]] = ...,
+    seeds: int = ...,
+    seed: int = ...,
+    tuning: bool = ...,
+    overrides: Optional[Mapping[str, Any]] = ...,
+    threads: Optional[int] = ...,
+    *,
+    streams: Literal[True],
+) -> Tuple[pd.DataFrame, pd.DataFrame]: ...
 
 
 def bench(
@@ -108,7 +153,7 @@ def bench(
     overrides: Optional[Mapping[str, Any]] = None,
     threads: Optional[int] = None,
     streams: bool = False,
-) -> Any:
+) -> Union[pd.DataFrame, Tuple[pd.DataFrame, pd.DataFrame]]:
     """Benchmarks routing policies on scenarios over held-out seeds, as ``tessera bench`` does.
 
     Args:

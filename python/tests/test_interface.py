@@ -55,3 +55,17 @@ def test_defaults_equal(crowdkit):
         for p in inspect.signature(getattr(T, name)).parameters:
             if hasattr(ours, p) and hasattr(theirs, p):
                 assert getattr(ours, p) == getattr(theirs, p), f"{name}.{p}"
+
+
+def test_native_stub_covers_the_module():
+    """tessera/_tessera.pyi (shipped in the wheel) types every function of the native module."""
+    import ast
+    import pathlib
+
+    import tessera
+    from tessera import _tessera
+
+    stub = pathlib.Path(tessera.__file__).parent / "_tessera.pyi"
+    assert (stub.parent / "py.typed").is_file()
+    typed = {f.name for f in ast.parse(stub.read_text()).body if isinstance(f, ast.FunctionDef)}
+    assert typed == {n for n in dir(_tessera) if not n.startswith("_") and callable(getattr(_tessera, n))}
