@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, with its set-up, on a fresh machine (README's second command; .ci/run
-# calls it). Needs: a Rust toolchain, python3 with venv and PyPI access (for the peers), and
-# ../shared beside the checkout (or TESSERA_CROWD_DATA pointing at the crowd datasets).
+# calls it). Needs: a Rust toolchain, python3 with venv and PyPI access (for the peers, and maturin
+# and pytest for the Python package), and ../shared beside the checkout (or TESSERA_CROWD_DATA
+# pointing at the crowd datasets).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"

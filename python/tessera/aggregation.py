@@ -379,7 +379,9 @@ class DawidSkene(_Fitted):
     """Dawid-Skene: every worker has a confusion matrix; EM alternates the posterior of each
     task's true label and the confusion matrices, from majority-vote shares, for at most
     ``n_iter`` iterations or until the evidence lower bound gains less than ``tol``. With
-    ``true_labels`` (a Series of labels by task) the posteriors of golden tasks are fixed.
+    ``true_labels`` (a Series of labels by task) the posteriors of golden tasks are fixed; golden
+    labels of tasks without answers are ignored, and a golden label that no answer uses is a
+    ``ValueError`` (crowd-kit silently adds a column for it).
 
     Fitted attributes: ``labels_``, ``probas_`` (task × label), ``priors_`` (Series "prior" by
     label), ``errors_`` (DataFrame by (worker, label): P(worker answers label | true label =

@@ -178,6 +178,8 @@ def test_not_supported_is_said():
         T.GLAD(labels_priors=pd.Series({1: 0.5, 2: 0.5})).fit(df)
     with pytest.raises(NotImplementedError):
         T.MACE(method="em").fit(df)
+    with pytest.raises(ValueError, match="labels that no answer has"):
+        T.DawidSkene().fit(df, pd.Series({1: 9}))
     with pytest.raises(ValueError, match="missing values"):
         T.MajorityVote().fit(frame([(1, "a", None), (1, "b", 1)]))
 
