@@ -100,3 +100,9 @@ def test_version_and_help():
     assert tessera.__version__
     for f in (tessera.simulate, tessera.bench):
         assert "Returns" in f.__doc__
+
+
+def test_bench_defaults_to_the_shipped_scenarios():
+    board = tessera.bench(policies=["fifo"], seeds=1, overrides={"run.horizon": "1d", "run.warmup": "1h"})
+    shipped = sorted((ROOT / "scenarios" / "bench").glob("*.toml")) + sorted((ROOT / "scenarios" / "bench" / "qgym").glob("*.toml"))
+    assert len(board) == len(shipped) and (board.policy == "fifo").all()
