@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, with its set-up, on a fresh machine (README's second command; .ci/run
-# calls it). Needs: a Rust toolchain, python3 with venv and PyPI access (for the peers), and
-# ../shared beside the checkout (or TESSERA_CROWD_DATA pointing at the crowd datasets).
+# calls it). Needs: a Rust toolchain, python3 with venv and PyPI access (for the peers, and maturin
+# and pytest for the Python package), and ../shared beside the checkout (or TESSERA_CROWD_DATA
+# pointing at the crowd datasets).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -30,13 +31,35 @@ else
 fi
 
 echo "== build (release, every target) =="
-cargo build --release --workspace --all-targets
+# The default members (Cargo.toml): every crate but python/, which maturin builds below. `--workspace`
+# would add python/ back and `cargo test` cannot link a Python extension module.
+cargo build --release --all-targets
 
 echo "== tests =="
 log="$(mktemp)"
 set +e
-cargo test --release --workspace 2>&1 | tee "$log"
+cargo test --release 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
+echo "== Python package: abi3 wheel (maturin, this target directory), installed in the peers environment, pytest =="
+# The peers environment has crowd-kit 1.4.2 with pandas pinned to 2.2, the reference python/tests compare with.
+# pytest runs from the repository root so that `import tessera` is the installed wheel, not python/tessera.
+wheels="$target/wheels"
+rm -f "$wheels"/tessera-*.whl
+pylog="$(mktemp)"
+if "$venv/bin/pip" install --quiet --disable-pip-version-check -r python/requirements-test.txt \
+   && CARGO_TARGET_DIR="$target" "$venv/bin/maturin" build --quiet --release --manifest-path python/Cargo.toml --interpreter "$venv/bin/python" --out "$wheels" \
+   && "$venv/bin/pip" install --quiet --disable-pip-version-check --force-reinstall --no-deps "$wheels"/tessera-*.whl; then
+  # tests/test_sim.py compares with the binary built above
+  TESSERA_BIN="$target/release/tessera" "$venv/bin/pytest" -q -rfE python/tests 2>&1 | tee "$pylog"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+  # pytest's closing line ("120 passed, 1 failed, 2 errors in 30.1s") as a cargo-style line for the count below
+  tail -1 "$pylog" | awk '{ for (i = 1; i < NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^(failed|errors?)/) f += $i } }
+    END { printf "test result: %s. %d passed; %d failed (python)\n", (f || !p) ? "FAILED" : "ok", p, (f || p) ? f : 1 }' | tee -a "$log"
+else
+  echo "test result: FAILED. 0 passed; 1 failed (python package build)" | tee -a "$log"
+  status=1
+fi
+rm -f "$pylog"
 echo "== fuzzing: scenarios, --set/--unset, CSVs (${TESSERA_FUZZ_SECONDS:-30} s each, 4 GB memory limit) =="
 if bash scripts/fuzz.sh "${TESSERA_FUZZ_SECONDS:-30}" 4000000; then
   echo "test result: ok. 1 passed; 0 failed (fuzzing)" | tee -a "$log"

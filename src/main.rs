@@ -1,8 +1,7 @@
 //! The `tessera` command line: a thin shell over the crates. Each verb lives in `src/cli/<verb>.rs`.
 
-mod cli;
-
 use clap::Parser;
+use tessera::cli;
 
 fn main() {
     let args = cli::Cli::parse();

@@ -222,7 +222,44 @@ fn policy_list(given: &[String], quiet: bool) -> Result<Vec<String>> {
     Ok(out)
 }
 
+/// A leaderboard: what `tessera bench` writes, as text.
+pub struct Leaderboard {
+    /// leaderboard.md
+    pub markdown: String,
+    /// leaderboard.csv: one row per (scenario, policy), every figure's mean and 95% half-width
+    pub csv: String,
+    /// leaderboard-streams.csv: per (scenario, policy, stream)
+    pub streams_csv: String,
+    pub scenarios: usize,
+    pub policies: usize,
+    pub seeds: usize,
+}
+
+impl Leaderboard {
+    pub fn runs(&self) -> usize {
+        self.scenarios * self.policies * self.seeds
+    }
+}
+
 pub fn run_bench(args: BenchArgs) -> Result<()> {
+    let board = leaderboard(&args)?;
+    std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create output directory {}", args.out.display()))?;
+    std::fs::write(args.out.join("leaderboard.csv"), &board.csv)?;
+    std::fs::write(args.out.join("leaderboard.md"), &board.markdown)?;
+    std::fs::write(args.out.join("leaderboard-streams.csv"), &board.streams_csv)?;
+    if !args.quiet {
+        println!("{} runs ({} scenarios × {} policies × {} seeds): wrote {}/leaderboard.md, leaderboard.csv and leaderboard-streams.csv", board.runs(), board.scenarios, board.policies, board.seeds, args.out.display());
+    }
+    Ok(())
+}
+
+/// Runs the benchmark of `args` (everything but `out`) and returns the leaderboard; writes nothing.
+pub fn leaderboard(args: &BenchArgs) -> Result<Leaderboard> {
+    // the command line checks these as it parses; callers from the library are checked here
+    parse_seeds(&args.seeds.to_string()).map_err(|e| anyhow::anyhow!("seeds: {e}"))?;
+    if let Some(t) = args.threads {
+        parse_threads(&t.to_string()).map_err(|e| anyhow::anyhow!("threads: {e}"))?;
+    }
     let globs = if args.scenarios.is_empty() { vec!["scenarios/bench/*.toml".to_string(), "scenarios/bench/qgym/*.toml".to_string()] } else { args.scenarios.clone() };
     let paths = scenario_paths(&globs, args.quiet)?;
     let policies = policy_list(&args.policies, args.quiet)?;
@@ -290,15 +327,9 @@ pub fn run_bench(args: BenchArgs) -> Result<()> {
     let names: Vec<String> = scenarios.iter().map(|s| s.name.clone().unwrap_or_default()).collect();
     let csv = leaderboard_csv(&names, &policies, &table, n);
     let seed_set = SeedSet { tuning: args.tuning, base: args.seed, offset: if args.tuning { 0 } else { EVAL_SEED_OFFSET }, count: seeds.len() };
-    let md = leaderboard_md(&names, &paths, &policies, &table, &streams, &command_line(&args, &policies), &seed_set);
-    std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create output directory {}", args.out.display()))?;
-    std::fs::write(args.out.join("leaderboard.csv"), csv)?;
-    std::fs::write(args.out.join("leaderboard.md"), &md)?;
-    std::fs::write(args.out.join("leaderboard-streams.csv"), leaderboard_streams_csv(&names, &policies, &streams, n))?;
-    if !args.quiet {
-        println!("{runs} runs ({} scenarios × {} policies × {} seeds): wrote {}/leaderboard.md, leaderboard.csv and leaderboard-streams.csv", scenarios.len(), policies.len(), n, args.out.display());
-    }
-    Ok(())
+    let markdown = leaderboard_md(&names, &paths, &policies, &table, &streams, &command_line(args, &policies), &seed_set);
+    let streams_csv = leaderboard_streams_csv(&names, &policies, &streams, n);
+    Ok(Leaderboard { markdown, csv, streams_csv, scenarios: scenarios.len(), policies: policies.len(), seeds: n })
 }
 
 /// The command that reproduces a leaderboard (without output and thread options).

@@ -72,6 +72,13 @@ pub fn load_scenario_with(path: &Path, unset: &[String], set: &[String]) -> Resu
     tessera_scenarios::load_file_with(path, unset, set, &known).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
+/// Loads a scenario from TOML text (`origin` names it in messages) with unsets and overrides.
+pub fn load_scenario_text(text: &str, origin: &str, unset: &[String], set: &[String]) -> Result<tessera_scenarios::Loaded> {
+    let policies = tessera_policies::names();
+    let known = tessera_scenarios::Known::with_policies(&policies);
+    tessera_scenarios::load_str_with(text, origin, unset, set, &known).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
 /// The process's peak resident memory [bytes] (Linux: VmHWM), if the system says.
 pub fn peak_memory_bytes() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use tessera_engine::run::record::{RecordSink, TraceSink};
 use tessera_engine::run::{run_replications_each, summarize_replications, Cancel, Keep};
 use tessera_engine::spec::limits::MAX_REPLICATIONS;
+use tessera_engine::spec::Scenario;
 
 /// The long `--help` text (set on the subcommand in `cli/mod.rs`).
 pub const LONG_ABOUT: &str = "Run a scenario in simulated time and write its figures.
@@ -106,6 +107,51 @@ impl std::fmt::Display for StoppedEarly {
 }
 impl std::error::Error for StoppedEarly {}
 
+/// The seed and replication count of a run: those given, else the scenario's; 1 to
+/// `MAX_REPLICATIONS` replications.
+pub fn seed_and_replications(scenario: &Scenario, seed: Option<u64>, replications: Option<u32>) -> Result<(u64, u32)> {
+    let seed = seed.unwrap_or(scenario.run.seed);
+    let reps = replications.unwrap_or(scenario.run.replications);
+    if reps == 0 {
+        bail!("--replications must be at least 1");
+    }
+    if reps > MAX_REPLICATIONS {
+        bail!("--replications {reps}: at most {MAX_REPLICATIONS} replications are supported (the 95% intervals shrink as 1/sqrt(n): 10,000 replications already give a hundredth of one replication's spread)");
+    }
+    Ok((seed, reps))
+}
+
+/// A simulation run in memory, for callers other than the command line (the Python package).
+pub struct InMemory {
+    /// The summary, as summary.json (schema tessera.summary/2)
+    pub summary: serde_json::Value,
+    /// tasks.csv's text (header, then replication and task order), when asked for
+    pub tasks_csv: Option<Vec<u8>>,
+}
+
+/// Runs `reps` replications of a loaded scenario from `seed` as `tessera simulate` does, writing
+/// no file: the summary and, when `tasks`, the per-task records in tasks.csv's format.
+pub fn simulate_in_memory(scenario: &Scenario, seed: u64, reps: u32, tasks: bool) -> Result<InMemory> {
+    let routing = scenario.routing.clone();
+    let make_router = move || tessera_policies::router_for(&routing).expect("validated policy name");
+    let keep = Keep { records_in_memory: tasks, records: None, trace: None, cancel: None };
+    let mut summaries = Vec::new();
+    let mut stopped = Vec::new();
+    let mut csv = tasks.then(|| tessera_reports::TASKS_CSV_HEADER.as_bytes().to_vec());
+    run_replications_each(scenario, &make_router, seed, reps, keep, &|_, _| {}, &mut |mut o| {
+        if let Some(out) = csv.as_mut() {
+            o.tasks.sort_by_key(|t| t.task);
+            for t in &o.tasks {
+                tessera_reports::task_row(out, summaries.len() as u32, t);
+            }
+        }
+        summaries.push(o.summary);
+        stopped.extend(o.stopped);
+    })
+    .map_err(anyhow::Error::msg)?;
+    Ok(InMemory { summary: summarize_replications(&summaries, seed, &stopped), tasks_csv: csv })
+}
+
 pub fn run(args: SimulateArgs) -> Result<()> {
     let loaded = super::load_scenario_with(&args.scenario, &args.unset, &args.set)?;
     let scenario = loaded.scenario;
@@ -114,14 +160,7 @@ pub fn run(args: SimulateArgs) -> Result<()> {
             eprintln!("warning: {w}");
         }
     }
-    let seed = args.seed.unwrap_or(scenario.run.seed);
-    let reps = args.replications.unwrap_or(scenario.run.replications);
-    if reps == 0 {
-        bail!("--replications must be at least 1");
-    }
-    if reps > MAX_REPLICATIONS {
-        bail!("--replications {reps}: at most {MAX_REPLICATIONS} replications are supported (the 95% intervals shrink as 1/sqrt(n): 10,000 replications already give a hundredth of one replication's spread)");
-    }
+    let (seed, reps) = seed_and_replications(&scenario, args.seed, args.replications)?;
     let max_memory = match &args.max_memory {
         Some(t) => super::memory::parse_limit(t).map_err(|e| anyhow::anyhow!("--max-memory: {e}"))?,
         None => super::memory::machine_memory_bytes().map_or(u64::MAX, |m| (m as f64 * super::memory::DEFAULT_SHARE) as u64),

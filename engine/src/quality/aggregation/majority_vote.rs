@@ -45,6 +45,23 @@ impl Aggregator for MajorityVote {
     }
 }
 
+impl MajorityVote {
+    /// Weighted majority vote, crowd-kit's `MajorityVote.fit(data, skills)` (and the `predict` of
+    /// Wawa, ZBS and GoldMV): the score of a label is the summed weight of the workers who gave
+    /// it, normalised per task; `worker_skills` is each worker's accuracy against the result, as
+    /// crowd-kit's `skills_`. A task whose weights sum to zero falls back to plain vote shares
+    /// (crowd-kit would give NaN).
+    pub fn fit_weighted(&self, a: &Answers, weights: &[f64]) -> Result<Aggregation, AggregationError> {
+        if weights.len() != a.n_workers {
+            return Err(AggregationError::WeightsLength { expected: a.n_workers, got: weights.len() });
+        }
+        let idx = a.by_task();
+        let mut r = weighted_vote(a, &idx, weights.to_vec(), 0);
+        r.worker_skills = Some(skills_against(a, &idx, &r.labels));
+        Ok(r)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::testutil::*;
@@ -57,5 +74,16 @@ mod tests {
         let r = MajorityVote.fit(&a, None).unwrap();
         assert_eq!(r.labels, vec![1, 1]);
         assert_finite(&r, &a);
+    }
+
+    #[test]
+    fn weights_decide_and_skills_are_accuracy() {
+        // task 0: worker 2 (weight 3) outweighs workers 0 and 1 (weight 1 each)
+        let a = answers(&[(0, 0, 0), (0, 1, 0), (0, 2, 1), (1, 0, 1), (1, 2, 1)], 2);
+        let r = MajorityVote.fit_weighted(&a, &[1.0, 1.0, 3.0]).unwrap();
+        assert_eq!(r.labels, vec![1, 1]);
+        assert!((r.proba(0)[1] - 0.6).abs() < 1e-12);
+        assert_eq!(r.worker_skills.unwrap(), vec![0.5, 0.0, 1.0]);
+        assert!(matches!(MajorityVote.fit_weighted(&a, &[1.0]), Err(AggregationError::WeightsLength { expected: 3, got: 1 })));
     }
 }

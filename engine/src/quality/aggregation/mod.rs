@@ -77,6 +77,8 @@ pub enum AggregationError {
     GoldenLength { expected: usize, got: usize },
     #[error("golden label {label} of task {task} is out of range (there are {n_labels} labels)")]
     GoldenOutOfRange { task: usize, label: u32, n_labels: usize },
+    #[error("worker weights: expected one per worker ({expected}), got {got}")]
+    WeightsLength { expected: usize, got: usize },
     #[error("{method} needs golden (known) labels for some tasks")]
     NeedsGolden { method: &'static str },
     #[error("{method} is for binary labels only, the answers use {n} labels")]
