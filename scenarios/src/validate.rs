@@ -188,7 +188,14 @@ pub fn validate(s: &Scenario, known: &Known) -> Problems {
         }
     } else if let Some(h) = r.arrival_horizon() {
         if h <= MAX_HORIZON {
-            let each: Vec<f64> = s.streams.iter().map(|st| expected_arrivals(st, h)).collect();
+            // A task with parts brings them along; a stream of parts has no arrivals of its own.
+            let is_part = |i: usize| s.streams.iter().any(|o| o.parts.as_ref().is_some_and(|p| p.stream == s.stream_name(i)));
+            let each: Vec<f64> = s
+                .streams
+                .iter()
+                .enumerate()
+                .map(|(i, st)| if is_part(i) { 0.0 } else { expected_arrivals(st, h) * (1.0 + st.parts.as_ref().map_or(0.0, |p| p.count as f64)) })
+                .collect();
             let total: f64 = each.iter().sum();
             if total > MAX_TASKS {
                 let (k, most) = each.iter().enumerate().fold((0, 0.0), |b, (k, &x)| if x > b.1 { (k, x) } else { b });
