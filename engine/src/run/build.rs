@@ -165,7 +165,8 @@ pub fn build(s: &Scenario, router: Box<dyn Router>, opts: RunOptions) -> Result<
         });
         let mut model = None;
         let workflow = Workflow::build(&stage_specs[i], |_, x| {
-            let sid = u16::try_from(stage_rows.len()).map_err(|_| "more than 65,535 workflow stages in the run".to_string())?;
+            // Stage numbers below u16::MAX (a golden item's "no stage"), and who = sid + 1 fits.
+            let sid = u16::try_from(stage_rows.len()).ok().filter(|&n| n < u16::MAX - 1).ok_or_else(|| "more than 65,533 workflow stages in the run".to_string())?;
             let skill = x.skill.as_deref().unwrap_or(&st.task_type);
             let stage_type = types.iter().position(|t| t == skill).unwrap_or(ttype as usize) as u16;
             let pools = stage_pools(s, x, |p| pool_has(p, skill));
