@@ -227,6 +227,7 @@ fn broken_graphs_are_refused_with_the_stage_and_its_line() {
         ("[[streams.stages]]\nname = \"a\"\nkind = \"label\"\nnext = [{ to = \"nowhere\" }]\n", ":7:", "streams[0].stages[0].next[0].to: no stage named \"nowhere\""),
         ("[[streams.stages]]\nname = \"a\"\nkind = \"label\"\npools = [\"experts\"]\nskill = \"polygon\"\n", ":4:", "no pool can work stage \"a\": no pool it names has the skill \"polygon\""),
         ("[[streams.stages]]\nname = \"a\"\nkind = \"review\"\n", ":4:", "no pool can work stage \"a\": a review stage needs `pools` or [quality.review]"),
+        ("language = \"fr\"\n[[streams.stages]]\nname = \"a\"\nkind = \"label\"\n", ":5:", "no pool can work stage \"a\": no pool with the skill speaks the stream's language (\"fr\")"),
         ("[[streams.stages]]\nname = \"a\"\nkind = \"label\"\nnext = [{ to = \"final\", when = { verdict = \"accept\" } }]\n", ":7:", "a verdict condition needs a review stage"),
         ("[[streams.stages]]\nname = \"a\"\nkind = \"label\"\npools = [\"crwd\"]\n", ":7:", "streams[0].stages[0].pools[0]: no pool named \"crwd\""),
         ("[[streams.stages]]\nname = \"a\"\nkind = \"model\"\nmodel = \"m\"\n", ":7:", "no model named \"m\""),

@@ -92,8 +92,10 @@ pub fn validate_workflows(s: &Scenario, aggregations: &[&str], p: &mut Problems)
             // Who can work it: the stage's pools (or the default), with its skill, speaking the
             // stream's language and not reserved for other streams.
             let skill = x.skill.as_deref().unwrap_or(&st.task_type);
-            let able: Vec<u16> = stage_pools(s, x, |q| s.pools[q].service.is_empty() || s.pools[q].service.contains_key(skill))
-                .into_iter()
+            let skilled = stage_pools(s, x, |q| s.pools[q].service.is_empty() || s.pools[q].service.contains_key(skill));
+            let able: Vec<u16> = skilled
+                .iter()
+                .copied()
                 .filter(|&q| {
                     let pool = &s.pools[q as usize];
                     st.language.as_ref().is_none_or(|l| pool.languages.contains(l)) && (pool.reserved_for.is_empty() || pool.reserved_for.contains(&name))
@@ -101,10 +103,14 @@ pub fn validate_workflows(s: &Scenario, aggregations: &[&str], p: &mut Problems)
                 .collect();
             let people: i64 = able.iter().map(|&q| s.pools[q as usize].count.max(0)).sum();
             if !s.pools.is_empty() && able.is_empty() {
-                let why = match x.kind {
-                    StageKind::Review if x.pools.is_empty() && s.quality.review.is_none() => "a review stage needs `pools` or [quality.review] (who reviews)".to_string(),
-                    StageKind::Label => format!("no pool{} has the skill {skill:?} (a `service` entry){}", if x.pools.is_empty() { "" } else { " it names" }, st.language.as_ref().map(|l| format!(" and speaks {l:?}")).unwrap_or_default()),
-                    _ => "none of its pools speaks the stream's language and may take this stream".to_string(),
+                let named = if x.pools.is_empty() { "" } else { " it names" };
+                let why = if x.kind == StageKind::Review && x.pools.is_empty() && s.quality.review.is_none() {
+                    "a review stage needs `pools` or [quality.review] (who reviews)".to_string()
+                } else if skilled.is_empty() {
+                    let needed = if x.kind == StageKind::Review && x.skill.is_none() { String::new() } else { format!(" has the skill {skill:?} (a `service` entry)") };
+                    if needed.is_empty() { format!("no pool{named} exists") } else { format!("no pool{named}{needed}") }
+                } else {
+                    format!("no pool{named} with the skill speaks the stream's language{} and may take stream {name:?} (`reserved_for`)", st.language.as_ref().map(|l| format!(" ({l:?})")).unwrap_or_default())
                 };
                 p.push((format!("streams[{i}].stages[{k}]"), format!("no pool can work stage {:?}: {why}", x.name)));
             } else if x.kind == StageKind::Label {
