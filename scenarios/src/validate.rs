@@ -303,12 +303,7 @@ pub fn validate(s: &Scenario, known: &Known) -> Problems {
                 p.push((at("pre_annotation"), format!("no model named {m:?} in [[models]] (models: {})", if names.is_empty() { "none".into() } else { names.join(", ") })));
             }
         }
-        let name = s.stream_name(i);
-        let capable = s.pools.iter().filter(|pool| pool.service.is_empty() || pool.service.contains_key(&st.task_type));
-        let speaking: Vec<_> = capable
-            .filter(|pool| st.language.as_ref().is_none_or(|l| pool.languages.contains(l)))
-            .filter(|pool| pool.reserved_for.is_empty() || pool.reserved_for.contains(&name))
-            .collect();
+        let speaking: Vec<_> = (0..s.pools.len()).filter(|&q| s.pool_has_skill(q, &st.task_type) && s.pool_may_take(q, i)).map(|q| &s.pools[q]).collect();
         if !s.pools.is_empty() && speaking.is_empty() {
             let lang = st.language.as_ref().map(|l| format!(" speaking {l:?}")).unwrap_or_default();
             p.push((at("task_type"), format!("no pool can do task type {:?}{lang}: add it to some pool's `service` table", st.task_type)));

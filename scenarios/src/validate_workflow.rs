@@ -92,15 +92,8 @@ pub fn validate_workflows(s: &Scenario, aggregations: &[&str], p: &mut Problems)
             // Who can work it: the stage's pools (or the default), with its skill, speaking the
             // stream's language and not reserved for other streams.
             let skill = x.skill.as_deref().unwrap_or(&st.task_type);
-            let skilled = stage_pools(s, x, |q| s.pools[q].service.is_empty() || s.pools[q].service.contains_key(skill));
-            let able: Vec<u16> = skilled
-                .iter()
-                .copied()
-                .filter(|&q| {
-                    let pool = &s.pools[q as usize];
-                    st.language.as_ref().is_none_or(|l| pool.languages.contains(l)) && (pool.reserved_for.is_empty() || pool.reserved_for.contains(&name))
-                })
-                .collect();
+            let skilled = stage_pools(s, x, |q| s.pool_has_skill(q, skill));
+            let able: Vec<u16> = skilled.iter().copied().filter(|&q| s.pool_may_take(q as usize, i)).collect();
             let people: i64 = able.iter().map(|&q| s.pools[q as usize].count.max(0)).sum();
             if !s.pools.is_empty() && able.is_empty() {
                 let named = if x.pools.is_empty() { "" } else { " it names" };

@@ -31,8 +31,6 @@ pub struct StreamInfo {
     pub holding_cost: f64,
     /// Queue patience: a task not started by then leaves unserved.
     pub patience: Option<crate::spec::ServiceDist>,
-    /// Labels per task (the stream's own overlap, else the quality default).
-    pub overlap: u16,
 }
 
 /// Quality-control settings (overlap, dynamic overlap, aggregation and review are each

@@ -401,11 +401,6 @@ impl Core {
     pub fn task_view(&self, task: TaskId) -> Option<&TaskView> {
         self.views.get(task)
     }
-    /// The workflow stage a live task is at (None while it waits for its parts).
-    pub fn stage_of(&self, task: TaskId) -> Option<&workflow::StageNode> {
-        let (v, w) = self.views.both(task)?;
-        self.cfg.streams[v.stream as usize].workflow.stages.get(w.stage as usize)
-    }
     /// Trust estimate of an annotator.
     pub fn trust(&self, a: AnnotatorId) -> f64 {
         self.qc.trust.value(a)

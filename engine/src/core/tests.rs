@@ -93,7 +93,6 @@ pub(super) fn stream_with(wf: Workflow) -> StreamInfo {
         min_accuracy: 0.0,
         holding_cost: 1.0,
         patience: None,
-        overlap: 0,
     }
 }
 
@@ -122,7 +121,7 @@ pub(super) fn core_of(q: Q, streams: Vec<StreamInfo>, n: u32, reviewers: u32) ->
 }
 
 pub(super) fn core_with(q: Q, n: u32, reviewers: u32) -> Core {
-    let st = StreamInfo { overlap: q.overlap, ..stream_with(workflow(&q, &chain(&q))) };
+    let st = stream_with(workflow(&q, &chain(&q)));
     core_of(q, vec![st], n, reviewers)
 }
 

@@ -51,7 +51,7 @@ fn adjudication() -> Vec<StageSpec> {
 }
 
 fn one_stream(q: Q, stages: &[StageSpec], n: u32, reviewers: u32) -> Core {
-    let st = StreamInfo { overlap: q.overlap, ..stream_with(workflow(&q, stages)) };
+    let st = stream_with(workflow(&q, stages));
     core_of(q, vec![st], n, reviewers)
 }
 
@@ -135,9 +135,9 @@ fn a_confident_model_skips_people_and_an_unsure_one_routes_to_them() {
 /// label stage (run-wide stages: 0 = stream 0's waiting, 1 = its label, 2 = stream 1's label).
 fn with_parts(q: Q, deadlines: (Option<u64>, Option<u64>), n: u32) -> Core {
     let q1 = Q { overlap: 1, ..quality(1) };
-    let mut parent = StreamInfo { overlap: q.overlap, waiting_sid: Some(0), deadline: deadlines.0, ..stream_with(workflow(&q, &[spec("check", StageKind::Label, vec![])])) };
+    let mut parent = StreamInfo { waiting_sid: Some(0), deadline: deadlines.0, ..stream_with(workflow(&q, &[spec("check", StageKind::Label, vec![])])) };
     parent.workflow.stages[0].sid = 1;
-    let mut part = StreamInfo { name: "frames".into(), overlap: 1, deadline: deadlines.1, ..stream_with(workflow(&q1, &[spec("label", StageKind::Label, vec![])])) };
+    let mut part = StreamInfo { name: "frames".into(), deadline: deadlines.1, ..stream_with(workflow(&q1, &[spec("label", StageKind::Label, vec![])])) };
     part.workflow.stages[0].sid = 2;
     core_of(q, vec![parent, part], n, 0)
 }
@@ -181,9 +181,9 @@ fn a_reopened_part_pulls_back_the_task_waiting_for_it() {
     let mut q = quality(2);
     q.rules = vec![RuleSpec { metric: RuleMetric::Agreement, window: 1, min_answers: 1, below: 0.9, action: RuleAction::Ban, value: None, duration: Some(Dur(3600 * S)), reopen: true }];
     let q1 = Q { overlap: 2, ..quality(2) };
-    let mut parent = StreamInfo { overlap: 1, waiting_sid: Some(0), ..stream_with(workflow(&Q { overlap: 1, ..quality(1) }, &[spec("check", StageKind::Label, vec![])])) };
+    let mut parent = StreamInfo { waiting_sid: Some(0), ..stream_with(workflow(&Q { overlap: 1, ..quality(1) }, &[spec("check", StageKind::Label, vec![])])) };
     parent.workflow.stages[0].sid = 1;
-    let mut part = StreamInfo { name: "frames".into(), overlap: 2, ..stream_with(workflow(&q1, &[spec("label", StageKind::Label, vec![])])) };
+    let mut part = StreamInfo { name: "frames".into(), ..stream_with(workflow(&q1, &[spec("label", StageKind::Label, vec![])])) };
     part.workflow.stages[0].sid = 2;
     let mut b = Bench::new(core_of(q, vec![parent, part], 3, 0));
     arrive_group(&mut b, 0, 1);
@@ -270,11 +270,11 @@ fn graph_core(g: &Graph, variant: u8) -> Core {
     if variant % 3 == 1 {
         q.dynamic = Some((3, 0.9));
     }
-    let mut parent = StreamInfo { overlap: 2, waiting_sid: Some(0), ..stream_with(workflow(&q, &g.stages)) };
+    let mut parent = StreamInfo { waiting_sid: Some(0), ..stream_with(workflow(&q, &g.stages)) };
     for (k, s) in parent.workflow.stages.iter_mut().enumerate() {
         s.sid = 1 + k as u16;
     }
-    let mut part = StreamInfo { name: "parts".into(), overlap: 1, ..stream_with(workflow(&Q { overlap: 1, ..quality(1) }, &[spec("label", StageKind::Label, vec![])])) };
+    let mut part = StreamInfo { name: "parts".into(), ..stream_with(workflow(&Q { overlap: 1, ..quality(1) }, &[spec("label", StageKind::Label, vec![])])) };
     part.workflow.stages[0].sid = 100;
     let mut c = core_of(q, vec![parent, part], 5, 2);
     c.cfg.late_window = 2000 * S;

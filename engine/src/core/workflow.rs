@@ -64,14 +64,13 @@ pub struct StageNode {
     pub edges: Vec<Edge>,
 }
 
-/// A workflow: stages (the first is the entry) and edges, a DAG apart from `rework`.
+/// A workflow: stages (the first is the entry) and edges, a DAG apart from `rework` (checked
+/// with petgraph by [`check_graph`] when it is built).
 #[derive(Clone, Debug)]
 pub struct Workflow {
     pub stages: Vec<StageNode>,
     /// Index of the first label stage (where `rework` and a re-open start again).
     pub first_label: Option<u8>,
-    /// The stage graph (nodes are stage indices), acyclic.
-    pub graph: DiGraph<u8, ()>,
 }
 
 /// The most stages a workflow may have.
@@ -274,12 +273,7 @@ impl Workflow {
             nodes.push(StageNode { name: s.name.clone(), work, sid, ttype, own_skill: s.skill.is_some(), who, edges });
         }
         let first_label = nodes.iter().position(|n| matches!(n.work, StageWork::Label { .. })).map(|i| i as u8);
-        Ok(Workflow { stages: nodes, first_label, graph: graph_of(stages) })
-    }
-
-    /// Whether any stage is a review.
-    pub fn has_review(&self) -> bool {
-        self.stages.iter().any(|s| matches!(s.work, StageWork::Review { .. }))
+        Ok(Workflow { stages: nodes, first_label })
     }
 }
 

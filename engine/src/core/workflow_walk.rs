@@ -48,9 +48,7 @@ impl Core {
         self.views.insert_task(view, TaskWork { stage: NOT_STARTED, parts_pending: parts, parts_to_come: parts, part_of, ..TaskWork::default() });
         self.out.push(Effect::Arrived { task, stream });
         if parts > 0 {
-            let sid = self.cfg.streams[stream as usize].waiting_sid.unwrap_or(u16::MAX);
-            self.out.push(Effect::StageEntered { task, stage: sid });
-            return;
+            return self.waits_for_parts(task, stream);
         }
         self.start(task, now, rng);
     }
@@ -294,8 +292,7 @@ impl Core {
                 if let Some((v, w)) = self.views.both_mut(p) {
                     Self::back_to_waiting(v, w);
                 }
-                let sid = self.cfg.streams[stream as usize].waiting_sid.unwrap_or(u16::MAX);
-                self.out.push(Effect::StageEntered { task: p, stage: sid });
+                self.waits_for_parts(p, stream);
             }
             if let Some(w) = self.views.work_mut(p) {
                 w.parts_pending += 1;
@@ -313,11 +310,16 @@ impl Core {
         let (stream, up) = (view.stream, w.part_of);
         self.out.push(Effect::Reopened { task: p, final_at: at });
         self.views.insert_task(view, w);
-        let sid = self.cfg.streams[stream as usize].waiting_sid.unwrap_or(u16::MAX);
-        self.out.push(Effect::StageEntered { task: p, stage: sid });
+        self.waits_for_parts(p, stream);
         if let Some(up) = up {
             self.pull_back(up, now, rng);
         }
+    }
+
+    /// The task (of `stream`) enters its stream's "waiting for parts" row.
+    fn waits_for_parts(&mut self, task: TaskId, stream: u16) {
+        let sid = self.cfg.streams[stream as usize].waiting_sid.unwrap_or(u16::MAX);
+        self.out.push(Effect::StageEntered { task, stage: sid });
     }
 
     fn back_to_waiting(v: &mut TaskView, w: &mut TaskWork) {

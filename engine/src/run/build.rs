@@ -143,7 +143,6 @@ pub fn build(s: &Scenario, router: Box<dyn Router>, opts: RunOptions) -> Result<
             }
         }
     }
-    let pool_has = |p: usize, t: &str| s.pools[p].service.is_empty() || s.pools[p].service.contains_key(t);
 
     let mut sim: Simulation<Msg, SimActor> = Simulation::new(seed);
     let dispatcher_id = ActorId(0);
@@ -169,7 +168,7 @@ pub fn build(s: &Scenario, router: Box<dyn Router>, opts: RunOptions) -> Result<
             let sid = u16::try_from(stage_rows.len()).ok().filter(|&n| n < u16::MAX - 1).ok_or_else(|| "more than 65,533 workflow stages in the run".to_string())?;
             let skill = x.skill.as_deref().unwrap_or(&st.task_type);
             let stage_type = types.iter().position(|t| t == skill).unwrap_or(ttype as usize) as u16;
-            let pools = stage_pools(s, x, |p| pool_has(p, skill));
+            let pools = stage_pools(s, x, |p| s.pool_has_skill(p, skill));
             let work = match x.kind {
                 StageKind::Label => {
                     let dynamic = x.dynamic_overlap.as_ref().or(if x.overlap.is_none() { s.quality.dynamic_overlap.as_ref() } else { None });
@@ -226,7 +225,6 @@ pub fn build(s: &Scenario, router: Box<dyn Router>, opts: RunOptions) -> Result<
             min_accuracy: st.min_accuracy,
             holding_cost: st.holding_cost,
             patience: st.patience.clone(),
-            overlap: s.overlap_of(i) as u16,
         });
     }
     let review_pools: Vec<u16> = stage_rows.iter().filter(|r| r.kind == "review").flat_map(|r| r.pools.iter().copied()).collect();

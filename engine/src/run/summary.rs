@@ -229,11 +229,15 @@ fn ratio(a: f64, b: f64) -> f64 {
 /// its skill and its pools) and the pre-label is its first model stage's; a stream with no such
 /// stage has no sure labels (None).
 pub fn label_hours(s: &Scenario, i: usize, p: usize) -> Option<f64> {
+    label_hours_in(s, i, p, &crate::core::workflow::chain_stages(&s.streams[i], &s.quality))
+}
+
+/// [`label_hours`] with stream `i`'s workflow stages already at hand.
+fn label_hours_in(s: &Scenario, i: usize, p: usize, stages: &[crate::spec::StageSpec]) -> Option<f64> {
     let st = &s.streams[i];
     let pool = &s.pools[p];
     let gold = s.quality.gold.as_ref().map_or(0.0, |g| g.rate.clamp(0.0, 0.99));
-    let stages = crate::core::workflow::chain_stages(st, &s.quality);
-    let first = sure_label_stage(&stages)?;
+    let first = sure_label_stage(stages)?;
     let skill = first.skill.as_deref().unwrap_or(&st.task_type);
     if !first.pools.is_empty() && !first.pools.contains(&s.pool_name(p)) {
         return None;
@@ -243,7 +247,7 @@ pub fn label_hours(s: &Scenario, i: usize, p: usize) -> Option<f64> {
     // A right pre-label divides the time by the speed-up.
     let pre = model.map_or(1.0, |m| if m.speedup > 1.0 { 1.0 - m.accuracy + m.accuracy / m.speedup } else { 1.0 });
     let service = if pool.service.is_empty() { Some(Default::default()) } else { pool.service.get(skill).cloned() }?;
-    let allowed = st.language.as_ref().is_none_or(|l| pool.languages.contains(l)) && (pool.reserved_for.is_empty() || pool.reserved_for.contains(&s.stream_name(i)));
+    let allowed = s.pool_may_take(p, i);
     let speed = (pool.speed_sigma * pool.speed_sigma / 2.0).exp();
     allowed.then(|| service.mean_secs() * speed * pre / (1.0 - gold) / 3600.0)
 }
@@ -263,12 +267,6 @@ pub fn sure_label_stage(stages: &[crate::spec::StageSpec]) -> Option<&crate::spe
     None
 }
 
-/// Labels per task at stream `i`'s sure label stage (its own overlap, else the stream's).
-fn first_overlap(s: &Scenario, i: usize) -> f64 {
-    let stages = crate::core::workflow::chain_stages(&s.streams[i], &s.quality);
-    sure_label_stage(&stages).and_then(|x| x.overlap).unwrap_or_else(|| s.overlap_of(i)) as f64
-}
-
 /// The fluid bound's inputs: measured arrival rates and on-shift time, declared service times.
 /// A stream's work is the labels of the label stage every task surely reaches (and, for the chain
 /// syntax, the review of a sample): stages reached only when a condition holds are left out, so
@@ -276,15 +274,18 @@ fn first_overlap(s: &Scenario, i: usize) -> f64 {
 /// that the figures per stage show. A stream with no sure label stage offers no modelled load.
 fn load(s: &Scenario, arrivals: &[u64], on_shift: &[f64], window_h: f64) -> Load {
     let reviewing = s.quality.review.as_ref().and_then(|r| (0..s.pools.len()).find(|&p| s.pool_name(p) == r.pool));
-    let work: Vec<Vec<Option<f64>>> = (0..s.streams.len()).map(|i| (0..s.pools.len()).map(|p| label_hours(s, i, p).map(|h| first_overlap(s, i) * h)).collect()).collect();
-    let modelled = |i: usize| sure_label_stage(&crate::core::workflow::chain_stages(&s.streams[i], &s.quality)).is_some();
+    let stages = super::stages_of(s);
+    // Labels per task at the sure label stage (its own overlap, else the stream's).
+    let overlap = |i: usize| sure_label_stage(&stages[i]).and_then(|x| x.overlap).unwrap_or_else(|| s.overlap_of(i)) as f64;
+    let work: Vec<Vec<Option<f64>>> = (0..s.streams.len()).map(|i| (0..s.pools.len()).map(|p| label_hours_in(s, i, p, &stages[i]).map(|h| overlap(i) * h)).collect()).collect();
     let review = (0..s.streams.len())
         .map(|i| {
             let r = s.quality.review.as_ref()?;
             let p = reviewing?;
-            super::has_review(s, i).then(|| (r.sample * r.service.mean_secs() / 3600.0, p))
+            stages[i].iter().any(|x| x.kind == crate::spec::StageKind::Review).then(|| (r.sample * r.service.mean_secs() / 3600.0, p))
         })
         .collect();
+    let modelled = |i: usize| sure_label_stage(&stages[i]).is_some();
     let rates = arrivals.iter().enumerate().map(|(i, &a)| if modelled(i) { ratio(a as f64, window_h) } else { 0.0 }).map(|r| if r.is_finite() { r } else { 0.0 }).collect();
     Load { rates, pools: on_shift.iter().map(|h| ratio(*h, window_h).max(0.0)).collect(), work, review }
 }

@@ -57,6 +57,17 @@ impl Scenario {
     pub fn pool_name(&self, i: usize) -> String {
         self.pools[i].name.clone().unwrap_or_else(|| format!("pool-{i}"))
     }
+    /// Whether pool `p` has the skill `task_type`: a `service` entry for it, or no `service`
+    /// table at all (every type).
+    pub fn pool_has_skill(&self, p: usize, task_type: &str) -> bool {
+        self.pools[p].service.is_empty() || self.pools[p].service.contains_key(task_type)
+    }
+    /// Whether pool `p` may take stream `i`'s tasks at all: it speaks the stream's language and
+    /// is not reserved for other streams (skills aside).
+    pub fn pool_may_take(&self, p: usize, i: usize) -> bool {
+        let (pool, st) = (&self.pools[p], &self.streams[i]);
+        st.language.as_ref().is_none_or(|l| pool.languages.contains(l)) && (pool.reserved_for.is_empty() || pool.reserved_for.contains(&self.stream_name(i)))
+    }
 }
 
 /// How long to run and what to measure.
