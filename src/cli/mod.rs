@@ -2,8 +2,10 @@
 
 pub mod aggregate;
 pub mod bench;
+pub mod loadgen;
 pub mod memory;
 pub mod plan;
+pub mod serve;
 pub mod simulate;
 pub mod staffing;
 
@@ -37,6 +39,12 @@ pub enum Command {
     /// Agents for a service level (Erlang C / Erlang A), and rosters on shift patterns (MILP)
     #[command(long_about = staffing::LONG_ABOUT)]
     Staffing(staffing::StaffingArgs),
+    /// Run the live dispatch server (HTTP API, durable SQLite store, signed webhooks)
+    #[command(long_about = serve::LONG_ABOUT)]
+    Serve(serve::ServeArgs),
+    /// Play a scenario's synthetic workforce against a running server, as HTTP clients
+    #[command(long_about = loadgen::LONG_ABOUT)]
+    Loadgen(loadgen::LoadgenArgs),
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -46,6 +54,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Bench(a) => bench::run_bench(a),
         Command::Plan(a) => plan::run(a),
         Command::Staffing(a) => staffing::run(a),
+        Command::Serve(a) => serve::run(a),
+        Command::Loadgen(a) => loadgen::run(a),
     }
 }
 

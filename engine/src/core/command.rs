@@ -1,10 +1,10 @@
 //! The decision core's inputs: one enum, matched exhaustively (no catch-all arm drops one).
 
 use super::ids::{AnnotatorId, AssignmentId, TaskId};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What the holder of an assignment answered.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Answer {
     /// A class label (labelling work and golden tasks).
@@ -14,7 +14,7 @@ pub enum Answer {
 }
 
 /// Work the core scheduled for later; the adapter fires it back as [`Command::TimerFired`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Timer {
     /// A timed ban is over.
@@ -27,7 +27,7 @@ pub enum Timer {
 
 /// One input to the core. Every command has a defined outcome in every state (see the transition
 /// table in the module documentation); none panics.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "command")]
 pub enum Command {
     /// A task entered the operation, in `stream`, under a fresh id. `parts` > 0: it waits for

@@ -2,18 +2,18 @@
 //! them as keys). Task and assignment ids are 64-bit, annotators 32-bit, streams and languages 16-bit;
 //! sets of streams or languages have no size cap (`crate::dispatch::IndexSet`).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasherDefault;
 
 /// A task, from arrival to its last final label (a re-opened task keeps its id). In the
 /// simulation: the arrival order over the run.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct TaskId(pub u64);
 
 /// One lease of work (a label, a golden answer or a review) handed to one annotator.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct AssignmentId(pub u64);
 

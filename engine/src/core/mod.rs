@@ -70,7 +70,9 @@ pub mod command;
 pub mod config;
 pub mod effect;
 pub mod ids;
+mod membership;
 mod quality;
+pub mod setup;
 mod work;
 pub mod workflow;
 mod workflow_walk;
@@ -79,6 +81,7 @@ pub use command::{Answer, Command, Timer};
 pub use config::{CoreConfig, ModelInfo, QualityConfig, StreamInfo};
 pub use effect::{Closed, Effect, LabelFate, Rejection, Work};
 pub use ids::{AnnotatorId, AssignmentId, TaskId};
+pub use membership::TaskOverrides;
 pub use workflow::Workflow;
 
 use crate::dispatch::{AnnotatorView, Router, StreamFacts, TaskView, TaskViews, WaitQueue};
@@ -269,6 +272,9 @@ pub struct Core {
     /// A golden item of each stream as routing sees it: who may take it is `eligible`, as for
     /// every other task.
     gold_views: Vec<TaskView>,
+    /// Per stream, the answers a golden item may have: `None` = any class (the simulation draws
+    /// golden items), `Some` = the answers of the golden tasks the live operation holds.
+    gold_answers: Vec<Option<Vec<u16>>>,
     qc: Qc,
     out: Vec<Effect>,
     /// Leases of earlier passes still out on tasks no longer live (final or gone): their answers
@@ -293,7 +299,7 @@ impl Core {
         let queue = WaitQueue::new(
             cfg.streams.iter().map(|s| StreamFacts { ttype: s.ttype, mixed_types: s.workflow.stages.iter().any(|x| x.ttype != s.ttype), priority: s.priority, holding_cost: s.holding_cost as f32 }).collect(),
         );
-        let gold_views = (0..cfg.streams.len()).map(|i| Self::blank_view(&cfg, TaskId(u64::MAX), i as u16, SimTime::ZERO, true)).collect();
+        let gold_views: Vec<TaskView> = (0..cfg.streams.len()).map(|i| Self::blank_view(&cfg, TaskId(u64::MAX), i as u16, SimTime::ZERO, true)).collect();
         Core {
             router,
             people: vec![Person::default(); n],
@@ -302,6 +308,7 @@ impl Core {
             queue,
             idle: Vec::new(),
             leases: LeaseBook::default(),
+            gold_answers: vec![None; gold_views.len()],
             gold_views,
             qc,
             out: Vec::new(),
@@ -341,7 +348,7 @@ impl Core {
         }
         self.leases.forget(now, self.cfg.late_window);
         match cmd {
-            Command::TaskArrived { task, stream, parts, part_of } => self.arrive(cmd, task, stream, parts, part_of, now, rng),
+            Command::TaskArrived { task, stream, parts, part_of } => self.arrive(cmd, task, stream, parts, part_of, TaskOverrides::default(), now, rng),
             Command::PreLabelled { task, label, confidence } => self.prelabelled(cmd, task, label, confidence, now, rng),
             Command::AnnotatorReady { annotator } => self.ready(cmd, annotator, now, rng),
             Command::AnnotatorAway { annotator } => self.away(cmd, annotator),

@@ -19,12 +19,16 @@ impl Core {
     /// false if there is none.
     pub(super) fn give_gold(&mut self, a: AnnotatorId, rng: &mut dyn RngCore) -> bool {
         let view = &self.annotators[a as usize];
-        let able: SmallVec<[u16; 8]> = self.gold_views.iter().filter(|g| eligible(g, view)).map(|g| g.stream).collect();
+        let gold_answers = &self.gold_answers;
+        let able: SmallVec<[u16; 8]> = self.gold_views.iter().filter(|g| eligible(g, view) && gold_answers[g.stream as usize].as_ref().is_none_or(|a| !a.is_empty())).map(|g| g.stream).collect();
         if able.is_empty() {
             return false;
         }
         let stream = able[rng.random_range(0..able.len())];
-        let answer = rng.random_range(0..self.cfg.streams[stream as usize].classes.max(1));
+        let answer = match &self.gold_answers[stream as usize] {
+            None => rng.random_range(0..self.cfg.streams[stream as usize].classes.max(1)),
+            Some(answers) => answers[rng.random_range(0..answers.len())],
+        };
         let work = Work::Gold { stream, answer };
         let assignment = self.leases.open(Lease { annotator: a, work, state: LeaseState::Open, pass: 0, stage: 0 });
         self.people[a as usize].holding = Some(assignment);

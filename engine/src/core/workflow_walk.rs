@@ -27,7 +27,7 @@ pub(super) fn holds(c: Condition, w: &TaskWork, rng: &mut dyn RngCore) -> bool {
 
 impl Core {
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn arrive(&mut self, cmd: Command, task: TaskId, stream: u16, parts: u32, part_of: Option<TaskId>, now: SimTime, rng: &mut dyn RngCore) {
+    pub(super) fn arrive(&mut self, cmd: Command, task: TaskId, stream: u16, parts: u32, part_of: Option<TaskId>, over: TaskOverrides, now: SimTime, rng: &mut dyn RngCore) {
         if stream as usize >= self.cfg.streams.len() {
             return self.reject(cmd, Rejection::UnknownStream);
         }
@@ -35,6 +35,7 @@ impl Core {
             return self.reject(cmd, Rejection::DuplicateTask);
         }
         let mut view = Self::blank_view(&self.cfg, task, stream, now, false);
+        over.apply(&mut view);
         if let Some(p) = part_of {
             match self.views.work_mut(p) {
                 Some(pw) if pw.stage == NOT_STARTED && pw.parts_to_come > 0 => pw.parts_to_come -= 1,

@@ -108,6 +108,34 @@ impl<M, A: Actor<M>> Simulation<M, A> {
         }
     }
 
+    /// Runs like [`Simulation::run_until`] with no time limit, calling `pace(t)` before each
+    /// event at time `t` (a real-time driver sleeps there until the wall clock reaches `t`);
+    /// `pace` returning false stops the run with the event still pending.
+    pub fn run_paced(&mut self, mut pace: impl FnMut(SimTime) -> bool) {
+        let core = &mut self.core;
+        core.stop = false;
+        loop {
+            let Some(e) = core.events.pop() else { break };
+            if !pace(SimTime(e.time)) {
+                core.events.push(core.now, e.time, e.to, e.msg);
+                break;
+            }
+            core.now = e.time;
+            core.current = e.to;
+            core.delivered += 1;
+            self.actors[e.to as usize].handle(e.msg, core);
+            if core.stop {
+                break;
+            }
+        }
+    }
+
+    /// The same simulation with each actor replaced by `f(actor)` (same ids, streams and
+    /// pending messages): how another runtime swaps one actor for its own.
+    pub fn map_actors<B>(self, f: impl FnMut(A) -> B) -> Simulation<M, B> {
+        Simulation { actors: self.actors.into_iter().map(f).collect(), core: self.core, seed: self.seed }
+    }
+
     /// Runs to completion (until no events remain or an actor stops the run).
     pub fn run(&mut self) {
         self.run_until(SimTime::MAX, |_| true)

@@ -15,6 +15,11 @@ impl History {
         History { window: window.max(1), outcomes: vec![VecDeque::new(); annotators] }
     }
 
+    /// A new annotator (ids are dense: they get the next one).
+    pub fn push(&mut self) {
+        self.outcomes.push(VecDeque::new());
+    }
+
     pub fn record(&mut self, a: u32, right: bool) {
         let q = &mut self.outcomes[a as usize];
         if q.len() == self.window {

@@ -17,6 +17,13 @@ impl Trust {
         Trust { prior_strength: prior_strength.max(0.0), prior, right: vec![0.0; n], seen: vec![0.0; n] }
     }
 
+    /// A new annotator with their prior (ids are dense: they get the next one).
+    pub fn push(&mut self, prior: f64) {
+        self.prior.push(prior);
+        self.right.push(0.0);
+        self.seen.push(0.0);
+    }
+
     /// Records an answer of `a` that was right or wrong, with a weight (1 = golden task).
     pub fn observe(&mut self, a: u32, right: bool, weight: f64) {
         self.seen[a as usize] += weight;

@@ -1,0 +1,84 @@
+//! What a live operation changes in the core while it runs, beyond commands: annotators who
+//! register, the answers its golden tasks hold, and a task's own priority, deadline and the
+//! people it must not go to. The simulation fixes all of these when it builds the core; the live
+//! server calls these methods and logs each call beside its commands, so that replaying the log
+//! through a fresh core gives the same state and effects.
+
+use super::*;
+use crate::ledger::Pay;
+
+/// What a task may say about itself beyond its stream's defaults.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TaskOverrides {
+    /// Replaces the stream's priority (higher first, for the policies that read it).
+    pub priority: Option<u32>,
+    /// Replaces the stream's deadline (an absolute time).
+    pub deadline: Option<SimTime>,
+    /// Never offered to these annotators (as if each had skipped it).
+    pub unavailable_for: Vec<AnnotatorId>,
+}
+
+impl TaskOverrides {
+    pub(super) fn apply(self, view: &mut TaskView) {
+        if let Some(p) = self.priority {
+            view.priority = p;
+        }
+        if let Some(d) = self.deadline {
+            view.deadline = Some(d);
+        }
+        if !self.unavailable_for.is_empty() {
+            view.declined = self.unavailable_for;
+        }
+    }
+}
+
+impl Core {
+    /// A new annotator joins: they get the next id (ids are dense, never reused), paid `pay`.
+    /// `view.idx` is overwritten with that id; their trust starts at `view.trust`.
+    pub fn add_annotator(&mut self, mut view: AnnotatorView, pay: Pay) -> AnnotatorId {
+        let id = self.annotators.len() as AnnotatorId;
+        view.idx = id;
+        self.qc.trust.push(view.trust as f64);
+        self.qc.gold.push();
+        self.qc.agreement.push();
+        self.people.push(Person::default());
+        self.annotators.push(view);
+        self.cfg.pay.push(pay);
+        id
+    }
+
+    /// The annotators the core knows, by id.
+    pub fn annotators(&self) -> &[AnnotatorView] {
+        &self.annotators
+    }
+
+    /// Whether an annotator holds an open lease, and which.
+    pub fn holding(&self, a: AnnotatorId) -> Option<AssignmentId> {
+        self.people.get(a as usize).and_then(|p| p.holding)
+    }
+
+    /// Whether `task` is live, waiting for its parts, and has a part still to arrive.
+    pub fn awaits_parts(&self, task: TaskId) -> bool {
+        self.views.work(task).is_some_and(|w| w.stage == NOT_STARTED && w.parts_to_come > 0)
+    }
+
+    /// The answers the golden items of `stream` may have (the classes of the golden tasks the
+    /// operation holds); an empty list means no golden item of that stream is handed out.
+    pub fn set_gold_answers(&mut self, stream: u16, answers: Vec<u16>) {
+        if let Some(slot) = self.gold_answers.get_mut(stream as usize) {
+            *slot = Some(answers);
+        }
+    }
+
+    /// [`Command::TaskArrived`] with the task's own priority, deadline and exclusions.
+    pub fn arrive_with(&mut self, task: TaskId, stream: u16, parts: u32, part_of: Option<TaskId>, over: TaskOverrides, now: SimTime, rng: &mut dyn RngCore) -> &[Effect] {
+        self.out.clear();
+        if self.qc.keeps_provisional {
+            self.settle_due(now);
+        }
+        self.leases.forget(now, self.cfg.late_window);
+        let cmd = Command::TaskArrived { task, stream, parts, part_of };
+        self.arrive(cmd, task, stream, parts, part_of, over, now, rng);
+        &self.out
+    }
+}

@@ -1,0 +1,96 @@
+//! `/metrics` in the Prometheus text format: queue length and live tasks per project, open
+//! leases, request latency histograms per route, group-commit batch sizes and commit latency,
+//! and the webhook backlog.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Upper bounds of the latency buckets [s].
+const BUCKETS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
+
+#[derive(Default)]
+struct Histogram {
+    counts: [u64; BUCKETS.len() + 1],
+    sum: f64,
+}
+
+impl Histogram {
+    fn observe(&mut self, secs: f64) {
+        let i = BUCKETS.iter().position(|b| secs <= *b).unwrap_or(BUCKETS.len());
+        self.counts[i] += 1;
+        self.sum += secs;
+    }
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let mut cum = 0;
+        for (i, b) in BUCKETS.iter().enumerate() {
+            cum += self.counts[i];
+            let _ = writeln!(out, "{name}_bucket{{{labels}{}le=\"{b}\"}} {cum}", if labels.is_empty() { "" } else { "," });
+        }
+        cum += self.counts[BUCKETS.len()];
+        let _ = writeln!(out, "{name}_bucket{{{labels}{}le=\"+Inf\"}} {cum}", if labels.is_empty() { "" } else { "," });
+        let _ = writeln!(out, "{name}_sum{{{labels}}} {}", self.sum);
+        let _ = writeln!(out, "{name}_count{{{labels}}} {cum}");
+    }
+}
+
+/// The server's counters and gauges.
+#[derive(Default)]
+pub struct Metrics {
+    requests: Mutex<BTreeMap<(String, u16), Histogram>>,
+    commit: Mutex<Histogram>,
+    batches: AtomicU64,
+    batched_ops: AtomicU64,
+    pub poisoned: AtomicU64,
+    /// (project, waiting tasks, live tasks, open leases)
+    queues: Mutex<Vec<(i64, usize, usize, usize)>>,
+}
+
+impl Metrics {
+    pub fn observe_request(&self, route: &str, status: u16, took: Duration) {
+        let mut m = self.requests.lock().expect("metrics lock");
+        m.entry((route.to_string(), status)).or_default().observe(took.as_secs_f64());
+    }
+    pub fn observe_batch(&self, ops: usize, took: Duration) {
+        self.batches.fetch_add(1, Ordering::Relaxed);
+        self.batched_ops.fetch_add(ops as u64, Ordering::Relaxed);
+        self.commit.lock().expect("metrics lock").observe(took.as_secs_f64());
+    }
+    pub fn set_queues(&self, q: Vec<(i64, usize, usize, usize)>) {
+        *self.queues.lock().expect("metrics lock") = q;
+    }
+    /// The text exposition; `webhook_backlog` = messages waiting for delivery.
+    pub fn render(&self, webhook_backlog: u64) -> String {
+        let mut out = String::new();
+        out.push_str("# HELP tessera_queue_tasks Tasks waiting for people, per project.\n# TYPE tessera_queue_tasks gauge\n");
+        let q = self.queues.lock().expect("metrics lock").clone();
+        for (p, waiting, _, _) in &q {
+            let _ = writeln!(out, "tessera_queue_tasks{{project=\"{p}\"}} {waiting}");
+        }
+        out.push_str("# HELP tessera_live_tasks Tasks not yet final, per project.\n# TYPE tessera_live_tasks gauge\n");
+        for (p, _, live, _) in &q {
+            let _ = writeln!(out, "tessera_live_tasks{{project=\"{p}\"}} {live}");
+        }
+        out.push_str("# HELP tessera_open_leases Leases handed out and not yet ended, per project.\n# TYPE tessera_open_leases gauge\n");
+        for (p, _, _, leases) in &q {
+            let _ = writeln!(out, "tessera_open_leases{{project=\"{p}\"}} {leases}");
+        }
+        out.push_str("# HELP tessera_webhook_backlog Webhook messages waiting for delivery.\n# TYPE tessera_webhook_backlog gauge\n");
+        let _ = writeln!(out, "tessera_webhook_backlog {webhook_backlog}");
+        out.push_str("# HELP tessera_commit_batches_total Write transactions committed (group commit).\n# TYPE tessera_commit_batches_total counter\n");
+        let _ = writeln!(out, "tessera_commit_batches_total {}", self.batches.load(Ordering::Relaxed));
+        out.push_str("# HELP tessera_commit_ops_total Writes carried by those transactions.\n# TYPE tessera_commit_ops_total counter\n");
+        let _ = writeln!(out, "tessera_commit_ops_total {}", self.batched_ops.load(Ordering::Relaxed));
+        out.push_str("# HELP tessera_poisoned_batches_total Batches rolled back after a store failure.\n# TYPE tessera_poisoned_batches_total counter\n");
+        let _ = writeln!(out, "tessera_poisoned_batches_total {}", self.poisoned.load(Ordering::Relaxed));
+        out.push_str("# HELP tessera_commit_seconds Time to run and commit one batch.\n# TYPE tessera_commit_seconds histogram\n");
+        self.commit.lock().expect("metrics lock").render(&mut out, "tessera_commit_seconds", "");
+        out.push_str("# HELP tessera_request_seconds HTTP request latency by route and status.\n# TYPE tessera_request_seconds histogram\n");
+        for ((route, status), h) in self.requests.lock().expect("metrics lock").iter() {
+            h.render(&mut out, "tessera_request_seconds", &format!("route=\"{route}\",status=\"{status}\""));
+        }
+        out
+    }
+}

@@ -1,0 +1,77 @@
+//! `tessera serve`: the store, the writer, webhook delivery and the HTTP server, started and
+//! stopped together. On SIGTERM or Ctrl-C the HTTP server stops taking connections and lets
+//! requests in flight finish, the writer commits and answers everything queued, delivery stops
+//! after its current attempt, and the store checkpoints its WAL.
+
+use crate::auth::Keys;
+use crate::clock::Clock;
+use crate::http::{routes, App};
+use crate::metrics::Metrics;
+use crate::store::sqlite::SqliteStore;
+use crate::webhooks::DeliveryConfig;
+use actix_web::{web, HttpServer};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// How to run the server.
+pub struct ServeConfig {
+    pub db: PathBuf,
+    pub listen: String,
+    /// The admin key (creates tenants); None = no admin access.
+    pub admin_key: Option<String>,
+    pub delivery: DeliveryConfig,
+    pub workers: usize,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// Runs until SIGTERM / Ctrl-C (or `handle.stop`). `ready` is called with the bound address and
+/// the server's handle once listening.
+pub fn serve(cfg: ServeConfig, ready: impl FnOnce(std::net::SocketAddr, actix_web::dev::ServerHandle)) -> anyhow::Result<()> {
+    let keys = Arc::new(Keys::new(cfg.admin_key.as_deref()));
+    let metrics = Arc::new(Metrics::default());
+    let store = SqliteStore::open(&cfg.db, cfg.clock.clone(), keys.clone(), metrics.clone())?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let delivery = {
+        let (store, clock, stop, d) = (store.clone(), cfg.clock.clone(), stop.clone(), cfg.delivery.clone());
+        std::thread::Builder::new().name("tessera-webhooks".into()).spawn(move || crate::webhooks::run(store, clock, d, stop))?
+    };
+    let app = web::Data::new(App { store: store.clone(), keys, metrics: metrics.clone() });
+    let sys = actix_web::rt::System::new();
+    let result = sys.block_on(async move {
+        let m = metrics.clone();
+        let server = HttpServer::new(move || {
+            let m = m.clone();
+            actix_web::App::new()
+                .app_data(app.clone())
+                .wrap_fn(move |req, srv| {
+                    let started = Instant::now();
+                    let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
+                    let m = m.clone();
+                    let fut = actix_web::dev::Service::call(srv, req);
+                    async move {
+                        let res = fut.await?;
+                        m.observe_request(&route, res.status().as_u16(), started.elapsed());
+                        Ok(res)
+                    }
+                })
+                .configure(routes)
+        })
+        .workers(cfg.workers.max(1))
+        .shutdown_timeout(30)
+        .bind(&cfg.listen)?;
+        let addr = server.addrs().first().copied().ok_or_else(|| anyhow::anyhow!("bound to no address"))?;
+        tracing::info!(%addr, db = %cfg.db.display(), "serving");
+        let server = server.run();
+        ready(addr, server.handle());
+        server.await?;
+        Ok::<(), anyhow::Error>(())
+    });
+    tracing::info!("HTTP server stopped; finishing queued writes");
+    stop.store(true, Ordering::Relaxed);
+    let _ = delivery.join();
+    store.close();
+    tracing::info!("stopped cleanly");
+    result
+}
