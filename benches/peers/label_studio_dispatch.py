@@ -142,6 +142,25 @@ def system_busy_seconds() -> float | None:
         return None
 
 
+def wait_for_idle(max_wait: float, threshold: float) -> None:
+    """Waits (up to max_wait s) for a 5 s span in which the whole machine is busy below `threshold` cores."""
+    deadline = time.monotonic() + max_wait
+    while True:
+        a = system_busy_seconds()
+        time.sleep(5)
+        b = system_busy_seconds()
+        if a is None or b is None:
+            return
+        busy = (b - a) / 5
+        if busy < threshold:
+            log(f"machine idle ({busy:.2f} cores busy); starting")
+            return
+        if time.monotonic() >= deadline:
+            log(f"machine still busy ({busy:.2f} cores) after {max_wait:.0f}s; starting anyway")
+            return
+        log(f"waiting for an idle machine: {busy:.2f} cores busy")
+
+
 def loadavg() -> str:
     try:
         with open("/proc/loadavg") as f:
@@ -167,13 +186,15 @@ class Server:
         self.env.update(
             {
                 "LABEL_STUDIO_BASE_DATA_DIR": self.data_dir,
-                # No outbound traffic from the server under test (the machine has no network): no PyPI version
-                # check, no analytics. Everything else is Label Studio's default (DEBUG off, SQLite, runserver).
-                "LATEST_VERSION_CHECK": "false",
-                "COLLECT_ANALYTICS": "false",
                 "LOG_LEVEL": args.ls_log_level,
             }
         )
+        if not args.ls_telemetry:
+            # The machine has no network: Label Studio's default PyPI version check, analytics and Sentry error
+            # reports (a DSN is built into the open-source settings) would each fail on DNS and retry inside the
+            # server under test. Turned off unless --ls-telemetry; everything else stays Label Studio's default.
+            self.env.update({"LATEST_VERSION_CHECK": "false", "COLLECT_ANALYTICS": "false",
+                             "SENTRY_DSN": "", "FRONTEND_SENTRY_DSN": ""})
         for k in ("LABEL_STUDIO_USERNAME", "LABEL_STUDIO_PASSWORD", "LABEL_STUDIO_USER_TOKEN", "DATABASE_NAME"):
             self.env.pop(k, None)
 
@@ -226,6 +247,20 @@ class Server:
             time.sleep(0.5)
         raise RuntimeError(f"label-studio not healthy after {self.args.startup_timeout}s\n" + self.tail_log())
 
+    def log_stats(self) -> dict:
+        """Counts of the server's own error lines: SQLite lock errors, and Label Studio's 'it's a bug' overlap checks."""
+        stats = {"db_locked_errors": 0, "overlap_bug_lines": 0}
+        try:
+            with open(self.log_path, errors="replace") as f:
+                for line in f:
+                    if "custom_exception_handler" in line and "database is locked" in line:
+                        stats["db_locked_errors"] += 1
+                    elif "[ERROR]" in line and ("it's a bug" in line or "that's a bug" in line):
+                        stats["overlap_bug_lines"] += 1
+        except OSError:
+            pass
+        return stats
+
     def tail_log(self, n=40) -> str:
         try:
             with open(self.log_path, errors="replace") as f:
@@ -245,6 +280,11 @@ class Server:
                     self.proc.wait(timeout=5)
                 except (ProcessLookupError, subprocess.TimeoutExpired):
                     pass
+        if self.args.server_log:
+            try:
+                shutil.copyfile(self.log_path, self.args.server_log)
+            except OSError as e:
+                log(f"could not copy server log: {e}")
         if self.own_data_dir and not self.args.keep_data:
             shutil.rmtree(self.data_dir, ignore_errors=True)
         elif self.own_data_dir:
@@ -417,6 +457,8 @@ def run(args) -> dict:
             status, body = api.call("GET", "/api/current-user/whoami")
             if status != 200:
                 raise RuntimeError(f"token of {u['email']} rejected: {status} {body}")
+        if args.wait_idle > 0:
+            wait_for_idle(args.wait_idle, args.idle_threshold)
         rec = {"ops": [], "handed": [], "annotated": [], "errors": defaultdict(int)}
         lock, stop = threading.Lock(), threading.Event()
         cpu0, load0 = proc_cpu_seconds(srv.proc.pid), loadavg()
@@ -462,6 +504,8 @@ def run(args) -> dict:
             "client_cpu_s_per_s": (round((self1 - self_warm) / span, 2)
                                    if self1 is not None and self_warm is not None else None),
             "other_processes_cpu_s_per_s": other,
+            "server_log": srv.log_stats(),
+            "telemetry": bool(args.ls_telemetry),
             "loadavg_before": load0,
             "loadavg_after": load1,
             "cpus": os.cpu_count(),
@@ -483,7 +527,8 @@ def table(res: dict) -> str:
          f"{res['submit']['p50_ms']} / {res['submit']['p99_ms']} / {res['submit']['max_ms']}"),
         ("tasks handed out (whole run)", d["tasks_handed_out"]),
         ("  to >=2 annotators before 1st annotation",
-         f"{d['tasks_handed_to_2plus_before_first_annotation']} ({pct(d['share_handed_to_2plus_before_first_annotation'])})"),
+         f"{d['tasks_handed_to_2plus_before_first_annotation']} ({pct(d['share_handed_to_2plus_before_first_annotation'])})"
+         + ("" if res["overlap"] == 1 else "  [allowed when overlap > 1]")),
         ("  to > overlap annotators",
          f"{d['tasks_handed_to_more_than_overlap']} ({pct(d['share_handed_to_more_than_overlap'])}) "
          f"fan-out {d['fanout_of_over_dispatched_tasks']}"),
@@ -491,6 +536,8 @@ def table(res: dict) -> str:
         ("server CPU (cores busy, measured)", res["server_cpu_s_per_s_measured"]),
         ("client CPU / other processes' CPU (cores)",
          f"{res['client_cpu_s_per_s']} / {res['other_processes_cpu_s_per_s']} of {res['cpus']}"),
+        ("server log: 'database is locked' / overlap 'bug' lines",
+         f"{res['server_log']['db_locked_errors']} / {res['server_log']['overlap_bug_lines']}"),
         ("loadavg before -> after", f"{res['loadavg_before']} -> {res['loadavg_after']}"),
         ("errors", res["errors"] or "none"),
     ]
@@ -516,10 +563,17 @@ def main(argv=None):
     p.add_argument("--no-setup", action="store_true", help="fail instead of running label_studio_setup.sh")
     p.add_argument("--data-dir", default=None, help="Label Studio data dir (default: a fresh temp dir, removed)")
     p.add_argument("--keep-data", action="store_true", help="keep the temp data dir (SQLite db, server log)")
+    p.add_argument("--server-log", default=None, help="copy Label Studio's own log here before cleaning up")
     p.add_argument("--import-batch", type=int, default=500, help="tasks per import request")
     p.add_argument("--request-timeout", type=float, default=60, help="per-request HTTP timeout in seconds")
     p.add_argument("--startup-timeout", type=float, default=300, help="seconds to wait for /health/")
     p.add_argument("--ls-log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    p.add_argument("--ls-telemetry", action="store_true",
+                   help="leave Label Studio's version check, analytics and Sentry on (they fail without network)")
+    p.add_argument("--wait-idle", type=float, default=0,
+                   help="before the annotators start, wait up to this many seconds for the machine to go idle "
+                        "(other processes' CPU skews the numbers; reported as other_processes_cpu_s_per_s)")
+    p.add_argument("--idle-threshold", type=float, default=0.3, help="cores busy that count as idle for --wait-idle")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--json-out", default=None, help="also write the JSON summary to this file")
     args = p.parse_args(argv)

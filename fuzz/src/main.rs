@@ -40,7 +40,7 @@ const BASES: &[&str] = &[
 #[derive(Parser, Debug)]
 #[command(version, about, long_about = None)]
 struct Args {
-    /// Targets: scenario, set, csv [default: all three]
+    /// Targets: scenario, set, csv, live [default: all four]
     targets: Vec<String>,
     /// Seconds per target
     #[arg(long, default_value_t = 30.0)]
@@ -109,9 +109,9 @@ fn keys(text: &str) -> Vec<String> {
 
 fn main() {
     let args = Args::parse();
-    let targets: Vec<String> = if args.targets.is_empty() { vec!["scenario".into(), "set".into(), "csv".into()] } else { args.targets.clone() };
+    let targets: Vec<String> = if args.targets.is_empty() { vec!["scenario".into(), "set".into(), "csv".into(), "live".into()] } else { args.targets.clone() };
     for t in &targets {
-        if !["scenario", "set", "csv"].contains(&t.as_str()) {
+        if !["scenario", "set", "csv", "live"].contains(&t.as_str()) {
             eprintln!("error: unknown target {t:?} (targets: scenario, set, csv)");
             std::process::exit(2);
         }
@@ -194,6 +194,7 @@ fn main() {
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match target.as_str() {
                 "scenario" => targets::scenario(&input, &known, &cancel),
                 "set" => targets::overrides(&input, &bases, &known, &cancel),
+                "live" => targets::live(&input),
                 _ => targets::csv(&input, &work),
             }));
             watch.lock().unwrap_or_else(|e| e.into_inner()).busy = false;

@@ -173,3 +173,47 @@ pub fn csv(input: &[u8], dir: &Path) -> Result<Outcome, String> {
     }
     Ok(Outcome::Accepted(format!("{} labels", file.label_names.len().min(8))))
 }
+
+/// The live server's parsers. The input's first line names what the rest is: `settings`
+/// (a project's TOML, checked and built into a core, then a person registered and a task
+/// arrived), `scenario` (the same, seeded from a scenario: simulation sections dropped), or a
+/// JSON body: `task`, `bulk`, `register`, `project`, `submit`. A rejection must name a field.
+pub fn live(input: &[u8]) -> Result<Outcome, String> {
+    use tessera_live::error::{parse_json, ApiError};
+    let text = String::from_utf8_lossy(input);
+    let (what, rest) = text.split_once('\n').unwrap_or(("settings", &text));
+    let check = |e: ApiError| -> Result<Outcome, String> {
+        if e.status >= 500 {
+            return Err(format!("a {} for client input: {}", e.status, e.body.message));
+        }
+        let field = e.body.field.clone().unwrap_or_default();
+        if field.is_empty() || e.body.message.trim().is_empty() {
+            return Err(format!("an error that does not name the field: {:?}", e.body));
+        }
+        let path: String = field.chars().map(|c| if c.is_ascii_digit() { '#' } else { c }).collect();
+        Ok(Outcome::Rejected(kind(&path, &e.body.message)))
+    };
+    let body = rest.as_bytes();
+    match what.trim() {
+        "settings" | "scenario" => match tessera_live::project::Settings::parse(rest, what.trim() == "scenario", 60_000_000, 1) {
+            Ok(s) => {
+                let mut core = s.core();
+                let reg = tessera_live::project::Registration { external_id: "fuzz".into(), ..Default::default() };
+                let (view, pay) = s.annotator_view(&reg, tessera_engine::time::SimTime(0)).map_err(|e| format!("a default registration refused: {}", e.body.message))?;
+                let a = core.add_annotator(view, pay);
+                let mut rng = tessera_live::log::rng_for(1, 1);
+                core.arrive_with(tessera_engine::core::TaskId(1), 0, 0, None, Default::default(), tessera_engine::time::SimTime(0), &mut rng);
+                core.handle(tessera_engine::core::Command::AnnotatorReady { annotator: a }, tessera_engine::time::SimTime(1), &mut rng);
+                core.check().map_err(|e| format!("a core built from accepted settings breaks an invariant: {e}"))?;
+                Ok(Outcome::Accepted(format!("{} streams", s.setup.streams.len())))
+            }
+            Err(e) => check(e),
+        },
+        "task" => parse_json::<tessera_live::api::NewTask>(body).map_or_else(check, |_| Ok(Outcome::Accepted("task".into()))),
+        "bulk" => parse_json::<tessera_live::api::BulkTasks>(body).map_or_else(check, |b| Ok(Outcome::Accepted(format!("bulk of {}", b.tasks.len().min(3))))),
+        "register" => parse_json::<tessera_live::project::Registration>(body).map_or_else(check, |_| Ok(Outcome::Accepted("register".into()))),
+        "project" => parse_json::<tessera_live::api::CreateProject>(body).map_or_else(check, |_| Ok(Outcome::Accepted("project".into()))),
+        "submit" => parse_json::<tessera_live::api::Submit>(body).map_or_else(check, |_| Ok(Outcome::Accepted("submit".into()))),
+        _ => Ok(Outcome::Rejected("unknown kind".into())),
+    }
+}

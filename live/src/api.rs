@@ -106,6 +106,9 @@ pub struct NewTask {
     /// Annotator ids this task must never go to.
     #[serde(default)]
     pub unavailable_for: Vec<i64>,
+    /// Annotator ids this task may go to, and no one else (empty: anyone eligible).
+    #[serde(default)]
+    pub reserved_for: Vec<i64>,
     /// A golden task: its known answer (class index). Golden tasks are handed out at the
     /// quality settings' `gold.rate` to measure people, never aggregated.
     #[serde(default)]

@@ -100,7 +100,7 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiE
         Err(e) => {
             let path = e.path().to_string();
             let inner = e.into_inner();
-            let field = if path == "." { "body".to_string() } else { path };
+            let field = if path == "." || path.is_empty() { "body".to_string() } else { path };
             let status = if inner.is_data() { 422 } else { 400 };
             let mut err = if status == 422 { ApiError::unprocessable(field, inner.to_string()) } else { ApiError::bad(field, format!("not valid JSON: {inner}")) };
             err.body.message = format!("{}: {}", err.body.field.clone().unwrap_or_default(), inner);

@@ -426,27 +426,37 @@ async fn not_found(req: HttpRequest) -> HttpResponse {
 pub fn routes(cfg: &mut web::ServiceConfig) {
     let path_error = web::PathConfig::default().error_handler(|e, _| ApiError::bad("path", format!("a path parameter is not valid: {e}")).into());
     let query_error = web::QueryConfig::default().error_handler(|e, _| ApiError::bad("query", e.to_string()).into());
+    // Scopes by prefix, so that a request is matched against a few patterns, not all of them.
     cfg.app_data(path_error)
         .app_data(query_error)
+        .service(
+            web::scope("/v1/annotators/{annotator_id}")
+                .route("/next", web::post().to(next))
+                .route("/assignments/{assignment_id}/submit", web::post().to(submit))
+                .route("/assignments/{assignment_id}/return", web::post().to(give_back))
+                .route("/assignments/{assignment_id}/skip", web::post().to(skip))
+                .route("/assignments/{assignment_id}/heartbeat", web::post().to(heartbeat)),
+        )
+        .service(
+            web::scope("/v1/tasks/{task_id}")
+                .route("", web::get().to(get_task))
+                .route("/answers", web::get().to(get_answers))
+                .route("/deliveries", web::get().to(get_deliveries))
+                .route("/redeliver", web::post().to(redeliver)),
+        )
+        .service(
+            web::scope("/v1/projects")
+                .route("", web::post().to(create_project))
+                .route("/{project_id}", web::get().to(get_project))
+                .route("/{project_id}/annotators", web::post().to(register))
+                .route("/{project_id}/tasks", web::post().to(create_task))
+                .route("/{project_id}/tasks", web::get().to(list_tasks))
+                .route("/{project_id}/tasks/bulk", web::post().to(create_bulk))
+                .route("/{project_id}/export", web::get().to(export))
+                .route("/{project_id}/trace", web::get().to(trace)),
+        )
         .route("/v1/tenants", web::post().to(create_tenant))
         .route("/v1/tenants/{tenant_id}/keys", web::post().to(create_key))
-        .route("/v1/projects", web::post().to(create_project))
-        .route("/v1/projects/{project_id}", web::get().to(get_project))
-        .route("/v1/projects/{project_id}/annotators", web::post().to(register))
-        .route("/v1/projects/{project_id}/tasks", web::post().to(create_task))
-        .route("/v1/projects/{project_id}/tasks", web::get().to(list_tasks))
-        .route("/v1/projects/{project_id}/tasks/bulk", web::post().to(create_bulk))
-        .route("/v1/projects/{project_id}/export", web::get().to(export))
-        .route("/v1/projects/{project_id}/trace", web::get().to(trace))
-        .route("/v1/tasks/{task_id}", web::get().to(get_task))
-        .route("/v1/tasks/{task_id}/answers", web::get().to(get_answers))
-        .route("/v1/tasks/{task_id}/deliveries", web::get().to(get_deliveries))
-        .route("/v1/tasks/{task_id}/redeliver", web::post().to(redeliver))
-        .route("/v1/annotators/{annotator_id}/next", web::post().to(next))
-        .route("/v1/annotators/{annotator_id}/assignments/{assignment_id}/submit", web::post().to(submit))
-        .route("/v1/annotators/{annotator_id}/assignments/{assignment_id}/return", web::post().to(give_back))
-        .route("/v1/annotators/{annotator_id}/assignments/{assignment_id}/skip", web::post().to(skip))
-        .route("/v1/annotators/{annotator_id}/assignments/{assignment_id}/heartbeat", web::post().to(heartbeat))
         .route("/v1/openapi.json", web::get().to(openapi))
         .route("/healthz", web::get().to(healthz))
         .route("/metrics", web::get().to(metrics))

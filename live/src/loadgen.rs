@@ -42,6 +42,10 @@ pub struct LoadgenConfig {
     pub max_wall: Option<Duration>,
     /// Print progress lines to stderr.
     pub progress: bool,
+    /// Ask for a webhook of every final label at this URL.
+    pub callback_url: Option<String>,
+    /// Append every acknowledged answer here, one JSON line each (crash tests check that none is lost).
+    pub record: Option<std::path::PathBuf>,
 }
 
 /// What a run measured.
@@ -75,9 +79,19 @@ struct Http {
 
 impl Http {
     fn call(&mut self, method: &str, path: &str, token: &str, body: Option<serde_json::Value>) -> Result<serde_json::Value> {
+        self.call_with(method, path, token, body, None)
+    }
+
+    /// A call, retried while the server is unreachable or overloaded (a restarting server, a
+    /// full write queue): every write loadgen makes is safe to retry (task creation carries an
+    /// Idempotency-Key, `next` returns a lease already held, answers are idempotent).
+    fn call_with(&mut self, method: &str, path: &str, token: &str, body: Option<serde_json::Value>, idempotency: Option<&str>) -> Result<serde_json::Value> {
         let url = format!("{}{path}", self.base);
         let started = Instant::now();
-        let req = self.agent.request(method, &url).set("authorization", &format!("Bearer {token}"));
+        let mut req = self.agent.request(method, &url).set("authorization", &format!("Bearer {token}"));
+        if let Some(k) = idempotency {
+            req = req.set("idempotency-key", k);
+        }
         let mut tries = 0;
         let resp = loop {
             let r = match &body {
@@ -87,7 +101,7 @@ impl Http {
             match r {
                 Ok(r) => break r,
                 // Overload answers 503 with Retry-After: wait and try again (the write was not done).
-                Err(ureq::Error::Status(503, _)) | Err(ureq::Error::Transport(_)) if tries < 50 => {
+                Err(ureq::Error::Status(503, _)) | Err(ureq::Error::Transport(_)) if tries < 600 => {
                     tries += 1;
                     std::thread::sleep(Duration::from_millis(100));
                 }
@@ -144,6 +158,8 @@ pub struct Gateway {
     parent: Option<i64>,
     error: Option<anyhow::Error>,
     speedup: f64,
+    callback_url: Option<String>,
+    record: Option<std::fs::File>,
 }
 
 impl Gateway {
@@ -220,6 +236,9 @@ impl Gateway {
         }
         let stream = &self.setup.streams[nt.stream as usize];
         let mut body = json!({ "stream": stream.name, "payload": { "item": self.created, "simulated": true } });
+        if let Some(url) = &self.callback_url {
+            body["callback_url"] = json!(url);
+        }
         if nt.parts > 0 {
             body["parts"] = json!(nt.parts);
         }
@@ -227,7 +246,8 @@ impl Gateway {
             body["part_of"] = json!(self.parent);
         }
         let key = self.api_key.clone();
-        let v = self.http.call("POST", &format!("/v1/projects/{}/tasks", self.project), &key, Some(body))?;
+        let idem = format!("loadgen-{}-{}", self.project, self.created);
+        let v = self.http.call_with("POST", &format!("/v1/projects/{}/tasks", self.project), &key, Some(body), Some(&idem))?;
         let created: api::TaskCreated = serde_json::from_value(v)?;
         self.created += 1;
         if !nt.part {
@@ -246,8 +266,18 @@ impl Gateway {
 
     fn answered(&mut self, a: u32, assignment: u64, body: serde_json::Value, path: &str, now: SimTime) -> Result<()> {
         let (id, token) = self.people[a as usize].clone();
-        let v = self.http.call("POST", &format!("/v1/annotators/{id}/assignments/{assignment}/{path}"), &token, Some(body))?;
+        let v = match self.http.call("POST", &format!("/v1/annotators/{id}/assignments/{assignment}/{path}"), &token, Some(body.clone())) {
+            Ok(v) => v,
+            // A give-back retried after the server went down may have been done already.
+            Err(e) if path == "return" && e.to_string().contains("HTTP 409") => serde_json::Value::Null,
+            Err(e) => return Err(e),
+        };
         self.busy.remove(&a);
+        if let (Some(f), "submit") = (&mut self.record, path) {
+            use std::io::Write;
+            writeln!(f, "{}", json!({ "annotator": id, "assignment": assignment, "answer": body, "reply": v }))?;
+            f.flush()?;
+        }
         if let Some(task) = self.leases.remove(&(a, assignment)) {
             if v.get("task_status").and_then(|s| s.as_str()) == Some("final") {
                 self.open.remove(&task);
@@ -430,6 +460,11 @@ pub fn run(scenario: &Scenario, text: &str, cfg: &LoadgenConfig) -> Result<Loadg
         parent: None,
         error: None,
         speedup: cfg.speedup,
+        callback_url: cfg.callback_url.clone(),
+        record: match &cfg.record {
+            Some(p) => Some(std::fs::OpenOptions::new().create(true).append(true).open(p).with_context(|| format!("opening {}", p.display()))?),
+            None => None,
+        },
     };
     let mut gateway = Some(Box::new(gateway));
     let mut sim = built.sim.map_actors(|a| match a {

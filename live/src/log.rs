@@ -31,6 +31,8 @@ pub enum Entry {
         deadline_us: Option<u64>,
         #[serde(default)]
         unavailable_for: Vec<AnnotatorId>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        reserved_for: Vec<AnnotatorId>,
     },
     /// A core command.
     Core { command: Command },
@@ -60,8 +62,8 @@ pub fn apply<'c>(core: &'c mut Core, settings: &Settings, entry: &Entry, seq: u6
             core.set_gold_answers(*stream, answers.clone());
             &[]
         }
-        Entry::Arrive { task, stream, parts, part_of, priority, deadline_us, unavailable_for } => {
-            let over = TaskOverrides { priority: *priority, deadline: deadline_us.map(SimTime), unavailable_for: unavailable_for.clone() };
+        Entry::Arrive { task, stream, parts, part_of, priority, deadline_us, unavailable_for, reserved_for } => {
+            let over = TaskOverrides { priority: *priority, deadline: deadline_us.map(SimTime), unavailable_for: unavailable_for.clone(), reserved_for: reserved_for.clone() };
             core.arrive_with(*task, *stream, *parts, *part_of, over, now, &mut rng)
         }
         Entry::Core { command } => core.handle(*command, now, &mut rng),

@@ -46,6 +46,8 @@ pub struct Metrics {
     pub poisoned: AtomicU64,
     /// (project, waiting tasks, live tasks, open leases)
     queues: Mutex<Vec<(i64, usize, usize, usize)>>,
+    /// (project, stream name, waiting tasks)
+    streams: Mutex<Vec<(i64, String, u32)>>,
 }
 
 impl Metrics {
@@ -58,8 +60,9 @@ impl Metrics {
         self.batched_ops.fetch_add(ops as u64, Ordering::Relaxed);
         self.commit.lock().expect("metrics lock").observe(took.as_secs_f64());
     }
-    pub fn set_queues(&self, q: Vec<(i64, usize, usize, usize)>) {
+    pub fn set_queues(&self, q: Vec<(i64, usize, usize, usize)>, streams: Vec<(i64, String, u32)>) {
         *self.queues.lock().expect("metrics lock") = q;
+        *self.streams.lock().expect("metrics lock") = streams;
     }
     /// The text exposition; `webhook_backlog` = messages waiting for delivery.
     pub fn render(&self, webhook_backlog: u64) -> String {
@@ -68,6 +71,10 @@ impl Metrics {
         let q = self.queues.lock().expect("metrics lock").clone();
         for (p, waiting, _, _) in &q {
             let _ = writeln!(out, "tessera_queue_tasks{{project=\"{p}\"}} {waiting}");
+        }
+        out.push_str("# HELP tessera_queue_stream_tasks Tasks waiting for people, per project and stream.\n# TYPE tessera_queue_stream_tasks gauge\n");
+        for (p, stream, waiting) in self.streams.lock().expect("metrics lock").iter() {
+            let _ = writeln!(out, "tessera_queue_stream_tasks{{project=\"{p}\",stream=\"{}\"}} {waiting}", stream.replace(['"', '\\', '\n'], "_"));
         }
         out.push_str("# HELP tessera_live_tasks Tasks not yet final, per project.\n# TYPE tessera_live_tasks gauge\n");
         for (p, _, live, _) in &q {

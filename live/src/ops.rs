@@ -101,6 +101,8 @@ fn poison<T>(r: Result<T, ApiError>) -> Result<T, Failure> {
 }
 
 const MAX_BULK: usize = 10_000;
+/// [s] when a person with no work should ask again.
+const RETRY_AFTER_S: f64 = 2.0;
 const MAX_PAYLOAD: usize = 1 << 20;
 
 /// Runs one operation at `now_us`. `new_keys` collects the token hashes it created (the auth
@@ -373,9 +375,14 @@ fn check_task(p: &ProjectState, t: &NewTask, at: &str) -> Result<u16, ApiError> 
             return Err(ApiError::unprocessable(format!("{at}deadline_us"), "not a time in µs since the Unix epoch"));
         }
     }
-    for (i, a) in t.unavailable_for.iter().enumerate() {
-        if !p.annotator_rows.contains(a) {
-            return Err(ApiError::unprocessable(format!("{at}unavailable_for[{i}]"), format!("no annotator {a} in this project")));
+    for (field, list) in [("unavailable_for", &t.unavailable_for), ("reserved_for", &t.reserved_for)] {
+        if list.len() > 1000 {
+            return Err(ApiError::unprocessable(format!("{at}{field}"), "at most 1000 annotators"));
+        }
+        for (i, a) in list.iter().enumerate() {
+            if p.annotator_rows.binary_search(a).is_err() {
+                return Err(ApiError::unprocessable(format!("{at}{field}[{i}]"), format!("no annotator {a} in this project")));
+            }
         }
     }
     Ok(stream)
@@ -485,8 +492,9 @@ fn create_one(state: &mut State, tx: &mut dyn WriteTx, project: i64, t: NewTask,
         state.projects.get_mut(&project).expect("checked").prelabels.insert(id as u64, (pl.label, pl.confidence));
     }
     let p = state.projects.get(&project).expect("checked");
-    let unavailable_for = t.unavailable_for.iter().filter_map(|a| p.annotator_rows.iter().position(|r| r == a).map(|i| i as u32)).collect();
-    let entry = Entry::Arrive { task: TaskId(id as u64), stream, parts: t.parts, part_of, priority: t.priority, deadline_us: t.deadline_us, unavailable_for };
+    let core_ids = |list: &[i64]| -> Vec<u32> { list.iter().filter_map(|a| p.annotator_rows.binary_search(a).ok().map(|i| i as u32)).collect() };
+    let (unavailable_for, reserved_for) = (core_ids(&t.unavailable_for), core_ids(&t.reserved_for));
+    let entry = Entry::Arrive { task: TaskId(id as u64), stream, parts: t.parts, part_of, priority: t.priority, deadline_us: t.deadline_us, unavailable_for, reserved_for };
     let effects = feed(state, tx, project, entry, now_us)?;
     if let Some(Effect::Rejected { reason, .. }) = effects.iter().find(|e| matches!(e, Effect::Rejected { .. })) {
         // Checked above, so this is a part whose dependant has all its parts.
@@ -544,7 +552,10 @@ fn next(state: &mut State, tx: &mut dyn WriteTx, who: Principal, annotator: i64,
         }
     }
     let p = state.projects.get(&project).expect("annotator's project");
-    if p.core.queue_len() == 0 && p.settings.setup.quality.gold_rate == 0.0 {
+    // Nothing this person may take: answer without touching the core, so idle polling neither
+    // changes state nor grows the log. (Golden items come mixed into real work at the quality
+    // settings' rate, as in the simulation, not to people with nothing else to do.)
+    if !p.core.has_waiting_for(a) {
         return Ok(Reply::Next(NextAnswer { lease: None, retry_after_s: Some(retry_after(p)) }));
     }
     let effects = feed(state, tx, project, Entry::Core { command: Command::AnnotatorReady { annotator: a } }, now_us)?;
@@ -563,13 +574,9 @@ fn next(state: &mut State, tx: &mut dyn WriteTx, who: Principal, annotator: i64,
     }
 }
 
-/// [s] when a person with no work should ask again: sooner when work is waiting for others.
-fn retry_after(p: &ProjectState) -> f64 {
-    if p.core.queue_len() > 0 {
-        1.0
-    } else {
-        5.0
-    }
+/// [s] when a person with no work should ask again.
+fn retry_after(_p: &ProjectState) -> f64 {
+    RETRY_AFTER_S
 }
 
 fn answer_text(s: &api::Submit) -> String {

@@ -25,6 +25,10 @@ const STREAM_SIMULATION_ONLY: [&str; 3] = ["arrivals", "difficulty", "class_weig
 /// pull work, so nobody is idle between requests.
 const PUSH_POLICIES: [&str; 1] = ["batch-lp"];
 
+/// How far each handling time moves a person's learned time per item (an exponential moving
+/// average: the last ~10 answers weigh most).
+pub const LEARN_SPEED: f64 = 0.1;
+
 /// A project's checked settings and what the core is built from.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -178,7 +182,7 @@ impl Settings {
 
     /// A fresh decision core for these settings, with nobody registered yet.
     pub fn core(&self) -> Core {
-        let cfg = CoreConfig { streams: self.setup.streams.clone(), quality: self.setup.quality.clone(), models: self.setup.models.clone(), pay: Vec::new(), late_window: US_PER_DAY };
+        let cfg = CoreConfig { streams: self.setup.streams.clone(), quality: self.setup.quality.clone(), models: self.setup.models.clone(), pay: Vec::new(), late_window: US_PER_DAY, learn_speed: Some(LEARN_SPEED) };
         let router = tessera_policies::router_for(&self.scenario.routing).expect("validated routing policy");
         let mut core = Core::new(cfg, router, Vec::new());
         for s in 0..self.setup.streams.len() {

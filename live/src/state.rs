@@ -59,7 +59,7 @@ pub struct ProjectState {
     pub core: Core,
     /// The next log sequence number.
     pub next_seq: u64,
-    /// Store id of each core annotator id.
+    /// Store id of each core annotator id (increasing: store ids are handed out in order).
     pub annotator_rows: Vec<i64>,
     pub leases: HashMap<u64, OpenLease>,
     /// Golden task rows of each stream by answer, and a turn counter to rotate through them.

@@ -246,3 +246,20 @@ fn a_restarted_server_rebuilds_its_state_from_the_store() {
         (l["task_id"] == lb2["task_id"]).then_some(())
     });
 }
+
+#[test]
+fn a_task_goes_only_to_whom_it_is_reserved_for_and_never_to_whom_it_is_unavailable() {
+    let (_dir, s) = fresh();
+    let key = tenant(&s, "acme");
+    let (p, _) = project(&s, &key, ONE_STREAM, 600.0);
+    let (a, ta) = annotator(&s, &key, p, json!({ "external_id": "a" }));
+    let (b, tb) = annotator(&s, &key, p, json!({ "external_id": "b" }));
+    let reserved = task(&s, &key, p, json!({ "reserved_for": [b] }));
+    assert!(next(&s, a, &ta).is_none(), "reserved for b");
+    assert_eq!(next(&s, b, &tb).unwrap()["task_id"], reserved);
+    let not_a = task(&s, &key, p, json!({ "unavailable_for": [a] }));
+    assert!(next(&s, a, &ta).is_none(), "unavailable for a");
+    let (st, v) = s.call("POST", &format!("/v1/projects/{p}/tasks"), &key, Some(json!({ "reserved_for": [999] })));
+    assert_eq!((st, v["field"].as_str()), (422, Some("reserved_for[0]")), "{v}");
+    let _ = not_a;
+}

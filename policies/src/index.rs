@@ -361,13 +361,16 @@ impl<K: Ord + Copy> QueueIndex<K> {
                 let mut rep = v.clone();
                 rep.labelers.clear();
                 rep.declined = Vec::new();
+                rep.reserved_for = None;
                 self.classes.push(Class { rep, tasks: Sorted::default() });
                 let c = (self.classes.len() - 1) as u32;
                 self.class_of.insert(ck, c);
                 c
             }
         };
-        let key = (self.key)(v);
+        // A task reserved for some annotators turns away all the others: too many to record,
+        // so it has no key and the policy scans while it waits (the scan is the definition).
+        let key = if v.reserved_for.is_some() { None } else { (self.key)(v) };
         match key {
             Some(k) => {
                 self.classes[class as usize].tasks.insert((k, v.id.0));

@@ -460,6 +460,8 @@ mod indexed_picks {
         /// An annotator labels (or holds) / skips the task at a queue position.
         Label(usize, u32),
         Decline(usize, u32),
+        /// The task at a queue position is reserved for these annotators (or no longer, empty).
+        Reserve(usize, Vec<u32>),
         /// New confidence / gold flag for the task at a queue position.
         Confidence(usize, usize),
         Gold(usize),
@@ -484,6 +486,7 @@ mod indexed_picks {
             3 => any::<usize>().prop_map(Op::Leave),
             4 => (any::<usize>(), 0..5u32).prop_map(|(p, a)| Op::Label(p, a)),
             1 => (any::<usize>(), 0..5u32).prop_map(|(p, a)| Op::Decline(p, a)),
+            1 => (any::<usize>(), prop::collection::vec(0..5u32, 0..3)).prop_map(|(p, r)| Op::Reserve(p, r)),
             2 => (any::<usize>(), 0..8usize).prop_map(|(p, c)| Op::Confidence(p, c)),
             1 => any::<usize>().prop_map(Op::Gold),
             1 => (0..5u32).prop_map(Op::Ban),
@@ -563,6 +566,7 @@ mod indexed_picks {
                     }
                 }),
                 Op::Decline(p, a) => self.edit(p, |v| v.declined.push(a)),
+                Op::Reserve(p, ref r) => self.edit(p, |v| v.reserved_for = (!r.is_empty()).then(|| Box::new(r.clone()))),
                 Op::Confidence(p, c) => self.edit(p, |v| v.confidence = CONF[c]),
                 Op::Gold(p) => self.edit(p, |v| v.gold = !v.gold),
                 Op::Ban(a) => self.annotators[a as usize].banned ^= true,

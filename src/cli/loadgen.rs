@@ -36,6 +36,12 @@ pub struct LoadgenArgs {
     /// Override a scenario field, as in `tessera simulate` (repeatable)
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
+    /// Ask for a webhook of every final label at this URL
+    #[arg(long)]
+    pub callback_url: Option<String>,
+    /// Append every acknowledged answer to this file (JSON lines)
+    #[arg(long)]
+    pub record: Option<PathBuf>,
     /// Output: a table, or one JSON object
     #[arg(long, value_enum, default_value_t = super::Format::Table)]
     pub format: super::Format,
@@ -53,6 +59,8 @@ pub fn run(a: LoadgenArgs) -> Result<()> {
         seed: a.seed,
         max_wall: a.max_wall.map(std::time::Duration::from_secs_f64),
         progress: a.format == super::Format::Table,
+        callback_url: a.callback_url,
+        record: a.record,
     };
     let r = tessera_live::loadgen::run(&scenario, &text, &cfg)?;
     match a.format {

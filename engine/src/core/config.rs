@@ -68,4 +68,9 @@ pub struct CoreConfig {
     /// [µs] how long the core remembers a closed lease, to tell a late answer (stored) and a
     /// duplicate (ignored) from an unknown assignment. Later answers are rejected with a reason.
     pub late_window: u64,
+    /// Learn each annotator's speed from their handling times (lease handed out → answer on
+    /// time): the routing view's mean time per item of the task type moves this share of the way
+    /// to each new time. None: routing keeps the declared speed (the simulation, whose people's
+    /// speed the scenario declares).
+    pub learn_speed: Option<f64>,
 }

@@ -16,6 +16,8 @@ pub struct TaskOverrides {
     pub deadline: Option<SimTime>,
     /// Never offered to these annotators (as if each had skipped it).
     pub unavailable_for: Vec<AnnotatorId>,
+    /// Offered to these annotators only (empty: anyone eligible).
+    pub reserved_for: Vec<AnnotatorId>,
 }
 
 impl TaskOverrides {
@@ -28,6 +30,9 @@ impl TaskOverrides {
         }
         if !self.unavailable_for.is_empty() {
             view.declined = self.unavailable_for;
+        }
+        if !self.reserved_for.is_empty() {
+            view.reserved_for = Some(Box::new(self.reserved_for));
         }
     }
 }
@@ -47,9 +52,28 @@ impl Core {
         id
     }
 
+    /// Moves `a`'s routing view of their time per item of `ttype` toward a handling time
+    /// measured live (see `CoreConfig::learn_speed`).
+    pub(super) fn learn_speed(&mut self, a: AnnotatorId, ttype: u16, opened: SimTime) {
+        let Some(w) = self.cfg.learn_speed else { return };
+        let secs = self.now.since(opened).0 as f64 / 1e6;
+        if let Some(Some(skill)) = self.annotators.get_mut(a as usize).and_then(|v| v.skills.get_mut(ttype as usize)) {
+            skill.mean_secs += w * (secs - skill.mean_secs);
+        }
+    }
+
     /// The annotators the core knows, by id.
     pub fn annotators(&self) -> &[AnnotatorView] {
         &self.annotators
+    }
+
+    /// Whether some waiting task is one `a` may take (the hard constraints only; a policy may
+    /// still pick none of them). A live server asks before feeding `AnnotatorReady`, so that a
+    /// person polling with nothing for them changes nothing and logs nothing. Stops at the first
+    /// such task: O(waiting tasks) only when there is none.
+    pub fn has_waiting_for(&self, a: AnnotatorId) -> bool {
+        let Some(view) = self.annotators.get(a as usize) else { return false };
+        !view.banned && self.queue.iter().any(|t| crate::dispatch::eligible(self.views.view(*t), view))
     }
 
     /// Whether an annotator holds an open lease, and which.
@@ -73,6 +97,7 @@ impl Core {
     /// [`Command::TaskArrived`] with the task's own priority, deadline and exclusions.
     pub fn arrive_with(&mut self, task: TaskId, stream: u16, parts: u32, part_of: Option<TaskId>, over: TaskOverrides, now: SimTime, rng: &mut dyn RngCore) -> &[Effect] {
         self.out.clear();
+        self.now = now;
         if self.qc.keeps_provisional {
             self.settle_due(now);
         }

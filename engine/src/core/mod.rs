@@ -169,6 +169,8 @@ struct Lease {
     /// The task's pass through its workflow, and its stage, when the lease was handed out.
     pass: u16,
     stage: u8,
+    /// When it was handed out.
+    opened: SimTime,
 }
 
 /// Leases by id. Ids are handed out in order, so the book is a ring indexed by `id - base`: the
@@ -280,6 +282,8 @@ pub struct Core {
     /// Leases of earlier passes still out on tasks no longer live (final or gone): their answers
     /// come back as extras. Entries go when their count reaches 0.
     orphans: IdMap<TaskId, u16>,
+    /// The time of the command being handled.
+    now: SimTime,
 }
 
 impl Core {
@@ -313,6 +317,7 @@ impl Core {
             qc,
             out: Vec::new(),
             orphans: IdMap::default(),
+            now: SimTime::ZERO,
             cfg,
         }
     }
@@ -330,6 +335,7 @@ impl Core {
             open: 0,
             labelers: SmallVec::new(),
             declined: Vec::new(),
+            reserved_for: None,
             confidence: 0.0,
             gold,
             review: false,
@@ -343,6 +349,7 @@ impl Core {
     /// next call).
     pub fn handle(&mut self, cmd: Command, now: SimTime, rng: &mut dyn RngCore) -> &[Effect] {
         self.out.clear();
+        self.now = now;
         if self.qc.keeps_provisional {
             self.settle_due(now);
         }
@@ -396,6 +403,10 @@ impl Core {
     /// Tasks waiting for people.
     pub fn queue_len(&self) -> usize {
         self.queue.len()
+    }
+    /// Tasks of `stream` waiting for people.
+    pub fn queue_len_of(&self, stream: u16) -> u32 {
+        self.queue.waiting(stream)
     }
     /// Tasks not yet final.
     pub fn live_tasks(&self) -> usize {

@@ -30,7 +30,7 @@ impl Core {
             Some(answers) => answers[rng.random_range(0..answers.len())],
         };
         let work = Work::Gold { stream, answer };
-        let assignment = self.leases.open(Lease { annotator: a, work, state: LeaseState::Open, pass: 0, stage: 0 });
+        let assignment = self.leases.open(Lease { annotator: a, work, state: LeaseState::Open, pass: 0, stage: 0, opened: self.now });
         self.people[a as usize].holding = Some(assignment);
         let skill = self.cfg.streams[stream as usize].ttype;
         self.out.push(Effect::Assign { assignment, annotator: a, work, prelabel: None, stage: u16::MAX, skill });

@@ -99,6 +99,16 @@ impl Core {
         }
         let kind = lease.work.kind();
         self.out.push(Effect::LeaseClosed { assignment: id, annotator: a, kind, task: lease.work.task(), how: Closed::Answered, late });
+        if !late && self.cfg.learn_speed.is_some() {
+            let ttype = match lease.work {
+                Work::Gold { stream, .. } => Some(self.cfg.streams[stream as usize].ttype),
+                Work::Label { task } => self.views.get(task).map(|v| self.cfg.streams[v.stream as usize].workflow.stages.get(lease.stage as usize).map_or(v.ttype, |s| s.ttype)),
+                Work::Review { .. } => None,
+            };
+            if let Some(t) = ttype {
+                self.learn_speed(a, t, lease.opened);
+            }
+        }
         let usd = self.item_pay(a);
         match (lease.work, answer) {
             (Work::Gold { stream, answer: known }, _) => {

@@ -478,7 +478,7 @@ impl Core {
         w.started = true;
         let work = if v.review { Work::Review { task, proposed: w.final_label.map_or(0, |f| f.0) } } else { Work::Label { task } };
         let (prelabel, pass, stage, skill, stream) = (w.prelabel, w.pass, w.stage, v.ttype, v.stream);
-        let assignment = self.leases.open(Lease { annotator: a, work, state: LeaseState::Open, pass, stage });
+        let assignment = self.leases.open(Lease { annotator: a, work, state: LeaseState::Open, pass, stage, opened: self.now });
         self.people[a as usize].holding = Some(assignment);
         let sid = self.cfg.streams[stream as usize].workflow.stages.get(stage as usize).map_or(u16::MAX, |s| s.sid);
         self.out.push(Effect::Assign { assignment, annotator: a, work, prelabel, stage: sid, skill });

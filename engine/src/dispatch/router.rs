@@ -107,6 +107,10 @@ pub struct TaskView {
     pub labelers: SmallVec<[AnnotatorId; 4]>,
     /// Annotators who skipped it: never offered it again (empty, and unallocated, for most).
     pub declined: Vec<AnnotatorId>,
+    /// Only these annotators may take it (a live task's own reservation; None for every task of
+    /// the simulation). Boxed: one pointer in the view of the many tasks without one.
+    #[allow(clippy::box_collection)]
+    pub reserved_for: Option<Box<Vec<AnnotatorId>>>,
     /// Current confidence in the leading label [0, 1] (0 with no labels).
     pub confidence: f32,
     /// A golden task (known answer) mixed in to check annotators.
@@ -127,7 +131,7 @@ impl TaskView {
     /// is the task's own (the rest reads only its stream, type, language, review flag and stage).
     #[inline]
     pub fn turns_away(&self, a: AnnotatorId) -> bool {
-        self.labelers.contains(&a) || (!self.declined.is_empty() && self.declined.contains(&a))
+        self.labelers.contains(&a) || (!self.declined.is_empty() && self.declined.contains(&a)) || self.reserved_for.as_ref().is_some_and(|r| !r.contains(&a))
     }
 }
 
@@ -153,6 +157,7 @@ pub fn eligible(t: &TaskView, a: &AnnotatorView) -> bool {
         && (a.reserved_for.is_empty() || a.reserved_for.contains(t.stream))
         && !t.labelers.contains(&a.idx)
         && (t.declined.is_empty() || !t.declined.contains(&a.idx))
+        && t.reserved_for.as_ref().is_none_or(|r| r.contains(&a.idx))
 }
 
 /// The state a router decides on.
@@ -229,6 +234,9 @@ mod tests {
             let class = t.clone();
             t.labelers = (0..4u32).filter(|_| g.random_bool(0.3)).collect();
             t.declined = (0..4u32).filter(|_| g.random_bool(0.2)).collect();
+            if g.random_bool(0.2) {
+                t.reserved_for = Some(Box::new((0..4u32).filter(|_| g.random_bool(0.5)).collect()));
+            }
             assert_eq!(eligible(&t, &a), eligible(&class, &a) && !t.turns_away(a.idx), "{t:?} {a:?}");
         }
     }

@@ -169,6 +169,7 @@ pub fn build(s: &Scenario, router: Box<dyn Router>, opts: RunOptions) -> Result<
         models,
         pay: pays.clone(),
         late_window: US_PER_DAY,
+        learn_speed: None,
     };
     let wiring = Wiring {
         models: (0..s.models.len() as u32).map(|m| ActorId(model_base + m)).collect(),

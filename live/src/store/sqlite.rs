@@ -42,6 +42,8 @@ CREATE TABLE IF NOT EXISTS annotators (id INTEGER PRIMARY KEY, project INTEGER N
 CREATE TABLE IF NOT EXISTS tasks (id INTEGER PRIMARY KEY, project INTEGER NOT NULL, stream INTEGER NOT NULL, unique_id TEXT, priority INTEGER, deadline_us INTEGER, callback_url TEXT, gold_answer INTEGER, prelabel TEXT, status TEXT NOT NULL, stage TEXT, label INTEGER, confidence REAL, votes TEXT, finals INTEGER NOT NULL DEFAULT 0, created_us INTEGER NOT NULL, updated_us INTEGER NOT NULL);
 CREATE UNIQUE INDEX IF NOT EXISTS tasks_unique ON tasks (project, unique_id) WHERE unique_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS tasks_updated ON tasks (project, updated_us, id);
+CREATE INDEX IF NOT EXISTS tasks_gold ON tasks (project) WHERE gold_answer IS NOT NULL;
+CREATE INDEX IF NOT EXISTS tasks_prelabel ON tasks (project) WHERE prelabel IS NOT NULL;
 CREATE TABLE IF NOT EXISTS payloads (task INTEGER PRIMARY KEY, payload TEXT NOT NULL, metadata TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS log (project INTEGER NOT NULL, seq INTEGER NOT NULL, at_us INTEGER NOT NULL, entry TEXT NOT NULL, PRIMARY KEY (project, seq)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS leases (project INTEGER NOT NULL, assignment INTEGER NOT NULL, annotator INTEGER NOT NULL, task INTEGER NOT NULL, kind TEXT NOT NULL, stage INTEGER NOT NULL, opened_us INTEGER NOT NULL, expires_us INTEGER NOT NULL, state TEXT NOT NULL, ended_us INTEGER, PRIMARY KEY (project, assignment)) WITHOUT ROWID;
@@ -65,6 +67,8 @@ pub struct SqliteStore {
     queue: Mutex<Option<SyncSender<Job>>>,
     readers: Mutex<Vec<Connection>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Stream names of each project, for reads.
+    streams: Mutex<std::collections::HashMap<i64, Vec<String>>>,
 }
 
 fn open_write(path: &Path) -> Result<Connection, rusqlite::Error> {
@@ -74,12 +78,15 @@ fn open_write(path: &Path) -> Result<Connection, rusqlite::Error> {
     c.pragma_update(None, "busy_timeout", 5000)?;
     c.pragma_update(None, "foreign_keys", "OFF")?;
     c.execute_batch(SCHEMA)?;
+    // Every statement the writer runs stays prepared (rusqlite keeps 16 by default).
+    c.set_prepared_statement_cache_capacity(256);
     Ok(c)
 }
 
 fn open_read(path: &Path) -> Result<Connection, rusqlite::Error> {
     let c = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
     c.pragma_update(None, "busy_timeout", 5000)?;
+    c.set_prepared_statement_cache_capacity(64);
     Ok(c)
 }
 
@@ -94,7 +101,7 @@ impl SqliteStore {
         let (tx, rx) = mpsc::sync_channel::<Job>(QUEUE);
         let writer_path = path.to_path_buf();
         let handle = std::thread::Builder::new().name("tessera-writer".into()).spawn(move || writer(conn, writer_path, state, rx, clock, keys, metrics))?;
-        Ok(Arc::new(SqliteStore { path: path.to_path_buf(), queue: Mutex::new(Some(tx)), readers: Mutex::new(Vec::new()), writer: Mutex::new(Some(handle)) }))
+        Ok(Arc::new(SqliteStore { path: path.to_path_buf(), queue: Mutex::new(Some(tx)), readers: Mutex::new(Vec::new()), writer: Mutex::new(Some(handle)), streams: Mutex::new(Default::default()) }))
     }
 
     /// Queues a write; the answer comes once its batch is on disk.
@@ -165,7 +172,9 @@ fn load(conn: &Connection, keys: &Keys) -> Result<State, ApiError> {
                 g.entry(answer).or_default().push(t);
             }
         }
-        let mut st = conn.prepare("SELECT id, prelabel FROM tasks WHERE project = ?1 AND prelabel IS NOT NULL AND status IN ('waiting', 'waiting_for_parts', 'reopened')")?;
+        // Start-up reads only what is live: golden tasks and pre-labels of tasks not yet settled
+        // (partial indexes; a settled task's pre-label is cleared), never the whole history.
+        let mut st = conn.prepare("SELECT id, prelabel FROM tasks WHERE project = ?1 AND prelabel IS NOT NULL")?;
         for r in st.query_map([id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))? {
             let (t, pl) = r?;
             if let Ok(pl) = serde_json::from_str::<api::PreLabel>(&pl) {
@@ -204,13 +213,25 @@ fn load(conn: &Connection, keys: &Keys) -> Result<State, ApiError> {
 #[allow(clippy::too_many_arguments)]
 fn writer(mut conn: Connection, path: PathBuf, mut state: State, rx: mpsc::Receiver<Job>, clock: Arc<dyn Clock>, keys: Arc<Keys>, metrics: Arc<Metrics>) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    let mut metrics_due = Instant::now();
+    let mut gauges_stale = true;
     loop {
+        if gauges_stale && metrics_due.elapsed() >= Duration::from_millis(200) {
+            // Gauges at most five times a second, and within a second of any change (the
+            // writer wakes at least once a second).
+            metrics_due = Instant::now();
+            gauges_stale = false;
+            let queues = state.projects.values().map(|p| (p.id, p.core.queue_len(), p.core.live_tasks(), p.leases.len())).collect();
+            let streams = state.projects.values().flat_map(|p| p.settings.setup.streams.iter().enumerate().map(move |(i, s)| (p.id, s.name.clone(), p.core.queue_len_of(i as u16)))).collect();
+            metrics.set_queues(queues, streams);
+        }
         let now = clock.now_us();
         let wait = match state.next_due() {
             Some(at) if at <= now => Duration::ZERO,
             Some(at) => Duration::from_micros((at - now).min(1_000_000)),
             None => Duration::from_secs(1),
         };
+        let wait = if gauges_stale { wait.min(Duration::from_millis(200)) } else { wait };
         match rx.recv_timeout(wait) {
             Ok(job) => batch.push(job),
             Err(RecvTimeoutError::Timeout) => {}
@@ -258,7 +279,8 @@ fn writer(mut conn: Connection, path: PathBuf, mut state: State, rx: mpsc::Recei
             }
         }
         metrics.observe_batch(n, started.elapsed());
-        metrics.set_queues(state.projects.values().map(|p| (p.id, p.core.queue_len(), p.core.live_tasks(), p.leases.len())).collect());
+        gauges_stale = true;
+        tracing::debug!(ops = n, ms = started.elapsed().as_secs_f64() * 1e3, "batch committed");
         for (result, reply) in replies {
             if let Some(r) = reply {
                 let _ = r.send(if poisoned { Err(ApiError::unavailable("the store failed; retry")) } else { result });
@@ -289,7 +311,7 @@ fn run_batch(conn: &mut Connection, state: &mut State, batch: &mut Vec<Job>, now
             out.push((Err(ApiError::unavailable("the store failed; retry")), reply));
             continue;
         }
-        if let Err(e) = tx.execute_batch("SAVEPOINT op") {
+        if let Err(e) = tx.prepare_cached("SAVEPOINT op").and_then(|mut s| s.execute([])) {
             poisoned = true;
             out.push((Err(ApiError::from(e)), reply));
             continue;
@@ -298,7 +320,7 @@ fn run_batch(conn: &mut Connection, state: &mut State, batch: &mut Vec<Job>, now
         let mut added = Vec::new();
         match ops::execute(state, &mut w, op, now, &mut added) {
             Ok(r) => {
-                let _ = tx.execute_batch("RELEASE op");
+                let _ = tx.prepare_cached("RELEASE op").and_then(|mut s| s.execute([]));
                 keys.extend(added);
                 let r = match r {
                     Reply::Refused(e) => Err(e),
@@ -408,7 +430,11 @@ impl WriteTx for SqlTx<'_> {
                 tx.prepare_cached("INSERT INTO payloads (task, payload, metadata) VALUES (?1, ?2, ?3)")?.execute(params![id, payload, metadata])?;
             }
             Row::TaskStatus { task, status, stage, at_us } => {
-                tx.prepare_cached("UPDATE tasks SET status = ?2, stage = COALESCE(?3, stage), updated_us = ?4 WHERE id = ?1")?.execute(params![task, status, stage, at_us as i64])?;
+                if status == "settled" || status == "left_unserved" {
+                    tx.prepare_cached("UPDATE tasks SET status = ?2, prelabel = NULL, updated_us = ?3 WHERE id = ?1")?.execute(params![task, status, at_us as i64])?;
+                } else {
+                    tx.prepare_cached("UPDATE tasks SET status = ?2, stage = COALESCE(?3, stage), updated_us = ?4 WHERE id = ?1")?.execute(params![task, status, stage, at_us as i64])?;
+                }
             }
             Row::Final { task, label, confidence, votes, at_us } => {
                 let votes = serde_json::to_string(&votes).unwrap_or_default();
@@ -514,18 +540,24 @@ fn task_row(r: &rusqlite::Row, streams: &dyn Fn(i64, u16) -> String) -> rusqlite
 const TASK_COLUMNS: &str = "t.id, t.project, t.stream, t.unique_id, t.status, t.stage, t.label, t.confidence, t.finals, t.votes, t.priority, t.deadline_us, t.created_us, t.updated_us, pl.metadata";
 
 impl SqliteStore {
+    /// Stream names by project (settings never change once a project exists, so they are
+    /// read once per project).
     fn stream_names(&self, c: &Connection) -> impl Fn(i64, u16) -> String {
-        // Stream names come from the stored settings; a small cache per call.
-        let mut names: std::collections::HashMap<i64, Vec<String>> = Default::default();
-        if let Ok(mut st) = c.prepare("SELECT id, settings, lease_us, seed FROM projects") {
-            if let Ok(rows) = st.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))) {
+        let mut cache = self.streams.lock().expect("streams lock");
+        let known = cache.keys().max().copied().unwrap_or(0);
+        if let Ok(mut st) = c.prepare_cached("SELECT id, settings FROM projects WHERE id > ?1") {
+            if let Ok(rows) = st.query_map([known], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))) {
                 for (id, text) in rows.flatten() {
+                    if cache.contains_key(&id) {
+                        continue;
+                    }
                     if let Ok(s) = Settings::parse(&text, false, 1, 1) {
-                        names.insert(id, s.setup.streams.iter().map(|x| x.name.clone()).collect());
+                        cache.insert(id, s.setup.streams.iter().map(|x| x.name.clone()).collect());
                     }
                 }
             }
         }
+        let names = cache.clone();
         move |p, s| names.get(&p).and_then(|v| v.get(s as usize)).cloned().unwrap_or_else(|| format!("stream-{s}"))
     }
 }
