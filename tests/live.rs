@@ -183,10 +183,12 @@ fn a_server_killed_mid_run_loses_nothing_it_acknowledged() {
     let (hook, got) = receiver();
     let record = dir.path().join("acknowledged.jsonl");
     let n = 300;
-    let run = loadgen(port, &key, &["scenarios/mmc.toml", "--set", &format!("run.tasks={n}"), "--speedup", "900", "--callback-url", &hook, "--record", record.to_str().unwrap()]);
+    // 300 tasks at 200/h are 1.5 simulated hours: at least 6 s of wall clock at speed-up 900.
+    let mut run = loadgen(port, &key, &["scenarios/mmc.toml", "--set", &format!("run.tasks={n}"), "--speedup", "900", "--callback-url", &hook, "--record", record.to_str().unwrap()]);
     // Kill -9 twice in the middle of the run, restarting at once each time.
     for _ in 0..2 {
         std::thread::sleep(Duration::from_millis(2500));
+        assert!(run.try_wait().unwrap().is_none(), "the run is still going when the server is killed");
         server.kill().unwrap();
         server.wait().unwrap();
         server = serve(&db, port);
