@@ -256,12 +256,17 @@ pub struct Task {
     pub unique_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub label: Option<u16>,
-    /// The core's confidence in the final label (the weighted vote's posterior of that label).
+    /// The core's confidence in the final label under the stream's aggregation: the share of
+    /// votes for majority vote, the posterior of that label for weighted consensus.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub confidence: Option<f32>,
     /// Share of counted labels per class behind the final label (index = class).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub votes: Option<Vec<f32>>,
+    /// The one-coin posterior over the classes (index = class) given those labels, each weighed
+    /// by its labeller's trust when the label became final (the weighted consensus's model).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub posteriors: Option<Vec<f32>>,
     /// Times a final label was given (more than 1: a review or a ban re-opened it).
     pub finals: u32,
     #[serde(skip_serializing_if = "Option::is_none")]

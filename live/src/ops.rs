@@ -281,7 +281,8 @@ fn persist(state: &mut State, tx: &mut dyn WriteTx, project: i64, effects: &[Eff
                 at_us: now_us,
             },
             Effect::Final { task, label, confidence, labels } => {
-                let classes = p.settings.setup.streams.iter().map(|s| s.classes).max().unwrap_or(2) as usize;
+                let stream = p.streams.get(&task.0).copied().unwrap_or(0);
+                let classes = p.settings.setup.streams.get(stream as usize).map_or(2, |s| s.classes) as usize;
                 let mut votes = vec![0f32; classes.max(*label as usize + 1)];
                 for (_, l) in labels {
                     if let Some(v) = votes.get_mut(*l as usize) {
@@ -290,7 +291,8 @@ fn persist(state: &mut State, tx: &mut dyn WriteTx, project: i64, effects: &[Eff
                 }
                 let n = labels.len().max(1) as f32;
                 votes.iter_mut().for_each(|v| *v /= n);
-                Row::Final { task: task.0 as i64, label: *label, confidence: *confidence, votes, at_us: now_us }
+                let posteriors = p.core.posteriors(labels, stream);
+                Row::Final { task: task.0 as i64, label: *label, confidence: *confidence, votes, posteriors, at_us: now_us }
             }
             Effect::StageEntered { task, stage } => Row::TaskStatus { task: task.0 as i64, status: "waiting", stage: stage_name(*stage), at_us: now_us },
             Effect::Settled { task } => Row::TaskStatus { task: task.0 as i64, status: "settled", stage: None, at_us: now_us },
@@ -476,7 +478,8 @@ fn create_one(state: &mut State, tx: &mut dyn WriteTx, project: i64, t: NewTask,
         status: if t.gold_answer.is_some() { "gold" } else { "waiting" },
         at_us: now_us,
     };
-    tx.put(row)?;
+    // A store failure here would leave part of the task written: it poisons the batch.
+    poison(tx.put(row))?;
     if let Some(answer) = t.gold_answer {
         let p = state.projects.get_mut(&project).expect("checked");
         let rows = p.gold[stream as usize].entry(answer).or_default();

@@ -71,6 +71,9 @@ pub struct ProjectState {
     pub timers: HashSet<DueWhat>,
     /// Times each task's work was leased (for `lease_epoch`), for live tasks only.
     pub lease_counts: HashMap<u64, u64>,
+    /// The stream of each task not yet settled (a final label's report needs it after the core
+    /// let the task go).
+    pub streams: HashMap<u64, u16>,
 }
 
 impl ProjectState {
@@ -90,6 +93,7 @@ impl ProjectState {
             prelabels: HashMap::new(),
             timers: HashSet::new(),
             lease_counts: HashMap::new(),
+            streams: HashMap::new(),
         }
     }
 
@@ -140,9 +144,13 @@ impl ProjectState {
                         due.push((at.0, d));
                     }
                 }
+                Effect::Arrived { task, stream } => {
+                    self.streams.insert(task.0, stream);
+                }
                 Effect::Settled { task } | Effect::LeftUnserved { task, .. } => {
                     self.lease_counts.remove(&task.0);
                     self.prelabels.remove(&task.0);
+                    self.streams.remove(&task.0);
                 }
                 _ => {}
             }

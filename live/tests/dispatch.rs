@@ -42,7 +42,14 @@ fn a_lease_expires_on_its_own_and_late_work_follows_the_core_rule() {
     assert_eq!(v["late"], true);
     let (st, v) = submit(&s, b, &tb, lb["assignment_id"].as_u64().unwrap(), json!({ "label": 1 }));
     assert_eq!((st, v["outcome"].as_str(), v["task_status"].as_str()), (200, Some("counted"), Some("final")));
-    assert_eq!(get_task(&s, &key, t1)["label"], 1);
+    let t = get_task(&s, &key, t1);
+    assert_eq!(t["label"], 1);
+    // The posterior over the 3 classes, from the counted label and its labeller's trust.
+    let post: Vec<f64> = t["posteriors"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+    assert_eq!(post.len(), 3, "{t}");
+    assert!((post.iter().sum::<f64>() - 1.0).abs() < 1e-5 && post[1] > post[0] && post[1] > post[2], "{t}");
+    // Majority vote's confidence is the share of votes; the posterior weighs the vote by trust.
+    assert_eq!(t["confidence"], 1.0);
 
     // A late answer whose slot was not leased again counts.
     let t2 = task(&s, &key, p, json!({}));
@@ -256,10 +263,12 @@ fn a_task_goes_only_to_whom_it_is_reserved_for_and_never_to_whom_it_is_unavailab
     let (b, tb) = annotator(&s, &key, p, json!({ "external_id": "b" }));
     let reserved = task(&s, &key, p, json!({ "reserved_for": [b] }));
     assert!(next(&s, a, &ta).is_none(), "reserved for b");
-    assert_eq!(next(&s, b, &tb).unwrap()["task_id"], reserved);
+    let lb = next(&s, b, &tb).unwrap();
+    assert_eq!(lb["task_id"], reserved);
+    submit(&s, b, &tb, lb["assignment_id"].as_u64().unwrap(), json!({ "label": 0 }));
     let not_a = task(&s, &key, p, json!({ "unavailable_for": [a] }));
     assert!(next(&s, a, &ta).is_none(), "unavailable for a");
     let (st, v) = s.call("POST", &format!("/v1/projects/{p}/tasks"), &key, Some(json!({ "reserved_for": [999] })));
     assert_eq!((st, v["field"].as_str()), (422, Some("reserved_for[0]")), "{v}");
-    let _ = not_a;
+    assert!(next(&s, b, &tb).is_some_and(|l| l["task_id"] == not_a), "b may take it");
 }

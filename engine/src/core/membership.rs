@@ -62,6 +62,13 @@ impl Core {
         }
     }
 
+    /// The one-coin posterior over a stream's classes given these labels, each weighed by its
+    /// labeller's trust now: the weighted consensus's own model, for a final label's report.
+    pub fn posteriors(&self, labels: &[(AnnotatorId, u16)], stream: u16) -> Vec<f32> {
+        let classes = self.cfg.streams.get(stream as usize).map_or(2, |s| s.classes);
+        crate::quality::posterior::one_coin_posteriors(labels.iter().map(|&(a, l)| (self.qc.trust.value(a), l)), classes)
+    }
+
     /// The annotators the core knows, by id.
     pub fn annotators(&self) -> &[AnnotatorView] {
         &self.annotators

@@ -27,6 +27,28 @@ pub fn one_coin_posterior(votes: impl Iterator<Item = (f64, u16)>, classes: u16)
     (best as u16, (1.0 / total) as f32)
 }
 
+/// The whole posterior over the `classes` labels (the same model; sums to 1; empty with no
+/// votes).
+pub fn one_coin_posteriors(votes: impl Iterator<Item = (f64, u16)>, classes: u16) -> Vec<f32> {
+    let k = classes.max(2) as usize;
+    let mut logp = vec![0.0f64; k];
+    let mut any = false;
+    for (p, label) in votes {
+        any = true;
+        let p = p.clamp(0.01, 0.99);
+        let (right, wrong) = (p.ln(), ((1.0 - p) / (k as f64 - 1.0)).ln());
+        for (c, lp) in logp.iter_mut().enumerate() {
+            *lp += if c == label as usize { right } else { wrong };
+        }
+    }
+    if !any {
+        return Vec::new();
+    }
+    let max = logp.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let total: f64 = logp.iter().map(|l| (l - max).exp()).sum();
+    logp.iter().map(|l| ((l - max).exp() / total) as f32).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -47,5 +69,16 @@ mod tests {
         assert_eq!(one_coin_posterior(std::iter::empty(), 4), (0, 0.0));
         // A tie goes to the lowest label.
         assert_eq!(one_coin_posterior([(0.7, 3), (0.7, 1)].into_iter(), 4).0, 1);
+    }
+
+    #[test]
+    fn the_whole_posterior_agrees_with_the_leading_label() {
+        let votes = [(0.6, 1), (0.6, 1), (0.99, 0), (0.7, 2)];
+        let all = one_coin_posteriors(votes.into_iter(), 3);
+        let (l, c) = one_coin_posterior(votes.into_iter(), 3);
+        assert!((all.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+        assert_eq!(all.iter().cloned().fold(0.0, f32::max), c);
+        assert_eq!(all[l as usize], c);
+        assert!(one_coin_posteriors(std::iter::empty(), 3).is_empty());
     }
 }

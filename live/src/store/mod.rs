@@ -28,7 +28,7 @@ pub enum Row {
     TaskStatus { task: i64, status: &'static str, stage: Option<String>, at_us: u64 },
     /// A final label: status final, `finals` + 1; with a callback URL, an outbox message
     /// (`label.final` the first time, `label.updated` after).
-    Final { task: i64, label: u16, confidence: f32, votes: Vec<f32>, at_us: u64 },
+    Final { task: i64, label: u16, confidence: f32, votes: Vec<f32>, posteriors: Vec<f32>, at_us: u64 },
     Lease { project: i64, assignment: u64, annotator: i64, task: i64, kind: &'static str, stage: u16, opened_us: u64, expires_us: u64 },
     LeaseExtended { project: i64, assignment: u64, expires_us: u64 },
     LeaseEnded { project: i64, assignment: u64, how: &'static str, at_us: u64 },

@@ -39,7 +39,7 @@ CREATE TABLE IF NOT EXISTS tenants (id INTEGER PRIMARY KEY, name TEXT NOT NULL, 
 CREATE TABLE IF NOT EXISTS api_keys (hash TEXT PRIMARY KEY, tenant INTEGER NOT NULL, created_us INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS projects (id INTEGER PRIMARY KEY, tenant INTEGER NOT NULL, name TEXT NOT NULL, settings TEXT NOT NULL, lease_us INTEGER NOT NULL, seed INTEGER NOT NULL, webhook_secret TEXT NOT NULL, created_us INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS annotators (id INTEGER PRIMARY KEY, project INTEGER NOT NULL, core_id INTEGER NOT NULL, external_id TEXT NOT NULL, token_hash TEXT NOT NULL UNIQUE, trust REAL, banned_until_us INTEGER, earned_usd REAL NOT NULL DEFAULT 0, created_us INTEGER NOT NULL, UNIQUE (project, external_id));
-CREATE TABLE IF NOT EXISTS tasks (id INTEGER PRIMARY KEY, project INTEGER NOT NULL, stream INTEGER NOT NULL, unique_id TEXT, priority INTEGER, deadline_us INTEGER, callback_url TEXT, gold_answer INTEGER, prelabel TEXT, status TEXT NOT NULL, stage TEXT, label INTEGER, confidence REAL, votes TEXT, finals INTEGER NOT NULL DEFAULT 0, created_us INTEGER NOT NULL, updated_us INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS tasks (id INTEGER PRIMARY KEY, project INTEGER NOT NULL, stream INTEGER NOT NULL, unique_id TEXT, priority INTEGER, deadline_us INTEGER, callback_url TEXT, gold_answer INTEGER, prelabel TEXT, status TEXT NOT NULL, stage TEXT, label INTEGER, confidence REAL, votes TEXT, posteriors TEXT, finals INTEGER NOT NULL DEFAULT 0, created_us INTEGER NOT NULL, updated_us INTEGER NOT NULL);
 CREATE UNIQUE INDEX IF NOT EXISTS tasks_unique ON tasks (project, unique_id) WHERE unique_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS tasks_updated ON tasks (project, updated_us, id);
 CREATE INDEX IF NOT EXISTS tasks_gold ON tasks (project) WHERE gold_answer IS NOT NULL;
@@ -436,17 +436,18 @@ impl WriteTx for SqlTx<'_> {
                     tx.prepare_cached("UPDATE tasks SET status = ?2, stage = COALESCE(?3, stage), updated_us = ?4 WHERE id = ?1")?.execute(params![task, status, stage, at_us as i64])?;
                 }
             }
-            Row::Final { task, label, confidence, votes, at_us } => {
+            Row::Final { task, label, confidence, votes, posteriors, at_us } => {
                 let votes = serde_json::to_string(&votes).unwrap_or_default();
+                let posteriors = serde_json::to_string(&posteriors).unwrap_or_default();
                 let (finals, url, project, unique): (u32, Option<String>, i64, Option<String>) = tx
-                    .prepare_cached("UPDATE tasks SET status = 'final', stage = NULL, label = ?2, confidence = ?3, votes = ?4, finals = finals + 1, updated_us = ?5 WHERE id = ?1 RETURNING finals, callback_url, project, unique_id")?
-                    .query_row(params![task, label, confidence as f64, votes, at_us as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+                    .prepare_cached("UPDATE tasks SET status = 'final', stage = NULL, label = ?2, confidence = ?3, votes = ?4, posteriors = ?6, finals = finals + 1, updated_us = ?5 WHERE id = ?1 RETURNING finals, callback_url, project, unique_id")?
+                    .query_row(params![task, label, confidence as f64, votes, at_us as i64, posteriors], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
                 if url.is_some() {
                     let event_type = if finals > 1 { "label.updated" } else { "label.final" };
                     let body = serde_json::json!({
                         "type": event_type,
                         "timestamp": crate::webhooks::rfc3339(at_us),
-                        "data": { "task_id": task, "project_id": project, "unique_id": unique, "label": label, "confidence": confidence, "votes": serde_json::from_str::<serde_json::Value>(&votes).unwrap_or_default(), "finals": finals }
+                        "data": { "task_id": task, "project_id": project, "unique_id": unique, "label": label, "confidence": confidence, "votes": serde_json::from_str::<serde_json::Value>(&votes).unwrap_or_default(), "posteriors": serde_json::from_str::<serde_json::Value>(&posteriors).unwrap_or_default(), "finals": finals }
                     })
                     .to_string();
                     tx.prepare_cached("INSERT INTO outbox (task, event_type, body, state, next_us, created_us) VALUES (?1, ?2, ?3, 'pending', ?4, ?4)")?.execute(params![task, event_type, body, at_us as i64])?;
@@ -518,6 +519,7 @@ fn task_row(r: &rusqlite::Row, streams: &dyn Fn(i64, u16) -> String) -> rusqlite
     let stream: u16 = r.get(2)?;
     let votes: Option<String> = r.get(9)?;
     let metadata: Option<String> = r.get(14)?;
+    let posteriors: Option<String> = r.get(15)?;
     Ok(api::Task {
         id: r.get(0)?,
         project_id: project,
@@ -528,6 +530,7 @@ fn task_row(r: &rusqlite::Row, streams: &dyn Fn(i64, u16) -> String) -> rusqlite
         label: r.get(6)?,
         confidence: r.get::<_, Option<f64>>(7)?.map(|c| c as f32),
         votes: votes.and_then(|v| serde_json::from_str(&v).ok()),
+        posteriors: posteriors.and_then(|v| serde_json::from_str(&v).ok()),
         finals: r.get(8)?,
         priority: r.get(10)?,
         deadline_us: r.get::<_, Option<i64>>(11)?.map(|d| d as u64),
@@ -537,7 +540,7 @@ fn task_row(r: &rusqlite::Row, streams: &dyn Fn(i64, u16) -> String) -> rusqlite
     })
 }
 
-const TASK_COLUMNS: &str = "t.id, t.project, t.stream, t.unique_id, t.status, t.stage, t.label, t.confidence, t.finals, t.votes, t.priority, t.deadline_us, t.created_us, t.updated_us, pl.metadata";
+const TASK_COLUMNS: &str = "t.id, t.project, t.stream, t.unique_id, t.status, t.stage, t.label, t.confidence, t.finals, t.votes, t.priority, t.deadline_us, t.created_us, t.updated_us, pl.metadata, t.posteriors";
 
 impl SqliteStore {
     /// Stream names by project (settings never change once a project exists, so they are
