@@ -42,7 +42,9 @@ pub enum Op {
     CreateKey { tenant: i64 },
     CreateProject { tenant: i64, req: api::CreateProject },
     Register { tenant: i64, project: i64, reg: Registration },
-    CreateTasks { tenant: i64, project: i64, tasks: Vec<NewTask>, bulk: bool, idempotency: Option<(String, String)> },
+    /// `offset`: where these tasks start in the request's list (a bulk request comes in chunks;
+    /// errors name `tasks[offset + i]`).
+    CreateTasks { tenant: i64, project: i64, tasks: Vec<NewTask>, bulk: bool, offset: usize, idempotency: Option<(String, String)> },
     Next { who: Principal, annotator: i64 },
     Submit { who: Principal, annotator: i64, assignment: u64, submit: api::Submit },
     Release { who: Principal, annotator: i64, assignment: u64, skip: bool },
@@ -128,7 +130,7 @@ pub fn execute(state: &mut State, tx: &mut dyn WriteTx, op: Op, now_us: u64, new
         }
         Op::CreateProject { tenant, req } => create_project(state, tx, tenant, req, now_us),
         Op::Register { tenant, project, reg } => register(state, tx, tenant, project, reg, now_us, new_keys),
-        Op::CreateTasks { tenant, project, tasks, bulk, idempotency } => create_tasks(state, tx, tenant, project, tasks, bulk, idempotency, now_us),
+        Op::CreateTasks { tenant, project, tasks, bulk, offset, idempotency } => create_tasks(state, tx, tenant, project, tasks, (bulk, offset), idempotency, now_us),
         Op::Next { who, annotator } => next(state, tx, who, annotator, now_us),
         Op::Submit { who, annotator, assignment, submit } => submit_answer(state, tx, who, annotator, assignment, submit, now_us),
         Op::Release { who, annotator, assignment, skip } => release(state, tx, who, annotator, assignment, skip, now_us),
@@ -391,7 +393,7 @@ fn check_task(p: &ProjectState, t: &NewTask, at: &str) -> Result<u16, ApiError> 
 }
 
 #[allow(clippy::too_many_arguments)]
-fn create_tasks(state: &mut State, tx: &mut dyn WriteTx, tenant: i64, project: i64, tasks: Vec<NewTask>, bulk: bool, idempotency: Option<(String, String)>, now_us: u64) -> Result<Reply, Failure> {
+fn create_tasks(state: &mut State, tx: &mut dyn WriteTx, tenant: i64, project: i64, tasks: Vec<NewTask>, (bulk, offset): (bool, usize), idempotency: Option<(String, String)>, now_us: u64) -> Result<Reply, Failure> {
     project_of(state, tenant, project)?;
     let route = if bulk { "tasks:bulk" } else { "tasks" };
     if let Some((key, hash)) = &idempotency {
@@ -402,12 +404,12 @@ fn create_tasks(state: &mut State, tx: &mut dyn WriteTx, tenant: i64, project: i
             return Ok(Reply::Stored(status, body));
         }
     }
-    if tasks.len() > MAX_BULK {
+    if offset + tasks.len() > MAX_BULK {
         return Err(ApiError::unprocessable("tasks", format!("{} tasks, more than the {MAX_BULK} a request may carry", tasks.len())).into());
     }
     let mut items = Vec::with_capacity(tasks.len());
     for (i, t) in tasks.into_iter().enumerate() {
-        let at = if bulk { format!("tasks[{i}].") } else { String::new() };
+        let at = if bulk { format!("tasks[{}].", offset + i) } else { String::new() };
         match create_one(state, tx, project, t, &at, now_us) {
             Ok(c) => items.push(Ok(c)),
             Err(Failure::Refused(e)) if bulk => items.push(Err(e)),

@@ -272,3 +272,25 @@ fn a_task_goes_only_to_whom_it_is_reserved_for_and_never_to_whom_it_is_unavailab
     assert_eq!((st, v["field"].as_str()), (422, Some("reserved_for[0]")), "{v}");
     assert!(next(&s, b, &tb).is_some_and(|l| l["task_id"] == not_a), "b may take it");
 }
+
+#[test]
+fn a_large_bulk_is_written_in_chunks_and_a_retry_returns_every_chunk() {
+    let (_dir, s) = fresh();
+    let key = tenant(&s, "acme");
+    let (p, _) = project(&s, &key, ONE_STREAM, 600.0);
+    let mut tasks: Vec<serde_json::Value> = (0..600).map(|i| json!({ "unique_id": format!("u{i}") })).collect();
+    tasks[510] = json!({ "stream": "nope" });
+    let body = json!({ "tasks": tasks }).to_string();
+    let path = format!("/v1/projects/{p}/tasks/bulk");
+    let (st, first) = s.raw("POST", &path, &key, &body, &[("Idempotency-Key", "import-1")]);
+    assert_eq!(st, 200, "{first}");
+    let items = first["items"].as_array().unwrap();
+    assert_eq!(items.len(), 600);
+    assert_eq!(items[510]["status"], 422);
+    assert!(items[510]["error"].as_str().unwrap().contains("nope"), "{}", items[510]);
+    assert_eq!(items.iter().filter(|i| i["status"] == 201).count(), 599);
+    let (st, again) = s.raw("POST", &path, &key, &body, &[("Idempotency-Key", "import-1")]);
+    assert_eq!((st, &again), (200, &first), "the retry returns every chunk's stored answer");
+    let (_, page) = s.call("GET", &format!("/v1/projects/{p}/tasks?limit=1000"), &key, None);
+    assert_eq!(page["tasks"].as_array().unwrap().len(), 599, "nothing was created twice");
+}
