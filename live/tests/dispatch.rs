@@ -294,3 +294,14 @@ fn a_large_bulk_is_written_in_chunks_and_a_retry_returns_every_chunk() {
     let (_, page) = s.call("GET", &format!("/v1/projects/{p}/tasks?limit=1000"), &key, None);
     assert_eq!(page["tasks"].as_array().unwrap().len(), 599, "nothing was created twice");
 }
+
+#[test]
+fn a_task_with_its_own_priority_jumps_the_queue_under_fixed_priority() {
+    let (_dir, s) = fresh();
+    let key = tenant(&s, "acme");
+    let (p, _) = project(&s, &key, &format!("{ONE_STREAM}[routing]\npolicy = \"fixed-priority\"\n"), 600.0);
+    let (a, ta) = annotator(&s, &key, p, json!({ "external_id": "a" }));
+    let _low = task(&s, &key, p, json!({}));
+    let high = task(&s, &key, p, json!({ "priority": 9 }));
+    assert_eq!(next(&s, a, &ta).unwrap()["task_id"], high, "the task's own priority, not its stream's, decides");
+}

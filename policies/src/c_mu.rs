@@ -23,9 +23,9 @@ impl Router for CMu {
         // its candidate, and the earliest deadline among them wins. Reviewers, who may take
         // reviews of types they cannot label, and a best class with nothing eligible, take the
         // full scan below, which is the definition.
-        // (The stream set is a 64-bit mask: with more streams, or stages that need other skills
-        // than their stream's type, the full scan decides.)
-        if !view.reviewer && st.queue.streams().len() <= 64 && st.queue.one_type_per_stream() {
+        // (The stream set is a 64-bit mask: with more streams, stages that need other skills
+        // than their stream's type, or tasks with their own deadline, the full scan decides.)
+        if !view.reviewer && st.queue.streams().len() <= 64 && st.queue.stream_facts_decide() {
             let (mut best, mut mask) = (f64::NEG_INFINITY, 0u64);
             for (s, f) in st.queue.streams().iter().enumerate() {
                 let Some(skill) = view.skills.get(f.ttype as usize).copied().flatten() else { continue };

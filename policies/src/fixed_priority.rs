@@ -22,9 +22,9 @@ impl Router for FixedPriority {
         let facts = st.queue.streams();
         let mut levels: [(u32, u64); 64] = [(0, 0); 64];
         let mut n = 0;
-        // (Stream sets are 64-bit masks: with more streams, or stages that need other skills than
-        // their stream's type, the full scan below decides.)
-        for (s, f) in facts.iter().enumerate().take(if facts.len() <= 64 && st.queue.one_type_per_stream() { 64 } else { 0 }) {
+        // (Stream sets are 64-bit masks: with more streams, stages that need other skills than
+        // their stream's type, or tasks with their own priority, the full scan below decides.)
+        for (s, f) in facts.iter().enumerate().take(if facts.len() <= 64 && st.queue.stream_facts_decide() { 64 } else { 0 }) {
             let skilled = view.reviewer || matches!(view.skills.get(f.ttype as usize), Some(Some(_)));
             if st.queue.waiting(s as u16) == 0 || !skilled {
                 continue;

@@ -110,6 +110,9 @@ impl Core {
         }
         self.leases.forget(now, self.cfg.late_window);
         let cmd = Command::TaskArrived { task, stream, parts, part_of };
+        if over.priority.is_some() || over.deadline.is_some() {
+            self.queue.mark_per_task();
+        }
         self.arrive(cmd, task, stream, parts, part_of, over, now, rng);
         &self.out
     }

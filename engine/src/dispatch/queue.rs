@@ -32,11 +32,19 @@ pub struct WaitQueue {
     /// How many times the order stopped being strictly increasing.
     disorders: u64,
     changes: Changes<(TaskId, bool)>,
+    /// Some task carried its own priority or deadline (a live task), so a stream's facts no
+    /// longer speak for its tasks.
+    per_task: bool,
 }
 
 impl WaitQueue {
     pub fn new(facts: Vec<StreamFacts>) -> Self {
-        WaitQueue { order: VecDeque::new(), waiting: vec![0; facts.len()], facts, descents: 0, disorders: 0, changes: Changes::default() }
+        WaitQueue { order: VecDeque::new(), waiting: vec![0; facts.len()], facts, descents: 0, disorders: 0, changes: Changes::default(), per_task: false }
+    }
+    /// A task with its own priority or deadline joined the operation (for good: the fast paths
+    /// that trust stream facts stay off).
+    pub fn mark_per_task(&mut self) {
+        self.per_task = true;
     }
     #[inline]
     fn set_descents(&mut self, descents: usize) {
@@ -108,6 +116,12 @@ impl WaitQueue {
     /// Every stream's waiting tasks have the stream's task type (no stage needs another skill).
     pub fn one_type_per_stream(&self) -> bool {
         !self.facts.iter().any(|f| f.mixed_types)
+    }
+    /// A stream's facts speak for each of its waiting tasks: one task type per stream, the
+    /// stream's priority, and arrival order within a stream is deadline order (no task brought
+    /// its own priority or deadline). Policies that decide on stream facts first rely on it.
+    pub fn stream_facts_decide(&self) -> bool {
+        !self.per_task && self.one_type_per_stream()
     }
 }
 
