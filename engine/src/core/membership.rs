@@ -1,6 +1,6 @@
 //! What a live operation changes in the core while it runs, beyond commands: annotators who
-//! register, the answers its golden tasks hold, and a task's own priority, deadline and the
-//! people it must not go to. The simulation fixes all of these when it builds the core; the live
+//! register, the answers its golden tasks hold, a task's own priority and deadline and the people
+//! it must not (or may only) go to, and the time per item learned from handling times. The simulation fixes all of these when it builds the core; the live
 //! server calls these methods and logs each call beside its commands, so that replaying the log
 //! through a fresh core gives the same state and effects.
 
