@@ -531,3 +531,55 @@ fn queue_patience_ends_a_wait_for_the_first_annotator_only() {
     let a = assigned(&b.ready(1));
     assert!(has(&b.label(a[0].0, 1, 1), |e| matches!(e, Effect::Final { task: TaskId(1), .. })));
 }
+
+#[test]
+fn a_live_core_learns_people_speeds_golden_answers_and_task_overrides() {
+    // Speed: declared 30 s; answered 3 handling times of 10 s with a learning weight of 0.5.
+    let mut core = core_with(quality(1), 1, 0);
+    core.cfg.learn_speed = Some(0.5);
+    let mut b = Bench::new(core);
+    for t in 0..3 {
+        b.arrive(t);
+        let (id, ..) = assigned(&b.ready(0))[0];
+        b.now = b.now.plus(Dur(9 * S)); // `go` adds the tenth second
+        b.label(id, 0, 1);
+    }
+    let secs = b.core.annotators()[0].skills[0].unwrap().mean_secs;
+    assert!((secs - (30.0 * 0.125 + 10.0 * 0.875)).abs() < 1e-9, "{secs}");
+    // Without learn_speed (the simulation) the declared speed stays.
+    let mut s = Bench::new(core_with(quality(1), 1, 0));
+    s.arrive(0);
+    let (id, ..) = assigned(&s.ready(0))[0];
+    s.label(id, 0, 1);
+    assert_eq!(s.core.annotators()[0].skills[0].unwrap().mean_secs, 30.0);
+
+    // Registration at run time; a reservation and an exclusion; a task's own priority.
+    let mut b = Bench::new(core_with(quality(1), 1, 0));
+    let new = b.core.add_annotator(people(1, 0).pop().unwrap(), Pay::PerItem(0.2));
+    assert_eq!(new, 1);
+    b.core.check().unwrap();
+    let over = TaskOverrides { reserved_for: vec![1], ..Default::default() };
+    b.core.arrive_with(TaskId(10), 0, 0, None, over, b.now, &mut b.rng);
+    assert!(!b.core.has_waiting_for(0) && b.core.has_waiting_for(1), "reserved for 1");
+    assert!(assigned(&b.ready(0)).is_empty());
+    b.go(Command::AnnotatorAway { annotator: 0 });
+    assert_eq!(assigned(&b.ready(1))[0].2, Work::Label { task: TaskId(10) });
+    let over = TaskOverrides { unavailable_for: vec![1], priority: Some(7), ..Default::default() };
+    b.core.arrive_with(TaskId(11), 0, 0, None, over, b.now, &mut b.rng);
+    assert_eq!(b.core.task_view(TaskId(11)).map(|v| v.priority), Some(7));
+    assert!(b.core.has_waiting_for(0));
+
+    // Golden items only with the answers real golden tasks hold; none when there are none.
+    let mut q = quality(1);
+    q.gold_rate = 1.0;
+    let mut g = Bench::new(core_with(q, 1, 0));
+    g.core.set_gold_answers(0, vec![]);
+    g.arrive(0);
+    assert!(matches!(assigned(&g.ready(0))[0].2, Work::Label { .. }), "no golden task: real work");
+    let mut q = quality(1);
+    q.gold_rate = 1.0;
+    let mut g = Bench::new(core_with(q, 1, 0));
+    g.core.set_gold_answers(0, vec![2]);
+    g.arrive(0);
+    assert_eq!(assigned(&g.ready(0))[0].2, Work::Gold { stream: 0, answer: 2 });
+}
