@@ -87,7 +87,7 @@ async fn create_tenant(req: HttpRequest, app: web::Data<App>, payload: web::Payl
 }
 
 /// Another API key for a tenant (admin key).
-#[utoipa::path(post, path = "/v1/tenants/{tenant_id}/keys", params(("tenant_id" = i64, Path)), responses((status = 201, body = api::KeyCreated), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/tenants/{tenant_id}/keys", params(("tenant_id" = i64, Path)), responses((status = 201, body = api::KeyCreated), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 async fn create_key(req: HttpRequest, app: web::Data<App>, path: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     if app.who(&req)? != Principal::Admin {
         return Err(ApiError::forbidden("creating keys needs the admin key"));

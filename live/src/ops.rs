@@ -123,6 +123,9 @@ pub fn execute(state: &mut State, tx: &mut dyn WriteTx, op: Op, now_us: u64, new
             Ok(Reply::Tenant(api::TenantCreated { tenant_id: id, api_key: key }))
         }
         Op::CreateKey { tenant } => {
+            if !tx.tenant_exists(tenant)? {
+                return Err(ApiError::not_found("tenant").into());
+            }
             let key = auth::new_token("tsk");
             tx.put(Row::ApiKey { hash: auth::hash(&key), tenant, at_us: now_us })?;
             new_keys.push((auth::hash(&key), Principal::Tenant(tenant)));

@@ -76,6 +76,12 @@ fn another_tenant_sees_nothing() {
     assert_eq!(st, 201, "the owner may");
     let (st, _) = w.s.call("POST", "/v1/tenants", &w.key, Some(json!({ "name": "x" })));
     assert_eq!(st, 403, "a tenant key cannot create tenants");
+    let (st, _) = w.s.call("POST", "/v1/tenants/999/keys", ADMIN, None);
+    assert_eq!(st, 404, "no key for a tenant that does not exist");
+    let (st, k) = w.s.call("POST", "/v1/tenants/1/keys", ADMIN, None);
+    assert_eq!(st, 201);
+    let (st, _) = w.s.call("GET", &format!("/v1/tasks/{}", w.task), k["api_key"].as_str().unwrap(), None);
+    assert_eq!(st, 200, "a second key of the same tenant works");
     let (st, v) = w.s.call("GET", &format!("/v1/tasks/{}", w.task), "tsk_forged", None);
     assert_eq!((st, v["error"].as_str()), (401, Some("unauthorized")));
 }

@@ -79,6 +79,7 @@ pub trait WriteTx {
     /// What a submission on this assignment was answered: (answer, response).
     fn submission(&mut self, project: i64, assignment: u64) -> Result<Option<(String, String)>, ApiError>;
     fn lease(&mut self, project: i64, assignment: u64) -> Result<Option<LeaseRow>, ApiError>;
+    fn tenant_exists(&mut self, tenant: i64) -> Result<bool, ApiError>;
     /// The project a task belongs to.
     fn task_project(&mut self, task: i64) -> Result<Option<i64>, ApiError>;
     /// The payload of a task, as stored.

@@ -385,6 +385,9 @@ impl WriteTx for SqlTx<'_> {
             .query_row(params![project, assignment as i64], |r| Ok(LeaseRow { annotator: r.get(0)?, task: r.get(1)?, kind: r.get(2)? }))
             .optional()?)
     }
+    fn tenant_exists(&mut self, tenant: i64) -> Result<bool, ApiError> {
+        Ok(self.tx.prepare_cached("SELECT 1 FROM tenants WHERE id = ?1")?.query_row([tenant], |_| Ok(())).optional()?.is_some())
+    }
     fn task_project(&mut self, task: i64) -> Result<Option<i64>, ApiError> {
         Ok(self.tx.prepare_cached("SELECT project FROM tasks WHERE id = ?1")?.query_row([task], |r| r.get(0)).optional()?)
     }
