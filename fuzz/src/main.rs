@@ -36,7 +36,8 @@ const BASES: &[&str] = &[
     include_str!("../../scenarios/bench/scarce-experts-surge.toml"),
 ];
 
-/// Fuzz what users feed Tessera: scenarios, --set/--unset overrides, answer and truth CSVs.
+/// Fuzz what users feed Tessera: scenarios, --set/--unset overrides, answer and truth CSVs, the
+/// live server's settings and bodies.
 #[derive(Parser, Debug)]
 #[command(version, about, long_about = None)]
 struct Args {
@@ -112,7 +113,7 @@ fn main() {
     let targets: Vec<String> = if args.targets.is_empty() { vec!["scenario".into(), "set".into(), "csv".into(), "live".into()] } else { args.targets.clone() };
     for t in &targets {
         if !["scenario", "set", "csv", "live"].contains(&t.as_str()) {
-            eprintln!("error: unknown target {t:?} (targets: scenario, set, csv)");
+            eprintln!("error: unknown target {t:?} (targets: scenario, set, csv, live)");
             std::process::exit(2);
         }
     }
