@@ -74,6 +74,9 @@ pub struct ProjectState {
     /// The stream of each task not yet settled (a final label's report needs it after the core
     /// let the task go).
     pub streams: HashMap<u64, u16>,
+    /// Tasks settled by the last entry: forgotten at the next one, after the rows of the last
+    /// entry's effects (a final label's among them) were written.
+    settled: Vec<u64>,
 }
 
 impl ProjectState {
@@ -94,6 +97,7 @@ impl ProjectState {
             timers: HashSet::new(),
             lease_counts: HashMap::new(),
             streams: HashMap::new(),
+            settled: Vec::new(),
         }
     }
 
@@ -116,6 +120,9 @@ impl ProjectState {
             if let Some(d) = DueWhat::of(*timer) {
                 self.timers.remove(&d);
             }
+        }
+        for t in self.settled.drain(..) {
+            self.streams.remove(&t);
         }
         let settings = self.settings.clone();
         let effects = log::apply(&mut self.core, &settings, entry, seq, SimTime(now_us))?.to_vec();
@@ -150,7 +157,7 @@ impl ProjectState {
                 Effect::Settled { task } | Effect::LeftUnserved { task, .. } => {
                     self.lease_counts.remove(&task.0);
                     self.prelabels.remove(&task.0);
-                    self.streams.remove(&task.0);
+                    self.settled.push(task.0);
                 }
                 _ => {}
             }

@@ -305,3 +305,19 @@ fn a_task_with_its_own_priority_jumps_the_queue_under_fixed_priority() {
     let high = task(&s, &key, p, json!({ "priority": 9 }));
     assert_eq!(next(&s, a, &ta).unwrap()["task_id"], high, "the task's own priority, not its stream's, decides");
 }
+
+#[test]
+fn a_final_label_reports_the_posterior_over_its_own_streams_classes() {
+    let (_dir, s) = fresh();
+    let key = tenant(&s, "acme");
+    let settings = "[[streams]]\nname = \"a\"\ntask_type = \"x\"\nclasses = 2\n[[streams]]\nname = \"b\"\ntask_type = \"y\"\nclasses = 5\n[quality]\noverlap = 1\n";
+    let (p, _) = project(&s, &key, settings, 600.0);
+    let (a, ta) = annotator(&s, &key, p, json!({ "external_id": "a" }));
+    let t = task(&s, &key, p, json!({ "stream": "b" }));
+    let l = next(&s, a, &ta).unwrap();
+    let (_, v) = submit(&s, a, &ta, l["assignment_id"].as_u64().unwrap(), json!({ "label": 4 }));
+    assert_eq!(v["task_status"], "final");
+    let got = get_task(&s, &key, t);
+    assert_eq!(got["posteriors"].as_array().unwrap().len(), 5, "{got}");
+    assert_eq!(got["votes"].as_array().unwrap().len(), 5, "{got}");
+}

@@ -192,8 +192,16 @@ fn load(conn: &Connection, keys: &Keys) -> Result<State, ApiError> {
                 p.prelabels.remove(&task.0);
             }
             p.apply(&entry, seq, at, &mut due).map_err(|e| ApiError::internal(format!("project {id}: log entry {seq}: {e}")))?;
+            if due.len() >= 1 << 16 {
+                // Keep only what is still pending, so replaying a long history stays small.
+                due.retain(|(_, w)| match w {
+                    DueWhat::Lease(a) => p.leases.contains_key(a),
+                    other => p.timers.contains(other),
+                });
+            }
         }
-        due.retain(|(_, w)| !matches!(w, DueWhat::Lease(_)));
+        // Leases come back below with their stored expiries; timers only if still pending.
+        due.retain(|(_, w)| !matches!(w, DueWhat::Lease(_)) && p.timers.contains(w));
         // Leases as stored: the golden task handed out and the expiry heartbeats moved.
         let mut st = conn.prepare("SELECT assignment, task, expires_us FROM leases WHERE project = ?1 AND state = 'open'")?;
         for r in st.query_map([id], |r| Ok((r.get::<_, u64>(0)?, r.get::<_, i64>(1)?, r.get::<_, u64>(2)?)))? {
