@@ -150,6 +150,8 @@ pub struct Gateway {
     /// Simulated annotators holding a lease.
     busy: HashSet<u32>,
     waiting: Vec<u32>,
+    /// Each waiting person's own retry timer.
+    retries: HashMap<u32, tessera_engine::kernel::TimerId>,
     off_shift: HashSet<u32>,
     task_limit: Option<u64>,
     horizon: Option<SimTime>,
@@ -193,10 +195,14 @@ impl Gateway {
             if !self.waiting.contains(&a) {
                 self.waiting.push(a);
             }
-            // Also ask again on our own after the server's hint (simulated time runs `speedup` times faster).
+            // Also ask again on our own after the server's hint (simulated time runs `speedup`
+            // times faster); one pending retry per person, the latest.
             let retry = ans.retry_after_s.unwrap_or(5.0) * self.speedup;
             let me = ctx.me();
-            ctx.send_in(Dur((retry * 1e6) as u64), me, Msg::Available { annotator: a });
+            if let Some(t) = self.retries.remove(&a) {
+                ctx.cancel(t);
+            }
+            self.retries.insert(a, ctx.send_in(Dur((retry * 1e6) as u64), me, Msg::Available { annotator: a }));
             return Ok(());
         };
         self.waiting.retain(|&w| w != a);
@@ -452,6 +458,7 @@ pub fn run(scenario: &Scenario, text: &str, cfg: &LoadgenConfig) -> Result<Loadg
         open: HashSet::new(),
         busy: HashSet::new(),
         waiting: Vec::new(),
+        retries: HashMap::new(),
         off_shift: HashSet::new(),
         task_limit: scenario.run.tasks,
         horizon: if scenario.run.tasks.is_some() { None } else { scenario.run.horizon.map(|h| SimTime(h.0)) },
