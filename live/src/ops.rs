@@ -26,14 +26,6 @@ pub enum Principal {
     Annotator { id: i64, tenant: i64 },
 }
 
-impl Principal {
-    pub fn tenant(self) -> Option<i64> {
-        match self {
-            Principal::Admin => None,
-            Principal::Tenant(t) | Principal::Annotator { tenant: t, .. } => Some(t),
-        }
-    }
-}
 
 /// A write the API asks for.
 #[derive(Debug)]
@@ -564,7 +556,7 @@ fn next(state: &mut State, tx: &mut dyn WriteTx, who: Principal, annotator: i64,
     // changes state nor grows the log. (Golden items come mixed into real work at the quality
     // settings' rate, as in the simulation, not to people with nothing else to do.)
     if !p.core.has_waiting_for(a) {
-        return Ok(Reply::Next(NextAnswer { lease: None, retry_after_s: Some(retry_after(p)) }));
+        return Ok(Reply::Next(NextAnswer { lease: None, retry_after_s: Some(RETRY_AFTER_S) }));
     }
     let effects = feed(state, tx, project, Entry::Core { command: Command::AnnotatorReady { annotator: a } }, now_us)?;
     let got = effects.iter().find_map(|e| match e {
@@ -576,16 +568,11 @@ fn next(state: &mut State, tx: &mut dyn WriteTx, who: Principal, annotator: i64,
         None => {
             // People pull work: nobody waits idle inside the core between requests.
             feed(state, tx, project, Entry::Core { command: Command::AnnotatorAway { annotator: a } }, now_us)?;
-            let p = &state.projects[&project];
-            Ok(Reply::Next(NextAnswer { lease: None, retry_after_s: Some(retry_after(p)) }))
+            Ok(Reply::Next(NextAnswer { lease: None, retry_after_s: Some(RETRY_AFTER_S) }))
         }
     }
 }
 
-/// [s] when a person with no work should ask again.
-fn retry_after(_p: &ProjectState) -> f64 {
-    RETRY_AFTER_S
-}
 
 fn answer_text(s: &api::Submit) -> String {
     format!("{:?}/{:?}", s.label, s.accept)

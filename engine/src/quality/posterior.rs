@@ -5,8 +5,8 @@
 //! Computed in log space; p_j is clamped to [0.01, 0.99] so one vote never settles a task alone.
 //! Ties go to the lowest label. With every p_j equal this is majority vote with a confidence.
 
-/// The leading label and its posterior probability.
-pub fn one_coin_posterior(votes: impl Iterator<Item = (f64, u16)>, classes: u16) -> (u16, f32) {
+/// The unnormalised log posterior of each of the `classes` labels (None with no votes).
+fn log_posterior(votes: impl Iterator<Item = (f64, u16)>, classes: u16) -> Option<Vec<f64>> {
     let k = classes.max(2) as usize;
     let mut logp = vec![0.0f64; k];
     let mut any = false;
@@ -18,11 +18,19 @@ pub fn one_coin_posterior(votes: impl Iterator<Item = (f64, u16)>, classes: u16)
             *lp += if c == label as usize { right } else { wrong };
         }
     }
-    if !any {
-        return (0, 0.0);
-    }
+    any.then_some(logp)
+}
+
+/// The largest log posterior and the normaliser Σ exp(l − max).
+fn peak(logp: &[f64]) -> (f64, f64) {
     let max = logp.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-    let total: f64 = logp.iter().map(|l| (l - max).exp()).sum();
+    (max, logp.iter().map(|l| (l - max).exp()).sum())
+}
+
+/// The leading label and its posterior probability.
+pub fn one_coin_posterior(votes: impl Iterator<Item = (f64, u16)>, classes: u16) -> (u16, f32) {
+    let Some(logp) = log_posterior(votes, classes) else { return (0, 0.0) };
+    let (max, total) = peak(&logp);
     let best = logp.iter().position(|&l| l == max).unwrap_or(0);
     (best as u16, (1.0 / total) as f32)
 }
@@ -30,22 +38,8 @@ pub fn one_coin_posterior(votes: impl Iterator<Item = (f64, u16)>, classes: u16)
 /// The whole posterior over the `classes` labels (the same model; sums to 1; empty with no
 /// votes).
 pub fn one_coin_posteriors(votes: impl Iterator<Item = (f64, u16)>, classes: u16) -> Vec<f32> {
-    let k = classes.max(2) as usize;
-    let mut logp = vec![0.0f64; k];
-    let mut any = false;
-    for (p, label) in votes {
-        any = true;
-        let p = p.clamp(0.01, 0.99);
-        let (right, wrong) = (p.ln(), ((1.0 - p) / (k as f64 - 1.0)).ln());
-        for (c, lp) in logp.iter_mut().enumerate() {
-            *lp += if c == label as usize { right } else { wrong };
-        }
-    }
-    if !any {
-        return Vec::new();
-    }
-    let max = logp.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-    let total: f64 = logp.iter().map(|l| (l - max).exp()).sum();
+    let Some(logp) = log_posterior(votes, classes) else { return Vec::new() };
+    let (max, total) = peak(&logp);
     logp.iter().map(|l| ((l - max).exp() / total) as f32).collect()
 }
 

@@ -53,14 +53,12 @@ pub enum Row {
 pub struct LeaseRow {
     pub annotator: i64,
     pub task: i64,
-    pub kind: String,
 }
 
 /// A webhook message due for delivery.
 #[derive(Clone, Debug)]
 pub struct Message {
     pub id: i64,
-    pub task: i64,
     pub url: String,
     pub event_type: String,
     pub body: String,

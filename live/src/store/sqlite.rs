@@ -389,8 +389,8 @@ impl WriteTx for SqlTx<'_> {
     fn lease(&mut self, project: i64, assignment: u64) -> Result<Option<LeaseRow>, ApiError> {
         Ok(self
             .tx
-            .prepare_cached("SELECT annotator, task, kind FROM leases WHERE project = ?1 AND assignment = ?2")?
-            .query_row(params![project, assignment as i64], |r| Ok(LeaseRow { annotator: r.get(0)?, task: r.get(1)?, kind: r.get(2)? }))
+            .prepare_cached("SELECT annotator, task FROM leases WHERE project = ?1 AND assignment = ?2")?
+            .query_row(params![project, assignment as i64], |r| Ok(LeaseRow { annotator: r.get(0)?, task: r.get(1)? }))
             .optional()?)
     }
     fn tenant_exists(&mut self, tenant: i64) -> Result<bool, ApiError> {
@@ -404,10 +404,10 @@ impl WriteTx for SqlTx<'_> {
     }
     fn due_messages(&mut self, now_us: u64, limit: usize) -> Result<Vec<Message>, ApiError> {
         let mut st = self.tx.prepare_cached(
-            "SELECT o.id, o.task, t.callback_url, o.event_type, o.body, p.webhook_secret, o.attempts FROM outbox o JOIN tasks t ON t.id = o.task JOIN projects p ON p.id = t.project \
+            "SELECT o.id, t.callback_url, o.event_type, o.body, p.webhook_secret, o.attempts FROM outbox o JOIN tasks t ON t.id = o.task JOIN projects p ON p.id = t.project \
              WHERE o.state = 'pending' AND o.next_us <= ?1 ORDER BY o.next_us, o.id LIMIT ?2",
         )?;
-        let rows = st.query_map(params![now_us as i64, limit as i64], |r| Ok(Message { id: r.get(0)?, task: r.get(1)?, url: r.get(2)?, event_type: r.get(3)?, body: r.get(4)?, secret: r.get(5)?, attempts: r.get(6)? }))?;
+        let rows = st.query_map(params![now_us as i64, limit as i64], |r| Ok(Message { id: r.get(0)?, url: r.get(1)?, event_type: r.get(2)?, body: r.get(3)?, secret: r.get(4)?, attempts: r.get(5)? }))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
     fn annotator_by_external(&mut self, project: i64, external: &str) -> Result<Option<i64>, ApiError> {
