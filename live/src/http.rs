@@ -9,8 +9,7 @@ use crate::error::{parse_json, ApiError, ErrorBody};
 use crate::metrics::Metrics;
 use crate::ops::{Op, Principal, Reply};
 use crate::project::Registration;
-use crate::store::sqlite::SqliteStore;
-use crate::store::{Reads, TaskQuery};
+use crate::store::{Store, TaskQuery};
 use actix_web::{web, HttpRequest, HttpResponse};
 use base64::Engine;
 use futures_util::StreamExt;
@@ -20,7 +19,7 @@ use utoipa::OpenApi;
 
 /// What every handler shares.
 pub struct App {
-    pub store: Arc<SqliteStore>,
+    pub store: Arc<Store>,
     pub keys: Arc<Keys>,
     pub metrics: Arc<Metrics>,
 }
@@ -30,13 +29,22 @@ pub const BODY_LIMIT: usize = 2 << 20;
 pub const BULK_LIMIT: usize = 64 << 20;
 
 impl App {
-    fn who(&self, req: &HttpRequest) -> Result<Principal, ApiError> {
+    async fn who(&self, req: &HttpRequest) -> Result<Principal, ApiError> {
         let h = req.headers().get("authorization").and_then(|v| v.to_str().ok()).ok_or_else(ApiError::unauthorized)?;
         let token = h.strip_prefix("Bearer ").ok_or_else(ApiError::unauthorized)?;
-        self.keys.who(token.trim()).ok_or_else(ApiError::unauthorized)
+        let token = token.trim();
+        if let Some(p) = self.keys.who(token) {
+            return Ok(p);
+        }
+        // A key or token another node made (a store shared by several nodes): the store knows it.
+        let hash = crate::auth::hash(token);
+        let h = hash.clone();
+        let p = self.read(move |s| s.principal(&h)).await?.ok_or_else(ApiError::unauthorized)?;
+        self.keys.add(hash, p);
+        Ok(p)
     }
-    fn tenant(&self, req: &HttpRequest) -> Result<i64, ApiError> {
-        match self.who(req)? {
+    async fn tenant(&self, req: &HttpRequest) -> Result<i64, ApiError> {
+        match self.who(req).await? {
             Principal::Tenant(t) => Ok(t),
             Principal::Admin => Err(ApiError::forbidden("the admin key manages tenants only; use a tenant's API key")),
             Principal::Annotator { .. } => Err(ApiError::forbidden("an annotator token may only lease and answer its own work")),
@@ -46,7 +54,7 @@ impl App {
         let rx = self.store.submit(op)?;
         rx.await.map_err(|_| ApiError::unavailable("the writer stopped"))?
     }
-    async fn read<T: Send + 'static>(&self, f: impl FnOnce(&SqliteStore) -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
+    async fn read<T: Send + 'static>(&self, f: impl FnOnce(&Store) -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
         let store = self.store.clone();
         web::block(move || f(&store)).await.map_err(|_| ApiError::internal("read task failed"))?
     }
@@ -76,7 +84,7 @@ fn stored(status: u16, body: String) -> HttpResponse {
 /// Creates a tenant and its first API key (admin key).
 #[utoipa::path(post, path = "/v1/tenants", request_body = api::CreateTenant, responses((status = 201, body = api::TenantCreated), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
 async fn create_tenant(req: HttpRequest, app: web::Data<App>, payload: web::Payload) -> Result<HttpResponse, ApiError> {
-    if app.who(&req)? != Principal::Admin {
+    if app.who(&req).await? != Principal::Admin {
         return Err(ApiError::forbidden("creating tenants needs the admin key"));
     }
     let b: api::CreateTenant = parse_json(&body(payload, BODY_LIMIT).await?)?;
@@ -89,7 +97,7 @@ async fn create_tenant(req: HttpRequest, app: web::Data<App>, payload: web::Payl
 /// Another API key for a tenant (admin key).
 #[utoipa::path(post, path = "/v1/tenants/{tenant_id}/keys", params(("tenant_id" = i64, Path)), responses((status = 201, body = api::KeyCreated), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 async fn create_key(req: HttpRequest, app: web::Data<App>, path: web::Path<i64>) -> Result<HttpResponse, ApiError> {
-    if app.who(&req)? != Principal::Admin {
+    if app.who(&req).await? != Principal::Admin {
         return Err(ApiError::forbidden("creating keys needs the admin key"));
     }
     match app.write(Op::CreateKey { tenant: path.into_inner() }).await? {
@@ -101,7 +109,7 @@ async fn create_key(req: HttpRequest, app: web::Data<App>, path: web::Path<i64>)
 /// Creates a project from settings in the scenario schema.
 #[utoipa::path(post, path = "/v1/projects", request_body = api::CreateProject, responses((status = 201, body = api::Project), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
 async fn create_project(req: HttpRequest, app: web::Data<App>, payload: web::Payload) -> Result<HttpResponse, ApiError> {
-    let tenant = app.tenant(&req)?;
+    let tenant = app.tenant(&req).await?;
     let b: api::CreateProject = parse_json(&body(payload, BODY_LIMIT).await?)?;
     match app.write(Op::CreateProject { tenant, req: b }).await? {
         Reply::Project(p) => Ok(HttpResponse::Created().json(p)),
@@ -112,7 +120,7 @@ async fn create_project(req: HttpRequest, app: web::Data<App>, payload: web::Pay
 /// A project's streams, groups and routing.
 #[utoipa::path(get, path = "/v1/projects/{project_id}", params(("project_id" = i64, Path)), responses((status = 200, body = api::Project), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 async fn get_project(req: HttpRequest, app: web::Data<App>, path: web::Path<i64>) -> Result<HttpResponse, ApiError> {
-    let tenant = app.tenant(&req)?;
+    let tenant = app.tenant(&req).await?;
     let id = path.into_inner();
     let (settings, _) = app.read(move |s| s.project_for_replay(tenant, id)).await?.ok_or_else(|| ApiError::not_found("project"))?;
     let name = app.read(move |s| s.project_name(id)).await?;
@@ -122,7 +130,7 @@ async fn get_project(req: HttpRequest, app: web::Data<App>, path: web::Path<i64>
 /// Registers a person with a project; the answer carries their token (shown once).
 #[utoipa::path(post, path = "/v1/projects/{project_id}/annotators", params(("project_id" = i64, Path)), request_body = Registration, responses((status = 201, body = api::AnnotatorCreated), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
 async fn register(req: HttpRequest, app: web::Data<App>, path: web::Path<i64>, payload: web::Payload) -> Result<HttpResponse, ApiError> {
-    let tenant = app.tenant(&req)?;
+    let tenant = app.tenant(&req).await?;
     let reg: Registration = parse_json(&body(payload, BODY_LIMIT).await?)?;
     match app.write(Op::Register { tenant, project: path.into_inner(), reg }).await? {
         Reply::Annotator(a) => Ok(HttpResponse::Created().json(a)),
@@ -143,7 +151,7 @@ fn idempotency(req: &HttpRequest, body: &[u8]) -> Result<Option<(String, String)
 /// Creates a task (`Idempotency-Key` makes a retry return the stored answer).
 #[utoipa::path(post, path = "/v1/projects/{project_id}/tasks", params(("project_id" = i64, Path), ("Idempotency-Key" = Option<String>, Header)), request_body = NewTask, responses((status = 201, body = api::TaskCreated), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
 async fn create_task(req: HttpRequest, app: web::Data<App>, path: web::Path<i64>, payload: web::Payload) -> Result<HttpResponse, ApiError> {
-    let tenant = app.tenant(&req)?;
+    let tenant = app.tenant(&req).await?;
     let raw = body(payload, BODY_LIMIT).await?;
     let t: NewTask = parse_json(&raw)?;
     let idem = idempotency(&req, &raw)?;
@@ -163,7 +171,7 @@ const BULK_CHUNK: usize = 250;
 /// after a failure part-way returns the chunks already written and writes the rest.
 #[utoipa::path(post, path = "/v1/projects/{project_id}/tasks/bulk", params(("project_id" = i64, Path), ("Idempotency-Key" = Option<String>, Header)), request_body = BulkTasks, responses((status = 200, body = api::BulkCreated), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
 async fn create_bulk(req: HttpRequest, app: web::Data<App>, path: web::Path<i64>, payload: web::Payload) -> Result<HttpResponse, ApiError> {
-    let tenant = app.tenant(&req)?;
+    let tenant = app.tenant(&req).await?;
     let raw = body(payload, BULK_LIMIT).await?;
     let b: BulkTasks = parse_json(&raw)?;
     let idem = idempotency(&req, &raw)?;
@@ -210,7 +218,7 @@ struct ListQuery {
 /// Lists a project's tasks by last change, a page at a time.
 #[utoipa::path(get, path = "/v1/projects/{project_id}/tasks", params(("project_id" = i64, Path), ListQuery), responses((status = 200, body = TaskPage), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 async fn list_tasks(req: HttpRequest, app: web::Data<App>, path: web::Path<i64>) -> Result<HttpResponse, ApiError> {
-    let tenant = app.tenant(&req)?;
+    let tenant = app.tenant(&req).await?;
     let q: ListQuery = web::Query::<ListQuery>::from_query(req.query_string()).map_err(|e| ApiError::bad("query", e.to_string()))?.into_inner();
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
@@ -236,7 +244,7 @@ async fn list_tasks(req: HttpRequest, app: web::Data<App>, path: web::Path<i64>)
 /// A task: state, stage, final label with confidence and vote shares.
 #[utoipa::path(get, path = "/v1/tasks/{task_id}", params(("task_id" = i64, Path)), responses((status = 200, body = api::Task), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 async fn get_task(req: HttpRequest, app: web::Data<App>, path: web::Path<i64>) -> Result<HttpResponse, ApiError> {
-    let tenant = app.tenant(&req)?;
+    let tenant = app.tenant(&req).await?;
     let id = path.into_inner();
     let t = app.read(move |s| s.task(tenant, id)).await?.ok_or_else(|| ApiError::not_found("task"))?;
     Ok(HttpResponse::Ok().json(t))
@@ -245,7 +253,7 @@ async fn get_task(req: HttpRequest, app: web::Data<App>, path: web::Path<i64>) -
 /// Every answer stored for a task (counted, extra, discarded, late, kept).
 #[utoipa::path(get, path = "/v1/tasks/{task_id}/answers", params(("task_id" = i64, Path)), responses((status = 200, body = Vec<api::AnswerOut>), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 async fn get_answers(req: HttpRequest, app: web::Data<App>, path: web::Path<i64>) -> Result<HttpResponse, ApiError> {
-    let tenant = app.tenant(&req)?;
+    let tenant = app.tenant(&req).await?;
     let id = path.into_inner();
     let a = app.read(move |s| s.answers(tenant, id)).await?.ok_or_else(|| ApiError::not_found("task"))?;
     Ok(HttpResponse::Ok().json(a))
@@ -254,7 +262,7 @@ async fn get_answers(req: HttpRequest, app: web::Data<App>, path: web::Path<i64>
 /// The webhook messages of a task and every delivery attempt.
 #[utoipa::path(get, path = "/v1/tasks/{task_id}/deliveries", params(("task_id" = i64, Path)), responses((status = 200, body = Vec<api::DeliveryOut>), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 async fn get_deliveries(req: HttpRequest, app: web::Data<App>, path: web::Path<i64>) -> Result<HttpResponse, ApiError> {
-    let tenant = app.tenant(&req)?;
+    let tenant = app.tenant(&req).await?;
     let id = path.into_inner();
     let d = app.read(move |s| s.deliveries(tenant, id)).await?.ok_or_else(|| ApiError::not_found("task"))?;
     Ok(HttpResponse::Ok().json(d))
@@ -263,7 +271,7 @@ async fn get_deliveries(req: HttpRequest, app: web::Data<App>, path: web::Path<i
 /// Delivers the task's latest webhook message again (its retry schedule starts over).
 #[utoipa::path(post, path = "/v1/tasks/{task_id}/redeliver", params(("task_id" = i64, Path)), responses((status = 202), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
 async fn redeliver(req: HttpRequest, app: web::Data<App>, path: web::Path<i64>) -> Result<HttpResponse, ApiError> {
-    let tenant = app.tenant(&req)?;
+    let tenant = app.tenant(&req).await?;
     let id = path.into_inner();
     if app.read(move |s| s.task(tenant, id)).await?.is_none() {
         return Err(ApiError::not_found("task"));
@@ -275,7 +283,7 @@ async fn redeliver(req: HttpRequest, app: web::Data<App>, path: web::Path<i64>) 
 /// Leases the task the project's routing policy picks for this person, or says when to ask again.
 #[utoipa::path(post, path = "/v1/annotators/{annotator_id}/next", params(("annotator_id" = i64, Path)), responses((status = 200, body = api::NextAnswer), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 async fn next(req: HttpRequest, app: web::Data<App>, path: web::Path<i64>) -> Result<HttpResponse, ApiError> {
-    let who = app.who(&req)?;
+    let who = app.who(&req).await?;
     match app.write(Op::Next { who, annotator: path.into_inner() }).await? {
         Reply::Next(n) => Ok(HttpResponse::Ok().json(n)),
         r => Err(unexpected(r)),
@@ -285,7 +293,7 @@ async fn next(req: HttpRequest, app: web::Data<App>, path: web::Path<i64>) -> Re
 /// Answers an assignment (idempotent: the same answer again gets the same reply).
 #[utoipa::path(post, path = "/v1/annotators/{annotator_id}/assignments/{assignment_id}/submit", params(("annotator_id" = i64, Path), ("assignment_id" = u64, Path)), request_body = api::Submit, responses((status = 200, body = api::Submitted), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
 async fn submit(req: HttpRequest, app: web::Data<App>, path: web::Path<(i64, u64)>, payload: web::Payload) -> Result<HttpResponse, ApiError> {
-    let who = app.who(&req)?;
+    let who = app.who(&req).await?;
     let (annotator, assignment) = path.into_inner();
     let s: api::Submit = parse_json(&body(payload, BODY_LIMIT).await?)?;
     match app.write(Op::Submit { who, annotator, assignment, submit: s }).await? {
@@ -296,7 +304,7 @@ async fn submit(req: HttpRequest, app: web::Data<App>, path: web::Path<(i64, u64
 }
 
 async fn release(req: HttpRequest, app: web::Data<App>, annotator: i64, assignment: u64, skip: bool) -> Result<HttpResponse, ApiError> {
-    let who = app.who(&req)?;
+    let who = app.who(&req).await?;
     match app.write(Op::Release { who, annotator, assignment, skip }).await? {
         Reply::Released(r) => Ok(HttpResponse::Ok().json(r)),
         r => Err(unexpected(r)),
@@ -320,7 +328,7 @@ async fn skip(req: HttpRequest, app: web::Data<App>, path: web::Path<(i64, u64)>
 /// Extends an open lease by the project's lease length from now.
 #[utoipa::path(post, path = "/v1/annotators/{annotator_id}/assignments/{assignment_id}/heartbeat", params(("annotator_id" = i64, Path), ("assignment_id" = u64, Path)), responses((status = 200, body = api::HeartbeatAnswer), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
 async fn heartbeat(req: HttpRequest, app: web::Data<App>, path: web::Path<(i64, u64)>) -> Result<HttpResponse, ApiError> {
-    let who = app.who(&req)?;
+    let who = app.who(&req).await?;
     let (annotator, assignment) = path.into_inner();
     match app.write(Op::Heartbeat { who, annotator, assignment }).await? {
         Reply::Heartbeat(h) => Ok(HttpResponse::Ok().json(h)),
@@ -346,7 +354,7 @@ fn streamed(content_type: &'static str, produce: impl FnOnce(tokio::sync::mpsc::
 /// The project's final labels, streamed: CSV (`task_id,unique_id,stream,label,confidence`) or JSONL.
 #[utoipa::path(get, path = "/v1/projects/{project_id}/export", params(("project_id" = i64, Path), ExportQuery), responses((status = 200, content_type = "text/csv"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 async fn export(req: HttpRequest, app: web::Data<App>, path: web::Path<i64>) -> Result<HttpResponse, ApiError> {
-    let tenant = app.tenant(&req)?;
+    let tenant = app.tenant(&req).await?;
     let q: ExportQuery = web::Query::<ExportQuery>::from_query(req.query_string()).map_err(|e| ApiError::bad("query", e.to_string()))?.into_inner();
     let jsonl = match q.format.as_deref() {
         None | Some("csv") => false,
@@ -395,7 +403,7 @@ async fn export(req: HttpRequest, app: web::Data<App>, path: web::Path<i64>) -> 
 /// The project's event trace (schema tessera.trace/2, as `tessera simulate --trace` writes it), streamed.
 #[utoipa::path(get, path = "/v1/projects/{project_id}/trace", params(("project_id" = i64, Path)), responses((status = 200, content_type = "application/x-ndjson"), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 async fn trace(req: HttpRequest, app: web::Data<App>, path: web::Path<i64>) -> Result<HttpResponse, ApiError> {
-    let tenant = app.tenant(&req)?;
+    let tenant = app.tenant(&req).await?;
     let project = path.into_inner();
     let (settings, names) = app.read(move |s| s.project_for_replay(tenant, project)).await?.ok_or_else(|| ApiError::not_found("project"))?;
     let store = app.store.clone();

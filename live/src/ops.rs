@@ -204,6 +204,7 @@ fn feed(state: &mut State, tx: &mut dyn WriteTx, project: i64, entry: Entry, now
     let mut due = Vec::new();
     let effects = p.apply(&entry, seq, now_us, &mut due).map_err(|e| Failure::Poisoned(ApiError::internal(e)))?;
     poison(tx.put(Row::Log { project, seq, at_us: now_us, entry: text }))?;
+    state.floor_us = state.floor_us.max(now_us);
     state.push_due(project, &mut due);
     persist(state, tx, project, &effects, now_us)?;
     // A model stage reached by a task that brought its pre-label: the pre-label goes in now.

@@ -7,10 +7,8 @@ use crate::auth::Keys;
 use crate::clock::Clock;
 use crate::http::{routes, App};
 use crate::metrics::Metrics;
-use crate::store::sqlite::SqliteStore;
 use crate::webhooks::DeliveryConfig;
 use actix_web::{web, HttpServer};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -34,7 +32,8 @@ fn route_label(path: &str) -> String {
 
 /// How to run the server.
 pub struct ServeConfig {
-    pub db: PathBuf,
+    /// A SQLite file, or a PostgreSQL URL (`postgres://...`) that several nodes share.
+    pub db: String,
     pub listen: String,
     /// The admin key (creates tenants); None = no admin access.
     pub admin_key: Option<String>,
@@ -48,7 +47,11 @@ pub struct ServeConfig {
 pub fn serve(cfg: ServeConfig, ready: impl FnOnce(std::net::SocketAddr, actix_web::dev::ServerHandle)) -> anyhow::Result<()> {
     let keys = Arc::new(Keys::new(cfg.admin_key.as_deref()));
     let metrics = Arc::new(Metrics::default());
-    let store = SqliteStore::open(&cfg.db, cfg.clock.clone(), keys.clone(), metrics.clone())?;
+    let store = if crate::store::postgres::is_url(&cfg.db) {
+        crate::store::postgres::open(&cfg.db, cfg.clock.clone(), keys.clone(), metrics.clone())?
+    } else {
+        crate::store::sqlite::open(std::path::Path::new(&cfg.db), cfg.clock.clone(), keys.clone(), metrics.clone())?
+    };
     let stop = Arc::new(AtomicBool::new(false));
     let delivery = {
         let (store, clock, stop, d) = (store.clone(), cfg.clock.clone(), stop.clone(), cfg.delivery.clone());
@@ -79,7 +82,7 @@ pub fn serve(cfg: ServeConfig, ready: impl FnOnce(std::net::SocketAddr, actix_we
         .shutdown_timeout(30)
         .bind(&cfg.listen)?;
         let addr = server.addrs().first().copied().ok_or_else(|| anyhow::anyhow!("bound to no address"))?;
-        tracing::info!(%addr, db = %cfg.db.display(), "serving");
+        tracing::info!(%addr, db = %crate::store::postgres::redact(&cfg.db), "serving");
         let server = server.run();
         ready(addr, server.handle());
         server.await?;

@@ -174,6 +174,9 @@ pub struct State {
     pub annotators: HashMap<i64, (i64, AnnotatorId)>,
     /// Due items, earliest first (entries whose lease or timer is gone are skipped when popped).
     pub due: BinaryHeap<Reverse<(u64, i64, DueWhat)>>,
+    /// The latest time any entry was fed at: a node whose clock lags another's never feeds a
+    /// core a time before what it already saw.
+    pub floor_us: u64,
 }
 
 impl State {

@@ -13,7 +13,7 @@
 use crate::clock::Clock;
 use crate::error::ApiError;
 use crate::ops::{Op, Reply};
-use crate::store::sqlite::SqliteStore;
+use crate::store::Store;
 use crate::store::Row;
 use base64::Engine;
 use hmac::{Hmac, Mac};
@@ -100,8 +100,19 @@ pub fn parse_schedule(text: &str) -> Result<Vec<f64>, String> {
         .collect()
 }
 
+/// The body of a `label.final` / `label.updated` message (`votes` and `posteriors` as stored JSON).
+#[allow(clippy::too_many_arguments)]
+pub fn final_body(event_type: &str, at_us: u64, task: i64, project: i64, unique_id: Option<&str>, label: u16, confidence: f32, votes: &str, posteriors: &str, finals: u32) -> String {
+    serde_json::json!({
+        "type": event_type,
+        "timestamp": rfc3339(at_us),
+        "data": { "task_id": task, "project_id": project, "unique_id": unique_id, "label": label, "confidence": confidence, "votes": serde_json::from_str::<serde_json::Value>(votes).unwrap_or_default(), "posteriors": serde_json::from_str::<serde_json::Value>(posteriors).unwrap_or_default(), "finals": finals }
+    })
+    .to_string()
+}
+
 /// Runs delivery until `stop` is set.
-pub fn run(store: Arc<SqliteStore>, clock: Arc<dyn Clock>, cfg: DeliveryConfig, stop: Arc<AtomicBool>) {
+pub fn run(store: Arc<Store>, clock: Arc<dyn Clock>, cfg: DeliveryConfig, stop: Arc<AtomicBool>) {
     let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs_f64(cfg.timeout)).redirects(0).build();
     let mut rng = rand::rng();
     while !stop.load(Ordering::Relaxed) {

@@ -10,10 +10,7 @@ use rand::{Rng, SeedableRng};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use tessera_engine::core::{Effect, LabelFate, Work};
 use tessera_live::clock::ManualClock;
-use tessera_live::log::Entry;
-use tessera_live::project::Settings;
 
 const SETTINGS: &str = r#"
 [[streams]]
@@ -44,7 +41,33 @@ fn replaying_the_log_through_the_core_alone_gives_what_the_server_did() {
     let db = dir.path().join("live.db");
     let clock = Arc::new(ManualClock::new(T0));
     let s = Server::start(&db, clock.clone());
-    let key = tenant(&s, "acme");
+    let p = workload(&[s], &clock);
+    assert_log_replays(&store_for(&db), p);
+}
+
+/// Three nodes on one PostgreSQL database, every request to a node picked at random: the log
+/// they wrote together replays through one core to exactly what they did.
+#[test]
+fn three_nodes_on_one_database_write_one_log_that_replays_to_what_they_did() {
+    if !postgres_available("three nodes on one database") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cluster.db");
+    let clock = Arc::new(ManualClock::new(T0));
+    let url = pg_store(&db);
+    let nodes: Vec<Server> = (0..3).map(|_| Server::start_url(&url, clock.clone())).collect();
+    let p = workload(&nodes, &clock);
+    drop(nodes);
+    assert_log_replays(&url, p);
+}
+
+/// A random workload over `nodes` (each request to one picked at random); returns the project.
+fn workload(nodes: &[Server], clock: &ManualClock) -> i64 {
+    let mut pick = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+    let mut node = move || &nodes[pick.random_range(0..nodes.len())];
+    let s = node();
+    let key = tenant(s, "acme");
     let (p, _) = project(&s, &key, SETTINGS, 30.0);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
     let mut people = Vec::new();
@@ -54,15 +77,16 @@ fn replaying_the_log_through_the_core_alone_gives_what_the_server_did() {
             1 => json!([{ "task_type": "ner", "accuracy": 0.7, "seconds_per_item": 40 }]),
             _ => json!([]),
         };
-        people.push(annotator(&s, &key, p, json!({ "external_id": format!("p{i}"), "skills": skills })));
+        people.push(annotator(node(), &key, p, json!({ "external_id": format!("p{i}"), "skills": skills })));
     }
     for (stream, classes) in [("boxes", 3), ("text", 4)] {
         for c in 0..classes {
-            task(&s, &key, p, json!({ "stream": stream, "gold_answer": c, "payload": { "gold": c } }));
+            task(node(), &key, p, json!({ "stream": stream, "gold_answer": c, "payload": { "gold": c } }));
         }
     }
     let mut held: BTreeMap<usize, (u64, serde_json::Value)> = BTreeMap::new();
     for step in 0..600 {
+        let s = node();
         if step % 7 == 0 {
             let stream = if rng.random_bool(0.5) { "boxes" } else { "text" };
             task(&s, &key, p, json!({ "stream": stream, "priority": rng.random_range(0..3) }));
@@ -95,86 +119,5 @@ fn replaying_the_log_through_the_core_alone_gives_what_the_server_did() {
         }
         clock.advance(rng.random_range(0..5_000_000));
     }
-    s.stop();
-
-    // What the store holds.
-    let c = rusqlite::Connection::open(&db).unwrap();
-    let rows = |sql: &str| -> Vec<Vec<String>> {
-        let mut st = c.prepare(sql).unwrap();
-        let n = st.column_count();
-        st.query_map([], |r| Ok((0..n).map(|i| r.get::<_, rusqlite::types::Value>(i).map(|v| format!("{v:?}")).unwrap()).collect())).unwrap().map(|r| r.unwrap()).collect()
-    };
-    let leases = rows("SELECT assignment, annotator, task, kind, state FROM leases ORDER BY assignment");
-    let answers = rows("SELECT assignment, annotator, kind, label, fate, late FROM answers ORDER BY id");
-    let finals = rows("SELECT id, label, finals FROM tasks WHERE finals > 0 ORDER BY id");
-    let (settings_text, lease_us, seed): (String, i64, i64) = c.query_row("SELECT settings, lease_us, seed FROM projects WHERE id = ?1", [p], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap();
-    let annotator_rows: Vec<i64> = c.prepare("SELECT id FROM annotators WHERE project = ?1 ORDER BY core_id").unwrap().query_map([p], |r| r.get(0)).unwrap().map(|r| r.unwrap()).collect();
-    let log: Vec<(u64, u64, String)> = c.prepare("SELECT seq, at_us, entry FROM log WHERE project = ?1 ORDER BY seq").unwrap().query_map([p], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64, r.get(2)?))).unwrap().map(|r| r.unwrap()).collect();
-
-    // The core alone, fed the log.
-    let settings = Settings::parse(&settings_text, false, lease_us as u64, seed as u64).unwrap();
-    let mut core = settings.core();
-    let mut assigned: BTreeMap<u64, (i64, &str, Option<u64>)> = BTreeMap::new();
-    let mut closed: BTreeMap<u64, &str> = BTreeMap::new();
-    let mut labels = Vec::new();
-    let mut final_count: BTreeMap<u64, (u16, u32)> = BTreeMap::new();
-    for (seq, at, text) in &log {
-        let entry: Entry = serde_json::from_str(text).unwrap();
-        for e in tessera_live::log::apply(&mut core, &settings, &entry, *seq, tessera_engine::time::SimTime(*at)).unwrap() {
-            match *e {
-                Effect::Assign { assignment, annotator, work, .. } => {
-                    let (kind, task) = match work {
-                        Work::Label { task } => ("labelling", Some(task.0)),
-                        Work::Review { task, .. } => ("review", Some(task.0)),
-                        Work::Gold { .. } => ("gold", None),
-                    };
-                    assigned.insert(assignment.0, (annotator_rows[annotator as usize], kind, task));
-                }
-                Effect::LeaseClosed { assignment, how, .. } => {
-                    closed.insert(assignment.0, match how {
-                        tessera_engine::core::Closed::Answered => "answered",
-                        tessera_engine::core::Closed::Expired => "expired",
-                        tessera_engine::core::Closed::Returned => "returned",
-                        tessera_engine::core::Closed::Skipped => "skipped",
-                    });
-                }
-                Effect::LabelStored { assignment, annotator, label, fate, late, .. } => {
-                    let fate = match fate {
-                        LabelFate::Counted => "counted",
-                        LabelFate::Extra => "extra",
-                        LabelFate::Discarded => "discarded",
-                    };
-                    labels.push(vec![assignment.0.to_string(), annotator_rows[annotator as usize].to_string(), "labelling".into(), label.to_string(), fate.into(), (late as i64).to_string()]);
-                }
-                Effect::GoldChecked { assignment, annotator, label, right, .. } => {
-                    labels.push(vec![assignment.0.to_string(), annotator_rows[annotator as usize].to_string(), "gold".into(), label.to_string(), if right { "right" } else { "wrong" }.into(), "0".into()]);
-                }
-                Effect::Final { task, label, .. } => {
-                    let f = final_count.entry(task.0).or_insert((label, 0));
-                    *f = (label, f.1 + 1);
-                }
-                _ => {}
-            }
-        }
-    }
-    assert!(leases.len() > 100 && answers.len() > 50 && finals.len() > 10, "the workload did something: {} leases, {} answers, {} finals", leases.len(), answers.len(), finals.len());
-    assert_eq!(leases.len(), assigned.len(), "one lease row per Assign");
-    for l in &leases {
-        let asg: u64 = l[0].trim_start_matches("Integer(").trim_end_matches(')').parse().unwrap();
-        let (annotator, kind, task) = assigned[&asg];
-        assert_eq!(l[1], format!("Integer({annotator})"), "lease {asg}: who");
-        assert_eq!(l[3], format!("Text({kind:?})"), "lease {asg}: what");
-        if let Some(t) = task {
-            assert_eq!(l[2], format!("Integer({t})"), "lease {asg}: which task");
-        }
-        let state = closed.get(&asg).copied().unwrap_or("open");
-        assert_eq!(l[4], format!("Text({state:?})"), "lease {asg}: how it ended");
-    }
-    let stored: Vec<Vec<String>> = answers
-        .iter()
-        .map(|a| a.iter().map(|v| v.trim_start_matches("Integer(").trim_start_matches("Text(").trim_end_matches(')').trim_matches('"').to_string()).collect())
-        .collect();
-    assert_eq!(stored, labels, "every answer with the fate the core gave it, in order");
-    let replayed: Vec<Vec<String>> = final_count.iter().map(|(t, (l, n))| vec![format!("Integer({t})"), format!("Integer({l})"), format!("Integer({n})")]).collect();
-    assert_eq!(finals, replayed, "final labels and how often each task got one");
+    p
 }

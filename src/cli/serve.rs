@@ -1,29 +1,33 @@
-//! `tessera serve`: the live dispatch server (tessera-live) on a SQLite file.
+//! `tessera serve`: the live dispatch server (tessera-live) on a SQLite file or a shared PostgreSQL database.
 
 use anyhow::{Context, Result};
 use clap::Args;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 pub const LONG_ABOUT: &str = "Run the live dispatch server: clients create tasks over HTTP, people lease work chosen by the \
 project's routing policy and answer it, and final labels go back by signed webhook. Decisions are the same decision core \
-`tessera simulate` runs; the store (a SQLite file, WAL, synchronous=FULL) is the source of truth, and an answer is on disk \
-before the server acknowledges it.
+`tessera simulate` runs; the store is the source of truth, and an answer is durable before the server acknowledges it. \
+The store is a SQLite file (WAL, synchronous=FULL) for one process, or a PostgreSQL database (--db postgres://...) that any \
+number of `serve` processes share behind a load balancer: they decide in turns over one command log, so their decisions \
+are those one process would take, and killing any of them loses nothing.
 
 Getting started:
   TESSERA_ADMIN_KEY=$(openssl rand -hex 32) tessera serve --db ops.db --listen 127.0.0.1:8080
   curl -H \"Authorization: Bearer $TESSERA_ADMIN_KEY\" -d '{\"name\":\"acme\"}' localhost:8080/v1/tenants
   # then, with the tenant's api_key: POST /v1/projects {\"name\":..., \"settings\": <scenario TOML>}, POST tasks,
   # register people, and let them POST /v1/annotators/{id}/next and .../submit
+  # several nodes on PostgreSQL (the schema is created and migrated at start):
+  tessera serve --db postgres://tessera:secret@db.internal/tessera --listen 0.0.0.0:8080
 
 The API is described at GET /v1/openapi.json (OpenAPI 3). Metrics: GET /metrics (Prometheus). Stop with SIGTERM or Ctrl-C:
 requests in flight finish and every acknowledged write is kept.";
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
-    /// The SQLite file (created if missing; its cores are rebuilt from it at start)
+    /// The store: a SQLite file (created if missing), or a PostgreSQL URL postgres://user:password@host:port/database
+    /// shared by several nodes. Either way the cores are rebuilt from it at start
     #[arg(long, default_value = "tessera.db")]
-    pub db: PathBuf,
+    pub db: String,
     /// Address to listen on (port 0 picks a free port; the address is printed)
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: String,
@@ -62,5 +66,5 @@ pub fn run(a: ServeArgs) -> Result<()> {
     tessera_live::server::serve(cfg, |addr, _| {
         println!("listening on http://{addr}");
     })
-    .with_context(|| format!("serving {}", a.db.display()))
+    .with_context(|| format!("serving {}", tessera_live::store::postgres::redact(&a.db)))
 }

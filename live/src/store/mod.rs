@@ -1,5 +1,6 @@
-//! The durable store behind the server: two traits a store implements, SQLite here
-//! ([`sqlite`]), PostgreSQL later (the scale-out issue).
+//! The durable store behind the server: SQLite for one process ([`sqlite`], the embedded
+//! default) and PostgreSQL for any number of nodes ([`postgres`]), behind the same traits and
+//! the same writer ([`writer`]); [`replay`] builds memory from stored rows for both.
 //!
 //! - [`WriteTx`]: one write transaction as the decision logic (`ops`) sees it: a few lookups it
 //!   needs before deciding, and the [`Row`] changes its decisions produce. The store turns rows
@@ -7,10 +8,15 @@
 //!   URL puts a webhook message in the outbox in the same transaction.
 //! - [`Reads`]: what the HTTP API reads, never touching the decision core.
 //!
-//! Contract: a write is durable when the call that carried it returns Ok; how a store gets there
-//! (SQLite's one writer thread with group commit) is its own affair.
+//! Contract: a write is durable when the call that carried it returns Ok; both stores get there
+//! through the writer's group commit.
 
+pub mod postgres;
+pub mod replay;
 pub mod sqlite;
+pub mod writer;
+
+pub use writer::Store;
 
 use crate::api;
 use crate::error::ApiError;
@@ -112,4 +118,10 @@ pub trait Reads: Send + Sync {
     /// Owner tenant of a project.
     fn project_tenant(&self, project: i64) -> Result<Option<i64>, ApiError>;
     fn pending_messages(&self) -> Result<u64, ApiError>;
+    fn project_name(&self, project: i64) -> Result<String, ApiError>;
+    fn project_count(&self) -> Result<usize, ApiError>;
+    /// A project's settings and its annotators' external ids by core id (the trace's names).
+    fn project_for_replay(&self, tenant: i64, project: i64) -> Result<Option<(crate::project::Settings, Vec<String>)>, ApiError>;
+    /// Who holds the key or token with this hash (an API key or a person created on another node).
+    fn principal(&self, hash: &str) -> Result<Option<crate::ops::Principal>, ApiError>;
 }

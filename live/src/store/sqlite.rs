@@ -1,37 +1,21 @@
 //! The embedded store: one SQLite file in WAL mode with `synchronous=FULL`, so a commit is on
-//! disk before anyone is told of it.
-//!
-//! One writer thread owns the write connection and the decision cores (`state`). Requests reach
-//! it through a bounded channel with a reply slot each. It takes the first request waiting, then
-//! every request already queued behind it (up to [`MAX_BATCH`]), runs them in one transaction
-//! with a savepoint each (a refused request rolls back alone), commits once (one fsync for the
-//! batch) and only then answers every caller: durable group commit. A full channel answers 503
-//! with Retry-After. When something falls due (a lease's end, a timer) the writer wakes for it
-//! on its own: lease expiry is an active timer, not a lazy clean-up.
-//!
-//! Readers use their own read-only connections and never see the cores.
+//! disk before anyone is told of it. One process owns it: the writer (`writer.rs`) holds the one
+//! write connection; readers use their own read-only connections and never see the cores.
 
+use super::replay::{self, ProjectRow};
+use super::writer::{Backend, OpTx, Outcome, Store};
 use super::{LeaseRow, Message, Reads, Row, TaskQuery, WriteTx};
 use crate::api;
 use crate::auth::Keys;
 use crate::clock::Clock;
 use crate::error::ApiError;
-use crate::log::Entry;
 use crate::metrics::Metrics;
-use crate::ops::{self, Failure, Op, Principal, Reply};
+use crate::ops::Principal;
 use crate::project::Settings;
-use crate::state::{DueWhat, ProjectState, State};
+use crate::state::State;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-use tokio::sync::oneshot;
-
-/// The most requests one commit carries.
-pub const MAX_BATCH: usize = 512;
-/// Requests that may wait for the writer before new ones get 503.
-pub const QUEUE: usize = 8192;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -59,16 +43,18 @@ CREATE INDEX IF NOT EXISTS outbox_attempts_message ON outbox_attempts (message);
 INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', '1');
 "#;
 
-type Job = (Op, Option<oneshot::Sender<Result<Reply, ApiError>>>);
-
-/// The SQLite store: the writer's queue and a pool of read connections.
+/// The SQLite store's reads: a pool of read-only connections.
 pub struct SqliteStore {
     path: PathBuf,
-    queue: Mutex<Option<SyncSender<Job>>>,
     readers: Mutex<Vec<Connection>>,
-    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// Stream names of each project, for reads.
     streams: Mutex<std::collections::HashMap<i64, Vec<String>>>,
+}
+
+/// The writer's side: the one write connection.
+pub struct SqliteBackend {
+    conn: Connection,
+    path: PathBuf,
 }
 
 fn open_write(path: &Path) -> Result<Connection, rusqlite::Error> {
@@ -90,46 +76,15 @@ fn open_read(path: &Path) -> Result<Connection, rusqlite::Error> {
     Ok(c)
 }
 
+/// Opens (or creates) the store at `path`, rebuilds every project's core from its log, and
+/// starts the writer.
+pub fn open(path: &Path, clock: Arc<dyn Clock>, keys: Arc<Keys>, metrics: Arc<Metrics>) -> anyhow::Result<Arc<Store>> {
+    let conn = open_write(path).map_err(|e| anyhow::anyhow!("cannot open the store {}: {e}", path.display()))?;
+    let reads = Arc::new(SqliteStore { path: path.to_path_buf(), readers: Mutex::new(Vec::new()), streams: Mutex::new(Default::default()) });
+    Store::start(SqliteBackend { conn, path: path.to_path_buf() }, reads, clock, keys, metrics)
+}
+
 impl SqliteStore {
-    /// Opens (or creates) the store, rebuilds every project's core from its log, and starts the
-    /// writer thread.
-    pub fn open(path: &Path, clock: Arc<dyn Clock>, keys: Arc<Keys>, metrics: Arc<Metrics>) -> anyhow::Result<Arc<SqliteStore>> {
-        let conn = open_write(path).map_err(|e| anyhow::anyhow!("cannot open the store {}: {e}", path.display()))?;
-        let started = Instant::now();
-        let state = load(&conn, &keys).map_err(|e| anyhow::anyhow!("cannot rebuild state from {}: {}", path.display(), e.body.message))?;
-        tracing::info!(projects = state.projects.len(), ms = started.elapsed().as_millis() as u64, "state rebuilt from the store");
-        let (tx, rx) = mpsc::sync_channel::<Job>(QUEUE);
-        let writer_path = path.to_path_buf();
-        let handle = std::thread::Builder::new().name("tessera-writer".into()).spawn(move || writer(conn, writer_path, state, rx, clock, keys, metrics))?;
-        Ok(Arc::new(SqliteStore { path: path.to_path_buf(), queue: Mutex::new(Some(tx)), readers: Mutex::new(Vec::new()), writer: Mutex::new(Some(handle)), streams: Mutex::new(Default::default()) }))
-    }
-
-    /// Queues a write; the answer comes once its batch is on disk.
-    pub fn submit(&self, op: Op) -> Result<oneshot::Receiver<Result<Reply, ApiError>>, ApiError> {
-        let (tx, rx) = oneshot::channel();
-        let q = self.queue.lock().expect("queue lock");
-        let Some(q) = q.as_ref() else { return Err(ApiError::unavailable("the server is shutting down")) };
-        match q.try_send((op, Some(tx))) {
-            Ok(()) => Ok(rx),
-            Err(TrySendError::Full(_)) => Err(ApiError::unavailable("the write queue is full; retry shortly")),
-            Err(TrySendError::Disconnected(_)) => Err(ApiError::unavailable("the writer stopped")),
-        }
-    }
-
-    /// Queues a write and waits for it (outside an async context: tests, the delivery thread).
-    pub fn write_blocking(&self, op: Op) -> Result<Reply, ApiError> {
-        let rx = self.submit(op)?;
-        rx.blocking_recv().map_err(|_| ApiError::unavailable("the writer stopped"))?
-    }
-
-    /// Stops taking writes, lets the writer finish what is queued, and waits for it.
-    pub fn close(&self) {
-        self.queue.lock().expect("queue lock").take();
-        if let Some(h) = self.writer.lock().expect("writer lock").take() {
-            let _ = h.join();
-        }
-    }
-
     fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> Result<T, rusqlite::Error>) -> Result<T, ApiError> {
         let conn = self.readers.lock().expect("readers lock").pop();
         let conn = match conn {
@@ -154,32 +109,23 @@ fn load(conn: &Connection, keys: &Keys) -> Result<State, ApiError> {
         keys.add(h, Principal::Tenant(t));
     }
     let mut st = conn.prepare("SELECT id, tenant, name, settings, lease_us, seed FROM projects ORDER BY id")?;
-    let rows: Vec<(i64, i64, String, String, i64, i64)> = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?.collect::<Result<_, _>>()?;
-    for (id, tenant, name, text, lease_us, seed) in rows {
-        let settings = Settings::parse(&text, false, lease_us as u64, seed as u64).map_err(|e| ApiError::internal(format!("project {id}: stored settings no longer load: {}", e.body.message)))?;
-        let mut p = ProjectState::new(id, tenant, name, Arc::new(settings));
+    let rows: Vec<ProjectRow> = st
+        .query_map([], |r| Ok(ProjectRow { id: r.get(0)?, tenant: r.get(1)?, name: r.get(2)?, settings: r.get(3)?, lease_us: r.get::<_, i64>(4)? as u64, seed: r.get::<_, i64>(5)? as u64 }))?
+        .collect::<Result<_, _>>()?;
+    for row in rows {
+        let id = row.id;
+        replay::add_project(&mut state, row)?;
         let mut st = conn.prepare("SELECT id, core_id, token_hash FROM annotators WHERE project = ?1 ORDER BY core_id")?;
         for r in st.query_map([id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, u32>(1)?, r.get::<_, String>(2)?)))? {
             let (aid, core_id, token) = r?;
-            p.annotator_rows.push(aid);
-            state.annotators.insert(aid, (id, core_id));
-            keys.add(token, Principal::Annotator { id: aid, tenant });
-        }
-        let mut st = conn.prepare("SELECT id, stream, gold_answer FROM tasks WHERE project = ?1 AND gold_answer IS NOT NULL ORDER BY id")?;
-        for r in st.query_map([id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, u16>(1)?, r.get::<_, u16>(2)?)))? {
-            let (t, stream, answer) = r?;
-            if let Some(g) = p.gold.get_mut(stream as usize) {
-                g.entry(answer).or_default().push(t);
-            }
+            replay::add_annotator(&mut state, keys, id, aid, core_id, token)?;
         }
         // Start-up reads only what is live: golden tasks and pre-labels of tasks not yet settled
         // (partial indexes; a settled task's pre-label is cleared), never the whole history.
-        let mut st = conn.prepare("SELECT id, prelabel FROM tasks WHERE project = ?1 AND prelabel IS NOT NULL")?;
-        for r in st.query_map([id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))? {
-            let (t, pl) = r?;
-            if let Ok(pl) = serde_json::from_str::<api::PreLabel>(&pl) {
-                p.prelabels.insert(t as u64, (pl.label, pl.confidence));
-            }
+        let mut st = conn.prepare("SELECT id, stream, gold_answer, prelabel FROM tasks WHERE project = ?1 AND (gold_answer IS NOT NULL OR prelabel IS NOT NULL) ORDER BY id")?;
+        for r in st.query_map([id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, u16>(1)?, r.get::<_, Option<u16>>(2)?, r.get::<_, Option<String>>(3)?)))? {
+            let (t, stream, gold, pl) = r?;
+            replay::add_task(&mut state, id, t, stream, gold, pl.as_deref());
         }
         // Replay the log through the core.
         let mut due = Vec::new();
@@ -187,179 +133,68 @@ fn load(conn: &Connection, keys: &Keys) -> Result<State, ApiError> {
         let mut rows = st.query([id])?;
         while let Some(r) = rows.next()? {
             let (seq, at, text): (u64, u64, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
-            let entry: Entry = serde_json::from_str(&text).map_err(|e| ApiError::internal(format!("project {id}: log entry {seq} does not parse: {e}")))?;
-            if let Entry::Core { command: tessera_engine::core::Command::PreLabelled { task, .. } } = &entry {
-                p.prelabels.remove(&task.0);
-            }
-            p.apply(&entry, seq, at, &mut due).map_err(|e| ApiError::internal(format!("project {id}: log entry {seq}: {e}")))?;
-            if due.len() >= 1 << 16 {
-                // Keep only what is still pending, so replaying a long history stays small.
-                due.retain(|(_, w)| match w {
-                    DueWhat::Lease(a) => p.leases.contains_key(a),
-                    other => p.timers.contains(other),
-                });
-            }
+            replay::replay(&mut state, id, seq, at, &text, &mut due)?;
         }
-        // Leases come back below with their stored expiries; timers only if still pending.
-        due.retain(|(_, w)| !matches!(w, DueWhat::Lease(_)) && p.timers.contains(w));
-        // Leases as stored: the golden task handed out and the expiry heartbeats moved.
+        replay::keep_pending_timers(&state, id, &mut due);
         let mut st = conn.prepare("SELECT assignment, task, expires_us FROM leases WHERE project = ?1 AND state = 'open'")?;
         for r in st.query_map([id], |r| Ok((r.get::<_, u64>(0)?, r.get::<_, i64>(1)?, r.get::<_, u64>(2)?)))? {
             let (asg, task, expires) = r?;
-            if let Some(l) = p.leases.get_mut(&asg) {
-                l.task = task;
-                l.expires_us = expires;
-                due.push((expires, DueWhat::Lease(asg)));
-            }
+            replay::open_lease(&mut state, id, asg, task, expires, &mut due);
         }
         state.push_due(id, &mut due);
-        state.projects.insert(id, p);
     }
     Ok(state)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn writer(mut conn: Connection, path: PathBuf, mut state: State, rx: mpsc::Receiver<Job>, clock: Arc<dyn Clock>, keys: Arc<Keys>, metrics: Arc<Metrics>) {
-    let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
-    let mut metrics_due = Instant::now();
-    let mut gauges_stale = true;
-    loop {
-        if gauges_stale && metrics_due.elapsed() >= Duration::from_millis(200) {
-            // Gauges at most five times a second, and within a second of any change (the
-            // writer wakes at least once a second).
-            metrics_due = Instant::now();
-            gauges_stale = false;
-            let queues = state.projects.values().map(|p| (p.id, p.core.queue_len(), p.core.live_tasks(), p.leases.len())).collect();
-            let streams = state.projects.values().flat_map(|p| p.settings.setup.streams.iter().enumerate().map(move |(i, s)| (p.id, s.name.clone(), p.core.queue_len_of(i as u16)))).collect();
-            metrics.set_queues(queues, streams);
-        }
-        let now = clock.now_us();
-        let wait = match state.next_due() {
-            Some(at) if at <= now => Duration::ZERO,
-            Some(at) => Duration::from_micros((at - now).min(1_000_000)),
-            None => Duration::from_secs(1),
+impl Backend for SqliteBackend {
+    fn load(&mut self, keys: &Keys) -> Result<State, ApiError> {
+        // A fresh connection: the old one may be what failed.
+        self.conn = open_write(&self.path)?;
+        load(&self.conn, keys)
+    }
+    fn transact(&mut self, state: &mut State, _keys: &Keys, f: &mut dyn FnMut(&mut State, &mut dyn OpTx) -> bool) -> Outcome {
+        let tx = match self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot begin a transaction");
+                return Outcome::NotStarted;
+            }
         };
-        let wait = if gauges_stale { wait.min(Duration::from_millis(200)) } else { wait };
-        match rx.recv_timeout(wait) {
-            Ok(job) => batch.push(job),
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => break,
+        if f(state, &mut SqlTx { tx: &tx }) {
+            let _ = tx.rollback();
+            return Outcome::Broken;
         }
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
-        let now = clock.now_us();
-        // What fell due goes first: an expiry at or before `now` happens before the requests
-        // that arrive at `now`.
-        if state.next_due().is_some_and(|at| at <= now) {
-            batch.insert(0, (Op::Tick, None));
-        }
-        if batch.is_empty() {
-            continue;
-        }
-        let started = Instant::now();
-        let n = batch.len();
-        let (replies, keys_added, poisoned) = run_batch(&mut conn, &mut state, &mut batch, now);
-        if poisoned {
-            tracing::error!("a write failed after its decision: rolled back; rebuilding state from the store");
-            metrics.poisoned.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            match open_write(&path).map_err(ApiError::from).and_then(|c| load(&c, &keys).map(|s| (c, s))) {
-                Ok((c, s)) => {
-                    conn = c;
-                    state = s;
-                }
-                Err(e) => {
-                    tracing::error!(error = %e.body.message, "cannot rebuild state; the writer stops");
-                    for (_, reply) in replies {
-                        if let Some(r) = reply {
-                            let _ = r.send(Err(ApiError::unavailable("the store failed")));
-                        }
-                    }
-                    return;
-                }
-            }
-        } else {
-            for (h, who) in keys_added {
-                keys.add(h, who);
-            }
-        }
-        metrics.observe_batch(n, started.elapsed());
-        gauges_stale = true;
-        tracing::debug!(ops = n, ms = started.elapsed().as_secs_f64() * 1e3, "batch committed");
-        for (result, reply) in replies {
-            if let Some(r) = reply {
-                let _ = r.send(if poisoned { Err(ApiError::unavailable("the store failed; retry")) } else { result });
+        match tx.commit() {
+            Ok(()) => Outcome::Committed,
+            Err(e) => {
+                tracing::error!(error = %e, "commit failed");
+                Outcome::Broken
             }
         }
     }
-    // Drained: the channel is closed and every queued write was answered.
-    let _ = conn.pragma_update(None, "wal_checkpoint", "TRUNCATE");
-}
-
-type Answered = (Result<Reply, ApiError>, Option<oneshot::Sender<Result<Reply, ApiError>>>);
-
-/// Runs a batch in one transaction; returns each caller's answer, the keys to learn, and
-/// whether the batch was poisoned (rolled back).
-fn run_batch(conn: &mut Connection, state: &mut State, batch: &mut Vec<Job>, now: u64) -> (Vec<Answered>, Vec<(String, Principal)>, bool) {
-    let mut out = Vec::with_capacity(batch.len());
-    let mut keys = Vec::new();
-    let tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
-        Ok(t) => t,
-        Err(e) => {
-            let e = ApiError::from(e);
-            return (batch.drain(..).map(|(_, r)| (Err(e.clone()), r)).collect(), keys, false);
-        }
-    };
-    let mut poisoned = false;
-    for (op, reply) in batch.drain(..) {
-        if poisoned {
-            out.push((Err(ApiError::unavailable("the store failed; retry")), reply));
-            continue;
-        }
-        if let Err(e) = tx.prepare_cached("SAVEPOINT op").and_then(|mut s| s.execute([])) {
-            poisoned = true;
-            out.push((Err(ApiError::from(e)), reply));
-            continue;
-        }
-        let mut w = SqlTx { tx: &tx };
-        let mut added = Vec::new();
-        match ops::execute(state, &mut w, op, now, &mut added) {
-            Ok(r) => {
-                let _ = tx.prepare_cached("RELEASE op").and_then(|mut s| s.execute([]));
-                keys.extend(added);
-                let r = match r {
-                    Reply::Refused(e) => Err(e),
-                    r => Ok(r),
-                };
-                out.push((r, reply));
-            }
-            Err(Failure::Refused(e)) => {
-                let _ = tx.execute_batch("ROLLBACK TO op; RELEASE op");
-                out.push((Err(e), reply));
-            }
-            Err(Failure::Poisoned(e)) => {
-                poisoned = true;
-                out.push((Err(e), reply));
-            }
-        }
+    fn closing(&mut self) {
+        let _ = self.conn.pragma_update(None, "wal_checkpoint", "TRUNCATE");
     }
-    if poisoned {
-        let _ = tx.rollback();
-        return (out, Vec::new(), true);
-    }
-    if let Err(e) = tx.commit() {
-        tracing::error!(error = %e, "commit failed");
-        return (out, Vec::new(), true);
-    }
-    (out, keys, false)
 }
 
 /// A write transaction on the writer's connection.
 struct SqlTx<'a> {
     tx: &'a Transaction<'a>,
+}
+
+impl OpTx for SqlTx<'_> {
+    fn savepoint(&mut self) -> Result<(), ApiError> {
+        self.tx.prepare_cached("SAVEPOINT op")?.execute([])?;
+        Ok(())
+    }
+    fn release(&mut self) -> Result<(), ApiError> {
+        self.tx.prepare_cached("RELEASE op")?.execute([])?;
+        Ok(())
+    }
+    fn rollback_to(&mut self) -> Result<(), ApiError> {
+        self.tx.execute_batch("ROLLBACK TO op; RELEASE op")?;
+        Ok(())
+    }
 }
 
 impl WriteTx for SqlTx<'_> {
@@ -455,12 +290,7 @@ impl WriteTx for SqlTx<'_> {
                     .query_row(params![task, label, confidence as f64, votes, at_us as i64, posteriors], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
                 if url.is_some() {
                     let event_type = if finals > 1 { "label.updated" } else { "label.final" };
-                    let body = serde_json::json!({
-                        "type": event_type,
-                        "timestamp": crate::webhooks::rfc3339(at_us),
-                        "data": { "task_id": task, "project_id": project, "unique_id": unique, "label": label, "confidence": confidence, "votes": serde_json::from_str::<serde_json::Value>(&votes).unwrap_or_default(), "posteriors": serde_json::from_str::<serde_json::Value>(&posteriors).unwrap_or_default(), "finals": finals }
-                    })
-                    .to_string();
+                    let body = crate::webhooks::final_body(event_type, at_us, task, project, unique.as_deref(), label, confidence, &votes, &posteriors, finals);
                     tx.prepare_cached("INSERT INTO outbox (task, event_type, body, state, next_us, created_us) VALUES (?1, ?2, ?3, 'pending', ?4, ?4)")?.execute(params![task, event_type, body, at_us as i64])?;
                 }
             }
@@ -661,18 +491,15 @@ impl Reads for SqliteStore {
     fn pending_messages(&self) -> Result<u64, ApiError> {
         self.with_reader(|c| c.prepare_cached("SELECT COUNT(*) FROM outbox WHERE state = 'pending'")?.query_row([], |r| r.get::<_, i64>(0)).map(|n| n as u64))
     }
-}
-
-impl SqliteStore {
-    pub fn project_name(&self, project: i64) -> Result<String, ApiError> {
+    fn project_name(&self, project: i64) -> Result<String, ApiError> {
         self.with_reader(|c| c.prepare_cached("SELECT name FROM projects WHERE id = ?1")?.query_row([project], |r| r.get(0)))
     }
-    pub fn project_count(&self) -> Result<usize, ApiError> {
+    fn project_count(&self) -> Result<usize, ApiError> {
         self.with_reader(|c| c.prepare_cached("SELECT COUNT(*) FROM projects")?.query_row([], |r| r.get::<_, i64>(0)).map(|n| n as usize))
     }
 
     /// A project's settings and its annotators' external ids by core id (the trace's names).
-    pub fn project_for_replay(&self, tenant: i64, project: i64) -> Result<Option<(Settings, Vec<String>)>, ApiError> {
+    fn project_for_replay(&self, tenant: i64, project: i64) -> Result<Option<(Settings, Vec<String>)>, ApiError> {
         self.with_reader(|c| {
             let row: Option<(String, i64, i64)> = c.prepare_cached("SELECT settings, lease_us, seed FROM projects WHERE id = ?1 AND tenant = ?2")?.query_row(params![project, tenant], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional()?;
             let Some((text, lease, seed)) = row else { return Ok(None) };
@@ -682,4 +509,13 @@ impl SqliteStore {
         .map(|(text, lease, seed, names)| Settings::parse(&text, false, lease as u64, seed as u64).map(|s| (s, names)))
         .transpose()
     }
+    fn principal(&self, hash: &str) -> Result<Option<Principal>, ApiError> {
+        self.with_reader(|c| {
+            if let Some(t) = c.prepare_cached("SELECT tenant FROM api_keys WHERE hash = ?1")?.query_row([hash], |r| r.get::<_, i64>(0)).optional()? {
+                return Ok(Some(Principal::Tenant(t)));
+            }
+            c.prepare_cached("SELECT a.id, p.tenant FROM annotators a JOIN projects p ON p.id = a.project WHERE a.token_hash = ?1")?.query_row([hash], |r| Ok(Principal::Annotator { id: r.get(0)?, tenant: r.get(1)? })).optional()
+        })
+    }
 }
+

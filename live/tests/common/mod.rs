@@ -3,7 +3,11 @@
 #![allow(dead_code)]
 
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use tessera_engine::core::{Effect, LabelFate, Work};
+use tessera_live::log::Entry;
+use tessera_live::project::Settings;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tessera_live::clock::ManualClock;
@@ -32,10 +36,17 @@ impl Server {
     pub fn start_with(db: &Path, clock: Arc<ManualClock>, schedule: Vec<f64>) -> Server {
         Self::start_on(db, clock.clone(), clock, schedule)
     }
+    /// A node on the store `url` (several nodes may share a PostgreSQL database).
+    pub fn start_url(url: &str, clock: Arc<ManualClock>) -> Server {
+        Self::start_store(url.to_string(), Path::new(url), clock.clone(), clock, vec![0.2; 5])
+    }
     fn start_on(db: &Path, clock: Arc<ManualClock>, used: Arc<dyn tessera_live::clock::Clock>, schedule: Vec<f64>) -> Server {
+        Self::start_store(store_for(db), db, clock, used, schedule)
+    }
+    fn start_store(store: String, db: &Path, clock: Arc<ManualClock>, used: Arc<dyn tessera_live::clock::Clock>, schedule: Vec<f64>) -> Server {
         let (tx, rx) = std::sync::mpsc::channel();
         let cfg = ServeConfig {
-            db: db.to_path_buf(),
+            db: store,
             listen: "127.0.0.1:0".into(),
             admin_key: Some(ADMIN.into()),
             delivery: DeliveryConfig { schedule, visibility: 2.0, timeout: 2.0, poll: 0.05 },
@@ -82,6 +93,102 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.shutdown();
+    }
+}
+
+/// The store a test server at `db` uses: the SQLite file, or with `TESSERA_TEST_STORE=postgres`
+/// a database of its own on the PostgreSQL server at `TESSERA_TEST_PG` (one per path, so that a
+/// restarted server finds its data), created empty on first use.
+pub fn store_for(db: &Path) -> String {
+    if std::env::var("TESSERA_TEST_STORE").as_deref() != Ok("postgres") {
+        return db.display().to_string();
+    }
+    assert!(std::env::var("TESSERA_TEST_PG").is_ok(), "TESSERA_TEST_STORE=postgres needs TESSERA_TEST_PG (a server URL whose user may create databases; scripts/services.sh starts one)");
+    pg_store(db)
+}
+
+/// A PostgreSQL database of its own for the test store at `db` (created empty on first use).
+pub fn pg_store(db: &Path) -> String {
+    let base = std::env::var("TESSERA_TEST_PG").expect("TESSERA_TEST_PG");
+    let name = pg_database_name(db);
+    fresh_pg_database(&base, &name, false);
+    pg_url(&base, &name)
+}
+
+/// Whether a PostgreSQL server is there to test against (`TESSERA_TEST_PG`). Without one the
+/// test says loudly that it skips, unless `TESSERA_REQUIRE_SERVICES=1` (CI), where it fails.
+pub fn postgres_available(test: &str) -> bool {
+    if std::env::var("TESSERA_TEST_PG").is_ok() {
+        return true;
+    }
+    assert!(std::env::var("TESSERA_REQUIRE_SERVICES").as_deref() != Ok("1"), "{test}: TESSERA_TEST_PG is not set and TESSERA_REQUIRE_SERVICES=1 (scripts/services.sh starts PostgreSQL)");
+    eprintln!("SKIPPED {test}: no PostgreSQL (set TESSERA_TEST_PG; scripts/services.sh start DIR starts one)");
+    false
+}
+
+fn pg_database_name(db: &Path) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    db.hash(&mut h);
+    format!("tessera_test_{:016x}", h.finish())
+}
+
+/// The rows `sql` gives on `store` (a SQLite file or a PostgreSQL URL, as [`store_for`] gives),
+/// every value as text ("NULL" for null).
+pub fn rows(store: &str, sql: &str) -> Vec<Vec<String>> {
+    if store.starts_with("postgres") {
+        let mut c = postgres::Client::connect(store, postgres::NoTls).expect("connect");
+        let mut out = Vec::new();
+        for m in c.simple_query(sql).expect(sql) {
+            if let postgres::SimpleQueryMessage::Row(r) = m {
+                out.push((0..r.len()).map(|i| r.get(i).unwrap_or("NULL").to_string()).collect());
+            }
+        }
+        return out;
+    }
+    let c = rusqlite::Connection::open(store).unwrap();
+    let mut st = c.prepare(sql).expect(sql);
+    let n = st.column_count();
+    st.query_map([], |r| {
+        Ok((0..n)
+            .map(|i| match r.get::<_, rusqlite::types::Value>(i).unwrap() {
+                rusqlite::types::Value::Null => "NULL".to_string(),
+                rusqlite::types::Value::Integer(x) => x.to_string(),
+                rusqlite::types::Value::Real(x) => x.to_string(),
+                rusqlite::types::Value::Text(x) => x,
+                rusqlite::types::Value::Blob(x) => format!("{x:?}"),
+            })
+            .collect())
+    })
+    .unwrap()
+    .map(|r| r.unwrap())
+    .collect()
+}
+
+/// `base` (a server URL, `postgres://user@host:port[/database][?options]`) with its database
+/// replaced by `name`.
+pub fn pg_url(base: &str, name: &str) -> String {
+    let (head, query) = base.split_once('?').map_or((base, None), |(h, q)| (h, Some(q)));
+    let scheme_end = head.find("://").map_or(0, |i| i + 3);
+    let server = match head[scheme_end..].find('/') {
+        Some(i) => &head[..scheme_end + i],
+        None => head,
+    };
+    match query {
+        Some(q) => format!("{server}/{name}?{q}"),
+        None => format!("{server}/{name}"),
+    }
+}
+
+/// Creates database `name` on the server at `base` unless it exists (`drop`: start empty).
+pub fn fresh_pg_database(base: &str, name: &str, drop: bool) {
+    let mut c = postgres::Client::connect(&pg_url(base, "postgres"), postgres::NoTls).expect("connect to TESSERA_TEST_PG");
+    if drop {
+        c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).unwrap();
+    }
+    let exists = c.query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name]).unwrap().is_some();
+    if !exists {
+        c.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
     }
 }
 
@@ -161,4 +268,92 @@ pub const ONE_STREAM: &str = "[[streams]]\nname = \"img\"\ntask_type = \"bbox\"\
 
 pub fn one_stream(overlap: u32) -> String {
     ONE_STREAM.replace("overlap = 1", &format!("overlap = {overlap}"))
+}
+
+/// Replays project `p`'s log, as `store` holds it, through a fresh core alone (no
+/// server, no store) and checks that its effects are what the store holds: every lease (who,
+/// what, which task, how it ended), every answer with its fate in order, every final label and
+/// how often each task got one (re-opens included), and every ban.
+pub fn assert_log_replays(store: &str, p: i64) {
+    // What the store holds (SQLite or PostgreSQL: `common::rows` gives every value as text).
+    let rows = |sql: &str| rows(store, sql);
+    let leases = rows("SELECT assignment, annotator, task, kind, state FROM leases ORDER BY assignment");
+    let answers = rows("SELECT assignment, annotator, kind, label, fate, CASE WHEN late THEN 1 ELSE 0 END FROM answers ORDER BY id");
+    let finals = rows("SELECT id, label, finals FROM tasks WHERE finals > 0 ORDER BY id");
+    let project = &rows(&format!("SELECT settings, lease_us, seed FROM projects WHERE id = {p}"))[0];
+    let (settings_text, lease_us, seed): (String, i64, i64) = (project[0].clone(), project[1].parse().unwrap(), project[2].parse().unwrap());
+    let annotator_rows: Vec<i64> = rows(&format!("SELECT id FROM annotators WHERE project = {p} ORDER BY core_id")).iter().map(|r| r[0].parse().unwrap()).collect();
+    let log: Vec<(u64, u64, String)> = rows(&format!("SELECT seq, at_us, entry FROM log WHERE project = {p} ORDER BY seq")).into_iter().map(|r| (r[0].parse().unwrap(), r[1].parse().unwrap(), r[2].clone())).collect();
+
+    // The core alone, fed the log.
+    let settings = Settings::parse(&settings_text, false, lease_us as u64, seed as u64).unwrap();
+    let mut core = settings.core();
+    let mut assigned: BTreeMap<u64, (i64, &str, Option<u64>)> = BTreeMap::new();
+    let mut closed: BTreeMap<u64, &str> = BTreeMap::new();
+    let mut labels = Vec::new();
+    let mut final_count: BTreeMap<u64, (u16, u32)> = BTreeMap::new();
+    let mut bans: BTreeMap<i64, i64> = BTreeMap::new();
+    for (seq, at, text) in &log {
+        let entry: Entry = serde_json::from_str(text).unwrap();
+        for e in tessera_live::log::apply(&mut core, &settings, &entry, *seq, tessera_engine::time::SimTime(*at)).unwrap() {
+            match *e {
+                Effect::Assign { assignment, annotator, work, .. } => {
+                    let (kind, task) = match work {
+                        Work::Label { task } => ("labelling", Some(task.0)),
+                        Work::Review { task, .. } => ("review", Some(task.0)),
+                        Work::Gold { .. } => ("gold", None),
+                    };
+                    assigned.insert(assignment.0, (annotator_rows[annotator as usize], kind, task));
+                }
+                Effect::LeaseClosed { assignment, how, .. } => {
+                    closed.insert(assignment.0, match how {
+                        tessera_engine::core::Closed::Answered => "answered",
+                        tessera_engine::core::Closed::Expired => "expired",
+                        tessera_engine::core::Closed::Returned => "returned",
+                        tessera_engine::core::Closed::Skipped => "skipped",
+                    });
+                }
+                Effect::LabelStored { assignment, annotator, label, fate, late, .. } => {
+                    let fate = match fate {
+                        LabelFate::Counted => "counted",
+                        LabelFate::Extra => "extra",
+                        LabelFate::Discarded => "discarded",
+                    };
+                    labels.push(vec![assignment.0.to_string(), annotator_rows[annotator as usize].to_string(), "labelling".into(), label.to_string(), fate.into(), (late as i64).to_string()]);
+                }
+                Effect::GoldChecked { assignment, annotator, label, right, .. } => {
+                    labels.push(vec![assignment.0.to_string(), annotator_rows[annotator as usize].to_string(), "gold".into(), label.to_string(), if right { "right" } else { "wrong" }.into(), "0".into()]);
+                }
+                Effect::Final { task, label, .. } => {
+                    let f = final_count.entry(task.0).or_insert((label, 0));
+                    *f = (label, f.1 + 1);
+                }
+                Effect::Banned { annotator, until } => {
+                    bans.insert(annotator_rows[annotator as usize], until.map_or(i64::MAX, |u| u.0 as i64));
+                }
+                Effect::Unbanned { annotator } => {
+                    bans.insert(annotator_rows[annotator as usize], 0);
+                }
+                _ => {}
+            }
+        }
+    }
+    assert!(leases.len() > 100 && answers.len() > 50 && finals.len() > 10, "the workload did something: {} leases, {} answers, {} finals", leases.len(), answers.len(), finals.len());
+    assert_eq!(leases.len(), assigned.len(), "one lease row per Assign");
+    for l in &leases {
+        let asg: u64 = l[0].parse().unwrap();
+        let (annotator, kind, task) = assigned[&asg];
+        assert_eq!(l[1], annotator.to_string(), "lease {asg}: who");
+        assert_eq!(l[3], kind, "lease {asg}: what");
+        if let Some(t) = task {
+            assert_eq!(l[2], t.to_string(), "lease {asg}: which task");
+        }
+        let state = closed.get(&asg).copied().unwrap_or("open");
+        assert_eq!(l[4], state, "lease {asg}: how it ended");
+    }
+    assert_eq!(answers, labels, "every answer with the fate the core gave it, in order");
+    let replayed: Vec<Vec<String>> = final_count.iter().map(|(t, (l, n))| vec![t.to_string(), l.to_string(), n.to_string()]).collect();
+    assert_eq!(finals, replayed, "final labels and how often each task got one");
+    let stored_bans: BTreeMap<i64, i64> = rows(&format!("SELECT id, banned_until_us FROM annotators WHERE project = {p} AND banned_until_us IS NOT NULL")).iter().map(|r| (r[0].parse().unwrap(), r[1].parse().unwrap())).collect();
+    assert_eq!(stored_bans, bans, "every ban and unban");
 }
