@@ -30,7 +30,8 @@ use tessera_engine::time::{Dur, SimTime};
 /// How to play a scenario.
 #[derive(Clone, Debug)]
 pub struct LoadgenConfig {
-    /// Base URL, e.g. http://127.0.0.1:8080.
+    /// Base URL, e.g. http://127.0.0.1:8080, or several, comma-separated (nodes on one
+    /// PostgreSQL database): each person sticks to one, and moves on when it is down.
     pub server: String,
     /// Creates a tenant for the run (unless `api_key` is given).
     pub admin_key: Option<String>,
@@ -71,35 +72,51 @@ pub struct LoadgenReport {
     pub cut_short: bool,
 }
 
+/// The servers, called as a load balancer would: each person sticks to one node, and a call
+/// that finds its node down or overloaded moves on to the next.
 struct Http {
     agent: ureq::Agent,
-    base: String,
+    bases: Vec<String>,
+    /// Until when each node is taken for down (it refused a connection).
+    down_until: Vec<Option<Instant>>,
     latencies: Vec<f64>,
 }
 
 impl Http {
     fn call(&mut self, method: &str, path: &str, token: &str, body: Option<serde_json::Value>) -> Result<serde_json::Value> {
-        self.call_with(method, path, token, body, None)
+        self.call_on(0, method, path, token, body, None)
+    }
+    fn call_with(&mut self, method: &str, path: &str, token: &str, body: Option<serde_json::Value>, idempotency: Option<&str>) -> Result<serde_json::Value> {
+        self.call_on(0, method, path, token, body, idempotency)
     }
 
     /// A call, retried while the server is unreachable or overloaded (a restarting server, a
     /// full write queue): every write loadgen makes is safe to retry (task creation carries an
     /// Idempotency-Key, `next` returns a lease already held, answers are idempotent).
-    fn call_with(&mut self, method: &str, path: &str, token: &str, body: Option<serde_json::Value>, idempotency: Option<&str>) -> Result<serde_json::Value> {
-        let url = format!("{}{path}", self.base);
+    fn call_on(&mut self, node: usize, method: &str, path: &str, token: &str, body: Option<serde_json::Value>, idempotency: Option<&str>) -> Result<serde_json::Value> {
         let started = Instant::now();
-        let mut req = self.agent.request(method, &url).set("authorization", &format!("Bearer {token}"));
-        if let Some(k) = idempotency {
-            req = req.set("idempotency-key", k);
-        }
         let mut tries = 0;
+        let n = self.bases.len();
         let resp = loop {
+            // This person's node, or the next one not known to be down.
+            let now = Instant::now();
+            let at = (0..n).map(|k| (node + tries + k) % n).find(|&b| self.down_until[b].is_none_or(|t| t <= now)).unwrap_or((node + tries) % n);
+            let url = format!("{}{path}", self.bases[at]);
+            let mut req = self.agent.request(method, &url).set("authorization", &format!("Bearer {token}"));
+            if let Some(k) = idempotency {
+                req = req.set("idempotency-key", k);
+            }
             let r = match &body {
                 Some(b) => req.clone().send_json(b.clone()),
                 None => req.clone().call(),
             };
             match r {
                 Ok(r) => break r,
+                // A node that refuses connections is down: try another one at once.
+                Err(ureq::Error::Transport(_)) if tries < 600 && n > 1 && self.down_until.iter().any(|t| t.is_none_or(|t| t <= now)) => {
+                    self.down_until[at] = Some(now + Duration::from_secs(2));
+                    tries += 1;
+                }
                 // Overload answers 503 with Retry-After: wait and try again (the write was not done).
                 Err(ureq::Error::Status(503, _)) | Err(ureq::Error::Transport(_)) if tries < 600 => {
                     tries += 1;
@@ -189,7 +206,7 @@ impl Gateway {
             return Ok(());
         }
         let (id, token) = self.people[a as usize].clone();
-        let v = self.http.call("POST", &format!("/v1/annotators/{id}/next"), &token, None)?;
+        let v = self.http.call_on(id as usize, "POST", &format!("/v1/annotators/{id}/next"), &token, None, None)?;
         let ans: api::NextAnswer = serde_json::from_value(v)?;
         let Some(lease) = ans.lease else {
             if !self.waiting.contains(&a) {
@@ -272,7 +289,7 @@ impl Gateway {
 
     fn answered(&mut self, a: u32, assignment: u64, body: serde_json::Value, path: &str, now: SimTime) -> Result<()> {
         let (id, token) = self.people[a as usize].clone();
-        let v = match self.http.call("POST", &format!("/v1/annotators/{id}/assignments/{assignment}/{path}"), &token, Some(body.clone())) {
+        let v = match self.http.call_on(id as usize, "POST", &format!("/v1/annotators/{id}/assignments/{assignment}/{path}"), &token, Some(body.clone()), None) {
             Ok(v) => v,
             // A give-back retried after the server went down may have been done already.
             Err(e) if path == "return" && e.to_string().contains("HTTP 409") => serde_json::Value::Null,
@@ -390,7 +407,11 @@ pub fn run(scenario: &Scenario, text: &str, cfg: &LoadgenConfig) -> Result<Loadg
         bail!("--speedup: expected a number of simulated seconds per second between 0 and 10^6");
     }
     let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(60)).build();
-    let mut http = Http { agent, base: cfg.server.trim_end_matches('/').to_string(), latencies: Vec::new() };
+    let bases: Vec<String> = cfg.server.split(',').map(|b| b.trim().trim_end_matches('/').to_string()).filter(|b| !b.is_empty()).collect();
+    if bases.is_empty() {
+        bail!("--server: no server URL");
+    }
+    let mut http = Http { agent, down_until: vec![None; bases.len()], bases, latencies: Vec::new() };
     let api_key = match (&cfg.api_key, &cfg.admin_key) {
         (Some(k), _) => k.clone(),
         (None, Some(admin)) => {

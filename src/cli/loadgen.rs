@@ -21,7 +21,8 @@ Choose a speed-up the server and this machine keep up with: HTTP latency counts 
 pub struct LoadgenArgs {
     /// Scenario file (TOML)
     pub scenario: PathBuf,
-    /// The server's base URL
+    /// The server's base URL; several nodes sharing one PostgreSQL database comma-separated
+    /// (http://a:8080,http://b:8080): people are spread over them and move on when theirs is down
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     pub server: String,
     /// Simulated seconds per wall-clock second

@@ -87,10 +87,23 @@ fn config(url: &str) -> anyhow::Result<Config> {
     Ok(c)
 }
 
+/// A PostgreSQL error as a person reads it: the server's message and SQLSTATE when it sent one
+/// (the driver's own text is only "db error").
+pub fn describe(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
+        None => match std::error::Error::source(e) {
+            Some(cause) => format!("{e}: {cause}"),
+            None => e.to_string(),
+        },
+    }
+}
+
 impl From<postgres::Error> for ApiError {
     fn from(e: postgres::Error) -> Self {
-        tracing::error!(error = %e, "store error");
-        ApiError::unavailable(format!("the store failed: {e}"))
+        let text = describe(&e);
+        tracing::error!(error = %text, "store error");
+        ApiError::unavailable(format!("the store failed: {text}"))
     }
 }
 
@@ -229,14 +242,14 @@ impl Backend for PgBackend {
         let mut tx = match client.transaction() {
             Ok(t) => t,
             Err(e) => {
-                tracing::warn!(error = %e, "cannot begin a transaction");
+                tracing::warn!(error = %describe(&e), "cannot begin a transaction");
                 return Outcome::NotStarted;
             }
         };
         let last = match tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK]).and_then(|_| tx.query_one("SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM changes", &[])) {
             Ok(r) => r.get::<_, i64>(0),
             Err(e) => {
-                tracing::warn!(error = %e, "cannot take the writers' lock");
+                tracing::warn!(error = %describe(&e), "cannot take the writers' lock");
                 return Outcome::NotStarted;
             }
         };
@@ -261,7 +274,7 @@ impl Backend for PgBackend {
         let (changes, project, annotator, task) = match marked {
             Ok(m) => m,
             Err(e) => {
-                tracing::error!(error = %e, "cannot read the store's marks");
+                tracing::error!(error = %describe(&e), "cannot read the store's marks");
                 return Outcome::Broken;
             }
         };
@@ -271,7 +284,7 @@ impl Backend for PgBackend {
                 Outcome::Committed
             }
             Err(e) => {
-                tracing::error!(error = %e, "commit failed");
+                tracing::error!(error = %describe(&e), "commit failed");
                 Outcome::Broken
             }
         }
