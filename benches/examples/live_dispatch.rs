@@ -142,12 +142,13 @@ struct Server {
 fn start(db: &Path) -> Server {
     let (tx, rx) = std::sync::mpsc::channel();
     let cfg = tessera_live::server::ServeConfig {
-        db: db.to_path_buf(),
+        db: db.display().to_string(),
         listen: "127.0.0.1:0".into(),
         admin_key: Some(ADMIN.into()),
         delivery: Default::default(),
         workers: 2,
         clock: Arc::new(tessera_live::clock::SystemClock),
+        queue: None,
     };
     let thread = std::thread::spawn(move || tessera_live::server::serve(cfg, move |addr, h| tx.send((addr, h)).unwrap()).unwrap());
     let (addr, handle) = rx.recv().unwrap();

@@ -23,6 +23,7 @@ pub mod log;
 pub mod metrics;
 pub mod ops;
 pub mod project;
+pub mod queue;
 pub mod server;
 pub mod state;
 pub mod store;

@@ -44,6 +44,12 @@ pub struct Metrics {
     batches: AtomicU64,
     batched_ops: AtomicU64,
     pub poisoned: AtomicU64,
+    /// Task messages from the queue: created, already there (redeliveries), rejected.
+    pub queue_created: AtomicU64,
+    pub queue_duplicates: AtomicU64,
+    pub queue_rejected: AtomicU64,
+    /// Final labels published to the queue.
+    pub labels_published: AtomicU64,
     /// (project, waiting tasks, live tasks, open leases)
     queues: Mutex<Vec<(i64, usize, usize, usize)>>,
     /// (project, stream name, waiting tasks)
@@ -92,6 +98,12 @@ impl Metrics {
         let _ = writeln!(out, "tessera_commit_ops_total {}", self.batched_ops.load(Ordering::Relaxed));
         out.push_str("# HELP tessera_poisoned_batches_total Batches rolled back after a store failure.\n# TYPE tessera_poisoned_batches_total counter\n");
         let _ = writeln!(out, "tessera_poisoned_batches_total {}", self.poisoned.load(Ordering::Relaxed));
+        out.push_str("# HELP tessera_queue_tasks_total Task messages taken from the queue, by outcome.\n# TYPE tessera_queue_tasks_total counter\n");
+        for (outcome, n) in [("created", &self.queue_created), ("duplicate", &self.queue_duplicates), ("rejected", &self.queue_rejected)] {
+            let _ = writeln!(out, "tessera_queue_tasks_total{{outcome=\"{outcome}\"}} {}", n.load(Ordering::Relaxed));
+        }
+        out.push_str("# HELP tessera_labels_published_total Final labels published to the queue.\n# TYPE tessera_labels_published_total counter\n");
+        let _ = writeln!(out, "tessera_labels_published_total {}", self.labels_published.load(Ordering::Relaxed));
         out.push_str("# HELP tessera_commit_seconds Time to run and commit one batch.\n# TYPE tessera_commit_seconds histogram\n");
         self.commit.lock().expect("metrics lock").render(&mut out, "tessera_commit_seconds", "");
         out.push_str("# HELP tessera_request_seconds HTTP request latency by route and status.\n# TYPE tessera_request_seconds histogram\n");

@@ -46,6 +46,8 @@ pub enum Op {
     Claim { limit: usize, visibility_us: u64 },
     /// Record a delivery attempt.
     Attempt(Row),
+    /// Mark final labels published to the queue.
+    Published { ids: Vec<i64> },
     /// Expire due leases and fire due timers (the writer runs it when something falls due;
     /// tests send it after moving a manual clock).
     Tick,
@@ -147,6 +149,10 @@ pub fn execute(state: &mut State, tx: &mut dyn WriteTx, op: Op, now_us: u64, new
         }
         Op::Attempt(row) => {
             tx.put(row)?;
+            Ok(Reply::Done)
+        }
+        Op::Published { ids } => {
+            tx.put(Row::Published { ids })?;
             Ok(Reply::Done)
         }
         Op::Tick => tick(state, tx, now_us),

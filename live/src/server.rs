@@ -40,6 +40,9 @@ pub struct ServeConfig {
     pub delivery: DeliveryConfig,
     pub workers: usize,
     pub clock: Arc<dyn Clock>,
+    /// A NATS server (`nats://host:port`): tasks come from JetStream too, and final labels are
+    /// published to it.
+    pub queue: Option<String>,
 }
 
 /// Runs until SIGTERM / Ctrl-C (or `handle.stop`). `ready` is called with the bound address and
@@ -47,16 +50,33 @@ pub struct ServeConfig {
 pub fn serve(cfg: ServeConfig, ready: impl FnOnce(std::net::SocketAddr, actix_web::dev::ServerHandle)) -> anyhow::Result<()> {
     let keys = Arc::new(Keys::new(cfg.admin_key.as_deref()));
     let metrics = Arc::new(Metrics::default());
+    let publish = cfg.queue.is_some();
     let store = if crate::store::postgres::is_url(&cfg.db) {
-        crate::store::postgres::open(&cfg.db, cfg.clock.clone(), keys.clone(), metrics.clone())?
+        crate::store::postgres::open(&cfg.db, cfg.clock.clone(), keys.clone(), metrics.clone(), publish)?
     } else {
-        crate::store::sqlite::open(std::path::Path::new(&cfg.db), cfg.clock.clone(), keys.clone(), metrics.clone())?
+        crate::store::sqlite::open(std::path::Path::new(&cfg.db), cfg.clock.clone(), keys.clone(), metrics.clone(), publish)?
     };
     let stop = Arc::new(AtomicBool::new(false));
     let delivery = {
         let (store, clock, stop, d) = (store.clone(), cfg.clock.clone(), stop.clone(), cfg.delivery.clone());
         std::thread::Builder::new().name("tessera-webhooks".into()).spawn(move || crate::webhooks::run(store, clock, d, stop))?
     };
+    // The queue's two pumps, each on its own connection (made when NATS is there).
+    let mut pumps = Vec::new();
+    if let Some(url) = cfg.queue.clone() {
+        let (s, m, st, u) = (store.clone(), metrics.clone(), stop.clone(), url.clone());
+        pumps.push(std::thread::Builder::new().name("tessera-ingest".into()).spawn(move || {
+            if let Some(q) = crate::queue::pump::connect_until("tasks in", &st, || crate::queue::nats::Nats::connect(&u)) {
+                crate::queue::pump::ingest(s, Box::new(q), m, st);
+            }
+        })?);
+        let (s, m, st) = (store.clone(), metrics.clone(), stop.clone());
+        pumps.push(std::thread::Builder::new().name("tessera-publish".into()).spawn(move || {
+            if let Some(q) = crate::queue::pump::connect_until("labels out", &st, || crate::queue::nats::Nats::connect(&url)) {
+                crate::queue::pump::publish(s, Box::new(q), m, st);
+            }
+        })?);
+    }
     let app = web::Data::new(App { store: store.clone(), keys, metrics: metrics.clone() });
     let sys = actix_web::rt::System::new();
     let result = sys.block_on(async move {
@@ -91,6 +111,9 @@ pub fn serve(cfg: ServeConfig, ready: impl FnOnce(std::net::SocketAddr, actix_we
     tracing::info!("HTTP server stopped; finishing queued writes");
     stop.store(true, Ordering::Relaxed);
     let _ = delivery.join();
+    for p in pumps {
+        let _ = p.join();
+    }
     store.close();
     tracing::info!("stopped cleanly");
     result

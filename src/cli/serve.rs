@@ -40,6 +40,11 @@ pub struct ServeArgs {
     /// HTTP worker threads (default: one per core)
     #[arg(long)]
     pub workers: Option<usize>,
+    /// A NATS server with JetStream (nats://host:4222): tasks also arrive from the stream TESSERA_TASKS
+    /// (subject tessera.tasks.<project id>, body as POST .../tasks), acknowledged once created, and every final
+    /// label is published to TESSERA_LABELS (subject tessera.labels.<project id>, Nats-Msg-Id tessera-label-<task>-<n>)
+    #[arg(long)]
+    pub queue: Option<String>,
 }
 
 pub fn run(a: ServeArgs) -> Result<()> {
@@ -62,6 +67,7 @@ pub fn run(a: ServeArgs) -> Result<()> {
         delivery: tessera_live::webhooks::DeliveryConfig { schedule, timeout: a.webhook_timeout, ..Default::default() },
         workers: a.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
         clock: Arc::new(tessera_live::clock::SystemClock),
+        queue: a.queue.clone(),
     };
     tessera_live::server::serve(cfg, |addr, _| {
         println!("listening on http://{addr}");

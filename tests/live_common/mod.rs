@@ -20,10 +20,16 @@ pub fn free_port() -> u16 {
 
 /// Starts `tessera serve` on `db` (a SQLite file or a PostgreSQL URL) and waits until it listens.
 pub fn serve(db: &str, port: u16) -> Child {
+    serve_with(db, port, &[])
+}
+
+/// `serve` with more arguments (`--queue nats://...`).
+pub fn serve_with(db: &str, port: u16, extra: &[&str]) -> Child {
     let mut child = Command::new(EXE)
         .args(["serve", "--db"])
         .arg(db)
         .args(["--listen", &format!("127.0.0.1:{port}"), "--webhook-schedule", "100ms,200ms,400ms,800ms,1s,1s,1s,1s", "--workers", "2"])
+        .args(extra)
         .env("TESSERA_ADMIN_KEY", ADMIN)
         .env("TESSERA_LOG", "warn")
         .stdout(Stdio::piped())
@@ -246,5 +252,51 @@ impl OwnPostgres {
 impl Drop for OwnPostgres {
     fn drop(&mut self) {
         let _ = Command::new("bash").current_dir(env!("CARGO_MANIFEST_DIR")).args(["scripts/services.sh", "stop"]).arg(&self.dir).arg("pg").output();
+    }
+}
+
+/// A nats-server with JetStream of the test's own (so that it may kill and restart it), on a
+/// free port, its store in `dir`. Needs `nats-server` on PATH: without it the test skips loudly,
+/// unless `TESSERA_REQUIRE_SERVICES=1` (CI), where it fails.
+pub struct OwnNats {
+    pub dir: std::path::PathBuf,
+    pub port: u16,
+    pub url: String,
+    child: Option<Child>,
+}
+
+impl OwnNats {
+    pub fn start(test: &str, dir: &Path) -> Option<OwnNats> {
+        if Command::new("nats-server").arg("--version").output().is_err() {
+            assert!(std::env::var("TESSERA_REQUIRE_SERVICES").as_deref() != Ok("1"), "{test}: nats-server is not on PATH and TESSERA_REQUIRE_SERVICES=1");
+            eprintln!("SKIPPED {test}: no nats-server on PATH (apt-get install nats-server)");
+            return None;
+        }
+        let port = free_port();
+        let mut n = OwnNats { dir: dir.to_path_buf(), port, url: format!("nats://127.0.0.1:{port}"), child: None };
+        n.up();
+        Some(n)
+    }
+    pub fn up(&mut self) {
+        let child = Command::new("nats-server").args(["-js", "-a", "127.0.0.1", "-p", &self.port.to_string(), "-sd"]).arg(&self.dir).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        self.child = Some(child);
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(started.elapsed() < Duration::from_secs(20), "nats-server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    /// SIGKILL: no goodbye to anyone.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for OwnNats {
+    fn drop(&mut self) {
+        self.kill();
     }
 }

@@ -5,7 +5,8 @@
 //! - [`WriteTx`]: one write transaction as the decision logic (`ops`) sees it: a few lookups it
 //!   needs before deciding, and the [`Row`] changes its decisions produce. The store turns rows
 //!   into statements; it decides nothing, except that a final label of a task with a callback
-//!   URL puts a webhook message in the outbox in the same transaction.
+//!   URL puts a webhook message in the outbox in the same transaction, and, when the server
+//!   publishes labels to a queue, a label event too.
 //! - [`Reads`]: what the HTTP API reads, never touching the decision core.
 //!
 //! Contract: a write is durable when the call that carried it returns Ok; both stores get there
@@ -52,6 +53,23 @@ pub enum Row {
     Attempt { message: i64, at_us: u64, status: Option<u16>, error: Option<String>, duration_ms: u64, next_us: Option<u64>, delivered: bool },
     /// Claim messages until `until_us` (a crash means redelivery after it).
     Claim { messages: Vec<i64>, until_us: u64 },
+    /// Final labels the queue acknowledged.
+    Published { ids: Vec<i64> },
+}
+
+/// A final label waiting to be published to the queue.
+#[derive(Clone, Debug)]
+pub struct LabelEvent {
+    pub id: i64,
+    pub project: i64,
+    /// `tessera-label-{task}-{n}`: the task's n-th final label.
+    pub msg_id: String,
+    pub body: String,
+}
+
+/// The message id of a task's n-th final label.
+pub fn label_msg_id(task: i64, finals: u32) -> String {
+    format!("tessera-label-{task}-{finals}")
 }
 
 /// A lease as stored (for late answers after the server's memory of it ended).
@@ -122,6 +140,8 @@ pub trait Reads: Send + Sync {
     fn project_count(&self) -> Result<usize, ApiError>;
     /// A project's settings and its annotators' external ids by core id (the trace's names).
     fn project_for_replay(&self, tenant: i64, project: i64) -> Result<Option<(crate::project::Settings, Vec<String>)>, ApiError>;
+    /// Final labels not yet published to the queue, oldest first.
+    fn unpublished_labels(&self, limit: usize) -> Result<Vec<LabelEvent>, ApiError>;
     /// Who holds the key or token with this hash (an API key or a person created on another node).
     fn principal(&self, hash: &str) -> Result<Option<crate::ops::Principal>, ApiError>;
 }

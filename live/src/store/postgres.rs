@@ -27,7 +27,7 @@
 
 use super::replay::{self, ProjectRow};
 use super::writer::{Backend, OpTx, Outcome, Store};
-use super::{LeaseRow, Message, Reads, Row, TaskQuery, WriteTx};
+use super::{LabelEvent, LeaseRow, Message, Reads, Row, TaskQuery, WriteTx};
 use crate::api;
 use crate::auth::Keys;
 use crate::clock::Clock;
@@ -115,14 +115,14 @@ impl From<r2d2::Error> for ApiError {
 }
 
 /// Opens the database at `url` (running migrations), rebuilds every project's core from it, and
-/// starts the writer.
-pub fn open(url: &str, clock: Arc<dyn Clock>, keys: Arc<Keys>, metrics: Arc<Metrics>) -> anyhow::Result<Arc<Store>> {
+/// starts the writer. `publish_labels`: final labels also become label events for the queue.
+pub fn open(url: &str, clock: Arc<dyn Clock>, keys: Arc<Keys>, metrics: Arc<Metrics>, publish_labels: bool) -> anyhow::Result<Arc<Store>> {
     let cfg = config(url)?;
     let mut client = cfg.connect(NoTls).map_err(|e| anyhow::anyhow!("cannot connect to PostgreSQL at {}: {e}", redact(url)))?;
     migrate(&mut client).map_err(|e| anyhow::anyhow!("migrating {}: {e}", redact(url)))?;
     let pool = r2d2::Pool::builder().max_size(16).min_idle(Some(0)).connection_timeout(Duration::from_secs(5)).build_unchecked(PostgresConnectionManager::new(cfg.clone(), NoTls));
     let reads = Arc::new(PgReads { pool, streams: Mutex::new(HashMap::new()) });
-    Store::start(PgBackend { cfg, client: Some(client), statements: HashMap::new(), seen: Marks::default() }, reads, clock, keys, metrics)
+    Store::start(PgBackend { cfg, client: Some(client), statements: HashMap::new(), seen: Marks::default(), publish_labels }, reads, clock, keys, metrics)
 }
 
 /// Brings the schema to the newest version (refinery; `migrations/`), once however many nodes
@@ -153,6 +153,7 @@ pub struct PgBackend {
     client: Option<Client>,
     statements: HashMap<&'static str, Statement>,
     seen: Marks,
+    publish_labels: bool,
 }
 
 impl PgBackend {
@@ -261,7 +262,7 @@ impl Backend for PgBackend {
             }
             marks.changes = last;
         }
-        let mut w = PgTx { tx: &mut tx, statements: &mut self.statements, writes: 0 };
+        let mut w = PgTx { tx: &mut tx, statements: &mut self.statements, writes: 0, publish_labels: self.publish_labels };
         let poisoned = f(state, &mut w);
         let wrote = w.writes > 0;
         if poisoned {
@@ -305,6 +306,7 @@ struct PgTx<'a, 'c> {
     tx: &'a mut Transaction<'c>,
     statements: &'a mut HashMap<&'static str, Statement>,
     writes: usize,
+    publish_labels: bool,
 }
 
 impl PgTx<'_, '_> {
@@ -428,10 +430,15 @@ impl WriteTx for PgTx<'_, '_> {
                 self.writes += 1;
                 let r = self.tx.query_one(&s, &[&task, &i(label), &(confidence as f64), &votes, &i(at_us), &posteriors])?;
                 let (finals, url, project, unique): (i64, Option<String>, i64, Option<String>) = (r.get(0), r.get(1), r.get(2), r.get(3));
-                if url.is_some() {
+                if url.is_some() || self.publish_labels {
                     let event_type = if finals > 1 { "label.updated" } else { "label.final" };
                     let body = crate::webhooks::final_body(event_type, at_us, task, project, unique.as_deref(), label, confidence, &votes, &posteriors, finals as u32);
-                    self.exec("INSERT INTO outbox (task, event_type, body, state, next_us, created_us) VALUES ($1, $2, $3, 'pending', $4, $4)", &[&task, &event_type, &body, &i(at_us)])?;
+                    if url.is_some() {
+                        self.exec("INSERT INTO outbox (task, event_type, body, state, next_us, created_us) VALUES ($1, $2, $3, 'pending', $4, $4)", &[&task, &event_type, &body, &i(at_us)])?;
+                    }
+                    if self.publish_labels {
+                        self.exec("INSERT INTO label_events (project, task, finals, body) VALUES ($1, $2, $3, $4)", &[&project, &task, &finals, &body])?;
+                    }
                 }
             }
             Row::Lease { project, assignment, annotator, task, kind, stage, opened_us, expires_us } => {
@@ -491,6 +498,9 @@ impl WriteTx for PgTx<'_, '_> {
                 for m in messages {
                     self.exec("UPDATE outbox SET next_us = $2 WHERE id = $1 AND state = 'pending'", &[&m, &i(until_us)])?;
                 }
+            }
+            Row::Published { ids } => {
+                self.exec("UPDATE label_events SET published = true WHERE id = ANY($1)", &[&ids])?;
             }
         }
         Ok(())
@@ -639,6 +649,10 @@ impl Reads for PgReads {
         let names: Vec<String> = c.query("SELECT external_id FROM annotators WHERE project = $1 ORDER BY core_id", &[&project])?.iter().map(|r| r.get(0)).collect();
         let s = Settings::parse(r.get(0), false, r.get::<_, i64>(1) as u64, r.get::<_, i64>(2) as u64)?;
         Ok(Some((s, names)))
+    }
+    fn unpublished_labels(&self, limit: usize) -> Result<Vec<LabelEvent>, ApiError> {
+        let rows = self.conn()?.query("SELECT id, project, task, finals, body FROM label_events WHERE NOT published ORDER BY id LIMIT $1", &[&i(limit)])?;
+        Ok(rows.iter().map(|r| LabelEvent { id: r.get(0), project: r.get(1), msg_id: super::label_msg_id(r.get(2), r.get::<_, i64>(3) as u32), body: r.get(4) }).collect())
     }
     fn principal(&self, hash: &str) -> Result<Option<Principal>, ApiError> {
         let mut c = self.conn()?;

@@ -4,7 +4,7 @@
 
 use super::replay::{self, ProjectRow};
 use super::writer::{Backend, OpTx, Outcome, Store};
-use super::{LeaseRow, Message, Reads, Row, TaskQuery, WriteTx};
+use super::{LabelEvent, LeaseRow, Message, Reads, Row, TaskQuery, WriteTx};
 use crate::api;
 use crate::auth::Keys;
 use crate::clock::Clock;
@@ -40,6 +40,8 @@ CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, next_us);
 CREATE INDEX IF NOT EXISTS outbox_task ON outbox (task);
 CREATE TABLE IF NOT EXISTS outbox_attempts (message INTEGER NOT NULL, at_us INTEGER NOT NULL, status INTEGER, error TEXT, duration_ms INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS outbox_attempts_message ON outbox_attempts (message);
+CREATE TABLE IF NOT EXISTS label_events (id INTEGER PRIMARY KEY, project INTEGER NOT NULL, task INTEGER NOT NULL, finals INTEGER NOT NULL, body TEXT NOT NULL, published INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS label_events_unpublished ON label_events (id) WHERE published = 0;
 INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', '1');
 "#;
 
@@ -55,6 +57,8 @@ pub struct SqliteStore {
 pub struct SqliteBackend {
     conn: Connection,
     path: PathBuf,
+    /// Final labels also become label events (the server publishes them to a queue).
+    publish_labels: bool,
 }
 
 fn open_write(path: &Path) -> Result<Connection, rusqlite::Error> {
@@ -77,11 +81,11 @@ fn open_read(path: &Path) -> Result<Connection, rusqlite::Error> {
 }
 
 /// Opens (or creates) the store at `path`, rebuilds every project's core from its log, and
-/// starts the writer.
-pub fn open(path: &Path, clock: Arc<dyn Clock>, keys: Arc<Keys>, metrics: Arc<Metrics>) -> anyhow::Result<Arc<Store>> {
+/// starts the writer. `publish_labels`: final labels also become label events for the queue.
+pub fn open(path: &Path, clock: Arc<dyn Clock>, keys: Arc<Keys>, metrics: Arc<Metrics>, publish_labels: bool) -> anyhow::Result<Arc<Store>> {
     let conn = open_write(path).map_err(|e| anyhow::anyhow!("cannot open the store {}: {e}", path.display()))?;
     let reads = Arc::new(SqliteStore { path: path.to_path_buf(), readers: Mutex::new(Vec::new()), streams: Mutex::new(Default::default()) });
-    Store::start(SqliteBackend { conn, path: path.to_path_buf() }, reads, clock, keys, metrics)
+    Store::start(SqliteBackend { conn, path: path.to_path_buf(), publish_labels }, reads, clock, keys, metrics)
 }
 
 impl SqliteStore {
@@ -160,7 +164,7 @@ impl Backend for SqliteBackend {
                 return Outcome::NotStarted;
             }
         };
-        if f(state, &mut SqlTx { tx: &tx }) {
+        if f(state, &mut SqlTx { tx: &tx, publish_labels: self.publish_labels }) {
             let _ = tx.rollback();
             return Outcome::Broken;
         }
@@ -180,6 +184,7 @@ impl Backend for SqliteBackend {
 /// A write transaction on the writer's connection.
 struct SqlTx<'a> {
     tx: &'a Transaction<'a>,
+    publish_labels: bool,
 }
 
 impl OpTx for SqlTx<'_> {
@@ -288,10 +293,15 @@ impl WriteTx for SqlTx<'_> {
                 let (finals, url, project, unique): (u32, Option<String>, i64, Option<String>) = tx
                     .prepare_cached("UPDATE tasks SET status = 'final', stage = NULL, label = ?2, confidence = ?3, votes = ?4, posteriors = ?6, finals = finals + 1, updated_us = ?5 WHERE id = ?1 RETURNING finals, callback_url, project, unique_id")?
                     .query_row(params![task, label, confidence as f64, votes, at_us as i64, posteriors], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
-                if url.is_some() {
+                if url.is_some() || self.publish_labels {
                     let event_type = if finals > 1 { "label.updated" } else { "label.final" };
                     let body = crate::webhooks::final_body(event_type, at_us, task, project, unique.as_deref(), label, confidence, &votes, &posteriors, finals);
-                    tx.prepare_cached("INSERT INTO outbox (task, event_type, body, state, next_us, created_us) VALUES (?1, ?2, ?3, 'pending', ?4, ?4)")?.execute(params![task, event_type, body, at_us as i64])?;
+                    if url.is_some() {
+                        tx.prepare_cached("INSERT INTO outbox (task, event_type, body, state, next_us, created_us) VALUES (?1, ?2, ?3, 'pending', ?4, ?4)")?.execute(params![task, event_type, body, at_us as i64])?;
+                    }
+                    if self.publish_labels {
+                        tx.prepare_cached("INSERT INTO label_events (project, task, finals, body) VALUES (?1, ?2, ?3, ?4)")?.execute(params![project, task, finals, body])?;
+                    }
                 }
             }
             Row::Lease { project, assignment, annotator, task, kind, stage, opened_us, expires_us } => {
@@ -348,6 +358,12 @@ impl WriteTx for SqlTx<'_> {
                 let mut st = tx.prepare_cached("UPDATE outbox SET next_us = ?2 WHERE id = ?1 AND state = 'pending'")?;
                 for m in messages {
                     st.execute(params![m, until_us as i64])?;
+                }
+            }
+            Row::Published { ids } => {
+                let mut st = tx.prepare_cached("UPDATE label_events SET published = 1 WHERE id = ?1")?;
+                for id in ids {
+                    st.execute([id])?;
                 }
             }
         }
@@ -508,6 +524,13 @@ impl Reads for SqliteStore {
         })?
         .map(|(text, lease, seed, names)| Settings::parse(&text, false, lease as u64, seed as u64).map(|s| (s, names)))
         .transpose()
+    }
+    fn unpublished_labels(&self, limit: usize) -> Result<Vec<LabelEvent>, ApiError> {
+        self.with_reader(|c| {
+            let mut st = c.prepare_cached("SELECT id, project, task, finals, body FROM label_events WHERE published = 0 ORDER BY id LIMIT ?1")?;
+            let rows = st.query_map([limit as i64], |r| Ok(LabelEvent { id: r.get(0)?, project: r.get(1)?, msg_id: super::label_msg_id(r.get(2)?, r.get(3)?), body: r.get(4)? }))?;
+            rows.collect()
+        })
     }
     fn principal(&self, hash: &str) -> Result<Option<Principal>, ApiError> {
         self.with_reader(|c| {

@@ -52,6 +52,7 @@ impl Server {
             delivery: DeliveryConfig { schedule, visibility: 2.0, timeout: 2.0, poll: 0.05 },
             workers: 2,
             clock: used,
+            queue: None,
         };
         let thread = std::thread::spawn(move || {
             serve(cfg, move |addr, handle| {
