@@ -9,7 +9,13 @@
 //! second and the latency of a cycle. Beside it, the machine's own limit: how many single-row
 //! durable transactions per second SQLite commits here (WAL, synchronous=FULL).
 //!
+//! With `--pg URL` (a PostgreSQL server; the bench makes its own databases there) the store is
+//! PostgreSQL and `--nodes K` servers share it, people spread over them; the machine's limit is
+//! then pgbench's built-in simple-update script on the same server, with as many clients as
+//! there are annotators (`-c 64 -j 2`, scale 10, `--seconds` long).
+//!
 //!     cargo run --release -p tessera-benches --example live_dispatch -- --stored 1000000
+//!     cargo run --release -p tessera-benches --example live_dispatch -- --pg postgres://postgres@127.0.0.1:54329/postgres --nodes 2
 
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -27,10 +33,12 @@ struct Args {
     warmup: f64,
     payload: usize,
     db: Option<PathBuf>,
+    pg: Option<String>,
+    nodes: usize,
 }
 
 fn args() -> Args {
-    let mut a = Args { stored: 1_000_000, waiting: 100_000, annotators: 64, seconds: 60.0, warmup: 10.0, payload: 1024, db: None };
+    let mut a = Args { stored: 1_000_000, waiting: 100_000, annotators: 64, seconds: 60.0, warmup: 10.0, payload: 1024, db: None, pg: None, nodes: 1 };
     let v: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
     while i < v.len() {
@@ -43,8 +51,10 @@ fn args() -> Args {
             "--warmup" => a.warmup = val.parse().expect("--warmup S"),
             "--payload" => a.payload = val.parse().expect("--payload BYTES"),
             "--db" => a.db = Some(PathBuf::from(val)),
+            "--pg" => a.pg = Some(val),
+            "--nodes" => a.nodes = val.parse().expect("--nodes K"),
             "--help" | "-h" => {
-                println!("live_dispatch [--stored 1000000] [--waiting 100000] [--annotators 64] [--seconds 60] [--warmup 10] [--payload 1024] [--db PATH]");
+                println!("live_dispatch [--stored 1000000] [--waiting 100000] [--annotators 64] [--seconds 60] [--warmup 10] [--payload 1024] [--db PATH | --pg URL [--nodes K]]");
                 std::process::exit(0);
             }
             other => panic!("unknown argument {other} (try --help)"),
@@ -139,10 +149,10 @@ struct Server {
     thread: std::thread::JoinHandle<()>,
 }
 
-fn start(db: &Path) -> Server {
+fn start(db: &str) -> Server {
     let (tx, rx) = std::sync::mpsc::channel();
     let cfg = tessera_live::server::ServeConfig {
-        db: db.display().to_string(),
+        db: db.to_string(),
         listen: "127.0.0.1:0".into(),
         admin_key: Some(ADMIN.into()),
         delivery: Default::default(),
@@ -175,6 +185,31 @@ fn fsync_rate(dir: &Path) -> f64 {
     n as f64 / started.elapsed().as_secs_f64()
 }
 
+/// `server` (postgres://user@host:port[/db]) with its database replaced by `name`.
+fn pg_url(server: &str, name: &str) -> String {
+    let scheme_end = server.find("://").map_or(0, |i| i + 3);
+    let root = server[scheme_end..].find('/').map_or(server, |i| &server[..scheme_end + i]);
+    format!("{root}/{name}")
+}
+
+fn fresh_database(server: &str, name: &str) -> String {
+    let mut c = postgres::Client::connect(&pg_url(server, "postgres"), postgres::NoTls).expect("connect to --pg");
+    c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).unwrap();
+    c.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+    pg_url(server, name)
+}
+
+/// pgbench's simple-update script on `server`: transactions per second with `clients` clients
+/// (scale 10, `seconds` long), the reference the PostgreSQL store is measured against.
+fn pgbench(server: &str, clients: usize, seconds: f64) -> f64 {
+    let db = fresh_database(server, "tessera_pgbench");
+    let init = std::process::Command::new("pgbench").args(["-i", "-q", "-s", "10", &db]).output().expect("pgbench (PostgreSQL's client package)");
+    assert!(init.status.success(), "pgbench -i: {}", String::from_utf8_lossy(&init.stderr));
+    let out = std::process::Command::new("pgbench").args(["-c", &clients.to_string(), "-j", "2", "-T", &format!("{}", seconds.round() as u64), "-b", "simple-update", &db]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    text.lines().find(|l| l.starts_with("tps = ")).and_then(|l| l.split_whitespace().nth(2)).and_then(|x| x.parse().ok()).unwrap_or_else(|| panic!("pgbench said: {text} {}", String::from_utf8_lossy(&out.stderr)))
+}
+
 fn pct(v: &mut [f64], q: f64) -> f64 {
     v.sort_by(f64::total_cmp);
     if v.is_empty() {
@@ -187,9 +222,22 @@ fn pct(v: &mut [f64], q: f64) -> f64 {
 fn main() {
     let a = args();
     let tmp = tempfile::tempdir().unwrap();
-    let db = a.db.clone().unwrap_or_else(|| tmp.path().join("live.db"));
-    let limit = fsync_rate(tmp.path());
-    eprintln!("machine: {limit:.0} durable single-row commits/s (SQLite WAL, synchronous=FULL, one connection)");
+    let db = match &a.pg {
+        Some(server) => fresh_database(server, "tessera_bench"),
+        None => a.db.clone().unwrap_or_else(|| tmp.path().join("live.db")).display().to_string(),
+    };
+    let limit = match &a.pg {
+        Some(server) => {
+            let tps = pgbench(server, a.annotators, a.seconds);
+            eprintln!("machine: pgbench simple-update {tps:.0} transactions/s (-c {} -j 2, scale 10, {:.0} s)", a.annotators, a.seconds);
+            tps
+        }
+        None => {
+            let limit = fsync_rate(tmp.path());
+            eprintln!("machine: {limit:.0} durable single-row commits/s (SQLite WAL, synchronous=FULL, one connection)");
+            limit
+        }
+    };
 
     // Project, then the final history written as rows, then the waiting tasks through the API.
     let s = start(&db);
@@ -200,7 +248,16 @@ fn main() {
     stop(s);
     let history = a.stored - a.waiting;
     let payload = "x".repeat(a.payload.saturating_sub(16));
-    {
+    if a.pg.is_some() {
+        let started = Instant::now();
+        let mut c = postgres::Client::connect(&db, postgres::NoTls).unwrap();
+        let body = json!({ "blob": payload }).to_string();
+        let h = history as i64;
+        c.execute("INSERT INTO tasks (id, project, stream, status, label, confidence, votes, finals, created_us, updated_us) SELECT g, $1, 0, 'settled', 1, 1.0, '[0,1,0,0]', 1, g, g FROM generate_series(1, $2::bigint) g", &[&project, &h]).unwrap();
+        c.execute("INSERT INTO payloads (task, payload, metadata) SELECT g, $1, 'null' FROM generate_series(1, $2::bigint) g", &[&body, &h]).unwrap();
+        c.batch_execute("VACUUM ANALYZE tasks; VACUUM ANALYZE payloads").unwrap();
+        eprintln!("wrote {history} final tasks as history in {:.1} s", started.elapsed().as_secs_f64());
+    } else {
         let started = Instant::now();
         let mut c = rusqlite::Connection::open(&db).unwrap();
         let tx = c.transaction().unwrap();
@@ -216,7 +273,8 @@ fn main() {
         tx.commit().unwrap();
         eprintln!("wrote {history} final tasks as history in {:.1} s", started.elapsed().as_secs_f64());
     }
-    let s = start(&db);
+    let nodes: Vec<Server> = (0..a.nodes.max(1)).map(|_| start(&db)).collect();
+    let s = &nodes[0];
     let started = Instant::now();
     let create = |n: u64| {
         let mut left = n;
@@ -242,8 +300,9 @@ fn main() {
     let finals = Arc::new(AtomicU64::new(0));
     let lat = Arc::new(Mutex::new(Vec::<(f64, f64, f64)>::new()));
     let mut threads = Vec::new();
-    for (id, token) in people {
-        let (base, stop_flag, measuring, cycles, finals, lat) = (s.base.clone(), stop_flag.clone(), measuring.clone(), cycles.clone(), finals.clone(), lat.clone());
+    for (i, (id, token)) in people.into_iter().enumerate() {
+        let base = nodes[i % nodes.len()].base.clone();
+        let (stop_flag, measuring, cycles, finals, lat) = (stop_flag.clone(), measuring.clone(), cycles.clone(), finals.clone(), lat.clone());
         threads.push(std::thread::spawn(move || {
             let mut conn = Conn::new(&base);
             let mut mine = Vec::new();
@@ -306,17 +365,19 @@ fn main() {
     let mut nx: Vec<f64> = all.iter().map(|x| x.1).collect();
     let mut sb: Vec<f64> = all.iter().map(|x| x.2).collect();
     let (next50, next99, sub50, sub99) = (pct(&mut nx, 0.5), pct(&mut nx, 0.99), pct(&mut sb, 0.5), pct(&mut sb, 0.99));
-    let metrics = ureq::get(&format!("{}/metrics", s.base)).call().unwrap().into_string().unwrap();
-    let get = |name: &str| metrics.lines().find(|x| x.starts_with(name)).and_then(|x| x.split_whitespace().last()).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0);
+    let metrics: Vec<String> = nodes.iter().map(|s| ureq::get(&format!("{}/metrics", s.base)).call().unwrap().into_string().unwrap()).collect();
+    let get = |name: &str| metrics.iter().map(|m| m.lines().find(|x| x.starts_with(name)).and_then(|x| x.split_whitespace().last()).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0)).sum::<f64>();
     let per_commit = get("tessera_commit_ops_total ") / get("tessera_commit_batches_total ").max(1.0);
-    stop(s);
+    for s in nodes {
+        stop(s);
+    }
     let rate = n as f64 / took;
     println!(
         "{}",
         json!({
-            "stored_tasks": a.stored, "waiting_tasks": a.waiting, "annotators": a.annotators, "overlap": 3, "payload_bytes": a.payload,
+            "store": if a.pg.is_some() { "postgres" } else { "sqlite" }, "nodes": a.nodes, "stored_tasks": a.stored, "waiting_tasks": a.waiting, "annotators": a.annotators, "overlap": 3, "payload_bytes": a.payload,
             "seconds": took, "cycles": n, "cycles_per_s": rate, "cycle_p50_ms": p50, "cycle_p99_ms": p99, "next_p50_ms": next50, "next_p99_ms": next99, "submit_p50_ms": sub50, "submit_p99_ms": sub99,
-            "writes_per_commit": per_commit, "machine_commits_per_s": limit, "cycles_per_machine_commit": rate / limit
+            "writes_per_commit": per_commit, "machine_commits_per_s": limit, "cycles_per_machine_commit": rate / limit, "machine_reference": if a.pg.is_some() { "pgbench simple-update tps" } else { "SQLite single-row commits/s" }
         })
     );
     eprintln!("{rate:.0} lease+submit cycles/s over {took:.0} s ({n} cycles), cycle p50 {p50:.1} ms, p99 {p99:.1} ms (next p99 {next99:.1} ms, submit p99 {sub99:.1} ms); {per_commit:.1} writes per commit; machine limit {limit:.0} commits/s → {:.2} cycles per possible commit", rate / limit);

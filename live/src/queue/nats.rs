@@ -66,6 +66,17 @@ impl Nats {
 }
 
 impl Nats {
+    /// Deletes both streams, with their messages and the consumer (benchmarks start clean).
+    pub fn delete_streams(&self) -> anyhow::Result<()> {
+        let js = self.js.clone();
+        self.rt.block_on(async move {
+            for s in [TASKS_STREAM, LABELS_STREAM] {
+                js.delete_stream(s).await?;
+            }
+            Ok(())
+        })
+    }
+
     /// Every message on `stream` under `subject` (a filter such as `tessera.labels.7`), in order,
     /// with its message id: how a consumer downstream reads the labels (and how tests check them).
     pub fn read_all(&self, stream: &str, subject: &str) -> anyhow::Result<Vec<(Option<String>, Vec<u8>)>> {
