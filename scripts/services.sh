@@ -44,7 +44,7 @@ case "$cmd" in
     if [ "$which" != pg ]; then
     command -v nats-server >/dev/null || { echo "error: nats-server is not installed (apt-get install nats-server)" >&2; exit 1; }
     mkdir -p "$dir/nats"
-    nats-server -js -p "$nats_port" -a 127.0.0.1 -sd "$dir/nats" -l "$dir/nats.log" &
+    nats-server -js -p "$nats_port" -a 127.0.0.1 -sd "$dir/nats" -l "$dir/nats.log" < /dev/null > /dev/null 2>&1 &
     echo $! > "$dir/nats.pid"
     for _ in $(seq 100); do (echo > "/dev/tcp/127.0.0.1/$nats_port") 2>/dev/null && break; sleep 0.1; done
     echo "export TESSERA_TEST_NATS=nats://127.0.0.1:$nats_port" >> "$dir/env"

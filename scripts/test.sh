@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, with its set-up, on a fresh machine (README's second command; .ci/run
 # calls it). Needs: a Rust toolchain, python3 with venv and PyPI access (for the peers, and maturin
-# and pytest for the Python package), and ../shared beside the checkout (or TESSERA_CROWD_DATA
-# pointing at the crowd datasets).
+# and pytest for the Python package), ../shared beside the checkout (or TESSERA_CROWD_DATA
+# pointing at the crowd datasets), and PostgreSQL and nats-server (Debian packages postgresql
+# and nats-server) for the scale-out tests, which this script starts on private ports.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -35,11 +36,39 @@ echo "== build (release, every target) =="
 # would add python/ back and `cargo test` cannot link a Python extension module.
 cargo build --release --all-targets
 
+echo "== services: PostgreSQL and nats-server on private ports (scripts/services.sh) =="
+if [ -n "${TESSERA_SERVICES_INSTALL:-}" ]; then
+  # .ci/run installs them while cargo builds.
+  while [ ! -f "$TESSERA_SERVICES_INSTALL.rc" ]; do sleep 2; done
+  if [ "$(cat "$TESSERA_SERVICES_INSTALL.rc")" != 0 ]; then
+    cat "$TESSERA_SERVICES_INSTALL.log" >&2
+    echo "error: installing postgresql and nats-server failed" >&2
+    exit 1
+  fi
+fi
+services="$target/services"
+rm -rf "$services"
+if bash scripts/services.sh start "$services"; then
+  # shellcheck disable=SC1091
+  . "$services/env"
+  trap 'bash scripts/services.sh stop "$services"' EXIT
+elif [ "${TESSERA_REQUIRE_SERVICES:-}" = 1 ]; then
+  echo "error: PostgreSQL or nats-server could not start, and TESSERA_REQUIRE_SERVICES=1" >&2
+  exit 1
+else
+  echo "WARNING: PostgreSQL or nats-server is missing: the scale-out tests will SKIP (each says so)" >&2
+fi
+
 echo "== tests =="
 log="$(mktemp)"
 set +e
 cargo test --release 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
+if [ -n "${TESSERA_TEST_PG:-}" ]; then
+  echo "== the live store tests again, on PostgreSQL =="
+  TESSERA_TEST_STORE=postgres cargo test --release -p tessera-live --test api --test dispatch --test webhooks --test replay 2>&1 | sed 's/^test result: \(.*\)$/test result: \1 (PostgreSQL)/' | tee -a "$log"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+fi
 echo "== Python package: abi3 wheel (maturin, this target directory), installed in the peers environment, pytest =="
 # The peers environment has crowd-kit 1.4.2 with pandas pinned to 2.2, the reference python/tests compare with.
 # pytest runs from the repository root so that `import tessera` is the installed wheel, not python/tessera.

@@ -255,7 +255,8 @@ fn main() {
         let h = history as i64;
         c.execute("INSERT INTO tasks (id, project, stream, status, label, confidence, votes, finals, created_us, updated_us) SELECT g, $1, 0, 'settled', 1, 1.0, '[0,1,0,0]', 1, g, g FROM generate_series(1, $2::bigint) g", &[&project, &h]).unwrap();
         c.execute("INSERT INTO payloads (task, payload, metadata) SELECT g, $1, 'null' FROM generate_series(1, $2::bigint) g", &[&body, &h]).unwrap();
-        c.batch_execute("VACUUM ANALYZE tasks; VACUUM ANALYZE payloads").unwrap();
+        c.batch_execute("VACUUM ANALYZE tasks").unwrap();
+        c.batch_execute("VACUUM ANALYZE payloads").unwrap();
         eprintln!("wrote {history} final tasks as history in {:.1} s", started.elapsed().as_secs_f64());
     } else {
         let started = Instant::now();

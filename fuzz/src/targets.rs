@@ -176,8 +176,10 @@ pub fn csv(input: &[u8], dir: &Path) -> Result<Outcome, String> {
 
 /// The live server's parsers. The input's first line names what the rest is: `settings`
 /// (a project's TOML, checked and built into a core, then a person registered and a task
-/// arrived), `scenario` (the same, seeded from a scenario: simulation sections dropped), or a
-/// JSON body: `task`, `bulk`, `register`, `project`, `submit`. A rejection must name a field.
+/// arrived), `scenario` (the same, seeded from a scenario: simulation sections dropped), a
+/// JSON body: `task`, `bulk`, `register`, `project`, `submit`, or a queue `message` (its subject
+/// on the next line, then its payload). A rejection must name a field; a message that becomes a
+/// task must carry a unique id (redelivery must be harmless).
 pub fn live(input: &[u8]) -> Result<Outcome, String> {
     use tessera_live::error::{parse_json, ApiError};
     let text = String::from_utf8_lossy(input);
@@ -214,6 +216,16 @@ pub fn live(input: &[u8]) -> Result<Outcome, String> {
         "register" => parse_json::<tessera_live::project::Registration>(body).map_or_else(check, |_| Ok(Outcome::Accepted("register".into()))),
         "project" => parse_json::<tessera_live::api::CreateProject>(body).map_or_else(check, |_| Ok(Outcome::Accepted("project".into()))),
         "submit" => parse_json::<tessera_live::api::Submit>(body).map_or_else(check, |_| Ok(Outcome::Accepted("submit".into()))),
+        "message" => {
+            let (subject, payload) = rest.split_once('\n').unwrap_or((rest, ""));
+            let m = tessera_live::queue::Incoming { subject: subject.to_string(), msg_id: None, position: 7, delivered: 1, payload: payload.as_bytes().to_vec(), token: 0 };
+            match tessera_live::queue::pump::task_of(&m) {
+                Ok((_, t)) if t.unique_id.is_none() => Err("a task from a message without a unique id".into()),
+                Ok(_) => Ok(Outcome::Accepted("message".into())),
+                Err(why) if why.trim().is_empty() => Err("a refused message without a reason".into()),
+                Err(why) => Ok(Outcome::Rejected(kind("message", &why))),
+            }
+        }
         _ => Ok(Outcome::Rejected("unknown kind".into())),
     }
 }

@@ -77,3 +77,36 @@ fn many_people_on_three_nodes_never_share_a_slot_and_every_task_completes() {
     assert_eq!(counted[0][0], (3 * tasks).to_string(), "three counted labels per task");
     assert_log_replays(&url, p);
 }
+
+/// The schema is made from an empty database by the migrations, once, even when several nodes
+/// start at the same moment; a second start changes nothing.
+#[test]
+fn migrations_build_an_empty_database_once_when_nodes_start_together() {
+    if !postgres_available("migrations from an empty database") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let url = pg_store(&dir.path().join("migrations"));
+    let starts: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+                tessera_live::store::postgres::migrate(&mut c).expect("migrate");
+            })
+        })
+        .collect();
+    for s in starts {
+        s.join().expect("a node's start");
+    }
+    let versions = rows(&url, "SELECT version, name FROM refinery_schema_history ORDER BY version");
+    assert_eq!(versions, vec![vec!["1".to_string(), "schema".to_string()], vec!["2".to_string(), "label_events".to_string()]], "each migration applied once");
+    let tables = rows(&url, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public' AND table_name IN ('log', 'leases', 'tasks', 'outbox', 'label_events', 'idempotency')");
+    assert_eq!(tables[0][0], "6");
+    // A server starts on it and works.
+    let clock = Arc::new(ManualClock::new(T0));
+    let s = Server::start_url(&url, clock);
+    let key = tenant(&s, "acme");
+    let (p, _) = project(&s, &key, &one_stream(1), 60.0);
+    task(&s, &key, p, json!({ "payload": {} }));
+}

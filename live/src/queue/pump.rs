@@ -116,7 +116,7 @@ pub fn ingest(store: Arc<Store>, mut q: Box<dyn TaskQueue>, metrics: Arc<Metrics
 }
 
 /// A message's project and task, or why it can never be one.
-fn task_of(m: &Incoming) -> Result<(i64, NewTask), String> {
+pub fn task_of(m: &Incoming) -> Result<(i64, NewTask), String> {
     let project = project_of(&m.subject).ok_or_else(|| format!("subject {:?} does not end in a project id (tessera.tasks.<project id>)", m.subject))?;
     let mut task: NewTask = parse_json(&m.payload).map_err(|e| e.body.message)?;
     // Redelivery must not create a second task: the task's own unique id, else the message

@@ -37,7 +37,7 @@ use crate::ops::Principal;
 use crate::project::Settings;
 use crate::state::{DueWhat, State};
 use postgres::types::ToSql;
-use postgres::{Client, Config, IsolationLevel, NoTls, Statement, Transaction};
+use postgres::{Client, Config, NoTls};
 use r2d2_postgres::PostgresConnectionManager;
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -75,15 +75,18 @@ pub fn redact(db: &str) -> String {
     }
 }
 
-/// Connection settings: a connect timeout, a statement timeout (a stuck query fails the request
-/// with 503 instead of hanging it) and an idle-in-transaction timeout (a node that stops
-/// mid-transaction lets go of the writers' lock).
+/// Every connection's settings: a statement timeout (a stuck query fails the request with 503
+/// instead of hanging it; waiting for the writers' lock counts), a lock timeout, and an
+/// idle-in-transaction timeout (a node that stops mid-transaction lets go of the writers' lock).
+const OPTIONS: &str = "-c statement_timeout=15000 -c idle_in_transaction_session_timeout=30000 -c lock_timeout=15000";
+
+/// The readers' connection settings (and a connect timeout).
 fn config(url: &str) -> anyhow::Result<Config> {
     let mut c = Config::from_str(url).map_err(|e| anyhow::anyhow!("--db {}: not a PostgreSQL URL: {e}", redact(url)))?;
     c.connect_timeout(Duration::from_secs(5));
     c.keepalives_idle(Duration::from_secs(10));
     c.application_name("tessera");
-    c.options("-c statement_timeout=15000 -c idle_in_transaction_session_timeout=30000 -c lock_timeout=15000");
+    c.options(OPTIONS);
     Ok(c)
 }
 
@@ -121,8 +124,9 @@ pub fn open(url: &str, clock: Arc<dyn Clock>, keys: Arc<Keys>, metrics: Arc<Metr
     let mut client = cfg.connect(NoTls).map_err(|e| anyhow::anyhow!("cannot connect to PostgreSQL at {}: {e}", redact(url)))?;
     migrate(&mut client).map_err(|e| anyhow::anyhow!("migrating {}: {e}", redact(url)))?;
     let pool = r2d2::Pool::builder().max_size(16).min_idle(Some(0)).connection_timeout(Duration::from_secs(5)).build_unchecked(PostgresConnectionManager::new(cfg.clone(), NoTls));
+    drop(client);
     let reads = Arc::new(PgReads { pool, streams: Mutex::new(HashMap::new()) });
-    Store::start(PgBackend { cfg, client: Some(client), statements: HashMap::new(), seen: Marks::default(), publish_labels }, reads, clock, keys, metrics)
+    Store::start(PgBackend::new(url, publish_labels)?, reads, clock, keys, metrics)
 }
 
 /// Brings the schema to the newest version (refinery; `migrations/`), once however many nodes
@@ -147,62 +151,91 @@ struct Marks {
     task: i64,
 }
 
-/// The writer's side: one connection, its prepared statements, and what it has read.
+/// The writer's side: one connection (tokio-postgres, on a runtime of its own, so that writes
+/// are pipelined: a write is sent at once and its answer read later, so an operation costs a
+/// round trip to the database only where it reads), its prepared statements, and what it has read.
 pub struct PgBackend {
-    cfg: Config,
-    client: Option<Client>,
-    statements: HashMap<&'static str, Statement>,
+    cfg: tokio_postgres::Config,
+    rt: tokio::runtime::Runtime,
+    client: Option<tokio_postgres::Client>,
+    statements: HashMap<&'static str, tokio_postgres::Statement>,
     seen: Marks,
     publish_labels: bool,
 }
 
 impl PgBackend {
-    fn client(&mut self) -> Result<&mut Client, ApiError> {
-        connected(&mut self.client, &mut self.statements, &self.cfg)
+    fn new(url: &str, publish_labels: bool) -> anyhow::Result<PgBackend> {
+        let mut cfg = tokio_postgres::Config::from_str(url).map_err(|e| anyhow::anyhow!("--db {}: not a PostgreSQL URL: {e}", redact(url)))?;
+        cfg.connect_timeout(Duration::from_secs(5));
+        cfg.keepalives_idle(Duration::from_secs(10));
+        cfg.application_name("tessera-writer");
+        cfg.options(OPTIONS);
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        Ok(PgBackend { cfg, rt, client: None, statements: HashMap::new(), seen: Marks::default(), publish_labels })
+    }
+
+    /// The connection, made again if it dropped (its prepared statements go with it).
+    fn connect(&mut self) -> Result<(), ApiError> {
+        if self.client.as_ref().is_some_and(|c| !c.is_closed()) {
+            return Ok(());
+        }
+        self.statements.clear();
+        self.client = None;
+        let (client, connection) = self.rt.block_on(self.cfg.connect(tokio_postgres::NoTls))?;
+        self.rt.spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::warn!(error = %describe(&e), "the writer's connection to PostgreSQL ended");
+            }
+        });
+        tracing::info!("writer connected to PostgreSQL");
+        self.client = Some(client);
+        Ok(())
     }
 }
 
-/// The writer's connection, reconnected if it dropped (its prepared statements go with it).
-fn connected<'c>(client: &'c mut Option<Client>, statements: &mut HashMap<&'static str, Statement>, cfg: &Config) -> Result<&'c mut Client, ApiError> {
-    if client.as_ref().is_none_or(|c| c.is_closed()) {
-        statements.clear();
-        *client = None;
-        let c = cfg.connect(NoTls)?;
-        tracing::info!("connected to PostgreSQL");
-        *client = Some(c);
-    }
-    Ok(client.as_mut().expect("connected above"))
-}
+/// A batch's new marks, read before its COMMIT: with a change number taken (it wrote) or not.
+const MARKS_AND_CHANGE: &str = "SELECT nextval('changes'), COALESCE((SELECT max(id) FROM projects), 0), COALESCE((SELECT max(id) FROM annotators), 0), COALESCE((SELECT max(id) FROM tasks), 0)";
+const MARKS_ONLY: &str = "SELECT 0::bigint, COALESCE((SELECT max(id) FROM projects), 0), COALESCE((SELECT max(id) FROM annotators), 0), COALESCE((SELECT max(id) FROM tasks), 0)";
+const CHANGES: &str = "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM changes";
 
-const MARKS: &str = "SELECT COALESCE((SELECT max(id) FROM projects), 0), COALESCE((SELECT max(id) FROM annotators), 0), COALESCE((SELECT max(id) FROM tasks), 0)";
+/// `sql` prepared on the writer's connection (once per connection).
+fn prepared(rt: &tokio::runtime::Runtime, c: &tokio_postgres::Client, statements: &mut HashMap<&'static str, tokio_postgres::Statement>, sql: &'static str) -> Result<tokio_postgres::Statement, ApiError> {
+    if let Some(s) = statements.get(sql) {
+        return Ok(s.clone());
+    }
+    let s = rt.block_on(c.prepare(sql))?;
+    statements.insert(sql, s.clone());
+    Ok(s)
+}
 
 /// Reads what was committed after `from` and feeds it to `state`.
-fn catch_up(tx: &mut Transaction<'_>, state: &mut State, keys: &Keys, from: Marks) -> Result<(), ApiError> {
-    for r in tx.query("SELECT hash, tenant FROM api_keys WHERE seq > $1", &[&from.changes])? {
+async fn catch_up(c: &tokio_postgres::Client, state: &mut State, keys: &Keys, from: Marks) -> Result<(), ApiError> {
+    use futures_util::TryStreamExt;
+    for r in c.query("SELECT hash, tenant FROM api_keys WHERE seq > $1", &[&from.changes]).await? {
         keys.add(r.get(0), Principal::Tenant(r.get(1)));
     }
-    for r in tx.query("SELECT id, tenant, name, settings, lease_us, seed FROM projects WHERE id > $1 ORDER BY id", &[&from.project])? {
+    for r in c.query("SELECT id, tenant, name, settings, lease_us, seed FROM projects WHERE id > $1 ORDER BY id", &[&from.project]).await? {
         replay::add_project(state, ProjectRow { id: r.get(0), tenant: r.get(1), name: r.get(2), settings: r.get(3), lease_us: r.get::<_, i64>(4) as u64, seed: r.get::<_, i64>(5) as u64 })?;
     }
-    for r in tx.query("SELECT id, project, core_id, token_hash FROM annotators WHERE id > $1 ORDER BY id", &[&from.annotator])? {
+    for r in c.query("SELECT id, project, core_id, token_hash FROM annotators WHERE id > $1 ORDER BY id", &[&from.annotator]).await? {
         replay::add_annotator(state, keys, r.get(1), r.get(0), r.get::<_, i64>(2) as u32, r.get(3))?;
     }
-    for r in tx.query("SELECT id, project, stream, gold_answer, prelabel FROM tasks WHERE id > $1 AND (gold_answer IS NOT NULL OR prelabel IS NOT NULL) ORDER BY id", &[&from.task])? {
+    for r in c.query("SELECT id, project, stream, gold_answer, prelabel FROM tasks WHERE id > $1 AND (gold_answer IS NOT NULL OR prelabel IS NOT NULL) ORDER BY id", &[&from.task]).await? {
         replay::add_task(state, r.get(1), r.get(0), r.get::<_, i64>(2) as u16, r.get::<_, Option<i64>>(3).map(|g| g as u16), r.get::<_, Option<String>>(4).as_deref());
     }
     let mut due: HashMap<i64, Vec<(u64, DueWhat)>> = HashMap::new();
     let params: [&(dyn ToSql + Sync); 1] = [&from.changes];
-    let mut rows = tx.query_raw("SELECT project, seq, at_us, entry FROM log WHERE gseq > $1 ORDER BY gseq", params)?;
-    while let Some(r) = postgres::fallible_iterator::FallibleIterator::next(&mut rows)? {
+    let rows = c.query_raw("SELECT project, seq, at_us, entry FROM log WHERE gseq > $1 ORDER BY gseq", params).await?;
+    futures_util::pin_mut!(rows);
+    while let Some(r) = rows.try_next().await? {
         let project: i64 = r.get(0);
         replay::replay(state, project, r.get::<_, i64>(1) as u64, r.get::<_, i64>(2) as u64, r.get(3), due.entry(project).or_default())?;
     }
-    drop(rows);
     // Leases come back with their stored tasks and expiries; timers only if still pending.
     for (project, d) in due.iter_mut() {
         replay::keep_pending_timers(state, *project, d);
     }
-    for r in tx.query("SELECT project, assignment, task, expires_us FROM leases WHERE touched > $1 AND state = 'open'", &[&from.changes])? {
+    for r in c.query("SELECT project, assignment, task, expires_us FROM leases WHERE touched > $1 AND state = 'open'", &[&from.changes]).await? {
         let project: i64 = r.get(0);
         replay::open_lease(state, project, r.get::<_, i64>(1) as u64, r.get(2), r.get::<_, i64>(3) as u64, due.entry(project).or_default());
     }
@@ -214,74 +247,96 @@ fn catch_up(tx: &mut Transaction<'_>, state: &mut State, keys: &Keys, from: Mark
 
 impl Backend for PgBackend {
     fn load(&mut self, keys: &Keys) -> Result<State, ApiError> {
-        let client = self.client()?;
+        self.connect()?;
+        let c = self.client.as_ref().expect("connected");
         // One snapshot: what it shows is a prefix of the change order (changes are numbered
-        // under the writers' lock), so catching up later from its marks misses nothing.
-        let mut tx = client.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true).start()?;
-        let r = tx.query_one(
-            "SELECT GREATEST(COALESCE((SELECT max(gseq) FROM log), 0), COALESCE((SELECT max(touched) FROM leases), 0), COALESCE((SELECT max(seq) FROM api_keys), 0)), \
-             COALESCE((SELECT max(id) FROM projects), 0), COALESCE((SELECT max(id) FROM annotators), 0), COALESCE((SELECT max(id) FROM tasks), 0)",
-            &[],
-        )?;
-        let marks = Marks { changes: r.get(0), project: r.get(1), annotator: r.get(2), task: r.get(3) };
-        let mut state = State::default();
-        catch_up(&mut tx, &mut state, keys, Marks::default())?;
-        tx.commit()?;
+        // under the writers' lock), so catching up later from its marks misses nothing. A long
+        // history streams for longer than a request may take: no statement timeout here.
+        let (state, marks) = self.rt.block_on(async {
+            c.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL statement_timeout = 0").await?;
+            let r = c
+                .query_one(
+                    "SELECT GREATEST(COALESCE((SELECT max(gseq) FROM log), 0), COALESCE((SELECT max(touched) FROM leases), 0), COALESCE((SELECT max(seq) FROM api_keys), 0)), \
+                     COALESCE((SELECT max(id) FROM projects), 0), COALESCE((SELECT max(id) FROM annotators), 0), COALESCE((SELECT max(id) FROM tasks), 0)",
+                    &[],
+                )
+                .await?;
+            let marks = Marks { changes: r.get(0), project: r.get(1), annotator: r.get(2), task: r.get(3) };
+            let mut state = State::default();
+            let caught = catch_up(c, &mut state, keys, Marks::default()).await;
+            let _ = c.batch_execute(if caught.is_ok() { "COMMIT" } else { "ROLLBACK" }).await;
+            caught.map(|()| (state, marks))
+        })?;
         self.seen = marks;
         Ok(state)
     }
 
     fn transact(&mut self, state: &mut State, keys: &Keys, f: &mut dyn FnMut(&mut State, &mut dyn OpTx) -> bool) -> Outcome {
+        if let Err(e) = self.connect() {
+            tracing::warn!(error = %e.body.message, "no connection to PostgreSQL");
+            return Outcome::NotStarted;
+        }
         let seen = self.seen;
-        let client = match connected(&mut self.client, &mut self.statements, &self.cfg) {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!(error = %e.body.message, "no connection to PostgreSQL");
-                return Outcome::NotStarted;
-            }
+        let (rt, c) = (&self.rt, self.client.as_ref().expect("connected"));
+        // Statements pipelined behind others must be prepared beforehand: an unprepared one
+        // waits for its Parse to be answered and would be sent after what follows it.
+        let (changes_st, marks_st) = match (prepared(rt, c, &mut self.statements, CHANGES), prepared(rt, c, &mut self.statements, MARKS_AND_CHANGE), prepared(rt, c, &mut self.statements, MARKS_ONLY)) {
+            (Ok(a), Ok(b), Ok(m)) => (a, (b, m)),
+            _ => return Outcome::NotStarted,
         };
-        let mut tx = match client.transaction() {
-            Ok(t) => t,
+        // BEGIN, the writers' lock, and the last change number: one round trip.
+        let started = rt.block_on(async {
+            let sql = format!("BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})");
+            let begin = c.batch_execute(&sql);
+            let last = c.query_one(&changes_st, &[]);
+            let (b, l) = futures_util::future::join(begin, last).await;
+            b?;
+            Ok::<i64, tokio_postgres::Error>(l?.get(0))
+        });
+        let last = match started {
+            Ok(l) => l,
             Err(e) => {
-                tracing::warn!(error = %describe(&e), "cannot begin a transaction");
-                return Outcome::NotStarted;
-            }
-        };
-        let last = match tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK]).and_then(|_| tx.query_one("SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM changes", &[])) {
-            Ok(r) => r.get::<_, i64>(0),
-            Err(e) => {
-                tracing::warn!(error = %describe(&e), "cannot take the writers' lock");
+                tracing::warn!(error = %describe(&e), "cannot begin a transaction and take the writers' lock");
+                let _ = rt.block_on(c.batch_execute("ROLLBACK"));
                 return Outcome::NotStarted;
             }
         };
         let mut marks = seen;
         if last != seen.changes {
-            if let Err(e) = catch_up(&mut tx, state, keys, seen) {
+            if let Err(e) = rt.block_on(catch_up(c, state, keys, seen)) {
                 tracing::error!(error = %e.body.message, "cannot catch up with the store");
+                let _ = rt.block_on(c.batch_execute("ROLLBACK"));
                 return Outcome::Broken;
             }
             marks.changes = last;
         }
-        let mut w = PgTx { tx: &mut tx, statements: &mut self.statements, writes: 0, publish_labels: self.publish_labels };
+        let mut w = PgTx { rt, client: c, statements: &mut self.statements, pending: Vec::new(), writes: 0, op_writes: 0, failed: false, ids: HashMap::new(), publish_labels: self.publish_labels };
         let poisoned = f(state, &mut w);
         let wrote = w.writes > 0;
-        if poisoned {
-            let _ = tx.rollback();
+        let flushed = w.flush();
+        if poisoned || flushed.is_err() || w.failed {
+            drop(w);
+            let _ = rt.block_on(c.batch_execute("ROLLBACK"));
             return Outcome::Broken;
         }
-        // New marks: this batch's own rows are read already. A batch that wrote takes a change
-        // number, so the other nodes know to look.
-        let marked = if wrote { tx.query_one(&format!("SELECT nextval('changes'), m.* FROM ({MARKS}) m"), &[]).map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))) } else if last != seen.changes { tx.query_one(&format!("SELECT 0::bigint, m.* FROM ({MARKS}) m"), &[]).map(|r| (marks.changes, r.get(1), r.get(2), r.get(3))) } else { Ok((marks.changes, marks.project, marks.annotator, marks.task)) };
-        let (changes, project, annotator, task) = match marked {
-            Ok(m) => m,
-            Err(e) => {
-                tracing::error!(error = %describe(&e), "cannot read the store's marks");
-                return Outcome::Broken;
-            }
-        };
-        match tx.commit() {
-            Ok(()) => {
-                self.seen = Marks { changes, project, annotator, task };
+        drop(w);
+        // New marks (this batch's own rows are read already; a batch that wrote takes a change
+        // number, so the other nodes know to look) and COMMIT: one round trip.
+        let marks_st = if wrote { &marks_st.0 } else { &marks_st.1 };
+        let ended = rt.block_on(async {
+            let m = c.query_one(marks_st, &[]);
+            let commit = c.batch_execute("COMMIT");
+            let (m, commit) = futures_util::future::join(m, commit).await;
+            // COMMIT of a transaction that failed answers ROLLBACK, not an error: the marks query
+            // before it fails in that case, so a failed transaction is never taken as committed.
+            let m = m?;
+            commit?;
+            Ok::<_, tokio_postgres::Error>(m)
+        });
+        match ended {
+            Ok(r) => {
+                let changes = if wrote { r.get(0) } else { marks.changes };
+                self.seen = Marks { changes, project: r.get(1), annotator: r.get(2), task: r.get(3) };
                 Outcome::Committed
             }
             Err(e) => {
@@ -292,53 +347,112 @@ impl Backend for PgBackend {
     }
 
     fn stale(&mut self) -> bool {
-        let seen = self.seen.changes;
-        match self.client().and_then(|c| Ok(c.query_one("SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM changes", &[])?)) {
-            Ok(r) => r.get::<_, i64>(0) != seen,
+        if self.connect().is_err() {
             // The writer tries again; a transaction reconnects.
+            return true;
+        }
+        let c = self.client.as_ref().expect("connected");
+        match self.rt.block_on(c.query_one(CHANGES, &[])) {
+            Ok(r) => r.get::<_, i64>(0) != self.seen.changes,
             Err(_) => true,
         }
     }
 }
 
-/// A write transaction on the writer's connection.
-struct PgTx<'a, 'c> {
-    tx: &'a mut Transaction<'c>,
-    statements: &'a mut HashMap<&'static str, Statement>,
+type Pending<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, tokio_postgres::Error>> + 'a>>;
+type Param = Box<dyn ToSql + Sync + Send>;
+
+/// A write transaction on the writer's connection. A write is sent when it is made and its
+/// answer read at the end (`flush`): PostgreSQL runs a connection's statements in order, so a
+/// read sent later sees every write sent before it. Any failed statement fails the batch.
+struct PgTx<'a> {
+    rt: &'a tokio::runtime::Runtime,
+    client: &'a tokio_postgres::Client,
+    statements: &'a mut HashMap<&'static str, tokio_postgres::Statement>,
+    pending: Vec<Pending<'a>>,
     writes: usize,
+    /// `writes` when the current operation began.
+    op_writes: usize,
+    failed: bool,
+    /// The next id of each table, read once per transaction (the writers' lock keeps it).
+    ids: HashMap<&'static str, i64>,
     publish_labels: bool,
 }
 
-impl PgTx<'_, '_> {
+impl<'a> PgTx<'a> {
     /// A prepared statement (prepared once per connection).
-    fn st(&mut self, sql: &'static str) -> Result<Statement, ApiError> {
-        if let Some(s) = self.statements.get(sql) {
-            return Ok(s.clone());
-        }
-        let s = self.tx.prepare(sql)?;
-        self.statements.insert(sql, s.clone());
-        Ok(s)
+    fn st(&mut self, sql: &'static str) -> Result<tokio_postgres::Statement, ApiError> {
+        prepared(self.rt, self.client, self.statements, sql).inspect_err(|_| self.failed = true)
     }
-    fn exec(&mut self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, ApiError> {
-        let s = self.st(sql)?;
+    /// Sends a write now; its answer is read by `flush`.
+    fn exec(&mut self, sql: &'static str, params: Vec<Param>) -> Result<(), ApiError> {
+        let st = self.st(sql)?;
+        let client = self.client;
+        let mut fut: Pending<'a> = Box::pin(async move { client.execute_raw(&st, params).await });
         self.writes += 1;
-        Ok(self.tx.execute(&s, params)?)
+        // Polled once: the request is queued on the connection now, in order.
+        match self.rt.block_on(std::future::poll_fn(|cx| std::task::Poll::Ready(fut.as_mut().poll(cx)))) {
+            std::task::Poll::Ready(Err(e)) => {
+                self.failed = true;
+                Err(e.into())
+            }
+            std::task::Poll::Ready(Ok(_)) => Ok(()),
+            std::task::Poll::Pending => {
+                self.pending.push(fut);
+                if self.pending.len() >= 4096 {
+                    self.flush()?;
+                }
+                Ok(())
+            }
+        }
     }
-    fn opt(&mut self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<Option<postgres::Row>, ApiError> {
-        let s = self.st(sql)?;
-        Ok(self.tx.query_opt(&s, params)?)
+    /// Waits for every write sent so far.
+    fn flush(&mut self) -> Result<(), ApiError> {
+        let pending = std::mem::take(&mut self.pending);
+        let first = self.rt.block_on(async move {
+            let mut first = None;
+            for f in pending {
+                if let Err(e) = f.await {
+                    first.get_or_insert(e);
+                }
+            }
+            first
+        });
+        match first {
+            Some(e) => {
+                self.failed = true;
+                Err(e.into())
+            }
+            None => Ok(()),
+        }
+    }
+    /// A read: sent after the writes before it, answered now.
+    fn opt(&mut self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<Option<tokio_postgres::Row>, ApiError> {
+        let st = self.st(sql)?;
+        self.rt.block_on(self.client.query_opt(&st, params)).inspect_err(|_| self.failed = true).map_err(ApiError::from)
+    }
+    fn one(&mut self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<tokio_postgres::Row, ApiError> {
+        self.writes += 1;
+        let st = self.st(sql)?;
+        self.rt.block_on(self.client.query_one(&st, params)).inspect_err(|_| self.failed = true).map_err(ApiError::from)
     }
 }
 
-impl OpTx for PgTx<'_, '_> {
+impl OpTx for PgTx<'_> {
+    // No savepoints (each would be a statement and a round trip): an operation refuses before
+    // it writes, and one that refused after writing fails the batch, which is then rebuilt.
     fn savepoint(&mut self) -> Result<(), ApiError> {
-        Ok(self.tx.batch_execute("SAVEPOINT op")?)
+        self.op_writes = self.writes;
+        Ok(())
     }
     fn release(&mut self) -> Result<(), ApiError> {
-        Ok(self.tx.batch_execute("RELEASE op")?)
+        Ok(())
     }
     fn rollback_to(&mut self) -> Result<(), ApiError> {
-        Ok(self.tx.batch_execute("ROLLBACK TO op; RELEASE op")?)
+        if self.writes > self.op_writes || self.failed {
+            return Err(ApiError::internal("an operation refused after it wrote"));
+        }
+        Ok(())
     }
 }
 
@@ -346,8 +460,16 @@ fn i(x: impl TryInto<i64>) -> i64 {
     x.try_into().unwrap_or(i64::MAX)
 }
 
-impl WriteTx for PgTx<'_, '_> {
+fn b<T: ToSql + Sync + Send + 'static>(x: T) -> Param {
+    Box::new(x)
+}
+
+impl WriteTx for PgTx<'_> {
     fn next_id(&mut self, table: &'static str) -> Result<i64, ApiError> {
+        if let Some(n) = self.ids.get_mut(table) {
+            *n += 1;
+            return Ok(*n - 1);
+        }
         let sql = match table {
             "tenants" => "SELECT COALESCE(MAX(id), 0) + 1 FROM tenants",
             "projects" => "SELECT COALESCE(MAX(id), 0) + 1 FROM projects",
@@ -355,7 +477,9 @@ impl WriteTx for PgTx<'_, '_> {
             "tasks" => "SELECT COALESCE(MAX(id), 0) + 1 FROM tasks",
             other => return Err(ApiError::internal(format!("no id sequence for {other}"))),
         };
-        Ok(self.opt(sql, &[])?.map_or(1, |r| r.get(0)))
+        let n: i64 = self.opt(sql, &[])?.map_or(1, |r| r.get(0));
+        self.ids.insert(table, n + 1);
+        Ok(n)
     }
     fn task_by_unique(&mut self, project: i64, unique_id: &str) -> Result<Option<i64>, ApiError> {
         Ok(self.opt("SELECT id FROM tasks WHERE project = $1 AND unique_id = $2", &[&project, &unique_id])?.map(|r| r.get(0)))
@@ -379,11 +503,11 @@ impl WriteTx for PgTx<'_, '_> {
         self.opt("SELECT payload FROM payloads WHERE task = $1", &[&task])?.map(|r| r.get(0)).ok_or_else(|| ApiError::not_found("task"))
     }
     fn due_messages(&mut self, now_us: u64, limit: usize) -> Result<Vec<Message>, ApiError> {
-        let s = self.st(
+        let st = self.st(
             "SELECT o.id, t.callback_url, o.event_type, o.body, p.webhook_secret, o.attempts FROM outbox o JOIN tasks t ON t.id = o.task JOIN projects p ON p.id = t.project \
              WHERE o.state = 'pending' AND o.next_us <= $1 ORDER BY o.next_us, o.id LIMIT $2",
         )?;
-        let rows = self.tx.query(&s, &[&i(now_us), &i(limit)])?;
+        let rows = self.rt.block_on(self.client.query(&st, &[&i(now_us), &i(limit)])).inspect_err(|_| self.failed = true)?;
         Ok(rows.iter().map(|r| Message { id: r.get(0), url: r.get(1), event_type: r.get(2), body: r.get(3), secret: r.get(4), attempts: r.get::<_, i64>(5) as u32 }).collect())
     }
     fn annotator_by_external(&mut self, project: i64, external: &str) -> Result<Option<i64>, ApiError> {
@@ -391,100 +515,79 @@ impl WriteTx for PgTx<'_, '_> {
     }
     fn put(&mut self, row: Row) -> Result<(), ApiError> {
         match row {
-            Row::Log { project, seq, at_us, entry } => {
-                self.exec("INSERT INTO log (project, seq, at_us, entry) VALUES ($1, $2, $3, $4)", &[&project, &i(seq), &i(at_us), &entry])?;
-            }
-            Row::Tenant { id, name, at_us } => {
-                self.exec("INSERT INTO tenants (id, name, created_us) VALUES ($1, $2, $3)", &[&id, &name, &i(at_us)])?;
-            }
-            Row::ApiKey { hash, tenant, at_us } => {
-                self.exec("INSERT INTO api_keys (hash, tenant, created_us) VALUES ($1, $2, $3)", &[&hash, &tenant, &i(at_us)])?;
-            }
-            Row::Project { id, tenant, name, settings, lease_us, seed, webhook_secret, at_us } => {
-                self.exec(
-                    "INSERT INTO projects (id, tenant, name, settings, lease_us, seed, webhook_secret, created_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                    &[&id, &tenant, &name, &settings, &i(lease_us), &(seed as i64), &webhook_secret, &i(at_us)],
-                )?;
-            }
+            Row::Log { project, seq, at_us, entry } => self.exec("INSERT INTO log (project, seq, at_us, entry) VALUES ($1, $2, $3, $4)", vec![b(project), b(i(seq)), b(i(at_us)), b(entry)])?,
+            Row::Tenant { id, name, at_us } => self.exec("INSERT INTO tenants (id, name, created_us) VALUES ($1, $2, $3)", vec![b(id), b(name), b(i(at_us))])?,
+            Row::ApiKey { hash, tenant, at_us } => self.exec("INSERT INTO api_keys (hash, tenant, created_us) VALUES ($1, $2, $3)", vec![b(hash), b(tenant), b(i(at_us))])?,
+            Row::Project { id, tenant, name, settings, lease_us, seed, webhook_secret, at_us } => self.exec(
+                "INSERT INTO projects (id, tenant, name, settings, lease_us, seed, webhook_secret, created_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                vec![b(id), b(tenant), b(name), b(settings), b(i(lease_us)), b(seed as i64), b(webhook_secret), b(i(at_us))],
+            )?,
             Row::Annotator { id, project, core_id, external_id, token_hash, at_us } => {
-                self.exec("INSERT INTO annotators (id, project, core_id, external_id, token_hash, created_us) VALUES ($1, $2, $3, $4, $5, $6)", &[&id, &project, &i(core_id), &external_id, &token_hash, &i(at_us)])?;
+                self.exec("INSERT INTO annotators (id, project, core_id, external_id, token_hash, created_us) VALUES ($1, $2, $3, $4, $5, $6)", vec![b(id), b(project), b(i(core_id)), b(external_id), b(token_hash), b(i(at_us))])?
             }
             Row::Task { id, project, stream, unique_id, payload, metadata, priority, deadline_us, callback_url, gold_answer, prelabel, status, at_us } => {
                 self.exec(
                     "INSERT INTO tasks (id, project, stream, unique_id, priority, deadline_us, callback_url, gold_answer, prelabel, status, created_us, updated_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
-                    &[&id, &project, &i(stream), &unique_id, &priority.map(i), &deadline_us.map(i), &callback_url, &gold_answer.map(i), &prelabel, &status, &i(at_us)],
+                    vec![b(id), b(project), b(i(stream)), b(unique_id), b(priority.map(i)), b(deadline_us.map(i)), b(callback_url), b(gold_answer.map(i)), b(prelabel), b(status), b(i(at_us))],
                 )?;
-                self.exec("INSERT INTO payloads (task, payload, metadata) VALUES ($1, $2, $3)", &[&id, &payload, &metadata])?;
+                self.exec("INSERT INTO payloads (task, payload, metadata) VALUES ($1, $2, $3)", vec![b(id), b(payload), b(metadata)])?;
             }
             Row::TaskStatus { task, status, stage, at_us } => {
                 if status == "settled" || status == "left_unserved" {
-                    self.exec("UPDATE tasks SET status = $2, prelabel = NULL, updated_us = $3 WHERE id = $1", &[&task, &status, &i(at_us)])?;
+                    self.exec("UPDATE tasks SET status = $2, prelabel = NULL, updated_us = $3 WHERE id = $1", vec![b(task), b(status), b(i(at_us))])?;
                 } else {
-                    self.exec("UPDATE tasks SET status = $2, stage = COALESCE($3, stage), updated_us = $4 WHERE id = $1", &[&task, &status, &stage, &i(at_us)])?;
+                    self.exec("UPDATE tasks SET status = $2, stage = COALESCE($3, stage), updated_us = $4 WHERE id = $1", vec![b(task), b(status), b(stage), b(i(at_us))])?;
                 }
             }
             Row::Final { task, label, confidence, votes, posteriors, at_us } => {
                 let votes = serde_json::to_string(&votes).unwrap_or_default();
                 let posteriors = serde_json::to_string(&posteriors).unwrap_or_default();
-                let s = self.st("UPDATE tasks SET status = 'final', stage = NULL, label = $2, confidence = $3, votes = $4, posteriors = $6, finals = finals + 1, updated_us = $5 WHERE id = $1 RETURNING finals, callback_url, project, unique_id")?;
-                self.writes += 1;
-                let r = self.tx.query_one(&s, &[&task, &i(label), &(confidence as f64), &votes, &i(at_us), &posteriors])?;
+                let r = self.one(
+                    "UPDATE tasks SET status = 'final', stage = NULL, label = $2, confidence = $3, votes = $4, posteriors = $6, finals = finals + 1, updated_us = $5 WHERE id = $1 RETURNING finals, callback_url, project, unique_id",
+                    &[&task, &i(label), &(confidence as f64), &votes, &i(at_us), &posteriors],
+                )?;
                 let (finals, url, project, unique): (i64, Option<String>, i64, Option<String>) = (r.get(0), r.get(1), r.get(2), r.get(3));
                 if url.is_some() || self.publish_labels {
                     let event_type = if finals > 1 { "label.updated" } else { "label.final" };
                     let body = crate::webhooks::final_body(event_type, at_us, task, project, unique.as_deref(), label, confidence, &votes, &posteriors, finals as u32);
                     if url.is_some() {
-                        self.exec("INSERT INTO outbox (task, event_type, body, state, next_us, created_us) VALUES ($1, $2, $3, 'pending', $4, $4)", &[&task, &event_type, &body, &i(at_us)])?;
+                        self.exec("INSERT INTO outbox (task, event_type, body, state, next_us, created_us) VALUES ($1, $2, $3, 'pending', $4, $4)", vec![b(task), b(event_type), b(body.clone()), b(i(at_us))])?;
                     }
                     if self.publish_labels {
-                        self.exec("INSERT INTO label_events (project, task, finals, body) VALUES ($1, $2, $3, $4)", &[&project, &task, &finals, &body])?;
+                        self.exec("INSERT INTO label_events (project, task, finals, body) VALUES ($1, $2, $3, $4)", vec![b(project), b(task), b(finals), b(body)])?;
                     }
                 }
             }
-            Row::Lease { project, assignment, annotator, task, kind, stage, opened_us, expires_us } => {
-                self.exec(
-                    "INSERT INTO leases (project, assignment, annotator, task, kind, stage, opened_us, expires_us, state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'open')",
-                    &[&project, &i(assignment), &annotator, &task, &kind, &i(stage), &i(opened_us), &i(expires_us)],
-                )?;
-            }
+            Row::Lease { project, assignment, annotator, task, kind, stage, opened_us, expires_us } => self.exec(
+                "INSERT INTO leases (project, assignment, annotator, task, kind, stage, opened_us, expires_us, state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'open')",
+                vec![b(project), b(i(assignment)), b(annotator), b(task), b(kind), b(i(stage)), b(i(opened_us)), b(i(expires_us))],
+            )?,
             Row::LeaseExtended { project, assignment, expires_us } => {
-                self.exec("UPDATE leases SET expires_us = $3, touched = nextval('changes') WHERE project = $1 AND assignment = $2", &[&project, &i(assignment), &i(expires_us)])?;
+                self.exec("UPDATE leases SET expires_us = $3, touched = nextval('changes') WHERE project = $1 AND assignment = $2", vec![b(project), b(i(assignment)), b(i(expires_us))])?
             }
-            Row::LeaseEnded { project, assignment, how, at_us } => {
-                self.exec("UPDATE leases SET state = $3, ended_us = $4 WHERE project = $1 AND assignment = $2", &[&project, &i(assignment), &how, &i(at_us)])?;
-            }
-            Row::Answer { project, assignment, task, annotator, kind, label, accept, fate, late, at_us } => {
-                self.exec(
-                    "INSERT INTO answers (project, assignment, task, annotator, kind, label, accept, fate, late, at_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                    &[&project, &i(assignment), &task, &annotator, &kind, &label.map(i), &accept, &fate, &late, &i(at_us)],
-                )?;
-            }
-            Row::Submission { project, assignment, answer, response } => {
-                self.exec("INSERT INTO submissions (project, assignment, answer, response) VALUES ($1, $2, $3, $4)", &[&project, &i(assignment), &answer, &response])?;
-            }
-            Row::Trust { annotator, trust } => {
-                self.exec("UPDATE annotators SET trust = $2 WHERE id = $1", &[&annotator, &trust])?;
-            }
-            Row::Banned { annotator, until_us } => {
-                self.exec("UPDATE annotators SET banned_until_us = $2 WHERE id = $1", &[&annotator, &until_us.map_or(i64::MAX, i)])?;
-            }
-            Row::Paid { annotator, usd } => {
-                self.exec("UPDATE annotators SET earned_usd = earned_usd + $2 WHERE id = $1", &[&annotator, &usd])?;
-            }
-            Row::Idempotent { tenant, key, route, body_hash, status, response, at_us } => {
-                self.exec(
-                    "INSERT INTO idempotency (tenant, key, route, body_hash, status, response, created_us) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                    &[&tenant, &key, &route, &body_hash, &i(status), &response, &i(at_us)],
-                )?;
-            }
+            Row::LeaseEnded { project, assignment, how, at_us } => self.exec("UPDATE leases SET state = $3, ended_us = $4 WHERE project = $1 AND assignment = $2", vec![b(project), b(i(assignment)), b(how), b(i(at_us))])?,
+            Row::Answer { project, assignment, task, annotator, kind, label, accept, fate, late, at_us } => self.exec(
+                "INSERT INTO answers (project, assignment, task, annotator, kind, label, accept, fate, late, at_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                vec![b(project), b(i(assignment)), b(task), b(annotator), b(kind), b(label.map(i)), b(accept), b(fate), b(late), b(i(at_us))],
+            )?,
+            Row::Submission { project, assignment, answer, response } => self.exec("INSERT INTO submissions (project, assignment, answer, response) VALUES ($1, $2, $3, $4)", vec![b(project), b(i(assignment)), b(answer), b(response)])?,
+            Row::Trust { annotator, trust } => self.exec("UPDATE annotators SET trust = $2 WHERE id = $1", vec![b(annotator), b(trust)])?,
+            Row::Banned { annotator, until_us } => self.exec("UPDATE annotators SET banned_until_us = $2 WHERE id = $1", vec![b(annotator), b(until_us.map_or(i64::MAX, i))])?,
+            Row::Paid { annotator, usd } => self.exec("UPDATE annotators SET earned_usd = earned_usd + $2 WHERE id = $1", vec![b(annotator), b(usd)])?,
+            Row::Idempotent { tenant, key, route, body_hash, status, response, at_us } => self.exec(
+                "INSERT INTO idempotency (tenant, key, route, body_hash, status, response, created_us) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                vec![b(tenant), b(key), b(route), b(body_hash), b(i(status)), b(response), b(i(at_us))],
+            )?,
             Row::Redeliver { task, at_us } => {
-                let n = self.exec("UPDATE outbox SET state = 'pending', next_us = $2, attempts = 0 WHERE id = (SELECT MAX(id) FROM outbox WHERE task = $1)", &[&task, &i(at_us)])?;
+                let n = self.one("WITH u AS (UPDATE outbox SET state = 'pending', next_us = $2, attempts = 0 WHERE id = (SELECT MAX(id) FROM outbox WHERE task = $1) RETURNING 1) SELECT count(*) FROM u", &[&task, &i(at_us)])?.get::<_, i64>(0);
                 if n == 0 {
+                    // Nothing changed: the refusal leaves the batch whole.
+                    self.writes -= 1;
                     return Err(ApiError::conflict("this task has no webhook message to redeliver (no final label yet, or no callback_url)", None));
                 }
             }
             Row::Attempt { message, at_us, status, error, duration_ms, next_us, delivered } => {
-                self.exec("INSERT INTO outbox_attempts (message, at_us, status, error, duration_ms) VALUES ($1, $2, $3, $4, $5)", &[&message, &i(at_us), &status.map(i), &error, &i(duration_ms)])?;
+                self.exec("INSERT INTO outbox_attempts (message, at_us, status, error, duration_ms) VALUES ($1, $2, $3, $4, $5)", vec![b(message), b(i(at_us)), b(status.map(i)), b(error), b(i(duration_ms))])?;
                 let state = if delivered {
                     "delivered"
                 } else if next_us.is_some() {
@@ -492,16 +595,10 @@ impl WriteTx for PgTx<'_, '_> {
                 } else {
                     "exhausted"
                 };
-                self.exec("UPDATE outbox SET state = $2, attempts = attempts + 1, next_us = $3 WHERE id = $1", &[&message, &state, &i(next_us.unwrap_or(0))])?;
+                self.exec("UPDATE outbox SET state = $2, attempts = attempts + 1, next_us = $3 WHERE id = $1", vec![b(message), b(state), b(i(next_us.unwrap_or(0)))])?;
             }
-            Row::Claim { messages, until_us } => {
-                for m in messages {
-                    self.exec("UPDATE outbox SET next_us = $2 WHERE id = $1 AND state = 'pending'", &[&m, &i(until_us)])?;
-                }
-            }
-            Row::Published { ids } => {
-                self.exec("UPDATE label_events SET published = true WHERE id = ANY($1)", &[&ids])?;
-            }
+            Row::Claim { messages, until_us } => self.exec("UPDATE outbox SET next_us = $2 WHERE id = ANY($1) AND state = 'pending'", vec![b(messages), b(i(until_us))])?,
+            Row::Published { ids } => self.exec("UPDATE label_events SET published = true WHERE id = ANY($1)", vec![b(ids)])?,
         }
         Ok(())
     }

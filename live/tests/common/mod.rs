@@ -44,6 +44,10 @@ impl Server {
         Self::start_store(store_for(db), db, clock, used, schedule)
     }
     fn start_store(store: String, db: &Path, clock: Arc<ManualClock>, used: Arc<dyn tessera_live::clock::Clock>, schedule: Vec<f64>) -> Server {
+        // The server's logs on stderr with TESSERA_LOG (e.g. TESSERA_LOG=warn).
+        if let Ok(filter) = std::env::var("TESSERA_LOG") {
+            let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::new(filter)).with_test_writer().try_init();
+        }
         let (tx, rx) = std::sync::mpsc::channel();
         let cfg = ServeConfig {
             db: store,
