@@ -6,7 +6,9 @@
 //! node last looked (log entries by their change number, new projects, people, golden tasks and
 //! pre-labels, leases opened or extended, API keys) and feeds it to the same functions a
 //! start-up uses ([`super::replay`]). Only then does it decide, write and commit; the lock is
-//! released at commit. So each decision is taken on the whole store as of that moment, the log
+//! released at commit. So each decision is taken on the whole store as of that moment (a routing
+//! policy that compares tasks or people sees every task and every person, whichever node the
+//! request reached: the nodes decide exactly as one server would), the log
 //! has one order that every node replays identically, and no slot can go to two people: the
 //! lease is a core decision over a log that has no gaps and no forks (`(project, seq)` is the
 //! primary key, so even a writer without the lock could not append a second entry at a place
@@ -15,8 +17,8 @@
 //! Why one lock and not row locks with SKIP LOCKED: the core's quality decisions (consensus,
 //! bans, trust, re-opens) depend on the order of every answer, so the nodes need one order of
 //! everything anyway; SKIP LOCKED on task rows would let two nodes decide at once on different
-//! histories. The lock is held for one group-committed batch (hundreds of requests), so nodes
-//! take turns per batch, not per request. The cost and the way past it (a lock and a log per
+//! histories. The lock is held for one group-committed batch (tens to hundreds of requests), so
+//! nodes take turns per batch, not per request. The cost and the way past it (a lock and a log per
 //! project) are measured and argued in `benches/RESULTS.md`.
 //!
 //! Lease expiry and timers fire on whichever node's writer gets there first: each node's writer
@@ -121,7 +123,7 @@ impl From<r2d2::Error> for ApiError {
 /// starts the writer. `publish_labels`: final labels also become label events for the queue.
 pub fn open(url: &str, clock: Arc<dyn Clock>, keys: Arc<Keys>, metrics: Arc<Metrics>, publish_labels: bool) -> anyhow::Result<Arc<Store>> {
     let cfg = config(url)?;
-    let mut client = cfg.connect(NoTls).map_err(|e| anyhow::anyhow!("cannot connect to PostgreSQL at {}: {e}", redact(url)))?;
+    let mut client = cfg.connect(NoTls).map_err(|e| anyhow::anyhow!("cannot connect to PostgreSQL at {}: {}", redact(url), describe(&e)))?;
     migrate(&mut client).map_err(|e| anyhow::anyhow!("migrating {}: {e}", redact(url)))?;
     let pool = r2d2::Pool::builder().max_size(16).min_idle(Some(0)).connection_timeout(Duration::from_secs(5)).build_unchecked(PostgresConnectionManager::new(cfg.clone(), NoTls));
     drop(client);

@@ -3,8 +3,10 @@
 //!
 //! Requests reach it through a bounded channel with a reply slot each. It takes the first
 //! request waiting, then every request already queued behind it (up to [`MAX_BATCH`]), runs
-//! them in one transaction with a savepoint each (a refused request rolls back alone), commits
-//! once (one fsync for the batch) and only then answers every caller: durable group commit. A
+//! them in one transaction where a refused request leaves no trace (SQLite: a savepoint each;
+//! PostgreSQL: an operation refuses before it writes, and one that refused after writing fails
+//! the batch), commits once (one fsync for the batch) and only then answers every caller:
+//! durable group commit. A
 //! full channel answers 503 with Retry-After. When something falls due (a lease's end, a timer)
 //! the writer wakes for it on its own: lease expiry is an active timer, not a lazy clean-up.
 //!
@@ -30,7 +32,7 @@ pub const MAX_BATCH: usize = 512;
 /// Requests that may wait for the writer before new ones get 503.
 pub const QUEUE: usize = 8192;
 
-/// A write transaction with per-operation savepoints.
+/// A write transaction that can undo one refused operation (or say it cannot: the batch fails).
 pub trait OpTx: WriteTx {
     fn savepoint(&mut self) -> Result<(), ApiError>;
     fn release(&mut self) -> Result<(), ApiError>;
