@@ -117,7 +117,8 @@ impl Http {
                     self.down_until[at] = Some(now + Duration::from_secs(2));
                     tries += 1;
                 }
-                // Overload answers 503 with Retry-After: wait and try again (the write was not done).
+                // 503 with Retry-After (overload, or a store that failed): wait and try again; every
+                // write loadgen makes is safe to repeat.
                 Err(ureq::Error::Status(503, _)) | Err(ureq::Error::Transport(_)) if tries < 600 => {
                     tries += 1;
                     std::thread::sleep(Duration::from_millis(100));
