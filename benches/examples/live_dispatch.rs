@@ -185,18 +185,8 @@ fn fsync_rate(dir: &Path) -> f64 {
     n as f64 / started.elapsed().as_secs_f64()
 }
 
-/// `server` (postgres://user@host:port[/db]) with its database replaced by `name`.
-fn pg_url(server: &str, name: &str) -> String {
-    let scheme_end = server.find("://").map_or(0, |i| i + 3);
-    let root = server[scheme_end..].find('/').map_or(server, |i| &server[..scheme_end + i]);
-    format!("{root}/{name}")
-}
-
 fn fresh_database(server: &str, name: &str) -> String {
-    let mut c = postgres::Client::connect(&pg_url(server, "postgres"), postgres::NoTls).expect("connect to --pg");
-    c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).unwrap();
-    c.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
-    pg_url(server, name)
+    tessera_live::store::postgres::create_database(server, name, true).expect("a database on --pg")
 }
 
 /// pgbench's simple-update script on `server`: transactions per second with `clients` clients

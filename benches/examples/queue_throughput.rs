@@ -23,14 +23,7 @@ fn main() {
     let tasks: usize = arg("--tasks").map_or(100_000, |x| x.parse().expect("--tasks N"));
     let tmp = tempfile::tempdir().unwrap();
     let db = match arg("--pg") {
-        Some(server) => {
-            let scheme_end = server.find("://").map_or(0, |i| i + 3);
-            let root = server[scheme_end..].find('/').map_or(server.as_str(), |i| &server[..scheme_end + i]).to_string();
-            let mut c = postgres::Client::connect(&format!("{root}/postgres"), postgres::NoTls).unwrap();
-            c.batch_execute("DROP DATABASE IF EXISTS tessera_queue_bench WITH (FORCE)").unwrap();
-            c.batch_execute("CREATE DATABASE tessera_queue_bench").unwrap();
-            format!("{root}/tessera_queue_bench")
-        }
+        Some(server) => tessera_live::store::postgres::create_database(&server, "tessera_queue_bench", true).expect("a database on --pg"),
         None => tmp.path().join("live.db").display().to_string(),
     };
     // A fresh pair of streams: the bench owns this nats-server's tessera streams.

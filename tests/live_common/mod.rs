@@ -202,26 +202,9 @@ pub fn postgres_available(test: &str) -> bool {
     false
 }
 
-/// `server` (`postgres://user@host:port[/db][?options]`) with its database replaced by `name`.
-pub fn pg_url(server: &str, name: &str) -> String {
-    let (head, query) = server.split_once('?').map_or((server, None), |(h, q)| (h, Some(q)));
-    let scheme_end = head.find("://").map_or(0, |i| i + 3);
-    let root = match head[scheme_end..].find('/') {
-        Some(i) => &head[..scheme_end + i],
-        None => head,
-    };
-    match query {
-        Some(q) => format!("{root}/{name}?{q}"),
-        None => format!("{root}/{name}"),
-    }
-}
-
 /// A new empty database on the server at `server`; returns its URL.
 pub fn fresh_database(server: &str, name: &str) -> String {
-    let mut c = postgres::Client::connect(&pg_url(server, "postgres"), postgres::NoTls).expect("connect to PostgreSQL");
-    c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).unwrap();
-    c.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
-    pg_url(server, name)
+    tessera_live::store::postgres::create_database(server, name, true).expect("a test database")
 }
 
 /// A PostgreSQL server of the test's own (so that it may stop and restart it), started with

@@ -60,6 +60,34 @@ pub fn is_url(db: &str) -> bool {
     db.starts_with("postgres://") || db.starts_with("postgresql://")
 }
 
+/// `server` (`postgres://user@host:port[/database][?options]`) with its database replaced by `name`.
+pub fn database_url(server: &str, name: &str) -> String {
+    let (head, query) = server.split_once('?').map_or((server, None), |(h, q)| (h, Some(q)));
+    let scheme_end = head.find("://").map_or(0, |i| i + 3);
+    let root = match head[scheme_end..].find('/') {
+        Some(i) => &head[..scheme_end + i],
+        None => head,
+    };
+    match query {
+        Some(q) => format!("{root}/{name}?{q}"),
+        None => format!("{root}/{name}"),
+    }
+}
+
+/// Creates database `name` (a plain identifier) on the server `server` names, dropping it first
+/// when `fresh`, else keeping one that exists; returns its URL. For tests and benchmarks.
+pub fn create_database(server: &str, name: &str, fresh: bool) -> anyhow::Result<String> {
+    anyhow::ensure!(!name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'), "{name:?} is not a plain database name");
+    let mut c = Client::connect(&database_url(server, "postgres"), NoTls).map_err(|e| anyhow::anyhow!("cannot connect to PostgreSQL at {}: {}", redact(server), describe(&e)))?;
+    if fresh {
+        c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))?;
+    }
+    if c.query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])?.is_none() {
+        c.batch_execute(&format!("CREATE DATABASE {name}"))?;
+    }
+    Ok(database_url(server, name))
+}
+
 /// `db` with any password replaced, for logs.
 pub fn redact(db: &str) -> String {
     if !is_url(db) {

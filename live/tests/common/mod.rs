@@ -115,9 +115,7 @@ pub fn store_for(db: &Path) -> String {
 /// A PostgreSQL database of its own for the test store at `db` (created empty on first use).
 pub fn pg_store(db: &Path) -> String {
     let base = std::env::var("TESSERA_TEST_PG").expect("TESSERA_TEST_PG");
-    let name = pg_database_name(db);
-    fresh_pg_database(&base, &name, false);
-    pg_url(&base, &name)
+    tessera_live::store::postgres::create_database(&base, &pg_database_name(db), false).expect("a test database")
 }
 
 /// Whether a PostgreSQL server is there to test against (`TESSERA_TEST_PG`). Without one the
@@ -168,33 +166,6 @@ pub fn rows(store: &str, sql: &str) -> Vec<Vec<String>> {
     .unwrap()
     .map(|r| r.unwrap())
     .collect()
-}
-
-/// `base` (a server URL, `postgres://user@host:port[/database][?options]`) with its database
-/// replaced by `name`.
-pub fn pg_url(base: &str, name: &str) -> String {
-    let (head, query) = base.split_once('?').map_or((base, None), |(h, q)| (h, Some(q)));
-    let scheme_end = head.find("://").map_or(0, |i| i + 3);
-    let server = match head[scheme_end..].find('/') {
-        Some(i) => &head[..scheme_end + i],
-        None => head,
-    };
-    match query {
-        Some(q) => format!("{server}/{name}?{q}"),
-        None => format!("{server}/{name}"),
-    }
-}
-
-/// Creates database `name` on the server at `base` unless it exists (`drop`: start empty).
-pub fn fresh_pg_database(base: &str, name: &str, drop: bool) {
-    let mut c = postgres::Client::connect(&pg_url(base, "postgres"), postgres::NoTls).expect("connect to TESSERA_TEST_PG");
-    if drop {
-        c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).unwrap();
-    }
-    let exists = c.query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name]).unwrap().is_some();
-    if !exists {
-        c.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
-    }
 }
 
 pub fn call(url: &str, method: &str, token: &str, body: Option<String>, headers: &[(&str, &str)]) -> (u16, Value) {
