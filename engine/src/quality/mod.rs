@@ -10,6 +10,7 @@
 //! Nothing here does I/O; the dispatcher calls these on its in-memory state.
 
 pub mod aggregation;
+pub mod bias;
 pub mod consensus;
 
 /// Online aggregation methods a scenario may name in `quality.aggregation`.
