@@ -184,6 +184,12 @@ pub struct Lease {
     /// For a review: the label proposed as final.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub proposed: Option<u16>,
+    /// For a preference pair (labelling or gold): show it swapped, label 1's answer on the left
+    /// (first) and label 0's on the right. The order is a fixed hash of the assignment id,
+    /// balanced and independent of the item; answers stay in the task's labels. Position-bias
+    /// rules read which side was picked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub swapped: Option<bool>,
 }
 
 /// The answer of `next`: work, or when to ask again.

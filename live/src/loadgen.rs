@@ -242,6 +242,7 @@ impl Gateway {
             difficulty,
             review: lease.proposed,
             review_by_skill: node.is_some_and(|n| n.own_skill),
+            swapped: lease.swapped,
         };
         self.leases.insert((a, lease.assignment_id), lease.task_id);
         self.busy.insert(a);

@@ -532,7 +532,9 @@ fn lease_out(state: &State, tx: &mut dyn WriteTx, project: i64, assignment: u64)
         Work::Gold { stream, .. } => ("gold", None, Some(stream)),
     };
     let s = &p.settings.setup;
-    let stream_name = stream.and_then(|i| s.streams.get(i as usize)).map(|x| x.name.clone()).unwrap_or_default();
+    let info = stream.and_then(|i| s.streams.get(i as usize));
+    let stream_name = info.map(|x| x.name.clone()).unwrap_or_default();
+    let swapped = (proposed.is_none() && info.is_some_and(|x| x.pairwise())).then(|| tessera_engine::quality::bias::shown_swapped(assignment));
     let stage_name = if l.stage == u16::MAX { "gold".to_string() } else { s.stages.get(l.stage as usize).map(|r| r.name.clone()).unwrap_or_default() };
     let payload = poison(tx.payload(l.task))?;
     Ok(Lease {
@@ -546,6 +548,7 @@ fn lease_out(state: &State, tx: &mut dyn WriteTx, project: i64, assignment: u64)
         payload: serde_json::from_str(&payload).unwrap_or(serde_json::Value::Null),
         prelabel: l.prelabel,
         proposed,
+        swapped,
     })
 }
 

@@ -437,6 +437,52 @@ impl SeriesWriter {
     }
 }
 
+/// bias.csv: every annotator tested for bias (`engine::run::bias`), replication by replication in
+/// replication order.
+pub struct BiasWriter {
+    path: PathBuf,
+    w: BufWriter<File>,
+}
+
+impl BiasWriter {
+    pub fn create(path: &Path) -> Result<BiasWriter> {
+        let file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+        let mut w = BufWriter::new(file);
+        writeln!(w, "replication,annotator,pool,kind,stream,toward,answers,strength,p,q,flagged,planted").with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(BiasWriter { path: path.to_path_buf(), w })
+    }
+    /// Appends replication `rep`'s rows.
+    pub fn write(&mut self, rep: u32, rows: &[tessera_engine::run::bias::BiasRow]) -> Result<()> {
+        let text = |s: &str| {
+            let mut b = Vec::new();
+            field(&mut b, s);
+            String::from_utf8(b).unwrap_or_default()
+        };
+        for r in rows {
+            writeln!(
+                self.w,
+                "{rep},{},{},{},{},{},{},{:.6},{:.6e},{:.6e},{},{}",
+                text(&r.annotator),
+                text(&r.pool),
+                r.kind,
+                text(&r.stream),
+                r.toward,
+                r.answers,
+                r.strength,
+                r.p,
+                r.q,
+                r.flagged,
+                r.planted
+            )
+            .with_context(|| format!("cannot write {}", self.path.display()))?;
+        }
+        Ok(())
+    }
+    pub fn finish(mut self) -> Result<()> {
+        self.w.flush().with_context(|| format!("cannot write {}", self.path.display()))
+    }
+}
+
 /// series.csv: the binned time series of every replication.
 pub fn write_series_csv<'a>(path: &Path, runs: impl Iterator<Item = (u32, &'a [BinRow])>) -> Result<()> {
     let mut w = SeriesWriter::create(path)?;

@@ -11,6 +11,6 @@ mod files;
 mod leaderboard;
 mod text;
 
-pub use files::{join_parts, part_path, remove_parts, task_row, write_series_csv, SeriesWriter, write_summary_json, TasksPart, TracePart, TASKS_CSV_HEADER};
+pub use files::{join_parts, BiasWriter, part_path, remove_parts, task_row, write_series_csv, SeriesWriter, write_summary_json, TasksPart, TracePart, TASKS_CSV_HEADER};
 pub use leaderboard::{best, leaderboard_csv, leaderboard_md, leaderboard_streams_csv, SeedSet, StreamTable, Table, DIGITS, STREAM_FIGURES};
 pub use text::{human_secs, human_summary};

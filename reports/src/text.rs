@@ -205,6 +205,17 @@ pub fn human_summary(s: &Value) -> String {
         pct(&f["deadline_miss_rate"]),
         show(&f["walkaways"], 0)
     );
+    for kind in ["class", "position"] {
+        let b = &f["bias"][kind];
+        if b["tested"]["mean"].as_f64().is_some_and(|x| x > 0.0) {
+            let scored = if b["planted"]["mean"].as_f64().is_some_and(|x| x > 0.0) {
+                format!(" · planted {} · recall {} · false discoveries {}", show(&b["planted"], 1), pct(&b["recall"]), pct(&b["false_discovery"]))
+            } else {
+                String::new()
+            };
+            let _ = writeln!(o, "  {kind:<8} bias    {} of {} annotators flagged (false-discovery rate 10%){scored} · bias.csv", show(&b["flagged"], 1), show(&b["tested"], 1));
+        }
+    }
     o
 }
 

@@ -390,6 +390,24 @@ pub fn validate(s: &Scenario, known: &Known) -> Problems {
         if pool.languages.is_empty() {
             p.push((at("languages"), "expected at least one language (default [\"en\"])".into()));
         }
+        if let Some(b) = &pool.bias {
+            prob(&mut p, at("bias.share"), b.share);
+            prob(&mut p, at("bias.strength"), b.strength);
+            let served: Vec<&tessera_engine::spec::StreamSpec> = s.streams.iter().enumerate().filter(|&(k, _)| pool.reserved_for.is_empty() || pool.reserved_for.contains(&s.stream_name(k))).map(|(_, x)| x).collect();
+            match (b.class, b.position) {
+                (Some(_), Some(_)) | (None, None) => p.push((at("bias"), "give either `class` (a class number the annotators over-use) or `position` (\"left\" or \"right\": the side of a preference pair they pick)".into())),
+                (Some(c), None) => {
+                    if !served.iter().any(|x| (c as u32) < x.classes) {
+                        p.push((at("bias.class"), format!("class {c} is not a class of any stream this pool may take (classes are numbered from 0)")));
+                    }
+                }
+                (None, Some(_)) => {
+                    if !served.iter().any(|x| x.modality() == tessera_engine::spec::Modality::PreferencePair && x.classes == 2) {
+                        p.push((at("bias.position"), "position bias needs a preference-pair stream (modality \"preference_pair\", 2 classes) this pool may take".into()));
+                    }
+                }
+            }
+        }
     }
     // models
     unique(&mut p, "models", s.models.iter().map(|x| Some(x.name.clone())));
@@ -433,7 +451,17 @@ pub fn validate(s: &Scenario, known: &Known) -> Problems {
     }
     for (i, r) in q.rules.iter().enumerate() {
         let at = |f: &str| format!("quality.rules[{i}].{f}");
-        prob(&mut p, at("below"), r.below);
+        let (bar, other) = if r.metric.fires_above() { ("above", r.below.map(|_| "below")) } else { ("below", r.above.map(|_| "above")) };
+        match if r.metric.fires_above() { r.above } else { r.below } {
+            Some(v) => prob(&mut p, at(bar), v),
+            None => p.push((at(bar), format!("{} needs `{bar}` (the bar it fires {bar})", r.metric.name()))),
+        }
+        if let Some(o) = other {
+            p.push((at(o), format!("this metric fires {bar} a bar: write `{bar}`, not `{o}`")));
+        }
+        if r.metric == tessera_engine::spec::RuleMetric::PositionBias && !s.streams.iter().any(|x| x.modality() == tessera_engine::spec::Modality::PreferencePair && x.classes == 2) {
+            p.push((at("metric"), "position_bias needs a preference-pair stream (modality \"preference_pair\", 2 classes)".into()));
+        }
         if r.window == 0 {
             p.push((at("window"), "expected a positive integer, found 0".into()));
         }

@@ -19,8 +19,10 @@ pub const LONG_ABOUT: &str = "Run a scenario in simulated time and write its fig
 Writes DIR/summary.json (every figure as mean and 95% confidence interval over the replications, \
 plus each replication; schema tessera.summary/2, defined figure by figure in README.md), \
 DIR/series.csv (arrivals, finals, queue and tasks in the system over time, at most 256 bins per \
-replication), DIR/tasks.csv (one row per task, in replication then task order; --tasks none \
-skips it) and, with --trace, DIR/events.jsonl. tasks.csv and the trace are streamed to disk as \
+replication), DIR/bias.csv (every annotator with enough answers tested for class bias and, on \
+preference pairs, position bias, from final labels, golden answers and the order pairs were shown \
+in; flagged at a 10% false-discovery rate), DIR/tasks.csv (one row per task, in replication then \
+task order; --tasks none skips it) and, with --trace, DIR/events.jsonl. tasks.csv and the trace are streamed to disk as \
 tasks finish, so memory follows the tasks in the system, not the length of the run. The output \
 is a pure function of the scenario, the overrides and the seed: the same inputs give \
 byte-identical files at any thread count. The trace (schema tessera.trace/2, documented in \
@@ -217,11 +219,12 @@ pub fn run(args: SimulateArgs) -> Result<()> {
     // Replications are folded as they finish, in order: their summaries (small) are kept, their
     // series go to series.csv at once.
     let mut series = tessera_reports::SeriesWriter::create(&out.join("series.csv"))?;
+    let mut bias = tessera_reports::BiasWriter::create(&out.join("bias.csv"))?;
     let mut summaries = Vec::new();
     let mut stopped = Vec::new();
     let mut series_error = None;
     let result = run_replications_each(&scenario, &make_router, seed, reps, keep, &progress, &mut |o| {
-        if let Err(e) = series.write(summaries.len() as u32, &o.series) {
+        if let Err(e) = series.write(summaries.len() as u32, &o.series).and_then(|_| bias.write(summaries.len() as u32, &o.bias)) {
             series_error.get_or_insert(e);
         }
         summaries.push(o.summary);
@@ -241,6 +244,7 @@ pub fn run(args: SimulateArgs) -> Result<()> {
         return Err(e);
     }
     series.finish()?;
+    bias.finish()?;
     if ran == 0 {
         bail!("{}", cancel.reason().unwrap_or_else(|| "no replication ran".into()));
     }
@@ -264,7 +268,7 @@ pub fn run(args: SimulateArgs) -> Result<()> {
         let peak = super::peak_memory_bytes().map(|b| format!(", peak memory {:.1} MB", b as f64 / 1e6)).unwrap_or_default();
         let _ = writeln!(
             stdout,
-            "  wrote {}/summary.json, series.csv{}{} ({} events over {} replication{} in {:.2} s{peak})",
+            "  wrote {}/summary.json, series.csv, bias.csv{}{} ({} events over {} replication{} in {:.2} s{peak})",
             out.display(),
             if with_tasks { ", tasks.csv" } else { "" },
             if args.trace { ", events.jsonl" } else { "" },

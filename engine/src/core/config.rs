@@ -33,6 +33,13 @@ pub struct StreamInfo {
     pub patience: Option<crate::spec::ServiceDist>,
 }
 
+impl StreamInfo {
+    /// A preference pair (two answers to choose from), shown in a randomised order.
+    pub fn pairwise(&self) -> bool {
+        self.modality == Modality::PreferencePair && self.classes == 2
+    }
+}
+
 /// Quality-control settings (overlap, dynamic overlap, aggregation and review are each
 /// workflow stage's own: `workflow::StageWork`).
 #[derive(Clone, Debug)]

@@ -164,6 +164,8 @@ pub enum Effect {
         annotator: AnnotatorId,
         stream: u16,
         label: u16,
+        /// The known answer.
+        expected: u16,
         right: bool,
     },
     /// A review verdict; `applied` = it decided the task (false: a late verdict kept as extra).

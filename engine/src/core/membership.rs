@@ -46,6 +46,11 @@ impl Core {
         self.qc.trust.push(view.trust as f64);
         self.qc.gold.push();
         self.qc.agreement.push();
+        self.qc.pairs.push();
+        if self.qc.class_rules {
+            self.qc.ds.push();
+        }
+        self.qc.left.push();
         self.people.push(Person::default());
         self.annotators.push(view);
         self.cfg.pay.push(pay);

@@ -86,6 +86,8 @@ pub use workflow::Workflow;
 
 use crate::dispatch::{AnnotatorView, Router, StreamFacts, TaskView, TaskViews, WaitQueue};
 use crate::ledger::WorkKind;
+use crate::quality::bias::PairWindow;
+use crate::quality::online_ds::OnlineDs;
 use crate::quality::history::History;
 use crate::quality::trust::Trust;
 use crate::time::SimTime;
@@ -253,12 +255,22 @@ struct Qc {
     trust: Trust,
     gold: History,
     agreement: History,
+    /// (reference, answer) pairs, kept when a class-bias rule reads them: the reference is the
+    /// golden answer, or the leave-one-out online Dawid-Skene reference (`ds`; the final label on
+    /// streams of more than 16 classes).
+    pairs: PairWindow,
+    ds: OnlineDs,
+    /// Picked the left-shown answer of a preference pair, kept when a position-bias rule reads it.
+    left: History,
     provisional: VecDeque<Provisional>,
     /// Ids of the provisional final labels.
     provisional_ids: ids::IdSet<TaskId>,
     keeps_provisional: bool,
     /// Some rule looks at agreement with final labels.
     agreement_rules: bool,
+    /// Some rule looks at class bias / position bias.
+    class_rules: bool,
+    position_rules: bool,
 }
 
 /// The decision core. See the module documentation for its transition table.
@@ -295,10 +307,15 @@ impl Core {
             trust: Trust::new(annotators.iter().map(|a| a.trust as f64).collect(), cfg.quality.trust_prior_strength),
             gold: History::new(n, window(crate::spec::RuleMetric::GoldAccuracy)),
             agreement: History::new(n, window(crate::spec::RuleMetric::Agreement)),
+            pairs: PairWindow::new(n, window(crate::spec::RuleMetric::ClassBias)),
+            ds: OnlineDs::new(if cfg.quality.rules.iter().any(|r| r.metric == crate::spec::RuleMetric::ClassBias) { n } else { 0 }),
+            left: History::new(n, window(crate::spec::RuleMetric::PositionBias)),
             provisional: VecDeque::new(),
             provisional_ids: ids::IdSet::default(),
             keeps_provisional: cfg.quality.rules.iter().any(|r| r.reopen),
-            agreement_rules: cfg.quality.rules.iter().any(|r| r.metric == crate::spec::RuleMetric::Agreement),
+            agreement_rules: cfg.quality.rules.iter().any(|r| matches!(r.metric, crate::spec::RuleMetric::Agreement | crate::spec::RuleMetric::ClassBias)),
+            class_rules: cfg.quality.rules.iter().any(|r| r.metric == crate::spec::RuleMetric::ClassBias),
+            position_rules: cfg.quality.rules.iter().any(|r| r.metric == crate::spec::RuleMetric::PositionBias),
         };
         let queue = WaitQueue::new(
             cfg.streams.iter().map(|s| StreamFacts { ttype: s.ttype, mixed_types: s.workflow.stages.iter().any(|x| x.ttype != s.ttype), priority: s.priority, holding_cost: s.holding_cost as f32 }).collect(),

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::dispatch::eligible;
-use crate::quality::rules::fires;
+use crate::quality::rules::{fires, RuleInputs};
 use crate::spec::RuleAction;
 use rand::Rng;
 
@@ -40,12 +40,15 @@ impl Core {
     /// Checks the quality rules for `a` and applies those that fire.
     pub(super) fn apply_rules(&mut self, a: AnnotatorId, now: SimTime, rng: &mut dyn RngCore) {
         for i in 0..self.cfg.quality.rules.len() {
-            if !fires(&self.cfg.quality.rules[i], a, &self.qc.gold, &self.qc.agreement) {
+            let inputs = RuleInputs { gold: &self.qc.gold, agreement: &self.qc.agreement, pairs: &self.qc.pairs, left: &self.qc.left };
+            if !fires(&self.cfg.quality.rules[i], a, &inputs) {
                 continue;
             }
             let rule = self.cfg.quality.rules[i].clone();
             self.qc.gold.clear(a);
             self.qc.agreement.clear(a);
+            self.qc.pairs.clear(a);
+            self.qc.left.clear(a);
             match rule.action {
                 RuleAction::SetTrust => {
                     let v = rule.value.unwrap_or(0.5);
@@ -176,7 +179,7 @@ impl Core {
         }
     }
 
-    /// Re-checks agreement rules for the labellers of a task that just became final (after
+    /// Re-checks agreement and class-bias rules for the labellers of a task that just became final (after
     /// `finalize`, so a ban's re-open sees the task among the provisional ones).
     pub(super) fn rules_after_final(&mut self, labelers: &[AnnotatorId], now: SimTime, rng: &mut dyn RngCore) {
         if self.qc.agreement_rules {
@@ -204,10 +207,18 @@ impl Core {
         let n = labels.len();
         let at = self.out.len();
         self.out.push(Effect::Final { task, label, confidence, labels });
+        let classes = self.cfg.streams[view.stream as usize].classes;
+        let refs = match &self.out[at] {
+            Effect::Final { labels, .. } if self.qc.class_rules => self.qc.ds.observe(view.stream, classes, labels),
+            _ => Vec::new(),
+        };
         for i in 0..n {
             let Effect::Final { labels, .. } = &self.out[at] else { break };
             let (a, l) = labels[i];
             self.qc.agreement.record(a, l == label);
+            if self.qc.class_rules && n >= 2 {
+                self.qc.pairs.record(a, refs.get(i).copied().unwrap_or(label), l, classes);
+            }
             self.observe_trust(a, l == label, 0.5);
         }
         let up = w.part_of;

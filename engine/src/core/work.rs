@@ -115,15 +115,39 @@ impl Core {
                 let l = label.unwrap_or(0);
                 let right = l == known;
                 self.out.push(Effect::Paid { annotator: a, kind, usd, task: None });
-                self.out.push(Effect::GoldChecked { assignment: id, annotator: a, stream, label: l, right });
+                self.out.push(Effect::GoldChecked { assignment: id, annotator: a, stream, label: l, expected: known, right });
                 self.qc.gold.record(a, right);
+                if self.qc.class_rules {
+                    let k = self.cfg.streams[stream as usize].classes;
+                    self.qc.ds.gold(a, stream, k, known, l);
+                    self.qc.pairs.record(a, known, l, k);
+                }
+                self.record_position(id, a, Some(stream), l);
                 self.observe_trust(a, right, 1.0);
                 self.apply_rules(a, now, rng);
             }
             (Work::Review { task, .. }, Answer::Verdict { accept }) => self.verdict(id, a, task, accept, (late, lease.pass, lease.stage), usd, now, rng),
-            (Work::Label { task }, _) => self.label(id, a, task, label.unwrap_or(0), (late, lease.pass, lease.stage), usd, now, rng),
+            (Work::Label { task }, _) => {
+                let l = label.unwrap_or(0);
+                let stream = self.views.get(task).map(|v| v.stream);
+                self.label(id, a, task, l, (late, lease.pass, lease.stage), usd, now, rng);
+                if self.record_position(id, a, stream, l) {
+                    self.apply_rules(a, now, rng);
+                }
+            }
             _ => {}
         }
+    }
+
+    /// On a preference pair, with a position-bias rule: records whether `a` picked the answer
+    /// shown on the left (`quality::bias::shown_swapped`). True when it recorded.
+    fn record_position(&mut self, id: AssignmentId, a: AnnotatorId, stream: Option<u16>, l: u16) -> bool {
+        if !self.qc.position_rules || !stream.is_some_and(|s| self.cfg.streams[s as usize].pairwise()) {
+            return false;
+        }
+        let swapped = crate::quality::bias::shown_swapped(id.0);
+        self.qc.left.record(a, l == crate::quality::bias::left_label(swapped));
+        true
     }
 
     /// A label on labelling work.

@@ -77,6 +77,40 @@ pub struct Profile {
     pub calendar: Calendar,
     /// For members of the review pool: time per review and probability of a right verdict.
     pub review: Option<(ServiceDist, f64)>,
+    /// A planted bias (`pools.bias`), for the members it was planted in.
+    pub bias: Option<PlantedBias>,
+}
+
+/// A planted bias: with probability `strength` the answer is fixed whatever the item.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum PlantedBias {
+    /// Answers this class (on streams that have it).
+    Class { class: u16, strength: f64 },
+    /// Picks the preference-pair answer shown on the left (`left`) or on the right.
+    Position { left: bool, strength: f64 },
+}
+
+impl PlantedBias {
+    pub fn from_spec(b: &crate::spec::BiasSpec) -> Option<PlantedBias> {
+        match (b.class, b.position) {
+            (Some(class), _) => Some(PlantedBias::Class { class, strength: b.strength }),
+            (None, Some(side)) => Some(PlantedBias::Position { left: side == crate::spec::Side::Left, strength: b.strength }),
+            (None, None) => None,
+        }
+    }
+
+    /// The biased answer to `job`, if the bias decides it this time (draws only when it applies).
+    fn answer(&self, job: &Job, rng: &mut ActorRng) -> Option<u16> {
+        match *self {
+            PlantedBias::Class { class, strength } if class < job.classes => (rng.random::<f64>() < strength).then_some(class),
+            PlantedBias::Position { left, strength } => {
+                let swapped = job.swapped?;
+                let l = crate::quality::bias::left_label(swapped);
+                (rng.random::<f64>() < strength).then_some(if left { l } else { 1 - l })
+            }
+            _ => None,
+        }
+    }
 }
 
 impl Profile {
@@ -100,6 +134,7 @@ impl Profile {
             abandonment: pool.abandonment.as_ref().map(|a| (a.probability, a.timeout)),
             calendar,
             review: None,
+            bias: None,
         }
     }
 }
@@ -165,6 +200,9 @@ impl Annotator {
 
     /// The label this annotator gives to `job` now.
     fn answer(&self, job: &Job, now: SimTime, rng: &mut ActorRng) -> u16 {
+        if let Some(l) = self.profile.bias.and_then(|b| b.answer(job, rng)) {
+            return l;
+        }
         let skill = self.profile.skills[job.ttype as usize].as_ref().expect("routed to an unskilled annotator");
         let k = job.classes.max(1) as f64;
         let mut shift = 0.0;

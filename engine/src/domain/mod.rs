@@ -43,6 +43,8 @@ pub struct Job {
     pub review: Option<u16>,
     /// A review timed by the skill `ttype` (the stage names it), not the reviewer's review time.
     pub review_by_skill: bool,
+    /// A preference pair: whether it is shown swapped (`quality::bias::shown_swapped`).
+    pub swapped: Option<bool>,
 }
 
 /// A task as it leaves its source.

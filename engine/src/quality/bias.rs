@@ -21,7 +21,8 @@
 //! with a flat Dirichlet, over-uses some class too, and the test says so: that is what "bias"
 //! means here.) The test statistic is `z = d(c) / sd0`, with the variance under the null from the
 //! annotator's own pooled error rate `e` (`var0 = q(1 − q)/n1 + e(1 − e)/(n2 (K − 1)²)`,
-//! q = e/(K − 1)); one-sided p = 1 − Φ(z) per class, and the annotator's p-value is the smallest
+//! q = e/(K − 1), with hard references; with soft ones an answer sits in both rates and the
+//! variance counts it, see `null_variance`); one-sided p = 1 − Φ(z) per class, and the annotator's p-value is the smallest
 //! over the classes they gave, times their number (Bonferroni; for two classes it is the
 //! two-sided test). The reported strength is smoothed: `m` pseudo-answers at the null rates are
 //! added to both rates (`SMOOTHING`), so an annotator with few answers gets a strength near 0
@@ -57,6 +58,10 @@ pub struct ClassTally {
     pub n_label: f64,
     /// Answers giving this class when the reference is this class.
     pub n_diag: f64,
+    /// With soft references (a posterior q per answer whose weights `q(c)` make `n_ref`):
+    /// Σ q(c)², Σ q(c)³, Σ q(c)⁴ over the answers, for the variance of the statistic. All 0 = hard
+    /// references (q(c) is 0 or 1, so every power sums to `n_ref`).
+    pub q_moments: [f64; 3],
 }
 
 /// One annotator's class bias.
@@ -104,7 +109,7 @@ pub fn class_bias(tallies: &[ClassTally], total: f64, k: u32) -> Option<ClassBia
         let raw = x1 / n1 - x2 / n2 / km1;
         let m = SMOOTHING;
         let strength = (x1 + m * q) / (n1 + m) - (x2 + m * e) / (n2 + m) / km1;
-        let var0 = q * (1.0 - q) / n1 + e * (1.0 - e) / (n2 * km1 * km1);
+        let var0 = null_variance(t, total, e, km1, n1, n2);
         let z = if var0 > 0.0 { raw / var0.sqrt() } else { 0.0 };
         let cand = ClassBias { toward: t.class, strength, raw, z, p: normal_sf(z), answers: total };
         if best.is_none_or(|b| cand.z > b.z) {
@@ -114,6 +119,28 @@ pub fn class_bias(tallies: &[ClassTally], total: f64, k: u32) -> Option<ClassBia
     let mut b = best?;
     b.p = (b.p * tested as f64).min(1.0);
     Some(b)
+}
+
+/// The variance of the unsmoothed statistic under the null. Each answer i with reference
+/// posterior `q_i = q_i(c)` enters `d` as `a(q_i)·y_i` (y_i = it gave c), `a(q) = (1 − q)/n1 +
+/// q/(n2 (K − 1))`, and under the null P(y_i) = `π(q_i) = q_i (1 − e) + (1 − q_i) e/(K − 1)`, so
+/// `Var d = Σ_i a(q_i)² π(q_i)(1 − π(q_i))`: a polynomial of degree 4 in q_i, summed from the
+/// power sums of the q_i. With hard references it is `q(1 − q)/n1 + e(1 − e)/(n2 (K − 1)²)`; with
+/// soft ones an answer sits in both rates and their covariance counts.
+fn null_variance(t: &ClassTally, total: f64, e: f64, km1: f64, n1: f64, n2: f64) -> f64 {
+    let hard = t.q_moments == [0.0; 3];
+    let s = [total, t.n_ref, if hard { t.n_ref } else { t.q_moments[0] }, if hard { t.n_ref } else { t.q_moments[1] }, if hard { t.n_ref } else { t.q_moments[2] }];
+    let (a0, a1) = (1.0 / n1, 1.0 / (n2 * km1) - 1.0 / n1);
+    let (p0, p1) = (e / km1, 1.0 - e - e / km1);
+    let a2 = [a0 * a0, 2.0 * a0 * a1, a1 * a1];
+    let g = [p0 * (1.0 - p0), p1 - 2.0 * p0 * p1, -p1 * p1];
+    let mut v = 0.0;
+    for (i, a) in a2.iter().enumerate() {
+        for (j, b) in g.iter().enumerate() {
+            v += a * b * s[i + j];
+        }
+    }
+    v.max(0.0)
 }
 
 /// Dense tallies from a K × K count matrix `counts[reference * k + answer]`.
@@ -208,11 +235,13 @@ pub fn left_label(swapped: bool) -> u16 {
     swapped as u16
 }
 
-/// The last `window` (reference, answer) pairs of every annotator, for class-bias rules.
+/// The last `window` (reference, answer) pairs of every annotator, for class-bias rules, each with
+/// the number of classes of its stream (the test's K is the largest in the window: a rule reads
+/// class numbers of all streams alike, so it is meant for streams that share a label space).
 #[derive(Clone, Debug)]
 pub struct PairWindow {
     window: usize,
-    pairs: Vec<VecDeque<(u16, u16)>>,
+    pairs: Vec<VecDeque<(u16, u16, u16)>>,
 }
 
 impl PairWindow {
@@ -224,24 +253,25 @@ impl PairWindow {
         self.pairs.push(VecDeque::new());
     }
 
-    pub fn record(&mut self, a: u32, reference: u16, answer: u16) {
+    pub fn record(&mut self, a: u32, reference: u16, answer: u16, classes: u16) {
         let q = &mut self.pairs[a as usize];
         if q.len() == self.window {
             q.pop_front();
         }
-        q.push_back((reference, answer));
+        q.push_back((reference, answer, classes));
     }
 
     pub fn clear(&mut self, a: u32) {
         self.pairs[a as usize].clear();
     }
 
-    /// Class bias over the last `last` pairs (at most the window) of `a`, among `k` classes, and
-    /// how many pairs that was. Only classes that occur in the window are tallied (a class never
-    /// given cannot be over-used).
-    pub fn class_bias(&self, a: u32, last: usize, k: u32) -> (Option<ClassBias>, usize) {
+    /// Class bias over the last `last` pairs (at most the window) of `a`, and how many pairs that
+    /// was. Only classes that occur in the window are tallied (a class never given cannot be
+    /// over-used).
+    pub fn class_bias(&self, a: u32, last: usize) -> (Option<ClassBias>, usize) {
         let q = &self.pairs[a as usize];
         let n = q.len().min(last);
+        let k = q.iter().rev().take(n).map(|p| p.2 as u32).max().unwrap_or(0);
         let mut tallies: Vec<ClassTally> = Vec::new();
         let at = |c: u16, tallies: &mut Vec<ClassTally>| -> usize {
             match tallies.iter().position(|t| t.class == c as u32) {
@@ -252,7 +282,7 @@ impl PairWindow {
                 }
             }
         };
-        for &(r, l) in q.iter().rev().take(n) {
+        for &(r, l, _) in q.iter().rev().take(n) {
             let i = at(r, &mut tallies);
             tallies[i].n_ref += 1.0;
             let j = at(l, &mut tallies);
@@ -325,10 +355,10 @@ mod tests {
     #[test]
     fn few_answers_give_a_strength_near_zero() {
         // 3 answers, all "1", all wrong: the raw estimate is extreme, the smoothed one is not.
-        let t = [ClassTally { class: 0, n_ref: 3.0, n_label: 0.0, n_diag: 0.0 }, ClassTally { class: 1, n_ref: 0.0, n_label: 3.0, n_diag: 0.0 }];
+        let t = [ClassTally { class: 0, n_ref: 3.0, n_label: 0.0, n_diag: 0.0, ..Default::default() }, ClassTally { class: 1, n_ref: 0.0, n_label: 3.0, n_diag: 0.0, ..Default::default() }];
         let b = class_bias(&t, 3.0, 2);
         assert!(b.is_none(), "no answer has reference 1: nothing to compare");
-        let t = [ClassTally { class: 0, n_ref: 2.0, n_label: 0.0, n_diag: 0.0 }, ClassTally { class: 1, n_ref: 1.0, n_label: 3.0, n_diag: 1.0 }];
+        let t = [ClassTally { class: 0, n_ref: 2.0, n_label: 0.0, n_diag: 0.0, ..Default::default() }, ClassTally { class: 1, n_ref: 1.0, n_label: 3.0, n_diag: 1.0, ..Default::default() }];
         let b = class_bias(&t, 3.0, 2).unwrap();
         assert_eq!(b.raw, 1.0);
         assert!(b.strength < 0.5 * b.raw, "{}", b.strength);
@@ -367,9 +397,9 @@ mod tests {
     fn the_window_keeps_the_last_pairs() {
         let mut w = PairWindow::new(1, 50);
         for i in 0..200 {
-            w.record(0, (i % 2) as u16, if i < 150 { (i % 2) as u16 } else { 1 });
+            w.record(0, (i % 2) as u16, if i < 150 { (i % 2) as u16 } else { 1 }, 2);
         }
-        let (b, n) = w.class_bias(0, 50, 2);
+        let (b, n) = w.class_bias(0, 50);
         assert_eq!(n, 50);
         let b = b.unwrap();
         assert_eq!(b.toward, 1);

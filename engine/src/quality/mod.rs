@@ -11,6 +11,7 @@
 
 pub mod aggregation;
 pub mod bias;
+pub mod online_ds;
 pub mod consensus;
 
 /// Online aggregation methods a scenario may name in `quality.aggregation`.

@@ -103,6 +103,8 @@ pub struct Books {
     doing: Vec<WorkKind>,
     /// Figures per workflow stage.
     pub stages: crate::metrics::stages::StageBook,
+    /// Counters of the bias tests.
+    pub bias: super::bias::BiasBook,
 }
 
 impl Books {
@@ -125,6 +127,7 @@ impl Books {
             pending: IdTable::default(),
             doing: vec![WorkKind::Labeling; annotators],
             stages: Default::default(),
+            bias: super::bias::BiasBook::new(annotators),
         }
     }
 
@@ -219,12 +222,21 @@ impl Books {
                     }
                 }
             }
-            Effect::LabelStored { fate: LabelFate::Counted, .. } => {
-                if in_window {
+            Effect::LabelStored { task, assignment, annotator, label, fate, .. } => {
+                if in_window && fate == LabelFate::Counted {
                     self.monitor.labels += 1;
                 }
+                if self.pending.get(task.0).is_some_and(|p| self.streams[p.stream as usize].pairwise()) {
+                    self.bias.pick(annotator, label == crate::quality::bias::left_label(crate::quality::bias::shown_swapped(assignment.0)));
+                }
             }
-            Effect::GoldChecked { .. } => self.monitor.gold_answers += in_window as u64,
+            Effect::GoldChecked { assignment, annotator, stream, label, expected, .. } => {
+                self.monitor.gold_answers += in_window as u64;
+                self.bias.gold(annotator, stream, self.streams[stream as usize].classes, expected, label);
+                if self.streams[stream as usize].pairwise() {
+                    self.bias.pick(annotator, label == crate::quality::bias::left_label(crate::quality::bias::shown_swapped(assignment.0)));
+                }
+            }
             Effect::Reviewed { task, applied: true, .. } => {
                 if self.pending.get(task.0).is_some_and(|p| p.counted) {
                     self.monitor.reviews += 1;
@@ -256,6 +268,7 @@ impl Books {
                         self.monitor.finals_in_window += 1;
                     }
                     self.monitor.series.final_label(now);
+                    self.bias.final_label(p.stream, self.streams[p.stream as usize].classes, labels);
                     let kept = if self.batch.is_some() { labels.clone() } else { SmallVec::new() };
                     p.fin = Some(FinalInfo { at: now, label, confidence, used: labels.len() as u16, labels: kept });
                 }
@@ -297,7 +310,6 @@ impl Books {
             Effect::PreAnnotate { .. }
             | Effect::Schedule { .. }
             | Effect::PreLabelled { .. }
-            | Effect::LabelStored { .. }
             | Effect::Reviewed { .. }
             | Effect::ReviewRequested { .. }
             | Effect::Unbanned { .. }

@@ -48,6 +48,9 @@ pub struct Built {
     pub pool_names: Vec<String>,
     /// Pool index of each annotator.
     pub pool_of: Vec<u16>,
+    /// Each annotator's name ("pool/n") and the bias planted in them.
+    pub annotator_names: Vec<String>,
+    pub planted: Vec<Option<crate::domain::annotator::PlantedBias>>,
     /// Expected end [µs] when running to a task count (for progress).
     pub expected_end: f64,
     /// The run's workflow stages, row by row (figures per stage).
@@ -95,6 +98,7 @@ pub fn build(s: &Scenario, router: Box<dyn Router>, opts: RunOptions) -> Result<
     let mut pool_of = Vec::new();
     let mut pool_names = Vec::new();
     let mut annotator_names = Vec::new();
+    let mut planted = Vec::new();
     for (p, pool) in s.pools.iter().enumerate() {
         let name = s.pool_name(p);
         let calendar = Calendar::parse(&pool.shifts).map_err(|e| format!("pools[{p}].shifts: {e}"))?;
@@ -132,6 +136,10 @@ pub fn build(s: &Scenario, router: Box<dyn Router>, opts: RunOptions) -> Result<
             let idx = views.len() as u32;
             let mut rng = stream_rng(seed, stream_key(&["profile", &name, &j.to_string()]));
             let mut profile = Profile::draw(pool, &types, &classes_by_type, calendar.clone(), &mut rng);
+            if pool.bias.as_ref().is_some_and(|b| j < b.members(pool.count)) {
+                profile.bias = pool.bias.as_ref().and_then(crate::domain::annotator::PlantedBias::from_spec);
+            }
+            planted.push(profile.bias);
             if let Some(service) = &reviews {
                 let verdict = crate::domain::source::draw_prob(
                     match &pool.accuracy {
@@ -197,7 +205,7 @@ pub fn build(s: &Scenario, router: Box<dyn Router>, opts: RunOptions) -> Result<
             epoch_unix_us: Epoch::SIMULATION.0,
             clock: "simulated",
         };
-        books.trace = Some(Trace::new(open(opts.replication)?, &header, annotator_names));
+        books.trace = Some(Trace::new(open(opts.replication)?, &header, annotator_names.clone()));
     }
     let batch_rounds = core.batch_interval().is_some();
     let dispatcher = Dispatcher::new(core, books, wiring, opts.core_log);
@@ -256,5 +264,5 @@ pub fn build(s: &Scenario, router: Box<dyn Router>, opts: RunOptions) -> Result<
         sim.schedule(SimTime::ZERO, id, Msg::Start);
     }
     let expected_end = s.run.tasks.map_or(0.0, |n| n as f64 / expected_rate.max(1e-300));
-    Ok(Built { sim, stream_names: (0..s.streams.len()).map(|i| s.stream_name(i)).collect(), task_types: types, pool_names, pool_of, expected_end, stages: stage_rows })
+    Ok(Built { sim, stream_names: (0..s.streams.len()).map(|i| s.stream_name(i)).collect(), task_types: types, pool_names, pool_of, expected_end, stages: stage_rows, annotator_names, planted })
 }

@@ -152,6 +152,7 @@ fn job(books: &Books, core: &Core, assignment: crate::core::AssignmentId, work: 
         difficulty: hidden.difficulty,
         review,
         review_by_skill,
+        swapped: (review.is_none() && info.pairwise()).then(|| crate::quality::bias::shown_swapped(assignment.0)),
     }
 }
 

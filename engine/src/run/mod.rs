@@ -2,6 +2,7 @@
 //! up. A run is a pure function of (scenario, router, seed); replications run in parallel and
 //! give the same numbers at any thread count.
 
+pub mod bias;
 pub mod books;
 mod build;
 pub mod dispatcher;
@@ -100,6 +101,8 @@ pub struct RunOutput {
     pub core_log: Option<CoreLog>,
     /// Set when the run ended before its horizon or its task count.
     pub stopped: Option<Stopped>,
+    /// bias.csv's rows: every annotator tested for bias.
+    pub bias: Vec<bias::BiasRow>,
 }
 
 /// Makes a fresh router for each run.
@@ -161,8 +164,10 @@ pub fn run(scenario: &Scenario, make_router: RouterFactory, opts: RunOptions, pr
     if let Some(e) = d.books.record_error.take() {
         return Err(format!("cannot write the task records: {e}"));
     }
-    let summary = summary::summarize(scenario, &built.task_types, &built.pool_names, &built.pool_of, &built.stages, built.dispatcher(), opts.seed, end, events);
+    let mut summary = summary::summarize(scenario, &built.task_types, &built.pool_names, &built.pool_of, &built.stages, built.dispatcher(), opts.seed, end, events);
+    let (figures, bias) = built.dispatcher().books.bias.detect(&built.dispatcher().books.streams, &built.annotator_names, &built.pool_names, &built.pool_of, &built.planted);
+    summary.bias = figures;
     let d = built.dispatcher_mut();
     let series = d.books.monitor.series.rows(end);
-    Ok(RunOutput { summary, tasks: std::mem::take(&mut d.books.records), series, core_log: d.log.take(), stopped })
+    Ok(RunOutput { summary, tasks: std::mem::take(&mut d.books.records), series, core_log: d.log.take(), stopped, bias })
 }

@@ -3,7 +3,7 @@
 //! timestamps (epoch + offset, [µs] since the Unix epoch) and names, not indices, for
 //! annotators, streams and labels. The live server writes the same schema.
 
-use crate::core::{AnnotatorId, Closed, Effect, LabelFate, StreamInfo, TaskId, Work};
+use crate::core::{AnnotatorId, AssignmentId, Closed, Effect, LabelFate, StreamInfo, TaskId, Work};
 use crate::time::{Dur, Epoch, SimTime};
 use std::sync::Arc;
 use serde::{Serialize, Serializer};
@@ -116,6 +116,9 @@ pub struct TraceEvent<'a> {
     pub work: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub label: Option<LabelName>,
+    /// A preference pair's presentation: "AB" (label 0's answer on the left) or "BA" (swapped).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order: Option<&'static str>,
     /// A golden item's known answer, or the final label proposed to a review.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expected: Option<LabelName>,
@@ -158,6 +161,7 @@ impl<'a> TraceEvent<'a> {
             stream: None,
             work: None,
             label: None,
+            order: None,
             expected: None,
             right: None,
             accepted: None,
@@ -184,18 +188,21 @@ impl<'a> TraceEvent<'a> {
         let sname = |s: u16| streams.get(s as usize).map(|i| i.name.as_str());
         let of_task = |t: TaskId| stream_of(t).and_then(sname);
         let ev = |event| TraceEvent::base(t_us, replication, event);
+        let order = |stream: Option<u16>, assignment: AssignmentId| {
+            stream.and_then(|s| streams.get(s as usize)).filter(|i| i.pairwise()).map(|_| if crate::quality::bias::shown_swapped(assignment.0) { "BA" } else { "AB" })
+        };
         Some(match *e {
             Effect::Arrived { task, stream } => TraceEvent { task: Some(task), stream: sname(stream), ..ev("arrive") },
             Effect::PreLabelled { task, label, confidence } => TraceEvent { task: Some(task), stream: of_task(task), label: Some(LabelName(label)), confidence: Some(confidence), ..ev("prelabel") },
             Effect::OnShift { annotator } => TraceEvent { annotator: name(annotator), ..ev("on_shift") },
             Effect::OffShift { annotator } => TraceEvent { annotator: name(annotator), ..ev("off_shift") },
             Effect::Assign { assignment, annotator, work, .. } => {
-                let (task, stream, expected) = match work {
-                    Work::Label { task } => (Some(task), of_task(task), None),
-                    Work::Review { task, proposed } => (Some(task), of_task(task), Some(LabelName(proposed))),
-                    Work::Gold { stream, answer } => (None, sname(stream), Some(LabelName(answer))),
+                let (task, stream, expected, shown) = match work {
+                    Work::Label { task } => (Some(task), of_task(task), None, order(stream_of(task), assignment)),
+                    Work::Review { task, proposed } => (Some(task), of_task(task), Some(LabelName(proposed)), None),
+                    Work::Gold { stream, answer } => (None, sname(stream), Some(LabelName(answer)), order(Some(stream), assignment)),
                 };
-                TraceEvent { task, stream, expected, assignment: Some(assignment.0), annotator: name(annotator), work: Some(work_name(&work)), ..ev("assign") }
+                TraceEvent { task, stream, expected, order: shown, assignment: Some(assignment.0), annotator: name(annotator), work: Some(work_name(&work)), ..ev("assign") }
             }
             Effect::LeaseClosed { assignment, annotator, task, how, late, .. } => {
                 if how == Closed::Answered {
@@ -224,6 +231,7 @@ impl<'a> TraceEvent<'a> {
                 annotator: name(annotator),
                 work: Some("labelling"),
                 label: Some(LabelName(label)),
+                order: order(stream_of(task), assignment),
                 outcome: Some(match fate {
                     LabelFate::Counted => "counted",
                     LabelFate::Extra => "extra",
@@ -232,12 +240,13 @@ impl<'a> TraceEvent<'a> {
                 late: Some(late),
                 ..ev("label")
             },
-            Effect::GoldChecked { assignment, annotator, stream, label, right } => TraceEvent {
+            Effect::GoldChecked { assignment, annotator, stream, label, right, .. } => TraceEvent {
                 stream: sname(stream),
                 assignment: Some(assignment.0),
                 annotator: name(annotator),
                 work: Some("gold"),
                 label: Some(LabelName(label)),
+                order: order(Some(stream), assignment),
                 right: Some(right),
                 ..ev("gold")
             },

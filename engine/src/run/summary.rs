@@ -212,6 +212,9 @@ pub struct Summary {
     pub pools: BTreeMap<String, PoolFigures>,
     /// By "stream/stage" (`order` gives the workflow order).
     pub stages: BTreeMap<String, StageFigures>,
+    /// Annotators found biased (class, position) and, when the scenario planted bias, how well
+    /// (`run::bias`; per annotator in bias.csv).
+    pub bias: super::bias::BiasFigures,
 }
 
 fn ratio(a: f64, b: f64) -> f64 {
@@ -435,5 +438,6 @@ pub(super) fn summarize(s: &Scenario, types: &[String], pool_names: &[String], p
         streams,
         pools,
         stages,
+        bias: Default::default(),
     }
 }

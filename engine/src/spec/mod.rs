@@ -10,7 +10,7 @@ mod pool;
 mod stream;
 
 pub use dist::{ArrivalSpec, DifficultySpec, ProbDist, ServiceDist};
-pub use pool::{AbandonSpec, AccuracySpec, FatigueSpec, LearningSpec, PaySpec, PoolSpec};
+pub use pool::{AbandonSpec, AccuracySpec, BiasSpec, FatigueSpec, LearningSpec, PaySpec, PoolSpec, Side};
 pub use stream::{Modality, ModelSpec, Stage, StreamSpec};
 pub use workflow::{Condition, EdgeSpec, PartsSpec, StageKind, StageSpec, Verdict};
 
@@ -196,6 +196,30 @@ pub enum RuleMetric {
     GoldAccuracy,
     /// Share of the last `window` labels that agreed with the final label.
     Agreement,
+    /// Class bias over the last `window` answers against their final labels and golden answers:
+    /// the smoothed strength of the most over-used class (the share of answers given to it
+    /// whatever the item; `quality::bias`). Fires `above` a bar.
+    ClassBias,
+    /// Position bias over the last `window` answers to preference pairs: |2·left/n − 1| smoothed
+    /// (0 = picks left and right equally often, 1 = always one side). Fires `above` a bar.
+    PositionBias,
+}
+
+impl RuleMetric {
+    /// The name a scenario writes.
+    pub fn name(self) -> &'static str {
+        match self {
+            RuleMetric::GoldAccuracy => "gold_accuracy",
+            RuleMetric::Agreement => "agreement",
+            RuleMetric::ClassBias => "class_bias",
+            RuleMetric::PositionBias => "position_bias",
+        }
+    }
+
+    /// Bias metrics fire above their bar; accuracy metrics below theirs.
+    pub fn fires_above(self) -> bool {
+        matches!(self, RuleMetric::ClassBias | RuleMetric::PositionBias)
+    }
 }
 
 /// What a rule does.
@@ -209,12 +233,18 @@ pub enum RuleAction {
 }
 
 /// A quality rule in the spirit of Toloka's: `metric` over the last `window` answers (at least
-/// `min_answers`) below `below` → `action`.
+/// `min_answers`) below `below` (gold_accuracy, agreement) or above `above` (class_bias,
+/// position_bias) → `action`.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RuleSpec {
     pub metric: RuleMetric,
-    pub below: f64,
+    /// The bar of gold_accuracy and agreement.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub below: Option<f64>,
+    /// The bar of class_bias and position_bias.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub above: Option<f64>,
     pub action: RuleAction,
     #[serde(default = "default_rule_window")]
     pub window: u32,

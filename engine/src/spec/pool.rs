@@ -47,6 +47,45 @@ pub struct PoolSpec {
     /// Names of the only streams this pool may work on (default: any stream).
     #[serde(default)]
     pub reserved_for: Vec<String>,
+    /// A systematic bias planted in a share of the pool (default: none).
+    #[serde(default)]
+    pub bias: Option<BiasSpec>,
+}
+
+/// A planted bias: the first `round(share × count)` members of the pool (members are drawn
+/// alike, so which ones does not matter) give, with probability `strength`, the same answer
+/// whatever the item: class `class` (class bias), or the answer of a preference pair shown on
+/// the `position` side (position bias; pairs are shown in a randomised order,
+/// `quality::bias::shown_swapped`). Otherwise they answer as the rest of the pool. Give `class`
+/// or `position`. `strength` is the statistic `quality::bias` estimates.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BiasSpec {
+    /// Share of the pool's members who are biased, in [0, 1].
+    pub share: f64,
+    /// Share of a biased member's answers given whatever the item, in [0, 1].
+    pub strength: f64,
+    /// The class they over-use (a class number, 0-based).
+    #[serde(default)]
+    pub class: Option<u16>,
+    /// The side of a preference pair they pick: "left" (shown first) or "right".
+    #[serde(default)]
+    pub position: Option<Side>,
+}
+
+impl BiasSpec {
+    /// How many of `count` members are biased.
+    pub fn members(&self, count: i64) -> usize {
+        (self.share * count.max(0) as f64).round().max(0.0) as usize
+    }
+}
+
+/// A side of a preference pair as shown.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    Left,
+    Right,
 }
 
 fn default_count() -> i64 {
