@@ -13,34 +13,17 @@
 //! Reported: flagged / tested per dataset, and the Pearson correlation of the two strengths
 //! over the flagged workers of all datasets pooled, with a 95% Fisher-z interval.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use tessera_engine::quality::bias::class_bias_toward;
 use tessera_engine::quality::bias_batch::WorkerTallies;
 use tessera_scenarios::answers::{read_answers, read_truth, Role};
 
-/// In CI (`TESSERA_REQUIRE_DATA` set by .ci/run) a missing input is a failure, not a skip.
-fn skip_or_fail(msg: &str) {
-    if std::env::var_os("TESSERA_REQUIRE_DATA").is_some() {
-        panic!("{msg} (TESSERA_REQUIRE_DATA is set: CI must not skip this)");
-    }
-    eprintln!("\n!!!!!!!! WARNING: {msg} !!!!!!!!\n");
-}
+mod crowd_common;
 
 fn data_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("TESSERA_CROWD_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/crowd"));
-    if dir.join("rte/labels.csv").is_file() {
-        Some(dir)
-    } else {
-        skip_or_fail(&format!(
-            "crowd datasets not found at {} (set TESSERA_CROWD_DATA); SKIPPING the annotator-bias check on real answers",
-            dir.display()
-        ));
-        None
-    }
+    crowd_common::data_dir("the annotator-bias check on real answers")
 }
 
 fn aggregate_json(args: &[&std::ffi::OsStr]) -> serde_json::Value {

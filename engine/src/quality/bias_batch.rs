@@ -103,29 +103,34 @@ impl WorkerTallies {
     }
 }
 
-/// One tested worker's class bias, with its false-discovery q-value.
+/// One tested worker's bias statistic `B`, with its false-discovery q-value.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct WorkerClassBias {
+pub struct Flagged<B> {
     pub worker: u32,
-    pub bias: ClassBias,
+    pub bias: B,
     /// Benjamini-Hochberg q-value over the workers tested.
     pub q: f64,
     /// `q ≤ fdr`.
     pub flagged: bool,
 }
 
+/// One worker's class bias, flagged or not.
+pub type WorkerClassBias = Flagged<ClassBias>;
+/// One judge's position bias, flagged or not.
+pub type WorkerPositionBias = Flagged<PositionBias>;
+
+/// Benjamini-Hochberg over the tested workers' p-values, flags at `fdr`.
+fn flag<B>(tested: Vec<(u32, B)>, p: impl Fn(&B) -> f64, fdr: f64) -> Vec<Flagged<B>> {
+    let ps: Vec<f64> = tested.iter().map(|(_, b)| p(b)).collect();
+    benjamini_hochberg(&ps).into_iter().zip(tested).map(|(q, (worker, bias))| Flagged { worker, bias, q, flagged: q <= fdr }).collect()
+}
+
 /// Class bias of every worker that can be tested (a reference on two sides of some class), in
 /// worker order, with Benjamini-Hochberg q-values over them at `fdr`.
 pub fn class_bias_by_worker(t: &WorkerTallies, fdr: f64) -> Vec<WorkerClassBias> {
     let k = t.k as u32;
-    let tested: Vec<(u32, ClassBias)> =
-        (0..t.totals.len()).filter_map(|w| class_bias(t.of(w), t.totals[w], k).map(|b| (w as u32, b))).collect();
-    let p: Vec<f64> = tested.iter().map(|(_, b)| b.p).collect();
-    benjamini_hochberg(&p)
-        .into_iter()
-        .zip(tested)
-        .map(|(q, (worker, bias))| WorkerClassBias { worker, bias, q, flagged: q <= fdr })
-        .collect()
+    let tested = (0..t.totals.len()).filter_map(|w| class_bias(t.of(w), t.totals[w], k).map(|b| (w as u32, b))).collect();
+    flag(tested, |b: &ClassBias| b.p, fdr)
 }
 
 /// The whole batch report: fits `model` (golden tasks pinned), then every worker's class bias
@@ -139,15 +144,6 @@ pub fn class_bias_batch(a: &Answers, golden: Option<&Golden>, model: &SmoothedDa
 
 /// Marks an answer without a left-shown label in [`position_bias_by_worker`].
 pub const NO_LEFT: u32 = u32::MAX;
-
-/// One judge's position bias, with its q-value.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct WorkerPositionBias {
-    pub worker: u32,
-    pub bias: PositionBias,
-    pub q: f64,
-    pub flagged: bool,
-}
 
 /// Position bias of every worker with at least one answer on a shown pair: `left[i]` is the label
 /// shown on the left for answer `i` ([`NO_LEFT`] when it was not a pair), and the answer picks
@@ -163,13 +159,8 @@ pub fn position_bias_by_worker(a: &Answers, left: &[u32], fdr: f64) -> Vec<Worke
             picks[w] += (a.label[i] == left[i]) as u64;
         }
     }
-    let tested: Vec<(u32, PositionBias)> = (0..a.n_workers).filter(|&w| n[w] > 0).map(|w| (w as u32, position_bias(picks[w], n[w]))).collect();
-    let p: Vec<f64> = tested.iter().map(|(_, b)| b.p).collect();
-    benjamini_hochberg(&p)
-        .into_iter()
-        .zip(tested)
-        .map(|(q, (worker, bias))| WorkerPositionBias { worker, bias, q, flagged: q <= fdr })
-        .collect()
+    let tested = (0..a.n_workers).filter(|&w| n[w] > 0).map(|w| (w as u32, position_bias(picks[w], n[w]))).collect();
+    flag(tested, |b: &PositionBias| b.p, fdr)
 }
 
 #[cfg(test)]

@@ -44,7 +44,7 @@
 //! assert!(e.get(2, 0, 1) > 0.5 && e.get(2, 0, 1) < 0.9); // pulled toward the prior
 //! ```
 
-use super::dawid_skene::{empty_result, EmData, EmLoop, EmStart};
+use super::dawid_skene::{fit_confusion_em, EmData};
 use super::*;
 
 /// Smoothed Dawid-Skene parameters.
@@ -109,26 +109,8 @@ impl Aggregator for SmoothedDawidSkene {
 
     /// Memory: O(#answers + #workers + #tasks * K + R * K), R = distinct (worker, label) pairs.
     fn fit(&self, a: &Answers, golden: Option<&Golden>) -> Result<Aggregation, AggregationError> {
-        let Some(EmStart { d, idx, probas, priors }) = EmData::start(a, golden)? else {
-            return Ok(empty_result(a));
-        };
-        let k = d.k;
-        let mut colsum = vec![0.0; k];
-        let mut em = EmLoop::new(&d, probas, priors);
-        d.counts(&em.probas, &mut em.counts);
-        self.m_step(&d, &em.counts, &mut em.errors, &mut colsum);
-        em.run(&d, golden, self.n_iter, self.tol, |d, _, counts, errors| self.m_step(d, counts, errors, &mut colsum));
-        let labels = labels_from_probas(&em.probas, k, &idx);
-        Ok(Aggregation {
-            n_labels: k,
-            labels,
-            probas: em.probas,
-            worker_skills: None,
-            confusion: Some(d.into_confusion(em.errors)),
-            task_difficulty: None,
-            iterations: em.history.len(),
-            loss_history: em.history,
-        })
+        let mut colsum = vec![0.0; a.n_labels];
+        fit_confusion_em(a, golden, self.n_iter, self.tol, |d, counts, errors| self.m_step(d, counts, errors, &mut colsum))
     }
 }
 
