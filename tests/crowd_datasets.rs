@@ -18,27 +18,11 @@ use std::path::{Path, PathBuf};
 use tessera_engine::quality::aggregation::{Aggregator, DawidSkene, Method, NO_LABEL};
 use tessera_scenarios::answers::{read_answers, read_truth, AnswersFile, Role};
 
-/// In CI (`TESSERA_REQUIRE_DATA` set by .ci/run) a missing input is a failure, not a skip.
-fn skip_or_fail(msg: &str) {
-    if std::env::var_os("TESSERA_REQUIRE_DATA").is_some() {
-        panic!("{msg} (TESSERA_REQUIRE_DATA is set: CI must not skip this)");
-    }
-    eprintln!("\n!!!!!!!! WARNING: {msg} !!!!!!!!\n");
-}
+mod crowd_common;
+use crowd_common::skip_or_fail;
 
 fn data_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("TESSERA_CROWD_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/crowd"));
-    if dir.join("rte/labels.csv").is_file() {
-        Some(dir)
-    } else {
-        skip_or_fail(&format!(
-            "crowd datasets not found at {} (set TESSERA_CROWD_DATA); SKIPPING the crowd-kit comparison tests",
-            dir.display()
-        ));
-        None
-    }
+    crowd_common::data_dir("the crowd-kit comparison tests")
 }
 
 /// README table: (dataset, method, accuracy, iterations where stated).

@@ -179,7 +179,7 @@ fn the_summary_says_how_many_tasks_were_scored() {
     let v = json(&aggregate(&answers, "ds", None, Some(&golden)));
     assert_eq!(v["golden_tasks"], 1);
     let o = aggregate(&answers, "mv", None, Some(&golden));
-    assert!(stderr(&o).contains("warning: --golden is read by ds, one-coin-ds, gold-mv only; mv ignores it"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("warning: --golden is read by ds, one-coin-ds, gold-mv, ds-smoothed only; mv ignores it"), "{}", stderr(&o));
 }
 
 #[test]

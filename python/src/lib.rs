@@ -44,6 +44,7 @@ fn aggregator(method: &str, params: &str) -> PyResult<Box<dyn Aggregator>> {
         agg::Method::Mace => with_params(agg::Mace::default(), &p),
         agg::Method::Kos => with_params(agg::Kos::default(), &p),
         agg::Method::Mmsr => with_params(agg::Mmsr::default(), &p),
+        agg::Method::DsSmoothed => with_params(agg::SmoothedDawidSkene::default(), &p),
         other => Ok(other.aggregator()),
     }
 }
@@ -81,7 +82,7 @@ fn to_dict<'py>(py: Python<'py>, r: Aggregation) -> PyResult<Bound<'py, PyDict>>
 /// --
 ///
 /// Fits tessera-engine's `method` ("mv", "wawa", "zbs", "gold-mv", "ds", "one-coin-ds", "glad",
-/// "mace", "kos", "mmsr") with `params_json` (a JSON object of parameters by the engine's field
+/// "mace", "kos", "mmsr", "ds-smoothed" (no crowd-kit class: reachable here only)) with `params_json` (a JSON object of parameters by the engine's field
 /// names, which are crowd-kit's) on answers given as uint32 codes. `golden`: int64, one entry per task,
 /// -1 where the true label is unknown. Returns a dict of numpy arrays (see `tessera.aggregation`).
 #[pyfunction]

@@ -1,6 +1,7 @@
 //! Readers for crowd answer files (`task,worker,label`) and truth files (`task,label`).
 //!
-//! Columns are found by header name (extra columns are ignored, order does not matter). Tasks and
+//! Columns are found by header name (extra columns are ignored, order does not matter; an answers
+//! file may have the optional column `left`, the label shown on the left of a preference pair). Tasks and
 //! workers get dense ids in order of first appearance; labels get dense ids in sorted order
 //! (numeric order when every label is an integer, byte order otherwise), so that "ties go to the
 //! lowest label id" means what crowd-kit means by "the lowest label". The original names are kept
@@ -31,6 +32,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use tessera_engine::quality::aggregation::Answers;
+pub use tessera_engine::quality::bias_batch::NO_LEFT;
 
 /// A truth label that names a label no answer used: it can never be matched.
 pub const UNSEEN_LABEL: u32 = u32::MAX - 1;
@@ -61,6 +63,10 @@ pub struct AnswersFile {
     pub label_names: Vec<String>,
     /// Answers that repeat an earlier (task, worker) pair (kept: each is a vote).
     pub repeated: usize,
+    /// With an optional column `left` (the label shown on the left, or first, of a preference
+    /// pair): its label id per answer, [`NO_LEFT`] where the field is empty. None without the
+    /// column.
+    pub left: Option<Vec<u32>>,
     /// What the file may not mean as written, one sentence each, starting with the file name.
     pub warnings: Vec<String>,
 }
@@ -258,27 +264,58 @@ fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{} {}", count(n), if n == 1 { one } else { many })
 }
 
-/// Reads an answers CSV with columns `task,worker,label` (found by name).
+/// Reads an answers CSV with columns `task,worker,label` (found by name), and the optional column
+/// `left`: the label shown on the left of a preference pair, one of the answers' labels (an error
+/// naming the line otherwise), empty for an answer that was not on a shown pair.
 pub fn read_answers(path: &Path) -> Result<AnswersFile, ReadError> {
     let mut rdr = open(path)?;
     let (names, [ct, cw, cl]) = header(path, &mut rdr, ["task", "worker", "label"], ANSWERS_COLUMNS)?;
+    let cleft = names.iter().position(|f| f.eq_ignore_ascii_case("left"));
+    let read: Vec<usize> = [ct, cw, cl].into_iter().chain(cleft).collect();
     let (mut tasks, mut workers, mut labels) = (Interner::default(), Interner::default(), Interner::default());
     let (mut t, mut w, mut l) = (Vec::new(), Vec::new(), Vec::new());
+    // the left labels as written, with the line where each first appears
+    let (mut lefts, mut left_line, mut left) = (Interner::default(), Vec::new(), Vec::new());
     let mut rec = csv::StringRecord::new();
     while rdr.read_record(&mut rec).map_err(|e| csv_error(path, e))? {
         if rec.len() == 1 && rec[0].trim().is_empty() {
             continue; // blank line
         }
-        check_spans(path, &rec, &[ct, cw, cl], names.len(), &names)?;
+        check_spans(path, &rec, &read, names.len(), &names)?;
         t.push(tasks.get(field(path, &rec, ct, "task", ANSWERS_COLUMNS)?));
         w.push(workers.get(field(path, &rec, cw, "worker", ANSWERS_COLUMNS)?));
         l.push(labels.get(field(path, &rec, cl, "label", ANSWERS_COLUMNS)?));
+        if let Some(c) = cleft {
+            match rec.get(c).map(str::trim).filter(|v| !v.is_empty()) {
+                Some(v) => {
+                    let id = lefts.get(v);
+                    if id as usize == left_line.len() {
+                        left_line.push(line_of(&rec));
+                    }
+                    left.push(id);
+                }
+                None => left.push(NO_LEFT),
+            }
+        }
     }
     if t.is_empty() {
         return Err(ReadError::NoRows { path: path.to_owned(), expected: ANSWERS_COLUMNS });
     }
+    let left_ids: Vec<u32> = lefts
+        .names
+        .iter()
+        .zip(&left_line)
+        .map(|(name, &line)| {
+            labels.ids.get(name.as_str()).copied().ok_or_else(|| ReadError::Malformed {
+                path: path.to_owned(),
+                line,
+                message: format!("left label {name:?} is not the label of any answer; the column left names the label shown on the left of a pair, one of {}", some(&labels.names)),
+            })
+        })
+        .collect::<Result<_, _>>()?;
     let (remap, label_names) = sort_labels(labels.names);
     l.iter_mut().for_each(|x| *x = remap[*x as usize]);
+    left.iter_mut().filter(|x| **x != NO_LEFT).for_each(|x| *x = remap[left_ids[*x as usize] as usize]);
     let answers = Answers::new(tasks.names.len(), workers.names.len(), label_names.len(), t, w, l)
         .expect("ids are dense by construction");
     let mut file = AnswersFile {
@@ -288,6 +325,7 @@ pub fn read_answers(path: &Path) -> Result<AnswersFile, ReadError> {
         worker_names: workers.names,
         label_names,
         repeated: 0,
+        left: cleft.map(|_| left),
         warnings: Vec::new(),
     };
     repeated_answers(&mut file, ct, cw)?;
@@ -533,6 +571,19 @@ mod tests {
         assert_eq!(a.answers.label, vec![2, 1, 0]);
         assert_eq!(a.task_names, vec!["a", "b"]);
         assert_eq!(a.worker_names, vec!["w1", "w2"]);
+    }
+
+    #[test]
+    fn the_optional_left_column_is_read_in_the_label_space() {
+        let f = file("task,worker,label\n1,w,10\n");
+        assert_eq!(read_answers(f.path()).unwrap().left, None);
+        let f = file("task,worker,label,Left\n1,w,10,9\n1,v,9,\n2,w,9,10\n");
+        let a = read_answers(f.path()).unwrap();
+        assert_eq!(a.label_names, vec!["9", "10"]);
+        assert_eq!(a.left, Some(vec![0, NO_LEFT, 1]));
+        let f = file("task,worker,label,left\n1,w,A,A\n1,v,B,A\n2,w,B,C\n");
+        let e = read_answers(f.path()).unwrap_err().to_string();
+        assert!(e.contains("line 4") && e.contains("left label \"C\""), "{e}");
     }
 
     #[test]

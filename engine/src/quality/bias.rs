@@ -90,28 +90,12 @@ pub fn normal_sf(z: f64) -> f64 {
 /// label space; classes without a tally were neither given nor the reference). None with fewer
 /// than two classes or no answers.
 pub fn class_bias(tallies: &[ClassTally], total: f64, k: u32) -> Option<ClassBias> {
-    if k < 2 || total <= 0.0 {
-        return None;
-    }
-    let km1 = (k - 1) as f64;
-    let right: f64 = tallies.iter().map(|t| t.n_diag).sum();
-    let e = ((total - right) / total).clamp(0.0, 1.0);
-    let q = e / km1;
+    let right = right_answers(tallies, total, k)?;
     let mut best: Option<ClassBias> = None;
     let mut tested = 0u32;
     for t in tallies {
-        let (n1, n2) = (total - t.n_ref, t.n_ref);
-        if n1 <= 0.0 || n2 <= 0.0 {
-            continue;
-        }
+        let Some(cand) = class_stat(t, total, right, k) else { continue };
         tested += 1;
-        let (x1, x2) = (t.n_label - t.n_diag, t.n_ref - t.n_diag);
-        let raw = x1 / n1 - x2 / n2 / km1;
-        let m = SMOOTHING;
-        let strength = (x1 + m * q) / (n1 + m) - (x2 + m * e) / (n2 + m) / km1;
-        let var0 = null_variance(t, total, e, km1, n1, n2);
-        let z = if var0 > 0.0 { raw / var0.sqrt() } else { 0.0 };
-        let cand = ClassBias { toward: t.class, strength, raw, z, p: normal_sf(z), answers: total };
         if best.is_none_or(|b| cand.z > b.z) {
             best = Some(cand);
         }
@@ -119,6 +103,37 @@ pub fn class_bias(tallies: &[ClassTally], total: f64, k: u32) -> Option<ClassBia
     let mut b = best?;
     b.p = (b.p * tested as f64).min(1.0);
     Some(b)
+}
+
+/// The statistic of one given class `class` (its one-sided p, not adjusted over classes): to
+/// compare an annotator's bias toward a class found against one reference with the same class
+/// against another. None when the class has no tally, or no answer on either side of it.
+pub fn class_bias_toward(tallies: &[ClassTally], total: f64, k: u32, class: u32) -> Option<ClassBias> {
+    let right = right_answers(tallies, total, k)?;
+    class_stat(tallies.iter().find(|t| t.class == class)?, total, right, k)
+}
+
+/// The answers that agree with the reference; None when there is nothing to test.
+fn right_answers(tallies: &[ClassTally], total: f64, k: u32) -> Option<f64> {
+    (k >= 2 && total > 0.0).then(|| tallies.iter().map(|t| t.n_diag).sum())
+}
+
+/// One class's estimate, z and one-sided p (see the module doc).
+fn class_stat(t: &ClassTally, total: f64, right: f64, k: u32) -> Option<ClassBias> {
+    let km1 = (k - 1) as f64;
+    let e = ((total - right) / total).clamp(0.0, 1.0);
+    let q = e / km1;
+    let (n1, n2) = (total - t.n_ref, t.n_ref);
+    if n1 <= 0.0 || n2 <= 0.0 {
+        return None;
+    }
+    let (x1, x2) = (t.n_label - t.n_diag, t.n_ref - t.n_diag);
+    let raw = x1 / n1 - x2 / n2 / km1;
+    let m = SMOOTHING;
+    let strength = (x1 + m * q) / (n1 + m) - (x2 + m * e) / (n2 + m) / km1;
+    let var0 = null_variance(t, total, e, km1, n1, n2);
+    let z = if var0 > 0.0 { raw / var0.sqrt() } else { 0.0 };
+    Some(ClassBias { toward: t.class, strength, raw, z, p: normal_sf(z), answers: total })
 }
 
 /// The variance of the unsmoothed statistic under the null. Each answer i with reference

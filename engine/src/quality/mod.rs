@@ -3,6 +3,8 @@
 //!
 //! - [`aggregation`]: batch consensus algorithms over an answers table (majority vote, Wawa,
 //!   Dawid-Skene, GLAD, MACE, ...), all behind one [`aggregation::Aggregator`] trait;
+//! - [`bias`], [`bias_batch`]: annotator bias (class and position) and its batch report on real
+//!   answers (smoothed Dawid-Skene as the reference, Benjamini-Hochberg across annotators);
 //! - [`posterior`]: online weighted consensus on one task;
 //! - [`trust`], [`history`], [`rules`]: per-annotator reliability, golden-task and agreement
 //!   windows, and the rules that act on them.
@@ -11,6 +13,7 @@
 
 pub mod aggregation;
 pub mod bias;
+pub mod bias_batch;
 pub mod online_ds;
 pub mod consensus;
 

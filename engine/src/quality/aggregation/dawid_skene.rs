@@ -459,26 +459,39 @@ impl Aggregator for DawidSkene {
 
     /// Memory: O(#answers + #workers + #tasks * K + R * K), R = distinct (worker, label) pairs.
     fn fit(&self, a: &Answers, golden: Option<&Golden>) -> Result<Aggregation, AggregationError> {
-        let Some(EmStart { d, idx, probas, priors }) = EmData::start(a, golden)? else {
-            return Ok(empty_result(a));
-        };
-        let k = d.k;
-        let mut em = EmLoop::new(&d, probas, priors);
-        d.counts(&em.probas, &mut em.counts);
-        ds_errors(&d, &em.counts, &mut em.errors);
-        em.run(&d, golden, self.n_iter, self.tol, |d, _, counts, errors| ds_errors(d, counts, errors));
-        let labels = labels_from_probas(&em.probas, k, &idx);
-        Ok(Aggregation {
-            n_labels: k,
-            labels,
-            probas: em.probas,
-            worker_skills: None,
-            confusion: Some(d.into_confusion(em.errors)),
-            task_difficulty: None,
-            iterations: em.history.len(),
-            loss_history: em.history,
-        })
+        fit_confusion_em(a, golden, self.n_iter, self.tol, ds_errors)
     }
+}
+
+/// Dawid-Skene's fit with the M-step `m_step(d, counts, errors)` (counts → confusion rows):
+/// majority-vote start, an M-step, EM to convergence, labels, the sparse confusion. Shared by DS
+/// and its smoothed variant.
+pub(crate) fn fit_confusion_em(
+    a: &Answers,
+    golden: Option<&Golden>,
+    n_iter: usize,
+    tol: f64,
+    mut m_step: impl FnMut(&EmData, &[f64], &mut [f64]),
+) -> Result<Aggregation, AggregationError> {
+    let Some(EmStart { d, idx, probas, priors }) = EmData::start(a, golden)? else {
+        return Ok(empty_result(a));
+    };
+    let k = d.k;
+    let mut em = EmLoop::new(&d, probas, priors);
+    d.counts(&em.probas, &mut em.counts);
+    m_step(&d, &em.counts, &mut em.errors);
+    em.run(&d, golden, n_iter, tol, |d, _, counts, errors| m_step(d, counts, errors));
+    let labels = labels_from_probas(&em.probas, k, &idx);
+    Ok(Aggregation {
+        n_labels: k,
+        labels,
+        probas: em.probas,
+        worker_skills: None,
+        confusion: Some(d.into_confusion(em.errors)),
+        task_difficulty: None,
+        iterations: em.history.len(),
+        loss_history: em.history,
+    })
 }
 
 #[cfg(test)]

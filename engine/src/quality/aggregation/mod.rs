@@ -44,6 +44,7 @@ pub mod mace;
 pub mod majority_vote;
 pub mod mmsr;
 pub mod one_coin_dawid_skene;
+pub mod smoothed_dawid_skene;
 pub mod wawa;
 pub mod zero_based_skill;
 
@@ -55,6 +56,7 @@ pub use mace::Mace;
 pub use majority_vote::MajorityVote;
 pub use mmsr::Mmsr;
 pub use one_coin_dawid_skene::OneCoinDawidSkene;
+pub use smoothed_dawid_skene::SmoothedDawidSkene;
 pub use wawa::Wawa;
 pub use zero_based_skill::ZeroBasedSkill;
 
@@ -337,13 +339,14 @@ pub enum Method {
     Mace,
     Kos,
     Mmsr,
+    DsSmoothed,
 }
 
 impl Method {
     /// Command-line names, in the order of [`Method::ALL`].
-    pub const NAMES: [&'static str; 10] = ["mv", "wawa", "zbs", "gold-mv", "ds", "one-coin-ds", "glad", "mace", "kos", "mmsr"];
+    pub const NAMES: [&'static str; 11] = ["mv", "wawa", "zbs", "gold-mv", "ds", "one-coin-ds", "glad", "mace", "kos", "mmsr", "ds-smoothed"];
 
-    pub const ALL: [Method; 10] = [
+    pub const ALL: [Method; 11] = [
         Method::Mv,
         Method::Wawa,
         Method::Zbs,
@@ -354,6 +357,7 @@ impl Method {
         Method::Mace,
         Method::Kos,
         Method::Mmsr,
+        Method::DsSmoothed,
     ];
 
     /// The aggregator with default (crowd-kit) parameters.
@@ -369,6 +373,7 @@ impl Method {
             Method::Mace => Box::new(Mace::default()),
             Method::Kos => Box::new(Kos::default()),
             Method::Mmsr => Box::new(Mmsr::default()),
+            Method::DsSmoothed => Box::new(SmoothedDawidSkene::default()),
         }
     }
 
@@ -384,6 +389,7 @@ impl Method {
             Method::Mace => "mace",
             Method::Kos => "kos",
             Method::Mmsr => "mmsr",
+            Method::DsSmoothed => "ds-smoothed",
         }
     }
 }
@@ -641,7 +647,7 @@ mod tests {
             assert!(d.n_rows() <= a.len(), "{} confusion rows for {} answers", d.n_rows(), a.len());
         }
 
-        let light: [Box<dyn Aggregator>; 10] = [
+        let light: [Box<dyn Aggregator>; 11] = [
             Box::new(MajorityVote),
             Box::new(Wawa),
             Box::new(ZeroBasedSkill { n_iter: 5, ..Default::default() }),
@@ -652,6 +658,7 @@ mod tests {
             Box::new(Mace { n_iter: 2, ..Default::default() }),
             Box::new(Kos { n_iter: 5, ..Default::default() }),
             Box::new(Mmsr { n_iter: 5, sign_iter: 20, ..Default::default() }),
+            Box::new(SmoothedDawidSkene { n_iter: 3, tol: 0.0, ..Default::default() }),
         ];
         for a in [&wide, &many] {
             let idx = a.by_task();
