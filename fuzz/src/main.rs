@@ -34,6 +34,7 @@ const BASES: &[&str] = &[
     include_str!("../../scenarios/bench/heterogeneous-accuracy.toml"),
     include_str!("../../scenarios/bench/high-class-overlap.toml"),
     include_str!("../../scenarios/bench/scarce-experts-surge.toml"),
+    include_str!("../../scenarios/biased-crowd.toml"),
 ];
 
 /// Fuzz what users feed Tessera: scenarios, --set/--unset overrides, answer and truth CSVs, the

@@ -148,6 +148,17 @@ pub fn csv(input: &[u8], dir: &Path) -> Result<Outcome, String> {
             return Ok(Outcome::Rejected(kind("answers", m.split_once(": ").map_or(&m, |x| x.1))));
         }
     };
+    // The bias report (`aggregate --bias`): every tested worker's statistics are numbers.
+    let (_, class) = tessera_engine::quality::bias_batch::class_bias_batch(&file.answers, None, &Default::default(), 0.1).map_err(|e| format!("the bias report failed: {e}"))?;
+    if let Some(b) = class.iter().find(|b| !(b.bias.p.is_finite() && b.q.is_finite() && b.bias.strength.is_finite())) {
+        return Err(format!("a class-bias figure that is not a number: {b:?}"));
+    }
+    if let Some(left) = &file.left {
+        let position = tessera_engine::quality::bias_batch::position_bias_by_worker(&file.answers, left, 0.1);
+        if let Some(b) = position.iter().find(|b| !(b.bias.p.is_finite() && b.q.is_finite())) {
+            return Err(format!("a position-bias figure that is not a number: {b:?}"));
+        }
+    }
     let method = Method::ALL[(answers.len() + file.answers.len()) % Method::ALL.len()];
     for m in [Method::Mv, method] {
         if m == Method::GoldMv {

@@ -321,3 +321,39 @@ fn a_final_label_reports_the_posterior_over_its_own_streams_classes() {
     assert_eq!(got["posteriors"].as_array().unwrap().len(), 5, "{got}");
     assert_eq!(got["votes"].as_array().unwrap().len(), 5, "{got}");
 }
+
+#[test]
+fn a_judge_who_always_picks_the_left_answer_is_banned_by_a_position_bias_rule() {
+    // Preference pairs are shown in a randomised order (`swapped` in the lease); a position-bias
+    // rule reads which side each answer picked, in the same core as the simulation's.
+    let (_dir, s) = fresh();
+    let key = tenant(&s, "acme");
+    let settings = "[[streams]]\nname = \"pairs\"\ntask_type = \"preference-pair\"\nmodality = \"preference_pair\"\nclasses = 2\n[quality]\noverlap = 1\n[[quality.rules]]\nmetric = \"position_bias\"\nwindow = 30\nmin_answers = 30\nabove = 0.5\naction = \"ban\"\n";
+    let (p, _) = project(&s, &key, settings, 600.0);
+    let (lefty, tl) = annotator(&s, &key, p, json!({ "external_id": "lefty" }));
+    let (fair, tf) = annotator(&s, &key, p, json!({ "external_id": "fair" }));
+    for i in 0..120 {
+        task(&s, &key, p, json!({ "payload": { "i": i } }));
+    }
+    let (mut swapped, mut answered) = (0, 0);
+    let mut banned = false;
+    for _ in 0..60 {
+        let Some(l) = next(&s, lefty, &tl) else {
+            banned = true;
+            break;
+        };
+        let shown_swapped = l["swapped"].as_bool().expect("a preference pair's lease says how it is shown");
+        swapped += shown_swapped as u32;
+        answered += 1;
+        // picks the answer shown on the left: label 1 when swapped, else label 0
+        submit(&s, lefty, &tl, l["assignment_id"].as_u64().unwrap(), json!({ "label": shown_swapped as u16 }));
+    }
+    assert!(banned && answered == 30, "banned after its 30th answer ({answered} answered)");
+    assert!((5..=25).contains(&swapped), "the order is randomised: {swapped} of 30 swapped");
+    // A judge who answers by content (here: always label 0, whichever side it is on) picks left
+    // and right about equally often and keeps working.
+    for _ in 0..40 {
+        let l = next(&s, fair, &tf).expect("the fair judge is not banned");
+        submit(&s, fair, &tf, l["assignment_id"].as_u64().unwrap(), json!({ "label": 0 }));
+    }
+}

@@ -411,45 +411,53 @@ impl RecordSink for TasksPart {
     }
 }
 
-/// series.csv, written replication by replication as they finish (in replication order).
-pub struct SeriesWriter {
+/// A CSV file written row by row, its errors naming the file.
+struct CsvFile {
     path: PathBuf,
     w: BufWriter<File>,
 }
 
+impl CsvFile {
+    fn create(path: &Path, header: &str) -> Result<CsvFile> {
+        let file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+        let mut f = CsvFile { path: path.to_path_buf(), w: BufWriter::new(file) };
+        f.line(format_args!("{header}"))?;
+        Ok(f)
+    }
+    fn line(&mut self, row: std::fmt::Arguments) -> Result<()> {
+        writeln!(self.w, "{row}").with_context(|| format!("cannot write {}", self.path.display()))
+    }
+    fn finish(mut self) -> Result<()> {
+        self.w.flush().with_context(|| format!("cannot write {}", self.path.display()))
+    }
+}
+
+/// series.csv, written replication by replication as they finish (in replication order).
+pub struct SeriesWriter(CsvFile);
+
 impl SeriesWriter {
     pub fn create(path: &Path) -> Result<SeriesWriter> {
-        let file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-        let mut w = BufWriter::new(file);
-        writeln!(w, "replication,start_h,end_h,arrivals,finals,queue_mean,tasks_in_system_mean").with_context(|| format!("cannot write {}", path.display()))?;
-        Ok(SeriesWriter { path: path.to_path_buf(), w })
+        CsvFile::create(path, "replication,start_h,end_h,arrivals,finals,queue_mean,tasks_in_system_mean").map(SeriesWriter)
     }
     /// Appends replication `rep`'s bins.
     pub fn write(&mut self, rep: u32, rows: &[BinRow]) -> Result<()> {
         for b in rows {
-            writeln!(self.w, "{rep},{},{},{},{},{},{}", b.start.0 as f64 / 3.6e9, b.end.0 as f64 / 3.6e9, b.arrivals, b.finals, b.queue_mean, b.wip_mean)
-                .with_context(|| format!("cannot write {}", self.path.display()))?;
+            self.0.line(format_args!("{rep},{},{},{},{},{},{}", b.start.0 as f64 / 3.6e9, b.end.0 as f64 / 3.6e9, b.arrivals, b.finals, b.queue_mean, b.wip_mean))?;
         }
         Ok(())
     }
-    pub fn finish(mut self) -> Result<()> {
-        self.w.flush().with_context(|| format!("cannot write {}", self.path.display()))
+    pub fn finish(self) -> Result<()> {
+        self.0.finish()
     }
 }
 
 /// bias.csv: every annotator tested for bias (`engine::run::bias`), replication by replication in
 /// replication order.
-pub struct BiasWriter {
-    path: PathBuf,
-    w: BufWriter<File>,
-}
+pub struct BiasWriter(CsvFile);
 
 impl BiasWriter {
     pub fn create(path: &Path) -> Result<BiasWriter> {
-        let file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-        let mut w = BufWriter::new(file);
-        writeln!(w, "replication,annotator,pool,kind,stream,toward,answers,strength,p,q,flagged,planted").with_context(|| format!("cannot write {}", path.display()))?;
-        Ok(BiasWriter { path: path.to_path_buf(), w })
+        CsvFile::create(path, "replication,annotator,pool,kind,stream,toward,answers,strength,p,q,flagged,planted").map(BiasWriter)
     }
     /// Appends replication `rep`'s rows.
     pub fn write(&mut self, rep: u32, rows: &[tessera_engine::run::bias::BiasRow]) -> Result<()> {
@@ -459,27 +467,16 @@ impl BiasWriter {
             String::from_utf8(b).unwrap_or_default()
         };
         for r in rows {
-            writeln!(
-                self.w,
-                "{rep},{},{},{},{},{},{},{:.6},{:.6e},{:.6e},{},{}",
-                text(&r.annotator),
-                text(&r.pool),
-                r.kind,
-                text(&r.stream),
-                r.toward,
-                r.answers,
-                r.strength,
-                r.p,
-                r.q,
-                r.flagged,
-                r.planted
-            )
-            .with_context(|| format!("cannot write {}", self.path.display()))?;
+            let (annotator, pool, stream) = (text(&r.annotator), text(&r.pool), text(&r.stream));
+            self.0.line(format_args!(
+                "{rep},{annotator},{pool},{},{stream},{},{},{:.6},{:.6e},{:.6e},{},{}",
+                r.kind, r.toward, r.answers, r.strength, r.p, r.q, r.flagged, r.planted
+            ))?;
         }
         Ok(())
     }
-    pub fn finish(mut self) -> Result<()> {
-        self.w.flush().with_context(|| format!("cannot write {}", self.path.display()))
+    pub fn finish(self) -> Result<()> {
+        self.0.finish()
     }
 }
 

@@ -40,10 +40,10 @@
 //! | annotator away / idle | `AnnotatorReady` | `OnShift` if away; a golden item (`Assign` gold) at `gold_rate`, else the router's task (`Assign`), else idle; banned: present but idle-less |
 //! | annotator holding a lease | `AnnotatorReady` | unchanged; `Rejected(StillHolding)` |
 //! | any | `AnnotatorAway` | off shift, out of the idle set (`OffShift`); an open lease stays open |
-//! | lease open, labelling, room in the task | `Submitted(Label)` | label counted (`LeaseClosed`, `Paid`, `LabelStored(Counted)`); consensus; workflow walks: more labels, `ReviewRequested`, or `Final` (+ `Settled` when nothing can re-open it); agreement rules for its labellers |
+//! | lease open, labelling, room in the task | `Submitted(Label)` | label counted (`LeaseClosed`, `Paid`, `LabelStored(Counted)`); consensus; workflow walks: more labels, `ReviewRequested`, or `Final` (+ `Settled` when nothing can re-open it); agreement and class-bias rules for its labellers (each labeller's answer against the leave-one-out online Dawid-Skene reference of the others); on a preference pair, the side picked (`quality::bias::shown_swapped`) and position-bias rules for its labeller |
 //! | lease open, labelling, annotator banned with re-open | `Submitted(Label)` | `LabelStored(Discarded)`, paid, not aggregated; the slot reopens |
 //! | lease open, labelling, task past labelling or need lowered | `Submitted(Label)` | `LabelStored(Extra)`, paid |
-//! | lease open, gold | `Submitted(Label)` | `GoldChecked`, trust and gold history, rules (`Banned`, `Schedule(Unban)`, `Reopened`...) |
+//! | lease open, gold | `Submitted(Label)` | `GoldChecked`, trust, gold history and (with bias rules) the known answer as the reference, rules (`Banned`, `Schedule(Unban)`, `Reopened`...) |
 //! | lease open, review | `Submitted(Verdict)` | `Reviewed`; once the stage's verdicts are in, its edges decide (a majority of accepts accepts); the chain syntax: accept → final, reject → `Rework` = a fresh round of labels |
 //! | lease of an earlier pass or stage | `Submitted` | stored and paid as `Extra` (a pulled-back task, a re-open) |
 //! | lease open | answer of the wrong kind / out-of-range label / other annotator | unchanged; `Rejected` |

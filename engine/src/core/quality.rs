@@ -209,8 +209,8 @@ impl Core {
         self.out.push(Effect::Final { task, label, confidence, labels });
         let classes = self.cfg.streams[view.stream as usize].classes;
         let refs = match &self.out[at] {
-            Effect::Final { labels, .. } if self.qc.class_rules => self.qc.ds.observe(view.stream, classes, labels),
-            _ => Vec::new(),
+            Effect::Final { labels, .. } if self.qc.class_rules => self.qc.ds.observe(view.stream, classes, labels, false),
+            _ => SmallVec::new(),
         };
         for i in 0..n {
             let Effect::Final { labels, .. } = &self.out[at] else { break };

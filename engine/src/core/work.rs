@@ -119,7 +119,7 @@ impl Core {
                 self.qc.gold.record(a, right);
                 if self.qc.class_rules {
                     let k = self.cfg.streams[stream as usize].classes;
-                    self.qc.ds.gold(a, stream, k, known, l);
+                    self.qc.ds.gold(a, stream, k, known, l, false);
                     self.qc.pairs.record(a, known, l, k);
                 }
                 self.record_position(id, a, Some(stream), l);

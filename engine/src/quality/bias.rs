@@ -105,6 +105,31 @@ pub fn class_bias(tallies: &[ClassTally], total: f64, k: u32) -> Option<ClassBia
     Some(b)
 }
 
+/// The largest smoothed strength over the classes (what a class-bias rule compares with its
+/// bar): the same estimate as [`class_bias`]'s, without its test, so a rule checked after every
+/// answer costs no special function. 0 with nothing to compare.
+pub fn max_strength(tallies: &[ClassTally], total: f64, k: u32) -> f64 {
+    let Some(right) = right_answers(tallies, total, k) else { return 0.0 };
+    let km1 = (k - 1) as f64;
+    let e = ((total - right) / total).clamp(0.0, 1.0);
+    let q = e / km1;
+    let m = SMOOTHING;
+    tallies
+        .iter()
+        .filter(|t| total - t.n_ref > 0.0 && t.n_ref > 0.0)
+        .map(|t| (t.n_label - t.n_diag + m * q) / (total - t.n_ref + m) - (t.n_ref - t.n_diag + m * e) / (t.n_ref + m) / km1)
+        .fold(0.0, f64::max)
+}
+
+/// The smoothed position strength `(2·left − n)/(n + m)` alone (see [`position_bias`]).
+pub fn position_strength(left: u64, n: u64) -> f64 {
+    if n == 0 {
+        0.0
+    } else {
+        (2.0 * left as f64 - n as f64) / (n as f64 + SMOOTHING)
+    }
+}
+
 /// The statistic of one given class `class` (its one-sided p, not adjusted over classes): to
 /// compare an annotator's bias toward a class found against one reference with the same class
 /// against another. None when the class has no tally, or no answer on either side of it.
@@ -190,8 +215,7 @@ pub struct PositionBias {
 
 /// Position bias from `left` picks of the left-shown answer among `n`.
 pub fn position_bias(left: u64, n: u64) -> PositionBias {
-    let strength = if n == 0 { 0.0 } else { (2.0 * left as f64 - n as f64) / (n as f64 + SMOOTHING) };
-    PositionBias { left, answers: n, strength, p: binomial_two_sided_half(left, n) }
+    PositionBias { left, answers: n, strength: position_strength(left, n), p: binomial_two_sided_half(left, n) }
 }
 
 /// Two-sided p-value of `x` successes in `n` trials at probability 1/2: twice the smaller tail.
@@ -252,61 +276,99 @@ pub fn left_label(swapped: bool) -> u16 {
 
 /// The last `window` (reference, answer) pairs of every annotator, for class-bias rules, each with
 /// the number of classes of its stream (the test's K is the largest in the window: a rule reads
-/// class numbers of all streams alike, so it is meant for streams that share a label space).
+/// class numbers of all streams alike, so it is meant for streams that share a label space). The
+/// tallies of the whole window are kept up to date as pairs come and go, so a rule's check costs
+/// O(classes in the window), not O(window).
 #[derive(Clone, Debug)]
 pub struct PairWindow {
     window: usize,
-    pairs: Vec<VecDeque<(u16, u16, u16)>>,
+    people: Vec<Recent>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Recent {
+    pairs: VecDeque<(u16, u16, u16)>,
+    tallies: Vec<ClassTally>,
+    /// (classes of a stream, pairs of it in the window)
+    ks: Vec<(u16, u32)>,
+}
+
+impl Recent {
+    fn tally(&mut self, c: u16) -> &mut ClassTally {
+        let i = match self.tallies.iter().position(|t| t.class == c as u32) {
+            Some(i) => i,
+            None => {
+                self.tallies.push(ClassTally { class: c as u32, ..Default::default() });
+                self.tallies.len() - 1
+            }
+        };
+        &mut self.tallies[i]
+    }
+
+    fn add(&mut self, (r, l, k): (u16, u16, u16), sign: f64) {
+        match self.ks.iter_mut().find(|x| x.0 == k) {
+            Some(x) => x.1 = if sign > 0.0 { x.1 + 1 } else { x.1 - 1 },
+            None => self.ks.push((k, 1)),
+        }
+        self.ks.retain(|x| x.1 > 0);
+        self.tally(r).n_ref += sign;
+        let t = self.tally(l);
+        t.n_label += sign;
+        if r == l {
+            t.n_diag += sign;
+        }
+    }
 }
 
 impl PairWindow {
     pub fn new(annotators: usize, window: usize) -> Self {
-        PairWindow { window: window.max(1), pairs: vec![VecDeque::new(); annotators] }
+        PairWindow { window: window.max(1), people: vec![Recent::default(); annotators] }
     }
 
     pub fn push(&mut self) {
-        self.pairs.push(VecDeque::new());
+        self.people.push(Recent::default());
     }
 
     pub fn record(&mut self, a: u32, reference: u16, answer: u16, classes: u16) {
-        let q = &mut self.pairs[a as usize];
-        if q.len() == self.window {
-            q.pop_front();
+        let p = &mut self.people[a as usize];
+        if p.pairs.len() == self.window {
+            if let Some(old) = p.pairs.pop_front() {
+                p.add(old, -1.0);
+            }
         }
-        q.push_back((reference, answer, classes));
+        p.pairs.push_back((reference, answer, classes));
+        p.add((reference, answer, classes), 1.0);
+        p.tallies.retain(|t| t.n_ref > 0.0 || t.n_label > 0.0);
     }
 
     pub fn clear(&mut self, a: u32) {
-        self.pairs[a as usize].clear();
+        self.people[a as usize] = Recent::default();
     }
 
     /// Class bias over the last `last` pairs (at most the window) of `a`, and how many pairs that
-    /// was. Only classes that occur in the window are tallied (a class never given cannot be
+    /// was. Only classes that occur in them are tallied (a class never given cannot be
     /// over-used).
     pub fn class_bias(&self, a: u32, last: usize) -> (Option<ClassBias>, usize) {
-        let q = &self.pairs[a as usize];
-        let n = q.len().min(last);
-        let k = q.iter().rev().take(n).map(|p| p.2 as u32).max().unwrap_or(0);
-        let mut tallies: Vec<ClassTally> = Vec::new();
-        let at = |c: u16, tallies: &mut Vec<ClassTally>| -> usize {
-            match tallies.iter().position(|t| t.class == c as u32) {
-                Some(i) => i,
-                None => {
-                    tallies.push(ClassTally { class: c as u32, ..Default::default() });
-                    tallies.len() - 1
-                }
-            }
-        };
-        for &(r, l, _) in q.iter().rev().take(n) {
-            let i = at(r, &mut tallies);
-            tallies[i].n_ref += 1.0;
-            let j = at(l, &mut tallies);
-            tallies[j].n_label += 1.0;
-            if r == l {
-                tallies[j].n_diag += 1.0;
-            }
+        self.with_tallies(a, last, |t, n, k| class_bias(t, n as f64, k))
+    }
+
+    /// [`max_strength`] over the last `last` pairs of `a` (a rule's check), and how many pairs.
+    pub fn max_strength(&self, a: u32, last: usize) -> (f64, usize) {
+        self.with_tallies(a, last, |t, n, k| max_strength(t, n as f64, k))
+    }
+
+    fn with_tallies<T>(&self, a: u32, last: usize, f: impl Fn(&[ClassTally], usize, u32) -> T) -> (T, usize) {
+        let p = &self.people[a as usize];
+        let n = p.pairs.len().min(last);
+        let k_of = |r: &Recent| r.ks.iter().map(|x| x.0 as u32).max().unwrap_or(0);
+        if n == p.pairs.len() {
+            return (f(&p.tallies, n, k_of(p)), n);
         }
-        (class_bias(&tallies, n as f64, k), n)
+        let mut part = Recent::default();
+        for &x in p.pairs.iter().rev().take(n) {
+            part.add(x, 1.0);
+        }
+        (f(&part.tallies, n, k_of(&part)), n)
     }
 }
 
@@ -419,5 +481,17 @@ mod tests {
         let b = b.unwrap();
         assert_eq!(b.toward, 1);
         assert!(b.raw > 0.9, "{b:?}");
+        // the kept tallies equal tallies made afresh from the pairs, and a shorter look-back
+        // counts only its own pairs
+        let (b20, n20) = w.class_bias(0, 20);
+        assert_eq!(n20, 20);
+        let mut fresh = PairWindow::new(1, 20);
+        for i in 180..200 {
+            fresh.record(0, (i % 2) as u16, 1, 2);
+        }
+        assert_eq!(fresh.class_bias(0, 20), (b20, 20));
+        assert_eq!(w.class_bias(0, 100).0, Some(b));
+        // a rule's check: the largest smoothed strength, here the one class ever over-used
+        assert_eq!(w.max_strength(0, 50), (b.strength, 50));
     }
 }

@@ -1,6 +1,6 @@
 //! Quality rules: when a metric over an annotator's recent answers crosses a bar, act.
 
-use super::bias::{position_bias, PairWindow};
+use super::bias::{position_strength, PairWindow};
 use super::history::History;
 use crate::spec::{RuleMetric, RuleSpec};
 
@@ -22,17 +22,14 @@ pub fn value(rule: &RuleSpec, a: u32, w: &RuleInputs) -> (f64, usize) {
     match rule.metric {
         RuleMetric::GoldAccuracy => w.gold.rate(a, last),
         RuleMetric::Agreement => w.agreement.rate(a, last),
-        RuleMetric::ClassBias => {
-            let (b, n) = w.pairs.class_bias(a, last);
-            (b.map_or(0.0, |b| b.strength), n)
-        }
+        RuleMetric::ClassBias => w.pairs.max_strength(a, last),
         RuleMetric::PositionBias => {
             let (rate, n) = w.left.rate(a, last);
             if n == 0 {
                 return (f64::NAN, 0);
             }
             let left = (rate * n as f64).round() as u64;
-            (position_bias(left, n as u64).strength.abs(), n)
+            (position_strength(left, n as u64).abs(), n)
         }
     }
 }

@@ -8,8 +8,11 @@
 //! test unit per (annotator, stream). Position bias: each annotator's picks of the
 //! left-shown answer over every preference pair they answered (labels, extras and golden pairs).
 //! Statistics, tests and Benjamini-Hochberg are `quality::bias`'s. Memory: a few counters per
-//! (annotator, stream, class used), nothing per task. The counts cover the whole run (not only
-//! the statistics window); a final label re-opened by a ban counts again when it is final again.
+//! (annotator, stream, class used), nothing per task. The tests count the answers of the
+//! statistics window (after `run.warmup`); the matrices behind the class references learn from
+//! the whole run, so the window's references come from matrices that have already seen the
+//! warm-up (online EM's first sweep is weakest at the start). A final label re-opened by a ban
+//! counts again when it is final again.
 
 use crate::core::StreamInfo;
 use crate::domain::annotator::PlantedBias;
@@ -78,14 +81,14 @@ impl BiasBook {
         BiasBook { ds: OnlineDs::new(annotators), left: vec![(0, 0); annotators] }
     }
 
-    /// The labels behind a final label of `stream` (`k` classes).
-    pub fn final_label(&mut self, stream: u16, k: u16, labels: &[(u32, u16)]) {
-        self.ds.observe(stream, k, labels);
+    /// The labels behind a final label of `stream` (`k` classes); tested when `in_window`.
+    pub fn final_label(&mut self, stream: u16, k: u16, labels: &[(u32, u16)], in_window: bool) {
+        self.ds.observe(stream, k, labels, in_window);
     }
 
-    /// A golden answer.
-    pub fn gold(&mut self, a: u32, stream: u16, k: u16, expected: u16, label: u16) {
-        self.ds.gold(a, stream, k, expected, label);
+    /// A golden answer; tested when `in_window`.
+    pub fn gold(&mut self, a: u32, stream: u16, k: u16, expected: u16, label: u16, in_window: bool) {
+        self.ds.gold(a, stream, k, expected, label, in_window);
     }
 
     /// A pick on a preference pair: `left` = the answer shown on the left.

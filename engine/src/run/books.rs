@@ -105,11 +105,14 @@ pub struct Books {
     pub stages: crate::metrics::stages::StageBook,
     /// Counters of the bias tests.
     pub bias: super::bias::BiasBook,
+    /// Some stream is a preference pair (position bias is counted).
+    any_pairs: bool,
 }
 
 impl Books {
     pub fn new(streams: Vec<StreamInfo>, turnaround: Vec<u64>, monitor: Monitor, ledger: Ledger, annotators: usize, keep_records: bool, batch: Option<crate::quality::aggregation::Method>) -> Books {
         Books {
+            any_pairs: streams.iter().any(StreamInfo::pairwise),
             names: streams.iter().map(|s| (Arc::from(s.name.as_str()), Arc::from(s.task_type.as_str()))).collect(),
             streams,
             turnaround,
@@ -226,14 +229,14 @@ impl Books {
                 if in_window && fate == LabelFate::Counted {
                     self.monitor.labels += 1;
                 }
-                if self.pending.get(task.0).is_some_and(|p| self.streams[p.stream as usize].pairwise()) {
+                if in_window && self.any_pairs && self.pending.get(task.0).is_some_and(|p| self.streams[p.stream as usize].pairwise()) {
                     self.bias.pick(annotator, label == crate::quality::bias::left_label(crate::quality::bias::shown_swapped(assignment.0)));
                 }
             }
             Effect::GoldChecked { assignment, annotator, stream, label, expected, .. } => {
                 self.monitor.gold_answers += in_window as u64;
-                self.bias.gold(annotator, stream, self.streams[stream as usize].classes, expected, label);
-                if self.streams[stream as usize].pairwise() {
+                self.bias.gold(annotator, stream, self.streams[stream as usize].classes, expected, label, in_window);
+                if in_window && self.streams[stream as usize].pairwise() {
                     self.bias.pick(annotator, label == crate::quality::bias::left_label(crate::quality::bias::shown_swapped(assignment.0)));
                 }
             }
@@ -268,7 +271,7 @@ impl Books {
                         self.monitor.finals_in_window += 1;
                     }
                     self.monitor.series.final_label(now);
-                    self.bias.final_label(p.stream, self.streams[p.stream as usize].classes, labels);
+                    self.bias.final_label(p.stream, self.streams[p.stream as usize].classes, labels, in_window);
                     let kept = if self.batch.is_some() { labels.clone() } else { SmallVec::new() };
                     p.fin = Some(FinalInfo { at: now, label, confidence, used: labels.len() as u16, labels: kept });
                 }
