@@ -58,9 +58,12 @@ fn planted_bias_is_found_with_high_recall_and_a_controlled_false_discovery_rate(
         println!("{kind}: {} tested units, {} planted, {} flagged: recall {recall:.3}, false-discovery rate {fdr:.3}", mine.len(), planted.len(), flagged.len());
         assert!(recall >= 0.9, "{kind}: recall {recall}");
         assert!(fdr <= 0.1, "{kind}: false-discovery rate {fdr}");
-        // the summary says the same, per replication
+        // The summary says the same per replication; the false-discovery rate proper is the mean
+        // over seeds of each run's V / max(R, 1).
         let d = &s["figures"]["bias"][kind];
-        assert!(d["recall"]["mean"].as_f64().unwrap() >= 0.9, "{d}");
+        let (r, f) = (d["recall"]["mean"].as_f64().unwrap(), d["false_discovery"]["mean"].as_f64().unwrap());
+        println!("{kind}: over the 20 runs, mean recall {r:.3}, false-discovery rate (mean of V / max(R, 1)) {f:.3}");
+        assert!(r >= 0.9 && f <= 0.1, "{d}");
     }
 }
 

@@ -37,7 +37,8 @@ those tasks to their known labels while fitting, and gold-mv learns its weights 
 
 With --bias it also tests every worker for class bias: the strength toward a class is the share
 of answers given to that class whatever the item, estimated against the ds-smoothed posteriors
-(golden tasks pinned), tested per worker (one-sided z, Bonferroni over the classes) and flagged
+(golden tasks pinned; each answer against the posterior without its own factor, so that it does
+not vouch for itself), tested per worker (one-sided z, Bonferroni over the classes) and flagged
 when the Benjamini-Hochberg q-value is at most --fdr (default 0.1). With an answers column `left`
 (the label shown on the left of a preference pair) it also reports position bias per worker
 (picks of the left one, exact binomial test, the same false-discovery control).

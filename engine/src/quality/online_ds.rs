@@ -21,7 +21,8 @@
 //! answer out keeps the reference independent of it given the truth, so for a calibrated
 //! posterior the expected counts are those against the truth. A golden answer adds one whole
 //! count at its known answer. One pass, no iteration: early references use young matrices (it is
-//! online EM's first sweep). Cost per final label: O(labels² · K). Memory: K² counts per
+//! online EM's first sweep). Cost per final label: O(labels · K) (each reference is the whole
+//! product without the answer's own factor), no logarithm. Memory: K² counts per
 //! (annotator, stream they answered); streams with more than [`MAX_CLASSES`] classes are not
 //! tracked (their matrices would be too big to keep per person).
 

@@ -65,8 +65,9 @@ pub struct Detection {
     pub planted: u64,
     /// Share of the planted ones flagged (none planted: null).
     pub recall: Option<f64>,
-    /// Share of the flagged ones not planted (none flagged: null).
-    pub false_discovery: Option<f64>,
+    /// Share of the flagged ones not planted, 0 when none is flagged (Benjamini and Hochberg's
+    /// false-discovery proportion V / max(R, 1), whose mean over replications is the FDR).
+    pub false_discovery: f64,
 }
 
 /// The summary's `bias` section.
@@ -166,6 +167,6 @@ fn score(rows: &mut [BiasRow], owners: &[usize], planted: impl Fn(usize) -> bool
         flagged,
         planted: planted_n,
         recall: (planted_n > 0).then(|| hits as f64 / planted_n as f64),
-        false_discovery: (flagged > 0).then(|| (flagged - hits) as f64 / flagged as f64),
+        false_discovery: (flagged - hits) as f64 / flagged.max(1) as f64,
     }
 }
