@@ -196,9 +196,10 @@ pub enum RuleMetric {
     GoldAccuracy,
     /// Share of the last `window` labels that agreed with the final label.
     Agreement,
-    /// Class bias over the last `window` answers against their final labels and golden answers:
-    /// the smoothed strength of the most over-used class (the share of answers given to it
-    /// whatever the item; `quality::bias`). Fires `above` a bar.
+    /// Class bias over the last `window` answers, each against its golden answer or the
+    /// leave-one-out online Dawid-Skene reference of the task's other labels
+    /// (`quality::online_ds`): the smoothed strength of the most over-used class (the share of
+    /// answers given to it whatever the item; `quality::bias`). Fires `above` a bar.
     ClassBias,
     /// Position bias over the last `window` answers to preference pairs: |2·left/n − 1| smoothed
     /// (0 = picks left and right equally often, 1 = always one side). Fires `above` a bar.
