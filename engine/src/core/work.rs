@@ -145,8 +145,7 @@ impl Core {
         if !self.qc.position_rules || !stream.is_some_and(|s| self.cfg.streams[s as usize].pairwise()) {
             return false;
         }
-        let swapped = crate::quality::bias::shown_swapped(id.0);
-        self.qc.left.record(a, l == crate::quality::bias::left_label(swapped));
+        self.qc.left.record(a, crate::quality::bias::picked_left(id.0, l));
         true
     }
 

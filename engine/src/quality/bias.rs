@@ -110,15 +110,7 @@ pub fn class_bias(tallies: &[ClassTally], total: f64, k: u32) -> Option<ClassBia
 /// answer costs no special function. 0 with nothing to compare.
 pub fn max_strength(tallies: &[ClassTally], total: f64, k: u32) -> f64 {
     let Some(right) = right_answers(tallies, total, k) else { return 0.0 };
-    let km1 = (k - 1) as f64;
-    let e = ((total - right) / total).clamp(0.0, 1.0);
-    let q = e / km1;
-    let m = SMOOTHING;
-    tallies
-        .iter()
-        .filter(|t| total - t.n_ref > 0.0 && t.n_ref > 0.0)
-        .map(|t| (t.n_label - t.n_diag + m * q) / (total - t.n_ref + m) - (t.n_ref - t.n_diag + m * e) / (t.n_ref + m) / km1)
-        .fold(0.0, f64::max)
+    tallies.iter().filter_map(|t| Rates::of(t, total, right, k)).map(|r| r.strength()).fold(0.0, f64::max)
 }
 
 /// The smoothed position strength `(2·left − n)/(n + m)` alone (see [`position_bias`]).
@@ -143,22 +135,50 @@ fn right_answers(tallies: &[ClassTally], total: f64, k: u32) -> Option<f64> {
     (k >= 2 && total > 0.0).then(|| tallies.iter().map(|t| t.n_diag).sum())
 }
 
+/// One class's two rates (see the module doc): `x1` of `n1` answers give the class when the
+/// reference is another, `x2` of `n2` do not when the reference is it; `e` is the annotator's
+/// pooled error rate, `km1` = K − 1.
+struct Rates {
+    x1: f64,
+    n1: f64,
+    x2: f64,
+    n2: f64,
+    e: f64,
+    km1: f64,
+}
+
+impl Rates {
+    /// None when no answer lies on one side of the class.
+    fn of(t: &ClassTally, total: f64, right: f64, k: u32) -> Option<Rates> {
+        let (n1, n2) = (total - t.n_ref, t.n_ref);
+        (n1 > 0.0 && n2 > 0.0).then(|| Rates {
+            x1: t.n_label - t.n_diag,
+            n1,
+            x2: t.n_ref - t.n_diag,
+            n2,
+            e: ((total - right) / total).clamp(0.0, 1.0),
+            km1: (k - 1) as f64,
+        })
+    }
+
+    fn raw(&self) -> f64 {
+        self.x1 / self.n1 - self.x2 / self.n2 / self.km1
+    }
+
+    /// With `SMOOTHING` pseudo-answers at the null rates on both sides.
+    fn strength(&self) -> f64 {
+        let (m, e) = (SMOOTHING, self.e);
+        (self.x1 + m * (e / self.km1)) / (self.n1 + m) - (self.x2 + m * e) / (self.n2 + m) / self.km1
+    }
+}
+
 /// One class's estimate, z and one-sided p (see the module doc).
 fn class_stat(t: &ClassTally, total: f64, right: f64, k: u32) -> Option<ClassBias> {
-    let km1 = (k - 1) as f64;
-    let e = ((total - right) / total).clamp(0.0, 1.0);
-    let q = e / km1;
-    let (n1, n2) = (total - t.n_ref, t.n_ref);
-    if n1 <= 0.0 || n2 <= 0.0 {
-        return None;
-    }
-    let (x1, x2) = (t.n_label - t.n_diag, t.n_ref - t.n_diag);
-    let raw = x1 / n1 - x2 / n2 / km1;
-    let m = SMOOTHING;
-    let strength = (x1 + m * q) / (n1 + m) - (x2 + m * e) / (n2 + m) / km1;
-    let var0 = null_variance(t, total, e, km1, n1, n2);
+    let r = Rates::of(t, total, right, k)?;
+    let raw = r.raw();
+    let var0 = null_variance(t, total, r.e, r.km1, r.n1, r.n2);
     let z = if var0 > 0.0 { raw / var0.sqrt() } else { 0.0 };
-    Some(ClassBias { toward: t.class, strength, raw, z, p: normal_sf(z), answers: total })
+    Some(ClassBias { toward: t.class, strength: r.strength(), raw, z, p: normal_sf(z), answers: total })
 }
 
 /// The variance of the unsmoothed statistic under the null. Each answer i with reference
@@ -274,6 +294,11 @@ pub fn left_label(swapped: bool) -> u16 {
     swapped as u16
 }
 
+/// Whether `label`, given under `assignment`, picked the answer shown on the left.
+pub fn picked_left(assignment: u64, label: u16) -> bool {
+    label == left_label(shown_swapped(assignment))
+}
+
 /// The last `window` (reference, answer) pairs of every annotator, for class-bias rules, each with
 /// the number of classes of its stream (the test's K is the largest in the window: a rule reads
 /// class numbers of all streams alike, so it is meant for streams that share a label space). The
@@ -384,18 +409,7 @@ mod tests {
         let mut m = vec![0.0; kk * kk];
         for _ in 0..n {
             let truth = rng.random_range(0..k);
-            let label = if rng.random::<f64>() < s {
-                c
-            } else if rng.random::<f64>() < a {
-                truth
-            } else {
-                let w = rng.random_range(0..k - 1);
-                if w >= truth {
-                    w + 1
-                } else {
-                    w
-                }
-            };
+            let label = if rng.random::<f64>() < s { c } else { crate::domain::noisy_label(truth, k, a, &mut rng) };
             m[truth as usize * kk + label as usize] += 1.0;
         }
         m

@@ -151,11 +151,12 @@ fn score(rows: &mut [BiasRow], owners: &[usize], planted: impl Fn(usize) -> bool
         r.q = q;
         r.flagged = q <= FDR;
     }
+    // `owners` ascends (rows are made annotator by annotator): a person's units are adjacent.
     let mut people: Vec<(usize, bool)> = Vec::new();
     for (r, &a) in rows.iter().zip(owners) {
-        match people.iter_mut().find(|p| p.0 == a) {
-            Some(p) => p.1 |= r.flagged,
-            None => people.push((a, r.flagged)),
+        match people.last_mut() {
+            Some(p) if p.0 == a => p.1 |= r.flagged,
+            _ => people.push((a, r.flagged)),
         }
     }
     let tested = people.len() as u64;

@@ -230,14 +230,14 @@ impl Books {
                     self.monitor.labels += 1;
                 }
                 if in_window && self.any_pairs && self.pending.get(task.0).is_some_and(|p| self.streams[p.stream as usize].pairwise()) {
-                    self.bias.pick(annotator, label == crate::quality::bias::left_label(crate::quality::bias::shown_swapped(assignment.0)));
+                    self.bias.pick(annotator, crate::quality::bias::picked_left(assignment.0, label));
                 }
             }
             Effect::GoldChecked { assignment, annotator, stream, label, expected, .. } => {
                 self.monitor.gold_answers += in_window as u64;
                 self.bias.gold(annotator, stream, self.streams[stream as usize].classes, expected, label, in_window);
                 if in_window && self.streams[stream as usize].pairwise() {
-                    self.bias.pick(annotator, label == crate::quality::bias::left_label(crate::quality::bias::shown_swapped(assignment.0)));
+                    self.bias.pick(annotator, crate::quality::bias::picked_left(assignment.0, label));
                 }
             }
             Effect::Reviewed { task, applied: true, .. } => {
