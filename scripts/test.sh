@@ -42,7 +42,7 @@ if [ -n "${TESSERA_SERVICES_INSTALL:-}" ]; then
   while [ ! -f "$TESSERA_SERVICES_INSTALL.rc" ]; do sleep 2; done
   if [ "$(cat "$TESSERA_SERVICES_INSTALL.rc")" != 0 ]; then
     cat "$TESSERA_SERVICES_INSTALL.log" >&2
-    echo "error: installing postgresql and nats-server failed" >&2
+    echo "error: installing postgresql, nats-server and chromium failed" >&2
     exit 1
   fi
 fi

@@ -233,3 +233,33 @@ mod tests {
         assert!(streams.lines().nth(1).unwrap().ends_with(",0.250000,0.020000"));
     }
 }
+
+/// The leaderboard as charts (report.html): per scenario, one bar chart per figure of
+/// [`FIGURES`], the composite reward first, each policy's mean with its 95% interval.
+pub fn leaderboard_report(scenarios: &[String], policies: &[String], table: &Table, n: usize, command: &str) -> crate::html::Page {
+    use crate::chart::{Bar, Chart, Plot};
+    use crate::html::{Block, Section};
+    let order: Vec<usize> = std::iter::once(REWARD).chain((0..FIGURES.len()).filter(|&k| k != REWARD)).collect();
+    let sections = scenarios
+        .iter()
+        .enumerate()
+        .map(|(s, name)| {
+            let mut blocks = Vec::new();
+            if let Some(b) = best(&table[s], REWARD) {
+                blocks.push(Block::Text(format!("Best by composite reward: {}.", policies[b])));
+            }
+            for &k in &order {
+                let (label, csv, higher) = FIGURES[k];
+                let bars = policies.iter().enumerate().map(|(p, pol)| Bar { label: pol.clone(), value: table[s][p][k].0, half_width: Some(table[s][p][k].1).filter(|h| n > 1 && h.is_finite()) }).collect();
+                let slug: String = name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
+                blocks.push(Block::Chart(Chart { id: format!("s{s}-{slug}-{}", csv.replace('_', "-")), title: format!("{name}: {label} ({} is better)", if higher { "higher" } else { "lower" }), x_label: label.into(), y_label: String::new(), plot: Plot::Bars { bars }, marker: None }));
+            }
+            Section { heading: name.clone(), blocks }
+        })
+        .collect();
+    crate::html::Page {
+        title: "Routing leaderboard".into(),
+        subtitle: vec![format!("{} scenarios × {} policies × {n} seeds; bars: mean, lines: 95% interval over seeds", scenarios.len(), policies.len()), FORMULA.to_string(), format!("Reproduce: {command}")],
+        sections,
+    }
+}

@@ -97,8 +97,17 @@ fn expected_arrivals(st: &tessera_engine::spec::StreamSpec, horizon: tessera_eng
                 *size as f64 * ((horizon.0 - first.0) as f64 / every.0 as f64).ceil()
             }
         }
+        // The share of each interval before the horizon.
+        ArrivalSpec::Curve { intervals } => intervals
+            .iter()
+            .filter(|i| i.end.0 > i.start.0 && i.start.0 < horizon.0)
+            .map(|i| i.count * (i.end.0.min(horizon.0) - i.start.0) as f64 / (i.end.0 - i.start.0) as f64)
+            .sum(),
     }
 }
+
+/// The most intervals a demand curve may hold (a year of hours).
+const MAX_CURVE_INTERVALS: usize = 8_784;
 
 fn sigma_cap(p: &mut Problems, path: String, x: f64) {
     if x > MAX_SIGMA {
@@ -281,6 +290,21 @@ pub fn validate(s: &Scenario, known: &Known) -> Problems {
                 }
                 if every.0 == 0 {
                     p.push((at("arrivals.batch.every"), "expected a positive duration, found 0s".into()));
+                }
+            }
+            ArrivalSpec::Curve { intervals } => {
+                if intervals.is_empty() {
+                    p.push((at("arrivals.curve.intervals"), "expected at least one interval".into()));
+                } else if intervals.len() > MAX_CURVE_INTERVALS {
+                    p.push((at("arrivals.curve.intervals"), format!("at most {MAX_CURVE_INTERVALS} intervals are supported, found {}", intervals.len())));
+                }
+                for (k, i) in intervals.iter().enumerate().take(MAX_CURVE_INTERVALS) {
+                    non_negative(&mut p, at(&format!("arrivals.curve.intervals[{k}].count")), i.count, "a count");
+                    if i.end.0 <= i.start.0 {
+                        p.push((at(&format!("arrivals.curve.intervals[{k}].end")), format!("expected an end after the start ({}), found {}", i.start, i.end)));
+                    } else if k > 0 && i.start.0 < intervals[k - 1].end.0 {
+                        p.push((at(&format!("arrivals.curve.intervals[{k}].start")), format!("expected intervals in time order without overlap: this one starts at {}, before the one before it ends ({})", i.start, intervals[k - 1].end)));
+                    }
                 }
             }
         }
@@ -517,5 +541,18 @@ mod tests {
         assert!(problems(&format!("{base}holding_cost = -1\n")).contains("streams[0].holding_cost"));
         assert!(problems(&format!("{base}[routing]\nbatch_interval = \"0s\"\n")).contains("routing.batch_interval"));
         assert!(problems(&format!("{base}[routing]\ncost_weight = -2\n")).contains("routing.cost_weight"));
+    }
+
+    #[test]
+    fn demand_curves_are_checked_interval_by_interval() {
+        let curve = |iv: &str| problems(&format!("[[pools]]\n[[streams]]\narrivals = {{ curve = {{ intervals = [{iv}] }} }}\n"));
+        assert_eq!(curve("{ start = \"0h\", end = \"7d\", count = 100 }, { start = \"7d\", end = \"14d\", count = 50.5 }"), "");
+        assert!(curve("").contains("streams[0].arrivals.curve.intervals") && curve("").contains("at least one interval"));
+        let e = curve("{ start = \"1h\", end = \"1h\", count = 1 }");
+        assert!(e.contains("streams[0].arrivals.curve.intervals[0].end") && e.contains("after the start"), "{e}");
+        let e = curve("{ start = \"0h\", end = \"2h\", count = 1 }, { start = \"1h\", end = \"3h\", count = 1 }");
+        assert!(e.contains("intervals[1].start") && e.contains("without overlap"), "{e}");
+        assert!(curve("{ start = \"0h\", end = \"2h\", count = -1 }").contains("intervals[0].count"));
+        assert!(curve("{ start = \"0h\", end = \"2h\", count = 1, rate = 3 }").contains("rate"), "unknown fields are refused");
     }
 }

@@ -19,7 +19,7 @@ pub const EVAL_SEED_OFFSET: u64 = 1_000_000;
 /// The long `--help` text (set on the subcommand in `cli/mod.rs`).
 pub const LONG_ABOUT: &str = "Benchmark routing policies on scenarios and write a leaderboard.
 
-Runs every policy on every scenario over N seeds and writes DIR/leaderboard.md and \
+Runs every policy on every scenario over N seeds and writes DIR/report.html (the leaderboard as charts with 95% intervals, per scenario), DIR/leaderboard.md and \
 DIR/leaderboard.csv: per scenario and policy, the mean and 95% confidence half-width of the \
 accuracy of final labels, the cost per final label [USD], the 90th percentile of time in system \
 [h] (every arrival: tasks still open at the end count with their age), the deadline-miss rate, \
@@ -230,6 +230,8 @@ pub struct Leaderboard {
     pub csv: String,
     /// leaderboard-streams.csv: per (scenario, policy, stream)
     pub streams_csv: String,
+    /// report.html: the leaderboard as charts
+    pub report: tessera_reports::html::Page,
     pub scenarios: usize,
     pub policies: usize,
     pub seeds: usize,
@@ -247,8 +249,9 @@ pub fn run_bench(args: BenchArgs) -> Result<()> {
     std::fs::write(args.out.join("leaderboard.csv"), &board.csv)?;
     std::fs::write(args.out.join("leaderboard.md"), &board.markdown)?;
     std::fs::write(args.out.join("leaderboard-streams.csv"), &board.streams_csv)?;
+    board.report.write(&args.out, "report.html")?;
     if !args.quiet {
-        println!("{} runs ({} scenarios × {} policies × {} seeds): wrote {}/leaderboard.md, leaderboard.csv and leaderboard-streams.csv", board.runs(), board.scenarios, board.policies, board.seeds, args.out.display());
+        println!("{} runs ({} scenarios × {} policies × {} seeds): wrote {}/leaderboard.md, leaderboard.csv, leaderboard-streams.csv and report.html", board.runs(), board.scenarios, board.policies, board.seeds, args.out.display());
     }
     Ok(())
 }
@@ -329,7 +332,8 @@ pub fn leaderboard(args: &BenchArgs) -> Result<Leaderboard> {
     let seed_set = SeedSet { tuning: args.tuning, base: args.seed, offset: if args.tuning { 0 } else { EVAL_SEED_OFFSET }, count: seeds.len() };
     let markdown = leaderboard_md(&names, &paths, &policies, &table, &streams, &command_line(args, &policies), &seed_set);
     let streams_csv = leaderboard_streams_csv(&names, &policies, &streams, n);
-    Ok(Leaderboard { markdown, csv, streams_csv, scenarios: scenarios.len(), policies: policies.len(), seeds: n })
+    let report = tessera_reports::leaderboard_report(&names, &policies, &table, n, &command_line(args, &policies));
+    Ok(Leaderboard { markdown, csv, streams_csv, report, scenarios: scenarios.len(), policies: policies.len(), seeds: n })
 }
 
 /// The command that reproduces a leaderboard (without output and thread options).

@@ -2,12 +2,14 @@
 
 pub mod aggregate;
 pub mod bench;
+pub mod forecast;
 pub mod loadgen;
 pub mod memory;
 pub mod plan;
 pub mod serve;
 pub mod simulate;
 pub mod staffing;
+pub mod sweep;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -33,6 +35,12 @@ pub enum Command {
     /// Plan headcount and overlap for accuracy and turnaround targets at the lowest cost, checked by simulation
     #[command(long_about = plan::LONG_ABOUT)]
     Plan(plan::PlanArgs),
+    /// What-if grids: vary scenario fields, compare points with paired intervals, find the Pareto frontier
+    #[command(long_about = sweep::LONG_ABOUT)]
+    Sweep(sweep::SweepArgs),
+    /// Weekly cost forecast with P10/P50/P90 bands, headcount needed and budget burn
+    #[command(long_about = forecast::LONG_ABOUT)]
+    Forecast(forecast::ForecastArgs),
     /// Benchmark routing policies on scenarios over held-out seeds and write a leaderboard
     #[command(long_about = bench::LONG_ABOUT)]
     Bench(bench::BenchArgs),
@@ -52,6 +60,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Simulate(a) => simulate::run(a),
         Command::Aggregate(args) => aggregate::run(args),
         Command::Bench(a) => bench::run_bench(a),
+        Command::Sweep(a) => sweep::run(a),
+        Command::Forecast(a) => forecast::run(a),
         Command::Plan(a) => plan::run(a),
         Command::Staffing(a) => staffing::run(a),
         Command::Serve(a) => serve::run(a),

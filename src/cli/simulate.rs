@@ -78,6 +78,12 @@ pub struct SimulateArgs {
     /// "8GB", "512MiB" or a share of this machine's memory ("50%") [default: 80%]
     #[arg(long, value_name = "SIZE")]
     pub max_memory: Option<String>,
+    /// Also write DIR/report.html: charts of the queue, work in progress and throughput over
+    /// time, the time-in-system distribution against the turnaround target, utilisation and
+    /// wages per pool, cost per final label, accuracy by task type and backlog by stream (one
+    /// self-contained file; each chart also as SVG and PNG in DIR/charts/)
+    #[arg(long)]
+    pub report: bool,
     /// Print nothing but errors
     #[arg(long, short = 'q')]
     pub quiet: bool,
@@ -136,7 +142,7 @@ pub struct InMemory {
 pub fn simulate_in_memory(scenario: &Scenario, seed: u64, reps: u32, tasks: bool) -> Result<InMemory> {
     let routing = scenario.routing.clone();
     let make_router = move || tessera_policies::router_for(&routing).expect("validated policy name");
-    let keep = Keep { records_in_memory: tasks, records: None, trace: None, cancel: None };
+    let keep = Keep { records_in_memory: tasks, ..Keep::default() };
     let mut summaries = Vec::new();
     let mut stopped = Vec::new();
     let mut csv = tasks.then(|| tessera_reports::TASKS_CSV_HEADER.as_bytes().to_vec());
@@ -215,6 +221,7 @@ pub fn run(args: SimulateArgs) -> Result<()> {
         records: if with_tasks { Some(&open_tasks) } else { None },
         trace: if args.trace { Some(&open_trace) } else { None },
         cancel: Some(&cancel),
+        period_us: None,
     };
     // Replications are folded as they finish, in order: their summaries (small) are kept, their
     // series go to series.csv at once.
@@ -223,9 +230,16 @@ pub fn run(args: SimulateArgs) -> Result<()> {
     let mut summaries = Vec::new();
     let mut stopped = Vec::new();
     let mut series_error = None;
+    // For the report: each replication's bins and time-in-system quantiles (bounded per replication).
+    let mut report_series = Vec::new();
+    let mut report_cdfs = Vec::new();
     let result = run_replications_each(&scenario, &make_router, seed, reps, keep, &progress, &mut |o| {
         if let Err(e) = series.write(summaries.len() as u32, &o.series).and_then(|_| bias.write(summaries.len() as u32, &o.bias)) {
             series_error.get_or_insert(e);
+        }
+        if args.report {
+            report_series.push(o.series);
+            report_cdfs.push(o.time_in_system_cdf);
         }
         summaries.push(o.summary);
         stopped.extend(o.stopped);
@@ -250,6 +264,12 @@ pub fn run(args: SimulateArgs) -> Result<()> {
     }
     let summary = summarize_replications(&summaries, seed, &stopped);
     tessera_reports::write_summary_json(&out.join("summary.json"), &summary)?;
+    let report = out.join("report.html");
+    if args.report {
+        tessera_reports::simulate_report(&summary, &report_series, &report_cdfs, &tessera_engine::run::cdf_levels()).write(&out, "report.html")?;
+    } else {
+        let _ = std::fs::remove_file(&report);
+    }
     if with_tasks {
         tessera_reports::join_parts(&tasks_csv, ran)?;
         tessera_reports::remove_parts(&tasks_csv, reps); // parts of replications never started
@@ -268,9 +288,10 @@ pub fn run(args: SimulateArgs) -> Result<()> {
         let peak = super::peak_memory_bytes().map(|b| format!(", peak memory {:.1} MB", b as f64 / 1e6)).unwrap_or_default();
         let _ = writeln!(
             stdout,
-            "  wrote {}/summary.json, series.csv, bias.csv{}{} ({} events over {} replication{} in {:.2} s{peak})",
+            "  wrote {}/summary.json, series.csv, bias.csv{}{}{} ({} events over {} replication{} in {:.2} s{peak})",
             out.display(),
             if with_tasks { ", tasks.csv" } else { "" },
+            if args.report { ", report.html" } else { "" },
             if args.trace { ", events.jsonl" } else { "" },
             events,
             ran,

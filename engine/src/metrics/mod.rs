@@ -8,6 +8,7 @@ pub mod erlang;
 pub mod erlang_a;
 pub mod lp;
 mod monitor;
+pub mod periods;
 pub mod quantiles;
 pub mod reward;
 pub mod series;

@@ -166,6 +166,18 @@ impl Monitor {
         }
     }
 
+    /// [s] time in system of the tasks finished in the window (all streams), and the same with
+    /// the ages of the counted tasks still open at the end (censored).
+    pub fn time_in_system_sketches(&self) -> [Quantiles; 2] {
+        let mut tis = Quantiles::default();
+        for t in &self.by_stream {
+            tis.merge(&t.tis);
+        }
+        let mut censored = tis.clone();
+        censored.merge(&self.open_ages);
+        [tis, censored]
+    }
+
     pub fn in_window(&self, t: SimTime) -> bool {
         t >= self.window_start
     }

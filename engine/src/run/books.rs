@@ -107,6 +107,8 @@ pub struct Books {
     pub bias: super::bias::BiasBook,
     /// Some stream is a preference pair (position bias is counted).
     any_pairs: bool,
+    /// Figures per fixed period, when the run asks for them (a forecast's weeks).
+    pub periods: Option<crate::metrics::periods::Periods>,
 }
 
 impl Books {
@@ -131,6 +133,7 @@ impl Books {
             doing: vec![WorkKind::Labeling; annotators],
             stages: Default::default(),
             bias: super::bias::BiasBook::new(annotators),
+            periods: None,
         }
     }
 
@@ -170,6 +173,9 @@ impl Books {
         let in_window = self.monitor.in_window(now);
         match *e {
             Effect::Arrived { task, stream } => {
+                if let Some(pr) = &mut self.periods {
+                    pr.arrival(now);
+                }
                 if self.pending.get(task.0).is_some_and(|p| p.counted) {
                     self.monitor.arrivals += 1;
                     self.monitor.by_stream[stream as usize].arrivals += 1;
@@ -178,6 +184,9 @@ impl Books {
                 self.monitor.stream_count(stream, now, true);
             }
             Effect::ModelPaid { usd, .. } => {
+                if let Some(pr) = &mut self.periods {
+                    pr.model_paid(now, usd);
+                }
                 if in_window {
                     self.ledger.model_usd += usd;
                 }
@@ -192,6 +201,9 @@ impl Books {
                     }
                 }
                 self.doing[annotator as usize] = work.kind();
+                if let Some(pr) = &mut self.periods {
+                    pr.lease_start(annotator, now);
+                }
                 self.monitor.busy(annotator, now);
                 self.stages.work(annotator, (stage != u16::MAX).then_some(stage), now);
             }
@@ -207,6 +219,12 @@ impl Books {
                 if !late {
                     self.monitor.idle(annotator, now, kind, how != crate::core::Closed::Answered);
                     self.stages.done(annotator, now);
+                    if self.periods.is_some() {
+                        let ttype = self.task_type(task);
+                        if let Some(pr) = &mut self.periods {
+                            pr.lease_end(annotator, now, ttype);
+                        }
+                    }
                 }
                 if how == crate::core::Closed::Expired {
                     if let Some(p) = task.and_then(|t| self.pending.get_mut(t.0)) {
@@ -218,6 +236,12 @@ impl Books {
                 }
             }
             Effect::Paid { annotator, kind, usd, task } => {
+                if self.periods.is_some() {
+                    let ttype = self.task_type(task);
+                    if let Some(pr) = &mut self.periods {
+                        pr.item_paid(now, usd, ttype);
+                    }
+                }
                 if in_window {
                     self.ledger.item(annotator, kind, usd);
                     if let Some(p) = task.and_then(|t| self.pending.get_mut(t.0)) {
@@ -308,8 +332,18 @@ impl Books {
                 }
             }
             Effect::Banned { .. } => self.monitor.bans += in_window as u64,
-            Effect::OnShift { annotator } => self.monitor.on_shift(annotator, now),
-            Effect::OffShift { annotator } => self.monitor.off_shift(annotator, now),
+            Effect::OnShift { annotator } => {
+                self.monitor.on_shift(annotator, now);
+                if let Some(pr) = &mut self.periods {
+                    pr.on_shift(annotator, now);
+                }
+            }
+            Effect::OffShift { annotator } => {
+                self.monitor.off_shift(annotator, now);
+                if let Some(pr) = &mut self.periods {
+                    pr.off_shift(annotator, now);
+                }
+            }
             Effect::PreAnnotate { .. }
             | Effect::Schedule { .. }
             | Effect::PreLabelled { .. }
@@ -334,6 +368,9 @@ impl Books {
         let correct = fin.label == truth;
         let deadline = info.deadline.map(|d| p.arrival.plus(Dur(d)));
         let missed = deadline.is_some_and(|d| fin.at > d);
+        if let Some(pr) = &mut self.periods {
+            pr.final_label(fin.at, info.ttype, correct, deadline.map(|_| !missed));
+        }
         if p.counted {
             let m = &mut self.monitor;
             let tis = fin.at.since(p.arrival);
@@ -361,6 +398,11 @@ impl Books {
             let r = self.record(task, &p, Some(fin), fin.used, missed);
             self.emit(r);
         }
+    }
+
+    /// The task type of a task not settled yet (None for no task, e.g. a golden item).
+    fn task_type(&self, task: Option<TaskId>) -> Option<u16> {
+        task.and_then(|t| self.pending.get(t.0)).map(|p| self.streams[p.stream as usize].ttype)
     }
 
     /// Hands a record to whoever keeps records.

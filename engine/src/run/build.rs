@@ -190,6 +190,11 @@ pub fn build(s: &Scenario, router: Box<dyn Router>, opts: RunOptions) -> Result<
     let core = Core::new(cfg, router, views);
     let turnaround = s.streams.iter().map(|st| st.turnaround.or(st.deadline).unwrap_or(s.run.turnaround).0).collect();
     let mut books = Books::new(streams, turnaround, monitor, ledger, n_annot, opts.keep_records, batch);
+    if let Some(width) = opts.period_us {
+        let rates = books.ledger.pay.iter().map(|p| if let crate::ledger::Pay::PerHour(r) = *p { r } else { 0.0 }).collect();
+        let horizon = s.run.arrival_horizon().map_or(width, |h| h.0);
+        books.periods = Some(crate::metrics::periods::Periods::new(width, horizon, rates, types.len()));
+    }
     books.stages = crate::metrics::stages::StageBook::new(stage_rows.len(), s.pools.len(), pool_of.clone(), SimTime(s.run.warmup.0));
     if let Some(open) = opts.records {
         books.record_sink = Some(open(opts.replication)?);

@@ -45,6 +45,8 @@ pub struct RunOptions<'a> {
     /// Set from outside (a memory guard, a user's interrupt) to stop the run where it is: it ends
     /// as if its horizon were there, with its figures censored at that instant.
     pub cancel: Option<&'a Cancel>,
+    /// Keep figures per period of this many µs (`RunOutput::periods`; a forecast's weeks).
+    pub period_us: Option<u64>,
 }
 
 /// A request to stop runs early, with the reason to report (first one wins).
@@ -87,7 +89,7 @@ const SAME_INSTANT_CALLS: u32 = 1000;
 impl RunOptions<'_> {
     /// Figures only: no records, no trace.
     pub fn figures(seed: u64) -> RunOptions<'static> {
-        RunOptions { seed, replication: 0, keep_records: false, records: None, trace: None, core_log: false, cancel: None }
+        RunOptions { seed, replication: 0, keep_records: false, records: None, trace: None, core_log: false, cancel: None, period_us: None }
     }
 }
 
@@ -103,6 +105,16 @@ pub struct RunOutput {
     pub stopped: Option<Stopped>,
     /// bias.csv's rows: every annotator tested for bias.
     pub bias: Vec<bias::BiasRow>,
+    /// Figures per period, when `RunOptions::period_us` asked for them.
+    pub periods: Vec<crate::metrics::periods::PeriodRow>,
+    /// [s] time in system at the levels `CDF_LEVELS`: of tasks finished in the window, and of
+    /// those with the open tasks' ages at the end (censored); from the sketches, within 0.5%.
+    pub time_in_system_cdf: [Vec<f64>; 2],
+}
+
+/// The levels of `RunOutput::time_in_system_cdf`: 0.01, 0.02, ..., 0.99.
+pub fn cdf_levels() -> Vec<f64> {
+    (1..100).map(|i| i as f64 / 100.0).collect()
 }
 
 /// Makes a fresh router for each run.
@@ -169,5 +181,7 @@ pub fn run(scenario: &Scenario, make_router: RouterFactory, opts: RunOptions, pr
     summary.bias = figures;
     let d = built.dispatcher_mut();
     let series = d.books.monitor.series.rows(end);
-    Ok(RunOutput { summary, tasks: std::mem::take(&mut d.books.records), series, core_log: d.log.take(), stopped, bias })
+    let periods = d.books.periods.take().map(|p| p.finish(end)).unwrap_or_default();
+    let time_in_system_cdf = d.books.monitor.time_in_system_sketches().map(|q| if q.count() == 0 { Vec::new() } else { cdf_levels().iter().map(|&l| q.quantile(l)).collect() });
+    Ok(RunOutput { summary, tasks: std::mem::take(&mut d.books.records), series, core_log: d.log.take(), stopped, bias, periods, time_in_system_cdf })
 }

@@ -33,6 +33,8 @@ pub struct Keep<'a> {
     pub trace: Option<TraceFactory<'a>>,
     /// Stops the runs where they are; replications not started yet are not run.
     pub cancel: Option<&'a Cancel>,
+    /// Figures per period of this many µs (a forecast's weeks).
+    pub period_us: Option<u64>,
 }
 
 /// Runs `reps` replications in parallel. `progress(r, fraction)` is called as replication r
@@ -76,7 +78,7 @@ pub fn run_replications_each(
                 if r >= reps {
                     return;
                 }
-                let opts = RunOptions { seed: replication_seed(seed, r), replication: r, keep_records: keep.records_in_memory, records: keep.records, trace: keep.trace, core_log: false, cancel: keep.cancel };
+                let opts = RunOptions { seed: replication_seed(seed, r), replication: r, keep_records: keep.records_in_memory, records: keep.records, trace: keep.trace, core_log: false, cancel: keep.cancel, period_us: keep.period_us };
                 let result = run(scenario, make_router, opts, &mut |f| progress(r, f));
                 let mut o = order.lock().unwrap_or_else(|e| e.into_inner());
                 match result {

@@ -378,12 +378,7 @@ pub(super) fn summarize(s: &Scenario, types: &[String], pool_names: &[String], p
         })
         .collect();
     let sum_streams = |f: fn(&StreamTally) -> u64| m.by_stream.iter().map(f).sum::<u64>() as f64;
-    let mut tis = Quantiles::default();
-    for t in &m.by_stream {
-        tis.merge(&t.tis);
-    }
-    let mut censored = tis.clone();
-    censored.merge(&m.open_ages);
+    let [tis, censored] = m.time_in_system_sketches();
     let finals = m.finals_in_window as f64;
     Summary {
         scenario: s.name.clone().unwrap_or_default(),

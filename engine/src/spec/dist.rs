@@ -24,6 +24,48 @@ pub enum ArrivalSpec {
         #[serde(default)]
         first: Dur,
     },
+    /// A demand curve: `count` tasks expected in each interval [start, end) from time zero, as
+    /// a Poisson process at rate count / length there and no arrivals outside the intervals:
+    /// `{ curve = { intervals = [{ start = "0h", end = "168h", count = 5000 }, ...] } }`.
+    /// `tessera forecast --demand` writes a stream's rows of a demand CSV this way.
+    Curve { intervals: Vec<CurveInterval> },
+}
+
+/// A demand curve's average week: per hour of the week (Monday 00:00 first), the tasks the
+/// curve brings in that hour of the week divided by how often that hour occurs from its first
+/// start to its last end (what a planner of a typical week reads).
+fn curve_week(intervals: &[CurveInterval]) -> Vec<f64> {
+    const H: u64 = 3_600_000_000;
+    let mut count = vec![0.0; 168];
+    let mut seen = vec![0.0; 168];
+    let (Some(first), Some(last)) = (intervals.iter().map(|i| i.start.0).min(), intervals.iter().map(|i| i.end.0).max()) else { return count };
+    // How long each hour of the week is covered by the span (partial hours count in part).
+    let mut t = first;
+    while t < last {
+        let end = ((t / H + 1) * H).min(last);
+        seen[((t / H) % 168) as usize] += (end - t) as f64 / H as f64;
+        t = end;
+    }
+    for i in intervals.iter().filter(|i| i.end.0 > i.start.0 && i.count > 0.0) {
+        let rate = i.count / (i.end.0 - i.start.0) as f64; // per µs
+        let mut t = i.start.0;
+        while t < i.end.0 {
+            let end = ((t / H + 1) * H).min(i.end.0);
+            count[((t / H) % 168) as usize] += rate * (end - t) as f64;
+            t = end;
+        }
+    }
+    count.iter().zip(&seen).map(|(c, s)| if *s > 0.0 { c / s } else { 0.0 }).collect()
+}
+
+/// One interval of a demand curve.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CurveInterval {
+    pub start: Dur,
+    pub end: Dur,
+    /// Tasks expected in the interval (a mean: fractions allowed).
+    pub count: f64,
 }
 
 impl ArrivalSpec {
@@ -40,6 +82,7 @@ impl ArrivalSpec {
                     })
                     .collect(),
             ),
+            ArrivalSpec::Curve { intervals } => Some(curve_week(intervals)),
             ArrivalSpec::Batch { .. } => None,
         }
     }
@@ -50,6 +93,10 @@ impl ArrivalSpec {
             ArrivalSpec::Poisson { per_hour } => *per_hour,
             ArrivalSpec::Batch { size, every, .. } => *size as f64 / every.hours().max(1e-9),
             ArrivalSpec::Schedule { .. } => self.hourly_rates().map_or(0.0, |r| r.iter().sum::<f64>() / 168.0),
+            ArrivalSpec::Curve { intervals } => {
+                let hours: f64 = intervals.iter().map(|i| i.end.0.saturating_sub(i.start.0) as f64 / 3.6e9).sum();
+                if hours > 0.0 { intervals.iter().map(|i| i.count).sum::<f64>() / hours } else { 0.0 }
+            }
         }
     }
 }
@@ -185,5 +232,24 @@ impl<'de> Deserialize<'de> for DifficultySpec {
 impl Default for DifficultySpec {
     fn default() -> Self {
         DifficultySpec::Fixed(0.0)
+    }
+}
+
+#[cfg(test)]
+mod curve_tests {
+    use super::*;
+
+    #[test]
+    fn a_curve_s_average_week_keeps_its_tasks() {
+        let d = |h: u64| Dur(h * 3_600_000_000);
+        // Week 1: 168 tasks evenly; week 2: 336 tasks on Monday 00:00-01:00 only.
+        let spec = ArrivalSpec::Curve { intervals: vec![CurveInterval { start: d(0), end: d(168), count: 168.0 }, CurveInterval { start: d(168), end: d(169), count: 336.0 }, CurveInterval { start: d(169), end: d(336), count: 0.0 }] };
+        let w = spec.hourly_rates().unwrap();
+        assert_eq!(w.len(), 168);
+        assert!((w[0] - (1.0 + 336.0) / 2.0).abs() < 1e-9, "{}", w[0]);
+        assert!((w[5] - 0.5).abs() < 1e-9);
+        // The average week's total is the curve's tasks per week.
+        assert!((w.iter().sum::<f64>() - (168.0 + 336.0) / 2.0).abs() < 1e-6);
+        assert!((spec.mean_per_hour() - 504.0 / 336.0).abs() < 1e-12);
     }
 }

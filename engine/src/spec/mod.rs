@@ -9,7 +9,7 @@ pub mod workflow;
 mod pool;
 mod stream;
 
-pub use dist::{ArrivalSpec, DifficultySpec, ProbDist, ServiceDist};
+pub use dist::{ArrivalSpec, CurveInterval, DifficultySpec, ProbDist, ServiceDist};
 pub use pool::{AbandonSpec, AccuracySpec, BiasSpec, FatigueSpec, LearningSpec, PaySpec, PoolSpec, Side};
 pub use stream::{Modality, ModelSpec, Stage, StreamSpec};
 pub use workflow::{Condition, EdgeSpec, PartsSpec, StageKind, StageSpec, Verdict};
