@@ -116,9 +116,11 @@ impl Page {
         Ok((h, rendered))
     }
 
-    /// Writes DIR/NAME (the HTML) and DIR/charts/<id>.svg and .png.
+    /// Writes DIR/NAME (the HTML) and DIR/charts/<id>.svg and .png, after removing the charts
+    /// of an earlier report there.
     pub fn write(&self, dir: &Path, name: &str) -> Result<()> {
         let (html, charts) = self.html()?;
+        remove(dir, name);
         let cdir = dir.join("charts");
         std::fs::create_dir_all(&cdir).with_context(|| format!("cannot create {}", cdir.display()))?;
         for (id, r) in &charts {
@@ -130,6 +132,20 @@ impl Page {
         let path = dir.join(name);
         std::fs::write(&path, html).with_context(|| format!("cannot write {}", path.display()))
     }
+}
+
+/// Removes DIR/NAME and the SVG and PNG files in DIR/charts/ (an earlier report's), leaving
+/// anything else there alone.
+pub fn remove(dir: &Path, name: &str) {
+    let _ = std::fs::remove_file(dir.join(name));
+    if let Ok(entries) = std::fs::read_dir(dir.join("charts")) {
+        for e in entries.flatten() {
+            if e.path().extension().is_some_and(|x| x == "svg" || x == "png") {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+    let _ = std::fs::remove_dir(dir.join("charts")); // only when empty
 }
 
 /// A number for a table cell: 4 significant digits, no exponent for everyday sizes.

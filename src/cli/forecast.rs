@@ -116,8 +116,8 @@ pub fn run(a: ForecastArgs) -> Result<()> {
     }
     let seed = a.seed.unwrap_or(scenario.run.seed);
     let reps = a.replications;
-    if reps < 2 || reps > 10_000 {
-        bail!("--replications {reps}: expected 2 to 10,000 (bands need several draws)");
+    if !(2..=1_000).contains(&reps) {
+        bail!("--replications {reps}: expected 2 to 1,000 (bands need several draws; every replication's weeks are kept for forecast_runs.csv)");
     }
     let types = tessera_engine::core::setup::setup(&scenario).map_err(anyhow::Error::msg)?.types;
     let roster: f64 = scenario.pools.iter().map(|p| p.count.max(0) as f64).sum();

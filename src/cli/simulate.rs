@@ -264,11 +264,10 @@ pub fn run(args: SimulateArgs) -> Result<()> {
     }
     let summary = summarize_replications(&summaries, seed, &stopped);
     tessera_reports::write_summary_json(&out.join("summary.json"), &summary)?;
-    let report = out.join("report.html");
     if args.report {
         tessera_reports::simulate_report(&summary, &report_series, &report_cdfs, &tessera_engine::run::cdf_levels()).write(&out, "report.html")?;
     } else {
-        let _ = std::fs::remove_file(&report);
+        tessera_reports::html::remove(&out, "report.html");
     }
     if with_tasks {
         tessera_reports::join_parts(&tasks_csv, ran)?;

@@ -107,7 +107,7 @@ pub struct RunOutput {
     pub bias: Vec<bias::BiasRow>,
     /// Figures per period, when `RunOptions::period_us` asked for them.
     pub periods: Vec<crate::metrics::periods::PeriodRow>,
-    /// [s] time in system at the levels `CDF_LEVELS`: of tasks finished in the window, and of
+    /// [s] time in system at the levels of [`cdf_levels`]: of tasks finished in the window, and of
     /// those with the open tasks' ages at the end (censored); from the sketches, within 0.5%.
     pub time_in_system_cdf: [Vec<f64>; 2],
 }

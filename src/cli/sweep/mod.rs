@@ -23,7 +23,8 @@ replication by replication and its interval is tight.
   --vary KEY=20..60:10       a range, both ends included (step 1 when left out)
 
 The first --vary varies slowest. Points run in parallel. Writes to DIR (default out/<scenario>-sweep):
-  results.csv       one row per point: the varied values, then every summary figure's mean and 95% half-width
+  results.csv       one row per point: the varied values, replications (and how many stopped early), then
+                    every summary figure's mean and 95% half-width
   differences.csv   each step of each axis, the others fixed: paired differences in cost per final label,
                     accuracy, p90 time in system and the share finished within target, with 95% intervals
   report.html       response curves with bands, the Pareto frontier of cost, accuracy and p90 time in
@@ -203,7 +204,14 @@ fn finish(dir: &Path, m: &Manifest) -> Result<()> {
     let diffs = results::differences(m, &points, &grid);
     store::write_atomic(&dir.join("differences.csv"), results::differences_csv(&diffs).as_bytes())?;
     let front = results::pareto(&points);
-    results::report(m, &points, &grid, &diffs, &front).write(dir, "report.html")
+    results::report(m, &points, &grid, &diffs, &front).write(dir, "report.html")?;
+    // A replication that stopped early (a stall, the memory guard) is in its point's figures
+    // up to where it stopped: say which points have one (results.csv: `stopped_replications`).
+    let stopped: Vec<String> = points.iter().filter(|p| p.summary["stopped"].as_array().is_some_and(|a| !a.is_empty())).map(|p| p.index.to_string()).collect();
+    if !stopped.is_empty() {
+        eprintln!("warning: {} point(s) have replications that stopped early (points {}); their figures cover what ran (points/NNNNN.json: summary.stopped says where and why)", stopped.len(), stopped.join(", "));
+    }
+    Ok(())
 }
 
 fn merge(a: MergeArgs) -> Result<()> {

@@ -67,7 +67,7 @@ pub fn results_csv(m: &Manifest, points: &[PointFile]) -> String {
         o.push(',');
         o.push_str(&csv_field(&a.key));
     }
-    o.push_str(",replications");
+    o.push_str(",replications,stopped_replications");
     for p in &paths {
         let _ = write!(o, ",{},{}", csv_field(p), csv_field(&format!("{p}.ci95")));
     }
@@ -78,7 +78,7 @@ pub fn results_csv(m: &Manifest, points: &[PointFile]) -> String {
             o.push(',');
             o.push_str(&csv_field(v));
         }
-        let _ = write!(o, ",{}", p.summary["replications"]);
+        let _ = write!(o, ",{},{}", p.summary["replications"], p.summary["stopped"].as_array().map_or(0, Vec::len));
         for path in &paths {
             let f = at(&p.summary["figures"], path);
             let _ = write!(o, ",{},{}", num(f.and_then(|f| f.get("mean"))), num(f.and_then(|f| f.get("half_width"))));
