@@ -183,8 +183,7 @@ fn signed(x: f64, hw: f64) -> String {
     }
 }
 
-fn label(m: &Manifest, p: &PointFile) -> String {
-    let _ = m;
+fn label(p: &PointFile) -> String {
     p.values.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ")
 }
 
@@ -226,7 +225,7 @@ pub fn report(m: &Manifest, points: &[PointFile], grid: &[Vec<usize>], diffs: &[
     }
 
     // Pareto frontier.
-    let pts: Vec<Point> = points.iter().zip(front).filter_map(|(p, &f)| objectives(p).map(|o| Point { label: label(m, p), x: o[0], y: o[1] * 100.0, marked: f })).collect();
+    let pts: Vec<Point> = points.iter().zip(front).filter_map(|(p, &f)| objectives(p).map(|o| Point { label: label(p), x: o[0], y: o[1] * 100.0, marked: f })).collect();
     let rows: Vec<Vec<String>> = points
         .iter()
         .zip(front)
@@ -234,7 +233,7 @@ pub fn report(m: &Manifest, points: &[PointFile], grid: &[Vec<usize>], diffs: &[
         .map(|(p, _)| {
             let f = &p.summary["figures"];
             let c = |path: &str, s: f64| tessera_reports::figure(f, path).map_or("n/a".into(), |(m, h)| cell_ci(m * s, h * s));
-            vec![label(m, p), c("cost.per_final_label_usd", 1.0), c("accuracy", 100.0), c("time_in_system_censored_s.p90", 1.0 / 3600.0), c("completion_within_target", 100.0)]
+            vec![label(p), c("cost.per_final_label_usd", 1.0), c("accuracy", 100.0), c("time_in_system_censored_s.p90", 1.0 / 3600.0), c("completion_within_target", 100.0)]
         })
         .collect();
     sections.push(Section {
