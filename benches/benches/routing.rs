@@ -90,7 +90,7 @@ fn decisions(c: &mut Criterion) {
         let mut w = world(tasks, 200);
         let mut g = c.benchmark_group(group);
         g.throughput(Throughput::Elements(1));
-        for name in tessera_policies::names() {
+        for name in tessera_policies::heuristics() {
             if name == "batch-lp" {
                 continue;
             }

@@ -167,7 +167,7 @@ impl Settings {
         );
         let full_text = toml::to_string(&full).map_err(|e| ApiError::internal(format!("settings: {e}")))?;
         let policies = tessera_policies::names();
-        let known = tessera_scenarios::Known::with_policies(&policies);
+        let known = tessera_scenarios::Known::with_policies(&policies).with_routing_check(learned_routing);
         let origin = if from_scenario { "scenario" } else { "settings" };
         let scenario = tessera_scenarios::load_str(&full_text, origin, &[], &known).map_err(|e| {
             let first = e.issues().first();
@@ -271,4 +271,13 @@ impl Settings {
         let view = AnnotatorView { idx: 0, pool: group.unwrap_or(0) as u16, skills, languages, idle_since: now, trust: trust as f32, banned: false, reserved_for, reviewer, stages };
         Ok((view, pay))
     }
+}
+
+/// The learned policy in live dispatch: behind the cargo feature `learned` (on in the `tessera`
+/// binary), since its `routing.model` names a file on the server's disk.
+fn learned_routing(spec: &tessera_engine::spec::RoutingSpec) -> Result<(), String> {
+    if spec.policy == "learned" && !cfg!(feature = "learned") {
+        return Err("this server was built without learned routing (cargo feature `learned` of tessera-live)".into());
+    }
+    tessera_policies::check_routing(spec)
 }

@@ -3,7 +3,8 @@
 //! One policy per file: `random.rs`, `round_robin.rs`, `fixed_priority.rs`, `longest_idle.rs`,
 //! `fastest_server.rs`, `max_weight.rs`, `cheapest_capable.rs`, `c_mu.rs`,
 //! `uncertainty_first.rs`, `label_studio.rs`, `batch_lp.rs` (with its exact solver in
-//! `assignment.rs`); `fifo` and `skill-greedy` live in the engine. `common.rs` holds the shared
+//! `assignment.rs`), `learned/` (a network trained by tessera-learn, read from a policy file);
+//! `fifo` and `skill-greedy` live in the engine. `common.rs` holds the shared
 //! picks (oldest task, longest idle, fastest idle, reservoir sampling); `index.rs` the index of the
 //! waiting queue that label-studio, uncertainty-first, cheapest-capable and batch-lp decide from
 //! instead of scanning it (each keeps its scan, the definition, for states the index cannot serve).
@@ -20,6 +21,7 @@ mod fastest_server;
 mod fixed_priority;
 mod index;
 mod label_studio;
+pub mod learned;
 mod longest_idle;
 mod max_weight;
 mod random;
@@ -56,11 +58,18 @@ const OWN: &[&str] = &[
     "uncertainty-first",
     "label-studio",
     "batch-lp",
+    "learned",
 ];
 
 /// Every policy name a scenario may use.
 pub fn names() -> Vec<&'static str> {
     BUILTIN_ROUTERS.iter().chain(OWN).copied().collect()
+}
+
+/// The hand-written policies (every name but `learned`, which needs a policy file): what
+/// `tessera bench` runs by default.
+pub fn heuristics() -> Vec<&'static str> {
+    names().into_iter().filter(|&n| n != "learned").collect()
 }
 
 /// A fresh router for `name` with default parameters, or None for an unknown name.
@@ -85,6 +94,18 @@ pub fn router_for(spec: &RoutingSpec) -> Option<Box<dyn Router>> {
         "uncertainty-first" => Box::new(UncertaintyFirst::default()),
         "label-studio" => Box::new(LabelStudio::default()),
         "batch-lp" => Box::new(BatchLp::new(spec.batch_interval.unwrap_or(batch_lp::DEFAULT_INTERVAL), spec.cost_weight)),
+        "learned" => Box::new(learned::Learned::new(learned::load(spec.model.as_deref()?).ok()?)),
         _ => return None,
     })
+}
+
+/// What `routing` needs beyond a known name: the learned policy's model file must exist and be a
+/// policy this build can run. Called by scenario validation (`tessera_scenarios::Known`).
+pub fn check_routing(spec: &RoutingSpec) -> Result<(), String> {
+    match (spec.policy.as_str(), &spec.model) {
+        ("learned", None) => Err("the learned policy needs `routing.model`, the policy file `tessera train` wrote (e.g. model = \"policy.mpk\")".into()),
+        ("learned", Some(m)) => learned::load(m).map(|_| ()),
+        (_, Some(_)) => Err(format!("`routing.model` is read only by policy = \"learned\", not by {:?}", spec.policy)),
+        _ => Ok(()),
+    }
 }

@@ -102,12 +102,14 @@ fn pick_annotator(policy: &str, w: &World, t: usize) -> Option<usize> {
 
 #[test]
 fn every_name_builds_a_router_of_that_name() {
-    for n in names() {
+    for n in heuristics() {
         let r = router(n).unwrap_or_else(|| panic!("no router for {n}"));
         assert_eq!(r.name(), n);
     }
     assert!(router("no-such-policy").is_none());
-    assert_eq!(names().len(), 13);
+    assert!(router("learned").is_none(), "learned needs a policy file");
+    assert_eq!(heuristics().len(), 13);
+    assert_eq!(names().len(), 14);
 }
 
 /// Random worlds with skills, languages, bans, reservations and prior labels: every answer of
@@ -146,7 +148,7 @@ fn every_policy_respects_eligibility() {
             .collect();
         let w = World::new(tasks, annotators);
         let st = w.state();
-        for name in names() {
+        for name in heuristics() {
             let mut r = router(name).unwrap();
             let mut rg = ActorRng::seed_from_u64(round);
             for &a in &w.idle {
@@ -323,7 +325,7 @@ fn batch_lp_finds_the_optimal_matching_where_greedy_fails() {
     let a = vec![annotator(0, vec![skill(0.85, 30.0, 0.02)]), annotator(1, vec![skill(0.95, 30.0, 0.50)])];
     let w = World::new(vec![task(|_| {})], a);
     let with = |lambda: f64| {
-        let spec = RoutingSpec { policy: "batch-lp".into(), batch_interval: Some(Dur(1)), cost_weight: lambda };
+        let spec = RoutingSpec { policy: "batch-lp".into(), batch_interval: Some(Dur(1)), cost_weight: lambda, model: None };
         let mut r = router_for(&spec).unwrap();
         assert_eq!(r.batch_interval(), Some(Dur(1)));
         r.assign_batch(&w.state(), &mut rng())
@@ -426,7 +428,7 @@ fn random_is_uniform_over_eligible_tasks() {
 fn more_than_64_streams_work() {
     let tasks: Vec<TaskView> = (0..70u16).map(|s| task(|t| { t.stream = s; t.priority = (s % 5) as u32; t.holding_cost = 1.0 + s as f32 })).collect();
     let w = World::new(tasks, vec![annotator(0, vec![skill(0.9, 30.0, 0.1)])]);
-    for name in names() {
+    for name in heuristics() {
         if name == "batch-lp" {
             continue;
         }

@@ -67,7 +67,7 @@ fn run_bench(py: Python<'_>, scenarios: Vec<String>, policies: Vec<String>, seed
     } else {
         scenarios
     };
-    let args = cli::bench::BenchArgs { scenarios, policies, seeds, seed, tuning, set, threads, out: Default::default(), quiet: true };
+    let args = cli::bench::BenchArgs { scenarios, policies, seeds, seed, tuning, set, threads, models: None, out: Default::default(), quiet: true };
     let board = py.detach(|| cli::bench::leaderboard(&args)).map_err(err)?;
     Ok((board.csv, board.streams_csv, board.markdown))
 }

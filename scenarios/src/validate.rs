@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use tessera_engine::domain::shift::Calendar;
 use tessera_engine::spec::limits::{MAX_ANNOTATORS, MAX_BATCH, MAX_HORIZON, MAX_NAME_CHARS, MAX_REPLICATIONS, MAX_SIGMA, MAX_TASKS, WARN_SIGMA};
-use tessera_engine::spec::{AccuracySpec, ArrivalSpec, DifficultySpec, PaySpec, ProbDist, Scenario, ServiceDist};
+use tessera_engine::spec::{RoutingSpec, AccuracySpec, ArrivalSpec, DifficultySpec, PaySpec, ProbDist, Scenario, ServiceDist};
 
 impl<'a> Known<'a> {
     /// The engine's aggregation methods with the given routing policies.
@@ -13,7 +13,14 @@ impl<'a> Known<'a> {
             policies,
             aggregations: tessera_engine::quality::ONLINE_AGGREGATIONS,
             batch_aggregations: &tessera_engine::quality::aggregation::Method::NAMES,
+            check_routing: None,
         }
+    }
+    /// Also check `[routing]` with `f` (a learned policy's model file, say); its message is
+    /// reported at `routing.model`.
+    pub fn with_routing_check(mut self, f: fn(&RoutingSpec) -> Result<(), String>) -> Self {
+        self.check_routing = Some(f);
+        self
     }
 }
 
@@ -24,6 +31,8 @@ pub struct Known<'a> {
     pub aggregations: &'a [&'a str],
     /// Batch algorithms (`quality.batch_aggregation`).
     pub batch_aggregations: &'a [&'a str],
+    /// What the layer that builds routers checks beyond the policy's name.
+    pub check_routing: Option<fn(&RoutingSpec) -> Result<(), String>>,
 }
 
 type Problems = Vec<(String, String)>;
@@ -514,6 +523,11 @@ pub fn validate(s: &Scenario, known: &Known) -> Problems {
     }
     crate::validate_workflow::validate_workflows(s, known.aggregations, &mut p);
     one_of(&mut p, "routing.policy", &s.routing.policy, known.policies);
+    if let Some(check) = known.check_routing {
+        if let Err(e) = check(&s.routing) {
+            p.push(("routing.model".into(), e));
+        }
+    }
     if s.routing.batch_interval.is_some_and(|d| d.0 == 0) {
         p.push(("routing.batch_interval".into(), "expected a positive duration, found 0s".into()));
     }

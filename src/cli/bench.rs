@@ -11,6 +11,8 @@ use tessera_engine::metrics::reward::figures;
 use tessera_engine::metrics::stats::mean_ci;
 use tessera_engine::run::{replication_seed, run, RunOptions};
 use tessera_engine::spec::Scenario;
+use super::bench_learned::{learned_section, model_path, references_section, LearnedRow, SeedRows};
+use tessera_policies::learned::PolicyFile;
 use tessera_reports::{leaderboard_csv, leaderboard_md, leaderboard_streams_csv, SeedSet, StreamTable};
 
 /// Offset between the tuning seeds and the held-out evaluation seeds.
@@ -62,7 +64,7 @@ Examples:
 #[derive(Args, Debug)]
 pub struct BenchArgs {
     /// Scenario files, as paths or globs with * and ? in the file name (repeatable)
-    /// [default: scenarios/bench/*.toml and scenarios/bench/qgym/*.toml]
+    /// [default: scenarios/bench/*.toml, scenarios/bench/qgym/*.toml and scenarios/bench/learning/*.toml]
     #[arg(long, value_name = "GLOB")]
     pub scenarios: Vec<String>,
     /// Comma-separated policy names [default: every policy]
@@ -83,6 +85,10 @@ pub struct BenchArgs {
     /// Worker threads, 1 to 1,024 [default: RAYON_NUM_THREADS, else every core]
     #[arg(long, value_parser = parse_threads)]
     pub threads: Option<usize>,
+    /// Learned policies: DIR/<scenario name>.mpk (from `tessera train`) runs beside the heuristics
+    /// on each scenario that has one, in a section of its own
+    #[arg(long, value_name = "DIR")]
+    pub models: Option<PathBuf>,
     /// Output directory
     #[arg(long, short = 'o', value_name = "DIR", default_value = "out/bench")]
     pub out: PathBuf,
@@ -197,7 +203,7 @@ fn scenario_paths(globs: &[String], quiet: bool) -> Result<Vec<PathBuf>> {
 
 /// The policies of `--policies` (every policy when empty), each once in first-occurrence order.
 fn policy_list(given: &[String], quiet: bool) -> Result<Vec<String>> {
-    let all = tessera_policies::names();
+    let all = tessera_policies::heuristics();
     if given.is_empty() {
         return Ok(all.iter().map(|s| s.to_string()).collect());
     }
@@ -232,6 +238,8 @@ pub struct Leaderboard {
     pub streams_csv: String,
     /// report.html: the leaderboard as charts
     pub report: tessera_reports::html::Page,
+    /// leaderboard-learned.csv, with --models
+    pub learned_csv: Option<String>,
     pub scenarios: usize,
     pub policies: usize,
     pub seeds: usize,
@@ -249,6 +257,9 @@ pub fn run_bench(args: BenchArgs) -> Result<()> {
     std::fs::write(args.out.join("leaderboard.csv"), &board.csv)?;
     std::fs::write(args.out.join("leaderboard.md"), &board.markdown)?;
     std::fs::write(args.out.join("leaderboard-streams.csv"), &board.streams_csv)?;
+    if let Some(l) = &board.learned_csv {
+        std::fs::write(args.out.join("leaderboard-learned.csv"), l)?;
+    }
     board.report.write(&args.out, "report.html")?;
     if !args.quiet {
         println!("{} runs ({} scenarios × {} policies × {} seeds): wrote {}/leaderboard.md, leaderboard.csv, leaderboard-streams.csv and report.html", board.runs(), board.scenarios, board.policies, board.seeds, args.out.display());
@@ -263,7 +274,7 @@ pub fn leaderboard(args: &BenchArgs) -> Result<Leaderboard> {
     if let Some(t) = args.threads {
         parse_threads(&t.to_string()).map_err(|e| anyhow::anyhow!("threads: {e}"))?;
     }
-    let globs = if args.scenarios.is_empty() { vec!["scenarios/bench/*.toml".to_string(), "scenarios/bench/qgym/*.toml".to_string()] } else { args.scenarios.clone() };
+    let globs = if args.scenarios.is_empty() { vec!["scenarios/bench/*.toml".to_string(), "scenarios/bench/qgym/*.toml".to_string(), "scenarios/bench/learning/*.toml".to_string()] } else { args.scenarios.clone() };
     let paths = scenario_paths(&globs, args.quiet)?;
     let policies = policy_list(&args.policies, args.quiet)?;
     let scenarios: Vec<Scenario> = paths.iter().map(|p| super::load_scenario(p, &args.set)).collect::<Result<_>>()?;
@@ -277,7 +288,7 @@ pub fn leaderboard(args: &BenchArgs) -> Result<Leaderboard> {
     // One cell per (scenario, policy), in that order: its seeds run in parallel and are folded
     // into the mean and 95% half-width of each figure as soon as the cell's seeds are done, so
     // memory holds the seeds of the cells in flight only, never one entry per run.
-    type Cell = ([(f64, f64); 6], Vec<[(f64, f64); 2]>);
+    type Cell = ([(f64, f64); 6], Vec<[(f64, f64); 2]>, SeedRows);
     let cells: Vec<(usize, usize)> = (0..scenarios.len()).flat_map(|s| (0..policies.len()).map(move |p| (s, p))).collect();
     let work = || -> Result<Vec<Cell>, String> {
         cells
@@ -305,7 +316,7 @@ pub fn leaderboard(args: &BenchArgs) -> Result<Leaderboard> {
                     .collect::<Result<_, String>>()?;
                 let figs = std::array::from_fn(|k| ci(&rows.iter().map(|r| r.0[k]).collect::<Vec<f64>>()));
                 let streams = (0..sc.streams.len()).map(|j| [0, 1].map(|k| ci(&rows.iter().map(|r| r.1[j][k]).collect::<Vec<f64>>()))).collect();
-                Ok((figs, streams))
+                Ok((figs, streams, rows.iter().map(|r| r.0).collect()))
             })
             .collect()
     };
@@ -318,9 +329,11 @@ pub fn leaderboard(args: &BenchArgs) -> Result<Leaderboard> {
 
     let mut table = vec![vec![[(0.0, 0.0); 6]; policies.len()]; scenarios.len()];
     let mut stream_cells: Vec<Vec<Vec<[(f64, f64); 2]>>> = vec![Vec::with_capacity(policies.len()); scenarios.len()];
-    for (&(s, p), (figs, streams)) in cells.iter().zip(results) {
+    let mut seed_rows: Vec<Vec<SeedRows>> = vec![Vec::with_capacity(policies.len()); scenarios.len()];
+    for (&(s, p), (figs, streams, rows)) in cells.iter().zip(results) {
         table[s][p] = figs;
         stream_cells[s].push(streams);
+        seed_rows[s].push(rows);
     }
     let streams: Vec<StreamTable> = stream_cells
         .into_iter()
@@ -330,10 +343,57 @@ pub fn leaderboard(args: &BenchArgs) -> Result<Leaderboard> {
     let names: Vec<String> = scenarios.iter().map(|s| s.name.clone().unwrap_or_default()).collect();
     let csv = leaderboard_csv(&names, &policies, &table, n);
     let seed_set = SeedSet { tuning: args.tuning, base: args.seed, offset: if args.tuning { 0 } else { EVAL_SEED_OFFSET }, count: seeds.len() };
-    let markdown = leaderboard_md(&names, &paths, &policies, &table, &streams, &command_line(args, &policies), &seed_set);
+    let mut markdown = leaderboard_md(&names, &paths, &policies, &table, &streams, &command_line(args, &policies), &seed_set);
+    markdown.push_str(&references_section(&names, &policies, &seed_rows));
+    let learned_csv = match &args.models {
+        Some(dir) => {
+            let learned = evaluate_learned(dir, &scenarios, &names, &seeds, args.threads, args.quiet)?;
+            let (md, csv) = learned_section(&names, &policies, &seed_rows, &learned);
+            markdown.push_str(&md);
+            Some(csv)
+        }
+        None => None,
+    };
     let streams_csv = leaderboard_streams_csv(&names, &policies, &streams, n);
     let report = tessera_reports::leaderboard_report(&names, &policies, &table, n, &command_line(args, &policies));
-    Ok(Leaderboard { markdown, csv, streams_csv, report, scenarios: scenarios.len(), policies: policies.len(), seeds: n })
+    Ok(Leaderboard { markdown, csv, streams_csv, report, learned_csv, scenarios: scenarios.len(), policies: policies.len(), seeds: n })
+}
+
+/// Runs each scenario's learned policy (DIR/<name>.mpk) on `seeds`.
+fn evaluate_learned(dir: &Path, scenarios: &[Scenario], names: &[String], seeds: &[u64], threads: Option<usize>, quiet: bool) -> Result<Vec<LearnedRow>> {
+    if !dir.is_dir() {
+        bail!("--models {}: not a folder", dir.display());
+    }
+    let mut out = Vec::new();
+    for (s, sc) in scenarios.iter().enumerate() {
+        let Some(path) = model_path(dir, &names[s]) else {
+            note(quiet, format_args!("--models: no {}.mpk in {}, so no learned policy on {}", names[s], dir.display(), names[s]));
+            continue;
+        };
+        let policy = PolicyFile::read(&path).map_err(anyhow::Error::msg)?;
+        let mut sc = sc.clone();
+        sc.routing.policy = "learned".into();
+        sc.routing.model = Some(path.display().to_string());
+        let sc = &sc;
+        let work = || -> Result<SeedRows, String> {
+            seeds
+                .par_iter()
+                .map(|&seed| {
+                    let routing = sc.routing.clone();
+                    let make = move || tessera_policies::router_for(&routing).expect("policy file read above");
+                    let out = run(sc, &make, RunOptions::figures(seed), &mut |_| {})?;
+                    Ok(figures(&out.summary, sc))
+                })
+                .collect()
+        };
+        let rows = match threads {
+            Some(t) => rayon::ThreadPoolBuilder::new().num_threads(t).build()?.install(work),
+            None => work(),
+        }
+        .map_err(anyhow::Error::msg)?;
+        out.push(LearnedRow { scenario: s, file: path.display().to_string(), policy, rows });
+    }
+    Ok(out)
 }
 
 /// The command that reproduces a leaderboard (without output and thread options).
@@ -351,6 +411,9 @@ fn command_line(args: &BenchArgs, policies: &[String]) -> String {
     }
     if args.tuning {
         c.push_str(" --tuning");
+    }
+    if let Some(m) = &args.models {
+        let _ = write!(c, " --models {}", m.display());
     }
     for kv in &args.set {
         let _ = write!(c, " --set {kv}");

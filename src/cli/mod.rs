@@ -2,6 +2,7 @@
 
 pub mod aggregate;
 pub mod bench;
+pub mod bench_learned;
 pub mod forecast;
 pub mod loadgen;
 pub mod memory;
@@ -10,6 +11,7 @@ pub mod serve;
 pub mod simulate;
 pub mod staffing;
 pub mod sweep;
+pub mod train;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -41,6 +43,9 @@ pub enum Command {
     /// Weekly cost forecast with P10/P50/P90 bands, headcount needed and budget burn
     #[command(long_about = forecast::LONG_ABOUT)]
     Forecast(forecast::ForecastArgs),
+    /// Train a routing policy with reinforcement learning (PPO on burn) and write a policy file
+    #[command(long_about = train::LONG_ABOUT)]
+    Train(train::TrainArgs),
     /// Benchmark routing policies on scenarios over held-out seeds and write a leaderboard
     #[command(long_about = bench::LONG_ABOUT)]
     Bench(bench::BenchArgs),
@@ -60,6 +65,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Simulate(a) => simulate::run(a),
         Command::Aggregate(args) => aggregate::run(args),
         Command::Bench(a) => bench::run_bench(a),
+        Command::Train(a) => train::run(a),
         Command::Sweep(a) => sweep::run(a),
         Command::Forecast(a) => forecast::run(a),
         Command::Plan(a) => plan::run(a),
@@ -81,21 +87,21 @@ pub enum Format {
 /// Loads a scenario with overrides, validating names against what this binary knows.
 pub fn load_scenario(path: &Path, set: &[String]) -> Result<Scenario> {
     let policies = tessera_policies::names();
-    let known = tessera_scenarios::Known::with_policies(&policies);
+    let known = tessera_scenarios::Known::with_policies(&policies).with_routing_check(tessera_policies::check_routing);
     tessera_scenarios::load_file(path, set, &known).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 /// Loads a scenario with `--unset` and `--set`, and the warnings about it.
 pub fn load_scenario_with(path: &Path, unset: &[String], set: &[String]) -> Result<tessera_scenarios::Loaded> {
     let policies = tessera_policies::names();
-    let known = tessera_scenarios::Known::with_policies(&policies);
+    let known = tessera_scenarios::Known::with_policies(&policies).with_routing_check(tessera_policies::check_routing);
     tessera_scenarios::load_file_with(path, unset, set, &known).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 /// Loads a scenario from TOML text (`origin` names it in messages) with unsets and overrides.
 pub fn load_scenario_text(text: &str, origin: &str, unset: &[String], set: &[String]) -> Result<tessera_scenarios::Loaded> {
     let policies = tessera_policies::names();
-    let known = tessera_scenarios::Known::with_policies(&policies);
+    let known = tessera_scenarios::Known::with_policies(&policies).with_routing_check(tessera_policies::check_routing);
     tessera_scenarios::load_str_with(text, origin, unset, set, &known).map_err(|e| anyhow::anyhow!("{e}"))
 }
 

@@ -99,7 +99,7 @@ pub fn run(a: PlanArgs) -> Result<()> {
     let text = std::fs::read_to_string(&a.scenario).with_context(|| format!("cannot read {}", a.scenario.display()))?;
     let origin = a.scenario.display().to_string();
     let policies = tessera_policies::names();
-    let known = tessera_scenarios::Known::with_policies(&policies);
+    let known = tessera_scenarios::Known::with_policies(&policies).with_routing_check(tessera_policies::check_routing);
     let base = tessera_scenarios::load_file(&a.scenario, &a.set, &known).map_err(|e| anyhow::anyhow!("{e}"))?;
     let name = base.name.clone().unwrap_or_else(|| "scenario".into());
     let out = a.out.clone().unwrap_or_else(|| PathBuf::from("out").join(format!("{}-plan", super::simulate::folder_name(&name))));

@@ -344,6 +344,10 @@ pub struct RoutingSpec {
     /// item; default 1.0: one expected right label is worth one dollar).
     #[serde(default = "default_cost_weight")]
     pub cost_weight: f64,
+    /// The learned policy (`policy = "learned"`): the policy file `tessera train` wrote, a path
+    /// relative to the current directory.
+    #[serde(default)]
+    pub model: Option<String>,
 }
 
 fn default_policy() -> String {
@@ -355,6 +359,6 @@ fn default_cost_weight() -> f64 {
 
 impl Default for RoutingSpec {
     fn default() -> Self {
-        Self { policy: default_policy(), batch_interval: None, cost_weight: default_cost_weight() }
+        Self { policy: default_policy(), batch_interval: None, cost_weight: default_cost_weight(), model: None }
     }
 }

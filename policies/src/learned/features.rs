@@ -1,0 +1,187 @@
+//! What a learned policy sees at one routing decision: a short list of candidates, each a
+//! (task, annotator) pair described by [`PAIR`] numbers, and [`GLOBAL`] numbers about the whole
+//! state. Only what [`RouteState`] shows (declared skills, trust, ages, deadlines, confidence,
+//! counts): never hidden truth or hidden state such as fatigue.
+//!
+//! Candidates, so that a decision never scans the whole queue:
+//! - an annotator became free: the first eligible waiting task of each stream whose type the
+//!   annotator is qualified for (within a stream the queue is in arrival, hence deadline, order;
+//!   a later task of the same stream is never better on age or slack). Where the stream facts do
+//!   not speak for the tasks (live tasks with their own deadlines, stages needing other skills,
+//!   reviewers), the first eligible task of each stream among the first [`SCAN_CAP`] positions;
+//! - a task became available: the eligible idle annotator idle the longest in each pool.
+//!
+//! At most [`MAX_CANDIDATES`] candidates (the first found); a decision with one candidate is no
+//! decision, and a policy takes it without asking the network.
+
+use crate::common::skill;
+use tessera_engine::dispatch::{eligible, AnnotatorView, RouteState, TaskView};
+use tessera_engine::domain::{AnnotatorIdx, TaskId};
+
+/// Numbers per candidate pair.
+pub const PAIR: usize = 30;
+/// Numbers about the whole state.
+pub const GLOBAL: usize = 10;
+/// Candidates per decision at most.
+pub const MAX_CANDIDATES: usize = 16;
+/// One-hot slots for streams and pools (index modulo this).
+pub const SLOTS: usize = 8;
+/// Queue positions looked at, at most, when the stream facts do not decide.
+pub const SCAN_CAP: usize = 4096;
+
+/// One decision: candidates and their features.
+#[derive(Clone, Debug, Default)]
+pub struct Decision {
+    /// 1: an annotator became free and picks a task; 0: a task picks an idle annotator.
+    pub picks_task: bool,
+    /// Per candidate: its position (in `st.queue` when picking a task, in `st.idle` otherwise).
+    pub positions: Vec<usize>,
+    /// Per candidate its stream (picking a task) or pool (picking an annotator): how a
+    /// teacher's pick is mapped to a candidate.
+    pub groups: Vec<u16>,
+    /// `positions.len() × PAIR` numbers, row by row.
+    pub pairs: Vec<f32>,
+    pub global: [f32; GLOBAL],
+}
+
+impl Decision {
+    pub fn len(&self) -> usize {
+        self.positions.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.positions.is_empty()
+    }
+    pub fn clear(&mut self) {
+        self.positions.clear();
+        self.groups.clear();
+        self.pairs.clear();
+    }
+}
+
+#[inline]
+fn hours(us: u64) -> f32 {
+    us as f32 / 3.6e9
+}
+
+/// log(1 + x) with the sign kept.
+#[inline]
+fn slog(x: f32) -> f32 {
+    x.signum() * x.abs().ln_1p()
+}
+
+fn global(st: &RouteState, picks_task: bool) -> [f32; GLOBAL] {
+    let mut g = [0f32; GLOBAL];
+    for s in 0..st.queue.streams().len() {
+        g[s % SLOTS] += st.queue.waiting(s as u16) as f32;
+    }
+    for v in g.iter_mut().take(SLOTS) {
+        *v = v.ln_1p();
+    }
+    g[SLOTS] = (st.idle.len() as f32).ln_1p();
+    g[SLOTS + 1] = picks_task as u8 as f32;
+    g
+}
+
+fn max_holding(st: &RouteState) -> f32 {
+    st.queue.streams().iter().map(|f| f.holding_cost).fold(0f32, f32::max).max(1e-6)
+}
+
+/// Appends the pair features of (t, a) to `out`.
+fn pair(out: &mut Vec<f32>, st: &RouteState, t: &TaskView, a: &AnnotatorView, picks_task: bool, h_max: f32) {
+    let start = out.len();
+    out.resize(start + PAIR, 0.0);
+    let f = &mut out[start..];
+    let sk = skill(t, a);
+    let rate = sk.map_or(0.0, |s| 3600.0 / s.mean_secs.max(1e-9)) as f32;
+    f[0] = picks_task as u8 as f32;
+    f[1 + t.stream as usize % SLOTS] = 1.0;
+    f[1 + SLOTS + a.pool as usize % SLOTS] = 1.0;
+    f[17] = t.holding_cost / h_max;
+    f[18] = rate.ln_1p();
+    f[19] = (t.holding_cost / h_max * rate).ln_1p();
+    f[20] = hours(st.now.0.saturating_sub(t.arrival.0)).ln_1p();
+    if let Some(d) = t.deadline {
+        f[21] = slog(hours(d.0) - hours(st.now.0));
+        f[22] = 1.0;
+    }
+    f[23] = sk.map_or(0.0, |s| s.accuracy as f32);
+    f[24] = a.trust;
+    f[25] = sk.map_or(0.0, |s| s.cost_per_item as f32).ln_1p();
+    f[26] = t.confidence;
+    f[27] = (t.open as f32).ln_1p();
+    f[28] = (st.queue.waiting(t.stream) as f32).ln_1p();
+    f[29] = hours(st.now.0.saturating_sub(a.idle_since.0)).ln_1p();
+}
+
+/// The candidates for free annotator `a` (see the module doc), into `d`.
+pub fn for_annotator(a: AnnotatorIdx, st: &RouteState, d: &mut Decision) {
+    d.clear();
+    d.picks_task = true;
+    d.global = global(st, true);
+    let view = st.annotator(a);
+    let streams = st.queue.streams();
+    let h_max = max_holding(st);
+    // Streams still to find a head for: a bit mask below 64 streams, else found by list.
+    let fast = !view.reviewer && streams.len() <= 64 && st.queue.stream_facts_decide();
+    let mut wanted: u64 = 0;
+    if fast {
+        for (s, f) in streams.iter().enumerate() {
+            if st.queue.waiting(s as u16) > 0 && view.skills.get(f.ttype as usize).copied().flatten().is_some() {
+                wanted |= 1u64 << s;
+            }
+        }
+        if wanted == 0 {
+            return;
+        }
+    }
+    let mut seen: Vec<u16> = Vec::new();
+    for (pos, &t) in st.queue.iter().enumerate() {
+        if fast && wanted == 0 || !fast && pos >= SCAN_CAP || d.len() >= MAX_CANDIDATES {
+            break;
+        }
+        let task = st.task(t);
+        if fast {
+            let bit = 1u64 << task.stream;
+            if wanted & bit == 0 {
+                continue;
+            }
+            if !eligible(task, view) {
+                continue;
+            }
+            wanted &= !bit;
+        } else {
+            if seen.contains(&task.stream) || !eligible(task, view) {
+                continue;
+            }
+            seen.push(task.stream);
+        }
+        d.positions.push(pos);
+        d.groups.push(task.stream);
+        pair(&mut d.pairs, st, task, view, true, h_max);
+    }
+}
+
+/// The candidates for task `t` (see the module doc), into `d`.
+pub fn for_task(t: TaskId, st: &RouteState, d: &mut Decision) {
+    d.clear();
+    d.picks_task = false;
+    d.global = global(st, false);
+    let task = st.task(t);
+    let h_max = max_holding(st);
+    for (pos, &a) in st.idle.iter().enumerate() {
+        if d.len() >= MAX_CANDIDATES {
+            break;
+        }
+        let view = st.annotator(a);
+        if !eligible(task, view) {
+            continue;
+        }
+        // `idle` is longest idle first: the first eligible of each pool is its longest idle.
+        if d.groups.contains(&view.pool) {
+            continue;
+        }
+        d.positions.push(pos);
+        d.groups.push(view.pool);
+        pair(&mut d.pairs, st, task, view, false, h_max);
+    }
+}

@@ -1,0 +1,212 @@
+//! `tessera train`: trains a learned routing policy on a scenario with PPO (crate tessera-learn)
+//! and writes the policy file, a checkpoint after every iteration (resumable), and a training
+//! report (reward and loss curves) beside it.
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::path::{Path, PathBuf};
+use tessera_learn::reward::Objective;
+use tessera_learn::train::{train, Config, Iteration};
+use tessera_policies::learned::PolicyFile;
+use tessera_reports::chart::{Chart, Line, Plot};
+use tessera_reports::html::{cell, Block, Page, Section};
+
+pub const LONG_ABOUT: &str = "Train a routing policy with reinforcement learning (PPO) and write it as a policy file.
+
+Each iteration runs --episodes simulations of the scenario in parallel with the current policy
+(training seeds: replication seeds of --seed, never one of the bench's held-out evaluation seeds),
+puts a reward on every routing decision, and takes a PPO update (burn, CPU). The policy sees, per
+decision, a few candidates (the first eligible task of each stream for a free annotator; the
+longest-idle eligible annotator of each pool for a new task) described by what routing may know:
+stream, type, age, deadline slack, confidence, labels still needed, declared skill, speed and cost,
+trust, idle time, queue lengths. Never hidden truth.
+
+Rewards (--objective):
+  composite  the bench's reward made additive per task: +1 for a right final label, −1 for a missed
+             deadline, −0.1 × per-item pay [USD], −0.05 × hours in the system (the default)
+  holding    −Σ holding_cost × hours in the system (QGym's figure of merit)
+Each decision owns the interval until the next one; values are relative to the batch's average
+reward rate (average-reward PPO, as for queueing networks in Dai & Gluzman 2022).
+
+Writes OUT (the policy file, rewritten after every iteration: run again with --resume to go on
+from it) and, beside it, OUT's stem + '-report/report.html' (reward and loss curves, SVG and PNG).
+Use it with `routing.policy = \"learned\"` and `routing.model = \"OUT\"` in a scenario (or
+--set routing.policy=learned --set routing.model=OUT), or `tessera bench --models DIR`.
+
+Examples:
+  tessera train scenarios/bench/learning/cmu-two-class.toml --objective holding --iterations 25 --set run.horizon=500h --out cmu.mpk
+  tessera train scenarios/bench/qgym/n-model.toml --objective holding --steps 2000000 --out n-model.mpk
+  tessera train scenarios/bench/tight-deadlines.toml --warm-start c-mu --iterations 60 --out td.mpk";
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// Scenario file (TOML)
+    pub scenario: PathBuf,
+    /// Algorithm (PPO is the one there is)
+    #[arg(long, default_value = "ppo", value_parser = ["ppo"])]
+    pub algo: String,
+    /// Reward to maximise: composite (the bench's, per task) or holding (−Σ h × time in system)
+    #[arg(long, default_value = "composite", value_parser = ["composite", "holding"])]
+    pub objective: String,
+    /// PPO iterations (each: --episodes simulations, then one update)
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub iterations: u32,
+    /// Stop once this many decisions were trained on, if before --iterations
+    #[arg(long, value_name = "N")]
+    pub steps: Option<u64>,
+    /// Simulations per iteration (run in parallel)
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub episodes: u32,
+    /// Training seed (network initialisation, rollouts, minibatches)
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Width of the network's hidden layers
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(4..=512))]
+    pub hidden: u32,
+    /// Adam's learning rate
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    /// Behaviour-cloning warm start: imitate this heuristic first (e.g. c-mu)
+    #[arg(long, value_name = "POLICY")]
+    pub warm_start: Option<String>,
+    /// Go on from the policy file at --out (its iterations count towards --iterations)
+    #[arg(long)]
+    pub resume: bool,
+    /// Change one scenario field (repeatable), e.g. run.horizon=500h for shorter episodes
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Worker threads [default: RAYON_NUM_THREADS, else every core]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub threads: Option<u32>,
+    /// The policy file to write
+    #[arg(long, short = 'o', value_name = "FILE", default_value = "policy.mpk")]
+    pub out: PathBuf,
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename (a checkpoint is never torn).
+fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("mpk.tmp");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+pub fn run(a: TrainArgs) -> Result<()> {
+    let scenario = super::load_scenario(&a.scenario, &a.set)?;
+    if let Some(t) = &a.warm_start {
+        if !tessera_policies::heuristics().contains(&t.as_str()) {
+            bail!("--warm-start {t:?}: expected one of {}", tessera_policies::heuristics().join(", "));
+        }
+    }
+    let start = if a.resume {
+        let p = PolicyFile::read(&a.out).map_err(anyhow::Error::msg).with_context(|| format!("--resume reads the checkpoint at --out {}", a.out.display()))?;
+        Some(p)
+    } else {
+        None
+    };
+    if let Some(dir) = a.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let mut cfg = Config {
+        objective: Objective::parse(&a.objective).expect("clap checked"),
+        iterations: a.iterations,
+        episodes: a.episodes as usize,
+        seed: a.seed,
+        hidden: a.hidden as usize,
+        warm_start: a.warm_start.clone(),
+        max_steps: a.steps,
+        ..Config::default()
+    };
+    cfg.hyper.lr = a.lr;
+    if !(a.lr > 0.0 && a.lr < 1.0) {
+        bail!("--lr {}: expected a learning rate between 0 and 1", a.lr);
+    }
+    let done = start.as_ref().map_or(0, |p| p.training.iterations);
+    if done >= a.iterations {
+        bail!("the checkpoint at {} has {done} iterations already: ask for more with --iterations", a.out.display());
+    }
+    let bar = ProgressBar::with_draw_target(Some((a.iterations - done) as u64), if a.quiet { ProgressDrawTarget::hidden() } else { ProgressDrawTarget::stderr() });
+    bar.set_style(ProgressStyle::with_template("{spinner} train [{bar:30}] {pos}/{len} iterations ({elapsed} / ~{eta}) {msg}").unwrap().progress_chars("=> "));
+    let out = a.out.clone();
+    let mut checkpoint = |p: &PolicyFile| -> Result<(), String> { write_atomic(&out, &p.to_bytes()).map_err(|e| format!("cannot write the checkpoint {}: {e}", out.display())) };
+    let quiet = a.quiet;
+    let bar2 = bar.clone();
+    let mut progress = |it: &Iteration| {
+        bar2.inc(1);
+        bar2.set_message(format!("reward per task {:+.4}, {} decisions", it.reward_per_task, it.steps));
+        // Piped (no bar drawn): one line per iteration instead.
+        if !quiet && bar2.is_hidden() {
+            eprintln!("iteration {}: reward per task {:+.4}, {} decisions, policy loss {:+.4}, value loss {:.4}, entropy {:.3}, {:.1} s", it.iteration, it.reward_per_task, it.steps, it.losses.policy, it.losses.value, it.losses.entropy, it.wall_s);
+        }
+    };
+    let work = || train(&scenario, &cfg, start, &mut checkpoint, &mut progress);
+    let policy = match a.threads {
+        Some(t) => rayon::ThreadPoolBuilder::new().num_threads(t as usize).build()?.install(work),
+        None => work(),
+    }
+    .map_err(anyhow::Error::msg)?;
+    bar.finish_and_clear();
+    write_atomic(&a.out, &policy.to_bytes()).with_context(|| format!("cannot write {}", a.out.display()))?;
+    let report_dir = report_dir(&a.out);
+    training_report(&policy, &a.scenario).write(&report_dir, "report.html")?;
+    if !a.quiet {
+        let t = &policy.training;
+        let last = t.curve.last().copied().unwrap_or(f64::NAN);
+        println!(
+            "trained {} on {}: {} iterations, {} episodes, {} decisions, {:.1} s; last reward per task {:+.4} ({} objective)",
+            t.algo, t.scenario, t.iterations, t.episodes, t.env_steps, t.wall_s, last, t.objective
+        );
+        println!("wrote {} and {}", a.out.display(), report_dir.join("report.html").display());
+        println!("evaluate it on held-out seeds: tessera simulate {} --set routing.policy=learned --set routing.model={}", a.scenario.display(), a.out.display());
+    }
+    Ok(())
+}
+
+/// `policy.mpk` → `policy-report/`.
+pub fn report_dir(out: &Path) -> PathBuf {
+    let stem = out.file_stem().map_or("policy".into(), |s| s.to_string_lossy().into_owned());
+    out.with_file_name(format!("{stem}-report"))
+}
+
+/// The training report: reward and loss curves, and what training cost.
+pub fn training_report(p: &PolicyFile, scenario: &Path) -> Page {
+    let t = &p.training;
+    let x = |i: usize| (i + 1) as f64;
+    let reward = Line::new("reward per task", t.curve.iter().enumerate().map(|(i, &r)| (x(i), r)).collect());
+    let mut lines = vec![reward];
+    if let Some(w) = t.warm_start_reward {
+        let mut l = Line::new(format!("{} (teacher)", t.warm_start.as_deref().unwrap_or("warm start")), vec![(1.0, w), (t.curve.len().max(1) as f64, w)]);
+        l.dashed = true;
+        lines.push(l);
+    }
+    let names = ["policy loss", "value loss", "entropy"];
+    let losses: Vec<Line> = (0..3).map(|k| Line::new(names[k], t.losses.iter().enumerate().map(|(i, l)| (x(i), l[k])).collect())).collect();
+    let rows = vec![
+        vec!["scenario".into(), format!("{} ({})", t.scenario, scenario.display())],
+        vec!["algorithm".into(), t.algo.clone()],
+        vec!["objective".into(), t.objective.clone()],
+        vec!["seed".into(), t.seed.to_string()],
+        vec!["iterations".into(), t.iterations.to_string()],
+        vec!["episodes (simulations)".into(), t.episodes.to_string()],
+        vec!["decisions trained on".into(), t.env_steps.to_string()],
+        vec!["wall clock [s]".into(), cell(t.wall_s)],
+        vec!["warm start".into(), t.warm_start.clone().unwrap_or_else(|| "none".into())],
+    ];
+    Page {
+        title: format!("Training: {}", t.scenario),
+        subtitle: vec![format!("{} with the {} reward, seed {}", t.algo.to_uppercase(), t.objective, t.seed)],
+        sections: vec![
+            Section { heading: "Training cost".into(), blocks: vec![Block::Table { headers: vec!["".into(), "".into()], rows }] },
+            Section {
+                heading: "Reward".into(),
+                blocks: vec![
+                    Block::Text("Mean over each iteration's episodes of the episode's reward divided by its tasks (training seeds, the policy sampling; the greedy policy `simulate` and `bench` run usually does better).".into()),
+                    Block::Chart(Chart { id: "reward".into(), title: "Reward per task by iteration".into(), x_label: "iteration".into(), y_label: "reward per task".into(), plot: Plot::Lines { lines }, marker: None }),
+                ],
+            },
+            Section { heading: "Losses".into(), blocks: vec![Block::Chart(Chart { id: "losses".into(), title: "PPO losses and policy entropy by iteration".into(), x_label: "iteration".into(), y_label: "loss / entropy [nats]".into(), plot: Plot::Lines { lines: losses }, marker: None })] },
+        ],
+    }
+}
