@@ -38,11 +38,11 @@ const BASES: &[&str] = &[
 ];
 
 /// Fuzz what users feed Tessera: scenarios, --set/--unset overrides, answer and truth CSVs, the
-/// live server's settings and bodies.
+/// live server's settings and bodies, learned policy files.
 #[derive(Parser, Debug)]
 #[command(version, about, long_about = None)]
 struct Args {
-    /// Targets: scenario, set, csv, live [default: all four]
+    /// Targets: scenario, set, csv, live, policy [default: all five]
     targets: Vec<String>,
     /// Seconds per target
     #[arg(long, default_value_t = 30.0)]
@@ -111,10 +111,10 @@ fn keys(text: &str) -> Vec<String> {
 
 fn main() {
     let args = Args::parse();
-    let targets: Vec<String> = if args.targets.is_empty() { vec!["scenario".into(), "set".into(), "csv".into(), "live".into()] } else { args.targets.clone() };
+    let targets: Vec<String> = if args.targets.is_empty() { vec!["scenario".into(), "set".into(), "csv".into(), "live".into(), "policy".into()] } else { args.targets.clone() };
     for t in &targets {
-        if !["scenario", "set", "csv", "live"].contains(&t.as_str()) {
-            eprintln!("error: unknown target {t:?} (targets: scenario, set, csv, live)");
+        if !["scenario", "set", "csv", "live", "policy"].contains(&t.as_str()) {
+            eprintln!("error: unknown target {t:?} (targets: scenario, set, csv, live, policy)");
             std::process::exit(2);
         }
     }
@@ -197,6 +197,7 @@ fn main() {
                 "scenario" => targets::scenario(&input, &known, &cancel),
                 "set" => targets::overrides(&input, &bases, &known, &cancel),
                 "live" => targets::live(&input),
+                "policy" => targets::policy(&input, &known, &cancel),
                 _ => targets::csv(&input, &work),
             }));
             watch.lock().unwrap_or_else(|e| e.into_inner()).busy = false;

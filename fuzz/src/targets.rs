@@ -240,3 +240,30 @@ pub fn live(input: &[u8]) -> Result<Outcome, String> {
         _ => Ok(Outcome::Rejected("unknown kind".into())),
     }
 }
+
+/// The scenario a policy file is run on when it loads (`policy` target).
+const POLICY_SCENARIO: &str = include_str!("../../scenarios/bench/learning/cmu-two-class.toml");
+
+/// A policy file (`routing.model`): read and checked, and when it loads, run greedily for two
+/// simulated hours on the two-class scenario with every decision checked by the engine's own
+/// eligibility guard. Weights that overflow to infinities or NaN must not panic.
+pub fn policy(input: &[u8], known: &Known, cancel: &Arc<Cancel>) -> Result<Outcome, String> {
+    match tessera_policies::learned::PolicyFile::from_bytes(input, "fuzz.mpk") {
+        Ok(p) => {
+            let mut s = load_str_with(POLICY_SCENARIO, "cmu-two-class.toml", &[], &[], known).map_err(|e| format!("the base scenario: {e}"))?.scenario;
+            s.run.horizon = Some(Dur(20 * US_PER_HOUR));
+            let hidden = p.net.hidden;
+            let net = Arc::new(p.net);
+            let make = move || -> Box<dyn tessera_engine::dispatch::Router> { Box::new(tessera_policies::learned::Learned::new(net.clone())) };
+            let opts = RunOptions { cancel: Some(cancel), ..RunOptions::figures(7) };
+            let out = run(&s, &make, opts, &mut |_| {})?;
+            let f = &out.summary;
+            if f.completions + f.unfinished + f.left_unserved != f.arrivals {
+                return Err(format!("figures that do not add up under a learned policy: {} arrivals, {} completed, {} unfinished", f.arrivals, f.completions, f.unfinished));
+            }
+            Ok(Outcome::Accepted(format!("hidden {}", hidden.min(64))))
+        }
+        Err(e) if e.starts_with("fuzz.mpk: ") && e.len() > "fuzz.mpk: ".len() => Ok(Outcome::Rejected(kind("", &e))),
+        Err(e) => Err(format!("a policy file error that does not name the file or say what: {e:?}")),
+    }
+}

@@ -88,6 +88,19 @@ impl Rollout {
         pick
     }
 
+    /// The position the sampling policy takes: none without candidates, the only one without a
+    /// choice (not recorded), else a draw from the network.
+    fn sampled(&mut self, net: &Net, now: u64) -> Option<usize> {
+        match self.decision.len() {
+            0 => None,
+            1 => Some(self.decision.positions[0]),
+            _ => {
+                let i = self.sample(net, now);
+                Some(self.decision.positions[i])
+            }
+        }
+    }
+
     /// A teacher's pick `pos`, as a candidate (by its stream or pool), recorded when there was a
     /// choice.
     fn follow(&mut self, group: Option<u16>, now: u64) {
@@ -122,15 +135,10 @@ impl Router for Rollout {
                 self.follow(group, now);
                 pos
             }
-            Actor::Sample(net, _) => match self.decision.len() {
-                0 => None,
-                1 => Some(self.decision.positions[0]),
-                _ => {
-                    let net = net.clone();
-                    let i = self.sample(&net, now);
-                    Some(self.decision.positions[i])
-                }
-            },
+            Actor::Sample(net, _) => {
+                let net = net.clone();
+                self.sampled(&net, now)
+            }
         }
     }
     fn pick_annotator(&mut self, t: TaskId, st: &RouteState, rng: &mut dyn RngCore) -> Option<usize> {
@@ -143,15 +151,10 @@ impl Router for Rollout {
                 self.follow(group, now);
                 pos
             }
-            Actor::Sample(net, _) => match self.decision.len() {
-                0 => None,
-                1 => Some(self.decision.positions[0]),
-                _ => {
-                    let net = net.clone();
-                    let i = self.sample(&net, now);
-                    Some(self.decision.positions[i])
-                }
-            },
+            Actor::Sample(net, _) => {
+                let net = net.clone();
+                self.sampled(&net, now)
+            }
         }
     }
 }

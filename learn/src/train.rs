@@ -65,10 +65,19 @@ pub struct Iteration {
     pub wall_s: f64,
 }
 
-/// The training seeds, in order, skipping held-out evaluation seeds.
-pub fn training_seeds(seed: u64, from: u64, count: usize) -> Vec<u64> {
+/// `count` training seeds: replication seeds of `seed` from index `*cursor` on, skipping the
+/// held-out evaluation seeds; `cursor` moves past the indices used.
+pub fn training_seeds(seed: u64, cursor: &mut u64, count: usize) -> Vec<u64> {
     let held: HashSet<u64> = (0..HELD_OUT_REPLICATIONS).map(|r| replication_seed(HELD_OUT_BASE, r)).collect();
-    (0u64..).map(|i| replication_seed(seed, (from + i) as u32)).filter(|s| !held.contains(s)).take(count).collect()
+    let mut out = Vec::with_capacity(count);
+    while out.len() < count {
+        let s = replication_seed(seed, *cursor as u32);
+        *cursor += 1;
+        if !held.contains(&s) {
+            out.push(s);
+        }
+    }
+    out
 }
 
 fn optimizer() -> ModuleOptimizer {
@@ -132,6 +141,10 @@ pub fn train(scenario: &Scenario, cfg: &Config, start: Option<PolicyFile>, check
             if p.training.objective != cfg.objective.name() {
                 return Err(format!("the checkpoint was trained for the {} reward, not {}", p.training.objective, cfg.objective.name()));
             }
+            let name = scenario.name.clone().unwrap_or_default();
+            if p.training.scenario != name {
+                return Err(format!("the checkpoint was trained on scenario {:?}, not {name:?}", p.training.scenario));
+            }
             (p.net, p.training)
         }
         None => {
@@ -154,9 +167,12 @@ pub fn train(scenario: &Scenario, cfg: &Config, start: Option<PolicyFile>, check
     // Warm start (a fresh run only): the teacher's own runs, its picks as actions.
     if meta.iterations == 0 && meta.episodes == 0 {
         if let Some(teacher) = &cfg.warm_start {
-            let seeds = training_seeds(cfg.seed, 0, cfg.episodes);
+            if tessera_policies::router(teacher).is_none() || teacher == "learned" {
+                return Err(format!("warm start: {teacher:?} is not a heuristic ({})", tessera_policies::heuristics().join(", ")));
+            }
+            let seeds = training_seeds(cfg.seed, &mut meta.seed_cursor, cfg.episodes);
             let name = teacher.clone();
-            let eps = episodes(scenario, &seeds, &|_| Actor::Teacher(tessera_policies::router(&name).expect("known heuristic")))?;
+            let eps = episodes(scenario, &seeds, &|_| Actor::Teacher(tessera_policies::router(&name).expect("checked above")))?;
             meta.reward_scale = reward_scale(cfg.objective, &eps);
             let (_, ret, per_task) = prepare(cfg.objective, &eps, meta.reward_scale, h);
             let steps: Vec<&_> = eps.iter().flat_map(|e| &e.steps).collect();
@@ -173,7 +189,7 @@ pub fn train(scenario: &Scenario, cfg: &Config, start: Option<PolicyFile>, check
         let t0 = Instant::now();
         let it = meta.iterations;
         let net = Arc::new(model.to_net());
-        let seeds = training_seeds(cfg.seed, meta.episodes, cfg.episodes);
+        let seeds = training_seeds(cfg.seed, &mut meta.seed_cursor, cfg.episodes);
         let base = cfg.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ it as u64;
         let eps = episodes(scenario, &seeds, &|i| Actor::Sample(net.clone(), replication_seed(base, i as u32)))?;
         if meta.reward_scale == 0.0 {

@@ -93,3 +93,27 @@ fn training_is_deterministic_at_1_and_2_threads() {
     assert_eq!(a.training.curve, b.training.curve);
     assert!(a.training.env_steps > 0);
 }
+
+/// Training seeds never include the bench's held-out evaluation seeds, even when asked for the
+/// held-out base itself; and a resumed run goes on from the checkpoint with fresh seeds.
+#[test]
+fn training_seeds_avoid_held_out_ones_and_resume_goes_on() {
+    use std::collections::HashSet;
+    use tessera_learn::train::{training_seeds, HELD_OUT_REPLICATIONS};
+    let held: HashSet<u64> = (0..HELD_OUT_REPLICATIONS).map(|r| replication_seed(HELD_OUT_BASE, r)).collect();
+    let mut cursor = 0;
+    let seeds = training_seeds(HELD_OUT_BASE, &mut cursor, 5);
+    assert!(seeds.iter().all(|s| !held.contains(s)));
+    assert!(cursor >= HELD_OUT_REPLICATIONS as u64, "the held-out replications were skipped: cursor {cursor}");
+
+    let s = scenario(&["run.horizon=100h"]);
+    let first = train(&s, &config(2), None, &mut |_| Ok(()), &mut |_| {}).unwrap();
+    assert_eq!((first.training.iterations, first.training.episodes, first.training.seed_cursor), (2, 16, 16));
+    let bytes = first.to_bytes();
+    let back = tessera_policies::learned::PolicyFile::from_bytes(&bytes, "checkpoint").unwrap();
+    let more = train(&s, &config(3), Some(back), &mut |_| Ok(()), &mut |_| {}).unwrap();
+    assert_eq!((more.training.iterations, more.training.episodes, more.training.seed_cursor), (3, 24, 24));
+    assert_eq!(more.training.curve[..2], first.training.curve[..], "the curve goes on from the checkpoint's");
+    let wrong = Config { objective: Objective::Composite, ..config(4) };
+    assert!(train(&s, &wrong, Some(more), &mut |_| Ok(()), &mut |_| {}).unwrap_err().contains("holding"));
+}

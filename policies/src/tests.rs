@@ -1,7 +1,7 @@
 //! Policy unit tests on tiny hand-built routing states: every policy returns only eligible pairs
 //! (fuzzed), and each behaves as its definition says.
 
-use crate::{names, router, router_for, BatchLp};
+use crate::{heuristics, names, router, router_for, BatchLp};
 use rand::{Rng, SeedableRng};
 use tessera_engine::dispatch::{eligible, AnnotatorView, RouteState, Router, Skill, StreamFacts, TaskView, TaskViews, WaitQueue};
 use tessera_engine::domain::TaskId;
@@ -690,4 +690,66 @@ mod indexed_picks {
         }
         assert!(w.queue.len() > 600, "{}", w.queue.len());
     }
+}
+
+/// The learned policy's candidates: for a free annotator, the first eligible task of each stream
+/// it is qualified for; for a task, each pool's longest idle and most trusted eligible annotator;
+/// every candidate eligible, features of the right size.
+#[test]
+fn learned_candidates_are_stream_heads_and_pool_representatives() {
+    use crate::learned::features::{for_annotator, for_task, Decision, PAIR};
+    // stream 0 (type 0): tasks 0, 2; stream 1 (type 1): tasks 1, 3; stream 2 (type 2): task 4
+    let tasks: Vec<TaskView> = [0u16, 1, 0, 1, 2].iter().map(|&s| task(|t| { t.stream = s; t.ttype = s })).collect();
+    let mut a0 = annotator(0, vec![skill(0.9, 30.0, 0.1), skill(0.8, 60.0, 0.1), None]);
+    let mut a1 = annotator(1, vec![skill(0.9, 30.0, 0.1), None, None]);
+    let mut a2 = annotator(2, vec![skill(0.9, 30.0, 0.1), None, None]);
+    let mut a3 = annotator(3, vec![skill(0.9, 30.0, 0.1), None, None]);
+    a0.pool = 0;
+    (a1.pool, a2.pool, a3.pool) = (1, 1, 1);
+    (a1.trust, a2.trust, a3.trust) = (0.7, 0.95, 0.8);
+    let w = World::new(tasks, vec![a0, a1, a2, a3]);
+    let st = w.state();
+    let mut d = Decision::default();
+    for_annotator(0, &st, &mut d);
+    assert_eq!(d.positions, vec![0, 1], "heads of streams 0 and 1; stream 2 needs a skill annotator 0 lacks");
+    assert_eq!(d.groups, vec![0, 1]);
+    assert_eq!(d.pairs.len(), 2 * PAIR);
+    for_task(w.queue[0], &st, &mut d);
+    // pool 0: annotator 0 (both longest idle and most trusted); pool 1: annotator 1 (longest
+    // idle) and annotator 2 (most trusted)
+    assert_eq!(d.positions, vec![0, 1, 2]);
+    assert_eq!(d.groups, vec![0, 1, 1]);
+    for &p in &d.positions {
+        assert!(eligible(st.task(w.queue[0]), st.annotator(st.idle[p])));
+    }
+    for_task(w.queue[4], &st, &mut d);
+    assert!(d.is_empty(), "nobody is qualified for type 2");
+}
+
+/// A policy file survives writing and reading; a file from other features is refused with a
+/// message that says what to do.
+#[test]
+fn policy_files_round_trip_and_refuse_foreign_features() {
+    use crate::learned::net::{Dense, Net};
+    use crate::learned::{PolicyFile, Training, SCHEMA};
+    use crate::learned::features::{GLOBAL, PAIR};
+    let d = |i: usize, o: usize| Dense { inputs: i, outputs: o, w: vec![0.5; i * o], b: vec![0.0; o] };
+    let h = 4;
+    let net = Net { hidden: h, embed1: d(PAIR, h), embed2: d(h, h), actor1: d(2 * h + GLOBAL, h), actor2: d(h, 1), critic1: d(h + GLOBAL, h), critic2: d(h, 1) };
+    let p = PolicyFile::new(net, Training { scenario: "x".into(), ..Training::default() });
+    assert_eq!(PolicyFile::from_bytes(&p.to_bytes(), "p.mpk").unwrap(), p);
+    let mut q = p.clone();
+    q.pair_features += 1;
+    assert!(PolicyFile::from_bytes(&q.to_bytes(), "p.mpk").unwrap_err().contains("train it again"));
+    let mut q = p.clone();
+    q.schema = "other".into();
+    assert!(PolicyFile::from_bytes(&q.to_bytes(), "p.mpk").unwrap_err().contains(SCHEMA));
+    let mut q = p.clone();
+    q.net.embed2.w[3] = f32::NAN;
+    assert!(PolicyFile::from_bytes(&q.to_bytes(), "p.mpk").unwrap_err().contains("embed2"));
+    assert!(PolicyFile::from_bytes(b"garbage", "p.mpk").unwrap_err().contains("not a Tessera policy file"));
+    let spec = RoutingSpec { policy: "learned".into(), ..RoutingSpec::default() };
+    assert!(crate::check_routing(&spec).unwrap_err().contains("routing.model"));
+    let spec = RoutingSpec { policy: "fifo".into(), model: Some("p.mpk".into()), ..RoutingSpec::default() };
+    assert!(crate::check_routing(&spec).is_err());
 }

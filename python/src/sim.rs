@@ -75,7 +75,7 @@ fn run_bench(py: Python<'_>, scenarios: Vec<String>, policies: Vec<String>, seed
 /// The names of the routing policies (`tessera bench --policies`).
 #[pyfunction]
 fn policies() -> Vec<&'static str> {
-    tessera_policies::names()
+    tessera_policies::heuristics()
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -24,7 +24,8 @@ trust, idle time, queue lengths. Never hidden truth.
 
 Rewards (--objective):
   composite  the bench's reward made additive per task: +1 for a right final label, −1 for a missed
-             deadline, −0.1 × per-item pay [USD], −0.05 × hours in the system (the default)
+             deadline, −0.1 × per-item pay [USD], and a time cost of 0.05 × T² / 2 for a task
+             in the system T hours (a convex stand-in for the bench's p90; the default)
   holding    −Σ holding_cost × hours in the system (QGym's figure of merit)
 Each decision owns the interval until the next one; values are relative to the batch's average
 reward rate (average-reward PPO, as for queueing networks in Dai & Gluzman 2022).
@@ -70,6 +71,16 @@ pub struct TrainArgs {
     /// Behaviour-cloning warm start: imitate this heuristic first (e.g. c-mu)
     #[arg(long, value_name = "POLICY")]
     pub warm_start: Option<String>,
+    /// Passes of behaviour cloning over the teacher's decisions (few keep the policy exploring)
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub warm_start_epochs: u32,
+    /// Discount per mean interval between decisions (closer to 1: decisions answer for costs
+    /// further ahead, with noisier estimates)
+    #[arg(long, default_value_t = 0.99)]
+    pub gamma: f64,
+    /// Weight of the entropy bonus in PPO's loss (more: the policy keeps exploring longer)
+    #[arg(long, default_value_t = 0.01)]
+    pub entropy: f64,
     /// Go on from the policy file at --out (its iterations count towards --iterations)
     #[arg(long)]
     pub resume: bool,
@@ -116,10 +127,19 @@ pub fn run(a: TrainArgs) -> Result<()> {
         seed: a.seed,
         hidden: a.hidden as usize,
         warm_start: a.warm_start.clone(),
+        warm_start_epochs: a.warm_start_epochs as usize,
         max_steps: a.steps,
         ..Config::default()
     };
     cfg.hyper.lr = a.lr;
+    if !(0.0..=1.0).contains(&a.entropy) {
+        bail!("--entropy {}: expected a weight between 0 and 1", a.entropy);
+    }
+    cfg.hyper.entropy_coef = a.entropy as f32;
+    if !(a.gamma > 0.0 && a.gamma <= 1.0) {
+        bail!("--gamma {}: expected a discount in (0, 1]", a.gamma);
+    }
+    cfg.hyper.gamma = a.gamma;
     if !(a.lr > 0.0 && a.lr < 1.0) {
         bail!("--lr {}: expected a learning rate between 0 and 1", a.lr);
     }

@@ -9,7 +9,9 @@
 //!   a later task of the same stream is never better on age or slack). Where the stream facts do
 //!   not speak for the tasks (live tasks with their own deadlines, stages needing other skills,
 //!   reviewers), the first eligible task of each stream among the first [`SCAN_CAP`] positions;
-//! - a task became available: the eligible idle annotator idle the longest in each pool.
+//! - a task became available: in each pool, the eligible idle annotator idle the longest and, when
+//!   another, the one with the highest trust (the online reliability estimate: people within a
+//!   pool differ, and trust is how routing may know it).
 //!
 //! At most [`MAX_CANDIDATES`] candidates (the first found); a decision with one candidate is no
 //! decision, and a policy takes it without asking the network.
@@ -168,20 +170,32 @@ pub fn for_task(t: TaskId, st: &RouteState, d: &mut Decision) {
     d.global = global(st, false);
     let task = st.task(t);
     let h_max = max_holding(st);
+    // Per pool: (pool, position of its longest idle, position and trust of its most trusted).
+    let mut pools: Vec<(u16, usize, usize, f32)> = Vec::new();
     for (pos, &a) in st.idle.iter().enumerate() {
-        if d.len() >= MAX_CANDIDATES {
-            break;
-        }
         let view = st.annotator(a);
         if !eligible(task, view) {
             continue;
         }
         // `idle` is longest idle first: the first eligible of each pool is its longest idle.
-        if d.groups.contains(&view.pool) {
-            continue;
+        match pools.iter_mut().find(|p| p.0 == view.pool) {
+            Some(p) => {
+                if view.trust > p.3 {
+                    (p.2, p.3) = (pos, view.trust);
+                }
+            }
+            None => pools.push((view.pool, pos, pos, view.trust)),
         }
-        d.positions.push(pos);
-        d.groups.push(view.pool);
-        pair(&mut d.pairs, st, task, view, false, h_max);
+    }
+    for &(pool, longest, trusted, _) in &pools {
+        let picks = [longest, trusted];
+        for &pos in if trusted == longest { &picks[..1] } else { &picks[..] } {
+            if d.len() >= MAX_CANDIDATES {
+                break;
+            }
+            d.positions.push(pos);
+            d.groups.push(pool);
+            pair(&mut d.pairs, st, task, st.annotator(st.idle[pos]), false, h_max);
+        }
     }
 }

@@ -24,6 +24,8 @@ use tessera_engine::domain::{AnnotatorIdx, TaskId};
 use rand::RngCore;
 
 /// The schema a policy file carries.
+/// The schema a policy file carries. It names the candidate rules and features too: a policy
+/// trained on other candidates would run, and decide something else.
 pub const SCHEMA: &str = "tessera.policy/1";
 /// Largest policy file read [bytes].
 pub const MAX_POLICY_BYTES: u64 = 64 << 20;
@@ -36,8 +38,12 @@ pub struct Training {
     pub algo: String,
     /// The reward it maximised (`composite` or `holding`).
     pub objective: String,
-    /// Training seed; rollouts use replication seeds of (seed, r) below `episodes`.
+    /// Training seed; rollouts use replication seeds of (seed, r) for r below `seed_cursor`,
+    /// skipping the bench's held-out seeds.
     pub seed: u64,
+    /// The next replication index a rollout's simulation seed is drawn from.
+    #[serde(default)]
+    pub seed_cursor: u64,
     pub iterations: u32,
     pub episodes: u64,
     /// Routing decisions with a choice, over all rollouts.
