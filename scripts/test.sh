@@ -62,7 +62,7 @@ fi
 echo "== tests =="
 log="$(mktemp)"
 set +e
-cargo test --release 2>&1 | tee "$log"
+cargo test --release --no-fail-fast 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 if [ -n "${TESSERA_TEST_PG:-}" ]; then
   echo "== the live store tests again, on PostgreSQL =="

@@ -748,6 +748,17 @@ fn policy_files_round_trip_and_refuse_foreign_features() {
     q.net.embed2.w[3] = f32::NAN;
     assert!(PolicyFile::from_bytes(&q.to_bytes(), "p.mpk").unwrap_err().contains("embed2"));
     assert!(PolicyFile::from_bytes(b"garbage", "p.mpk").unwrap_err().contains("not a Tessera policy file"));
+    // A file replaced on disk is read again (the live server outlives a retraining).
+    let path = std::env::temp_dir().join(format!("tessera-policy-test-{}.mpk", std::process::id()));
+    std::fs::write(&path, p.to_bytes()).unwrap();
+    let first = crate::learned::load(path.to_str().unwrap()).unwrap();
+    let mut other = p.clone();
+    other.net.embed1.b[0] = 1.0;
+    other.training.scenario = "a longer name, so that the file's length changes".into();
+    std::fs::write(&path, other.to_bytes()).unwrap();
+    let second = crate::learned::load(path.to_str().unwrap()).unwrap();
+    assert!(*first == p.net && *second == other.net, "the replaced file was read again");
+    let _ = std::fs::remove_file(&path);
     let spec = RoutingSpec { policy: "learned".into(), ..RoutingSpec::default() };
     assert!(crate::check_routing(&spec).unwrap_err().contains("routing.model"));
     let spec = RoutingSpec { policy: "fifo".into(), model: Some("p.mpk".into()), ..RoutingSpec::default() };

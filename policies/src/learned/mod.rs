@@ -105,20 +105,28 @@ impl PolicyFile {
     }
 }
 
-/// Policy files read so far, by path (a run makes one router per replication).
-fn cache() -> &'static Mutex<HashMap<String, Arc<Net>>> {
-    static CACHE: OnceLock<Mutex<HashMap<String, Arc<Net>>>> = OnceLock::new();
+/// Policy files read so far, by path, with the length and modification time they had: a file
+/// replaced on disk (a policy trained again) is read again, so a long-lived process (the live
+/// server) never runs a stale network.
+type Cached = (u64, Option<std::time::SystemTime>, Arc<Net>);
+
+fn cache() -> &'static Mutex<HashMap<String, Cached>> {
+    static CACHE: OnceLock<Mutex<HashMap<String, Cached>>> = OnceLock::new();
     CACHE.get_or_init(Default::default)
 }
 
-/// The network of the policy file at `path` (read once per process).
+/// The network of the policy file at `path` (read again only when the file changed).
 pub fn load(path: &str) -> Result<Arc<Net>, String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("{path}: {e}"))?;
+    let stamp = (meta.len(), meta.modified().ok());
     let mut c = cache().lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(n) = c.get(path) {
-        return Ok(n.clone());
+    if let Some((len, modified, net)) = c.get(path) {
+        if (*len, *modified) == stamp {
+            return Ok(net.clone());
+        }
     }
     let net = Arc::new(PolicyFile::read(Path::new(path))?.net);
-    c.insert(path.to_string(), net.clone());
+    c.insert(path.to_string(), (stamp.0, stamp.1, net.clone()));
     Ok(net)
 }
 
