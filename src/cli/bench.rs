@@ -36,6 +36,12 @@ streams): the share of tasks finished within the stream's turnaround target and 
 deadline-miss rate, so that a stream left behind is not hidden by the totals.
 
 The best policy of each scenario by reward is starred, and the best value of each column is bold.
+A References section gives each scenario's hindsight reference: the best heuristic's reward on
+each seed, chosen after the fact, averaged (a reference, not a bound).
+
+Learned policies: with --models DIR, each scenario's DIR/<scenario name>.mpk (written by `tessera
+train`) runs on the same seeds, and a Learned policies section (and leaderboard-learned.csv)
+gives its paired difference against the best heuristic and what its training cost.
 
 Common random numbers: on a given seed every policy sees the same arrivals, the same true labels \
 and the same workforce (each actor's random stream is keyed by its name), so differences between \
