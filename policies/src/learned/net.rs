@@ -74,6 +74,7 @@ pub struct Scratch {
     embed: Vec<f32>,
     tmp: Vec<f32>,
     input: Vec<f32>,
+    critic_in: Vec<f32>,
     pub logits: Vec<f32>,
 }
 
@@ -95,21 +96,20 @@ impl Net {
         s.embed.clear();
         s.embed.resize(n * h, 0.0);
         s.tmp.resize(h, 0.0);
-        let mut pooled = vec![0f32; h];
+        // The pooled embedding lives in `input[h..2h]`, between the candidate's own and the globals.
+        s.input.clear();
+        s.input.resize(2 * h + GLOBAL, 0.0);
         for c in 0..n {
             self.embed1.apply(&pairs[c * PAIR..(c + 1) * PAIR], &mut s.tmp, true);
             self.embed2.apply(&s.tmp, &mut s.embed[c * h..(c + 1) * h], true);
-            for (p, e) in pooled.iter_mut().zip(&s.embed[c * h..(c + 1) * h]) {
+            for (p, e) in s.input[h..2 * h].iter_mut().zip(&s.embed[c * h..(c + 1) * h]) {
                 *p += e;
             }
         }
         let inv = 1.0 / n.max(1) as f32;
-        for p in &mut pooled {
+        for p in &mut s.input[h..2 * h] {
             *p *= inv;
         }
-        s.input.clear();
-        s.input.resize(2 * h + GLOBAL, 0.0);
-        s.input[h..2 * h].copy_from_slice(&pooled);
         s.input[2 * h..].copy_from_slice(global);
         s.logits.clear();
         let mut one = [0f32; 1];
@@ -119,8 +119,9 @@ impl Net {
             self.actor2.apply(&s.tmp, &mut one, false);
             s.logits.push(one[0]);
         }
-        let critic_in: Vec<f32> = pooled.iter().chain(global.iter()).copied().collect();
-        self.critic1.apply(&critic_in, &mut s.tmp, true);
+        s.critic_in.clear();
+        s.critic_in.extend_from_slice(&s.input[h..]);
+        self.critic1.apply(&s.critic_in, &mut s.tmp, true);
         self.critic2.apply(&s.tmp, &mut one, false);
         one[0]
     }
