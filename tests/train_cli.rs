@@ -85,3 +85,27 @@ fn learned_routing_errors_say_what_to_do() {
     let e = err(&tessera(&["train", SCENARIO, "--resume", "--out", tmp.path().join("none.mpk").to_str().unwrap()]));
     assert!(e.contains("--resume"), "{e}");
 }
+
+/// `--algo es`: fine-tunes a trained policy (from --from, never changing it), writes the ES curve
+/// into the report, goes on with --resume; and says what it needs to start from.
+#[test]
+fn evolution_strategies_from_a_policy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ppo = tmp.path().join("ppo.mpk");
+    ok(&train(&ppo, "1", &[]));
+    let before = std::fs::read(&ppo).unwrap();
+    let es = tmp.path().join("es.mpk");
+    let from = ppo.to_str().unwrap();
+    ok(&train(&es, "2", &["--algo", "es", "--from", from, "--pairs", "2", "--validation", "2"]));
+    assert_eq!(std::fs::read(&ppo).unwrap(), before, "--from is read, never written");
+    let p = tessera_policies::learned::PolicyFile::read(&es).unwrap();
+    assert_eq!(p.training.algo, "ppo+es");
+    assert_eq!(p.training.es_curve.len(), 2);
+    assert!(p.training.es_best.is_some());
+    let report = std::fs::read_to_string(tmp.path().join("es-report/report.html")).unwrap();
+    assert!(report.contains("Evolution strategies"), "the report shows the ES curve");
+    ok(&train(&es, "3", &["--algo", "es", "--resume", "--pairs", "2", "--validation", "2"]));
+    assert_eq!(tessera_policies::learned::PolicyFile::read(&es).unwrap().training.es_curve.len(), 3);
+    assert!(err(&train(&tmp.path().join("x.mpk"), "2", &["--algo", "es"])).contains("--from FILE"));
+    assert!(err(&train(&tmp.path().join("y.mpk"), "2", &["--from", from])).contains("--from is for --algo es"));
+}

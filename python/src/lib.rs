@@ -15,6 +15,7 @@ use pyo3::types::PyDict;
 use serde::{de::DeserializeOwned, Serialize};
 use tessera_engine::quality::aggregation::{self as agg, Aggregation, Aggregator, Answers, NO_LABEL};
 
+mod gym;
 mod sim;
 
 /// `default` with the parameters of `params` (a JSON object, crowd-kit's names) that it has;
@@ -138,6 +139,7 @@ fn _tessera(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(aggregate, m)?)?;
     m.add_function(wrap_pyfunction!(weighted_vote, m)?)?;
     sim::register(m)?;
+    gym::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -13,7 +13,7 @@ fn err(e: anyhow::Error) -> PyErr {
 }
 
 /// A scenario given as JSON (a Python dict) as TOML text for the scenario loader.
-fn toml_text(json: &str) -> anyhow::Result<String> {
+pub(crate) fn toml_text(json: &str) -> anyhow::Result<String> {
     let value: toml::Value = serde_json::from_str(json).map_err(|e| anyhow::anyhow!("the scenario dict cannot be TOML: {e}"))?;
     Ok(toml::to_string(&value)?)
 }

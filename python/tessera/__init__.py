@@ -6,6 +6,9 @@
   and, on request, its per-task records as a pandas DataFrame.
 - :func:`tessera.bench`: routing policies × scenarios × held-out seeds, the leaderboard as a
   DataFrame.
+- :mod:`tessera.gym` (``import tessera.gym``; needs Gymnasium): the simulator's routing decisions
+  as Gymnasium environments, ``tessera/NModel-v0`` and one per benchmark scenario, with action
+  masks for sb3-contrib's MaskablePPO.
 """
 
 from . import aggregation

@@ -1,5 +1,5 @@
 """Type stubs of the native half of the package (Rust, PyO3). Use the Python API instead:
-``tessera.aggregation``, ``tessera.simulate``, ``tessera.bench``."""
+``tessera.aggregation``, ``tessera.simulate``, ``tessera.bench``, ``tessera.gym``."""
 
 from os import PathLike
 from typing import Any, Dict, List, Optional, Tuple, Union
@@ -60,3 +60,37 @@ def bench(
 
 def policies() -> List[str]:
     """The routing policies by name."""
+
+Step = Tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_], float, bool, float, bool, Optional[str]]
+"""(observation, action mask, reward of the previous step, done, simulated time [h], picks a task,
+summary.json text at the end)."""
+
+class RoutingCore:
+    """One scenario's routing environment, one decision at a time (``tessera.gym.RoutingEnv`` is
+    the Gymnasium class over it)."""
+
+    def __init__(
+        self,
+        path: Optional[Union[str, PathLike[str]]],
+        scenario_json: Optional[str],
+        builtin: Optional[str],
+        set: List[str],
+        unset: List[str],
+        objective: str,
+    ) -> None: ...
+    @property
+    def warnings(self) -> List[str]: ...
+    @property
+    def name(self) -> str: ...
+    def reset(self, seed: int) -> Step:
+        """Abandons the running episode and runs seed ``seed`` to its first decision with a choice."""
+    def step(self, slot: int) -> Step:
+        """Takes candidate ``slot`` and runs to the next decision with a choice (or the end)."""
+    def candidates(self) -> int: ...
+    def close(self) -> None: ...
+
+def gym_scenarios() -> List[Tuple[str, str]]:
+    """The shipped benchmark scenarios: (name under scenarios/bench, TOML text)."""
+
+def gym_dims() -> Tuple[int, int, int, float]:
+    """(MAX_CANDIDATES, PAIR, GLOBAL, OBS_BOUND)."""

@@ -18,6 +18,7 @@ use net::{Net, Scratch};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use tessera_engine::dispatch::{RouteState, Router};
 use tessera_engine::domain::{AnnotatorIdx, TaskId};
@@ -60,6 +61,17 @@ pub struct Training {
     pub reward_scale: f64,
     /// The warm start's teacher runs: mean episode reward per task.
     pub warm_start_reward: Option<f64>,
+    /// Evolution strategies' fine-tuning (`--algo es`), per generation: the centre's score on the
+    /// validation seeds and the population's mean score (the bench's composite reward, or minus
+    /// the holding cost per hour).
+    #[serde(default)]
+    pub es_curve: Vec<[f64; 2]>,
+    /// The best validation score so far (the network in the file has it).
+    #[serde(default)]
+    pub es_best: Option<f64>,
+    /// The next replication index of evolution strategies' training seeds.
+    #[serde(default)]
+    pub es_seed_cursor: u64,
 }
 
 /// A policy file's content.
@@ -135,11 +147,17 @@ pub struct Learned {
     net: Arc<Net>,
     decision: Decision,
     scratch: Scratch,
+    counter: Option<Arc<AtomicU64>>,
 }
 
 impl Learned {
     pub fn new(net: Arc<Net>) -> Self {
-        Learned { net, decision: Decision::default(), scratch: Scratch::default() }
+        Learned { net, decision: Decision::default(), scratch: Scratch::default(), counter: None }
+    }
+    /// Also counts the decisions with a choice into `counter` (training's cost figures).
+    pub fn counting(mut self, counter: Arc<AtomicU64>) -> Self {
+        self.counter = Some(counter);
+        self
     }
     fn choose(&mut self) -> Option<usize> {
         let d = &self.decision;
@@ -147,6 +165,9 @@ impl Learned {
             0 => None,
             1 => Some(d.positions[0]),
             n => {
+                if let Some(c) = &self.counter {
+                    c.fetch_add(1, Ordering::Relaxed);
+                }
                 self.net.forward(&d.pairs, &d.global, n, &mut self.scratch);
                 Some(d.positions[net::argmax(&self.scratch.logits)])
             }
