@@ -58,7 +58,7 @@ def test_defaults_equal(crowdkit):
 
 
 def test_native_stub_covers_the_module():
-    """tessera/_tessera.pyi (shipped in the wheel) types every function of the native module."""
+    """tessera/_tessera.pyi (shipped in the wheel) types every function and class of the native module."""
     import ast
     import pathlib
 
@@ -67,5 +67,5 @@ def test_native_stub_covers_the_module():
 
     stub = pathlib.Path(tessera.__file__).parent / "_tessera.pyi"
     assert (stub.parent / "py.typed").is_file()
-    typed = {f.name for f in ast.parse(stub.read_text()).body if isinstance(f, ast.FunctionDef)}
+    typed = {f.name for f in ast.parse(stub.read_text()).body if isinstance(f, (ast.FunctionDef, ast.ClassDef))}
     assert typed == {n for n in dir(_tessera) if not n.startswith("_") and callable(getattr(_tessera, n))}
