@@ -35,6 +35,24 @@ impl Objective {
             Objective::Composite => "composite",
         }
     }
+    /// The rate a task in the system accrues cost at: its stream's holding cost [USD per
+    /// task-hour] (holding), or the slope 0.05 per hour of age of the composite's time cost.
+    pub fn weight(self, holding_cost: f64) -> f64 {
+        match self {
+            Objective::Holding => holding_cost,
+            Objective::Composite => 0.05,
+        }
+    }
+    /// The cost over [t1, t2] [µs] of the tasks in the system whose weights sum to `level` and
+    /// whose weight × arrival [h] sum to `level_arrival`: ∫ Σ w dt (holding) or ∫ Σ w (t − arrival) dt
+    /// (composite), in hours.
+    pub fn cost(self, level: f64, level_arrival: f64, t1: u64, t2: u64) -> f64 {
+        let (a, b) = (t1 as f64 / HOUR, t2 as f64 / HOUR);
+        match self {
+            Objective::Holding => level * (b - a),
+            Objective::Composite => level * (b * b - a * a) / 2.0 - level_arrival * (b - a),
+        }
+    }
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "holding" => Some(Objective::Holding),
@@ -59,7 +77,15 @@ pub struct Outcome {
     pub item_cost: f64,
 }
 
+/// [µs] per hour.
+pub(crate) const HOUR: f64 = 3.6e9;
+
 impl Outcome {
+    /// The composite's term when the label becomes final: +1 if right, −1 if the deadline was
+    /// missed, −0.1 × per-item pay [USD].
+    pub fn final_term(&self) -> f64 {
+        self.correct as u8 as f64 - self.missed as u8 as f64 - 0.1 * self.item_cost
+    }
     pub fn of(r: &TaskRecord, holding_cost: f64) -> Self {
         Outcome {
             arrival: r.arrival.0,
@@ -84,26 +110,21 @@ pub fn rewards(objective: Objective, at: &[u64], outcomes: &[Outcome], end: u64)
     }
     // The interval of time t: the last decision at or before t (None before the first).
     let owner = |t: u64| -> Option<usize> { at.partition_point(|&a| a <= t).checked_sub(1) };
-    let hour = 3.6e9;
     // Entries and exits of the tasks in the system, clamped to [first decision, end]: weight w
     // and w × arrival [h], so that the sweep integrates Σ w (holding) or Σ w (t − arrival)
     // (composite's time cost rate) between events.
-    let quadratic = objective == Objective::Composite;
     let mut events: Vec<(u64, f64, f64)> = Vec::with_capacity(2 * outcomes.len());
     for o in outcomes {
-        let weight = match objective {
-            Objective::Holding => o.holding_cost,
-            Objective::Composite => 0.05,
-        };
+        let weight = objective.weight(o.holding_cost);
         let (from, to) = (o.arrival.max(at[0]), o.left.unwrap_or(end).min(end));
         if weight != 0.0 && to > from {
-            let wa = weight * o.arrival as f64 / hour;
+            let wa = weight * o.arrival as f64 / HOUR;
             events.push((from, weight, wa));
             events.push((to, -weight, -wa));
         }
         if objective == Objective::Composite {
             if let Some(i) = o.final_at.filter(|&f| f <= end).and_then(owner) {
-                r[i] += o.correct as u8 as f64 - o.missed as u8 as f64 - 0.1 * o.item_cost;
+                r[i] += o.final_term();
             }
         }
     }
@@ -119,8 +140,7 @@ pub fn rewards(objective: Objective, at: &[u64], outcomes: &[Outcome], end: u64)
                 j += 1;
             }
             let next = events.get(j).map_or(stop, |e| e.0.min(stop));
-            let (t1, t2) = (t as f64 / hour, next as f64 / hour);
-            r[i] -= if quadratic { level * (t2 * t2 - t1 * t1) / 2.0 - level_arrival * (t2 - t1) } else { level * (t2 - t1) };
+            r[i] -= objective.cost(level, level_arrival, t, next);
             t = next;
         }
     }

@@ -16,7 +16,7 @@
 //! picking an annotator), so slot 0 is always first-come-first-served's pick: taking slot 0 at
 //! every step runs `fifo`.
 
-use crate::reward::{Objective, Outcome};
+use crate::reward::{Objective, Outcome, HOUR};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
@@ -38,7 +38,6 @@ pub const OBS_LEN: usize = MAX_CANDIDATES * PAIR + GLOBAL;
 /// a signed log ln(1 + |x|) of an f32 (at most ln(f32::MAX) ≈ 88.7).
 pub const OBS_BOUND: f32 = 89.0;
 
-const HOUR: f64 = 3.6e9;
 
 /// The decision as a fixed-size observation and its action mask (true: a candidate).
 pub fn padded(d: &Decision) -> (Vec<f32>, Vec<bool>) {
@@ -74,20 +73,8 @@ impl Accrual {
         Accrual { objective, holding, start: None, t: 0, level: 0.0, level_arrival: 0.0, reward: 0.0, pending: Vec::new(), last: 0 }
     }
 
-    fn weight(&self, stream: &str) -> f64 {
-        match self.objective {
-            Objective::Holding => self.holding.get(stream).copied().unwrap_or(0.0),
-            Objective::Composite => 0.05,
-        }
-    }
-
-    /// The cost of `level` (and `level_arrival`) over [t1, t2] µs.
-    fn cost(&self, level: f64, level_arrival: f64, t1: u64, t2: u64) -> f64 {
-        let (a, b) = (t1 as f64 / HOUR, t2 as f64 / HOUR);
-        match self.objective {
-            Objective::Holding => level * (b - a),
-            Objective::Composite => level * (b * b - a * a) / 2.0 - level_arrival * (b - a),
-        }
+    fn holding_cost(&self, stream: &str) -> f64 {
+        self.holding.get(stream).copied().unwrap_or(0.0)
     }
 
     fn advance(&mut self, to: u64) {
@@ -95,7 +82,7 @@ impl Accrual {
             return;
         }
         if self.start.is_some() {
-            self.reward -= self.cost(self.level, self.level_arrival, self.t, to);
+            self.reward -= self.objective.cost(self.level, self.level_arrival, self.t, to);
         }
         self.t = to;
     }
@@ -111,7 +98,7 @@ impl Accrual {
         let wa = w * arrival as f64 / HOUR;
         if let Some(start) = self.start {
             if at < self.t {
-                self.reward -= sign * self.cost(w, wa, at.max(start), self.t);
+                self.reward -= sign * self.objective.cost(w, wa, at.max(start), self.t);
             }
         }
         self.level += sign * w;
@@ -119,19 +106,19 @@ impl Accrual {
     }
 
     fn arrived(&mut self, at: u64, stream: &str) {
-        let w = self.weight(stream);
+        let w = self.objective.weight(self.holding_cost(stream));
         self.change(at, at, w, 1.0);
     }
 
     fn settled(&mut self, r: &TaskRecord) {
-        let w = self.weight(&r.stream);
-        let o = Outcome::of(r, 0.0);
+        let o = Outcome::of(r, self.holding_cost(&r.stream));
+        let w = self.objective.weight(o.holding_cost);
         if let Some(left) = o.left {
             self.last = self.last.max(left);
             self.change(left, o.arrival, w, -1.0);
         }
         if let (Objective::Composite, Some(f)) = (self.objective, o.final_at) {
-            self.pending.push((f, o.correct as u8 as f64 - o.missed as u8 as f64 - 0.1 * o.item_cost));
+            self.pending.push((f, o.final_term()));
         }
     }
 

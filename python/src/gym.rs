@@ -70,13 +70,11 @@ impl RoutingCore {
     fn new(path: Option<std::path::PathBuf>, scenario_json: Option<String>, builtin: Option<String>, set: Vec<String>, unset: Vec<String>, objective: &str) -> PyResult<Self> {
         let objective = Objective::parse(objective).ok_or_else(|| PyValueError::new_err(format!("objective {objective:?}: expected \"holding\" or \"composite\"")))?;
         let loaded = match (&path, &scenario_json, &builtin) {
-            (Some(p), _, _) => cli::load_scenario_with(p, &unset, &set),
-            (None, Some(j), _) => crate::sim::toml_text(j).and_then(|t| cli::load_scenario_text(&t, "<dict>", &unset, &set)),
             (None, None, Some(b)) => match SCENARIOS.iter().find(|s| s.0 == b) {
                 Some((name, text)) => cli::load_scenario_text(text, &format!("scenarios/bench/{name}.toml"), &unset, &set),
                 None => return Err(PyValueError::new_err(format!("no shipped scenario {b:?}; the shipped ones: {}", SCENARIOS.iter().map(|s| s.0).collect::<Vec<_>>().join(", ")))),
             },
-            (None, None, None) => return Err(PyValueError::new_err("no scenario")),
+            _ => crate::sim::load(path.as_deref(), scenario_json.as_deref(), &unset, &set),
         }
         .map_err(|e| PyValueError::new_err(format!("{e:#}")))?;
         Ok(RoutingCore { scenario: Arc::new(loaded.scenario), objective, warnings: loaded.warnings.iter().map(|w| w.to_string()).collect(), env: Mutex::new(None) })

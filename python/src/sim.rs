@@ -13,9 +13,18 @@ fn err(e: anyhow::Error) -> PyErr {
 }
 
 /// A scenario given as JSON (a Python dict) as TOML text for the scenario loader.
-pub(crate) fn toml_text(json: &str) -> anyhow::Result<String> {
+fn toml_text(json: &str) -> anyhow::Result<String> {
     let value: toml::Value = serde_json::from_str(json).map_err(|e| anyhow::anyhow!("the scenario dict cannot be TOML: {e}"))?;
     Ok(toml::to_string(&value)?)
+}
+
+/// A scenario from a file or from JSON text of a dict, with the CLI's --unset and --set.
+pub(crate) fn load(path: Option<&std::path::Path>, scenario_json: Option<&str>, unset: &[String], set: &[String]) -> anyhow::Result<tessera_scenarios::Loaded> {
+    match (path, scenario_json) {
+        (Some(p), _) => cli::load_scenario_with(p, unset, set),
+        (None, Some(j)) => cli::load_scenario_text(&toml_text(j)?, "<dict>", unset, set),
+        (None, None) => anyhow::bail!("no scenario"),
+    }
 }
 
 /// simulate(path, scenario_json, seed, replications, set, unset, tasks)
@@ -38,11 +47,7 @@ fn simulate<'py>(
     tasks: bool,
 ) -> PyResult<(String, Vec<String>, Option<Bound<'py, PyBytes>>)> {
     let out = py.detach(|| -> anyhow::Result<_> {
-        let loaded = match (&path, &scenario_json) {
-            (Some(p), _) => cli::load_scenario_with(p, &unset, &set)?,
-            (None, Some(j)) => cli::load_scenario_text(&toml_text(j)?, "<dict>", &unset, &set)?,
-            (None, None) => anyhow::bail!("no scenario"),
-        };
+        let loaded = load(path.as_deref(), scenario_json.as_deref(), &unset, &set)?;
         let (seed, reps) = cli::simulate::seed_and_replications(&loaded.scenario, seed, replications)?;
         let run = cli::simulate::simulate_in_memory(&loaded.scenario, seed, reps, tasks)?;
         Ok((run, loaded.warnings.iter().map(|w| w.to_string()).collect::<Vec<_>>()))

@@ -178,10 +178,8 @@ pub fn run(a: TrainArgs) -> Result<()> {
     if done >= a.iterations {
         bail!("the checkpoint at {} has {done} iterations already: ask for more with --iterations", a.out.display());
     }
-    let bar = ProgressBar::with_draw_target(Some((a.iterations - done) as u64), if a.quiet { ProgressDrawTarget::hidden() } else { ProgressDrawTarget::stderr() });
-    bar.set_style(ProgressStyle::with_template("{spinner} train [{bar:30}] {pos}/{len} iterations ({elapsed} / ~{eta}) {msg}").unwrap().progress_chars("=> "));
-    let out = a.out.clone();
-    let mut checkpoint = |p: &PolicyFile| -> Result<(), String> { write_atomic(&out, &p.to_bytes()).map_err(|e| format!("cannot write the checkpoint {}: {e}", out.display())) };
+    let bar = progress_bar((a.iterations - done) as u64, a.quiet, "train", "iterations");
+    let mut checkpoint = checkpointer(&a.out);
     let quiet = a.quiet;
     let bar2 = bar.clone();
     let mut progress = |it: &Iteration| {
@@ -195,6 +193,18 @@ pub fn run(a: TrainArgs) -> Result<()> {
     let policy = on_threads(a.threads, || train(&scenario, &cfg, start, &mut checkpoint, &mut progress))?;
     bar.finish_and_clear();
     finish(&a, &policy)
+}
+
+/// The bar of a training run: `len` steps named `unit`, hidden with --quiet.
+fn progress_bar(len: u64, quiet: bool, verb: &str, unit: &str) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(len), if quiet { ProgressDrawTarget::hidden() } else { ProgressDrawTarget::stderr() });
+    bar.set_style(ProgressStyle::with_template(&format!("{{spinner}} {verb} [{{bar:30}}] {{pos}}/{{len}} {unit} ({{elapsed}} / ~{{eta}}) {{msg}}")).unwrap().progress_chars("=> "));
+    bar
+}
+
+/// Writes each checkpoint to `out` (atomically).
+fn checkpointer(out: &Path) -> impl FnMut(&PolicyFile) -> Result<(), String> + '_ {
+    move |p: &PolicyFile| write_atomic(out, &p.to_bytes()).map_err(|e| format!("cannot write the checkpoint {}: {e}", out.display()))
 }
 
 /// Runs `work` on `threads` worker threads (default: rayon's global pool).
@@ -267,10 +277,8 @@ fn run_es(a: TrainArgs, scenario: tessera_engine::spec::Scenario, resumed: Optio
         bail!("the starting policy has {done} generations of evolution strategies already: ask for more with --iterations");
     }
     let cfg = EsConfig { objective, generations: a.iterations, pairs: a.pairs as usize, seeds: a.episodes.unwrap_or(4) as usize, validation: a.validation as usize, sigma: a.sigma as f32, lr, seed: a.seed };
-    let bar = ProgressBar::with_draw_target(Some((a.iterations - done) as u64), if a.quiet { ProgressDrawTarget::hidden() } else { ProgressDrawTarget::stderr() });
-    bar.set_style(ProgressStyle::with_template("{spinner} evolve [{bar:30}] {pos}/{len} generations ({elapsed} / ~{eta}) {msg}").unwrap().progress_chars("=> "));
-    let out = a.out.clone();
-    let mut checkpoint = |p: &PolicyFile| -> Result<(), String> { write_atomic(&out, &p.to_bytes()).map_err(|e| format!("cannot write the checkpoint {}: {e}", out.display())) };
+    let bar = progress_bar((a.iterations - done) as u64, a.quiet, "evolve", "generations");
+    let mut checkpoint = checkpointer(&a.out);
     let (quiet, bar2) = (a.quiet, bar.clone());
     let mut progress = |g: &Generation| {
         bar2.inc(1);
