@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `tessera plan` on the shipped scenarios, against the scenario as shipped and a uniform overlap
 # of 3: weekly cost, and whether each meets the same targets (accuracy and share finished within
-# the turnaround, per stream, at their 95% CI bounds, 5 replications).
+# the turnaround, per stream, at their 95% CI bounds, 5 replications), all three over the same
+# steady-state window the plan is checked on (the plan's run.warmup / run.horizon overrides).
 #   benches/plan_savings.sh
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -9,20 +10,24 @@ cd "$root"
 cargo build --release --quiet --bin tessera
 bin="$root/target/release/tessera"
 tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
-echo "| scenario | targets | plan [USD/week] | plan meets | as shipped [USD/week] | shipped meets | overlap 3 [USD/week] | overlap 3 meets | saving vs shipped |"
-echo "|---|---|---:|---|---:|---|---:|---|---:|"
-for spec in "mmc 0.9 2d" "ecommerce-surge 0.9 2d" "llm-preference 0.85 4d" "medical-imaging 0.9 4d"; do
+echo "| scenario | targets | plan [USD/week] | plan meets | as shipped [USD/week] | shipped meets | overlap 3 [USD/week] | overlap 3 meets | saving vs shipped | simulated vs predicted cost | simulated vs predicted throughput, per stream |"
+echo "|---|---|---:|---|---:|---|---:|---|---:|---:|---|"
+for spec in "mmc mmc 0.9 2d" "ecommerce-surge ecommerce-surge 0.9 2d" "llm-preference llm-preference 0.85 4d" "medical-imaging medical-imaging 0.9 4d" \
+            "medical-imaging,--shifts medical-imaging 0.9 4d scenarios/shifts/weekdays-and-weekend.csv" \
+            "medical-imaging,--shifts,2d medical-imaging 0.9 2d scenarios/shifts/weekdays-and-weekend.csv"; do
   set -- $spec
-  s="scenarios/$1.toml"
-  "$bin" plan "$s" --target-accuracy "$2" --within "$3" -q -o "$tmp/$1-plan"
-  streams=$(python3 -c "import json;print(' '.join(json.load(open('$tmp/$1-plan/plan.json'))['streams']))")
-  sets=(); for st in $streams; do sets+=(--set "streams.$st.turnaround=$3"); done
-  "$bin" simulate "$s" -q -r 5 --tasks none "${sets[@]}" -o "$tmp/$1-shipped"
-  "$bin" simulate "$s" -q -r 5 --tasks none "${sets[@]}" --set quality.overlap=3 -o "$tmp/$1-o3" || true
-  python3 - "$tmp" "$1" "$2" "$3" <<'PY'
+  label="$1"; s="scenarios/$2.toml"; dir="$tmp/${label//,/_}"
+  extra=(); [ -n "${5:-}" ] && extra=(--shifts "$5")
+  "$bin" plan "$s" --target-accuracy "$3" --within "$4" "${extra[@]}" -q -o "$dir-plan"
+  streams=$(python3 -c "import json;print(' '.join(json.load(open('$dir-plan/plan.json'))['streams']))")
+  sets=(); for st in $streams; do sets+=(--set "streams.$st.turnaround=$4"); done
+  for w in $(python3 -c "import json;print(' '.join(o for o in json.load(open('$dir-plan/plan.json'))['rounds'][-1]['overrides'] if o.startswith('run.')))"); do sets+=(--set "$w"); done
+  "$bin" simulate "$s" -q -r 5 --tasks none "${sets[@]}" -o "$dir-shipped"
+  "$bin" simulate "$s" -q -r 5 --tasks none "${sets[@]}" --set quality.overlap=3 -o "$dir-o3" || true
+  python3 - "$dir" "$label" "$3" "$4" <<'PY'
 import json, sys
-tmp, name, acc, within = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
-plan = json.load(open(f"{tmp}/{name}-plan/plan.json"))
+dir, name, acc, within = sys.argv[1], sys.argv[2].replace(",", " "), float(sys.argv[3]), sys.argv[4]
+plan = json.load(open(f"{dir}-plan/plan.json"))
 last = plan["rounds"][-1]
 def judge(path):
     try:
@@ -35,9 +40,11 @@ def judge(path):
         ok &= f["accuracy"]["ci95_low"] is not None and f["accuracy"]["ci95_low"] >= acc
         ok &= f["completion_within_target"]["ci95_low"] is not None and f["completion_within_target"]["ci95_low"] >= 0.95
     return sum(week) / len(week), "yes" if ok else "no"
-c_ship, m_ship = judge(f"{tmp}/{name}-shipped")
-c_o3, m_o3 = judge(f"{tmp}/{name}-o3")
+c_ship, m_ship = judge(f"{dir}-shipped")
+c_o3, m_o3 = judge(f"{dir}-o3")
 c_plan = last["simulated_cost_week"][0]
-print(f"| {name} | accuracy ≥ {acc}, 95% within {within} | {c_plan:,.0f} | {'yes' if plan['met'] else 'no'} | {c_ship:,.0f} | {m_ship} | {c_o3:,.0f} | {m_o3} | {(1 - c_plan / c_ship) * 100:+.0f}% |")
+pred = last["solved"]["cost_week"]
+tp = [f"{s / p - 1:+.1%}" for s, p in zip(last["simulated_throughput"], last["solved"]["throughput"])]
+print(f"| {name} | accuracy ≥ {acc}, 95% within {within} | {c_plan:,.0f} | {'yes' if plan['met'] else 'no'} | {c_ship:,.0f} | {m_ship} | {c_o3:,.0f} | {m_o3} | {(1 - c_plan / c_ship) * 100:+.0f}% | {c_plan / pred - 1:+.1%} | {' '.join(tp)} |")
 PY
 done

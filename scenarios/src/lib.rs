@@ -10,11 +10,13 @@ mod error;
 mod load;
 mod locate;
 mod overrides;
+mod split;
 mod validate;
 mod validate_workflow;
 
 pub use error::{Issue, ScenarioError};
 pub use load::{apply_overrides, load_file, load_file_with, load_str, load_str_with, Loaded, MAX_SCENARIO_BYTES};
+pub use split::{split_pools, PoolCopy};
 pub use validate::Known;
 
 /// Directory of the shipped scenario library (this crate's folder).

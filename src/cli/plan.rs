@@ -13,14 +13,19 @@ per stream meet an accuracy target and a turnaround target at the lowest cost, a
 
 The model (tessera-planner, documented in README.md): arrival rates from the scenario, hours per \
 label from its declared service times, the accuracy of majority vote at each overlap level from \
-its pools' accuracy models (exact for that model), pay per hour of shift or per item. A MILP \
+its pools' accuracy models (exact for that model), pay per hour of shift or per item. Where that \
+formula does not describe the scenario (weighted aggregation, dynamic overlap, quality rules that \
+ban), accuracy and labels per task at each overlap level come from short simulations of each pool \
+labelling alone (--estimate-horizon, --estimate-replications), cached in DIR/estimates.json so \
+that planning again simulates nothing. A MILP \
 (good_lp with microlp) picks the headcounts (integers, at least 1, at most --max-scale times the \
 scenario's), one overlap level per stream and which pool labels what, at the lowest weekly cost, \
 with the pools loaded at most --utilization of their on-shift time (room for queueing). Every \
 target has a slack, so an impossible target is named with how far it is out of reach.
 
 Then the closed loop: the plan is written as DIR/plan.toml (the scenario with the plan's \
-overrides), simulated with replications, and each target is checked at its 95% CI bound \
+overrides), simulated with replications over a steady-state week (warm-up at least --within, \
+window at least 7 days: the model is a weekly one), and each target is checked at its 95% CI bound \
 (accuracy and the share finished within --within: lower bound; cost: upper bound). A missed \
 accuracy raises that stream's target in the MILP; a missed turnaround lowers the utilisation of \
 the pools that serve it; up to --rounds rounds. DIR/plan.json has every round, the marginal \
@@ -69,6 +74,19 @@ pub struct PlanArgs {
     pub replications: u32,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Simulated time of each accuracy estimate (weighted aggregation, dynamic overlap, rules);
+    /// its first quarter is warm-up
+    #[arg(long, value_parser = parse_dur, default_value = "2d")]
+    pub estimate_horizon: tessera_engine::time::Dur,
+    /// Replications of each accuracy estimate
+    #[arg(long, default_value_t = 2)]
+    pub estimate_replications: u32,
+    /// Shift patterns (the CSV `tessera staffing --shifts` reads): plan the headcount of each pool
+    /// per weekly shift tour (pattern × start time) instead of on the pool's own calendar; the
+    /// plan's scenario has one pool per staffed tour, named <pool>@<pattern>. A review pool keeps
+    /// its calendar
+    #[arg(long, value_name = "FILE")]
+    pub shifts: Option<PathBuf>,
     /// Change a scenario field before planning (repeatable), as in simulate
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
@@ -93,6 +111,9 @@ pub fn run(a: PlanArgs) -> Result<()> {
     if !(a.utilization > 0.0 && a.utilization <= 1.0) || !(a.max_scale >= 1.0 && a.max_scale <= 100.0) {
         bail!("--utilization must be in (0, 1] and --max-scale in [1, 100]");
     }
+    if a.estimate_horizon.0 < tessera_engine::time::US_PER_HOUR || a.estimate_replications == 0 || a.estimate_replications > 100 {
+        bail!("--estimate-horizon must be at least 1h and --estimate-replications between 1 and 100");
+    }
     if a.levels.is_empty() || a.levels.iter().any(|&k| k == 0 || k > 15) || a.replications < 2 || a.replications > 1000 || a.rounds > 20 {
         bail!("--levels must be between 1 and 15, --replications between 2 and 1000, --rounds at most 20");
     }
@@ -116,24 +137,81 @@ pub fn run(a: PlanArgs) -> Result<()> {
         rounds: a.rounds,
         replications: a.replications,
         seed: a.seed,
+        estimate: plan::estimate::Settings { horizon: a.estimate_horizon, replications: a.estimate_replications, seed: a.seed },
+    };
+    let split = match &a.shifts {
+        Some(path) => {
+            let csv = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let shifts = tessera_planner::shifts::read_shifts(&csv, &path.display().to_string()).map_err(anyhow::Error::msg)?;
+            let tours = plan::tours::tours(&shifts);
+            if tours.is_empty() {
+                bail!("{}: no shift pattern gives a working tour", path.display());
+            }
+            let keep: Vec<String> = base.quality.review.iter().map(|r| r.pool.clone()).collect();
+            Some(plan::tours::split(&base, &tours, &keep))
+        }
+        None => None,
     };
     let all = |sets: &[String]| -> Vec<String> { a.set.iter().cloned().chain(sets.iter().cloned()).collect() };
+    // The plan's scenario text and the overrides still to apply: with --shifts, each split pool
+    // becomes one pool per staffed tour (its headcount taken from the overrides).
+    let plan_text = |sets: &[String]| -> Result<(String, Vec<String>), String> {
+        let Some(sp) = &split else { return Ok((text.clone(), all(sets))) };
+        let mut rest = Vec::new();
+        let mut copies: Vec<(usize, Vec<tessera_scenarios::PoolCopy>)> = Vec::new();
+        let mut counts = std::collections::HashMap::new();
+        for o in sets {
+            match (0..sp.scenario.pools.len()).find(|&q| sp.tour[q].is_some() && o.starts_with(&format!("pools.{}.count=", sp.scenario.pool_name(q)))) {
+                Some(q) => {
+                    counts.insert(q, o.rsplit('=').next().and_then(|n| n.parse::<i64>().ok()).unwrap_or(0));
+                }
+                None => rest.push(o.clone()),
+            }
+        }
+        for (q, t) in sp.tour.iter().enumerate() {
+            let (Some(t), Some(&n)) = (t, counts.get(&q)) else { continue };
+            let g = sp.group[q];
+            if !copies.iter().any(|(p, _)| *p == g) {
+                copies.push((g, Vec::new()));
+            }
+            if n > 0 {
+                let c = tessera_scenarios::PoolCopy { name: sp.scenario.pool_name(q), shifts: t.calendar.clone(), count: n };
+                copies.iter_mut().find(|(p, _)| *p == g).expect("pushed above").1.push(c);
+            }
+        }
+        let split_text = tessera_scenarios::split_pools(&text, &origin, &copies).map_err(|e| e.to_string())?;
+        Ok((split_text, all(&rest)))
+    };
     let apply = |sets: &[String]| -> Result<tessera_engine::spec::Scenario, String> {
-        let mut s = tessera_scenarios::load_str(&text, &origin, &all(sets), &known).map_err(|e| format!("the plan is not a valid scenario: {e}"))?;
+        let (t, sets) = plan_text(sets)?;
+        let mut s = tessera_scenarios::load_str(&t, &origin, &sets, &known).map_err(|e| format!("the plan is not a valid scenario: {e}"))?;
         s.name = Some(format!("{name}-plan"));
         Ok(s)
     };
     let routing = base.routing.clone();
     let make_router = move || tessera_policies::router_for(&routing).expect("validated policy name");
     let quiet = a.quiet;
-    let outcome = plan::plan(&base, &targets, &make_router, &apply, &mut |m| if !quiet { eprintln!("plan: {m}") }).map_err(anyhow::Error::msg)?;
+    // Accuracy estimates simulated before (for another plan of the same scenario) are reused.
+    let cache_path = out.join("estimates.json");
+    let mut cache = match std::fs::read_to_string(&cache_path) {
+        Ok(t) => plan::estimate::Cache::parse(&t).unwrap_or_else(|| {
+            eprintln!("plan: {} is not an estimate cache of this version; it will be rewritten", cache_path.display());
+            plan::estimate::Cache::default()
+        }),
+        Err(_) => plan::estimate::Cache::default(),
+    };
+    let outcome = plan::plan(&base, &targets, split.as_ref(), &mut cache, &make_router, &apply, &mut |m| if !quiet { eprintln!("plan: {m}") }).map_err(anyhow::Error::msg)?;
+    if outcome.estimates.as_ref().is_some_and(|e| e.simulated > 0) {
+        tessera_reports::write_summary_json(&cache_path, &serde_json::to_value(&cache)?)?;
+    }
     let (model, ask) = (&outcome.model, outcome.ask.clone());
     let last = outcome.rounds.last();
     let marginals = last.map(|r| plan::marginals(model, &ask, &r.solved)).unwrap_or_default();
     let grid: Vec<f64> = (80..=99).map(|x| x as f64 / 100.0).collect();
     let frontier = if a.pareto { plan::pareto(model, &ask, &grid) } else { Vec::new() };
     if let Some(r) = last {
-        let plan_text = tessera_scenarios::apply_overrides(&text, &origin, &all(&r.overrides)).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let (t, sets) = plan_text(&r.overrides).map_err(anyhow::Error::msg)?;
+        let plan_text = tessera_scenarios::apply_overrides(&t, &origin, &sets).map_err(|e| anyhow::anyhow!("{e}"))?;
         let header = format!("# Written by `tessera plan` from {origin}: --target-accuracy {} --within {} (share {}).\n# The plan's overrides: {}\n", a.target_accuracy, a.within, a.completion_share, r.overrides.join(" "));
         std::fs::write(out.join("plan.toml"), header + &plan_text).with_context(|| format!("cannot write {}", out.join("plan.toml").display()))?;
     }
@@ -145,6 +223,7 @@ pub fn run(a: PlanArgs) -> Result<()> {
         "infeasible": outcome.infeasible,
         "streams": model.streams, "pools": model.pools,
         "rounds": outcome.rounds,
+        "estimates": outcome.estimates,
         "marginal_values_usd_week": marginals,
         "pareto": frontier.iter().map(|(acc, c)| serde_json::json!({ "accuracy": acc, "cost_usd_week": c })).collect::<Vec<_>>(),
     });
@@ -157,12 +236,26 @@ pub fn run(a: PlanArgs) -> Result<()> {
         if let Some(r) = last {
             let s = &r.solved;
             let _ = writeln!(o, "{} plan after {} round{} · targets: accuracy ≥ {:.3}, {:.0}% within {} (95% CI bounds)", if outcome.met { "MET:" } else { "NOT MET:" }, outcome.rounds.len(), if outcome.rounds.len() == 1 { "" } else { "s" }, a.target_accuracy, a.completion_share * 100.0, a.within);
-            for (p, n) in model.pools.iter().zip(&s.headcount) {
-                let i = model.pools.iter().position(|x| x == p).unwrap_or(0);
-                let _ = writeln!(o, "  pool {p:<16} {n:>4} annotators (scenario: {}), planned utilisation {:.0}%", model.count[i], s.utilization[i].max(0.0) * 100.0);
+            for (i, (p, n)) in model.pools.iter().zip(&s.headcount).enumerate() {
+                match split.as_ref().and_then(|sp| sp.tour[i].as_ref().map(|t| (t, sp.group[i]))) {
+                    Some(_) if *n == 0 => {}
+                    Some((t, g)) => {
+                        let _ = writeln!(o, "  pool {p:<16} {n:>4} annotators on {} (scenario's pool: {}), planned utilisation {:.0}%", t.calendar.join(" + "), base.pools[g].count, s.utilization[i].max(0.0) * 100.0);
+                    }
+                    None => {
+                        let _ = writeln!(o, "  pool {p:<16} {n:>4} annotators (scenario: {}), planned utilisation {:.0}%", model.count[i], s.utilization[i].max(0.0) * 100.0);
+                    }
+                }
             }
             for (i, st) in model.streams.iter().enumerate() {
                 let _ = writeln!(o, "  stream {st:<14} overlap {}, {:.1} tasks/h, predicted accuracy {:.3}", s.overlap[i], s.throughput[i], s.accuracy[i]);
+            }
+            if let Some(e) = &outcome.estimates {
+                let _ = writeln!(o, "  accuracy and labels per task by simulation ({}): {} estimates simulated, {} from {}/estimates.json", e.reasons.join(", "), e.simulated, e.from_cache, out.display());
+            }
+            for (i, st) in model.streams.iter().enumerate() {
+                let (m, t) = (s.throughput[i], r.simulated_throughput.get(i).copied().unwrap_or(f64::NAN));
+                let _ = writeln!(o, "  throughput       stream {st}: predicted {m:.1} tasks/h, simulated {t:.1} ({:+.1}%)", (t / m - 1.0) * 100.0);
             }
             let (wm, wh) = r.simulated_cost_week;
             let _ = writeln!(o, "  cost             predicted ${:.0}/week, simulated ${wm:.0} ± {wh:.0}/week ({:+.1}%)", s.cost_week, (wm / s.cost_week - 1.0) * 100.0);

@@ -55,6 +55,10 @@ pub struct StreamTally {
     /// Still open at the end.
     pub unfinished: u64,
     pub correct: u64,
+    /// Labels behind the final labels of completed tasks.
+    pub labels_used: u64,
+    /// Final labels given inside the window, whatever the task's arrival time.
+    pub finals_in_window: u64,
     pub deadline_misses: u64,
     /// [s] arrival → final label of completed tasks (the run's is the merge of its streams').
     pub tis: Quantiles,

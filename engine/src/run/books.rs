@@ -293,6 +293,7 @@ impl Books {
                     self.monitor.stream_count(p.stream, now, false);
                     if in_window {
                         self.monitor.finals_in_window += 1;
+                        self.monitor.by_stream[p.stream as usize].finals_in_window += 1;
                     }
                     self.monitor.series.final_label(now);
                     self.bias.final_label(p.stream, self.streams[p.stream as usize].classes, labels, in_window);
@@ -326,7 +327,9 @@ impl Books {
                     p.fin = None;
                     if in_window {
                         self.monitor.reopened += 1;
-                        self.monitor.finals_in_window -= self.monitor.in_window(final_at) as u64;
+                        let was = self.monitor.in_window(final_at) as u64;
+                        self.monitor.finals_in_window -= was;
+                        self.monitor.by_stream[p.stream as usize].finals_in_window -= was;
                     }
                     self.monitor.stream_count(p.stream, now, true);
                 }
@@ -384,6 +387,7 @@ impl Books {
             let st = &mut m.by_stream[p.stream as usize];
             st.completions += 1;
             st.correct += correct as u64;
+            st.labels_used += fin.used as u64;
             st.deadline_misses += missed as u64;
             st.tis.add(tis.secs());
             st.turnaround_known += 1;

@@ -109,9 +109,13 @@ pub struct StreamFigures {
     /// Left unserved (queue patience, `streams.patience`), and their share of the arrivals.
     pub left_unserved: u64,
     pub p_left_unserved: f64,
-    /// [tasks/h] over the window.
+    /// [tasks/h] over the window: arrivals, and completions of those arrivals.
     pub arrival_rate_per_hour: f64,
     pub throughput_per_hour: f64,
+    /// [tasks/h] final labels given inside the window, whatever the task's arrival time (the
+    /// departure rate: in a steady state it equals the arrival rate, where `throughput_per_hour`
+    /// falls short by the window's tasks still in flight at its end).
+    pub final_rate_per_hour: f64,
     /// [s] the stream's turnaround target, and the share of its tasks (of known outcome)
     /// finished within it.
     pub turnaround_target_s: f64,
@@ -124,6 +128,8 @@ pub struct StreamFigures {
     pub time_in_system_s: Spread,
     pub tasks_in_system_mean: f64,
     pub accuracy: f64,
+    /// Labels behind each final label of a completed task, on average.
+    pub mean_overlap: f64,
     pub deadline_misses: u64,
     pub deadline_miss_rate: f64,
     /// Share of the offered load the workforce can serve at all (fluid bound, max-min fair
@@ -302,6 +308,7 @@ fn stream_figures(t: &StreamTally, window_h: f64, target: u64, in_system: f64, s
         p_left_unserved: ratio(t.left_unserved as f64, t.arrivals as f64),
         arrival_rate_per_hour: ratio(t.arrivals as f64, window_h),
         throughput_per_hour: ratio(t.completions as f64, window_h),
+        final_rate_per_hour: ratio(t.finals_in_window as f64, window_h),
         turnaround_target_s: target as f64 / 1e6,
         completion_within_target: ratio(t.turnaround_met as f64, t.turnaround_known as f64),
         start_within_target: ratio(t.start_met as f64, t.start_known as f64),
@@ -309,6 +316,7 @@ fn stream_figures(t: &StreamTally, window_h: f64, target: u64, in_system: f64, s
         time_in_system_s: Spread::of(&t.tis),
         tasks_in_system_mean: in_system,
         accuracy: ratio(t.correct as f64, t.completions as f64),
+        mean_overlap: ratio(t.labels_used as f64, t.completions as f64),
         deadline_misses: t.deadline_misses,
         deadline_miss_rate: ratio(t.deadline_misses as f64, t.arrivals as f64),
         servable_share: servable,

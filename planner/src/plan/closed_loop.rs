@@ -1,13 +1,22 @@
 //! The closed loop: solve, write the plan as a scenario, simulate it with replications, and for
 //! each target check the bound of its 95% CI (lower for accuracy and completion, upper for cost).
-//! A missed accuracy raises that stream's target in the MILP by the shortfall; a missed
+//! A missed accuracy raises that stream's target in the MILP by the shortfall (and, when that
+//! brings back the same plan, which would simulate the same, to the target plus the model's
+//! optimism: predicted accuracy minus the simulated lower bound); a missed
 //! turnaround lowers the utilisation cap of the pools that serve the stream; then solve again,
 //! for a bounded number of rounds.
+//!
+//! The planning model is a weekly steady state, so the plan is simulated over one: its warm-up
+//! is at least the turnaround target (the window opens with the backlog a running operation
+//! carries, not an empty queue) and its window at least a week (every hour of the week's
+//! arrivals). Without this, a short horizon ends with a turnaround's worth of work in flight,
+//! unpaid and unfinished, and the simulated cost and throughput fall short of the week's.
 
-use super::{infeasible, milp, overrides, Model, Solved, Targets};
+use super::{estimate, infeasible, milp, overrides, tours::Split, Model, Solved, Targets};
 use tessera_engine::metrics::stats::mean_ci;
 use tessera_engine::run::{run_replications, Keep, RouterFactory, Summary};
 use tessera_engine::spec::Scenario;
+use tessera_engine::time::{Dur, US_PER_DAY};
 
 /// One target checked on the simulated plan.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -28,7 +37,8 @@ pub struct Round {
     pub verdicts: Vec<Verdict>,
     /// [USD/week] simulated mean and CI.
     pub simulated_cost_week: (f64, f64),
-    /// [tasks/h] simulated throughput per stream (mean).
+    /// [tasks/h] simulated throughput per stream (mean): final labels given in the window (the
+    /// departure rate, which the fluid model's throughput predicts in a steady state).
     pub simulated_throughput: Vec<f64>,
 }
 
@@ -42,6 +52,8 @@ pub struct Outcome {
     pub infeasible: Option<String>,
     /// What the MILP was last asked (targets as the loop tightened them).
     pub ask: super::Ask,
+    /// Where accuracy and labels per task came from simulation instead of the formula.
+    pub estimates: Option<estimate::Report>,
     /// The planning model it was solved on (for marginal values and the frontier).
     #[serde(skip)]
     pub model: Model,
@@ -54,22 +66,67 @@ fn ci(xs: &[f64]) -> (f64, f64) {
     mean_ci(xs, 0.95)
 }
 
+/// `run.warmup` and `run.horizon` overrides that make the simulated window a steady-state week
+/// (see the module doc); none when the scenario's already is.
+pub fn window_overrides(s: &Scenario, within: Dur) -> Vec<String> {
+    let Some(horizon) = s.run.horizon else { return Vec::new() };
+    let warmup = s.run.warmup.max(within);
+    let window = Dur(horizon.0.saturating_sub(s.run.warmup.0)).max(Dur(7 * US_PER_DAY));
+    let mut v = Vec::new();
+    if warmup != s.run.warmup {
+        v.push(format!("run.warmup=\"{warmup}\""));
+    }
+    let end = Dur(warmup.0.saturating_add(window.0));
+    if end != horizon {
+        v.push(format!("run.horizon=\"{end}\""));
+    }
+    v
+}
+
 /// Plans `s` for `t`. `apply` turns `--set` overrides into the plan's scenario (the CLI loads the
 /// scenario file with them, so the plan is validated like any scenario).
-pub fn plan(s: &Scenario, t: &Targets, make_router: RouterFactory, apply: &dyn Fn(&[String]) -> Result<Scenario, String>, progress: &mut dyn FnMut(&str)) -> Result<Outcome, String> {
-    let m = Model::of(s, &t.levels, t.within)?;
-    let mut ask = t.ask(&m);
+/// With `split` (`--shifts`), the MILP plans its pools, one per shift tour of the original
+/// pools; accuracy estimates are made on the original pools and shared by their tours.
+pub fn plan(s: &Scenario, t: &Targets, split: Option<&Split>, cache: &mut estimate::Cache, make_router: RouterFactory, apply: &dyn Fn(&[String]) -> Result<Scenario, String>, progress: &mut dyn FnMut(&str)) -> Result<Outcome, String> {
+    let mut base = Model::of(s, &t.levels, t.within)?;
+    let mut m = match split {
+        Some(sp) => Model::of(&sp.scenario, &t.levels, t.within)?,
+        None => base.clone(),
+    };
+    let mut ask = t.ask(&m, split);
     let mut rounds = Vec::new();
     if let Some(why) = super::unreachable(&m, t) {
-        return Ok(Outcome { rounds, met: false, infeasible: Some(why), ask, model: m });
+        return Ok(Outcome { rounds, met: false, infeasible: Some(why), ask, estimates: None, model: m });
     }
+    let estimates = estimate::apply(s, &mut base, &t.estimate, cache, make_router, progress)?;
+    let group = |q: usize| split.map_or(q, |sp| sp.group[q]);
+    for i in 0..m.streams.len() {
+        for q in 0..m.pools.len() {
+            m.accuracy[i][q] = base.accuracy[i][group(q)].clone();
+            m.labels[i][q] = base.labels[i][group(q)].clone();
+        }
+    }
+    let window = window_overrides(s, t.within);
+    // Per stream whose accuracy the last round missed: the target plus the model's optimism.
+    let mut optimistic: Vec<Option<f64>> = vec![None; m.streams.len()];
     for round in 0..t.rounds.max(1) {
         progress(&format!("round {}: solving the MILP", round + 1));
-        let solved = milp::solve(&m, &ask)?;
-        if let Some(why) = infeasible(&m, &solved) {
-            return Ok(Outcome { rounds, met: false, infeasible: Some(why), ask, model: m });
+        let mut solved = milp::solve(&m, &ask)?;
+        let same = |r: &Round| r.solved.headcount == solved.headcount && r.solved.overlap == solved.overlap;
+        if rounds.last().is_some_and(same) && optimistic.iter().any(Option::is_some) {
+            for (a, o) in ask.accuracy.iter_mut().zip(&optimistic) {
+                if let Some(o) = o {
+                    *a = a.max(o.min(1.0));
+                }
+            }
+            solved = milp::solve(&m, &ask)?;
         }
-        let sets = overrides(&m, &solved, t);
+        if let Some(why) = infeasible(&m, &solved) {
+            let why = if round > 0 { format!("after round {round}'s simulation raised the targets it missed: {why}") } else { why };
+            return Ok(Outcome { rounds, met: false, infeasible: Some(why), ask, estimates, model: m });
+        }
+        let mut sets = overrides(&m, &solved, t);
+        sets.extend(window.iter().cloned());
         let scenario = apply(&sets)?;
         progress(&format!("round {}: simulating the plan ({} replications)", round + 1, t.replications));
         let runs = run_replications(&scenario, make_router, t.seed, t.replications, Keep::default(), &|_, _| {})?;
@@ -82,8 +139,10 @@ pub fn plan(s: &Scenario, t: &Targets, make_router: RouterFactory, apply: &dyn F
             let (am, ah) = ci(&get(|f| f.accuracy));
             let lo = am - ah.max(0.0);
             let met = lo >= t.accuracy;
+            optimistic[i] = None;
             if !met {
                 tighten_acc[i] = t.accuracy - lo + 0.005;
+                optimistic[i] = Some(t.accuracy + (solved.accuracy[i] - lo).max(0.0) + 0.002);
             }
             verdicts.push(Verdict { target: format!("accuracy of stream {name:?}"), goal: t.accuracy, mean: am, ci95_low: lo, ci95_high: am + ah.max(0.0), met });
             let (cm, ch) = ci(&get(|f| f.completion_within_target));
@@ -98,11 +157,11 @@ pub fn plan(s: &Scenario, t: &Targets, make_router: RouterFactory, apply: &dyn F
             let hi = wm + wh.max(0.0);
             verdicts.push(Verdict { target: "cost per week [USD]".into(), goal: b, mean: wm, ci95_low: wm - wh.max(0.0), ci95_high: hi, met: hi <= b });
         }
-        let throughput = m.streams.iter().map(|name| sums.iter().map(|x| x.streams.get(name).map_or(0.0, |f| f.throughput_per_hour)).sum::<f64>() / sums.len().max(1) as f64).collect();
+        let throughput = m.streams.iter().map(|name| sums.iter().map(|x| x.streams.get(name).map_or(0.0, |f| f.final_rate_per_hour)).sum::<f64>() / sums.len().max(1) as f64).collect();
         let met = verdicts.iter().all(|v| v.met);
         rounds.push(Round { overrides: sets, solved: solved.clone(), verdicts, simulated_cost_week: (wm, wh), simulated_throughput: throughput });
         if met {
-            return Ok(Outcome { rounds, met: true, infeasible: None, ask, model: m });
+            return Ok(Outcome { rounds, met: true, infeasible: None, ask, estimates, model: m });
         }
         for i in 0..m.streams.len() {
             ask.accuracy[i] = (ask.accuracy[i] + tighten_acc[i]).min(1.0);
@@ -115,5 +174,5 @@ pub fn plan(s: &Scenario, t: &Targets, make_router: RouterFactory, apply: &dyn F
             }
         }
     }
-    Ok(Outcome { rounds, met: false, infeasible: None, ask, model: m })
+    Ok(Outcome { rounds, met: false, infeasible: None, ask, estimates, model: m })
 }

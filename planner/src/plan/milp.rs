@@ -1,6 +1,7 @@
 //! The plan as a mixed-integer programme (good_lp, microlp; HiGHS would be a feature).
 //!
-//! Variables: headcount n_p per pool (integer, 1 ≤ n_p ≤ max_scale × the scenario's count),
+//! Variables: headcount n_p per pool (integer, 1 ≤ n_p ≤ max_scale × the scenario's count; with
+//! `--shifts`, per shift tour of a pool, 0 ≤ n_p, the pool's tours together in [1, its ceiling]),
 //! overlap choice z_ik per stream and level (binary, one level per stream), tasks per hour
 //! x_ipk of stream i labelled by pool p at level k (continuous), and slacks: u_i tasks/h left
 //! unserved, s_i accuracy points short (× tasks/h), b dollars over budget.
@@ -27,8 +28,12 @@ pub struct Ask {
     pub cap: Vec<f64>,
     pub budget_week: Option<f64>,
     pub min_wage: Option<f64>,
-    /// Headcount ceiling per pool.
+    /// Headcount ceiling and floor per pool.
     pub most: Vec<i64>,
+    pub least: Vec<i64>,
+    /// Pools split into shift tours (`tours`): their members and the ceiling they share; each
+    /// group's headcount is at least 1.
+    pub groups: Vec<(Vec<usize>, i64)>,
 }
 
 /// The MILP's answer.
@@ -56,7 +61,7 @@ const PENALTY: f64 = 1e7;
 pub fn solve(m: &Model, ask: &Ask) -> Result<Solved, String> {
     let (ns, np, nk) = (m.streams.len(), m.pools.len(), m.levels.len());
     let mut vars = variables!();
-    let n: Vec<Variable> = (0..np).map(|p| vars.add(variable().integer().min(1.0).max(ask.most[p].max(1) as f64))).collect();
+    let n: Vec<Variable> = (0..np).map(|p| vars.add(variable().integer().min(ask.least[p].max(0) as f64).max(ask.most[p].max(ask.least[p]).max(1) as f64))).collect();
     let z: Vec<Vec<Variable>> = (0..ns).map(|_| (0..nk).map(|_| vars.add(variable().binary())).collect()).collect();
     let x: Vec<Vec<Vec<Option<Variable>>>> =
         (0..ns).map(|i| (0..np).map(|p| (0..nk).map(|_| m.hours[i][p].map(|_| vars.add(variable().min(0.0)))).collect()).collect()).collect();
@@ -68,7 +73,7 @@ pub fn solve(m: &Model, ask: &Ask) -> Result<Solved, String> {
         for i in 0..ns {
             for k in 0..nk {
                 if let Some(v) = x[i][p][k] {
-                    e += v * (m.levels[k] as f64 / (1.0 - m.gold));
+                    e += v * (m.labels[i][p][k] / (1.0 - m.gold));
                 }
             }
         }
@@ -88,6 +93,10 @@ pub fn solve(m: &Model, ask: &Ask) -> Result<Solved, String> {
     }
     let slack: Expression = u.iter().map(|&v| v * (PENALTY * 168.0)).sum::<Expression>() + short.iter().map(|&v| v * (PENALTY * 168.0)).sum::<Expression>() + over * 10.0;
     let mut model = vars.minimise(cost.clone() + slack).using(good_lp::microlp);
+    for (members, most) in &ask.groups {
+        let sum: Expression = members.iter().map(|&q| Expression::from(n[q])).sum();
+        model = model.with(sum.clone().leq(*most as f64)).with(sum.geq(1.0));
+    }
     for i in 0..ns {
         let served: Expression = x[i].iter().flatten().flatten().map(|&v| Expression::from(v)).sum();
         model = model.with((served + u[i]).eq(m.rate[i]));
@@ -96,7 +105,21 @@ pub fn solve(m: &Model, ask: &Ask) -> Result<Solved, String> {
         // Each of a task's k labels comes from a different person: k of them must be able.
         let able: Expression = (0..np).filter(|&p| m.hours[i][p].is_some()).map(|p| Expression::from(n[p])).sum();
         let need: Expression = (0..nk).map(|k| z[i][k] * m.levels[k] as f64).sum();
-        model = model.with((able - need).geq(0.0));
+        model = model.with((able - need.clone()).geq(0.0));
+        // ... and, for every hour of the week, k of them come on shift within a turnaround of an
+        // arrival then (with shift tours, a tour left empty must not strand the hours only it
+        // covers, and one staffed tour a week does not label five times).
+        if m.batch[i].is_none() {
+            let mut seen: Vec<Vec<usize>> = Vec::new();
+            for w in &m.windows {
+                let on: Vec<usize> = (0..np).filter(|&p| m.hours[i][p].is_some() && w.soon[p]).collect();
+                if w.arrivals[i] > 0.0 && !seen.contains(&on) {
+                    let able: Expression = on.iter().map(|&p| Expression::from(n[p])).sum();
+                    model = model.with((able - need.clone()).geq(0.0));
+                    seen.push(on);
+                }
+            }
+        }
         for p in 0..np {
             for k in 0..nk {
                 if let Some(v) = x[i][p][k] {
@@ -120,7 +143,7 @@ pub fn solve(m: &Model, ask: &Ask) -> Result<Solved, String> {
             if let Some(h) = m.hours[i][p] {
                 for k in 0..nk {
                     if let Some(v) = x[i][p][k] {
-                        hours += v * (m.levels[k] as f64 * h);
+                        hours += v * (m.labels[i][p][k] * h);
                     }
                 }
             }
@@ -131,43 +154,57 @@ pub fn solve(m: &Model, ask: &Ask) -> Result<Solved, String> {
             }
         }
         model = model.with((hours - n[p] * (ask.cap[p] * m.on_shift[p])).leq(0.0));
-        // What arrives in a turnaround window must be done within a turnaround after it.
+        if let (Some(floor), PaySpec::PerItem(c)) = (ask.min_wage, &m.pay[p]) {
+            model = model.with((labels_of(p) * *c - n[p] * (floor * m.on_shift[p])).geq(0.0));
+        }
+    }
+    // What arrives in a turnaround window must be done within a turnaround after it, by the
+    // pool's hours in that window and the next (surges, shifts); and a batch drop within the
+    // turnaround after it. A pool split into shift tours counts its tours together: they are the
+    // same people's skills at different hours, so any tour's hours may do the pool's work.
+    let mut units: Vec<Vec<usize>> = ask.groups.iter().map(|(members, _)| members.clone()).collect();
+    units.extend((0..np).filter(|p| !ask.groups.iter().any(|(members, _)| members.contains(p))).map(|p| vec![p]));
+    for unit in &units {
         for w in &m.windows {
             let mut work = Expression::from(0.0);
-            for i in 0..ns {
-                let share = w.arrivals[i] / m.rate[i].max(1e-12);
-                if share == 0.0 {
-                    continue;
-                }
-                if let Some(h) = m.hours[i][p] {
-                    for k in 0..nk {
-                        if let Some(v) = x[i][p][k] {
-                            work += v * (share * m.levels[k] as f64 * h);
+            let mut hours = Expression::from(0.0);
+            for &p in unit {
+                hours += n[p] * (ask.cap[p] * w.hours[p]);
+                for i in 0..ns {
+                    let share = w.arrivals[i] / m.rate[i].max(1e-12);
+                    if share > 0.0 {
+                        if let Some(h) = m.hours[i][p] {
+                            for k in 0..nk {
+                                if let Some(v) = x[i][p][k] {
+                                    work += v * (share * m.labels[i][p][k] * h);
+                                }
+                            }
+                        }
+                    }
+                    if let Some((q, h, _)) = m.review[i] {
+                        if q == p {
+                            work += w.arrivals[i] * h;
                         }
                     }
                 }
-                if let Some((q, h, _)) = m.review[i] {
-                    if q == p {
-                        work += w.arrivals[i] * h;
-                    }
-                }
             }
-            model = model.with((work - n[p] * (ask.cap[p] * w.hours[p])).leq(0.0));
+            model = model.with((work - hours).leq(0.0));
         }
-        // A batch drop's labels must be done within the turnaround window's on-shift hours.
         for i in 0..ns {
-            if let (Some((size, window)), Some(h)) = (&m.batch[i], m.hours[i][p]) {
-                let mut drop = Expression::from(0.0);
-                for k in 0..nk {
-                    if let Some(v) = x[i][p][k] {
-                        drop += v * (m.levels[k] as f64 * h * size / m.rate[i].max(1e-12));
+            let Some((size, window)) = &m.batch[i] else { continue };
+            let mut drop = Expression::from(0.0);
+            let mut hours = Expression::from(0.0);
+            for &p in unit {
+                hours += n[p] * (ask.cap[p] * window[p]);
+                if let Some(h) = m.hours[i][p] {
+                    for k in 0..nk {
+                        if let Some(v) = x[i][p][k] {
+                            drop += v * (m.labels[i][p][k] * h * size / m.rate[i].max(1e-12));
+                        }
                     }
                 }
-                model = model.with((drop - n[p] * (ask.cap[p] * window[p])).leq(0.0));
             }
-        }
-        if let (Some(floor), PaySpec::PerItem(c)) = (ask.min_wage, &m.pay[p]) {
-            model = model.with((labels_of(p) * *c - n[p] * (floor * m.on_shift[p])).geq(0.0));
+            model = model.with((drop - hours).leq(0.0));
         }
     }
     if let Some(b) = ask.budget_week {
@@ -190,7 +227,7 @@ pub fn solve(m: &Model, ask: &Ask) -> Result<Solved, String> {
             for i in 0..ns {
                 for k in 0..nk {
                     if let (Some(v), Some(hh)) = (x[i][p][k], m.hours[i][p]) {
-                        h += sol.value(v) * m.levels[k] as f64 * hh;
+                        h += sol.value(v) * m.labels[i][p][k] * hh;
                     }
                 }
                 if let Some((q, hh, _)) = m.review[i] {

@@ -3,8 +3,10 @@
 
 pub mod accuracy;
 pub mod closed_loop;
+pub mod estimate;
 pub mod milp;
 pub mod model;
+pub mod tours;
 
 pub use closed_loop::{plan, Outcome, Round, Verdict};
 pub use milp::{Ask, Solved};
@@ -35,17 +37,37 @@ pub struct Targets {
     pub rounds: u32,
     pub replications: u32,
     pub seed: u64,
+    /// How accuracy is estimated by simulation where the formula does not hold.
+    pub estimate: estimate::Settings,
 }
 
 impl Targets {
-    pub fn ask(&self, m: &Model) -> Ask {
-        Ask {
+    /// The MILP's question for model `m`; with `split`, a pool's tours share its ceiling and
+    /// each may be left empty (the pool's tours together at least 1).
+    pub fn ask(&self, m: &Model, split: Option<&tours::Split>) -> Ask {
+        let ceiling = |c: i64| ((c.max(1) as f64) * self.max_scale).ceil() as i64;
+        let mut a = Ask {
             accuracy: vec![self.accuracy; m.streams.len()],
             cap: vec![self.utilization; m.pools.len()],
             budget_week: self.budget_week,
             min_wage: self.min_wage,
-            most: m.count.iter().map(|&c| ((c.max(1) as f64) * self.max_scale).ceil() as i64).collect(),
+            most: m.count.iter().map(|&c| ceiling(c)).collect(),
+            least: vec![1; m.pools.len()],
+            groups: Vec::new(),
+        };
+        if let Some(sp) = split {
+            for g in 0..sp.group.iter().max().map_or(0, |&g| g + 1) {
+                let members: Vec<usize> = (0..sp.group.len()).filter(|&q| sp.group[q] == g && sp.tour[q].is_some()).collect();
+                if members.is_empty() {
+                    continue;
+                }
+                for &q in &members {
+                    a.least[q] = 0;
+                }
+                a.groups.push((members, ceiling(m.count[sp.group.iter().position(|&x| x == g).unwrap_or(0)])));
+            }
         }
+        a
     }
 }
 
@@ -61,7 +83,25 @@ pub struct Marginal {
 /// and one more point of accuracy on each stream.
 pub fn marginals(m: &Model, ask: &Ask, base: &Solved) -> Vec<Marginal> {
     let mut out = Vec::new();
+    for (members, most) in &ask.groups {
+        if members.iter().map(|&q| base.headcount[q]).sum::<i64>() >= *most {
+            let mut a = ask.clone();
+            if let Some(x) = a.groups.iter_mut().find(|(m2, _)| m2 == members) {
+                x.1 += 1;
+            }
+            for &q in members {
+                a.most[q] = most + 1;
+            }
+            if let Ok(s) = milp::solve(m, &a) {
+                let pool = m.pools[members[0]].split('@').next().unwrap_or_default().to_string();
+                out.push(Marginal { what: format!("one more annotator available in pool {pool:?} (now at its ceiling of {most}, over its shifts)"), usd_week: s.cost_week - base.cost_week });
+            }
+        }
+    }
     for p in 0..m.pools.len() {
+        if ask.groups.iter().any(|(members, _)| members.contains(&p)) {
+            continue;
+        }
         if base.headcount[p] >= ask.most[p] {
             let mut a = ask.clone();
             a.most[p] += 1;

@@ -18,6 +18,9 @@ pub struct Model {
     pub hours: Vec<Vec<Option<f64>>>,
     /// P(final label right) by stream, pool, overlap level.
     pub accuracy: Vec<Vec<Vec<f64>>>,
+    /// Labels behind each final label, by stream, pool, overlap level: the level itself, or
+    /// what simulation measured where dynamic overlap stops early (`estimate`).
+    pub labels: Vec<Vec<Vec<f64>>>,
     /// Overlap levels offered.
     pub levels: Vec<u32>,
     /// Share of the week each pool is on shift.
@@ -52,6 +55,9 @@ pub struct Window {
     pub arrivals: Vec<f64>,
     /// On-shift hours of one annotator in [a, a + 2W), by pool.
     pub hours: Vec<f64>,
+    /// Whether the pool is on shift at some time in [a, a + W): can start work arriving at a
+    /// within the turnaround.
+    pub soon: Vec<bool>,
 }
 
 /// On-shift hours of `cal` in [t, t + w].
@@ -113,6 +119,7 @@ impl Model {
             .map(|a| Window {
                 arrivals: hourly.iter().map(|r| (a..a + w_hours).map(|h| r[h % 168]).sum()).collect(),
                 hours: cals.iter().map(|c| hours_on(c, SimTime(a as u64 * US_PER_HOUR), Dur(2 * within.0))).collect(),
+                soon: cals.iter().map(|c| until_on(c, SimTime(a as u64 * US_PER_HOUR)) < within).collect(),
             })
             .collect();
         // Arrivals every 15 minutes of the week: can some able pool start them within the target?
@@ -170,6 +177,7 @@ impl Model {
             streams: (0..s.streams.len()).map(|i| s.stream_name(i)).collect(),
             pools: (0..s.pools.len()).map(|p| s.pool_name(p)).collect(),
             rate: s.streams.iter().map(|st| st.arrivals.mean_per_hour()).collect(),
+            labels: vec![vec![levels.iter().map(|&l| l as f64).collect(); s.pools.len()]; s.streams.len()],
             hours,
             accuracy,
             levels: levels.to_vec(),
