@@ -115,6 +115,22 @@ fn weighted_dynamic_overlap_is_planned_from_cached_simulations() {
     assert!(out.status.success());
     let e = json.unwrap()["estimates"].clone();
     assert_eq!((e["simulated"].as_u64(), e["from_cache"].as_u64()), (Some(0), Some(8)), "{e}");
+    // Dynamic overlap's threshold as a decision: one for the scenario, written into the plan.
+    let c = d.path().join("confidence");
+    let mut more = args.to_vec();
+    more.extend(["--levels", "1,2", "--confidence-levels", "0.9,0.99"]);
+    let (out, json) = plan(&c, &more);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let j = json.unwrap();
+    assert_eq!(j["met"], true, "{j}");
+    assert_eq!(j["estimates"]["simulated"], 8, "2 pools × 2 levels × 2 thresholds");
+    let chosen = j["rounds"].as_array().unwrap().last().unwrap()["solved"]["confidence"].as_f64().unwrap();
+    assert!(chosen == 0.9 || chosen == 0.99, "{chosen}");
+    let text = std::fs::read_to_string(c.join("plan.toml")).unwrap();
+    assert!(text.contains(&format!("confidence = {chosen}")), "{text}");
+    // Only where there is a dynamic overlap to set.
+    let (out, _) = plan(&d.path().join("x"), &[&scenario("mmc.toml"), "--target-accuracy", "0.9", "--within", "2d", "--confidence-levels", "0.9"]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("no quality.dynamic_overlap"));
 }
 
 /// With --shifts the headcount is per pool per weekly tour. medical-imaging's pools work

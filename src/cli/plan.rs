@@ -31,8 +31,14 @@ accuracy raises that stream's target in the MILP; a missed turnaround lowers the
 the pools that serve it; up to --rounds rounds. DIR/plan.json has every round, the marginal \
 values (re-solving with one thing changed) and, with --pareto, the cost-accuracy frontier.
 
+With --shifts FILE, headcount is planned per pool per weekly shift tour (a pattern of the file \
+at one start time), and plan.toml has one pool per staffed tour. With --confidence-levels, dynamic \
+overlap's confidence threshold is chosen too.
+
 Examples:
   tessera plan scenarios/llm-preference.toml --target-accuracy 0.85 --within 48h
+  tessera plan scenarios/ecommerce-surge.toml --target-accuracy 0.9 --within 2d --confidence-levels 0.9,0.95,0.99
+  tessera plan scenarios/medical-imaging.toml --target-accuracy 0.9 --within 2d --shifts scenarios/shifts/weekdays-and-weekend.csv
   tessera plan scenarios/lidar-cuboids.toml --target-accuracy 0.9 --within 3d --budget 60000 --pareto";
 
 #[derive(Args, Debug)]
@@ -66,6 +72,10 @@ pub struct PlanArgs {
     /// Overlap levels to choose from
     #[arg(long, value_delimiter = ',', default_value = "1,2,3,5")]
     pub levels: Vec<u32>,
+    /// Dynamic overlap's confidence thresholds to choose from, e.g. 0.9,0.95,0.99 (scenarios with
+    /// quality.dynamic_overlap; one threshold for the whole scenario) [default: the scenario's]
+    #[arg(long, value_delimiter = ',')]
+    pub confidence_levels: Vec<f64>,
     /// Closed-loop rounds at most
     #[arg(long, default_value_t = 3)]
     pub rounds: u32,
@@ -122,6 +132,14 @@ pub fn run(a: PlanArgs) -> Result<()> {
     let policies = tessera_policies::names();
     let known = tessera_scenarios::Known::with_policies(&policies).with_routing_check(tessera_policies::check_routing);
     let base = tessera_scenarios::load_file(&a.scenario, &a.set, &known).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if !a.confidence_levels.is_empty() {
+        if base.quality.dynamic_overlap.is_none() {
+            bail!("--confidence-levels: {} has no quality.dynamic_overlap to set a threshold for", a.scenario.display());
+        }
+        if a.confidence_levels.len() > 10 || a.confidence_levels.iter().any(|c| !(*c > 0.0 && *c < 1.0)) {
+            bail!("--confidence-levels: expected at most 10 thresholds, each in (0, 1), found {:?}", a.confidence_levels);
+        }
+    }
     let name = base.name.clone().unwrap_or_else(|| "scenario".into());
     let out = a.out.clone().unwrap_or_else(|| PathBuf::from("out").join(format!("{}-plan", super::simulate::folder_name(&name))));
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
@@ -134,6 +152,7 @@ pub fn run(a: PlanArgs) -> Result<()> {
         max_scale: a.max_scale,
         utilization: a.utilization,
         levels: a.levels.clone(),
+        thresholds: a.confidence_levels.clone(),
         rounds: a.rounds,
         replications: a.replications,
         seed: a.seed,
@@ -249,6 +268,9 @@ pub fn run(a: PlanArgs) -> Result<()> {
             }
             for (i, st) in model.streams.iter().enumerate() {
                 let _ = writeln!(o, "  stream {st:<14} overlap {}, {:.1} tasks/h, predicted accuracy {:.3}", s.overlap[i], s.throughput[i], s.accuracy[i]);
+            }
+            if let Some(c) = s.confidence {
+                let _ = writeln!(o, "  dynamic overlap  confidence threshold {c} (chosen among --confidence-levels)");
             }
             if let Some(e) = &outcome.estimates {
                 let _ = writeln!(o, "  accuracy and labels per task by simulation ({}): {} estimates simulated, {} from {}/estimates.json", e.reasons.join(", "), e.simulated, e.from_cache, out.display());

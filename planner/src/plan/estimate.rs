@@ -70,6 +70,9 @@ pub struct Estimate {
 pub struct Entry {
     pub pool: String,
     pub level: u32,
+    /// Dynamic overlap's threshold when the plan chooses it (`--confidence-levels`).
+    #[serde(default)]
+    pub confidence: Option<f64>,
     pub streams: BTreeMap<String, Estimate>,
 }
 
@@ -103,7 +106,7 @@ pub struct Report {
 }
 
 /// The scenario that measures pool `p` alone at level `k`.
-fn alone(s: &Scenario, m: &Model, p: usize, k: u32, set: &Settings) -> Scenario {
+fn alone(s: &Scenario, m: &Model, p: usize, k: u32, confidence: Option<f64>, set: &Settings) -> Scenario {
     let mut x = s.clone();
     let review = s.quality.review.as_ref().and_then(|r| (0..s.pools.len()).find(|&q| s.pool_name(q) == r.pool));
     // Labels per task at most, gold included: the load p must carry alone.
@@ -121,7 +124,7 @@ fn alone(s: &Scenario, m: &Model, p: usize, k: u32, set: &Settings) -> Scenario 
         st.overlap = Some(k);
     }
     if let Some(d) = &mut x.quality.dynamic_overlap {
-        *d = DynamicOverlapSpec { max: d.max.max(k), confidence: d.confidence };
+        *d = DynamicOverlapSpec { max: d.max.max(k), confidence: confidence.unwrap_or(d.confidence) };
     }
     x.run.horizon = Some(set.horizon);
     x.run.tasks = None;
@@ -151,7 +154,8 @@ pub fn apply(s: &Scenario, m: &mut Model, set: &Settings, cache: &mut Cache, mak
     let total = pools.len() * m.levels.len();
     for (n, &p) in pools.iter().enumerate() {
         for (k, &level) in m.levels.clone().iter().enumerate() {
-            let x = alone(s, m, p, level, set);
+            let conf = m.confidence[k];
+            let x = alone(s, m, p, level, conf, set);
             let id = key(&x, set)?;
             let entry = match cache.entries.get(&id) {
                 Some(e) => {
@@ -159,7 +163,8 @@ pub fn apply(s: &Scenario, m: &mut Model, set: &Settings, cache: &mut Cache, mak
                     e.clone()
                 }
                 None => {
-                    progress(&format!("estimating accuracy by simulation ({}): pool {:?} alone at overlap {level} ({}/{total})", why.join(", "), m.pools[p], n * m.levels.len() + k + 1));
+                    let at = conf.map_or(String::new(), |c| format!(", confidence {c}"));
+                    progress(&format!("estimating accuracy by simulation ({}): pool {:?} alone at overlap {level}{at} ({}/{total})", why.join(", "), m.pools[p], n * m.levels.len() + k + 1));
                     let runs = run_replications(&x, make_router, set.seed, set.replications, Keep::default(), &|_, _| {})?;
                     let mut streams = BTreeMap::new();
                     for name in &m.streams {
@@ -174,7 +179,7 @@ pub fn apply(s: &Scenario, m: &mut Model, set: &Settings, cache: &mut Cache, mak
                         streams.insert(name.clone(), Estimate { accuracy: mean, ci95: half, labels_per_task: labels, completions });
                     }
                     report.simulated += 1;
-                    let e = Entry { pool: m.pools[p].clone(), level, streams };
+                    let e = Entry { pool: m.pools[p].clone(), level, confidence: conf, streams };
                     cache.entries.insert(id, e.clone());
                     e
                 }

@@ -41,6 +41,8 @@ pub struct Ask {
 pub struct Solved {
     pub headcount: Vec<i64>,
     pub overlap: Vec<u32>,
+    /// Dynamic overlap's confidence threshold, when the plan chooses it.
+    pub confidence: Option<f64>,
     /// [tasks/h] by stream then pool.
     pub flow: Vec<Vec<f64>>,
     /// [USD/week] predicted.
@@ -63,6 +65,14 @@ pub fn solve(m: &Model, ask: &Ask) -> Result<Solved, String> {
     let mut vars = variables!();
     let n: Vec<Variable> = (0..np).map(|p| vars.add(variable().integer().min(ask.least[p].max(0) as f64).max(ask.most[p].max(ask.least[p]).max(1) as f64))).collect();
     let z: Vec<Vec<Variable>> = (0..ns).map(|_| (0..nk).map(|_| vars.add(variable().binary())).collect()).collect();
+    // Dynamic overlap's threshold is one for the whole scenario: every stream's option uses it.
+    let mut thresholds: Vec<f64> = Vec::new();
+    for c in m.confidence.iter().flatten() {
+        if !thresholds.contains(c) {
+            thresholds.push(*c);
+        }
+    }
+    let y: Vec<Variable> = thresholds.iter().map(|_| vars.add(variable().binary())).collect();
     let x: Vec<Vec<Vec<Option<Variable>>>> =
         (0..ns).map(|i| (0..np).map(|p| (0..nk).map(|_| m.hours[i][p].map(|_| vars.add(variable().min(0.0)))).collect()).collect()).collect();
     let u: Vec<Variable> = (0..ns).map(|_| vars.add(variable().min(0.0))).collect();
@@ -93,6 +103,17 @@ pub fn solve(m: &Model, ask: &Ask) -> Result<Solved, String> {
     }
     let slack: Expression = u.iter().map(|&v| v * (PENALTY * 168.0)).sum::<Expression>() + short.iter().map(|&v| v * (PENALTY * 168.0)).sum::<Expression>() + over * 10.0;
     let mut model = vars.minimise(cost.clone() + slack).using(good_lp::microlp);
+    if !thresholds.is_empty() {
+        model = model.with(y.iter().map(|&v| Expression::from(v)).sum::<Expression>().eq(1.0));
+        for zi in &z {
+            for (k, &zk) in zi.iter().enumerate() {
+                if let Some(c) = m.confidence[k] {
+                    let at = thresholds.iter().position(|&t| t == c).expect("listed above");
+                    model = model.with((zk - y[at]).leq(0.0));
+                }
+            }
+        }
+    }
     for (members, most) in &ask.groups {
         let sum: Expression = members.iter().map(|&q| Expression::from(n[q])).sum();
         model = model.with(sum.clone().leq(*most as f64)).with(sum.geq(1.0));
@@ -212,7 +233,9 @@ pub fn solve(m: &Model, ask: &Ask) -> Result<Solved, String> {
     }
     let sol = tessera_engine::metrics::lp::solve_quietly(model).map_err(|_| "the solver found no plan (microlp gave up on this model)".to_string())?;
     let flow: Vec<Vec<f64>> = (0..ns).map(|i| (0..np).map(|p| x[i][p].iter().flatten().map(|&v| sol.value(v)).sum()).collect()).collect();
-    let overlap: Vec<u32> = (0..ns).map(|i| (0..nk).max_by(|&a, &b| sol.value(z[i][a]).total_cmp(&sol.value(z[i][b]))).map_or(1, |k| m.levels[k])).collect();
+    let chosen: Vec<usize> = (0..ns).map(|i| (0..nk).max_by(|&a, &b| sol.value(z[i][a]).total_cmp(&sol.value(z[i][b]))).unwrap_or(0)).collect();
+    let overlap: Vec<u32> = chosen.iter().map(|&k| m.levels[k]).collect();
+    let confidence = chosen.first().and_then(|&k| m.confidence[k]);
     let headcount: Vec<i64> = n.iter().map(|&v| sol.value(v).round() as i64).collect();
     let accuracy = (0..ns)
         .map(|i| {
@@ -245,6 +268,7 @@ pub fn solve(m: &Model, ask: &Ask) -> Result<Solved, String> {
         over_budget: sol.value(over),
         headcount,
         overlap,
+        confidence,
         flow,
         accuracy,
         utilization,

@@ -33,6 +33,8 @@ pub struct Targets {
     pub utilization: f64,
     /// Overlap levels to choose from.
     pub levels: Vec<u32>,
+    /// Dynamic overlap's confidence thresholds to choose from (empty: the scenario's).
+    pub thresholds: Vec<f64>,
     /// Closed-loop rounds at most.
     pub rounds: u32,
     pub replications: u32,
@@ -140,6 +142,9 @@ pub fn pareto(m: &Model, ask: &Ask, grid: &[f64]) -> Vec<(f64, Option<f64>)> {
 pub fn overrides(m: &Model, s: &Solved, t: &Targets) -> Vec<String> {
     let mut v: Vec<String> = m.pools.iter().zip(&s.headcount).map(|(p, n)| format!("pools.{p}.count={n}")).collect();
     v.extend(m.streams.iter().zip(&s.overlap).map(|(st, k)| format!("streams.{st}.overlap={k}")));
+    if let Some(c) = s.confidence {
+        v.push(format!("quality.dynamic_overlap.confidence={c}"));
+    }
     v.extend(m.streams.iter().map(|st| format!("streams.{st}.turnaround=\"{}\"", t.within)));
     v
 }

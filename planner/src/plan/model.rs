@@ -21,8 +21,10 @@ pub struct Model {
     /// Labels behind each final label, by stream, pool, overlap level: the level itself, or
     /// what simulation measured where dynamic overlap stops early (`estimate`).
     pub labels: Vec<Vec<Vec<f64>>>,
-    /// Overlap levels offered.
+    /// The options offered per stream: an overlap level each, and with `--confidence-levels`
+    /// dynamic overlap's confidence threshold (one for the whole scenario; None: the scenario's).
     pub levels: Vec<u32>,
+    pub confidence: Vec<Option<f64>>,
     /// Share of the week each pool is on shift.
     pub on_shift: Vec<f64>,
     /// Headcount in the scenario as given.
@@ -83,6 +85,25 @@ fn until_on(cal: &Calendar, t: SimTime) -> Dur {
 }
 
 impl Model {
+    /// Every option once per confidence threshold in `thresholds` (none: unchanged). The
+    /// accuracy and labels per task of each copy are the estimates' business (`estimate`):
+    /// dynamic overlap is what the formula does not describe.
+    pub fn with_thresholds(mut self, thresholds: &[f64]) -> Model {
+        if thresholds.is_empty() {
+            return self;
+        }
+        let n = self.levels.len();
+        let pick = |v: &Vec<f64>| -> Vec<f64> { thresholds.iter().flat_map(|_| v[..n].iter().copied()).collect() };
+        for row in self.accuracy.iter_mut().chain(self.labels.iter_mut()) {
+            for v in row.iter_mut() {
+                *v = pick(v);
+            }
+        }
+        self.confidence = thresholds.iter().flat_map(|&c| std::iter::repeat_n(Some(c), n)).collect();
+        self.levels = thresholds.iter().flat_map(|_| self.levels[..n].iter().copied()).collect();
+        self
+    }
+
     /// The model of `s` for overlap `levels` and turnaround target `within`.
     pub fn of(s: &Scenario, levels: &[u32], within: Dur) -> Result<Model, String> {
         // The model is the chain workflow's (label → review of a sample): a graph's branch shares
@@ -181,6 +202,7 @@ impl Model {
             hours,
             accuracy,
             levels: levels.to_vec(),
+            confidence: vec![None; levels.len()],
             on_shift,
             count: s.pools.iter().map(|p| p.count).collect(),
             pay: s.pools.iter().map(|p| p.pay.clone()).collect(),
