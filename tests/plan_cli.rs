@@ -169,3 +169,55 @@ fn shift_tours_are_planned_per_pool_and_written_as_pools() {
     let run = tessera().args(["simulate"]).arg(d.path().join("plan.toml")).args(["-q", "--tasks", "none", "-o"]).arg(d.path().join("sim")).output().unwrap();
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
 }
+
+/// The expert-review sampling rate as a decision (`--review-rates`): one rate for the scenario,
+/// each (level, rate) estimated by simulation, the chosen one written into plan.toml; refused
+/// where there is no review to set.
+#[test]
+fn review_rate_is_chosen_and_written() {
+    let d = tempfile::tempdir().unwrap();
+    let s = d.path().join("reviewed.toml");
+    std::fs::write(
+        &s,
+        r#"name = "reviewed-crowd"
+[run]
+horizon = "7d"
+[[streams]]
+name = "images"
+task_type = "classification"
+classes = 4
+arrivals = { poisson = { per_hour = 120 } }
+[[pools]]
+name = "crowd"
+count = 12
+service.classification = { lognormal = { median = "40s", sigma = 0.5 } }
+accuracy = { one_coin = { beta = [8, 2] } }
+pay = { per_item = 0.05 }
+[[pools]]
+name = "experts"
+count = 2
+service.classification = { lognormal = { median = "2min", sigma = 0.3 } }
+accuracy = { one_coin = { mean = 0.98 } }
+pay = { per_hour = 40 }
+[quality]
+review = { pool = "experts", sample = 0.1, max_reworks = 2, service = { fixed = "20s" } }
+"#,
+    )
+    .unwrap();
+    let path = s.display().to_string();
+    let (out, json) = plan(&d.path().join("plan"), &[&path, "--target-accuracy", "0.85", "--within", "1d", "--levels", "1,3", "--review-rates", "0,0.3"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let j = json.unwrap();
+    assert_eq!(j["met"], true, "{j}");
+    assert_eq!(j["estimates"]["simulated"], 8, "2 pools × 2 levels × 2 rates");
+    let last = j["rounds"].as_array().unwrap().last().unwrap();
+    let rate = last["solved"]["review_rate"].as_f64().unwrap();
+    assert!(rate == 0.0 || rate == 0.3, "{rate}");
+    let text = std::fs::read_to_string(d.path().join("plan").join("plan.toml")).unwrap();
+    assert!(text.contains(&format!("sample = {rate}")), "{text}");
+    let predicted = last["solved"]["cost_week"].as_f64().unwrap();
+    let simulated = last["simulated_cost_week"][0].as_f64().unwrap();
+    assert!((simulated / predicted - 1.0).abs() < 0.05, "cost: predicted {predicted}, simulated {simulated}");
+    let (out, _) = plan(&d.path().join("x"), &[&scenario("mmc.toml"), "--target-accuracy", "0.9", "--within", "2d", "--review-rates", "0.1"]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("no quality.review"));
+}

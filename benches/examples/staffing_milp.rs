@@ -4,8 +4,10 @@
 //! patterns of 8 h and more (so the LP relaxation is not integral and branch and bound has work).
 //!
 //! ```text
-//! cargo run --release -p tessera-benches --example staffing_milp -- [GAP] [OUT_DIR] [TIME_LIMIT_S]
+//! cargo run --release -p tessera-benches --example staffing_milp -- [GAP] [OUT_DIR] [TIME_LIMIT_S] [SOLVER]
+//! cargo run --release -p tessera-benches --features highs --example staffing_milp -- 0.01 - - highs
 //! ```
+//! SOLVER: microlp (default) or highs (the `highs` feature; OUT_DIR and TIME_LIMIT_S `-` for none).
 //! GAP: the relative MIP gap to stop at (default 0.01; 0 proves optimality). With OUT_DIR it also
 //! writes demand.csv and shifts.csv there, so that `tessera staffing --demand OUT_DIR/demand.csv
 //! --shifts OUT_DIR/shifts.csv --handling-time 180s --max-occupancy 0.85 --shrinkage 0.3
@@ -15,7 +17,7 @@ use std::time::Instant;
 
 use rand::{Rng, SeedableRng};
 use tessera_planner::demand::read_demand;
-use tessera_planner::schedule::{schedule, Settings};
+use tessera_planner::schedule::{schedule, Settings, Solver};
 use tessera_planner::shifts::read_shifts;
 use tessera_planner::staffing::Target;
 use tessera_planner::{requirements, to_requirements};
@@ -53,8 +55,9 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let gap: f64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(0.01);
     let time_limit: Option<f64> = args.get(3).and_then(|a| a.parse().ok());
+    let solver = Solver::parse(args.get(4).map_or("microlp", String::as_str)).unwrap_or_else(|e| panic!("{e}"));
     let (demand_csv, shifts_csv) = instance();
-    if let Some(dir) = args.get(2) {
+    if let Some(dir) = args.get(2).filter(|d| d.as_str() != "-") {
         std::fs::create_dir_all(dir).unwrap();
         std::fs::write(format!("{dir}/demand.csv"), &demand_csv).unwrap();
         std::fs::write(format!("{dir}/shifts.csv"), &shifts_csv).unwrap();
@@ -66,11 +69,12 @@ fn main() {
     let req = to_requirements(&needs);
     let dearest = shifts.iter().map(|s| s.cost).fold(0.0, f64::max);
     let t0 = Instant::now();
-    let r = schedule(&req, &shifts, &Settings { under_penalty: Some(10.0 * dearest), mip_gap: gap, time_limit }).unwrap();
+    let r = schedule(&req, &shifts, &Settings { under_penalty: Some(10.0 * dearest), mip_gap: gap, time_limit, solver }).unwrap();
     let wall = t0.elapsed().as_secs_f64();
     let agent_intervals: u64 = req.iter().flat_map(|p| &p.intervals).map(|i| i.2 as u64).sum();
     println!(
-        r#"{{"pools":{},"intervals_per_pool":{},"shift_patterns":{},"variables":{},"constraints":{},"mip_gap":{gap},"status":"{}","objective":{:.3},"shift_cost":{:.3},"under_coverage_agent_intervals":{},"required_agent_intervals":{agent_intervals},"solve_s":{:.3},"wall_s":{wall:.3}}}"#,
+        r#"{{"solver":"{}","pools":{},"intervals_per_pool":{},"shift_patterns":{},"variables":{},"constraints":{},"mip_gap":{gap},"status":"{}","objective":{:.3},"shift_cost":{:.3},"under_coverage_agent_intervals":{},"required_agent_intervals":{agent_intervals},"solve_s":{:.3},"wall_s":{wall:.3}}}"#,
+        solver.name(),
         req.len(),
         req[0].intervals.len(),
         shifts.len(),

@@ -21,7 +21,8 @@
 
 use std::time::Instant;
 
-use good_lp::{variable, Expression, ProblemVariables, Solution, SolutionStatus, SolverModel, Variable, WithMipGap, WithTimeLimit};
+use good_lp::solvers::{WithMipGap, WithTimeLimit};
+use good_lp::{variable, Expression, ProblemVariables, Solution, SolutionStatus, SolverModel, Variable};
 use tessera_engine::time::US_PER_DAY;
 
 use crate::shifts::Shift;
@@ -79,6 +80,34 @@ pub struct Settings {
     pub mip_gap: f64,
     /// [s] stop with the best roster found so far.
     pub time_limit: Option<f64>,
+    pub solver: Solver,
+}
+
+/// The MILP solver: microlp (pure Rust, always built) or HiGHS (the `highs` cargo feature: needs
+/// cmake and libclang-dev, about 20 minutes to build on 2 cores, never built in CI).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Solver {
+    #[default]
+    Microlp,
+    Highs,
+}
+
+impl Solver {
+    /// `microlp` or `highs`; HiGHS only in a build with the `highs` feature.
+    pub fn parse(name: &str) -> Result<Solver, String> {
+        match name {
+            "microlp" => Ok(Solver::Microlp),
+            "highs" if cfg!(feature = "highs") => Ok(Solver::Highs),
+            "highs" => Err("this build has no HiGHS: build with `cargo build --release --features highs` (needs cmake and libclang-dev)".into()),
+            other => Err(format!("unknown solver {other:?}; expected microlp or highs")),
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Solver::Microlp => "microlp",
+            Solver::Highs => "highs",
+        }
+    }
 }
 
 /// The roster of one pool.
@@ -104,6 +133,8 @@ pub struct Roster {
     pub objective: f64,
     /// "optimal", "gap limit" or "time limit".
     pub status: &'static str,
+    /// The solver's name.
+    pub solver: &'static str,
     pub variables: usize,
     pub constraints: usize,
     /// [s] solver time.
@@ -185,17 +216,13 @@ pub fn schedule(req: &[Requirement], shifts: &[Shift], settings: &Settings) -> R
     let variables = xs.iter().flatten().flatten().count() + us.iter().flatten().flatten().count();
     let constraints = rows.len();
     let t0 = Instant::now();
-    let mut model = vars.minimise(objective.clone()).using(good_lp::microlp);
-    if settings.mip_gap > 0.0 {
-        model = model.with_mip_gap(settings.mip_gap as f32).map_err(|e| format!("MIP gap {}: {e}", settings.mip_gap))?;
-    }
-    if let Some(t) = settings.time_limit {
-        model = model.with_time_limit(t);
-    }
-    for (e, need) in rows {
-        model = model.with(e.geq(need));
-    }
-    let sol = tessera_engine::metrics::lp::solve_quietly(model).map_err(|e| format!("the shift-scheduling MILP has no solution: {e}"))?;
+    let sol = match settings.solver {
+        Solver::Microlp => solve(vars.minimise(objective.clone()).using(good_lp::microlp), rows, settings)?,
+        #[cfg(feature = "highs")]
+        Solver::Highs => solve(vars.minimise(objective.clone()).using(good_lp::highs), rows, settings)?,
+        #[cfg(not(feature = "highs"))]
+        Solver::Highs => return Err(Solver::parse("highs").unwrap_err()),
+    };
     let seconds = t0.elapsed().as_secs_f64();
     let status = match sol.status() {
         SolutionStatus::Optimal => "optimal",
@@ -221,7 +248,27 @@ pub fn schedule(req: &[Requirement], shifts: &[Shift], settings: &Settings) -> R
         pools.push(PoolRoster { name: r.name.clone(), agents, coverage });
     }
     let objective = shift_cost + settings.under_penalty.unwrap_or(0.0) * under as f64;
-    Ok(Roster { instances: inst, pools, shift_cost, under_coverage: under, objective, status, variables, constraints, seconds, uncoverable })
+    Ok(Roster { instances: inst, pools, shift_cost, under_coverage: under, objective, status, solver: settings.solver.name(), variables, constraints, seconds, uncoverable })
+}
+
+/// The rows, gap and time limit on `model`, solved; its solution as one type for both solvers.
+fn solve<M>(mut model: M, rows: Vec<(Expression, f64)>, settings: &Settings) -> Result<Box<dyn Solution>, String>
+where
+    M: SolverModel + WithMipGap + WithTimeLimit,
+    M::Error: std::fmt::Display,
+    M::Solution: 'static,
+{
+    if settings.mip_gap > 0.0 {
+        model = model.with_mip_gap(settings.mip_gap as f32).map_err(|e| format!("MIP gap {}: {e}", settings.mip_gap))?;
+    }
+    if let Some(t) = settings.time_limit {
+        model = model.with_time_limit(t);
+    }
+    for (e, need) in rows {
+        model = model.with(e.geq(need));
+    }
+    let sol = tessera_engine::metrics::lp::solve_quietly(model).map_err(|e| format!("the shift-scheduling MILP has no solution: {e}"))?;
+    Ok(Box::new(sol))
 }
 
 /// `3d 08:30` for an offset [µs].
@@ -255,13 +302,34 @@ mod tests {
         (vec![Requirement { name: "all".into(), intervals }], shifts)
     }
 
+    /// HiGHS (the `highs` feature) proves the same optimum as microlp: on pyworkforce's instance
+    /// and on the brute-forced small ones. Without the feature, asking for it is an error that
+    /// says how to build it.
+    #[test]
+    fn highs_agrees_with_microlp_or_says_how_to_get_it() {
+        if !cfg!(feature = "highs") {
+            let e = Solver::parse("highs").unwrap_err();
+            assert!(e.contains("--features highs") && e.contains("cmake"), "{e}");
+            let (req, shifts) = pyworkforce_instance();
+            let e = schedule(&req, &shifts, &Settings { under_penalty: None, mip_gap: 0.0, time_limit: None, solver: Solver::Highs }).unwrap_err();
+            assert!(e.contains("no HiGHS"), "{e}");
+            return;
+        }
+        let (req, shifts) = pyworkforce_instance();
+        let run = |solver| schedule(&req, &shifts, &Settings { under_penalty: None, mip_gap: 0.0, time_limit: None, solver }).unwrap();
+        let (m, h) = (run(Solver::Microlp), run(Solver::Highs));
+        assert_eq!((m.status, h.status), ("optimal", "optimal"));
+        assert!((m.objective - h.objective).abs() < 1e-6, "microlp {} vs highs {}", m.objective, h.objective);
+        assert_eq!(h.solver, "highs");
+    }
+
     /// Brute force over small instances: the MILP's optimum is the cheapest covering roster.
     #[test]
     fn optimal_on_small_instances_by_brute_force() {
         let shifts = read_shifts("name,start,length,break_start,break_length,cost\na,00:00,3h,,,3\nb,02:00,2h,,,1.5\nc,00:00,4h,1h,1h,2.5\n", "s.csv").unwrap();
         for need in [[1u32, 2, 0, 1], [2, 0, 3, 1], [0, 0, 0, 2], [3, 1, 2, 2]] {
             let req = vec![Requirement { name: "s".into(), intervals: (0..4).map(|j| (j * H, (j + 1) * H, need[j as usize])).collect() }];
-            let r = schedule(&req, &shifts, &Settings { under_penalty: None, mip_gap: 0.0, time_limit: None }).unwrap();
+            let r = schedule(&req, &shifts, &Settings { under_penalty: None, mip_gap: 0.0, time_limit: None, solver: Solver::default() }).unwrap();
             let inst = instances(&shifts, 4 * H);
             let mut best = f64::INFINITY;
             let n = inst.len();
@@ -291,19 +359,19 @@ mod tests {
         let shifts = read_shifts("name,start,length,cost\nday,08:00,8h,10\n", "s.csv").unwrap();
         // Need 1 agent from 08:00 to 09:00 only: a whole shift costs 10.
         let req = vec![Requirement { name: "s".into(), intervals: vec![(8 * H, 9 * H, 1), (9 * H, 10 * H, 0), (20 * H, 21 * H, 2)] }];
-        let cheap = schedule(&req, &shifts, &Settings { under_penalty: Some(5.0), mip_gap: 0.0, time_limit: None }).unwrap();
+        let cheap = schedule(&req, &shifts, &Settings { under_penalty: Some(5.0), mip_gap: 0.0, time_limit: None, solver: Solver::default() }).unwrap();
         assert_eq!((cheap.shift_cost, cheap.under_coverage), (0.0, 3));
-        let dear = schedule(&req, &shifts, &Settings { under_penalty: Some(50.0), mip_gap: 0.0, time_limit: None }).unwrap();
+        let dear = schedule(&req, &shifts, &Settings { under_penalty: Some(50.0), mip_gap: 0.0, time_limit: None, solver: Solver::default() }).unwrap();
         // 20:00 is outside every shift: missing whatever the penalty, and reported as uncoverable.
         assert_eq!((dear.shift_cost, dear.under_coverage, dear.uncoverable.clone()), (10.0, 2, vec![(0, 2)]));
-        let hard = schedule(&req, &shifts, &Settings { under_penalty: None, mip_gap: 0.0, time_limit: None }).unwrap_err();
+        let hard = schedule(&req, &shifts, &Settings { under_penalty: None, mip_gap: 0.0, time_limit: None, solver: Solver::default() }).unwrap_err();
         assert!(hard.contains("no shift covers"), "{hard}");
     }
 
     #[test]
     fn pyworkforce_test_instance_is_covered() {
         let (req, shifts) = pyworkforce_instance();
-        let r = schedule(&req, &shifts, &Settings { under_penalty: None, mip_gap: 0.0, time_limit: None }).unwrap();
+        let r = schedule(&req, &shifts, &Settings { under_penalty: None, mip_gap: 0.0, time_limit: None, solver: Solver::default() }).unwrap();
         assert_eq!(r.status, "optimal");
         assert!(r.pools[0].coverage.iter().all(|c| c.1 >= c.0));
         assert_eq!(r.instances.len(), 8);

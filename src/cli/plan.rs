@@ -33,7 +33,7 @@ values (re-solving with one thing changed) and, with --pareto, the cost-accuracy
 
 With --shifts FILE, headcount is planned per pool per weekly shift tour (a pattern of the file \
 at one start time), and plan.toml has one pool per staffed tour. With --confidence-levels, dynamic \
-overlap's confidence threshold is chosen too.
+overlap's confidence threshold is chosen too, and with --review-rates the expert-review sampling rate.
 
 Examples:
   tessera plan scenarios/llm-preference.toml --target-accuracy 0.85 --within 48h
@@ -76,6 +76,11 @@ pub struct PlanArgs {
     /// quality.dynamic_overlap; one threshold for the whole scenario) [default: the scenario's]
     #[arg(long, value_delimiter = ',')]
     pub confidence_levels: Vec<f64>,
+    /// Expert-review sampling rates to choose from, e.g. 0,0.05,0.2 (scenarios with
+    /// quality.review; one rate for the whole scenario, each estimated by simulation) [default:
+    /// the scenario's]
+    #[arg(long, value_delimiter = ',')]
+    pub review_rates: Vec<f64>,
     /// Closed-loop rounds at most
     #[arg(long, default_value_t = 3)]
     pub rounds: u32,
@@ -140,6 +145,14 @@ pub fn run(a: PlanArgs) -> Result<()> {
             bail!("--confidence-levels: expected at most 10 thresholds, each in (0, 1), found {:?}", a.confidence_levels);
         }
     }
+    if !a.review_rates.is_empty() {
+        if base.quality.review.is_none() {
+            bail!("--review-rates: {} has no quality.review to set a sampling rate for", a.scenario.display());
+        }
+        if a.review_rates.len() > 10 || a.review_rates.iter().any(|r| !(0.0..=1.0).contains(r)) {
+            bail!("--review-rates: expected at most 10 rates, each in [0, 1], found {:?}", a.review_rates);
+        }
+    }
     let name = base.name.clone().unwrap_or_else(|| "scenario".into());
     let out = a.out.clone().unwrap_or_else(|| PathBuf::from("out").join(format!("{}-plan", super::simulate::folder_name(&name))));
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
@@ -153,6 +166,7 @@ pub fn run(a: PlanArgs) -> Result<()> {
         utilization: a.utilization,
         levels: a.levels.clone(),
         thresholds: a.confidence_levels.clone(),
+        review_rates: a.review_rates.clone(),
         rounds: a.rounds,
         replications: a.replications,
         seed: a.seed,
@@ -271,6 +285,9 @@ pub fn run(a: PlanArgs) -> Result<()> {
             }
             if let Some(c) = s.confidence {
                 let _ = writeln!(o, "  dynamic overlap  confidence threshold {c} (chosen among --confidence-levels)");
+            }
+            if let Some(r) = s.review_rate {
+                let _ = writeln!(o, "  expert review    {:.0}% of final labels (chosen among --review-rates)", r * 100.0);
             }
             if let Some(e) = &outcome.estimates {
                 let _ = writeln!(o, "  accuracy and labels per task by simulation ({}): {} estimates simulated, {} from {}/estimates.json", e.reasons.join(", "), e.simulated, e.from_cache, out.display());

@@ -1,7 +1,8 @@
 //! Accuracy and labels per task by short simulations, where majority vote's exact formula does
 //! not describe the scenario: weighted aggregation (votes weighed by trust learned from gold and
 //! agreement), dynamic overlap (labels added until the posterior is confident, so a task takes
-//! fewer labels than its ceiling), or quality rules that ban annotators.
+//! fewer labels than its ceiling), quality rules that ban annotators, or expert review whose
+//! sampling rate the plan chooses (review and rework change the final labels).
 //!
 //! For each pool p able to label and each overlap level k, the scenario is simulated with pool p
 //! alone labelling (the others at zero headcount; a review pool keeps its own), every stream at
@@ -73,6 +74,9 @@ pub struct Entry {
     /// Dynamic overlap's threshold when the plan chooses it (`--confidence-levels`).
     #[serde(default)]
     pub confidence: Option<f64>,
+    /// The share of final labels sent to expert review when the plan chooses it (`--review-rates`).
+    #[serde(default)]
+    pub review_rate: Option<f64>,
     pub streams: BTreeMap<String, Estimate>,
 }
 
@@ -106,7 +110,7 @@ pub struct Report {
 }
 
 /// The scenario that measures pool `p` alone at level `k`.
-fn alone(s: &Scenario, m: &Model, p: usize, k: u32, confidence: Option<f64>, set: &Settings) -> Scenario {
+fn alone(s: &Scenario, m: &Model, p: usize, k: u32, confidence: Option<f64>, review_rate: Option<f64>, set: &Settings) -> Scenario {
     let mut x = s.clone();
     let review = s.quality.review.as_ref().and_then(|r| (0..s.pools.len()).find(|&q| s.pool_name(q) == r.pool));
     // Labels per task at most, gold included: the load p must carry alone.
@@ -125,6 +129,9 @@ fn alone(s: &Scenario, m: &Model, p: usize, k: u32, confidence: Option<f64>, set
     }
     if let Some(d) = &mut x.quality.dynamic_overlap {
         *d = DynamicOverlapSpec { max: d.max.max(k), confidence: confidence.unwrap_or(d.confidence) };
+    }
+    if let (Some(r), Some(spec)) = (review_rate, &mut x.quality.review) {
+        spec.sample = r;
     }
     x.run.horizon = Some(set.horizon);
     x.run.tasks = None;
@@ -145,7 +152,10 @@ fn key(x: &Scenario, set: &Settings) -> Result<String, String> {
 /// Replaces `m`'s accuracy and labels per task by simulated estimates where [`reasons`] says
 /// the formula does not hold; returns what was done (None when nothing needed simulating).
 pub fn apply(s: &Scenario, m: &mut Model, set: &Settings, cache: &mut Cache, make_router: RouterFactory, progress: &mut dyn FnMut(&str)) -> Result<Option<Report>, String> {
-    let why = reasons(s);
+    let mut why = reasons(s);
+    if m.review_rate.iter().any(Option::is_some) {
+        why.push("expert review rates");
+    }
     if why.is_empty() {
         return Ok(None);
     }
@@ -154,8 +164,8 @@ pub fn apply(s: &Scenario, m: &mut Model, set: &Settings, cache: &mut Cache, mak
     let total = pools.len() * m.levels.len();
     for (n, &p) in pools.iter().enumerate() {
         for (k, &level) in m.levels.clone().iter().enumerate() {
-            let conf = m.confidence[k];
-            let x = alone(s, m, p, level, conf, set);
+            let (conf, review) = (m.confidence[k], m.review_rate[k]);
+            let x = alone(s, m, p, level, conf, review, set);
             let id = key(&x, set)?;
             let entry = match cache.entries.get(&id) {
                 Some(e) => {
@@ -163,7 +173,7 @@ pub fn apply(s: &Scenario, m: &mut Model, set: &Settings, cache: &mut Cache, mak
                     e.clone()
                 }
                 None => {
-                    let at = conf.map_or(String::new(), |c| format!(", confidence {c}"));
+                    let at = conf.map_or(String::new(), |c| format!(", confidence {c}")) + &review.map_or(String::new(), |r| format!(", review of {:.0}%", r * 100.0));
                     progress(&format!("estimating accuracy by simulation ({}): pool {:?} alone at overlap {level}{at} ({}/{total})", why.join(", "), m.pools[p], n * m.levels.len() + k + 1));
                     let runs = run_replications(&x, make_router, set.seed, set.replications, Keep::default(), &|_, _| {})?;
                     let mut streams = BTreeMap::new();
@@ -179,7 +189,7 @@ pub fn apply(s: &Scenario, m: &mut Model, set: &Settings, cache: &mut Cache, mak
                         streams.insert(name.clone(), Estimate { accuracy: mean, ci95: half, labels_per_task: labels, completions });
                     }
                     report.simulated += 1;
-                    let e = Entry { pool: m.pools[p].clone(), level, confidence: conf, streams };
+                    let e = Entry { pool: m.pools[p].clone(), level, confidence: conf, review_rate: review, streams };
                     cache.entries.insert(id, e.clone());
                     e
                 }

@@ -6,7 +6,7 @@
 //! x_ipk of stream i labelled by pool p at level k (continuous), and slacks: u_i tasks/h left
 //! unserved, s_i accuracy points short (× tasks/h), b dollars over budget.
 //! Constraints: Σ_pk x_ipk + u_i = λ_i; x_ipk ≤ λ_i z_ik; Σ_k z_ik = 1; pool hours
-//! Σ_ik k h_ip x_ipk / (1 − gold) + review ≤ cap_p × on_shift_p × n_p (cap_p: the utilisation
+//! Σ_ik k h_ip x_ipk / (1 − gold) + review (each option's sample of its flow) ≤ cap_p × on_shift_p × n_p (cap_p: the utilisation
 //! that leaves room for queueing within the turnaround target); accuracy
 //! Σ_pk a_ipk x_ipk + s_i ≥ target_i λ_i; at least k able annotators for overlap k; per-item pools earn at least the floor wage per
 //! on-shift hour; weekly cost ≤ budget + b; per window of the week, the work arriving in a
@@ -41,8 +41,10 @@ pub struct Ask {
 pub struct Solved {
     pub headcount: Vec<i64>,
     pub overlap: Vec<u32>,
-    /// Dynamic overlap's confidence threshold, when the plan chooses it.
+    /// Dynamic overlap's confidence threshold, and the share of final labels sent to expert
+    /// review, when the plan chooses them.
     pub confidence: Option<f64>,
+    pub review_rate: Option<f64>,
     /// [tasks/h] by stream then pool.
     pub flow: Vec<Vec<f64>>,
     /// [USD/week] predicted.
@@ -65,14 +67,21 @@ pub fn solve(m: &Model, ask: &Ask) -> Result<Solved, String> {
     let mut vars = variables!();
     let n: Vec<Variable> = (0..np).map(|p| vars.add(variable().integer().min(ask.least[p].max(0) as f64).max(ask.most[p].max(ask.least[p]).max(1) as f64))).collect();
     let z: Vec<Vec<Variable>> = (0..ns).map(|_| (0..nk).map(|_| vars.add(variable().binary())).collect()).collect();
-    // Dynamic overlap's threshold is one for the whole scenario: every stream's option uses it.
-    let mut thresholds: Vec<f64> = Vec::new();
-    for c in m.confidence.iter().flatten() {
-        if !thresholds.contains(c) {
-            thresholds.push(*c);
-        }
-    }
-    let y: Vec<Variable> = thresholds.iter().map(|_| vars.add(variable().binary())).collect();
+    // Dynamic overlap's threshold and the review rate are one each for the whole scenario: a
+    // binary per value offered, one chosen, and every stream's option must use it.
+    let knobs: Vec<(&[Option<f64>], Vec<f64>)> = [&m.confidence[..], &m.review_rate[..]]
+        .into_iter()
+        .map(|knob| {
+            let mut values: Vec<f64> = Vec::new();
+            for c in knob.iter().flatten() {
+                if !values.contains(c) {
+                    values.push(*c);
+                }
+            }
+            (knob, values)
+        })
+        .collect();
+    let y: Vec<Vec<Variable>> = knobs.iter().map(|(_, values)| values.iter().map(|_| vars.add(variable().binary())).collect()).collect();
     let x: Vec<Vec<Vec<Option<Variable>>>> =
         (0..ns).map(|i| (0..np).map(|p| (0..nk).map(|_| m.hours[i][p].map(|_| vars.add(variable().min(0.0)))).collect()).collect()).collect();
     let u: Vec<Variable> = (0..ns).map(|_| vars.add(variable().min(0.0))).collect();
@@ -97,18 +106,25 @@ pub fn solve(m: &Model, ask: &Ask) -> Result<Solved, String> {
             PaySpec::PerItem(c) => cost += labels_of(p) * (c * 168.0),
         }
     }
+    // Tasks/h of stream i sent to expert review: each option reviews its own sample.
+    let reviewed = |i: usize| -> Expression { (0..np).flat_map(|p| (0..nk).map(move |k| (p, k))).filter_map(|(p, k)| x[i][p][k].map(|v| v * m.sample[k])).sum() };
     for i in 0..ns {
-        let fixed = m.model_cost[i] + m.review[i].map_or(0.0, |r| r.2);
-        cost += (Expression::from(m.rate[i]) - u[i]) * (fixed * 168.0);
+        cost += (Expression::from(m.rate[i]) - u[i]) * (m.model_cost[i] * 168.0);
+        if let Some((_, _, usd)) = m.review[i] {
+            cost += reviewed(i) * (usd * 168.0);
+        }
     }
     let slack: Expression = u.iter().map(|&v| v * (PENALTY * 168.0)).sum::<Expression>() + short.iter().map(|&v| v * (PENALTY * 168.0)).sum::<Expression>() + over * 10.0;
     let mut model = vars.minimise(cost.clone() + slack).using(good_lp::microlp);
-    if !thresholds.is_empty() {
+    for ((knob, values), y) in knobs.iter().zip(&y) {
+        if values.is_empty() {
+            continue;
+        }
         model = model.with(y.iter().map(|&v| Expression::from(v)).sum::<Expression>().eq(1.0));
         for zi in &z {
             for (k, &zk) in zi.iter().enumerate() {
-                if let Some(c) = m.confidence[k] {
-                    let at = thresholds.iter().position(|&t| t == c).expect("listed above");
+                if let Some(c) = knob[k] {
+                    let at = values.iter().position(|&t| t == c).expect("listed above");
                     model = model.with((zk - y[at]).leq(0.0));
                 }
             }
@@ -170,7 +186,7 @@ pub fn solve(m: &Model, ask: &Ask) -> Result<Solved, String> {
             }
             if let Some((q, h, _)) = m.review[i] {
                 if q == p {
-                    hours += (Expression::from(m.rate[i]) - u[i]) * h;
+                    hours += reviewed(i) * h;
                 }
             }
         }
@@ -203,8 +219,8 @@ pub fn solve(m: &Model, ask: &Ask) -> Result<Solved, String> {
                         }
                     }
                     if let Some((q, h, _)) = m.review[i] {
-                        if q == p {
-                            work += w.arrivals[i] * h;
+                        if q == p && share > 0.0 {
+                            work += reviewed(i) * (share * h);
                         }
                     }
                 }
@@ -236,6 +252,7 @@ pub fn solve(m: &Model, ask: &Ask) -> Result<Solved, String> {
     let chosen: Vec<usize> = (0..ns).map(|i| (0..nk).max_by(|&a, &b| sol.value(z[i][a]).total_cmp(&sol.value(z[i][b]))).unwrap_or(0)).collect();
     let overlap: Vec<u32> = chosen.iter().map(|&k| m.levels[k]).collect();
     let confidence = chosen.first().and_then(|&k| m.confidence[k]);
+    let review_rate = chosen.first().and_then(|&k| m.review_rate[k]);
     let headcount: Vec<i64> = n.iter().map(|&v| sol.value(v).round() as i64).collect();
     let accuracy = (0..ns)
         .map(|i| {
@@ -254,7 +271,9 @@ pub fn solve(m: &Model, ask: &Ask) -> Result<Solved, String> {
                     }
                 }
                 if let Some((q, hh, _)) = m.review[i] {
-                    h += if q == p { (m.rate[i] - sol.value(u[i])) * hh } else { 0.0 };
+                    if q == p {
+                        h += (0..np).flat_map(|r| (0..nk).map(move |k| (r, k))).filter_map(|(r, k)| x[i][r][k].map(|v| sol.value(v) * m.sample[k])).sum::<f64>() * hh;
+                    }
                 }
             }
             h / (headcount[p] as f64 * m.on_shift[p]).max(1e-12)
@@ -269,6 +288,7 @@ pub fn solve(m: &Model, ask: &Ask) -> Result<Solved, String> {
         headcount,
         overlap,
         confidence,
+        review_rate,
         flow,
         accuracy,
         utilization,

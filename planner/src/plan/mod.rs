@@ -35,6 +35,8 @@ pub struct Targets {
     pub levels: Vec<u32>,
     /// Dynamic overlap's confidence thresholds to choose from (empty: the scenario's).
     pub thresholds: Vec<f64>,
+    /// Expert-review sampling rates to choose from (empty: the scenario's).
+    pub review_rates: Vec<f64>,
     /// Closed-loop rounds at most.
     pub rounds: u32,
     pub replications: u32,
@@ -144,6 +146,9 @@ pub fn overrides(m: &Model, s: &Solved, t: &Targets) -> Vec<String> {
     v.extend(m.streams.iter().zip(&s.overlap).map(|(st, k)| format!("streams.{st}.overlap={k}")));
     if let Some(c) = s.confidence {
         v.push(format!("quality.dynamic_overlap.confidence={c}"));
+    }
+    if let Some(r) = s.review_rate {
+        v.push(format!("quality.review.sample={r}"));
     }
     v.extend(m.streams.iter().map(|st| format!("streams.{st}.turnaround=\"{}\"", t.within)));
     v

@@ -35,8 +35,13 @@ pub struct Model {
     pub gold: f64,
     /// [USD] per task for its model's pre-label, by stream.
     pub model_cost: Vec<f64>,
-    /// (pool, hours per task, USD per task) of expert review, by stream.
+    /// (pool, hours per reviewed task, USD per reviewed task) of expert review, by stream.
     pub review: Vec<Option<(usize, f64, f64)>>,
+    /// Share of final labels reviewed, per option: the scenario's `quality.review.sample`, or
+    /// with `--review-rates` the option's (one rate for the whole scenario).
+    pub sample: Vec<f64>,
+    /// Per option, the review rate it sets (None: the scenario's).
+    pub review_rate: Vec<Option<f64>>,
     /// Batch streams: (tasks per drop, on-shift hours of one annotator of each pool in the
     /// turnaround window after the first drop). A drop's work must fit in that window.
     pub batch: Vec<Option<(f64, Vec<f64>)>>,
@@ -89,19 +94,43 @@ impl Model {
     /// accuracy and labels per task of each copy are the estimates' business (`estimate`):
     /// dynamic overlap is what the formula does not describe.
     pub fn with_thresholds(mut self, thresholds: &[f64]) -> Model {
-        if thresholds.is_empty() {
-            return self;
-        }
         let n = self.levels.len();
-        let pick = |v: &Vec<f64>| -> Vec<f64> { thresholds.iter().flat_map(|_| v[..n].iter().copied()).collect() };
+        if self.repeat(thresholds.len()) {
+            self.confidence = thresholds.iter().flat_map(|&c| std::iter::repeat_n(Some(c), n)).collect();
+        }
+        self
+    }
+
+    /// Every option once per expert-review rate in `rates` (none: unchanged): the share of
+    /// final labels reviewed, one for the whole scenario (`quality.review.sample`).
+    pub fn with_review_rates(mut self, rates: &[f64]) -> Model {
+        let n = self.levels.len();
+        if self.repeat(rates.len()) {
+            self.sample = rates.iter().flat_map(|&r| std::iter::repeat_n(r, n)).collect();
+            self.review_rate = rates.iter().flat_map(|&r| std::iter::repeat_n(Some(r), n)).collect();
+        }
+        self
+    }
+
+    /// The options `times` times over (accuracy, labels and every per-option knob); false, and
+    /// nothing done, when `times` is 0.
+    fn repeat(&mut self, times: usize) -> bool {
+        if times == 0 {
+            return false;
+        }
+        fn rep<T: Copy>(v: &[T], times: usize) -> Vec<T> {
+            (0..times).flat_map(|_| v.iter().copied()).collect()
+        }
         for row in self.accuracy.iter_mut().chain(self.labels.iter_mut()) {
             for v in row.iter_mut() {
-                *v = pick(v);
+                *v = rep(v, times);
             }
         }
-        self.confidence = thresholds.iter().flat_map(|&c| std::iter::repeat_n(Some(c), n)).collect();
-        self.levels = thresholds.iter().flat_map(|_| self.levels[..n].iter().copied()).collect();
-        self
+        self.levels = rep(&self.levels, times);
+        self.confidence = rep(&self.confidence, times);
+        self.review_rate = rep(&self.review_rate, times);
+        self.sample = rep(&self.sample, times);
+        true
     }
 
     /// The model of `s` for overlap `levels` and turnaround target `within`.
@@ -191,7 +220,7 @@ impl Model {
                     PaySpec::PerItem(c) => c,
                     PaySpec::PerHour(_) => 0.0,
                 };
-                reviewed.then(|| (p, r.sample * r.service.mean_secs() / 3600.0, r.sample * usd))
+                reviewed.then(|| (p, r.service.mean_secs() / 3600.0, usd))
             })
             .collect();
         Ok(Model {
@@ -203,6 +232,8 @@ impl Model {
             accuracy,
             levels: levels.to_vec(),
             confidence: vec![None; levels.len()],
+            sample: vec![s.quality.review.as_ref().map_or(0.0, |r| r.sample); levels.len()],
+            review_rate: vec![None; levels.len()],
             on_shift,
             count: s.pools.iter().map(|p| p.count).collect(),
             pay: s.pools.iter().map(|p| p.pay.clone()).collect(),
