@@ -140,7 +140,13 @@ pub fn plan(s: &Scenario, t: &Targets, split: Option<&Split>, cache: &mut estima
             let lo = am - ah.max(0.0);
             let met = lo >= t.accuracy;
             optimistic[i] = None;
-            if !met {
+            // A replication where nothing of the stream finished has no accuracy: the plan
+            // stalls (too few people left, e.g. after bans, for the overlap); that is a capacity
+            // miss, answered below with more people, not a higher accuracy target.
+            let stalled = !lo.is_finite();
+            if stalled {
+                tighten_time[i] = true;
+            } else if !met {
                 tighten_acc[i] = t.accuracy - lo + 0.005;
                 optimistic[i] = Some(t.accuracy + (solved.accuracy[i] - lo).max(0.0) + 0.002);
             }
@@ -148,7 +154,7 @@ pub fn plan(s: &Scenario, t: &Targets, split: Option<&Split>, cache: &mut estima
             let (cm, ch) = ci(&get(|f| f.completion_within_target));
             let lo = cm - ch.max(0.0);
             let met = lo >= t.completion_share;
-            tighten_time[i] = !met;
+            tighten_time[i] |= !met;
             verdicts.push(Verdict { target: format!("share of stream {name:?} finished within {}", t.within), goal: t.completion_share, mean: cm, ci95_low: lo, ci95_high: cm + ch.max(0.0), met });
         }
         let week: Vec<f64> = sums.iter().map(|x| x.cost.total_usd / (x.window_end_h - x.window_start_h).max(1e-9) * 168.0).collect();
