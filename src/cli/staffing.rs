@@ -101,8 +101,9 @@ pub struct StaffingArgs {
     /// Stop the solver after this long with the best roster so far, with its unit.
     #[arg(long, value_name = "DURATION", value_parser = parse_secs)]
     pub time_limit: Option<f64>,
-    /// The shift-scheduling MILP's solver: microlp (pure Rust) or highs (about 10x faster on large
-    /// rosters; only in a build with `--features highs`, which needs cmake and libclang-dev)
+    /// The shift-scheduling MILP's solver: microlp (pure Rust) or highs (finds cheaper rosters on
+    /// large instances, slower to a 1% gap; only in a build with `--features highs`, which needs
+    /// cmake and libclang-dev)
     #[arg(long, default_value = "microlp", value_parser = tessera_planner::schedule::Solver::parse)]
     pub solver: tessera_planner::schedule::Solver,
     /// Output format.
