@@ -141,12 +141,14 @@ fn shift_tours_are_planned_per_pool_and_written_as_pools() {
     let d = tempfile::tempdir().unwrap();
     let shifts = d.path().join("shifts.csv");
     std::fs::write(&shifts, "name,start,length,days,break_start,break_length\nweekday-early,07:00,8h,mon-fri,4h,30min\nweekday-late,12:00,8h,mon-fri,4h,30min\nweekend,09:00,8h,sat-sun,4h,30min\n").unwrap();
-    let base = [&scenario("medical-imaging.toml") as &str, "--target-accuracy", "0.9", "--within", "2d"];
+    // 0.88: certified reads at overlap 3 sit at 0.90 ± 0.01, so a 0.9 target is decided by noise.
+    let base = [&scenario("medical-imaging.toml") as &str, "--target-accuracy", "0.88", "--within", "2d"];
     let (_, json) = plan(&d.path().join("calendars"), &base);
     assert!(json.unwrap()["infeasible"].as_str().unwrap().contains("shift calendars"));
     let mut args = base.to_vec();
     let s = shifts.display().to_string();
-    args.extend(["--shifts", &s]);
+    // A --set on a pool by its name in the file reaches every tour of it.
+    args.extend(["--shifts", &s, "--set", "pools.residents.pay.per_hour=31"]);
     let (out, json) = plan(d.path(), &args);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let j = json.unwrap();
@@ -164,6 +166,7 @@ fn shift_tours_are_planned_per_pool_and_written_as_pools() {
     // plan.toml has one pool per staffed tour, with the tour's calendar, and runs as it is.
     let text = std::fs::read_to_string(d.path().join("plan.toml")).unwrap();
     assert!(text.contains("name = \"radiologists@weekend\"") && text.contains("\"sat,sun 09:00-13:00\""), "{text}");
+    assert!(text.contains("per_hour = 31") && !text.contains("per_hour = 35.0"), "{text}");
     let staffed = heads.iter().filter(|&&n| n > 0).count();
     assert_eq!(text.matches("[[pools]]").count(), staffed, "{text}");
     let run = tessera().args(["simulate"]).arg(d.path().join("plan.toml")).args(["-q", "--tasks", "none", "-o"]).arg(d.path().join("sim")).output().unwrap();

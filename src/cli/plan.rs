@@ -212,8 +212,10 @@ pub fn run(a: PlanArgs) -> Result<()> {
                 copies.iter_mut().find(|(p, _)| *p == g).expect("pushed above").1.push(c);
             }
         }
-        let split_text = tessera_scenarios::split_pools(&text, &origin, &copies).map_err(|e| e.to_string())?;
-        Ok((split_text, all(&rest)))
+        // The user's --set first, on the pools as they are named in the file; then the split.
+        let with_sets = tessera_scenarios::apply_overrides(&text, &origin, &a.set).map_err(|e| e.to_string())?;
+        let split_text = tessera_scenarios::split_pools(&with_sets, &origin, &copies).map_err(|e| e.to_string())?;
+        Ok((split_text, rest))
     };
     let apply = |sets: &[String]| -> Result<tessera_engine::spec::Scenario, String> {
         let (t, sets) = plan_text(sets)?;

@@ -57,9 +57,10 @@ pub struct Settings {
 /// One stream's estimate at one (pool, level).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Estimate {
-    /// Share of final labels right, mean over replications, and its 95% CI half-width.
+    /// Share of final labels right, mean over replications, and its 95% CI half-width (None
+    /// from a single replication).
     pub accuracy: f64,
-    pub ci95: f64,
+    pub ci95: Option<f64>,
     /// Labels behind each final label (the level, unless dynamic overlap stopped early).
     pub labels_per_task: f64,
     /// Completed tasks the estimate rests on, over all replications.
@@ -184,6 +185,7 @@ pub fn apply(s: &Scenario, m: &mut Model, set: &Settings, cache: &mut Cache, mak
                         }
                         let acc: Vec<f64> = figs.iter().map(|f| f.accuracy).collect();
                         let (mean, half) = if acc.len() >= 2 { mean_ci(&acc, 0.95) } else { (acc[0], f64::NAN) };
+                        let half = half.is_finite().then_some(half);
                         let completions: u64 = figs.iter().map(|f| f.completions).sum();
                         let labels = figs.iter().map(|f| f.mean_overlap * f.completions as f64).sum::<f64>() / completions as f64;
                         streams.insert(name.clone(), Estimate { accuracy: mean, ci95: half, labels_per_task: labels, completions });
