@@ -282,7 +282,7 @@ pub fn sure_label_stage(stages: &[crate::spec::StageSpec]) -> Option<&crate::spe
 /// the load is a lower bound and the bound stays valid, but with them it can miss an overload
 /// that the figures per stage show. A stream with no sure label stage offers no modelled load.
 fn load(s: &Scenario, arrivals: &[u64], on_shift: &[f64], window_h: f64) -> Load {
-    let reviewing = s.quality.review.as_ref().and_then(|r| (0..s.pools.len()).find(|&p| s.pool_name(p) == r.pool));
+    let reviewing = s.review_pool();
     let stages = super::stages_of(s);
     // Labels per task at the sure label stage (its own overlap, else the stream's).
     let overlap = |i: usize| sure_label_stage(&stages[i]).and_then(|x| x.overlap).unwrap_or_else(|| s.overlap_of(i)) as f64;

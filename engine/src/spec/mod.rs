@@ -57,6 +57,11 @@ impl Scenario {
     pub fn pool_name(&self, i: usize) -> String {
         self.pools[i].name.clone().unwrap_or_else(|| format!("pool-{i}"))
     }
+    /// Index of the pool that does expert review (`quality.review.pool`), if any.
+    pub fn review_pool(&self) -> Option<usize> {
+        let r = self.quality.review.as_ref()?;
+        (0..self.pools.len()).find(|&p| self.pool_name(p) == r.pool)
+    }
     /// Whether pool `p` has the skill `task_type`: a `service` entry for it, or no `service`
     /// table at all (every type).
     pub fn pool_has_skill(&self, p: usize, task_type: &str) -> bool {

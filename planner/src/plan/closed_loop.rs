@@ -88,9 +88,10 @@ pub fn window_overrides(s: &Scenario, within: Dur) -> Vec<String> {
 /// With `split` (`--shifts`), the MILP plans its pools, one per shift tour of the original
 /// pools; accuracy estimates are made on the original pools and shared by their tours.
 pub fn plan(s: &Scenario, t: &Targets, split: Option<&Split>, cache: &mut estimate::Cache, make_router: RouterFactory, apply: &dyn Fn(&[String]) -> Result<Scenario, String>, progress: &mut dyn FnMut(&str)) -> Result<Outcome, String> {
-    let mut base = Model::of(s, &t.levels, t.within)?.with_thresholds(&t.thresholds).with_review_rates(&t.review_rates);
+    let model_of = |x: &Scenario| Model::of(x, &t.levels, t.within).map(|m| m.with_thresholds(&t.thresholds).with_review_rates(&t.review_rates));
+    let mut base = model_of(s)?;
     let mut m = match split {
-        Some(sp) => Model::of(&sp.scenario, &t.levels, t.within)?.with_thresholds(&t.thresholds).with_review_rates(&t.review_rates),
+        Some(sp) => model_of(&sp.scenario)?,
         None => base.clone(),
     };
     let mut ask = t.ask(&m, split);

@@ -113,7 +113,7 @@ pub struct Report {
 /// The scenario that measures pool `p` alone at level `k`.
 fn alone(s: &Scenario, m: &Model, p: usize, k: u32, confidence: Option<f64>, review_rate: Option<f64>, set: &Settings) -> Scenario {
     let mut x = s.clone();
-    let review = s.quality.review.as_ref().and_then(|r| (0..s.pools.len()).find(|&q| s.pool_name(q) == r.pool));
+    let review = s.review_pool();
     // Labels per task at most, gold included: the load p must carry alone.
     let most = k.max(s.quality.dynamic_overlap.as_ref().map_or(0, |d| d.max)) as f64 / (1.0 - m.gold);
     let hours: f64 = (0..m.streams.len()).filter_map(|i| m.hours[i][p].map(|h| m.rate[i] * most * h)).sum();

@@ -274,7 +274,7 @@ pub fn solve(m: &Model, ask: &Ask) -> Result<Solved, String> {
                 }
                 if let Some((q, hh, _)) = m.review[i] {
                     if q == p {
-                        h += (0..np).flat_map(|r| (0..nk).map(move |k| (r, k))).filter_map(|(r, k)| x[i][r][k].map(|v| sol.value(v) * m.sample[k])).sum::<f64>() * hh;
+                        h += sol.eval(reviewed(i)) * hh;
                     }
                 }
             }

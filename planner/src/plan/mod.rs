@@ -68,7 +68,9 @@ impl Targets {
                 for &q in &members {
                     a.least[q] = 0;
                 }
-                a.groups.push((members, ceiling(m.count[sp.group.iter().position(|&x| x == g).unwrap_or(0)])));
+                // Every tour keeps its pool's count from the scenario.
+                let most = ceiling(m.count[members[0]]);
+                a.groups.push((members, most));
             }
         }
         a

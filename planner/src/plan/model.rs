@@ -214,7 +214,7 @@ impl Model {
         let review = (0..s.streams.len())
             .map(|i| {
                 let r = s.quality.review.as_ref()?;
-                let p = (0..s.pools.len()).find(|&p| s.pool_name(p) == r.pool)?;
+                let p = s.review_pool()?;
                 let reviewed = tessera_engine::run::has_review(s, i);
                 let usd = match s.pools[p].pay {
                     PaySpec::PerItem(c) => c,
