@@ -109,3 +109,28 @@ fn evolution_strategies_from_a_policy() {
     assert!(err(&train(&tmp.path().join("x.mpk"), "2", &["--algo", "es"])).contains("--from FILE"));
     assert!(err(&train(&tmp.path().join("y.mpk"), "2", &["--from", from])).contains("--from is for --algo es"));
 }
+
+/// `--candidates` is kept in the policy file (resume keeps it), shown in the bench's learned
+/// table, and a starting file trained on another rule is refused with the rule it has.
+#[test]
+fn the_candidate_rule_travels_with_the_policy() {
+    use tessera_policies::learned::features::Candidates;
+    use tessera_policies::learned::{PolicyFile, SCHEMA};
+    let tmp = tempfile::tempdir().unwrap();
+    let models = tmp.path().join("models");
+    let policy = models.join("cmu-two-class.mpk");
+    ok(&train(&policy, "1", &["--candidates", "oldest-and-youngest"]));
+    let p = PolicyFile::read(&policy).unwrap();
+    assert_eq!((p.schema.as_str(), p.net.candidates), (SCHEMA, Candidates::OldestAndYoungest));
+    ok(&train(&policy, "2", &["--resume"]));
+    assert_eq!(PolicyFile::read(&policy).unwrap().net.candidates, Candidates::OldestAndYoungest, "resume keeps the file's rule");
+    let es = tmp.path().join("es.mpk");
+    let e = err(&train(&es, "1", &["--algo", "es", "--from", policy.to_str().unwrap(), "--candidates", "oldest", "--pairs", "1", "--validation", "1"]));
+    assert!(e.contains("trained on --candidates oldest-and-youngest"), "{e}");
+    let report = std::fs::read_to_string(models.join("cmu-two-class-report/report.html")).unwrap();
+    assert!(report.contains("oldest-and-youngest"), "the training report names the rule");
+    let bench = tmp.path().join("bench");
+    ok(&tessera(&["bench", "--scenarios", SCENARIO, "--policies", "fifo", "--seeds", "2", "--set", "run.horizon=50h", "--models", models.to_str().unwrap(), "-q", "--out", bench.to_str().unwrap()]));
+    let csv = std::fs::read_to_string(bench.join("leaderboard-learned.csv")).unwrap();
+    assert!(csv.lines().next().unwrap().ends_with(",candidates") && csv.lines().nth(1).unwrap().ends_with(",oldest-and-youngest"), "{csv}");
+}

@@ -25,7 +25,7 @@ fn main() {
     println!("scenario {path}, horizon {horizon}, 8 episodes on {threads} threads");
     for round in 0..2 {
         let t = Instant::now();
-        let eps = episodes(&s, &seeds, &|_| Actor::Teacher(tessera_policies::router("max-weight").unwrap())).unwrap();
+        let eps = episodes(&s, &seeds, &|_| Actor::Teacher(tessera_policies::router("max-weight").unwrap(), Default::default())).unwrap();
         let steps: usize = eps.iter().map(|e| e.steps.len()).sum();
         let tasks: usize = eps.iter().map(|e| e.outcomes.len()).sum();
         let w = t.elapsed().as_secs_f64();

@@ -23,7 +23,7 @@ use tessera_engine::domain::{AnnotatorIdx, TaskId};
 use tessera_engine::run::record::{RecordSink, TaskRecord};
 use tessera_engine::run::{run, RunOptions};
 use tessera_engine::spec::Scenario;
-use tessera_policies::learned::features::{self, Decision, GLOBAL};
+use tessera_policies::learned::features::{self, Candidates, Decision, GLOBAL};
 use tessera_policies::learned::net::{log_softmax, Net, Scratch};
 
 /// One recorded decision.
@@ -45,8 +45,9 @@ pub struct Step {
 pub enum Actor {
     /// Sample from the network's softmax with this seed.
     Sample(Arc<Net>, u64),
-    /// Follow a heuristic and record its picks as actions (behaviour-cloning data).
-    Teacher(Box<dyn Router>),
+    /// Follow a heuristic and record its picks as actions (behaviour-cloning data), offered as
+    /// the candidates of this rule.
+    Teacher(Box<dyn Router>, Candidates),
 }
 
 /// The recording router of one episode.
@@ -64,7 +65,7 @@ impl Rollout {
     fn new(actor: Actor, out: Arc<Mutex<Vec<Step>>>) -> Self {
         let seed = match &actor {
             Actor::Sample(_, s) => *s,
-            Actor::Teacher(_) => 0,
+            Actor::Teacher(..) => 0,
         };
         Rollout { actor, rng: ChaCha8Rng::seed_from_u64(seed), decision: Decision::default(), scratch: Scratch::default(), logp: Vec::new(), steps: Vec::new(), out }
     }
@@ -101,14 +102,17 @@ impl Rollout {
         }
     }
 
-    /// A teacher's pick `pos`, as a candidate (by its stream or pool), recorded when there was a
-    /// choice.
-    fn follow(&mut self, group: Option<u16>, now: u64) {
+    /// A teacher's pick as a candidate, recorded when there was a choice: the candidate at queue
+    /// position `pos` when there is one (a free annotator's youngest task), else the first of
+    /// the pick's stream or pool `group`. (A task's annotator is matched by pool only, as before
+    /// the youngest candidates existed, so that warm starts reproduce the files they made.)
+    fn follow(&mut self, pos: Option<usize>, group: Option<u16>, now: u64) {
         let d = &self.decision;
         if d.len() < 2 {
             return;
         }
-        if let Some(i) = group.and_then(|g| d.groups.iter().position(|&x| x == g)) {
+        let exact = pos.and_then(|p| d.positions.iter().position(|&x| x == p));
+        if let Some(i) = exact.or_else(|| group.and_then(|g| d.groups.iter().position(|&x| x == g))) {
             self.steps.push(Step { at: now, n: d.len(), pairs: d.pairs.clone(), global: d.global, action: i, logp: 0.0, value: 0.0 });
         }
     }
@@ -126,13 +130,17 @@ impl Router for Rollout {
         "learned"
     }
     fn pick_task(&mut self, a: AnnotatorIdx, st: &RouteState, rng: &mut dyn RngCore) -> Option<usize> {
-        features::for_annotator(a, st, &mut self.decision);
+        let rule = match &self.actor {
+            Actor::Sample(net, _) => net.candidates,
+            Actor::Teacher(_, rule) => *rule,
+        };
+        features::for_annotator_with(a, st, &mut self.decision, rule);
         let now = st.now.0;
         match &mut self.actor {
-            Actor::Teacher(t) => {
+            Actor::Teacher(t, _) => {
                 let pos = t.pick_task(a, st, rng);
                 let group = pos.map(|p| st.task(st.queue[p]).stream);
-                self.follow(group, now);
+                self.follow(pos, group, now);
                 pos
             }
             Actor::Sample(net, _) => {
@@ -145,10 +153,10 @@ impl Router for Rollout {
         features::for_task(t, st, &mut self.decision);
         let now = st.now.0;
         match &mut self.actor {
-            Actor::Teacher(r) => {
+            Actor::Teacher(r, _) => {
                 let pos = r.pick_annotator(t, st, rng);
                 let group = pos.map(|p| st.annotator(st.idle[p]).pool);
-                self.follow(group, now);
+                self.follow(None, group, now);
                 pos
             }
             Actor::Sample(net, _) => {

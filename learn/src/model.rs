@@ -8,7 +8,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use tessera_policies::learned::features::{GLOBAL, PAIR};
+use tessera_policies::learned::features::{Candidates, GLOBAL, PAIR};
 use tessera_policies::learned::net::{Dense, Net};
 
 #[derive(Module, Debug)]
@@ -38,6 +38,7 @@ pub fn init_net(hidden: usize, seed: u64) -> Net {
         actor2: dense(hidden, 1, 0.01),
         critic1: dense(hidden + GLOBAL, hidden, 1.0),
         critic2: dense(hidden, 1, 1.0),
+        candidates: Default::default(),
     }
 }
 
@@ -68,7 +69,8 @@ impl ActorCritic {
         }
     }
 
-    pub fn to_net(&self) -> Net {
+    /// The network's weights, for a policy offered the candidates of `candidates`.
+    pub fn to_net(&self, candidates: Candidates) -> Net {
         let embed1 = dense(&self.embed1);
         Net {
             hidden: embed1.outputs,
@@ -78,6 +80,7 @@ impl ActorCritic {
             actor2: dense(&self.actor2),
             critic1: dense(&self.critic1),
             critic2: dense(&self.critic2),
+            candidates,
         }
     }
 

@@ -415,7 +415,7 @@ mod tests {
             for objective in [Objective::Holding, Objective::Composite] {
                 let (online, at, fin) = drive(&s, 7, objective, |_, _| 0);
                 assert!(at.len() > 20, "{path}: {} decisions", at.len());
-                let teacher = episode(&s, 7, &|| Actor::Teacher(tessera_engine::dispatch::builtin_router("fifo").unwrap())).unwrap();
+                let teacher = episode(&s, 7, &|| Actor::Teacher(tessera_engine::dispatch::builtin_router("fifo").unwrap(), Default::default())).unwrap();
                 let times: Vec<u64> = teacher.steps.iter().map(|st| st.at).collect();
                 assert_eq!(times, at, "{path}: the same decisions as fifo");
                 assert!(teacher.steps.iter().all(|st| st.action == 0), "fifo's pick is slot 0");

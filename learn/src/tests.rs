@@ -40,7 +40,7 @@ fn burn_and_inference_forward_agree() {
     );
     let logits = logits.into_data().try_to_vec::<f32>().unwrap();
     let values = values.into_data().try_to_vec::<f32>().unwrap();
-    let back = model.to_net();
+    let back = model.to_net(net.candidates);
     assert_eq!(back, net, "weights survive the round trip through burn");
     let mut s = Scratch::default();
     for (row, &n) in sizes.iter().enumerate() {

@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::time::Instant;
 use tessera_engine::run::replication_seed;
 use tessera_engine::spec::Scenario;
+use tessera_policies::learned::features::Candidates;
 use tessera_policies::learned::{PolicyFile, Training};
 
 /// The bench's held-out evaluation base seed (`tessera bench` default --seed 1 + 1,000,000).
@@ -46,11 +47,13 @@ pub struct Config {
     pub warm_start_epochs: usize,
     /// Stop once this many decisions were trained on (all resumed parts together).
     pub max_steps: Option<u64>,
+    /// The tasks a free annotator is offered (a fresh run; a resumed one keeps its file's).
+    pub candidates: Candidates,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { objective: Objective::Composite, iterations: 30, episodes: 8, seed: 7, hidden: 32, hyper: Hyper::default(), warm_start: None, warm_start_epochs: 20, max_steps: None }
+        Config { objective: Objective::Composite, iterations: 30, episodes: 8, seed: 7, hidden: 32, hyper: Hyper::default(), warm_start: None, warm_start_epochs: 20, max_steps: None, candidates: Candidates::Oldest }
     }
 }
 
@@ -156,9 +159,12 @@ pub fn train(scenario: &Scenario, cfg: &Config, start: Option<PolicyFile>, check
                 warm_start: cfg.warm_start.clone(),
                 ..Training::default()
             };
-            (init_net(cfg.hidden, cfg.seed), meta)
+            let mut net = init_net(cfg.hidden, cfg.seed);
+            net.candidates = cfg.candidates;
+            (net, meta)
         }
     };
+    let rule = net.candidates;
     let wall_before = meta.wall_s;
     let mut model = ActorCritic::from_net(&net, &device);
     let mut optim = optimizer();
@@ -172,7 +178,7 @@ pub fn train(scenario: &Scenario, cfg: &Config, start: Option<PolicyFile>, check
             }
             let seeds = training_seeds(cfg.seed, &mut meta.seed_cursor, cfg.episodes);
             let name = teacher.clone();
-            let eps = episodes(scenario, &seeds, &|_| Actor::Teacher(tessera_policies::router(&name).expect("checked above")))?;
+            let eps = episodes(scenario, &seeds, &|_| Actor::Teacher(tessera_policies::router(&name).expect("checked above"), rule))?;
             meta.reward_scale = reward_scale(cfg.objective, &eps);
             let (_, ret, per_task) = prepare(cfg.objective, &eps, meta.reward_scale, h);
             let steps: Vec<&_> = eps.iter().flat_map(|e| &e.steps).collect();
@@ -188,7 +194,7 @@ pub fn train(scenario: &Scenario, cfg: &Config, start: Option<PolicyFile>, check
     while meta.iterations < cfg.iterations && cfg.max_steps.is_none_or(|m| meta.env_steps < m) {
         let t0 = Instant::now();
         let it = meta.iterations;
-        let net = Arc::new(model.to_net());
+        let net = Arc::new(model.to_net(rule));
         let seeds = training_seeds(cfg.seed, &mut meta.seed_cursor, cfg.episodes);
         let base = cfg.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ it as u64;
         let eps = episodes(scenario, &seeds, &|i| Actor::Sample(net.clone(), replication_seed(base, i as u32)))?;
@@ -210,10 +216,10 @@ pub fn train(scenario: &Scenario, cfg: &Config, start: Option<PolicyFile>, check
         meta.curve.push(per_task);
         meta.losses.push([losses.policy, losses.value, losses.entropy]);
         meta.wall_s = wall_before + began.elapsed().as_secs_f64();
-        let file = PolicyFile::new(model.to_net(), meta.clone());
+        let file = PolicyFile::new(model.to_net(rule), meta.clone());
         checkpoint(&file)?;
         progress(&Iteration { iteration: meta.iterations, reward_per_task: per_task, steps: steps.len() as u64, losses, wall_s: t0.elapsed().as_secs_f64() });
     }
     meta.wall_s = wall_before + began.elapsed().as_secs_f64();
-    Ok(PolicyFile::new(model.to_net(), meta))
+    Ok(PolicyFile::new(model.to_net(rule), meta))
 }

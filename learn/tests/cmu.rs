@@ -69,7 +69,7 @@ fn ppo_reaches_c_mu_on_held_out_seeds() {
     })
     .unwrap();
     eprintln!("trained in {:.1} s, {} decisions, {} episodes", t0.elapsed().as_secs_f64(), policy.training.env_steps, policy.training.episodes);
-    let teacher = tessera_learn::env::episode(&eval, seeds[0], &|| tessera_learn::env::Actor::Teacher(tessera_policies::router("c-mu").unwrap())).unwrap();
+    let teacher = tessera_learn::env::episode(&eval, seeds[0], &|| tessera_learn::env::Actor::Teacher(tessera_policies::router("c-mu").unwrap(), Default::default())).unwrap();
     let agree = tessera_learn::env::agreement(&policy.net, &teacher.steps);
     eprintln!("agreement with c-mu's picks on a held-out seed: {agree:.3} over {} decisions", teacher.steps.len());
     let mine = learned(&eval, policy.net, &seeds);

@@ -726,6 +726,47 @@ fn learned_candidates_are_stream_heads_and_pool_representatives() {
     assert!(d.is_empty(), "nobody is qualified for type 2");
 }
 
+/// With the oldest-and-youngest rule a free annotator is also offered each stream's youngest
+/// eligible task, after the oldest ones; a stream with one eligible task gives one candidate.
+#[test]
+fn learned_candidates_oldest_and_youngest() {
+    use crate::learned::features::{for_annotator_with, Candidates, Decision, PAIR};
+    // stream 0 (type 0): tasks 0, 2, 5; stream 1 (type 1): tasks 1, 3; stream 2 (type 2): task 4
+    let tasks: Vec<TaskView> = [0u16, 1, 0, 1, 2, 0].iter().map(|&s| task(|t| { t.stream = s; t.ttype = s })).collect();
+    let a0 = annotator(0, vec![skill(0.9, 30.0, 0.1), skill(0.8, 60.0, 0.1), skill(0.7, 60.0, 0.1)]);
+    let w = World::new(tasks, vec![a0]);
+    let st = w.state();
+    let mut d = Decision::default();
+    for_annotator_with(0, &st, &mut d, Candidates::Oldest);
+    assert_eq!(d.positions, vec![0, 1, 4], "oldest of each stream only");
+    for_annotator_with(0, &st, &mut d, Candidates::OldestAndYoungest);
+    assert_eq!(d.positions, vec![0, 1, 4, 5, 3], "then the youngest of streams 0 and 1; stream 2's one task once");
+    assert_eq!(d.groups, vec![0, 1, 2, 0, 1]);
+    assert_eq!(d.pairs.len(), 5 * PAIR);
+    for &p in &d.positions {
+        assert!(eligible(st.task(w.queue[p]), st.annotator(0)));
+    }
+    // The rule's names are what `tessera train --candidates` takes.
+    for c in [Candidates::Oldest, Candidates::OldestAndYoungest] {
+        assert_eq!(Candidates::parse(c.name()), Some(c));
+    }
+}
+
+/// A policy file written before the candidate rule existed (schema 1, no rule) reads as
+/// trained on the oldest-first rule it had; a schema-1 file naming another rule is refused.
+#[test]
+fn schema_1_policy_files_read_as_oldest_first() {
+    use crate::learned::features::Candidates;
+    use crate::learned::{PolicyFile, SCHEMA_V1};
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../benches/models/cmu-two-class.mpk");
+    let p = PolicyFile::read(&path).unwrap();
+    assert_eq!(p.schema, SCHEMA_V1, "the committed file predates schema 2");
+    assert_eq!(p.net.candidates, Candidates::Oldest);
+    let mut q = p.clone();
+    q.net.candidates = Candidates::OldestAndYoungest;
+    assert!(PolicyFile::from_bytes(&q.to_bytes(), "q.mpk").unwrap_err().contains("candidate rule"));
+}
+
 /// A policy file survives writing and reading; a file from other features is refused with a
 /// message that says what to do.
 #[test]
@@ -735,7 +776,7 @@ fn policy_files_round_trip_and_refuse_foreign_features() {
     use crate::learned::features::{GLOBAL, PAIR};
     let d = |i: usize, o: usize| Dense { inputs: i, outputs: o, w: vec![0.5; i * o], b: vec![0.0; o] };
     let h = 4;
-    let net = Net { hidden: h, embed1: d(PAIR, h), embed2: d(h, h), actor1: d(2 * h + GLOBAL, h), actor2: d(h, 1), critic1: d(h + GLOBAL, h), critic2: d(h, 1) };
+    let net = Net { hidden: h, embed1: d(PAIR, h), embed2: d(h, h), actor1: d(2 * h + GLOBAL, h), actor2: d(h, 1), critic1: d(h + GLOBAL, h), critic2: d(h, 1), candidates: Default::default() };
     let p = PolicyFile::new(net, Training { scenario: "x".into(), ..Training::default() });
     assert_eq!(PolicyFile::from_bytes(&p.to_bytes(), "p.mpk").unwrap(), p);
     let mut q = p.clone();

@@ -71,9 +71,9 @@ pub fn learned_section(names: &[String], policies: &[String], cells: &[Vec<SeedR
          The difference is paired per seed against the heuristic with the best mean reward (and, for holding cost, against the heuristic with the lowest mean holding cost); \
          it is significant when its 95% interval excludes zero. Reference: the mean over seeds of the best heuristic's reward on that seed, chosen in hindsight (no single policy reaches it; not a bound on what a policy could reach).\n\n",
     );
-    md.push_str("| scenario | learned reward | best heuristic (reward) | learned − best, paired | hindsight reference | learned holding cost [USD/h] | lowest-holding heuristic | learned − it, paired [USD/h] | objective | training: wall [s], decisions, episodes, seed, warm start |\n");
+    md.push_str("| scenario | learned reward | best heuristic (reward) | learned − best, paired | hindsight reference | learned holding cost [USD/h] | lowest-holding heuristic | learned − it, paired [USD/h] | objective | training: wall [s], decisions, episodes, seed, warm start, candidates |\n");
     md.push_str("|---|---:|---|---:|---:|---:|---|---:|---|---|\n");
-    let mut csv = String::from("scenario,policy_file,objective,learned_reward,learned_reward_ci95,best_heuristic,best_reward,diff_reward,diff_reward_ci95,hindsight_reward,learned_holding,lowest_holding_heuristic,diff_holding,diff_holding_ci95,train_wall_s,train_decisions,train_episodes,train_seed,warm_start\n");
+    let mut csv = String::from("scenario,policy_file,objective,learned_reward,learned_reward_ci95,best_heuristic,best_reward,diff_reward,diff_reward_ci95,hindsight_reward,learned_holding,lowest_holding_heuristic,diff_holding,diff_holding_ci95,train_wall_s,train_decisions,train_episodes,train_seed,warm_start,candidates\n");
     for l in learned {
         let s = l.scenario;
         let row = &cells[s];
@@ -92,7 +92,7 @@ pub fn learned_section(names: &[String], policies: &[String], cells: &[Vec<SeedR
         let t = &l.policy.training;
         let _ = writeln!(
             md,
-            "| {} | {} | {} {} | {} | {} | {} | {} {} | {} | {} | {:.0} s, {}, {}, {}, {} |",
+            "| {} | {} | {} {} | {} | {} | {} | {} {} | {} | {} | {:.0} s, {}, {}, {}, {}, {} |",
             names[s],
             pm(lr, lh, 4),
             policies[best],
@@ -108,11 +108,12 @@ pub fn learned_section(names: &[String], policies: &[String], cells: &[Vec<SeedR
             t.env_steps,
             t.episodes,
             t.seed,
-            t.warm_start.as_deref().unwrap_or("none")
+            t.warm_start.as_deref().unwrap_or("none"),
+            l.policy.net.candidates.name()
         );
         let _ = writeln!(
             csv,
-            "{},{},{},{lr},{lh},{},{br},{dm},{dh},{hm},{lhold},{},{dhm},{dhh},{},{},{},{},{}",
+            "{},{},{},{lr},{lh},{},{br},{dm},{dh},{hm},{lhold},{},{dhm},{dhh},{},{},{},{},{},{}",
             names[s],
             l.file,
             t.objective,
@@ -122,7 +123,8 @@ pub fn learned_section(names: &[String], policies: &[String], cells: &[Vec<SeedR
             t.env_steps,
             t.episodes,
             t.seed,
-            t.warm_start.as_deref().unwrap_or("")
+            t.warm_start.as_deref().unwrap_or(""),
+            l.policy.net.candidates.name()
         );
     }
     md.push('\n');

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use tessera_learn::reward::Objective;
 use tessera_learn::es::{evolve, EsConfig, Generation};
 use tessera_learn::train::{train, Config, Iteration};
+use tessera_policies::learned::features::Candidates;
 use tessera_policies::learned::PolicyFile;
 use tessera_reports::chart::{Chart, Line, Plot};
 use tessera_reports::html::{cell, Block, Page, Section};
@@ -18,8 +19,9 @@ pub const LONG_ABOUT: &str = "Train a routing policy with reinforcement learning
 Each iteration runs --episodes simulations of the scenario in parallel with the current policy
 (training seeds: replication seeds of --seed, never one of the bench's held-out evaluation seeds),
 puts a reward on every routing decision, and takes a PPO update (burn, CPU). The policy sees, per
-decision, a few candidates (the first eligible task of each stream for a free annotator; the
-longest-idle eligible annotator of each pool for a new task) described by what routing may know:
+decision, a few candidates (the first eligible task of each stream for a free annotator, and with
+--candidates oldest-and-youngest each stream's youngest too; the longest-idle and the most trusted
+eligible annotator of each pool for a new task) described by what routing may know:
 stream, type, age, deadline slack, confidence, labels still needed, declared skill, speed and cost,
 trust, idle time, queue lengths. Never hidden truth.
 
@@ -46,7 +48,9 @@ Examples:
   tessera train scenarios/bench/learning/cmu-two-class.toml --objective holding --iterations 25 --set run.horizon=500h --out cmu.mpk
   tessera train scenarios/bench/qgym/n-model.toml --objective holding --steps 2000000 --out n-model.mpk
   tessera train scenarios/bench/tight-deadlines.toml --warm-start c-mu --iterations 60 --out td.mpk
-  tessera train scenarios/bench/tight-deadlines.toml --algo es --from td.mpk --iterations 40 --out td-es.mpk";
+  tessera train scenarios/bench/tight-deadlines.toml --algo es --from td.mpk --iterations 40 --out td-es.mpk
+  tessera train scenarios/bench/drifting-workforce.toml --algo es --warm-start skill-greedy --warm-start-epochs 1 \
+      --candidates oldest-and-youngest --sigma 0.3 --lr 0.03 --iterations 25 --out dw.mpk";
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {
@@ -95,6 +99,12 @@ pub struct TrainArgs {
     /// Behaviour-cloning warm start: imitate this heuristic first (e.g. c-mu)
     #[arg(long, value_name = "POLICY")]
     pub warm_start: Option<String>,
+    /// Tasks a free annotator is offered: oldest (the oldest eligible task of each stream), or
+    /// oldest-and-youngest (also each stream's youngest: the policy may serve fresh work before
+    /// a stale backlog). Kept in the policy file; --from and --resume keep their file's
+    /// [default: oldest]
+    #[arg(long, value_parser = Candidates::NAMES)]
+    pub candidates: Option<String>,
     /// Passes of behaviour cloning over the teacher's decisions (few keep the policy exploring)
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub warm_start_epochs: u32,
@@ -119,6 +129,18 @@ pub struct TrainArgs {
     pub out: PathBuf,
     #[arg(long, short = 'q')]
     pub quiet: bool,
+}
+
+/// --candidates (default oldest), checked against a starting file's rule when there is one.
+fn candidates(a: &TrainArgs, start: Option<&PolicyFile>) -> Result<Candidates> {
+    let asked = a.candidates.as_deref().map(|c| Candidates::parse(c).expect("clap checked"));
+    match (start, asked) {
+        (Some(p), Some(c)) if p.net.candidates != c => {
+            bail!("--candidates {}: the starting policy was trained on --candidates {} (a network decides over the candidates it was trained on)", c.name(), p.net.candidates.name())
+        }
+        (Some(p), _) => Ok(p.net.candidates),
+        (None, c) => Ok(c.unwrap_or_default()),
+    }
 }
 
 /// Writes `bytes` to `path` through a temporary file and a rename (a checkpoint is never torn).
@@ -160,6 +182,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
         warm_start: a.warm_start.clone(),
         warm_start_epochs: a.warm_start_epochs as usize,
         max_steps: a.steps,
+        candidates: candidates(&a, start.as_ref())?,
         ..Config::default()
     };
     cfg.hyper.lr = lr;
@@ -261,6 +284,7 @@ fn run_es(a: TrainArgs, scenario: tessera_engine::spec::Scenario, resumed: Optio
                 hidden: a.hidden as usize,
                 warm_start: a.warm_start.clone(),
                 warm_start_epochs: a.warm_start_epochs as usize,
+                candidates: candidates(&a, None)?,
                 ..Config::default()
             };
             let mut p = train(&scenario, &cfg, None, &mut |_| Ok(()), &mut |_| {}).map_err(anyhow::Error::msg)?;
@@ -272,6 +296,7 @@ fn run_es(a: TrainArgs, scenario: tessera_engine::spec::Scenario, resumed: Optio
     if start.training.scenario != name {
         bail!("the starting policy was trained on scenario {:?}, not {name:?}", start.training.scenario);
     }
+    candidates(&a, Some(&start))?;
     let done = start.training.es_curve.len() as u32;
     if done >= a.iterations {
         bail!("the starting policy has {done} generations of evolution strategies already: ask for more with --iterations");
@@ -321,6 +346,7 @@ pub fn training_report(p: &PolicyFile, scenario: &Path) -> Page {
         vec!["decisions trained on".into(), t.env_steps.to_string()],
         vec!["wall clock [s]".into(), cell(t.wall_s)],
         vec!["warm start".into(), t.warm_start.clone().unwrap_or_else(|| "none".into())],
+        vec!["candidates".into(), p.net.candidates.name().into()],
     ];
     let mut sections = vec![
             Section { heading: "Training cost".into(), blocks: vec![Block::Table { headers: vec!["".into(), "".into()], rows }] },

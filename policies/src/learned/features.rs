@@ -15,6 +15,13 @@
 //!
 //! At most [`MAX_CANDIDATES`] candidates (the first found); a decision with one candidate is no
 //! decision, and a policy takes it without asking the network.
+//!
+//! [`Candidates::OldestAndYoungest`] (chosen at training, kept in the policy file) also offers a
+//! free annotator the youngest eligible waiting task of each stream, found from the back of the
+//! queue the same way: the choice between serving a stream first-come-first-served and serving
+//! its freshest work first (with a stale backlog, the fresh work can still meet its turnaround
+//! while the backlog's tasks are late whatever is done). Without it, a one-stream scenario gives
+//! a free annotator no choice at all.
 
 use crate::common::skill;
 use tessera_engine::dispatch::{eligible, AnnotatorView, RouteState, TaskView};
@@ -30,6 +37,35 @@ pub const MAX_CANDIDATES: usize = 16;
 pub const SLOTS: usize = 8;
 /// Queue positions looked at, at most, when the stream facts do not decide.
 pub const SCAN_CAP: usize = 4096;
+
+/// Which tasks a free annotator is offered (see the module doc).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Candidates {
+    /// The oldest eligible waiting task of each stream.
+    #[default]
+    Oldest,
+    /// The oldest and the youngest eligible waiting task of each stream.
+    OldestAndYoungest,
+}
+
+impl Candidates {
+    /// Every rule's name, as `tessera train --candidates` takes it.
+    pub const NAMES: [&'static str; 2] = ["oldest", "oldest-and-youngest"];
+    pub fn name(self) -> &'static str {
+        match self {
+            Candidates::Oldest => Self::NAMES[0],
+            Candidates::OldestAndYoungest => Self::NAMES[1],
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "oldest" => Some(Candidates::Oldest),
+            "oldest-and-youngest" => Some(Candidates::OldestAndYoungest),
+            _ => None,
+        }
+    }
+}
 
 /// One decision: candidates and their features.
 #[derive(Clone, Debug, Default)]
@@ -115,15 +151,21 @@ fn pair(out: &mut Vec<f32>, st: &RouteState, t: &TaskView, a: &AnnotatorView, pi
     f[29] = hours(st.now.0.saturating_sub(a.idle_since.0)).ln_1p();
 }
 
-/// The candidates for free annotator `a` (see the module doc), into `d`.
+/// The candidates for free annotator `a` under the oldest-first rule (see the module doc), into
+/// `d`.
 pub fn for_annotator(a: AnnotatorIdx, st: &RouteState, d: &mut Decision) {
+    for_annotator_with(a, st, d, Candidates::Oldest);
+}
+
+/// The candidates for free annotator `a` under `rule` (see the module doc), into `d`.
+pub fn for_annotator_with(a: AnnotatorIdx, st: &RouteState, d: &mut Decision, rule: Candidates) {
     d.clear();
     d.picks_task = true;
     d.global = global(st, true);
     let view = st.annotator(a);
     let streams = st.queue.streams();
     let h_max = max_holding(st);
-    // Streams still to find a head for: a bit mask below 64 streams, else found by list.
+    // Streams still to find a task for: a bit mask below 64 streams, else found by list.
     let fast = !view.reviewer && streams.len() <= 64 && st.queue.stream_facts_decide();
     let mut wanted: u64 = 0;
     if fast {
@@ -136,9 +178,43 @@ pub fn for_annotator(a: AnnotatorIdx, st: &RouteState, d: &mut Decision) {
             return;
         }
     }
+    let oldest = first_per_stream(st.queue.iter().enumerate(), st, view, d, fast, wanted, h_max);
+    if rule == Candidates::OldestAndYoungest && oldest > 0 {
+        // The same search from the back, for the streams that have an oldest candidate; a
+        // stream whose oldest is also its youngest gives one candidate.
+        let mut back = 0u64;
+        for &g in &d.groups[..oldest] {
+            if fast {
+                back |= 1u64 << g;
+            }
+        }
+        let heads: Vec<usize> = d.positions[..oldest].to_vec();
+        let len = st.queue.len();
+        let from = d.len();
+        first_per_stream(st.queue.iter().enumerate().rev(), st, view, d, fast, back, h_max);
+        // Drop the youngest that are their stream's oldest too (one eligible task).
+        let mut k = from;
+        while k < d.len() {
+            if heads.contains(&d.positions[k]) {
+                d.positions.remove(k);
+                d.groups.remove(k);
+                d.pairs.drain(k * PAIR..(k + 1) * PAIR);
+            } else {
+                k += 1;
+            }
+        }
+        debug_assert!(d.positions.iter().all(|&p| p < len));
+    }
+}
+
+/// Appends to `d` the first eligible task of each stream met along `order` (queue positions and
+/// ids): in `fast` mode those of the streams in `wanted`, else of any stream among the first
+/// [`SCAN_CAP`] positions met. Returns how many were added.
+fn first_per_stream<'q>(order: impl Iterator<Item = (usize, &'q TaskId)>, st: &RouteState, view: &AnnotatorView, d: &mut Decision, fast: bool, mut wanted: u64, h_max: f32) -> usize {
+    let before = d.len();
     let mut seen: Vec<u16> = Vec::new();
-    for (pos, &t) in st.queue.iter().enumerate() {
-        if fast && wanted == 0 || !fast && pos >= SCAN_CAP || d.len() >= MAX_CANDIDATES {
+    for (met, (pos, &t)) in order.enumerate() {
+        if fast && wanted == 0 || !fast && met >= SCAN_CAP || d.len() >= MAX_CANDIDATES {
             break;
         }
         let task = st.task(t);
@@ -161,6 +237,7 @@ pub fn for_annotator(a: AnnotatorIdx, st: &RouteState, d: &mut Decision) {
         d.groups.push(task.stream);
         pair(&mut d.pairs, st, task, view, true, h_max);
     }
+    d.len() - before
 }
 
 /// The candidates for task `t` (see the module doc), into `d`.

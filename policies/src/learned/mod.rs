@@ -24,10 +24,13 @@ use tessera_engine::dispatch::{RouteState, Router};
 use tessera_engine::domain::{AnnotatorIdx, TaskId};
 use rand::RngCore;
 
-/// The schema a policy file carries.
 /// The schema a policy file carries. It names the candidate rules and features too: a policy
-/// trained on other candidates would run, and decide something else.
-pub const SCHEMA: &str = "tessera.policy/1";
+/// trained on other candidates would run, and decide something else. Version 2 added the
+/// network's candidate rule (`net.candidates`); a version-1 file is read as trained on the rule
+/// it had, [`features::Candidates::Oldest`].
+pub const SCHEMA: &str = "tessera.policy/2";
+/// The earlier schema this build still reads.
+pub const SCHEMA_V1: &str = "tessera.policy/1";
 /// Largest policy file read [bytes].
 pub const MAX_POLICY_BYTES: u64 = 64 << 20;
 
@@ -94,8 +97,11 @@ impl PolicyFile {
     /// Reads and checks a policy file's bytes (`origin` names it in errors).
     pub fn from_bytes(bytes: &[u8], origin: &str) -> Result<Self, String> {
         let p: PolicyFile = rmp_serde::from_slice(bytes).map_err(|e| format!("{origin}: not a Tessera policy file ({e})"))?;
-        if p.schema != SCHEMA {
-            return Err(format!("{origin}: policy schema {:?}, this build reads {SCHEMA:?}", p.schema));
+        if p.schema == SCHEMA_V1 && p.net.candidates != features::Candidates::Oldest {
+            return Err(format!("{origin}: policy schema {SCHEMA_V1:?} with a candidate rule it did not have ({})", p.net.candidates.name()));
+        }
+        if p.schema != SCHEMA && p.schema != SCHEMA_V1 {
+            return Err(format!("{origin}: policy schema {:?}, this build reads {SCHEMA:?} and {SCHEMA_V1:?}", p.schema));
         }
         if p.pair_features != PAIR || p.global_features != GLOBAL {
             return Err(format!(
@@ -180,7 +186,7 @@ impl Router for Learned {
         "learned"
     }
     fn pick_task(&mut self, a: AnnotatorIdx, st: &RouteState, _: &mut dyn RngCore) -> Option<usize> {
-        features::for_annotator(a, st, &mut self.decision);
+        features::for_annotator_with(a, st, &mut self.decision, self.net.candidates);
         self.choose()
     }
     fn pick_annotator(&mut self, t: TaskId, st: &RouteState, _: &mut dyn RngCore) -> Option<usize> {

@@ -13,7 +13,7 @@
 //! pairwise terms buy little when each candidate is already a whole stream's head or a pool's
 //! representative, and the pooled vector carries the competing candidates into every score.
 
-use super::features::{GLOBAL, PAIR};
+use super::features::{Candidates, GLOBAL, PAIR};
 use serde::{Deserialize, Serialize};
 
 /// A dense layer: `w` is `inputs × outputs` row by row (burn's `Linear` layout), `b` outputs.
@@ -66,6 +66,11 @@ pub struct Net {
     pub actor2: Dense,
     pub critic1: Dense,
     pub critic2: Dense,
+    /// The candidate rule the network was trained on (part of what it decides: the same
+    /// weights over other candidates decide something else). Files written before the rule
+    /// existed read as [`Candidates::Oldest`], the rule they were trained on.
+    #[serde(default)]
+    pub candidates: Candidates,
 }
 
 /// Reused buffers of a forward pass.
