@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::collections::{BTreeMap, VecDeque};
 use tessera_engine::metrics::series::BinRow;
 use tessera_engine::run::record::{RecordSink, TaskRecord, TraceSink};
+use crate::background::BackgroundFile;
 
 /// Writes summary.json (pretty, keys sorted, trailing newline).
 pub fn write_summary_json(path: &Path, summary: &serde_json::Value) -> Result<()> {
@@ -241,7 +242,8 @@ const SPILL_ROWS: usize = 1 << 17;
 pub struct TasksPart {
     path: PathBuf,
     rep: u32,
-    w: BufWriter<File>,
+    /// Written on its own thread: the simulation never waits on the disk.
+    w: BackgroundFile,
     next: u64,
     /// Rows of tasks `next + i` that came early, at index i (an empty buffer: not yet come);
     /// buffers are reused, so the common small disorder allocates nothing.
@@ -263,7 +265,7 @@ impl TasksPart {
     pub fn create(tasks_csv: &Path, r: u32) -> Result<TasksPart, String> {
         let path = part_path(tasks_csv, r);
         let file = File::create(&path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
-        let mut w = BufWriter::with_capacity(1 << 16, file);
+        let mut w = BackgroundFile::new(file, "tasks.csv").map_err(|e| format!("cannot start writing {}: {e}", path.display()))?;
         if r == 0 {
             // The first part becomes tasks.csv itself (see `join_parts`).
             w.write_all(TASKS_CSV_HEADER.as_bytes()).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
@@ -407,7 +409,7 @@ impl RecordSink for TasksPart {
         } else {
             self.merge()?;
         }
-        self.w.flush().map_err(|e| self.err(e))
+        self.w.close().map_err(|e| self.err(e))
     }
 }
 
@@ -493,7 +495,8 @@ pub fn write_series_csv<'a>(path: &Path, runs: impl Iterator<Item = (u32, &'a [B
 /// parallel); [`join_parts`] concatenates them in replication order.
 pub struct TracePart {
     path: PathBuf,
-    w: BufWriter<File>,
+    /// Written on its own thread, as tasks.csv.
+    w: BackgroundFile,
 }
 
 /// Where replication `r`'s part of a file written per replication (events.jsonl, tasks.csv) goes.
@@ -507,7 +510,8 @@ impl TracePart {
     pub fn create(events: &Path, r: u32) -> Result<TracePart, String> {
         let path = part_path(events, r);
         let file = File::create(&path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
-        Ok(TracePart { w: BufWriter::with_capacity(1 << 16, file), path })
+        let w = BackgroundFile::new(file, "events.jsonl").map_err(|e| format!("cannot start writing {}: {e}", path.display()))?;
+        Ok(TracePart { w, path })
     }
 }
 
@@ -516,7 +520,7 @@ impl TraceSink for TracePart {
         self.w.write_all(line).map_err(|e| format!("cannot write {}: {e}", self.path.display()))
     }
     fn finish(&mut self) -> Result<(), String> {
-        self.w.flush().map_err(|e| format!("cannot write {}: {e}", self.path.display()))
+        self.w.close().map_err(|e| format!("cannot write {}: {e}", self.path.display()))
     }
 }
 

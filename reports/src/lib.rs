@@ -8,6 +8,7 @@
 //! Architecture invariant: reports only format results; they never change or recompute a figure
 //! that the engine produced.
 
+pub mod background;
 pub mod chart;
 mod files;
 pub mod html;
