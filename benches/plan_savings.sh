@@ -14,7 +14,8 @@ echo "| scenario | targets | plan [USD/week] | plan meets | as shipped [USD/week
 echo "|---|---|---:|---|---:|---|---:|---|---:|---:|---|"
 for spec in "mmc mmc 0.9 2d" "ecommerce-surge ecommerce-surge 0.9 2d" "llm-preference llm-preference 0.85 4d" "medical-imaging medical-imaging 0.9 4d" \
             "medical-imaging,--shifts medical-imaging 0.9 4d scenarios/shifts/weekdays-and-weekend.csv" \
-            "medical-imaging,--shifts,2d medical-imaging 0.9 2d scenarios/shifts/weekdays-and-weekend.csv"; do
+            "medical-imaging,--shifts,2d medical-imaging 0.9 2d scenarios/shifts/weekdays-and-weekend.csv" \
+            "lidar-cuboids lidar-cuboids 0.7 4d"; do
   set -- $spec
   label="$1"; s="scenarios/$2.toml"; dir="$tmp/${label//,/_}"
   extra=(); [ -n "${5:-}" ] && extra=(--shifts "$5")
