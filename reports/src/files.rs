@@ -174,6 +174,12 @@ impl<'a> Row<'a> {
 
 /// Appends one tasks.csv row (with its newline) for replication `rep`.
 pub fn task_row(out: &mut Vec<u8>, rep: u32, t: &TaskRecord) {
+    task_row_named(out, rep, t, &t.stream, &t.task_type);
+}
+
+/// [`task_row`] with the stream and task type names given (a thread that must not read the
+/// record's shared names: `tasks_thread`).
+pub(crate) fn task_row_named(out: &mut Vec<u8>, rep: u32, t: &TaskRecord, stream: &str, task_type: &str) {
     let mut r = Row::new(out);
     let time = |r: &mut Row, x: Option<u64>| {
         if let Some(us) = x {
@@ -185,9 +191,9 @@ pub fn task_row(out: &mut Vec<u8>, rep: u32, t: &TaskRecord) {
     r.byte(b',');
     r.uint(t.task);
     r.byte(b',');
-    r.field(&t.stream);
+    r.field(stream);
     r.byte(b',');
-    r.field(&t.task_type);
+    r.field(task_type);
     r.byte(b',');
     r.uint(t.priority as u64);
     r.byte(b',');
@@ -371,8 +377,18 @@ impl TasksPart {
 
 impl RecordSink for TasksPart {
     fn record(&mut self, r: &TaskRecord) -> Result<(), String> {
+        self.record_named(r, &r.stream, &r.task_type)
+    }
+    fn finish(&mut self) -> Result<(), String> {
+        self.finish_part()
+    }
+}
+
+impl TasksPart {
+    /// [`RecordSink::record`] with the record's stream and task type names given.
+    pub(crate) fn record_named(&mut self, r: &TaskRecord, stream: &str, task_type: &str) -> Result<(), String> {
         self.row.clear();
-        task_row(&mut self.row, self.rep, r);
+        task_row_named(&mut self.row, self.rep, r, stream, task_type);
         if self.runs.is_empty() {
             let ahead = r.task.wrapping_sub(self.next);
             if ahead == 0 {
@@ -400,7 +416,7 @@ impl RecordSink for TasksPart {
         }
         Ok(())
     }
-    fn finish(&mut self) -> Result<(), String> {
+    pub(crate) fn finish_part(&mut self) -> Result<(), String> {
         self.early_to_waiting();
         if self.runs.is_empty() {
             for row in std::mem::take(&mut self.waiting).into_values() {
@@ -631,6 +647,41 @@ mod tests {
         assert!(text.contains("\"a,b\""), "a name with a comma is quoted");
         assert!(text.contains(",0,,1.5,,1.5,"), "{}", &text[..300]);
         assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1, "parts and runs are removed");
+    }
+
+    /// The formatter thread writes the same bytes as the part on the caller's thread: several
+    /// streams and task types (names shared as the engine shares them), many batches, rows out
+    /// of order.
+    #[test]
+    fn rows_built_on_a_thread_are_the_same_bytes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let names: Vec<(std::sync::Arc<str>, std::sync::Arc<str>)> = (0..5).map(|i| (std::sync::Arc::from(format!("s{i}, \"q\"").as_str()), std::sync::Arc::from(format!("type{}", i % 2).as_str()))).collect();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+        let n = 10_000u64;
+        let mut order: Vec<u64> = (0..n).collect();
+        for w in order.chunks_mut(40) {
+            w.shuffle(&mut rng);
+        }
+        order.swap(5, 9_000);
+        let rec = |id: u64| {
+            let mut r = record(id);
+            (r.stream, r.task_type) = names[(id % 5) as usize].clone();
+            r
+        };
+        let mut bytes = Vec::new();
+        for (k, threaded) in [false, true].into_iter().enumerate() {
+            let csv = tmp.path().join(format!("t{k}.csv"));
+            let part = TasksPart::create(&csv, 1).unwrap();
+            let mut sink: Box<dyn RecordSink> = if threaded { Box::new(crate::tasks_thread::TasksOnThread::new(part).unwrap()) } else { Box::new(part) };
+            for &id in &order {
+                sink.record(&rec(id)).unwrap();
+            }
+            sink.finish().unwrap();
+            drop(sink);
+            bytes.push(std::fs::read(part_path(&csv, 1)).unwrap());
+        }
+        assert_eq!(bytes[0].iter().filter(|&&b| b == b'\n').count(), n as usize);
+        assert!(bytes[0] == bytes[1], "the same bytes on the formatter thread");
     }
 }
 

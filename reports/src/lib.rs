@@ -13,6 +13,7 @@ pub mod chart;
 mod files;
 pub mod html;
 mod sim_report;
+pub mod tasks_thread;
 mod leaderboard;
 mod text;
 

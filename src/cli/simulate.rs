@@ -213,7 +213,8 @@ pub fn run(args: SimulateArgs) -> Result<()> {
         }
     }
     let open_trace = |r: u32| -> Result<Box<dyn TraceSink>, String> { Ok(Box::new(tessera_reports::TracePart::create(&events, r)?)) };
-    let open_tasks = |r: u32| -> Result<Box<dyn RecordSink>, String> { Ok(Box::new(tessera_reports::TasksPart::create(&tasks_csv, r)?)) };
+    // Rows are built and written on their own thread: the simulation only copies each record.
+    let open_tasks = |r: u32| -> Result<Box<dyn RecordSink>, String> { Ok(Box::new(tessera_reports::tasks_thread::TasksOnThread::new(tessera_reports::TasksPart::create(&tasks_csv, r)?)?)) };
     let cancel = Arc::new(Cancel::default());
     let guard = super::memory::Guard::start(max_memory, cancel.clone());
     let keep = Keep {
