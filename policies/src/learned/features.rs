@@ -20,7 +20,7 @@
 //! free annotator the youngest eligible waiting task of each stream, found from the back of the
 //! queue the same way: the choice between serving a stream first-come-first-served and serving
 //! its freshest work first (with a stale backlog, the fresh work can still meet its turnaround
-//! while the backlog's tasks are late whatever is done). Without it, a one-stream scenario gives
+//! while much of the backlog is late whatever is done). Without it, a one-stream scenario gives
 //! a free annotator no choice at all.
 
 use crate::common::skill;
