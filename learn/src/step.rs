@@ -28,7 +28,7 @@ use tessera_engine::run::record::{RecordSink, TaskRecord, TraceSink};
 use tessera_engine::run::{run, summarize_replications, Cancel, RunOptions};
 use tessera_engine::spec::Scenario;
 use tessera_engine::time::Epoch;
-use tessera_policies::learned::features::{self, Decision, GLOBAL, MAX_CANDIDATES, PAIR};
+use tessera_policies::learned::features::{self, Candidates, Decision, GLOBAL, MAX_CANDIDATES, PAIR};
 
 /// Length of the padded observation: [`MAX_CANDIDATES`] rows of [`PAIR`] numbers (zeros past the
 /// candidates), then the [`GLOBAL`] numbers.
@@ -222,6 +222,8 @@ struct Asking {
     decision: Decision,
     link: Option<(SyncSender<Msg>, Receiver<usize>)>,
     accrual: Arc<Mutex<Accrual>>,
+    /// The tasks a free annotator is offered.
+    candidates: Candidates,
 }
 
 impl Asking {
@@ -251,7 +253,7 @@ impl Router for Asking {
         "gym"
     }
     fn pick_task(&mut self, a: AnnotatorIdx, st: &RouteState, _: &mut dyn rand::RngCore) -> Option<usize> {
-        features::for_annotator(a, st, &mut self.decision);
+        features::for_annotator_with(a, st, &mut self.decision, self.candidates);
         self.ask(st.now.0)
     }
     fn pick_annotator(&mut self, t: TaskId, st: &RouteState, _: &mut dyn rand::RngCore) -> Option<usize> {
@@ -271,9 +273,10 @@ pub struct StepEnv {
 }
 
 impl StepEnv {
-    /// Starts an episode of `scenario` with simulation seed `seed` and runs it to its first
-    /// decision (or its end, for a run without one).
-    pub fn start(scenario: Arc<Scenario>, seed: u64, objective: Objective) -> Result<(StepEnv, Next), String> {
+    /// Starts an episode of `scenario` with simulation seed `seed`, free annotators offered the
+    /// tasks of `candidates`, and runs it to its first decision (or its end, for a run without
+    /// one).
+    pub fn start(scenario: Arc<Scenario>, seed: u64, objective: Objective, candidates: Candidates) -> Result<(StepEnv, Next), String> {
         let (msg_tx, msg_rx) = sync_channel::<Msg>(1);
         let (act_tx, act_rx) = sync_channel::<usize>(1);
         let cancel = Arc::new(Cancel::default());
@@ -286,7 +289,7 @@ impl StepEnv {
                 let link = Mutex::new(Some((msg_tx.clone(), act_rx)));
                 let make_router = || -> Box<dyn Router> {
                     let link = link.lock().unwrap_or_else(|e| e.into_inner()).take();
-                    Box::new(Asking { decision: Decision::default(), link, accrual: accrual.clone() })
+                    Box::new(Asking { decision: Decision::default(), link, accrual: accrual.clone(), candidates })
                 };
                 let records = |_r: u32| -> Result<Box<dyn RecordSink>, String> { Ok(Box::new(Settled(accrual.clone()))) };
                 let trace = |_r: u32| -> Result<Box<dyn TraceSink>, String> { Ok(Box::new(Arrivals(accrual.clone()))) };
@@ -381,7 +384,7 @@ mod tests {
 
     /// Drives an episode with `pick` and returns (rewards per step, times, finished).
     fn drive(s: &Arc<Scenario>, seed: u64, objective: Objective, pick: impl Fn(usize, &Decision) -> usize) -> (Vec<f64>, Vec<u64>, Finished) {
-        let (mut env, mut next) = StepEnv::start(s.clone(), seed, objective).unwrap();
+        let (mut env, mut next) = StepEnv::start(s.clone(), seed, objective, Candidates::Oldest).unwrap();
         let (mut rs, mut at) = (Vec::new(), Vec::new());
         loop {
             match next {
@@ -461,7 +464,7 @@ mod tests {
         assert_ne!(f0.summary, f1.summary);
         assert_ne!(r0, r1);
         for _ in 0..3 {
-            let (mut env, mut next) = StepEnv::start(s.clone(), 3, Objective::Composite).unwrap();
+            let (mut env, mut next) = StepEnv::start(s.clone(), 3, Objective::Composite, Candidates::Oldest).unwrap();
             for _ in 0..5 {
                 if let Next::Decision { .. } = next {
                     assert!(env.step(99).is_err(), "a slot past the candidates is refused");

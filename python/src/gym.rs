@@ -12,7 +12,7 @@ use tessera::cli;
 use tessera_engine::spec::Scenario;
 use tessera_learn::reward::Objective;
 use tessera_learn::step::{padded, Next, StepEnv, OBS_BOUND, OBS_LEN};
-use tessera_policies::learned::features::{GLOBAL, MAX_CANDIDATES, PAIR};
+use tessera_policies::learned::features::{Candidates, GLOBAL, MAX_CANDIDATES, PAIR};
 
 /// The shipped benchmark scenarios, embedded so that the wheel needs no checkout:
 /// (name under scenarios/bench, TOML text).
@@ -31,7 +31,7 @@ const SCENARIOS: &[(&str, &str)] = &[
 /// (observation, mask, reward, done, simulated time [h], picks a task, summary.json text at the end)
 type Out<'py> = (Bound<'py, PyAny>, Bound<'py, PyAny>, f64, bool, f64, bool, Option<String>);
 
-/// RoutingCore(path, scenario_json, builtin, set, unset, objective)
+/// RoutingCore(path, scenario_json, builtin, set, unset, objective, candidates="oldest")
 /// --
 ///
 /// One scenario's routing environment; `reset(seed)` starts an episode, `step(slot)` takes a
@@ -40,6 +40,7 @@ type Out<'py> = (Bound<'py, PyAny>, Bound<'py, PyAny>, f64, bool, f64, bool, Opt
 pub struct RoutingCore {
     scenario: Arc<Scenario>,
     objective: Objective,
+    candidates: Candidates,
     warnings: Vec<String>,
     env: Mutex<Option<StepEnv>>,
 }
@@ -66,9 +67,11 @@ impl RoutingCore {
 #[pymethods]
 impl RoutingCore {
     #[new]
-    #[pyo3(signature = (path, scenario_json, builtin, set, unset, objective))]
-    fn new(path: Option<std::path::PathBuf>, scenario_json: Option<String>, builtin: Option<String>, set: Vec<String>, unset: Vec<String>, objective: &str) -> PyResult<Self> {
+    #[pyo3(signature = (path, scenario_json, builtin, set, unset, objective, candidates = "oldest"))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(path: Option<std::path::PathBuf>, scenario_json: Option<String>, builtin: Option<String>, set: Vec<String>, unset: Vec<String>, objective: &str, candidates: &str) -> PyResult<Self> {
         let objective = Objective::parse(objective).ok_or_else(|| PyValueError::new_err(format!("objective {objective:?}: expected \"holding\" or \"composite\"")))?;
+        let candidates = Candidates::parse(candidates).ok_or_else(|| PyValueError::new_err(format!("candidates {candidates:?}: expected one of {}", Candidates::NAMES.map(|n| format!("{n:?}")).join(", "))))?;
         let loaded = match (&path, &scenario_json, &builtin) {
             (None, None, Some(b)) => match SCENARIOS.iter().find(|s| s.0 == b) {
                 Some((name, text)) => cli::load_scenario_text(text, &format!("scenarios/bench/{name}.toml"), &unset, &set),
@@ -77,7 +80,7 @@ impl RoutingCore {
             _ => crate::sim::load(path.as_deref(), scenario_json.as_deref(), &unset, &set),
         }
         .map_err(|e| PyValueError::new_err(format!("{e:#}")))?;
-        Ok(RoutingCore { scenario: Arc::new(loaded.scenario), objective, warnings: loaded.warnings.iter().map(|w| w.to_string()).collect(), env: Mutex::new(None) })
+        Ok(RoutingCore { scenario: Arc::new(loaded.scenario), objective, candidates, warnings: loaded.warnings.iter().map(|w| w.to_string()).collect(), env: Mutex::new(None) })
     }
 
     /// Scenario warnings (values allowed but probably not meant).
@@ -98,7 +101,7 @@ impl RoutingCore {
         let next = py.detach(|| {
             let mut env = self.lock();
             *env = None; // cancels the old run and waits for its thread
-            let (e, next) = StepEnv::start(self.scenario.clone(), seed, self.objective)?;
+            let (e, next) = StepEnv::start(self.scenario.clone(), seed, self.objective, self.candidates)?;
             *env = Some(e);
             Ok::<_, String>(next)
         });

@@ -77,6 +77,7 @@ class RoutingCore:
         set: List[str],
         unset: List[str],
         objective: str,
+        candidates: str = "oldest",
     ) -> None: ...
     @property
     def warnings(self) -> List[str]: ...

@@ -84,6 +84,11 @@ class RoutingEnv(gym.Env):
             (minus the holding cost, the queueing literature's objective).
         overrides: changes by dotted path, as ``tessera.simulate``'s (``{"run.horizon": "1d"}``).
         builtin: the name of a shipped benchmark scenario (a key of :data:`SCENARIOS`).
+        candidates: the tasks a free annotator is offered: ``"oldest"`` (the default: the
+            oldest eligible task of each stream) or ``"oldest-and-youngest"`` (each stream's
+            youngest too, so that a policy may serve fresh work before a stale backlog; with
+            one stream, ``"oldest"`` leaves a free annotator no choice). The same rule as
+            ``tessera train --candidates``.
         invalid_action: what a slot that is not a candidate does: ``"first"`` (the default)
             takes slot 0, first-come-first-served's pick, and says so in
             ``info["invalid_action"]``; ``"raise"`` raises ``ValueError``.
@@ -102,6 +107,7 @@ class RoutingEnv(gym.Env):
         overrides: Optional[Mapping[str, Any]] = None,
         *,
         builtin: Optional[str] = None,
+        candidates: str = "oldest",
         invalid_action: str = "first",
         render_mode: Optional[str] = None,
     ) -> None:
@@ -118,8 +124,9 @@ class RoutingEnv(gym.Env):
             text = json.dumps(scenario)
         elif scenario is not None:
             path = os.fspath(scenario)
-        self._core = _tessera.RoutingCore(path, text, builtin, sets, unsets, objective)
+        self._core = _tessera.RoutingCore(path, text, builtin, sets, unsets, objective, candidates)
         self.objective = objective
+        self.candidates = candidates
         self.invalid_action = invalid_action
         self.render_mode = None
         self.observation_space = spaces.Box(low=-OBS_BOUND, high=OBS_BOUND, shape=(OBS_LEN,), dtype=np.float32)

@@ -147,6 +147,29 @@ def test_same_seed_same_episode_and_seeds_follow_on():
     assert info["seed"] == 5, "reset() without a seed runs the next one"
 
 
+def test_the_youngest_candidates_give_a_one_stream_scenario_task_choices():
+    # drifting-workforce has one stream: under "oldest" a free annotator has one candidate (no
+    # decision surfaces); under "oldest-and-youngest" it chooses between the stream's oldest and
+    # youngest waiting tasks, and taking the youngest (slot 1) changes the run.
+    overrides = {"run.horizon": "12h"}
+    picks = {}
+    for rule in ("oldest", "oldest-and-youngest"):
+        env = tg.RoutingEnv(builtin="drifting-workforce", overrides=overrides, candidates=rule)
+        obs, info = env.reset(seed=5)
+        kinds = []
+        while True:
+            kinds.append(info["picks"])
+            slot = 1 if info["picks"] == "task" else 0
+            obs, reward, terminated, truncated, info = env.step(slot)
+            if terminated:
+                break
+        picks[rule] = kinds
+    assert "task" not in picks["oldest"]
+    assert picks["oldest-and-youngest"].count("task") > 10
+    with pytest.raises(ValueError, match="candidates"):
+        tg.RoutingEnv(builtin="drifting-workforce", candidates="newest")
+
+
 def test_errors_name_the_problem():
     with pytest.raises(ValueError, match="no shipped scenario"):
         tg.RoutingEnv(builtin="no-such")
