@@ -30,7 +30,8 @@ window whole weeks, at least one: the model is a weekly one), and each target is
 miss is at the bound only (the mean meets the target), the same plan is first simulated with \
 twice --replications more, to settle it. A missed \
 accuracy raises that stream's target in the MILP; a missed turnaround lowers the utilisation of \
-the pools that serve it; up to --rounds rounds. DIR/plan.json has every round, the marginal \
+the pools that serve it (by 0.1, or in proportion to the throughput the stream delivered); up \
+to --rounds rounds. DIR/plan.json has every round, the marginal \
 values (re-solving with one thing changed) and, with --pareto, the cost-accuracy frontier.
 
 With --shifts FILE, headcount is planned per pool per weekly shift tour (a pattern of the file \

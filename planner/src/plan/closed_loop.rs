@@ -6,7 +6,9 @@
 //! A missed accuracy raises that stream's target in the MILP by the shortfall (and, when that
 //! brings back the same plan, which would simulate the same, to the target plus the model's
 //! optimism: predicted accuracy minus the simulated lower bound); a missed
-//! turnaround lowers the utilisation cap of the pools that serve the stream; then solve again,
+//! turnaround lowers the utilisation cap of the pools that serve the stream (by 0.1, or in
+//! proportion to the share of its predicted throughput the stream delivered when that cuts
+//! deeper: a stream whose pools lost people to bans, or stalled); then solve again,
 //! for a bounded number of rounds.
 //!
 //! The planning model is a weekly steady state, so the plan is simulated over one: its warm-up
@@ -220,12 +222,16 @@ pub fn plan(s: &Scenario, t: &Targets, split: Option<&Split>, cache: &mut estima
         if met {
             return Ok(Outcome { rounds, met: true, infeasible: None, ask, estimates, model: m });
         }
+        let delivered = &rounds.last().expect("pushed above").simulated_throughput;
         for i in 0..m.streams.len() {
             ask.accuracy[i] = (ask.accuracy[i] + tighten_acc[i]).min(1.0);
             if tighten_time[i] {
+                // A stream that delivered a fraction of its predicted throughput (its pools lost
+                // people to bans, or stalled) needs that much more capacity, not a notch more.
+                let share = if solved.throughput[i] > 0.0 { (delivered[i] / solved.throughput[i]).clamp(0.0, 1.0) } else { 1.0 };
                 for p in 0..m.pools.len() {
                     if solved.flow[i][p] > 1e-9 || m.review[i].is_some_and(|r| r.0 == p) {
-                        ask.cap[p] = (ask.cap[p] - 0.1).max(0.3);
+                        ask.cap[p] = (ask.cap[p] - 0.1).min(ask.cap[p] * share).max(0.3);
                     }
                 }
             }
