@@ -14,8 +14,9 @@
 //! The planning model is a weekly steady state, so the plan is simulated over one: its warm-up
 //! is at least the turnaround target (the window opens with the backlog a running operation
 //! carries, not an empty queue) and its window whole weeks, at least one (every hour of the
-//! week's arrivals, each as often). Without this, a short horizon ends with a turnaround's worth of work in flight,
-//! unpaid and unfinished, and the simulated cost and throughput fall short of the week's.
+//! week's arrivals, each as often). Without this, a short horizon ends with a turnaround's worth
+//! of work in flight, unpaid and unfinished, and the simulated cost and throughput fall short of
+//! the week's.
 
 use super::{estimate, infeasible, milp, overrides, tours::Split, Model, Solved, Targets};
 use tessera_engine::metrics::stats::mean_ci;
