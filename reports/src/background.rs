@@ -41,14 +41,20 @@ impl BackgroundFile {
         Ok(BackgroundFile { buf: Vec::with_capacity(CHUNK), tx: Some(tx), spare, writer: Some(writer) })
     }
 
-    /// The writer thread's error after it stopped early (or a panic's, as an error).
-    fn stopped(&mut self) -> io::Error {
+    /// Closes the channel and waits for the writer thread: its result (a panic as an error; Ok
+    /// when it was joined before).
+    fn join(&mut self) -> io::Result<()> {
         self.tx = None;
         match self.writer.take().map(JoinHandle::join) {
-            Some(Ok(Err(e))) => e,
-            Some(Err(_)) => io::Error::other("the file's writer thread panicked"),
-            _ => io::Error::other("the file's writer thread stopped"),
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(io::Error::other("the file's writer thread panicked")),
+            None => Ok(()),
         }
+    }
+
+    /// The writer thread's error after it stopped early.
+    fn stopped(&mut self) -> io::Error {
+        self.join().err().unwrap_or_else(|| io::Error::other("the file's writer thread stopped"))
     }
 
     /// Hands the current chunk to the writer thread.
@@ -72,12 +78,7 @@ impl BackgroundFile {
             return Ok(());
         }
         self.send()?;
-        self.tx = None;
-        match self.writer.take().map(JoinHandle::join) {
-            Some(Ok(result)) => result,
-            Some(Err(_)) => Err(io::Error::other("the file's writer thread panicked")),
-            None => Ok(()),
-        }
+        self.join()
     }
 }
 

@@ -66,24 +66,33 @@ impl TasksOnThread {
 
     /// The index of `name` (by address: the engine shares one `Arc` per stream and task type).
     #[inline]
-    fn index(&mut self, name: &Arc<str>) -> u16 {
+    fn index(&mut self, name: &Arc<str>) -> Result<u16, String> {
         if let Some((_, i)) = self.known.iter().find(|(k, _)| Arc::ptr_eq(k, name)) {
-            return *i;
+            return Ok(*i);
+        }
+        if self.known.len() >= u16::MAX as usize {
+            return Err("tasks.csv: more than 65,535 stream and task type names".into());
         }
         let i = self.known.len() as u16;
         self.known.push((name.clone(), i));
         self.new_names.push(name.to_string());
-        i
+        Ok(i)
+    }
+
+    /// Closes the channel and waits for the formatter: its result (a panic as an error; Ok when
+    /// it was joined before).
+    fn join(&mut self) -> Result<(), String> {
+        self.tx = None;
+        match self.worker.take().map(JoinHandle::join) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err("the tasks.csv formatter panicked".into()),
+            None => Ok(()),
+        }
     }
 
     /// The formatter's error after it stopped early.
     fn stopped(&mut self) -> String {
-        self.tx = None;
-        match self.worker.take().map(JoinHandle::join) {
-            Some(Ok(Err(e))) => e,
-            Some(Err(_)) => "the tasks.csv formatter panicked".into(),
-            _ => "the tasks.csv formatter stopped".into(),
-        }
+        self.join().err().unwrap_or_else(|| "the tasks.csv formatter stopped".into())
     }
 
     fn send(&mut self) -> Result<(), String> {
@@ -108,11 +117,8 @@ impl TasksOnThread {
 
 impl RecordSink for TasksOnThread {
     fn record(&mut self, r: &TaskRecord) -> Result<(), String> {
-        if self.known.len() >= u16::MAX as usize {
-            return Err("tasks.csv: more than 65,535 stream and task type names".into());
-        }
-        let s = self.index(&r.stream);
-        let t = self.index(&r.task_type);
+        let s = self.index(&r.stream)?;
+        let t = self.index(&r.task_type)?;
         self.items.push((r.clone(), s, t));
         if self.items.len() >= BATCH {
             self.send()?;
@@ -124,12 +130,7 @@ impl RecordSink for TasksOnThread {
             return Ok(());
         }
         self.send()?;
-        self.tx = None;
-        let result = match self.worker.take().map(JoinHandle::join) {
-            Some(Ok(r)) => r,
-            Some(Err(_)) => Err("the tasks.csv formatter panicked".into()),
-            None => Ok(()),
-        };
+        let result = self.join();
         while self.back.try_recv().is_ok() {}
         result
     }

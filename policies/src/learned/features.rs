@@ -182,14 +182,8 @@ pub fn for_annotator_with(a: AnnotatorIdx, st: &RouteState, d: &mut Decision, ru
     if rule == Candidates::OldestAndYoungest && oldest > 0 {
         // The same search from the back, for the streams that have an oldest candidate; a
         // stream whose oldest is also its youngest gives one candidate.
-        let mut back = 0u64;
-        for &g in &d.groups[..oldest] {
-            if fast {
-                back |= 1u64 << g;
-            }
-        }
+        let back = if fast { d.groups[..oldest].iter().fold(0u64, |m, &g| m | 1u64 << g) } else { 0 };
         let heads: Vec<usize> = d.positions[..oldest].to_vec();
-        let len = st.queue.len();
         let from = d.len();
         first_per_stream(st.queue.iter().enumerate().rev(), st, view, d, fast, back, h_max);
         // Drop the youngest that are their stream's oldest too (one eligible task).
@@ -203,7 +197,6 @@ pub fn for_annotator_with(a: AnnotatorIdx, st: &RouteState, d: &mut Decision, ru
                 k += 1;
             }
         }
-        debug_assert!(d.positions.iter().all(|&p| p < len));
     }
 }
 
