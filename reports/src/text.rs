@@ -205,6 +205,26 @@ pub fn human_summary(s: &Value) -> String {
         pct(&f["deadline_miss_rate"]),
         show(&f["walkaways"], 0)
     );
+    if let Some(models) = f["models"].as_object() {
+        let _ = writeln!(o, "  models           pre-labels · right · mean confidence · calibration error (ECE) · retrains · serving at the end");
+        for (name, m) in models {
+            let retrains = if m["retrains"]["mean"].as_f64().is_some_and(|x| x > 0.0) {
+                format!("{} (${})", show(&m["retrains"], 1), show(&m["retrain_usd"], 2))
+            } else {
+                "none".into()
+            };
+            let _ = writeln!(
+                o,
+                "    {name:<14} {} · {} · {} · {} · {retrains} · {} right after {} labels",
+                show(&m["prelabels"], 0),
+                pct(&m["accuracy"]),
+                pct(&m["mean_confidence"]),
+                show(&m["ece"], 3),
+                pct(&m["accuracy_at_end"]),
+                show(&m["labels_trained"], 0)
+            );
+        }
+    }
     for kind in ["class", "position"] {
         let b = &f["bias"][kind];
         if b["tested"]["mean"].as_f64().is_some_and(|x| x > 0.0) {

@@ -12,6 +12,7 @@ mod locate;
 mod overrides;
 mod split;
 mod validate;
+mod validate_model;
 mod validate_workflow;
 
 pub use error::{Issue, ScenarioError};

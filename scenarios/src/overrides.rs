@@ -119,7 +119,24 @@ fn set_in_table(t: &mut Table, parts: &[String], v: Value, resolved: &mut String
         }
         Item::Table(sub) => set_in_table(sub, rest, v, resolved),
         Item::Value(Value::InlineTable(it)) => set_in_inline(it, rest, v, resolved),
+        Item::Value(Value::Array(a)) => set_in_array(a, rest, v, resolved),
         _ => Err(format!("{resolved} is not a table, so it has no field {:?}", rest[0])),
+    }
+}
+
+/// A field of an entry of an inline list of tables, picked by index: a workflow's edges,
+/// `streams.images.stages.prelabel.next[0].when.model_confidence_below=0.9`.
+fn set_in_array(a: &mut toml_edit::Array, rest: &[String], v: Value, resolved: &mut String) -> Result<(), String> {
+    let idx = match rest[0].parse::<usize>() {
+        Ok(n) if n < a.len() => n,
+        Ok(n) => return Err(format!("{resolved} has {} entries; index {n} is out of range", a.len())),
+        Err(_) => return Err(format!("{resolved} is a list: pick an entry by its index (e.g. {resolved}[0]), not {:?}", rest[0])),
+    };
+    resolved.push_str(&format!("[{idx}]"));
+    match a.get_mut(idx) {
+        Some(Value::InlineTable(it)) if rest.len() > 1 => set_in_inline(it, &rest[1..], v, resolved),
+        Some(Value::InlineTable(_)) => Err(whole_table(resolved)),
+        _ => Err(format!("{resolved} is not a table, so it has no field {:?}", rest.get(1).map_or("", |s| s.as_str()))),
     }
 }
 
@@ -139,6 +156,7 @@ fn set_in_inline(t: &mut InlineTable, parts: &[String], v: Value, resolved: &mut
     }
     match t.get_mut(part) {
         Some(Value::InlineTable(sub)) => set_in_inline(sub, rest, v, resolved),
+        Some(Value::Array(a)) => set_in_array(a, rest, v, resolved),
         _ => Err(format!("{resolved} is not a table, so it has no field {:?}", rest[0])),
     }
 }
@@ -151,6 +169,18 @@ mod tests {
         let r = apply(&mut doc, spec)?;
         Ok((r, doc.to_string()))
     }
+    #[test]
+    fn sets_a_field_of_an_inline_list_entry_by_index() {
+        let text = "[[streams]]\nname = \"s\"\n[[streams.stages]]\nname = \"pre\"\nnext = [{ to = \"label\", when = { model_confidence_below = 0.9 } }, { to = \"audit\" }]\n";
+        let (r, out) = set(text, "streams.s.stages.pre.next[0].when.model_confidence_below=0.97").unwrap();
+        assert_eq!(r, "streams[0].stages[0].next[0].when.model_confidence_below");
+        assert!(out.contains("model_confidence_below = 0.97"), "{out}");
+        let e = set(text, "streams.s.stages.pre.next[2].to=final").unwrap_err();
+        assert!(e.contains("has 2 entries"), "{e}");
+        let e = set(text, "streams.s.stages.pre.next.first.to=final").unwrap_err();
+        assert!(e.contains("pick an entry by its index"), "{e}");
+    }
+
     #[test]
     fn sets_by_name_index_and_creates_tables() {
         let text = "[[pools]]\nname = \"crowd\"\ncount = 3\n[[pools]]\nname = \"experts\"\ncount = 1\n";

@@ -35,9 +35,9 @@ pub struct Known<'a> {
     pub check_routing: Option<fn(&RoutingSpec) -> Result<(), String>>,
 }
 
-type Problems = Vec<(String, String)>;
+pub(crate) type Problems = Vec<(String, String)>;
 
-fn prob(p: &mut Problems, path: String, x: f64) {
+pub(crate) fn prob(p: &mut Problems, path: String, x: f64) {
     if !(0.0..=1.0).contains(&x) {
         p.push((path, format!("expected a probability between 0 and 1, found {x}")));
     }
@@ -59,7 +59,7 @@ fn prob_dist(p: &mut Problems, path: &str, d: &ProbDist) {
     }
 }
 
-fn non_negative(p: &mut Problems, path: String, x: f64, what: &str) {
+pub(crate) fn non_negative(p: &mut Problems, path: String, x: f64, what: &str) {
     if !(x >= 0.0 && x.is_finite()) {
         p.push((path, format!("expected {what} >= 0, found {x}")));
     }
@@ -125,7 +125,7 @@ fn sigma_cap(p: &mut Problems, path: String, x: f64) {
 }
 
 /// A time distribution (service times, queue patience): positive, with a sane spread.
-fn service_dist(p: &mut Problems, path: &str, d: &ServiceDist) {
+pub(crate) fn service_dist(p: &mut Problems, path: &str, d: &ServiceDist) {
     match d {
         ServiceDist::Lognormal { median, sigma } => {
             if median.0 == 0 {
@@ -272,6 +272,9 @@ pub fn validate(s: &Scenario, known: &Known) -> Problems {
         match &st.difficulty {
             DifficultySpec::Fixed(d) => prob(&mut p, at("difficulty"), *d),
             DifficultySpec::Drawn(d) => prob_dist(&mut p, &at("difficulty"), d),
+        }
+        if !(0.0..=100.0).contains(&st.difficulty_slowdown) {
+            p.push((at("difficulty_slowdown"), format!("expected a factor between 0 and 100 (an item of difficulty 1 takes 1 + this times as long), found {}", st.difficulty_slowdown)));
         }
         match &st.arrivals {
             ArrivalSpec::Poisson { per_hour } => non_negative(&mut p, at("arrivals.poisson.per_hour"), *per_hour, "a rate"),
@@ -445,11 +448,7 @@ pub fn validate(s: &Scenario, known: &Known) -> Problems {
     // models
     unique(&mut p, "models", s.models.iter().map(|x| Some(x.name.clone())));
     for (i, m) in s.models.iter().enumerate() {
-        prob(&mut p, format!("models[{i}].accuracy"), m.accuracy);
-        if !(m.speedup >= 1.0 && m.speedup.is_finite()) {
-            p.push((format!("models[{i}].speedup"), format!("expected a service-time divisor >= 1, found {}", m.speedup)));
-        }
-        non_negative(&mut p, format!("models[{i}].cost_per_item"), m.cost_per_item, "a cost");
+        crate::validate_model::validate_model(&mut p, i, m);
     }
     // quality and routing
     let people: i64 = s.pools.iter().map(|x| x.count.max(0)).sum();

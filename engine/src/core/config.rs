@@ -25,6 +25,8 @@ pub struct StreamInfo {
     pub waiting_sid: Option<u16>,
     /// Mean difficulty of the stream's tasks (given to its golden tasks in the simulation).
     pub mean_difficulty: f32,
+    /// Items of difficulty d take people (1 + this × d) times as long (`difficulty_slowdown`).
+    pub difficulty_slowdown: f32,
     /// Lowest declared accuracy wanted of an annotator, in [0, 1].
     pub min_accuracy: f64,
     /// [USD per task-hour] holding cost.
@@ -60,8 +62,6 @@ pub struct QualityConfig {
 pub struct ModelInfo {
     /// [USD] per pre-label.
     pub cost: f64,
-    /// Service-time divisor when the pre-label is right (the workforce model reads it).
-    pub speedup: f32,
 }
 
 /// Everything the core is configured with.

@@ -5,7 +5,7 @@
 
 use super::workflow::{chain_stages, StageWork};
 use super::{ModelInfo, QualityConfig, StreamInfo, Workflow};
-use crate::spec::{DifficultySpec, Scenario, StageKind, StageSpec};
+use crate::spec::{Scenario, StageKind, StageSpec};
 
 /// One row of the run's stage table: a workflow stage of a stream, or a stream's "waiting for
 /// parts" (figures per stage are kept by row).
@@ -169,10 +169,8 @@ pub fn setup(s: &Scenario) -> Result<Setup, String> {
             workflow,
             model,
             waiting_sid,
-            mean_difficulty: match &st.difficulty {
-                DifficultySpec::Fixed(d) => *d as f32,
-                DifficultySpec::Drawn(p) => p.mean() as f32,
-            },
+            mean_difficulty: st.difficulty.mean() as f32,
+            difficulty_slowdown: st.difficulty_slowdown as f32,
             min_accuracy: st.min_accuracy,
             holding_cost: st.holding_cost,
             patience: st.patience.clone(),
@@ -188,6 +186,6 @@ pub fn setup(s: &Scenario) -> Result<Setup, String> {
         },
         trust_prior_strength: s.quality.trust_prior_strength,
     };
-    let models = s.models.iter().map(|m| ModelInfo { cost: m.cost_per_item, speedup: m.speedup as f32 }).collect();
+    let models = s.models.iter().map(|m| ModelInfo { cost: m.cost_per_item }).collect();
     Ok(Setup { types, classes_by_type, languages, streams, stages: stage_rows, restricted, quality, models })
 }

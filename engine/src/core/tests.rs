@@ -90,6 +90,7 @@ pub(super) fn stream_with(wf: Workflow) -> StreamInfo {
         model: None,
         waiting_sid: None,
         mean_difficulty: 0.0,
+        difficulty_slowdown: 0.0,
         min_accuracy: 0.0,
         holding_cost: 1.0,
         patience: None,
@@ -115,7 +116,7 @@ pub(super) fn people(n: u32, reviewers: u32) -> Vec<AnnotatorView> {
 }
 
 pub(super) fn core_of(q: Q, streams: Vec<StreamInfo>, n: u32, reviewers: u32) -> Core {
-    let models = vec![ModelInfo { cost: 0.01, speedup: 2.0 }];
+    let models = vec![ModelInfo { cost: 0.01 }];
     let cfg = CoreConfig { streams, quality: q.cfg, models, pay: vec![Pay::PerItem(0.1); n as usize], late_window: 3600 * S, learn_speed: None };
     Core::new(cfg, Box::new(Fifo), people(n, reviewers))
 }

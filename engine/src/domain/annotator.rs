@@ -1,6 +1,7 @@
 //! Synthetic annotators: one actor per person, with hidden skills drawn from their pool's
 //! distributions, a shift calendar, a learning curve, fatigue and abandonment.
 
+use super::model::PrelabelWork;
 use super::shift::Calendar;
 use super::source::draw_prob;
 use super::{noisy_label, AnnotatorIdx, Job, Msg};
@@ -9,6 +10,7 @@ use crate::spec::{AccuracySpec, FatigueSpec, LearningSpec, PoolSpec, ServiceDist
 use crate::time::{Dur, SimTime};
 use rand::Rng;
 use rand_distr::StandardNormal;
+use std::sync::Arc;
 
 /// How an annotator's answer depends on the truth (hidden from routing and aggregation).
 #[derive(Clone, Debug, PartialEq)]
@@ -162,11 +164,13 @@ pub struct Annotator {
     on_shift: bool,
     shift_start: SimTime,
     busy: Option<Job>,
+    /// What each model's pre-label does to the work, by model index (shared by everyone).
+    models: Arc<[PrelabelWork]>,
 }
 
 impl Annotator {
-    pub fn new(idx: AnnotatorIdx, dispatcher: ActorId, profile: Profile) -> Self {
-        Annotator { idx, dispatcher, profile, items_done: 0, on_shift: false, shift_start: SimTime::ZERO, busy: None }
+    pub fn new(idx: AnnotatorIdx, dispatcher: ActorId, profile: Profile, models: Arc<[PrelabelWork]>) -> Self {
+        Annotator { idx, dispatcher, profile, items_done: 0, on_shift: false, shift_start: SimTime::ZERO, busy: None, models }
     }
 
     fn hours_on_shift(&self, now: SimTime) -> f64 {
@@ -186,7 +190,37 @@ impl Annotator {
         if let Some(f) = &self.profile.fatigue {
             t *= 1.0 + f.slowdown_per_hour * self.hours_on_shift(now);
         }
+        t *= job.slowdown as f64;
         (t.round() as u64).max(1)
+    }
+
+    /// What multiplies a time of a pre-label's own distribution: the person's speed, learning,
+    /// fatigue and the item's difficulty, as for a time from scratch.
+    fn time_scale(&self, job: &Job, now: SimTime) -> f64 {
+        let learning = self.profile.learning.as_ref().map_or(1.0, |l| (1.0 - l.speedup * experience(l, self.items_done)).max(0.05));
+        let fatigue = self.profile.fatigue.as_ref().map_or(1.0, |f| 1.0 + f.slowdown_per_hour * self.hours_on_shift(now));
+        self.profile.speed * learning * fatigue * job.slowdown as f64
+    }
+
+    /// The time [µs] on `job` given the time from scratch `t`: a pre-label of a model changes it
+    /// (`PrelabelWork`); a review or an item without one keeps it.
+    fn with_prelabel(&self, job: &Job, t: u64, now: SimTime, rng: &mut ActorRng) -> u64 {
+        let (Some(pre), None) = (job.prelabel, job.review) else { return t };
+        let Some(w) = self.models.get(job.model as usize) else { return t };
+        let right = pre == job.truth;
+        match w.time(right, t as f64, self.time_scale(job, now), rng) {
+            Some(x) => (x.round() as u64).max(1),
+            None if right && w.speedup > 1.0 => ((t as f64 / w.speedup as f64).round() as u64).max(1),
+            None => t,
+        }
+    }
+
+    /// Automation bias: a person shown a wrong pre-label keeps it with the model's
+    /// `automation_bias` (drawn only then).
+    fn keeps_prelabel(&self, job: &Job, rng: &mut ActorRng) -> Option<u16> {
+        let pre = job.prelabel.filter(|&p| p != job.truth)?;
+        let bias = self.models.get(job.model as usize)?.automation_bias;
+        (bias > 0.0 && rng.random::<f64>() < bias).then_some(pre)
     }
 
     /// A reviewer's verdict on a proposed final label: 1 = accept, 0 = send back. Right with the
@@ -286,10 +320,8 @@ impl Actor<Msg> for Annotator {
                         return;
                     }
                 }
-                let mut t = self.service_time(&job, now, ctx.rng());
-                if job.review.is_none() && job.prelabel == Some(job.truth) && job.speedup > 1.0 {
-                    t = ((t as f64 / job.speedup as f64).round() as u64).max(1);
-                }
+                let t = self.service_time(&job, now, ctx.rng());
+                let t = self.with_prelabel(&job, t, now, ctx.rng());
                 ctx.send_in(Dur(t), me, Msg::WorkDone);
             }
             Msg::WorkDone => {
@@ -299,7 +331,10 @@ impl Actor<Msg> for Annotator {
                     Some(proposed) => self.verdict(&job, proposed, ctx.rng()),
                     None => {
                         self.items_done += 1;
-                        self.answer(&job, now, ctx.rng())
+                        match self.keeps_prelabel(&job, ctx.rng()) {
+                            Some(pre) => pre,
+                            None => self.answer(&job, now, ctx.rng()),
+                        }
                     }
                 };
                 ctx.send(self.dispatcher, Msg::Submit { annotator: self.idx, assignment: job.assignment, label, review: job.review.is_some(), leaving: !self.on_shift });

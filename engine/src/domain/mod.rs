@@ -35,10 +35,13 @@ pub struct Job {
     pub truth: u16,
     /// Pre-label from a model, if any.
     pub prelabel: Option<u16>,
-    /// Service-time divisor when the pre-label is right (1 = no model).
-    pub speedup: f32,
+    /// The model that pre-labelled it (index into the annotators' `PrelabelWork` table;
+    /// `NO_MODEL` = none): how a pre-label changes the work.
+    pub model: u16,
     /// [0, 1] -- 0 = annotator's own accuracy, 1 = coin flip.
     pub difficulty: f32,
+    /// Time multiplier of the item's difficulty, 1 + `difficulty_slowdown` × difficulty.
+    pub slowdown: f32,
     /// Some(final label) = review it: answer 1 (accept) or 0 (send back for rework).
     pub review: Option<u16>,
     /// A review timed by the skill `ttype` (the stage names it), not the reviewer's review time.
@@ -46,6 +49,9 @@ pub struct Job {
     /// A preference pair: whether it is shown swapped (`quality::bias::shown_swapped`).
     pub swapped: Option<bool>,
 }
+
+/// `Job::model` of a task no model pre-labels.
+pub const NO_MODEL: u16 = u16::MAX;
 
 /// A task as it leaves its source.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -71,8 +77,19 @@ pub enum Msg {
     StopArrivals,
     /// Source → dispatcher: a task arrived.
     Arrive(NewTask),
-    /// Dispatcher → model: pre-annotate this task (its hidden truth, for the synthetic model).
-    PreAnnotate { task: TaskId, truth: u16, classes: u16 },
+    /// Dispatcher → model: pre-annotate this task (its hidden truth, for the synthetic model, and
+    /// how much harder than its stream's mean it is).
+    PreAnnotate { task: TaskId, truth: u16, classes: u16, harder_by: f32 },
+    /// Dispatcher → model: people gave the final label of a task this model pre-labels (or, when
+    /// it trains on them, the model's own label was accepted): one more training label.
+    TrainingLabel,
+    /// Model → itself: time to retrain (`retrain_every`).
+    RetrainTick,
+    /// Model → itself: the retrain on `labels` labels is done; the new model serves.
+    RetrainDone { labels: u64 },
+    /// Model → dispatcher: a retrain started on `labels` labels, for `usd`; the new model will
+    /// be right with probability `accuracy` once it serves (`ready` = it serves now).
+    Retrained { model: u16, labels: u64, accuracy: f32, usd: f64, ready: bool },
     /// Model → dispatcher: the pre-label and the model's confidence in it.
     PreLabel {
         task: TaskId,

@@ -74,6 +74,22 @@ impl Trace {
     }
 }
 
+/// Writes one trace line through `sink` (the first error is kept, and later lines are dropped).
+fn write_line(sink: &mut dyn TraceSink, line: &mut Vec<u8>, error: &mut Option<String>, ev: &TraceEvent) {
+    if error.is_some() {
+        return;
+    }
+    line.clear();
+    if let Err(err) = serde_json::to_writer(&mut *line, ev) {
+        *error = Some(err.to_string());
+        return;
+    }
+    line.push(b'\n');
+    if let Err(err) = sink.write(line) {
+        *error = Some(err);
+    }
+}
+
 /// Monitor, ledger, records and trace, fed by effects.
 pub struct Books {
     pub streams: Vec<StreamInfo>,
@@ -109,6 +125,9 @@ pub struct Books {
     any_pairs: bool,
     /// Figures per fixed period, when the run asks for them (a forecast's weeks).
     pub periods: Option<crate::metrics::periods::Periods>,
+    /// Figures per model, by model index, and their names (for the trace).
+    pub models: Vec<crate::metrics::models::ModelBook>,
+    pub model_names: Vec<String>,
 }
 
 impl Books {
@@ -134,6 +153,31 @@ impl Books {
             stages: Default::default(),
             bias: super::bias::BiasBook::new(annotators),
             periods: None,
+            models: Vec::new(),
+            model_names: Vec::new(),
+        }
+    }
+
+    /// Model `model` started a retrain on `labels` labels for `usd` (`ready` = false), or the
+    /// retrained model, right with probability `accuracy`, serves from now on (`ready`).
+    pub fn retrained(&mut self, model: u16, labels: u64, accuracy: f32, usd: f64, ready: bool, now: SimTime) {
+        let in_window = self.monitor.in_window(now);
+        if let Some(t) = &mut self.trace {
+            let name = self.model_names.get(model as usize).map(String::as_str);
+            let ev = TraceEvent { model: name, labels: Some(labels), ..TraceEvent::at(t.epoch, now, t.replication, if ready { "model_ready" } else { "retrain" }) };
+            write_line(&mut *t.sink, &mut t.line, &mut t.error, &ev);
+        }
+        let Some(b) = self.models.get_mut(model as usize) else { return };
+        if ready {
+            b.serving(accuracy as f64, labels);
+            return;
+        }
+        b.retrain_started(in_window, usd);
+        if let Some(pr) = &mut self.periods {
+            pr.model_paid(now, usd);
+        }
+        if in_window {
+            self.ledger.model_usd += usd;
         }
     }
 
@@ -347,9 +391,17 @@ impl Books {
                     pr.off_shift(annotator, now);
                 }
             }
+            Effect::PreLabelled { task, label, confidence } => {
+                if in_window {
+                    if let Some(p) = self.pending.get(task.0) {
+                        if let Some(b) = self.streams[p.stream as usize].model.and_then(|m| self.models.get_mut(m as usize)) {
+                            b.prelabel(confidence, label == p.hidden.truth);
+                        }
+                    }
+                }
+            }
             Effect::PreAnnotate { .. }
             | Effect::Schedule { .. }
-            | Effect::PreLabelled { .. }
             | Effect::Reviewed { .. }
             | Effect::ReviewRequested { .. }
             | Effect::Unbanned { .. }
@@ -527,14 +579,6 @@ impl Books {
         let Some(ev) = TraceEvent::from_effect(e, t.epoch, now, t.replication, &t.annotators, &self.streams, |task| self.pending.get(task.0).map(|p| p.stream)) else {
             return;
         };
-        t.line.clear();
-        if let Err(err) = serde_json::to_writer(&mut t.line, &ev) {
-            t.error = Some(err.to_string());
-            return;
-        }
-        t.line.push(b'\n');
-        if let Err(err) = t.sink.write(&t.line) {
-            t.error = Some(err);
-        }
+        write_line(&mut *t.sink, &mut t.line, &mut t.error, &ev);
     }
 }

@@ -10,7 +10,7 @@ pub use crate::core::setup::{has_review, stage_pools, stages_of, StageRow, WAITI
 use crate::core::{Core, CoreConfig};
 use crate::dispatch::{AnnotatorView, IndexSet, Router, Skill};
 use crate::domain::annotator::{Annotator, Profile};
-use crate::domain::model::Model;
+use crate::domain::model::{Model, PrelabelWork};
 use crate::domain::shift::Calendar;
 use crate::domain::source::{ArrivalProcess, TaskDraw, TaskSource};
 use crate::domain::Msg;
@@ -25,7 +25,7 @@ pub enum SimActor {
     Dispatcher(Box<Dispatcher>),
     Source(TaskSource),
     Annotator(Box<Annotator>),
-    Model(Model),
+    Model(Box<Model>),
 }
 
 impl Actor<Msg> for SimActor {
@@ -179,17 +179,21 @@ pub fn build(s: &Scenario, router: Box<dyn Router>, opts: RunOptions) -> Result<
         late_window: US_PER_DAY,
         learn_speed: None,
     };
+    let model_of_stream: Vec<Option<u16>> = cfg.streams.iter().map(|st| st.model).collect();
     let wiring = Wiring {
         models: (0..s.models.len() as u32).map(|m| ActorId(model_base + m)).collect(),
         sources: (1..=n_sources as u32).map(ActorId).collect(),
         annotators: (0..n_annot as u32).map(|a| ActorId(annot_base + a)).collect(),
         task_limit: s.run.tasks,
+        training: model_of_stream.iter().map(|&model| model.and_then(|m| s.models[m as usize].learning.as_ref().map(|l| (m, l.train_on_auto_accepted)))).collect(),
     };
     let monitor = Monitor::new(SimTime(s.run.warmup.0), s.run.service_level, n_annot, s.streams.len(), types.len());
     let ledger = Ledger::new(pays, pool_of.clone());
     let core = Core::new(cfg, router, views);
     let turnaround = s.streams.iter().map(|st| st.turnaround.or(st.deadline).unwrap_or(s.run.turnaround).0).collect();
     let mut books = Books::new(streams, turnaround, monitor, ledger, n_annot, opts.keep_records, batch);
+    books.models = s.models.iter().map(|m| crate::metrics::models::ModelBook::new(m.accuracy, m.learning.as_ref().map_or(0, |l| l.initial_labels))).collect();
+    books.model_names = s.models.iter().map(|m| m.name.clone()).collect();
     if let Some(width) = opts.period_us {
         let rates = books.ledger.pay.iter().map(|p| if let crate::ledger::Pay::PerHour(r) = *p { r } else { 0.0 }).collect();
         let horizon = s.run.arrival_horizon().map_or(width, |h| h.0);
@@ -257,15 +261,18 @@ pub fn build(s: &Scenario, router: Box<dyn Router>, opts: RunOptions) -> Result<
         );
         sim.schedule(SimTime::ZERO, id, Msg::Start);
     }
-    for m in &s.models {
+    let model_classes: Vec<u16> = (0..s.models.len()).map(|k| s.streams.iter().zip(&model_of_stream).find(|(_, &m)| m == Some(k as u16)).map_or(2, |(st, _)| st.classes as u16)).collect();
+    for (k, m) in s.models.iter().enumerate() {
         let confidence_rng = crate::kernel::stream_rng(seed, stream_key(&["model-confidence", &m.name]));
-        sim.add(
-            SimActor::Model(Model { dispatcher: dispatcher_id, accuracy: m.accuracy, latency: m.latency, concentration: m.confidence_concentration, confidence_rng }),
-            stream_key(&["model", &m.name]),
-        );
+        let id = sim.add(SimActor::Model(Box::new(Model::new(k as u16, m, model_classes[k], dispatcher_id, confidence_rng))), stream_key(&["model", &m.name]));
+        if m.learning.as_ref().is_some_and(|l| l.retrain_every.is_some()) {
+            sim.schedule(SimTime::ZERO, id, Msg::Start);
+        }
     }
+    let prelabel_work: std::sync::Arc<[PrelabelWork]> = s.models.iter().map(PrelabelWork::of).collect();
     for (a, (pool, j, profile)) in profiles.into_iter().enumerate() {
-        let id = sim.add(SimActor::Annotator(Box::new(Annotator::new(a as u32, dispatcher_id, profile))), stream_key(&["annotator", &pool, &j.to_string()]));
+        let annotator = Annotator::new(a as u32, dispatcher_id, profile, prelabel_work.clone());
+        let id = sim.add(SimActor::Annotator(Box::new(annotator)), stream_key(&["annotator", &pool, &j.to_string()]));
         sim.schedule(SimTime::ZERO, id, Msg::Start);
     }
     let expected_end = s.run.tasks.map_or(0.0, |n| n as f64 / expected_rate.max(1e-300));

@@ -32,6 +32,9 @@ pub struct Wiring {
     pub annotators: Vec<ActorId>,
     /// Stop arrivals after this many tasks and the run once they are all final.
     pub task_limit: Option<u64>,
+    /// By stream: the model that learns from its final labels, and whether labels the model
+    /// decided alone count (`train_on_auto_accepted`); None when its model does not learn.
+    pub training: Vec<Option<(u16, bool)>>,
 }
 
 /// Every command the core received and every effect it gave, with their times (for the replay
@@ -129,7 +132,7 @@ impl Dispatcher {
 }
 
 /// The job a synthetic annotator (or model) works on: the core's work plus the hidden truth.
-fn job(books: &Books, core: &Core, assignment: crate::core::AssignmentId, work: Work, prelabel: Option<u16>, (skill, by_skill): (u16, bool)) -> Job {
+fn job(books: &Books, assignment: crate::core::AssignmentId, work: Work, prelabel: Option<u16>, (skill, by_skill): (u16, bool)) -> Job {
     let streams = &books.streams;
     let (stream, hidden, review) = match work {
         Work::Label { task } | Work::Review { task, .. } => {
@@ -148,8 +151,9 @@ fn job(books: &Books, core: &Core, assignment: crate::core::AssignmentId, work: 
         classes: info.classes,
         truth: hidden.truth,
         prelabel,
-        speedup: info.model.map_or(1.0, |m| core.config().models[m as usize].speedup),
+        model: info.model.unwrap_or(crate::domain::NO_MODEL),
         difficulty: hidden.difficulty,
+        slowdown: 1.0 + info.difficulty_slowdown * hidden.difficulty,
         review,
         review_by_skill,
         swapped: (review.is_none() && info.pairwise()).then(|| crate::quality::bias::shown_swapped(assignment.0)),
@@ -171,18 +175,26 @@ impl Dispatcher {
                 Effect::Assign { assignment, annotator, work, prelabel, stage, skill } => {
                     since.assigned += 1;
                     let by_skill = stage_skill.get(stage as usize).copied().unwrap_or(false);
-                    let job = job(books, core, assignment, work, prelabel, (skill, by_skill));
+                    let job = job(books, assignment, work, prelabel, (skill, by_skill));
                     ctx.send(wiring.annotators[annotator as usize], Msg::Assign(job));
                 }
                 Effect::PreAnnotate { task, model } => {
-                    let job = job(books, core, Default::default(), Work::Label { task }, None, (0, false));
-                    ctx.send(wiring.models[model as usize], Msg::PreAnnotate { task, truth: job.truth, classes: job.classes });
+                    let job = job(books, Default::default(), Work::Label { task }, None, (0, false));
+                    let mean = books.hidden(task).map_or(0.0, |(s, _)| books.streams[s as usize].mean_difficulty);
+                    ctx.send(wiring.models[model as usize], Msg::PreAnnotate { task, truth: job.truth, classes: job.classes, harder_by: job.difficulty - mean });
                 }
                 Effect::Schedule { at, timer } => {
                     let me = ctx.me();
                     ctx.send_in(at.since(now), me, Msg::Timer(timer));
                 }
-                Effect::Final { .. } => {
+                Effect::Final { task, ref labels, .. } => {
+                    // A final label of a stream whose model learns is one more training label.
+                    let learner = books.hidden(task).and_then(|(s, _)| wiring.training.get(s as usize).copied().flatten());
+                    if let Some((model, auto_too)) = learner {
+                        if auto_too || !labels.is_empty() {
+                            ctx.send(wiring.models[model as usize], Msg::TrainingLabel);
+                        }
+                    }
                     *finals += 1;
                     *since = SinceFinal { at: now, ..SinceFinal::default() };
                 }
@@ -230,6 +242,7 @@ impl Actor<Msg> for Dispatcher {
         match msg {
             Msg::Arrive(nt) => self.arrive(nt, ctx),
             Msg::PreLabel { task, label, confidence } => self.exec(Command::PreLabelled { task, label, confidence }, ctx),
+            Msg::Retrained { model, labels, accuracy, usd, ready } => self.books.retrained(model, labels, accuracy, usd, ready, ctx.now()),
             Msg::Submit { annotator, assignment, label, review, leaving } => {
                 self.since.submitted += 1;
                 let answer = if review { Answer::Verdict { accept: label == 1 } } else { Answer::Label(label) };
@@ -247,7 +260,7 @@ impl Actor<Msg> for Dispatcher {
             Msg::Unavailable { annotator } => self.exec(Command::AnnotatorAway { annotator }, ctx),
             Msg::Timer(timer) => self.exec(Command::TimerFired { timer }, ctx),
             // Messages for the other actors never reach the dispatcher.
-            Msg::Start | Msg::NextArrival | Msg::StopArrivals | Msg::PreAnnotate { .. } | Msg::Assign(_) | Msg::WorkDone | Msg::AbandonTimeout | Msg::ShiftStart | Msg::ShiftEnd => {}
+            Msg::Start | Msg::NextArrival | Msg::StopArrivals | Msg::PreAnnotate { .. } | Msg::TrainingLabel | Msg::RetrainTick | Msg::RetrainDone { .. } | Msg::Assign(_) | Msg::WorkDone | Msg::AbandonTimeout | Msg::ShiftStart | Msg::ShiftEnd => {}
         }
         self.books.monitor.levels(now, self.core.queue_len(), self.core.live_tasks());
         if self.all_done() {

@@ -138,6 +138,12 @@ pub struct TraceEvent<'a> {
     pub until_us: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// A model's name (retrain events).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<&'a str>,
+    /// The training labels of a retrain.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub labels: Option<u64>,
 }
 
 fn work_name(w: &Work) -> &'static str {
@@ -170,7 +176,14 @@ impl<'a> TraceEvent<'a> {
             confidence: None,
             until_us: None,
             reason: None,
+            model: None,
+            labels: None,
         }
+    }
+
+    /// An event of no effect (a model's retrain) at `now`.
+    pub fn at(epoch: Epoch, now: SimTime, replication: u32, event: &'static str) -> Self {
+        TraceEvent::base(epoch.absolute(now), replication, event)
     }
 
     /// The trace line of an effect (None for those not traced: pay, timers, trust updates).

@@ -221,6 +221,10 @@ pub struct Summary {
     /// Annotators found biased (class, position) and, when the scenario planted bias, how well
     /// (`run::bias`; per annotator in bias.csv).
     pub bias: super::bias::BiasFigures,
+    /// Per ML model: calibration of its confidence and its retrains (`metrics::models`); absent
+    /// when the scenario has no model.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub models: BTreeMap<String, crate::metrics::models::ModelFigures>,
 }
 
 fn ratio(a: f64, b: f64) -> f64 {
@@ -253,12 +257,13 @@ fn label_hours_in(s: &Scenario, i: usize, p: usize, stages: &[crate::spec::Stage
     }
     let model_name = stages.iter().find(|x| x.kind == crate::spec::StageKind::Model).and_then(|x| x.model.as_ref());
     let model = model_name.and_then(|m| s.models.iter().find(|x| x.name == *m));
-    // A right pre-label divides the time by the speed-up.
-    let pre = model.map_or(1.0, |m| if m.speedup > 1.0 { 1.0 - m.accuracy + m.accuracy / m.speedup } else { 1.0 });
     let service = if pool.service.is_empty() { Some(Default::default()) } else { pool.service.get(skill).cloned() }?;
+    // A pre-label changes the time (accept a right one, fix a wrong one).
+    let pre = model.map_or(1.0, |m| m.work_share(service.mean_secs()));
     let allowed = s.pool_may_take(p, i);
     let speed = (pool.speed_sigma * pool.speed_sigma / 2.0).exp();
-    allowed.then(|| service.mean_secs() * speed * pre / (1.0 - gold) / 3600.0)
+    let hard = 1.0 + st.difficulty_slowdown * st.difficulty.mean();
+    allowed.then(|| service.mean_secs() * speed * pre * hard / (1.0 - gold) / 3600.0)
 }
 
 /// The first label stage that every task of a workflow reaches: walking from the entry while the
@@ -442,5 +447,6 @@ pub(super) fn summarize(s: &Scenario, types: &[String], pool_names: &[String], p
         pools,
         stages,
         bias: Default::default(),
+        models: s.models.iter().zip(&b.models).map(|(m, book)| (m.name.clone(), book.figures())).collect(),
     }
 }

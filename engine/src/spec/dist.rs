@@ -108,7 +108,7 @@ impl Default for ArrivalSpec {
 }
 
 /// A service-time distribution (time one annotator takes on one item).
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum ServiceDist {
     /// Lognormal with the given median and log-space standard deviation `sigma` (default 0.6).
@@ -187,6 +187,16 @@ pub enum DifficultySpec {
     Fixed(f64),
     /// Drawn per task: `difficulty = { beta = [1, 4] }`.
     Drawn(ProbDist),
+}
+
+impl DifficultySpec {
+    /// The mean difficulty.
+    pub fn mean(&self) -> f64 {
+        match self {
+            DifficultySpec::Fixed(d) => *d,
+            DifficultySpec::Drawn(p) => p.mean(),
+        }
+    }
 }
 
 impl<'de> Deserialize<'de> for DifficultySpec {

@@ -5,13 +5,15 @@
 
 mod dist;
 pub mod limits;
+mod model;
 pub mod workflow;
 mod pool;
 mod stream;
 
 pub use dist::{ArrivalSpec, CurveInterval, DifficultySpec, ProbDist, ServiceDist};
 pub use pool::{AbandonSpec, AccuracySpec, BiasSpec, FatigueSpec, LearningSpec, PaySpec, PoolSpec, Side};
-pub use stream::{Modality, ModelSpec, Stage, StreamSpec};
+pub use model::{ModelLearningSpec, ModelSpec, PrelabelTime};
+pub use stream::{Modality, Stage, StreamSpec};
 pub use workflow::{Condition, EdgeSpec, PartsSpec, StageKind, StageSpec, Verdict};
 
 use crate::time::Dur;

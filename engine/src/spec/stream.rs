@@ -71,6 +71,11 @@ pub struct StreamSpec {
     pub class_weights: Option<Vec<f64>>,
     #[serde(default)]
     pub difficulty: DifficultySpec,
+    /// How much longer hard items take people: an item of difficulty d takes
+    /// (1 + difficulty_slowdown × d) times a person's time (default 0: difficulty changes
+    /// accuracy only). Accuracy falls with difficulty as p (1 − d) + d / k for everyone.
+    #[serde(default)]
+    pub difficulty_slowdown: f64,
     /// Larger is more urgent (default 0).
     #[serde(default)]
     pub priority: u32,
@@ -141,41 +146,3 @@ impl StreamSpec {
     }
 }
 
-/// An ML model that pre-annotates tasks: its label is right with probability `accuracy`, and a right
-/// pre-label divides the human's service time by `speedup`.
-#[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct ModelSpec {
-    pub name: String,
-    /// Probability that the pre-label is the true label.
-    pub accuracy: f64,
-    /// Service-time divisor when the pre-label is right (e.g. 3.0 = three times faster).
-    #[serde(default = "default_speedup")]
-    pub speedup: f64,
-    /// Inference time per task (default 1s).
-    #[serde(default = "default_latency")]
-    pub latency: Dur,
-    /// [USD] per pre-labelled task (default 0).
-    #[serde(default)]
-    pub cost_per_item: f64,
-    /// How the model's confidence spreads around its accuracy (default 10). The confidence it
-    /// reports with a pre-label is calibrated: drawn from Beta(accuracy × k, (1 − accuracy) × k)
-    /// and the pre-label is right with that probability, so P(right | confidence c) = c and the
-    /// overall accuracy stays `accuracy`. Smaller k spreads confidences out (thresholds separate
-    /// right from wrong pre-labels better), larger k concentrates them at the accuracy. An
-    /// assumption, not a measured figure: no source in PARAMETERS.md gives model confidence
-    /// distributions.
-    #[serde(default = "default_concentration")]
-    pub confidence_concentration: f64,
-}
-
-fn default_concentration() -> f64 {
-    10.0
-}
-
-fn default_speedup() -> f64 {
-    2.0
-}
-fn default_latency() -> Dur {
-    Dur(crate::time::US_PER_SEC)
-}
