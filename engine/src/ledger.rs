@@ -74,6 +74,18 @@ impl Ledger {
         }
     }
 
+    /// [USD] spent so far on work done (hourly pay for the busy time `busy_us` per annotator,
+    /// per-item pay) and on models: the cost of the labels, without idle paid time.
+    pub fn productive_usd(&self, busy_us: &[u64]) -> f64 {
+        let pay: f64 = (0..self.pay.len())
+            .map(|a| match self.pay[a] {
+                Pay::PerHour(r) => r * busy_us.get(a).copied().unwrap_or(0) as f64 / 3.6e9,
+                Pay::PerItem(_) => self.item_earnings[a],
+            })
+            .sum();
+        pay + self.model_usd
+    }
+
     /// Closes the books given each annotator's on-shift time [h] and busy time per kind inside
     /// the window.
     pub fn accounts(&self, on_shift_h: &[f64], busy_by_kind: &[[u64; 3]], pools: usize) -> Accounts {

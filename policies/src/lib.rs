@@ -26,6 +26,7 @@ mod longest_idle;
 mod max_weight;
 mod random;
 mod round_robin;
+mod model_uncertainty;
 mod uncertainty_first;
 #[cfg(test)]
 mod tests;
@@ -40,6 +41,7 @@ pub use longest_idle::LongestIdle;
 pub use max_weight::MaxWeight;
 pub use random::Random;
 pub use round_robin::RoundRobin;
+pub use model_uncertainty::ModelLeastConfident;
 pub use uncertainty_first::UncertaintyFirst;
 
 use tessera_engine::dispatch::{builtin_router, Router, BUILTIN_ROUTERS};
@@ -56,6 +58,8 @@ const OWN: &[&str] = &[
     "cheapest-capable",
     "c-mu",
     "uncertainty-first",
+    "model-least-confident",
+    "model-least-confident-balanced",
     "label-studio",
     "batch-lp",
     "learned",
@@ -66,10 +70,14 @@ pub fn names() -> Vec<&'static str> {
     BUILTIN_ROUTERS.iter().chain(OWN).copied().collect()
 }
 
-/// The hand-written policies (every name but `learned`, which needs a policy file): what
-/// `tessera bench` runs by default.
+/// Active learning's orderings: they order by a model's confidence, so they route like
+/// oldest-first wherever no model pre-labels (every routing-benchmark scenario).
+pub const ACTIVE_LEARNING: &[&str] = &["model-least-confident", "model-least-confident-balanced"];
+
+/// The hand-written routing policies (every name but `learned`, which needs a policy file, and
+/// the active-learning orderings): what `tessera bench` runs by default.
 pub fn heuristics() -> Vec<&'static str> {
-    names().into_iter().filter(|&n| n != "learned").collect()
+    names().into_iter().filter(|&n| n != "learned" && !ACTIVE_LEARNING.contains(&n)).collect()
 }
 
 /// A fresh router for `name` with default parameters, or None for an unknown name.
@@ -92,6 +100,8 @@ pub fn router_for(spec: &RoutingSpec) -> Option<Box<dyn Router>> {
         "cheapest-capable" => Box::new(CheapestCapable::default()),
         "c-mu" => Box::new(CMu),
         "uncertainty-first" => Box::new(UncertaintyFirst::default()),
+        "model-least-confident" => Box::new(ModelLeastConfident::new(false)),
+        "model-least-confident-balanced" => Box::new(ModelLeastConfident::new(true)),
         "label-studio" => Box::new(LabelStudio::default()),
         "batch-lp" => Box::new(BatchLp::new(spec.batch_interval.unwrap_or(batch_lp::DEFAULT_INTERVAL), spec.cost_weight)),
         "learned" => Box::new(learned::Learned::new(learned::load(spec.model.as_deref()?).ok()?)),

@@ -108,8 +108,11 @@ fn every_name_builds_a_router_of_that_name() {
     }
     assert!(router("no-such-policy").is_none());
     assert!(router("learned").is_none(), "learned needs a policy file");
+    for &n in crate::ACTIVE_LEARNING {
+        assert_eq!(router(n).unwrap().name(), n);
+    }
     assert_eq!(heuristics().len(), 13);
-    assert_eq!(names().len(), 14);
+    assert_eq!(names().len(), 16);
 }
 
 /// Random worlds with skills, languages, bans, reservations and prior labels: every answer of
@@ -447,7 +450,7 @@ fn more_than_64_streams_work() {
 /// cheapest-capable the same task; batch-lp a matching as good as the one over every column.
 mod indexed_picks {
     use super::*;
-    use crate::{CheapestCapable, LabelStudio, UncertaintyFirst};
+    use crate::{CheapestCapable, LabelStudio, ModelLeastConfident, UncertaintyFirst};
     use proptest::prelude::{any, prop, prop_assert, prop_assert_eq, prop_oneof, proptest, Just, ProptestConfig, Strategy, TestCaseError};
     use rand::RngCore;
 
@@ -569,7 +572,12 @@ mod indexed_picks {
                 }),
                 Op::Decline(p, a) => self.edit(p, |v| v.declined.push(a)),
                 Op::Reserve(p, ref r) => self.edit(p, |v| v.reserved_for = (!r.is_empty()).then(|| Box::new(r.clone()))),
-                Op::Confidence(p, c) => self.edit(p, |v| v.confidence = CONF[c]),
+                Op::Confidence(p, c) => self.edit(p, |v| {
+                    v.confidence = CONF[c];
+                    // A model's score too (a retrain scoring a waiting task again), some classes.
+                    v.model_confidence = Some(CONF[(c + 1) % CONF.len()]);
+                    v.prelabel = Some((c % 3) as u16);
+                }),
                 Op::Gold(p) => self.edit(p, |v| v.gold = !v.gold),
                 Op::Ban(a) => self.annotators[a as usize].banned ^= true,
                 Op::Burst(p) => {
@@ -601,6 +609,8 @@ mod indexed_picks {
 
     struct Routers {
         ls: LabelStudio,
+        mlc: ModelLeastConfident,
+        bal: ModelLeastConfident,
         uf: UncertaintyFirst,
         cc: CheapestCapable,
         lp: BatchLp,
@@ -608,7 +618,7 @@ mod indexed_picks {
 
     impl Routers {
         fn new() -> Routers {
-            Routers { ls: LabelStudio::default(), uf: UncertaintyFirst::default(), cc: CheapestCapable::default(), lp: BatchLp::default() }
+            Routers { ls: LabelStudio::default(), mlc: ModelLeastConfident::new(false), bal: ModelLeastConfident::new(true), uf: UncertaintyFirst::default(), cc: CheapestCapable::default(), lp: BatchLp::default() }
         }
         fn check(&mut self, w: &State, seed: u64) -> Result<(), TestCaseError> {
             let st = w.st();
@@ -618,6 +628,9 @@ mod indexed_picks {
                 prop_assert_eq!(got, LabelStudio::pick_task_scan(a, &st, &mut r2), "label-studio, annotator {}", a);
                 prop_assert_eq!(r1.next_u64(), r2.next_u64(), "label-studio left the random stream elsewhere");
                 prop_assert_eq!(self.uf.pick_task(a, &st, &mut r1), UncertaintyFirst::pick_task_scan(a, &st), "uncertainty-first, annotator {}", a);
+                prop_assert_eq!(self.mlc.pick_task(a, &st, &mut r1), ModelLeastConfident::pick_task_scan(false, 0, a, &st), "model-least-confident, annotator {}", a);
+                let target = self.bal.target();
+                prop_assert_eq!(self.bal.pick_task(a, &st, &mut r1), ModelLeastConfident::pick_task_scan(true, target, a, &st), "model-least-confident-balanced, annotator {}", a);
                 prop_assert_eq!(self.cc.pick_task(a, &st, &mut r1), CheapestCapable::default().pick_task_scan(a, &st), "cheapest-capable, annotator {}", a);
             }
             // batch-lp: as many pairs, and the same objective, as over every column.

@@ -34,11 +34,26 @@ pub fn validate_model(p: &mut Problems, i: usize, m: &ModelSpec) {
         p.push((at("overconfidence"), format!("expected a temperature above 0 and at most 20 (1 = calibrated, above 1 over-confident), found {}", m.overconfidence)));
     }
     prob(p, at("difficulty_coupling"), m.difficulty_coupling);
+    if let Some(name) = &m.learner {
+        let known = tessera_engine::domain::learner::registered();
+        if !known.contains(&name.as_str()) {
+            p.push((at("learner"), format!("no learner named {name:?} in this build (known: {})", if known.is_empty() { "none".to_string() } else { known.join(", ") })));
+        }
+        if m.learning.is_none() {
+            p.push((at("learning"), "a learner needs `learning` to say when it retrains (retrain_every or retrain_after_labels)".into()));
+        }
+    }
     let Some(l) = &m.learning else { return };
     let at = |f: &str| format!("models[{i}].learning.{f}");
-    prob(p, at("asymptote"), l.asymptote);
-    if l.asymptote < m.accuracy {
-        p.push((at("asymptote"), format!("the accuracy it approaches ({}) is below the accuracy it starts at ({}): it would get worse with every label", l.asymptote, m.accuracy)));
+    match (l.asymptote, &m.learner) {
+        (None, None) => p.push((at("asymptote"), "give the accuracy the model approaches with unlimited labels (or a `learner`)".into())),
+        (Some(a), _) => {
+            prob(p, at("asymptote"), a);
+            if a < m.accuracy {
+                p.push((at("asymptote"), format!("the accuracy it approaches ({a}) is below the accuracy it starts at ({}): it would get worse with every label", m.accuracy)));
+            }
+        }
+        _ => {}
     }
     if !(l.exponent > 0.0 && l.exponent <= 5.0) {
         p.push((at("exponent"), format!("expected a learning-curve exponent above 0 and at most 5 (typically 0.2-1), found {}", l.exponent)));
@@ -51,6 +66,9 @@ pub fn validate_model(p: &mut Problems, i: usize, m: &ModelSpec) {
         (Some(d), _) if d.0 < 60_000_000 => p.push((at("retrain_every"), format!("expected at least 1min between retrains, found {d}"))),
         (_, Some(0)) => p.push((at("retrain_after_labels"), "expected at least 1 label".into())),
         _ => {}
+    }
+    if let Some(t) = l.target_accuracy {
+        prob(p, at("target_accuracy"), t);
     }
     non_negative(p, at("cost_per_retrain"), l.cost_per_retrain, "a cost");
     non_negative(p, at("cost_per_label_trained"), l.cost_per_label_trained, "a cost");

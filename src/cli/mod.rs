@@ -86,6 +86,7 @@ pub enum Format {
 
 /// Loads a scenario with overrides, validating names against what this binary knows.
 pub fn load_scenario(path: &Path, set: &[String]) -> Result<Scenario> {
+    tessera_learners::in_loop::register();
     let policies = tessera_policies::names();
     let known = tessera_scenarios::Known::with_policies(&policies).with_routing_check(tessera_policies::check_routing);
     tessera_scenarios::load_file(path, set, &known).map_err(|e| anyhow::anyhow!("{e}"))
@@ -93,6 +94,7 @@ pub fn load_scenario(path: &Path, set: &[String]) -> Result<Scenario> {
 
 /// Loads a scenario with `--unset` and `--set`, and the warnings about it.
 pub fn load_scenario_with(path: &Path, unset: &[String], set: &[String]) -> Result<tessera_scenarios::Loaded> {
+    tessera_learners::in_loop::register();
     let policies = tessera_policies::names();
     let known = tessera_scenarios::Known::with_policies(&policies).with_routing_check(tessera_policies::check_routing);
     tessera_scenarios::load_file_with(path, unset, set, &known).map_err(|e| anyhow::anyhow!("{e}"))
@@ -100,6 +102,7 @@ pub fn load_scenario_with(path: &Path, unset: &[String], set: &[String]) -> Resu
 
 /// Loads a scenario from TOML text (`origin` names it in messages) with unsets and overrides.
 pub fn load_scenario_text(text: &str, origin: &str, unset: &[String], set: &[String]) -> Result<tessera_scenarios::Loaded> {
+    tessera_learners::in_loop::register();
     let policies = tessera_policies::names();
     let known = tessera_scenarios::Known::with_policies(&policies).with_routing_check(tessera_policies::check_routing);
     tessera_scenarios::load_str_with(text, origin, unset, set, &known).map_err(|e| anyhow::anyhow!("{e}"))

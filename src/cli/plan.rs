@@ -137,6 +137,7 @@ pub fn run(a: PlanArgs) -> Result<()> {
     }
     let text = std::fs::read_to_string(&a.scenario).with_context(|| format!("cannot read {}", a.scenario.display()))?;
     let origin = a.scenario.display().to_string();
+    tessera_learners::in_loop::register();
     let policies = tessera_policies::names();
     let known = tessera_scenarios::Known::with_policies(&policies).with_routing_check(tessera_policies::check_routing);
     let base = tessera_scenarios::load_file(&a.scenario, &a.set, &known).map_err(|e| anyhow::anyhow!("{e}"))?;

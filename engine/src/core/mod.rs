@@ -35,7 +35,7 @@
 //! | — | `TaskArrived` with `part_of` = a task waiting for parts that has a part to come | as a task without parts; its deadline is the earlier of its own and its dependant's |
 //! | any | `TaskArrived` (id used before / unknown stream / `part_of` not waiting for a part) | unchanged; `Rejected` |
 //! | live | a stage done (labels, verdicts or pre-label in) | the first edge whose condition holds: `StageEntered` for the next stage, `Rework` + `StageEntered` (first label stage), or `Final`; a part's `Final` that was the last its dependant waited for starts the dependant |
-//! | pre-annotating / any live | `PreLabelled` (confidence in [0, 1]) | pre-label and confidence stored; the workflow walks on (`PreLabelled`) |
+//! | pre-annotating / any live | `PreLabelled` (confidence in [0, 1]) | pre-label and confidence stored on the task and its routing view; a pre-annotating task's workflow walks on, a task past its model stage (scored again by a retrained model) stays where it is (`PreLabelled`) |
 //! | not live | `PreLabelled` | unchanged; `Rejected(UnknownTask)` |
 //! | annotator away / idle | `AnnotatorReady` | `OnShift` if away; a golden item (`Assign` gold) at `gold_rate`, else the router's task (`Assign`), else idle; banned: present but idle-less |
 //! | annotator holding a lease | `AnnotatorReady` | unchanged; `Rejected(StillHolding)` |
@@ -354,6 +354,8 @@ impl Core {
             declined: Vec::new(),
             reserved_for: None,
             confidence: 0.0,
+            prelabel: None,
+            model_confidence: None,
             gold,
             review: false,
             stage: 0,
@@ -424,6 +426,10 @@ impl Core {
     /// Tasks of `stream` waiting for people.
     pub fn queue_len_of(&self, stream: u16) -> u32 {
         self.queue.waiting(stream)
+    }
+    /// The tasks waiting for people, in queue order.
+    pub fn waiting(&self) -> impl Iterator<Item = TaskId> + '_ {
+        self.queue.iter().copied()
     }
     /// Tasks not yet final.
     pub fn live_tasks(&self) -> usize {

@@ -76,12 +76,17 @@ impl Core {
         if !(0.0..=1.0).contains(&confidence) {
             return self.reject(cmd, Rejection::ConfidenceOutOfRange);
         }
-        let Some(w) = self.views.work_mut(task) else { return };
+        let Some((v, w)) = self.views.both_mut(task) else { return };
+        v.prelabel = Some(label);
+        v.model_confidence = Some(confidence);
         w.prelabel = Some(label);
         w.model_conf = Some(confidence);
-        w.pre_annotating = false;
         self.out.push(Effect::PreLabelled { task, label, confidence });
-        self.advance(task, now, rng);
+        if std::mem::take(&mut w.pre_annotating) {
+            self.advance(task, now, rng);
+        }
+        // Otherwise a task past its model stage scored again (a retrained model's new pre-label):
+        // people see the new one; the way it took out of the model stage stands.
     }
 
     /// The work of the stage a task is at (None while it waits for its parts).

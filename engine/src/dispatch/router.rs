@@ -113,6 +113,10 @@ pub struct TaskView {
     pub reserved_for: Option<Box<Vec<AnnotatorId>>>,
     /// Current confidence in the leading label [0, 1] (0 with no labels).
     pub confidence: f32,
+    /// The model's pre-label and its confidence in it (None before a model stage pre-labelled
+    /// the task); a retrain may score a waiting task again.
+    pub prelabel: Option<u16>,
+    pub model_confidence: Option<f32>,
     /// A golden task (known answer) mixed in to check annotators.
     pub gold: bool,
     /// Waiting for (or under) expert review: only reviewers may take it.

@@ -11,6 +11,7 @@
 //! ```
 
 pub mod annotator;
+pub mod learner;
 pub mod model;
 pub mod shift;
 pub mod source;
@@ -64,7 +65,12 @@ pub struct NewTask {
     pub parts: u32,
     /// A part of the last task that came with parts.
     pub part: bool,
+    /// The learner's item it is (`NO_ITEM`: a synthetic task).
+    pub item: u32,
 }
+
+/// `NewTask::item` of a synthetic task (no real learner's item).
+pub const NO_ITEM: u32 = u32::MAX;
 
 /// Every message of the annotation simulation.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -79,10 +85,10 @@ pub enum Msg {
     Arrive(NewTask),
     /// Dispatcher → model: pre-annotate this task (its hidden truth, for the synthetic model, and
     /// how much harder than its stream's mean it is).
-    PreAnnotate { task: TaskId, truth: u16, classes: u16, harder_by: f32 },
+    PreAnnotate { task: TaskId, truth: u16, classes: u16, harder_by: f32, item: u32 },
     /// Dispatcher → model: people gave the final label of a task this model pre-labels (or, when
     /// it trains on them, the model's own label was accepted): one more training label.
-    TrainingLabel,
+    TrainingLabel { item: u32, label: u16 },
     /// Model → itself: time to retrain (`retrain_every`).
     RetrainTick,
     /// Model → itself: the retrain on `labels` labels is done; the new model serves.

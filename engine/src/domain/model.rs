@@ -3,6 +3,7 @@
 //! on people's final labels and serves a better model after the retrain's latency. Also what a
 //! pre-label does to a person's work (`PrelabelWork`, read by the annotator actor).
 
+use super::learner::{ItemLearner, ItemSet};
 use super::{noisy_label, Msg};
 use crate::kernel::{Actor, ActorId, ActorRng, Context};
 use crate::spec::{ModelLearningSpec, ModelSpec, PrelabelTime};
@@ -27,6 +28,14 @@ pub struct Model {
     /// Its own stream for confidences, so that adding them left every pre-label as it was.
     pub confidence_rng: ActorRng,
     learning: Option<Learning>,
+    /// A real learner (`models.learner`): its predictions are the pre-labels.
+    real: Option<Real>,
+}
+
+/// A real learner and the (item, label) pairs it trains on, in the order they came in.
+struct Real {
+    learner: Box<dyn ItemLearner>,
+    labels: Vec<(u32, u16)>,
 }
 
 /// The state of a model that learns.
@@ -63,7 +72,28 @@ impl Model {
             coupling: m.difficulty_coupling,
             confidence_rng,
             learning,
+            real: None,
         }
+    }
+
+    /// Makes it a real learner, fitted first on `initial` items with their true classes (the
+    /// starting model's training set); its accuracy is then its test accuracy.
+    pub fn with_learner(mut self, set: &dyn ItemSet, mut learner: Box<dyn ItemLearner>, initial: &[u32]) -> Model {
+        let labels: Vec<(u32, u16)> = initial.iter().map(|&i| (i, set.truth(i))).collect();
+        // An unfittable start (one class only) predicts as the learner does unfitted.
+        let _ = learner.fit(&labels);
+        self.accuracy = learner.test_accuracy();
+        if let Some(l) = &mut self.learning {
+            l.labels = labels.len() as u64;
+            l.labels_at_last_start = l.labels;
+        }
+        self.real = Some(Real { learner, labels });
+        self
+    }
+
+    /// The serving model's accuracy (a real learner's on its test items).
+    pub fn accuracy(&self) -> f64 {
+        self.accuracy
     }
 
     /// A confidence c that is calibrated: with c ~ Beta(a k, (1 − a) k) and the pre-label right
@@ -105,7 +135,8 @@ impl Model {
         l.training = true;
         l.labels_at_last_start = l.labels;
         let labels = l.labels;
-        let accuracy = l.spec.accuracy(l.accuracy0, labels, l.classes);
+        // A real learner's accuracy is known once it is fitted (`RetrainDone`).
+        let accuracy = if self.real.is_some() { f64::NAN } else { l.spec.accuracy(l.accuracy0, labels, l.classes) };
         let usd = l.spec.cost_per_retrain + l.spec.cost_per_label_trained * labels as f64;
         let me = ctx.me();
         ctx.send_in(l.spec.retrain_latency, me, Msg::RetrainDone { labels });
@@ -116,12 +147,25 @@ impl Model {
 impl Actor<Msg> for Model {
     fn handle<C: Context<Msg> + ?Sized>(&mut self, msg: Msg, ctx: &mut C) {
         match msg {
-            Msg::PreAnnotate { task, truth, classes, harder_by } => {
+            Msg::PreAnnotate { task, item, .. } if self.real.is_some() => {
+                let (label, confidence) = self.real.as_ref().map_or((0, 0.0), |r| r.learner.predict(item));
+                ctx.send_in(self.latency, self.dispatcher, Msg::PreLabel { task, label, confidence: confidence.clamp(0.0, 1.0) });
+            }
+            Msg::PreAnnotate { task, truth, classes, harder_by, .. } => {
                 let p = self.item_accuracy(harder_by, classes);
                 let label = noisy_label(truth, classes, p, ctx.rng());
                 let q = Model::confidence(p, self.concentration, label == truth, &mut self.confidence_rng);
                 let confidence = Model::overstate(q, self.overconfidence);
                 ctx.send_in(self.latency, self.dispatcher, Msg::PreLabel { task, label, confidence });
+            }
+            Msg::Start if self.real.is_some() => {
+                // The starting model's figures: fitted on its initial items.
+                let labels = self.learning.as_ref().map_or(0, |l| l.labels);
+                ctx.send(self.dispatcher, Msg::Retrained { model: self.index, labels, accuracy: self.accuracy as f32, usd: 0.0, ready: true });
+                if let Some(every) = self.learning.as_ref().and_then(|l| l.spec.retrain_every) {
+                    let me = ctx.me();
+                    ctx.send_in(every, me, Msg::RetrainTick);
+                }
             }
             Msg::Start | Msg::RetrainTick => {
                 if let Some(every) = self.learning.as_ref().and_then(|l| l.spec.retrain_every) {
@@ -132,9 +176,12 @@ impl Actor<Msg> for Model {
                     ctx.send_in(every, me, Msg::RetrainTick);
                 }
             }
-            Msg::TrainingLabel => {
+            Msg::TrainingLabel { item, label } => {
                 let Some(l) = &mut self.learning else { return };
                 l.labels += 1;
+                if let Some(r) = &mut self.real {
+                    r.labels.push((item, label));
+                }
                 if l.spec.retrain_after_labels.is_some_and(|n| l.labels - l.labels_at_last_start >= n) {
                     self.start_retrain(ctx);
                 }
@@ -142,7 +189,18 @@ impl Actor<Msg> for Model {
             Msg::RetrainDone { labels } => {
                 let Some(l) = &mut self.learning else { return };
                 l.training = false;
-                self.accuracy = l.spec.accuracy(l.accuracy0, labels, l.classes);
+                self.accuracy = match &mut self.real {
+                    // Fitted on the labels in hand when the retrain started.
+                    Some(r) => {
+                        let n = (labels as usize).min(r.labels.len());
+                        if r.learner.fit(&r.labels[..n]).is_ok() {
+                            r.learner.test_accuracy()
+                        } else {
+                            self.accuracy
+                        }
+                    }
+                    None => l.spec.accuracy(l.accuracy0, labels, l.classes),
+                };
                 ctx.send(self.dispatcher, Msg::Retrained { model: self.index, labels, accuracy: self.accuracy as f32, usd: 0.0, ready: true });
                 // Labels that came in while it trained may already call for the next one.
                 if l.spec.retrain_after_labels.is_some_and(|n| l.labels - l.labels_at_last_start >= n) {

@@ -124,17 +124,25 @@ pub struct TaskSource {
     /// Each task comes with this many parts of another stream (index), drawn by that stream's
     /// draw: they arrive right after it, in one go.
     pub parts: Option<(u16, u32, TaskDraw)>,
+    /// A stream pre-labelled by a real learner: its tasks are the learner's items, in order.
+    pub items: Option<super::learner::ItemDraw>,
 }
 
 impl TaskSource {
     fn emit<C: Context<Msg> + ?Sized>(&mut self, ctx: &mut C) {
-        let (truth, difficulty) = self.draw.draw(ctx.rng());
+        let (truth, difficulty, item) = match &mut self.items {
+            Some(items) => items.draw(),
+            None => {
+                let (truth, difficulty) = self.draw.draw(ctx.rng());
+                (truth, difficulty, super::NO_ITEM)
+            }
+        };
         let parts = self.parts.as_ref().map_or(0, |p| p.1);
-        ctx.send(self.dispatcher, Msg::Arrive(NewTask { stream: self.stream, truth, difficulty, parts, part: false }));
+        ctx.send(self.dispatcher, Msg::Arrive(NewTask { stream: self.stream, truth, difficulty, parts, part: false, item }));
         if let Some((stream, n, draw)) = &self.parts {
             for _ in 0..*n {
                 let (truth, difficulty) = draw.draw(ctx.rng());
-                ctx.send(self.dispatcher, Msg::Arrive(NewTask { stream: *stream, truth, difficulty, parts: 0, part: true }));
+                ctx.send(self.dispatcher, Msg::Arrive(NewTask { stream: *stream, truth, difficulty, parts: 0, part: true, item: super::NO_ITEM }));
             }
         }
     }

@@ -18,6 +18,10 @@ pub struct ModelBook {
     /// Training labels of the model serving now, and its accuracy.
     labels_trained: u64,
     accuracy_now: f64,
+    /// `learning.target_accuracy`, and what it took to reach it: (training labels, work hours,
+    /// cost [USD], hours into the window).
+    target: Option<f64>,
+    reached: Option<[f64; 4]>,
 }
 
 /// One bin of the reliability diagram.
@@ -46,11 +50,28 @@ pub struct ModelFigures {
     /// operation; a model that does not learn keeps its `accuracy`).
     pub labels_trained: u64,
     pub accuracy_at_end: f64,
+    /// When the serving model first reached `learning.target_accuracy` (null when it has no
+    /// target or never reached it): its training labels, people's busy hours and the cost of
+    /// work and models so far [USD] (idle paid time left out), and the hours into the window.
+    pub target_labels: f64,
+    pub target_work_h: f64,
+    pub target_usd: f64,
+    pub target_at_h: f64,
 }
 
 impl ModelBook {
-    pub fn new(accuracy: f64, labels: u64) -> ModelBook {
-        ModelBook { accuracy_now: accuracy, labels_trained: labels, ..Default::default() }
+    pub fn new(accuracy: f64, labels: u64, target: Option<f64>) -> ModelBook {
+        ModelBook { accuracy_now: accuracy, labels_trained: labels, target, ..Default::default() }
+    }
+
+    /// Whether a model serving at `accuracy` reaches the target for the first time.
+    pub fn reaches_target(&self, accuracy: f64) -> bool {
+        self.reached.is_none() && self.target.is_some_and(|t| accuracy >= t)
+    }
+
+    /// The target was reached with these (labels, work hours, cost, hours into the window).
+    pub fn target_reached(&mut self, at: [f64; 4]) {
+        self.reached = Some(at);
     }
 
     /// A pre-label given in the window.
@@ -101,6 +122,10 @@ impl ModelBook {
             retrain_usd: self.retrain_usd,
             labels_trained: self.labels_trained,
             accuracy_at_end: self.accuracy_now,
+            target_labels: self.reached.map_or(f64::NAN, |r| r[0]),
+            target_work_h: self.reached.map_or(f64::NAN, |r| r[1]),
+            target_usd: self.reached.map_or(f64::NAN, |r| r[2]),
+            target_at_h: self.reached.map_or(f64::NAN, |r| r[3]),
         }
     }
 }
@@ -112,7 +137,7 @@ mod tests {
     /// ECE by hand: two bins, one calibrated, one 20 points over-confident, half the pre-labels each.
     #[test]
     fn ece_weights_each_bins_gap_by_its_share() {
-        let mut b = ModelBook::new(0.8, 0);
+        let mut b = ModelBook::new(0.8, 0, None);
         for i in 0..100 {
             b.prelabel(0.55, i < 55); // [0.5, 0.6): calibrated
             b.prelabel(0.95, i < 75); // [0.9, 1.0]: right 75% at 95% confidence

@@ -18,6 +18,8 @@ pub struct Hidden {
     pub truth: u16,
     /// [0, 1] -- 0 = annotator's own accuracy, 1 = coin flip.
     pub difficulty: f32,
+    /// The real learner's item (`domain::NO_ITEM` for a synthetic task).
+    pub item: u32,
 }
 
 /// A final label waiting to settle.
@@ -164,12 +166,18 @@ impl Books {
         let in_window = self.monitor.in_window(now);
         if let Some(t) = &mut self.trace {
             let name = self.model_names.get(model as usize).map(String::as_str);
-            let ev = TraceEvent { model: name, labels: Some(labels), ..TraceEvent::at(t.epoch, now, t.replication, if ready { "model_ready" } else { "retrain" }) };
+            let accuracy = ready.then_some(accuracy);
+            let ev = TraceEvent { model: name, labels: Some(labels), accuracy, ..TraceEvent::at(t.epoch, now, t.replication, if ready { "model_ready" } else { "retrain" }) };
             write_line(&mut *t.sink, &mut t.line, &mut t.error, &ev);
         }
         let Some(b) = self.models.get_mut(model as usize) else { return };
         if ready {
             b.serving(accuracy as f64, labels);
+            if in_window && b.reaches_target(accuracy as f64) {
+                let work_h = self.monitor.busy_us.iter().sum::<u64>() as f64 / 3.6e9;
+                let usd = self.ledger.productive_usd(&self.monitor.busy_us);
+                b.target_reached([labels as f64, work_h, usd, now.since(self.monitor.window_start).hours()]);
+            }
             return;
         }
         b.retrain_started(in_window, usd);

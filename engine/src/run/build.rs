@@ -12,7 +12,10 @@ use crate::dispatch::{AnnotatorView, IndexSet, Router, Skill};
 use crate::domain::annotator::{Annotator, Profile};
 use crate::domain::model::{Model, PrelabelWork};
 use crate::domain::shift::Calendar;
+use crate::domain::learner::{ItemDraw, ItemLearner, ItemSet};
 use crate::domain::source::{ArrivalProcess, TaskDraw, TaskSource};
+use rand::Rng;
+use std::sync::Arc;
 use crate::domain::Msg;
 use crate::kernel::{stream_key, stream_rng, Actor, ActorId, Context, Simulation};
 use crate::ledger::{Ledger, Pay};
@@ -180,7 +183,9 @@ pub fn build(s: &Scenario, router: Box<dyn Router>, opts: RunOptions) -> Result<
         learn_speed: None,
     };
     let model_of_stream: Vec<Option<u16>> = cfg.streams.iter().map(|st| st.model).collect();
+    let rescore = s.models.iter().map(|m| m.learning.as_ref().is_some_and(|l| l.rescore_waiting)).collect();
     let wiring = Wiring {
+        rescore,
         models: (0..s.models.len() as u32).map(|m| ActorId(model_base + m)).collect(),
         sources: (1..=n_sources as u32).map(ActorId).collect(),
         annotators: (0..n_annot as u32).map(|a| ActorId(annot_base + a)).collect(),
@@ -192,7 +197,7 @@ pub fn build(s: &Scenario, router: Box<dyn Router>, opts: RunOptions) -> Result<
     let core = Core::new(cfg, router, views);
     let turnaround = s.streams.iter().map(|st| st.turnaround.or(st.deadline).unwrap_or(s.run.turnaround).0).collect();
     let mut books = Books::new(streams, turnaround, monitor, ledger, n_annot, opts.keep_records, batch);
-    books.models = s.models.iter().map(|m| crate::metrics::models::ModelBook::new(m.accuracy, m.learning.as_ref().map_or(0, |l| l.initial_labels))).collect();
+    books.models = s.models.iter().map(|m| crate::metrics::models::ModelBook::new(m.accuracy, m.learning.as_ref().map_or(0, |l| l.initial_labels), m.learning.as_ref().and_then(|l| l.target_accuracy))).collect();
     books.model_names = s.models.iter().map(|m| m.name.clone()).collect();
     if let Some(width) = opts.period_us {
         let rates = books.ledger.pay.iter().map(|p| if let crate::ledger::Pay::PerHour(r) = *p { r } else { 0.0 }).collect();
@@ -236,6 +241,28 @@ pub fn build(s: &Scenario, router: Box<dyn Router>, opts: RunOptions) -> Result<
             .collect();
         TaskDraw { class_cdf, difficulty: st.difficulty.clone() }
     };
+    // Real learners: each model's items and learner, the items its start is fitted on, the rest
+    // in the order its streams draw them.
+    let mut learners: Vec<Option<(Arc<dyn ItemSet>, Box<dyn ItemLearner>, Vec<u32>, Vec<u32>)>> = Vec::new();
+    for m in &s.models {
+        let Some(name) = &m.learner else {
+            learners.push(None);
+            continue;
+        };
+        let make = crate::domain::learner::factory(name).ok_or_else(|| format!("models.{}.learner: no learner named {name:?} in this build", m.name))?;
+        let (set, learner) = make(crate::kernel::stream_rng(seed, stream_key(&["learner", &m.name])).random());
+        let initial = m.learning.as_ref().map_or(0, |l| l.initial_labels as usize);
+        let mut rng = crate::kernel::stream_rng(seed, stream_key(&["learner-items", &m.name]));
+        let (start, rest) = crate::domain::learner::split_pool(set.len(), initial, &mut rng);
+        learners.push(Some((set, learner, start, rest)));
+    }
+    let item_draw = |i: usize| -> Result<Option<ItemDraw>, String> {
+        let Some(Some((set, _, _, rest))) = model_of_stream[i].map(|m| &learners[m as usize]) else { return Ok(None) };
+        if set.classes() as u32 != s.streams[i].classes {
+            return Err(format!("streams[{i}].classes: its model's learner has {} classes, the stream {}", set.classes(), s.streams[i].classes));
+        }
+        Ok(Some(ItemDraw { set: set.clone(), order: rest.clone(), next: 0 }))
+    };
     let stream_index = |name: &str| (0..s.streams.len()).find(|&j| s.stream_name(j) == name);
     // Streams whose tasks only come as parts of another stream's tasks have no source.
     let part_streams: Vec<usize> = s.streams.iter().filter_map(|st| st.parts.as_ref().and_then(|p| stream_index(&p.stream))).collect();
@@ -243,7 +270,7 @@ pub fn build(s: &Scenario, router: Box<dyn Router>, opts: RunOptions) -> Result<
         if part_streams.contains(&i) {
             // A silent source keeps the actor numbering (sources are actors 1..=streams).
             let process = ArrivalProcess::Poisson { rate: 0.0 };
-            sim.add(SimActor::Source(TaskSource { stream: i as u16, dispatcher: dispatcher_id, process, draw: task_draw(st), stopped: true, parts: None }), stream_key(&["source", &s.stream_name(i)]));
+            sim.add(SimActor::Source(TaskSource { stream: i as u16, dispatcher: dispatcher_id, process, draw: task_draw(st), stopped: true, parts: None, items: None }), stream_key(&["source", &s.stream_name(i)]));
             continue;
         }
         let process = ArrivalProcess::from_spec(&st.arrivals);
@@ -256,7 +283,7 @@ pub fn build(s: &Scenario, router: Box<dyn Router>, opts: RunOptions) -> Result<
         };
         expected_rate += process.mean_per_hour() * (1 + parts.as_ref().map_or(0, |p| p.1)) as f64 / US_PER_HOUR as f64;
         let id = sim.add(
-            SimActor::Source(TaskSource { stream: i as u16, dispatcher: dispatcher_id, process, draw: task_draw(st), stopped: false, parts }),
+            SimActor::Source(TaskSource { stream: i as u16, dispatcher: dispatcher_id, process, draw: task_draw(st), stopped: false, parts, items: item_draw(i)? }),
             stream_key(&["source", &s.stream_name(i)]),
         );
         sim.schedule(SimTime::ZERO, id, Msg::Start);
@@ -264,8 +291,12 @@ pub fn build(s: &Scenario, router: Box<dyn Router>, opts: RunOptions) -> Result<
     let model_classes: Vec<u16> = (0..s.models.len()).map(|k| s.streams.iter().zip(&model_of_stream).find(|(_, &m)| m == Some(k as u16)).map_or(2, |(st, _)| st.classes as u16)).collect();
     for (k, m) in s.models.iter().enumerate() {
         let confidence_rng = crate::kernel::stream_rng(seed, stream_key(&["model-confidence", &m.name]));
-        let id = sim.add(SimActor::Model(Box::new(Model::new(k as u16, m, model_classes[k], dispatcher_id, confidence_rng))), stream_key(&["model", &m.name]));
-        if m.learning.as_ref().is_some_and(|l| l.retrain_every.is_some()) {
+        let mut model = Model::new(k as u16, m, model_classes[k], dispatcher_id, confidence_rng);
+        if let Some((set, learner, start, _)) = learners[k].take() {
+            model = model.with_learner(&*set, learner, &start);
+        }
+        let id = sim.add(SimActor::Model(Box::new(model)), stream_key(&["model", &m.name]));
+        if m.learner.is_some() || m.learning.as_ref().is_some_and(|l| l.retrain_every.is_some()) {
             sim.schedule(SimTime::ZERO, id, Msg::Start);
         }
     }

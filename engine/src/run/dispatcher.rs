@@ -35,6 +35,8 @@ pub struct Wiring {
     /// By stream: the model that learns from its final labels, and whether labels the model
     /// decided alone count (`train_on_auto_accepted`); None when its model does not learn.
     pub training: Vec<Option<(u16, bool)>>,
+    /// By model: it scores the waiting tasks again when a retrain serves (`rescore_waiting`).
+    pub rescore: Vec<bool>,
 }
 
 /// Every command the core received and every effect it gave, with their times (for the replay
@@ -136,11 +138,11 @@ fn job(books: &Books, assignment: crate::core::AssignmentId, work: Work, prelabe
     let streams = &books.streams;
     let (stream, hidden, review) = match work {
         Work::Label { task } | Work::Review { task, .. } => {
-            let (stream, hidden) = books.hidden(task).unwrap_or((0, Hidden { truth: 0, difficulty: 0.0 }));
+            let (stream, hidden) = books.hidden(task).unwrap_or((0, Hidden { truth: 0, difficulty: 0.0, item: crate::domain::NO_ITEM }));
             let review = if let Work::Review { proposed, .. } = work { Some(proposed) } else { None };
             (stream, hidden, review)
         }
-        Work::Gold { stream, answer } => (stream, Hidden { truth: answer, difficulty: streams[stream as usize].mean_difficulty }, None),
+        Work::Gold { stream, answer } => (stream, Hidden { truth: answer, difficulty: streams[stream as usize].mean_difficulty, item: crate::domain::NO_ITEM }, None),
     };
     let info = &streams[stream as usize];
     // The stage's skill, and whether a review is timed by it.
@@ -158,6 +160,14 @@ fn job(books: &Books, assignment: crate::core::AssignmentId, work: Work, prelabe
         review_by_skill,
         swapped: (review.is_none() && info.pairwise()).then(|| crate::quality::bias::shown_swapped(assignment.0)),
     }
+}
+
+/// What a model is told of a task it pre-labels: its hidden truth (for the synthetic model), how
+/// much harder than its stream's mean it is, and its item (for a real learner).
+fn pre_annotate(books: &Books, task: TaskId) -> Option<Msg> {
+    let (s, h) = books.hidden(task)?;
+    let info = &books.streams[s as usize];
+    Some(Msg::PreAnnotate { task, truth: h.truth, classes: info.classes, harder_by: h.difficulty - info.mean_difficulty, item: h.item })
 }
 
 impl Dispatcher {
@@ -179,20 +189,21 @@ impl Dispatcher {
                     ctx.send(wiring.annotators[annotator as usize], Msg::Assign(job));
                 }
                 Effect::PreAnnotate { task, model } => {
-                    let job = job(books, Default::default(), Work::Label { task }, None, (0, false));
-                    let mean = books.hidden(task).map_or(0.0, |(s, _)| books.streams[s as usize].mean_difficulty);
-                    ctx.send(wiring.models[model as usize], Msg::PreAnnotate { task, truth: job.truth, classes: job.classes, harder_by: job.difficulty - mean });
+                    if let Some(msg) = pre_annotate(books, task) {
+                        ctx.send(wiring.models[model as usize], msg);
+                    }
                 }
                 Effect::Schedule { at, timer } => {
                     let me = ctx.me();
                     ctx.send_in(at.since(now), me, Msg::Timer(timer));
                 }
-                Effect::Final { task, ref labels, .. } => {
+                Effect::Final { task, label, ref labels, .. } => {
                     // A final label of a stream whose model learns is one more training label.
-                    let learner = books.hidden(task).and_then(|(s, _)| wiring.training.get(s as usize).copied().flatten());
-                    if let Some((model, auto_too)) = learner {
-                        if auto_too || !labels.is_empty() {
-                            ctx.send(wiring.models[model as usize], Msg::TrainingLabel);
+                    if let Some((s, h)) = books.hidden(task) {
+                        if let Some((model, auto_too)) = wiring.training.get(s as usize).copied().flatten() {
+                            if auto_too || !labels.is_empty() {
+                                ctx.send(wiring.models[model as usize], Msg::TrainingLabel { item: h.item, label });
+                            }
                         }
                     }
                     *finals += 1;
@@ -202,6 +213,20 @@ impl Dispatcher {
                 _ => {}
             }
             books.consume(e, now);
+        }
+    }
+
+    /// Asks model `model` to score again every task waiting for people whose stream it
+    /// pre-labels, each paid as a pre-label; the answers come back as `PreLabel`s.
+    fn rescore<C: Context<Msg> + ?Sized>(&mut self, model: u16, ctx: &mut C) {
+        let now = ctx.now();
+        let usd = self.core.config().models.get(model as usize).map_or(0.0, |m| m.cost);
+        let waiting: Vec<TaskId> = self.core.waiting().filter(|&t| self.books.hidden(t).is_some_and(|(s, _)| self.books.streams[s as usize].model == Some(model))).collect();
+        for task in waiting {
+            if let Some(msg) = pre_annotate(&self.books, task) {
+                self.books.consume(&Effect::ModelPaid { task, model, usd }, now);
+                ctx.send(self.wiring.models[model as usize], msg);
+            }
         }
     }
 
@@ -219,7 +244,7 @@ impl Dispatcher {
         let task = TaskId(self.next_task);
         self.next_task += 1;
         self.since = SinceFinal { at: ctx.now(), ..SinceFinal::default() };
-        self.books.hide(task, nt.stream, Hidden { truth: nt.truth, difficulty: nt.difficulty }, ctx.now());
+        self.books.hide(task, nt.stream, Hidden { truth: nt.truth, difficulty: nt.difficulty, item: nt.item }, ctx.now());
         let part_of = if nt.part { self.parent } else { None };
         if !nt.part {
             self.parent = (nt.parts > 0).then_some(task);
@@ -242,7 +267,12 @@ impl Actor<Msg> for Dispatcher {
         match msg {
             Msg::Arrive(nt) => self.arrive(nt, ctx),
             Msg::PreLabel { task, label, confidence } => self.exec(Command::PreLabelled { task, label, confidence }, ctx),
-            Msg::Retrained { model, labels, accuracy, usd, ready } => self.books.retrained(model, labels, accuracy, usd, ready, ctx.now()),
+            Msg::Retrained { model, labels, accuracy, usd, ready } => {
+                self.books.retrained(model, labels, accuracy, usd, ready, ctx.now());
+                if ready && self.wiring.rescore.get(model as usize).copied().unwrap_or(false) {
+                    self.rescore(model, ctx);
+                }
+            }
             Msg::Submit { annotator, assignment, label, review, leaving } => {
                 self.since.submitted += 1;
                 let answer = if review { Answer::Verdict { accept: label == 1 } } else { Answer::Label(label) };
@@ -260,7 +290,7 @@ impl Actor<Msg> for Dispatcher {
             Msg::Unavailable { annotator } => self.exec(Command::AnnotatorAway { annotator }, ctx),
             Msg::Timer(timer) => self.exec(Command::TimerFired { timer }, ctx),
             // Messages for the other actors never reach the dispatcher.
-            Msg::Start | Msg::NextArrival | Msg::StopArrivals | Msg::PreAnnotate { .. } | Msg::TrainingLabel | Msg::RetrainTick | Msg::RetrainDone { .. } | Msg::Assign(_) | Msg::WorkDone | Msg::AbandonTimeout | Msg::ShiftStart | Msg::ShiftEnd => {}
+            Msg::Start | Msg::NextArrival | Msg::StopArrivals | Msg::PreAnnotate { .. } | Msg::TrainingLabel { .. } | Msg::RetrainTick | Msg::RetrainDone { .. } | Msg::Assign(_) | Msg::WorkDone | Msg::AbandonTimeout | Msg::ShiftStart | Msg::ShiftEnd => {}
         }
         self.books.monitor.levels(now, self.core.queue_len(), self.core.live_tasks());
         if self.all_done() {

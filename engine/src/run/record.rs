@@ -144,6 +144,10 @@ pub struct TraceEvent<'a> {
     /// The training labels of a retrain.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub labels: Option<u64>,
+    /// A model that starts to serve: its accuracy (a real learner's on its held-out test items,
+    /// which an operation measures too; the parametric model's curve value).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accuracy: Option<f32>,
 }
 
 fn work_name(w: &Work) -> &'static str {
@@ -178,6 +182,7 @@ impl<'a> TraceEvent<'a> {
             reason: None,
             model: None,
             labels: None,
+            accuracy: None,
         }
     }
 

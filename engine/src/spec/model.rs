@@ -67,6 +67,14 @@ pub struct ModelSpec {
     /// The model learns from people's final labels (default: a fixed accuracy).
     #[serde(default)]
     pub learning: Option<ModelLearningSpec>,
+    /// A real learner instead of the accuracy model above (`"wine-logistic"`: linfa's logistic
+    /// regression on Wine Quality, tessera-learners). Its pre-labels and confidences are its
+    /// predictions on the stream's items, which are the learner's own (`domain::learner`); it is
+    /// fitted on `learning.initial_labels` items with their true classes to start, then on the
+    /// final labels people give; `learning` says when it retrains and what that costs
+    /// (`asymptote` and `exponent` are not used). `accuracy` stays the planner's assumption.
+    #[serde(default)]
+    pub learner: Option<String>,
 }
 
 impl ModelSpec {
@@ -113,13 +121,14 @@ pub enum PrelabelTime {
 ///
 /// It retrains on a cadence (`retrain_every`) or when `retrain_after_labels` new labels have come
 /// in since the last training started; a retrain takes `retrain_latency`, after which new
-/// pre-labels use the new accuracy. Tasks already pre-labelled keep their pre-label: waiting items
-/// are not pre-labelled again (and not paid for again).
+/// pre-labels use the new accuracy. Tasks already pre-labelled keep their pre-label unless
+/// `rescore_waiting` asks for the waiting ones to be scored again (and paid for again).
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelLearningSpec {
-    /// The accuracy the model approaches with unlimited labels.
-    pub asymptote: f64,
+    /// The accuracy the model approaches with unlimited labels (required but with a `learner`).
+    #[serde(default)]
+    pub asymptote: Option<f64>,
     /// How fast it gets there (c in n^(−c); default 0.5).
     #[serde(default = "half")]
     pub exponent: f64,
@@ -145,6 +154,16 @@ pub struct ModelLearningSpec {
     /// (default false: only labels people gave).
     #[serde(default)]
     pub train_on_auto_accepted: bool,
+    /// When a retrained model starts to serve, score every task waiting for people again: a new
+    /// pre-label and confidence from the new model, paid `cost_per_item` each (default false:
+    /// only new arrivals meet the new model). Active learning's orderings need it.
+    #[serde(default)]
+    pub rescore_waiting: bool,
+    /// Report what it took the model to reach this accuracy (`models.<m>.target_*` in
+    /// summary.json): training labels, people's work hours and cost, counted from the start of
+    /// the statistics window (set `run.warmup = "0s"` to count from the start).
+    #[serde(default)]
+    pub target_accuracy: Option<f64>,
 }
 
 impl ModelLearningSpec {
@@ -153,7 +172,8 @@ impl ModelLearningSpec {
     pub fn accuracy(&self, accuracy0: f64, n: u64, classes: u16) -> f64 {
         let n0 = self.initial_labels.max(1) as f64;
         let n = (n as f64).max(1.0);
-        let a = self.asymptote - (self.asymptote - accuracy0) * (n / n0).powf(-self.exponent);
+        let top = self.asymptote.unwrap_or(accuracy0);
+        let a = top - (top - accuracy0) * (n / n0).powf(-self.exponent);
         a.clamp(1.0 / classes.max(1) as f64, 1.0)
     }
 }
