@@ -99,3 +99,11 @@ fn a_curve_fitted_to_the_learner_agrees_with_it_on_the_way_to_the_target() {
         assert!(r[2] <= median(&c) && median(&c) <= r[9], "{what} to the target: real learner's median {} in [{}, {}], fitted curve's median {} (curve {ipl:?})", median(&r), r[2], r[9], median(&c));
     }
 }
+
+#[test]
+fn a_starting_model_that_takes_the_whole_pool_is_refused() {
+    let s = load(SCENARIO, &["models.judge.learning.initial_labels=5000"]);
+    let make = || tessera_policies::router("fifo").unwrap();
+    let e = run_replications(&s, &make, 3, 1, Keep::default(), &|_, _| {}).err().expect("ran with no items left");
+    assert!(e.contains("initial_labels") && e.contains("leave some"), "{e}");
+}

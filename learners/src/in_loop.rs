@@ -48,6 +48,9 @@ impl ItemSet for WineItems {
         2
     }
     fn truth(&self, item: u32) -> u16 {
+        if item as usize >= self.data.pool_len() {
+            return 0;
+        }
         self.data.true_class(item as usize)
     }
     fn difficulty(&self, item: u32) -> f32 {
@@ -67,6 +70,9 @@ impl ItemLearner for WineLogistic {
         self.learner.fit(&self.data, &labels).map_err(|e| e.to_string())
     }
     fn predict(&self, item: u32) -> (u16, f32) {
+        if item as usize >= self.data.pool_len() {
+            return (0, 0.5); // not one of its items: no opinion
+        }
         let p = self.learner.predict(&self.data, item as usize);
         (p.label, p.confidence)
     }

@@ -254,6 +254,9 @@ pub fn build(s: &Scenario, router: Box<dyn Router>, opts: RunOptions) -> Result<
         let initial = m.learning.as_ref().map_or(0, |l| l.initial_labels as usize);
         let mut rng = crate::kernel::stream_rng(seed, stream_key(&["learner-items", &m.name]));
         let (start, rest) = crate::domain::learner::split_pool(set.len(), initial, &mut rng);
+        if rest.is_empty() {
+            return Err(format!("models.{}.learning.initial_labels: the learner's pool has {} items and the starting model takes {initial}: leave some for people to label", m.name, set.len()));
+        }
         learners.push(Some((set, learner, start, rest)));
     }
     let item_draw = |i: usize| -> Result<Option<ItemDraw>, String> {
