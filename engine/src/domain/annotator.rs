@@ -183,23 +183,24 @@ impl Annotator {
             (Some(_), Some((review, _))) if !job.review_by_skill => review,
             _ => &self.profile.skills[job.ttype as usize].as_ref().expect("routed to an unskilled annotator").service,
         };
-        let mut t = draw_service(dist, rng) * self.profile.speed;
-        if let Some(l) = &self.profile.learning {
-            t *= (1.0 - l.speedup * experience(l, self.items_done)).max(0.05);
-        }
-        if let Some(f) = &self.profile.fatigue {
-            t *= 1.0 + f.slowdown_per_hour * self.hours_on_shift(now);
-        }
-        t *= job.slowdown as f64;
+        let t = draw_service(dist, rng) * self.profile.speed * self.learning_factor() * self.fatigue_factor(now) * job.slowdown as f64;
         (t.round() as u64).max(1)
+    }
+
+    /// Time multiplier of experience: 1 − speedup·(1 − 2^(−n/h)), at least 0.05 (1 without learning).
+    fn learning_factor(&self) -> f64 {
+        self.profile.learning.as_ref().map_or(1.0, |l| (1.0 - l.speedup * experience(l, self.items_done)).max(0.05))
+    }
+
+    /// Time multiplier of fatigue now (1 without fatigue).
+    fn fatigue_factor(&self, now: SimTime) -> f64 {
+        self.profile.fatigue.as_ref().map_or(1.0, |f| 1.0 + f.slowdown_per_hour * self.hours_on_shift(now))
     }
 
     /// What multiplies a time of a pre-label's own distribution: the person's speed, learning,
     /// fatigue and the item's difficulty, as for a time from scratch.
     fn time_scale(&self, job: &Job, now: SimTime) -> f64 {
-        let learning = self.profile.learning.as_ref().map_or(1.0, |l| (1.0 - l.speedup * experience(l, self.items_done)).max(0.05));
-        let fatigue = self.profile.fatigue.as_ref().map_or(1.0, |f| 1.0 + f.slowdown_per_hour * self.hours_on_shift(now));
-        self.profile.speed * learning * fatigue * job.slowdown as f64
+        self.profile.speed * self.learning_factor() * self.fatigue_factor(now) * job.slowdown as f64
     }
 
     /// The time [µs] on `job` given the time from scratch `t`: a pre-label of a model changes it

@@ -51,6 +51,13 @@ struct Learning {
     classes: u16,
 }
 
+impl Learning {
+    /// Enough new labels since the last retrain started for the label-count trigger.
+    fn retrain_due(&self) -> bool {
+        self.spec.retrain_after_labels.is_some_and(|n| self.labels - self.labels_at_last_start >= n)
+    }
+}
+
 impl Model {
     /// `classes`: of the task type it labels (its accuracy never falls below a guess's).
     pub fn new(index: u16, m: &ModelSpec, classes: u16, dispatcher: ActorId, confidence_rng: ActorRng) -> Model {
@@ -158,16 +165,12 @@ impl Actor<Msg> for Model {
                 let confidence = Model::overstate(q, self.overconfidence);
                 ctx.send_in(self.latency, self.dispatcher, Msg::PreLabel { task, label, confidence });
             }
-            Msg::Start if self.real.is_some() => {
-                // The starting model's figures: fitted on its initial items.
-                let labels = self.learning.as_ref().map_or(0, |l| l.labels);
-                ctx.send(self.dispatcher, Msg::Retrained { model: self.index, labels, accuracy: self.accuracy as f32, usd: 0.0, ready: true });
-                if let Some(every) = self.learning.as_ref().and_then(|l| l.spec.retrain_every) {
-                    let me = ctx.me();
-                    ctx.send_in(every, me, Msg::RetrainTick);
-                }
-            }
             Msg::Start | Msg::RetrainTick => {
+                if matches!(msg, Msg::Start) && self.real.is_some() {
+                    // The starting model's figures: fitted on its initial items.
+                    let labels = self.learning.as_ref().map_or(0, |l| l.labels);
+                    ctx.send(self.dispatcher, Msg::Retrained { model: self.index, labels, accuracy: self.accuracy as f32, usd: 0.0, ready: true });
+                }
                 if let Some(every) = self.learning.as_ref().and_then(|l| l.spec.retrain_every) {
                     if matches!(msg, Msg::RetrainTick) {
                         self.start_retrain(ctx);
@@ -182,7 +185,7 @@ impl Actor<Msg> for Model {
                 if let Some(r) = &mut self.real {
                     r.labels.push((item, label));
                 }
-                if l.spec.retrain_after_labels.is_some_and(|n| l.labels - l.labels_at_last_start >= n) {
+                if l.retrain_due() {
                     self.start_retrain(ctx);
                 }
             }
@@ -203,7 +206,7 @@ impl Actor<Msg> for Model {
                 };
                 ctx.send(self.dispatcher, Msg::Retrained { model: self.index, labels, accuracy: self.accuracy as f32, usd: 0.0, ready: true });
                 // Labels that came in while it trained may already call for the next one.
-                if l.spec.retrain_after_labels.is_some_and(|n| l.labels - l.labels_at_last_start >= n) {
+                if l.retrain_due() {
                     self.start_retrain(ctx);
                 }
             }
