@@ -56,10 +56,19 @@ fn plain(msg: &str) -> String {
 /// The scenario text with `--set` overrides applied (comments and layout kept): how a plan or a
 /// what-if is written back as a runnable file. Errors like [`load_str`]'s.
 pub fn apply_overrides(text: &str, origin: &str, set: &[String]) -> Result<String, ScenarioError> {
+    apply_edits(text, origin, &[], set)
+}
+
+/// [`apply_overrides`] with `--unset` keys removed first (a key that is not there is no error:
+/// the result is the same).
+pub fn apply_edits(text: &str, origin: &str, unset: &[String], set: &[String]) -> Result<String, ScenarioError> {
     let mut doc: DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| {
         let (l, c) = e.span().map_or((1, 1), |s| line_col(text, s.start));
         ScenarioError::Invalid(vec![Issue { location: format!("{origin}:{l}:{c}"), path: String::new(), message: e.message().trim().to_string() }])
     })?;
+    for k in unset {
+        let _ = overrides::unset(&mut doc, k);
+    }
     for o in set {
         overrides::apply(&mut doc, o).map_err(|message| ScenarioError::Invalid(vec![Issue { location: format!("--set {o}"), path: String::new(), message }]))?;
     }

@@ -1,6 +1,7 @@
 //! Command-line verbs and their dispatch. Each verb lives in its own file.
 
 pub mod aggregate;
+pub mod calibrate;
 pub mod bench;
 pub mod bench_learned;
 pub mod forecast;
@@ -55,6 +56,9 @@ pub enum Command {
     /// Run the live dispatch server (HTTP API, durable SQLite store, signed webhooks)
     #[command(long_about = serve::LONG_ABOUT)]
     Serve(serve::ServeArgs),
+    /// Fit a scenario to an operation's event trace (the digital twin) and check it by simulation
+    #[command(long_about = calibrate::LONG_ABOUT)]
+    Calibrate(calibrate::CalibrateArgs),
     /// Play a scenario's synthetic workforce against a running server, as HTTP clients
     #[command(long_about = loadgen::LONG_ABOUT)]
     Loadgen(loadgen::LoadgenArgs),
@@ -72,6 +76,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Staffing(a) => staffing::run(a),
         Command::Serve(a) => serve::run(a),
         Command::Loadgen(a) => loadgen::run(a),
+        Command::Calibrate(a) => calibrate::run(a),
     }
 }
 

@@ -1,0 +1,170 @@
+//! Handling times of one pool on one task type: the family (exponential, lognormal or fixed,
+//! the scenario schema's own) by AIC with a scale per annotator, then the spread of annotators'
+//! speeds as a random effect on the log scale (DerSimonian-Laird), kept only when Cochran's
+//! heterogeneity test supports it; intervals by a bootstrap over annotators.
+
+use crate::stats::{basic95, chi2_upper, interval95};
+use crate::tally::Moments;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// Cochran's Q test level below which annotators' speeds are taken to differ.
+pub const SPREAD_LEVEL: f64 = 0.05;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Family {
+    Exponential,
+    Lognormal,
+    Fixed,
+}
+
+impl Family {
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Exponential => "exponential",
+            Family::Lognormal => "lognormal",
+            Family::Fixed => "fixed",
+        }
+    }
+}
+
+/// A fitted handling-time law: `scale_s` is the median annotator's mean (exponential), median
+/// (lognormal) or time (fixed) [s]; `sigma` the lognormal's log-space spread within a person.
+#[derive(Clone, Debug)]
+pub struct ServiceFit {
+    pub family: Family,
+    pub scale_s: f64,
+    pub scale_ci: (f64, f64),
+    pub sigma: f64,
+    pub sigma_ci: (f64, f64),
+    /// exp(N(0, speed_sigma)) per annotator; 0 when the test does not support a spread.
+    pub speed_sigma: f64,
+    pub speed_ci: (f64, f64),
+    /// Cochran's Q p-value (None with fewer than 3 annotators).
+    pub spread_p: Option<f64>,
+    pub aic: Vec<(&'static str, f64)>,
+    pub answers: u64,
+    pub annotators: usize,
+}
+
+/// The point estimates for one set of annotators, with the family and the spread decision given.
+fn estimate(anns: &[&Moments], family: Family, spread: bool) -> (f64, f64, f64) {
+    let n: f64 = anns.iter().map(|m| m.n as f64).sum();
+    let a = anns.len() as f64;
+    if family == Family::Fixed {
+        let logs: Vec<f64> = anns.iter().map(|m| m.mean().ln()).collect();
+        let mu = logs.iter().sum::<f64>() / a;
+        let sd = if a > 1.0 { (logs.iter().map(|l| (l - mu).powi(2)).sum::<f64>() / (a - 1.0)).sqrt() } else { 0.0 };
+        return (mu.exp(), 0.0, if spread { sd } else { 0.0 });
+    }
+    let within = within_var(anns);
+    let (ys, vs) = log_scales(anns, family, within);
+    let tau2 = if spread { dl_tau2(&ys, &vs).0 } else { 0.0 };
+    if !spread {
+        let total = anns.iter().fold(Moments::default(), |mut t, m| {
+            t.merge(m);
+            t
+        });
+        return match family {
+            Family::Lognormal => (total.mean_ln().exp(), (total.ss_ln() / (n - 1.0).max(1.0)).sqrt(), 0.0),
+            _ => (total.mean(), 0.0, 0.0),
+        };
+    }
+    let w: Vec<f64> = vs.iter().map(|v| 1.0 / (v + tau2)).collect();
+    let mu = ys.iter().zip(&w).map(|(y, w)| y * w).sum::<f64>() / w.iter().sum::<f64>();
+    (mu.exp(), if family == Family::Lognormal { within.sqrt() } else { 0.0 }, tau2.sqrt())
+}
+
+/// The pooled within-annotator variance of ln t.
+fn within_var(anns: &[&Moments]) -> f64 {
+    let n: f64 = anns.iter().map(|m| m.n as f64).sum();
+    let a = anns.len() as f64;
+    let ssw: f64 = anns.iter().map(|m| m.ss_ln()).sum();
+    if n > a { ssw / (n - a) } else { 0.0 }
+}
+
+/// Each annotator's log scale and its sampling variance.
+fn log_scales(anns: &[&Moments], family: Family, within: f64) -> (Vec<f64>, Vec<f64>) {
+    anns.iter()
+        .map(|m| {
+            let k = m.n as f64;
+            match family {
+                Family::Lognormal => (m.mean_ln(), within.max(1e-12) / k),
+                // ln of the mean of k exponentials: E = ln scale + ψ(k) − ln k ≈ ln scale − 1/(2k) − 1/(12k²).
+                _ => (m.mean().ln() + 1.0 / (2.0 * k) + 1.0 / (12.0 * k * k), 1.0 / k + 1.0 / (2.0 * k * k) + 1.0 / (6.0 * k * k * k)),
+            }
+        })
+        .unzip()
+}
+
+/// DerSimonian-Laird: (τ², Q, df).
+fn dl_tau2(ys: &[f64], vs: &[f64]) -> (f64, f64, f64) {
+    let w: Vec<f64> = vs.iter().map(|v| 1.0 / v.max(1e-12)).collect();
+    let sw: f64 = w.iter().sum();
+    let ybar = ys.iter().zip(&w).map(|(y, w)| y * w).sum::<f64>() / sw;
+    let q: f64 = ys.iter().zip(&w).map(|(y, w)| w * (y - ybar).powi(2)).sum();
+    let df = ys.len() as f64 - 1.0;
+    let c = sw - w.iter().map(|w| w * w).sum::<f64>() / sw;
+    (((q - df) / c.max(1e-12)).max(0.0), q, df)
+}
+
+/// Fits handling times from each annotator's sufficient statistics (annotators with none are
+/// skipped). None without any answer.
+pub fn fit(annotators: &[Moments], bootstrap: u32, seed: u64) -> Option<ServiceFit> {
+    let anns: Vec<&Moments> = annotators.iter().filter(|m| m.n > 0).collect();
+    if anns.is_empty() {
+        return None;
+    }
+    let n: u64 = anns.iter().map(|m| m.n).sum();
+    let a = anns.len();
+    let fixed = anns.iter().all(|m| m.max - m.min <= 2e-6 + 1e-9 * m.max);
+    let sum_ln: f64 = anns.iter().map(|m| m.sum_ln).sum();
+    let ssw: f64 = anns.iter().map(|m| m.ss_ln()).sum();
+    let ll_exp: f64 = anns.iter().map(|m| -(m.n as f64) * (m.mean().ln() + 1.0)).sum();
+    let nf = n as f64;
+    let s2 = ssw / nf;
+    let ll_ln = if s2 > 0.0 { -sum_ln - nf / 2.0 * (2.0 * std::f64::consts::PI * s2).ln() - nf / 2.0 } else { f64::NEG_INFINITY };
+    let aic = vec![("exponential", 2.0 * a as f64 - 2.0 * ll_exp), ("lognormal", 2.0 * (a as f64 + 1.0) - 2.0 * ll_ln)];
+    let family = if fixed {
+        Family::Fixed
+    } else if aic[1].1 < aic[0].1 {
+        Family::Lognormal
+    } else {
+        Family::Exponential
+    };
+    // The spread of speeds: Cochran's Q on the annotators' log scales.
+    let spread_p = (a >= 3 && family != Family::Fixed).then(|| {
+        let (ys, vs) = log_scales(&anns, family, within_var(&anns));
+        let (_, q, df) = dl_tau2(&ys, &vs);
+        chi2_upper(q, df)
+    });
+    let spread = match family {
+        Family::Fixed => a >= 2 && anns.iter().any(|m| (m.mean() - anns[0].mean()).abs() > 2e-6),
+        _ => spread_p.is_some_and(|p| p < SPREAD_LEVEL),
+    };
+    let (scale, sigma, speed) = estimate(&anns, family, spread);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let (mut bs, mut bg, mut bp) = (vec![], vec![], vec![]);
+    for _ in 0..bootstrap {
+        let pick: Vec<&Moments> = (0..a).map(|_| anns[rng.random_range(0..a)]).collect();
+        let (s, g, _) = estimate(&pick, family, spread);
+        bs.push(s);
+        bg.push(g);
+        // The spread's interval always estimates it, so that "no spread supported" still says
+        // how large a spread the data leave possible.
+        bp.push(estimate(&pick, family, family != Family::Fixed || spread).2);
+    }
+    Some(ServiceFit {
+        family,
+        scale_s: scale,
+        scale_ci: interval95(bs),
+        sigma,
+        sigma_ci: interval95(bg),
+        speed_sigma: speed,
+        speed_ci: basic95(speed, bp, 0.0),
+        spread_p,
+        aic,
+        answers: n,
+        annotators: a,
+    })
+}

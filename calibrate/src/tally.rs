@@ -1,0 +1,551 @@
+//! One pass over a trace: what fitting and checking need, kept as running sums (memory follows
+//! the tasks and leases open at a time and the number of annotators, never the trace's length).
+
+use crate::trace::{for_each_line, Line, TraceError};
+use rustc_hash::FxHashMap;
+use std::collections::BTreeMap;
+use std::io::BufRead;
+use tessera_engine::metrics::quantiles::Quantiles;
+
+/// µs per hour.
+pub const US_PER_H: i64 = 3_600_000_000;
+/// Hours in a week.
+pub const WEEK_H: usize = 168;
+/// At most this many distinct labels per stream are remembered (the scenario schema's classes).
+const MAX_CLASSES: usize = 1024;
+/// An expired lease is forgotten this many timeouts after it was handed out: a later answer
+/// still counts as late, but its handling time is no longer known.
+const LATE_HORIZON: i64 = 20;
+
+/// The pool an annotator's trace name says: "pool/n" in simulated traces; otherwise every
+/// annotator is in one pool, [`ONE_POOL`].
+pub fn pool_of(name: &str) -> &str {
+    match name.rsplit_once('/') {
+        Some((pool, n)) if !pool.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) && !n.is_empty() => pool,
+        _ => ONE_POOL,
+    }
+}
+
+/// The pool of annotators whose names say none (live traces).
+pub const ONE_POOL: &str = "annotators";
+
+/// The hour of the week (Monday 00:00 = 0) of a Unix time in µs, shifted by a UTC offset [s].
+pub fn hour_of_week(t_us: i64, utc_offset_s: i64) -> usize {
+    // 1970-01-01 was a Thursday: hour 72 of its Monday-first week.
+    let h = (t_us + utc_offset_s * 1_000_000).div_euclid(US_PER_H);
+    (h + 72).rem_euclid(WEEK_H as i64) as usize
+}
+
+/// Sufficient statistics of a sample of positive values.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Moments {
+    pub n: u64,
+    pub sum: f64,
+    pub sum_ln: f64,
+    pub sum_ln2: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+impl Moments {
+    pub fn add(&mut self, x: f64) {
+        let x = x.max(1e-6);
+        let l = x.ln();
+        if self.n == 0 {
+            self.min = x;
+            self.max = x;
+        }
+        self.n += 1;
+        self.sum += x;
+        self.sum_ln += l;
+        self.sum_ln2 += l * l;
+        self.min = self.min.min(x);
+        self.max = self.max.max(x);
+    }
+    pub fn merge(&mut self, o: &Moments) {
+        if o.n == 0 {
+            return;
+        }
+        if self.n == 0 {
+            *self = *o;
+            return;
+        }
+        self.n += o.n;
+        self.sum += o.sum;
+        self.sum_ln += o.sum_ln;
+        self.sum_ln2 += o.sum_ln2;
+        self.min = self.min.min(o.min);
+        self.max = self.max.max(o.max);
+    }
+    pub fn mean(&self) -> f64 {
+        self.sum / self.n.max(1) as f64
+    }
+    pub fn mean_ln(&self) -> f64 {
+        self.sum_ln / self.n.max(1) as f64
+    }
+    /// Σ (ln x − mean ln x)².
+    pub fn ss_ln(&self) -> f64 {
+        (self.sum_ln2 - self.sum_ln * self.sum_ln / self.n.max(1) as f64).max(0.0)
+    }
+}
+
+/// One annotator: handling times of their own labels (golden ones included) per stream, and
+/// golden answers per stream (answers, right).
+#[derive(Clone, Debug, Default)]
+pub struct AnnotatorTally {
+    pub name: String,
+    pub service: BTreeMap<u16, Moments>,
+    pub gold: BTreeMap<u16, (u64, u64)>,
+}
+
+/// One pool.
+#[derive(Clone, Debug, Default)]
+pub struct PoolTally {
+    pub name: String,
+    pub annotators: Vec<AnnotatorTally>,
+    /// Leases handed out (labelling, golden and review work).
+    pub assignments: u64,
+    /// Leases that expired, answers that came after their lease expired, leases returned or skipped.
+    pub expired: u64,
+    pub late_after_expiry: u64,
+    pub returned: u64,
+    pub skipped: u64,
+    /// [s] from a lease to its expiry.
+    pub timeout: Moments,
+    pub off_shift: u64,
+    /// Review answers (their handling times are not fitted yet).
+    pub reviews: u64,
+}
+
+/// One stream.
+#[derive(Clone, Debug)]
+pub struct StreamTally {
+    pub name: String,
+    pub arrivals: u64,
+    /// Arrivals per hour of the week.
+    pub by_hour: Vec<u64>,
+    /// Distinct instants at which tasks arrived, the first and the last.
+    pub instants: u64,
+    pub first_instant: i64,
+    pub last_instant: i64,
+    last_arrival: Option<i64>,
+    /// Label names seen (answers, golden expectations, finals).
+    pub classes: std::collections::BTreeSet<String>,
+    /// Tasks that left unserved, and the time [s] tasks spent waiting for their first lease
+    /// (those that got one, left, or were still waiting at the end): queue patience's exposure.
+    pub left: u64,
+    pub exposure_s: f64,
+    /// First finals, their time in system [s].
+    pub finals: u64,
+    pub time_in_system: Quantiles,
+    pub prelabelled: u64,
+}
+
+impl StreamTally {
+    fn new(name: &str) -> Self {
+        StreamTally {
+            name: name.to_string(),
+            arrivals: 0,
+            by_hour: vec![0; WEEK_H],
+            instants: 0,
+            first_instant: 0,
+            last_instant: 0,
+            last_arrival: None,
+            classes: Default::default(),
+            left: 0,
+            exposure_s: 0.0,
+            finals: 0,
+            time_in_system: Quantiles::default(),
+            prelabelled: 0,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Open {
+    t: i64,
+    pool: u16,
+    annotator: u32,
+    stream: u16,
+    gold: bool,
+    review: bool,
+    prelabelled: bool,
+    /// [µs] from the lease to its expiry, once it expired.
+    expired_after: Option<i64>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct TaskState {
+    arrive: i64,
+    stream: u16,
+    started: bool,
+    prelabelled: bool,
+    finalled: bool,
+}
+
+/// How to read a trace.
+#[derive(Clone, Debug, Default)]
+pub struct ReadOptions {
+    /// The replication to read (default: the first in the file).
+    pub replication: Option<u32>,
+    /// The operation's offset from UTC [s] (hour-of-week profiles are in its local time).
+    pub utc_offset_s: i64,
+}
+
+/// A tally being fed one line at a time (a file, or a simulation's trace sink).
+pub struct Feed {
+    tally: Tally,
+    wanted: Option<u32>,
+    header_seen: bool,
+    in_replication: bool,
+}
+
+impl Feed {
+    pub fn new(origin: &str, opts: &ReadOptions) -> Feed {
+        Feed {
+            tally: Tally { origin: origin.to_string(), utc_offset_s: opts.utc_offset_s, waiting_area: vec![0.0; WEEK_H], ..Default::default() },
+            wanted: opts.replication,
+            header_seen: false,
+            in_replication: false,
+        }
+    }
+
+    /// One line, numbered `n` for errors.
+    pub fn line(&mut self, n: u64, line: Line) -> Result<(), TraceError> {
+        let t = &mut self.tally;
+        let origin = t.origin.clone();
+        if let Some(schema) = &line.schema {
+            if !schema.starts_with("tessera.trace/") {
+                return Err(TraceError::line(&origin, n, format!("schema {schema:?} is not a Tessera trace (tessera.trace/2)")));
+            }
+            if line.v != Some(2) {
+                return Err(TraceError::line(&origin, n, format!("trace version {:?}: this build reads version 2", line.v)));
+            }
+            let r = line.replication.unwrap_or(0);
+            // The wanted replication, or the first one in the file.
+            let take = match self.wanted {
+                Some(w) => w == r,
+                None => !self.header_seen,
+            };
+            self.in_replication = take;
+            if take {
+                t.replication = r;
+                t.scenario = line.scenario.clone();
+                t.seed = line.seed;
+                t.clock = line.clock.clone().unwrap_or_default();
+                if t.clock == "simulated" {
+                    t.start_us = line.epoch_unix_us.unwrap_or(0);
+                    t.last_t = Some(t.start_us);
+                }
+            }
+            self.header_seen = true;
+            return Ok(());
+        }
+        if !self.header_seen {
+            return Err(TraceError::line(&origin, n, "an event before the trace's header line (the first line must be {\"schema\":\"tessera.trace/2\",...})"));
+        }
+        if !self.in_replication {
+            return Ok(());
+        }
+        t.event(n, line).map_err(|m| TraceError::line(&origin, n, m))
+    }
+
+    /// The end of the trace.
+    pub fn finish(mut self) -> Result<Tally, TraceError> {
+        let origin = self.tally.origin.clone();
+        if !self.header_seen {
+            return Err(TraceError::File { origin, message: "no header line: not a Tessera trace".into() });
+        }
+        if self.tally.events == 0 {
+            let which = self.wanted.map_or("its first replication".to_string(), |r| format!("replication {r}"));
+            return Err(TraceError::File { origin, message: format!("no events in {which}") });
+        }
+        self.tally.finish();
+        Ok(self.tally)
+    }
+}
+
+/// Everything one pass over a trace keeps.
+#[derive(Clone, Debug, Default)]
+pub struct Tally {
+    pub origin: String,
+    pub scenario: Option<String>,
+    pub clock: String,
+    pub replication: u32,
+    pub seed: Option<u64>,
+    pub utc_offset_s: i64,
+    /// [µs since the Unix epoch] the span the trace covers.
+    pub start_us: i64,
+    pub end_us: i64,
+    pub events: u64,
+    pub streams: Vec<StreamTally>,
+    pub pools: Vec<PoolTally>,
+    /// Time-weighted number of tasks waiting for their first lease, per hour of the week
+    /// [task·h], and the hours of each hour of the week the trace covers.
+    pub waiting_area: Vec<f64>,
+    /// Answers whose lease the trace never showed (or that ran backwards): not used.
+    pub unmatched: u64,
+    stream_ix: FxHashMap<String, u16>,
+    annotator_ix: FxHashMap<String, (u16, u32)>,
+    open: FxHashMap<u64, Open>,
+    tasks: FxHashMap<u64, TaskState>,
+    waiting: u64,
+    last_t: Option<i64>,
+    longest_timeout: i64,
+}
+
+impl Tally {
+    /// Reads a whole trace.
+    pub fn read(reader: impl BufRead, origin: &str, opts: &ReadOptions) -> Result<Tally, TraceError> {
+        let mut feed = Feed::new(origin, opts);
+        for_each_line(reader, origin, |n, line| feed.line(n, line))?;
+        feed.finish()
+    }
+
+    fn stream(&mut self, name: &str) -> u16 {
+        if let Some(&i) = self.stream_ix.get(name) {
+            return i;
+        }
+        let i = self.streams.len() as u16;
+        self.streams.push(StreamTally::new(name));
+        self.stream_ix.insert(name.to_string(), i);
+        i
+    }
+
+    fn annotator(&mut self, name: &str) -> (u16, u32) {
+        if let Some(&i) = self.annotator_ix.get(name) {
+            return i;
+        }
+        let pool = pool_of(name);
+        let p = match self.pools.iter().position(|p| p.name == pool) {
+            Some(p) => p,
+            None => {
+                self.pools.push(PoolTally { name: pool.to_string(), ..Default::default() });
+                self.pools.len() - 1
+            }
+        };
+        let a = self.pools[p].annotators.len() as u32;
+        self.pools[p].annotators.push(AnnotatorTally { name: name.to_string(), ..Default::default() });
+        self.annotator_ix.insert(name.to_string(), (p as u16, a));
+        (p as u16, a)
+    }
+
+    /// Moves the clock to `t`, adding the waiting tasks' time to each hour of the week.
+    fn advance(&mut self, t: i64) {
+        let Some(mut from) = self.last_t else {
+            self.last_t = Some(t);
+            self.start_us = t;
+            return;
+        };
+        if t <= from {
+            return;
+        }
+        if self.waiting > 0 {
+            let w = self.waiting as f64;
+            while from < t {
+                let end = ((from + self.utc_offset_s * 1_000_000).div_euclid(US_PER_H) + 1) * US_PER_H - self.utc_offset_s * 1_000_000;
+                let end = end.min(t);
+                self.waiting_area[hour_of_week(from, self.utc_offset_s)] += w * (end - from) as f64 / US_PER_H as f64;
+                from = end;
+            }
+        }
+        self.last_t = Some(t);
+    }
+
+    fn event(&mut self, _n: u64, l: Line) -> Result<(), String> {
+        let t = l.t_us.ok_or("an event without t_us")?;
+        let event = l.event.as_deref().ok_or("a line without \"event\" (nor \"schema\")")?;
+        self.advance(t);
+        self.events += 1;
+        if self.events % (1 << 20) == 0 {
+            self.forget_expired(t);
+        }
+        let need = |f: Option<&str>, name: &str| f.map(str::to_string).ok_or_else(|| format!("a \"{event}\" event without \"{name}\""));
+        match event {
+            "arrive" => {
+                let s = self.stream(&need(l.stream.as_deref(), "stream")?);
+                let task = l.task.ok_or("an arrive event without \"task\"")?;
+                let st = &mut self.streams[s as usize];
+                st.arrivals += 1;
+                st.by_hour[hour_of_week(t, self.utc_offset_s)] += 1;
+                if st.last_arrival != Some(t) {
+                    if st.instants == 0 {
+                        st.first_instant = t;
+                    }
+                    st.instants += 1;
+                    st.last_instant = t;
+                }
+                st.last_arrival = Some(t);
+                if self.tasks.insert(task, TaskState { arrive: t, stream: s, started: false, prelabelled: false, finalled: false }).is_none() {
+                    self.waiting += 1;
+                }
+            }
+            "prelabel" => {
+                if let Some(task) = l.task.and_then(|k| self.tasks.get_mut(&k)) {
+                    if !task.prelabelled {
+                        task.prelabelled = true;
+                        self.streams[task.stream as usize].prelabelled += 1;
+                    }
+                }
+            }
+            "on_shift" => {
+                self.annotator(&need(l.annotator.as_deref(), "annotator")?);
+            }
+            "off_shift" => {
+                let (p, _) = self.annotator(&need(l.annotator.as_deref(), "annotator")?);
+                self.pools[p as usize].off_shift += 1;
+            }
+            "assign" => {
+                let (p, a) = self.annotator(&need(l.annotator.as_deref(), "annotator")?);
+                let s = self.stream(&need(l.stream.as_deref(), "stream")?);
+                let assignment = l.assignment.ok_or("an assign event without \"assignment\"")?;
+                let work = l.work.as_deref().unwrap_or("labelling");
+                let mut prelabelled = false;
+                if work == "labelling" {
+                    if let Some(task) = l.task.and_then(|k| self.tasks.get_mut(&k)) {
+                        prelabelled = task.prelabelled;
+                        if !task.started {
+                            task.started = true;
+                            let waited = (t - task.arrive).max(0) as f64 / 1e6;
+                            let stream = task.stream as usize;
+                            self.streams[stream].exposure_s += waited;
+                            self.waiting = self.waiting.saturating_sub(1);
+                        }
+                    }
+                }
+                self.pools[p as usize].assignments += 1;
+                let open = Open { t, pool: p, annotator: a, stream: s, gold: work == "gold", review: work == "review", prelabelled, expired_after: None };
+                self.open.insert(assignment, open);
+            }
+            "label" | "gold" | "review" => {
+                if let (Some(label), Some(s)) = (l.label.as_deref(), l.stream.as_deref()) {
+                    let s = self.stream(s);
+                    let classes = &mut self.streams[s as usize].classes;
+                    if classes.len() < MAX_CLASSES {
+                        classes.insert(label.to_string());
+                    }
+                }
+                let Some(open) = l.assignment.and_then(|a| self.open.remove(&a)) else {
+                    self.unmatched += 1;
+                    return Ok(());
+                };
+                let pool = &mut self.pools[open.pool as usize];
+                if open.expired_after.is_some() {
+                    pool.late_after_expiry += 1;
+                }
+                if t < open.t {
+                    self.unmatched += 1;
+                    return Ok(());
+                }
+                if event == "review" || open.review {
+                    pool.reviews += 1;
+                    return Ok(());
+                }
+                let ann = &mut pool.annotators[open.annotator as usize];
+                if !open.prelabelled {
+                    ann.service.entry(open.stream).or_default().add((t - open.t) as f64 / 1e6);
+                }
+                if event == "gold" || open.gold {
+                    let g = ann.gold.entry(open.stream).or_default();
+                    g.0 += 1;
+                    g.1 += u64::from(l.right == Some(true));
+                }
+            }
+            "lease_closed" => {
+                let Some(assignment) = l.assignment else { return Ok(()) };
+                match l.outcome.as_deref() {
+                    Some("expired") => {
+                        if let Some(open) = self.open.get_mut(&assignment) {
+                            let after = (t - open.t).max(0);
+                            open.expired_after = Some(after);
+                            let pool = &mut self.pools[open.pool as usize];
+                            pool.expired += 1;
+                            pool.timeout.add(after as f64 / 1e6);
+                            self.longest_timeout = self.longest_timeout.max(after);
+                        }
+                    }
+                    Some(how @ ("returned" | "skipped")) => {
+                        if let Some(open) = self.open.remove(&assignment) {
+                            let pool = &mut self.pools[open.pool as usize];
+                            if how == "returned" {
+                                pool.returned += 1;
+                            } else {
+                                pool.skipped += 1;
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            "left_unserved" => {
+                if let Some(task) = l.task.and_then(|k| self.tasks.remove(&k)) {
+                    let st = &mut self.streams[task.stream as usize];
+                    st.left += 1;
+                    if !task.started {
+                        st.exposure_s += (t - task.arrive).max(0) as f64 / 1e6;
+                        self.waiting = self.waiting.saturating_sub(1);
+                    }
+                }
+            }
+            "final" => {
+                if let Some(task) = l.task.and_then(|k| self.tasks.get_mut(&k)) {
+                    if !task.finalled {
+                        task.finalled = true;
+                        let st = &mut self.streams[task.stream as usize];
+                        st.finals += 1;
+                        st.time_in_system.add((t - task.arrive).max(0) as f64 / 1e6);
+                    }
+                }
+            }
+            "settled" => {
+                if let Some(task) = l.task.and_then(|k| self.tasks.remove(&k)) {
+                    if !task.started {
+                        self.waiting = self.waiting.saturating_sub(1);
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Drops expired leases handed out more than [`LATE_HORIZON`] timeouts ago.
+    fn forget_expired(&mut self, now: i64) {
+        self.open.retain(|_, o| o.expired_after.is_none_or(|after| now - o.t <= LATE_HORIZON * after.max(1)));
+    }
+
+    /// The end of the trace: tasks still waiting count their wait so far (censored).
+    fn finish(&mut self) {
+        self.end_us = self.last_t.unwrap_or(self.start_us);
+        let end = self.end_us;
+        for task in self.tasks.values() {
+            if !task.started {
+                self.streams[task.stream as usize].exposure_s += (end - task.arrive).max(0) as f64 / 1e6;
+            }
+        }
+        self.open.clear();
+        self.tasks.clear();
+    }
+
+    /// The trace's span [h].
+    pub fn span_h(&self) -> f64 {
+        (self.end_us - self.start_us).max(0) as f64 / US_PER_H as f64
+    }
+
+    /// Hours of each hour of the week that the span covers.
+    pub fn exposure_by_hour(&self) -> Vec<f64> {
+        let mut seen = vec![0.0; WEEK_H];
+        let off = self.utc_offset_s * 1_000_000;
+        let mut t = self.start_us;
+        while t < self.end_us {
+            let end = (((t + off).div_euclid(US_PER_H) + 1) * US_PER_H - off).min(self.end_us);
+            seen[hour_of_week(t, self.utc_offset_s)] += (end - t) as f64 / US_PER_H as f64;
+            t = end;
+        }
+        seen
+    }
+
+    pub fn stream_index(&self, name: &str) -> Option<u16> {
+        self.stream_ix.get(name).copied()
+    }
+}

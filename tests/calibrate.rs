@@ -1,0 +1,176 @@
+//! `tessera calibrate` against traces of scenarios whose true values we know.
+//!
+//! - Recovery over 50 seeds of `tests/data/calibration-recovery.toml` (7 days, one crowd at ≈ 1.05
+//!   of capacity): every fitted value within its stated tolerance in every seed, and each 95%
+//!   interval covering the true value in at least 45 of the 50 (42 for the spread of speeds and
+//!   the Beta of accuracies, whose bootstrap over 30 annotators covers about 88%: README,
+//!   "Calibration").
+//! - M/M/14: the exponential family is chosen, no spread of speeds, the rate recovered.
+//! - Round trip: a twin fitted on one trace passes `--check` on a fresh trace of the original;
+//!   a trace with 30% more arrivals fails it.
+//! - The same trace gives the same bytes; a broken trace is an error naming file and line.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn tessera(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_tessera")).args(args).output().unwrap()
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = tessera(args);
+    assert!(out.status.success(), "tessera {args:?} failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Simulates `scenario` with a trace into `dir` and returns the trace's path.
+fn trace(scenario: &Path, dir: &Path, seed: u64, sets: &[&str]) -> PathBuf {
+    let (s, d, seed) = (scenario.to_str().unwrap(), dir.to_str().unwrap(), seed.to_string());
+    let mut args = vec!["simulate", s, "--trace", "--tasks", "none", "-q", "--seed", &seed, "--out", d];
+    for x in sets {
+        args.extend(["--set", x]);
+    }
+    ok(&args);
+    dir.join("events.jsonl")
+}
+
+fn side(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// (path, true value, tolerance, relative?, least seeds of 50 whose interval covers the truth)
+const RECOVERED: [(&str, f64, f64, bool, usize); 7] = [
+    ("streams.images.arrivals.poisson.per_hour", 160.0, 0.025, true, 45),
+    ("streams.images.patience.exponential.mean", 3600.0, 0.08, true, 45),
+    ("pools.crowd.service.classification.lognormal.median", 600.0, 0.20, true, 45),
+    ("pools.crowd.service.classification.lognormal.sigma", 0.5, 0.02, false, 45),
+    ("pools.crowd.speed_sigma", 0.3, 0.12, false, 42),
+    ("pools.crowd.abandonment.probability", 0.03, 0.005, false, 45),
+    ("pools.crowd.accuracy.one_coin.mean", 0.8, 0.05, false, 45),
+];
+
+#[test]
+fn recovers_every_fitted_law_over_fifty_seeds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let scenario = root().join("tests/data/calibration-recovery.toml");
+    let mut covered = [0usize; RECOVERED.len()];
+    let mut beta_covered = 0;
+    for seed in 1..=50u64 {
+        let dir = tmp.path().join(format!("s{seed}"));
+        let t = trace(&scenario, &dir, seed, &[]);
+        ok(&["calibrate", t.to_str().unwrap(), "--base", scenario.to_str().unwrap(), "-q"]);
+        std::fs::remove_file(&t).unwrap();
+        let s = side(&dir.join("fitted.calibration.json"));
+        let fitted = &s["fitted"];
+        for (i, (path, truth, tol, relative, _)) in RECOVERED.iter().enumerate() {
+            let f = &fitted[*path];
+            let est = f["estimate"].as_f64().unwrap_or_else(|| panic!("seed {seed}: {path} not fitted: {s}"));
+            let err = if *relative { (est - truth).abs() / truth } else { (est - truth).abs() };
+            assert!(err <= *tol, "seed {seed}: {path} = {est}, true {truth}, tolerance {tol}{}", if *relative { " (relative)" } else { "" });
+            let (lo, hi) = (f["interval_95"][0].as_f64().unwrap(), f["interval_95"][1].as_f64().unwrap());
+            assert!(lo <= est && est <= hi, "seed {seed}: {path}: estimate {est} outside its interval [{lo}, {hi}]");
+            covered[i] += usize::from(lo <= *truth && *truth <= hi);
+        }
+        assert_eq!(fitted["pools.crowd.count"]["estimate"], 30, "seed {seed}");
+        assert_eq!(fitted["pools.crowd.abandonment.timeout"]["estimate"].as_f64(), Some(600.0), "seed {seed}");
+        let beta = &fitted["pools.crowd.accuracy.one_coin.beta"];
+        assert!(beta.is_object(), "seed {seed}: the Beta of 30 annotators' accuracies, Beta(16, 4), is identified: {}", s["not_identified"]);
+        let inside = |k: usize, truth: f64| beta["interval_95"][0][k].as_f64().unwrap() <= truth && truth <= beta["interval_95"][1][k].as_f64().unwrap();
+        beta_covered += usize::from(inside(0, 16.0) && inside(1, 4.0));
+        // What the trace cannot say is said.
+        for key in ["pools.crowd.learning", "pools.crowd.fatigue", "pools.crowd.bias"] {
+            assert!(s["not_identified"][key].is_string(), "seed {seed}: {key} should be declared: {}", s["not_identified"]);
+        }
+    }
+    for (i, (path, _, _, _, least)) in RECOVERED.iter().enumerate() {
+        assert!(covered[i] >= *least, "{path}: the 95% interval covers the true value in {} of 50 seeds (at least {least} expected)", covered[i]);
+        assert!(covered[i] <= 50, "{path}");
+    }
+    assert!(beta_covered >= 42, "the Beta's intervals cover (16, 4) in {beta_covered} of 50 seeds");
+}
+
+#[test]
+fn mmc_is_exponential_with_no_spread_of_speeds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mmc = root().join("scenarios/mmc.toml");
+    let t = trace(&mmc, tmp.path(), 3, &["run.horizon=7d"]);
+    let out = tmp.path().join("twin.toml");
+    ok(&["calibrate", t.to_str().unwrap(), "--out", out.to_str().unwrap(), "-q"]);
+    let s = side(&tmp.path().join("twin.calibration.json"));
+    let f = &s["fitted"];
+    let rate = f["streams.calls.arrivals.poisson.per_hour"]["estimate"].as_f64().unwrap();
+    assert!((rate - 200.0).abs() < 200.0 * 0.02, "rate {rate}");
+    let mean = f["pools.agents.service.calls.exponential.mean"]["estimate"].as_f64().unwrap_or_else(|| panic!("exponential not chosen: {f}"));
+    assert!((mean - 180.0).abs() < 180.0 * 0.03, "mean handling time {mean}");
+    assert_eq!(f["pools.agents.speed_sigma"]["estimate"].as_f64(), Some(0.0), "{}", f["pools.agents.speed_sigma"]);
+    // Without --base the sections a trace cannot tell are named.
+    assert!(s["from_elsewhere"].as_object().unwrap().values().all(|v| v.as_str().unwrap().contains("defaults")));
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(text.contains("No --base"), "{text}");
+    // The skeleton's twin runs.
+    ok(&["simulate", out.to_str().unwrap(), "-q", "--set", "run.horizon=1d", "--out", tmp.path().join("run").to_str().unwrap()]);
+}
+
+#[test]
+fn a_twin_passes_check_on_a_fresh_trace_and_fails_on_a_changed_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let scenario = root().join("scenarios/mmc.toml");
+    let base = scenario.to_str().unwrap();
+    let t1 = trace(&scenario, &tmp.path().join("a"), 1, &["run.horizon=7d"]);
+    let twin = tmp.path().join("twin.toml");
+    let stdout = ok(&["calibrate", t1.to_str().unwrap(), "--base", base, "--out", twin.to_str().unwrap(), "--check", "-r", "12"]);
+    assert!(stdout.contains("throughput") && !stdout.contains("FAIL"), "{stdout}");
+    let s = side(&tmp.path().join("twin.calibration.json"));
+    assert_eq!(s["check"]["figures"].as_array().unwrap().len(), 6);
+    // A fresh trace of the original passes.
+    let t2 = trace(&scenario, &tmp.path().join("b"), 2, &["run.horizon=7d"]);
+    let stdout = ok(&["calibrate", t2.to_str().unwrap(), "--fitted", twin.to_str().unwrap(), "-r", "12"]);
+    assert!(!stdout.contains("FAIL"), "{stdout}");
+    // 30% more arrivals: throughput and waiting fail, and the exit status says so.
+    let t3 = trace(&scenario, &tmp.path().join("c"), 3, &["run.horizon=7d", "streams.calls.arrivals.poisson.per_hour=260"]);
+    let out = tessera(&["calibrate", t3.to_str().unwrap(), "--fitted", twin.to_str().unwrap(), "-r", "12"]);
+    assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stdout));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let line = stdout.lines().find(|l| l.contains("throughput")).unwrap();
+    assert!(line.ends_with("FAIL"), "{stdout}");
+}
+
+#[test]
+fn same_trace_same_bytes_and_broken_traces_are_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let scenario = root().join("tests/data/calibration-recovery.toml");
+    let t = trace(&scenario, tmp.path(), 9, &["run.horizon=2d"]);
+    let (o1, o2) = (tmp.path().join("one.toml"), tmp.path().join("two.toml"));
+    ok(&["calibrate", t.to_str().unwrap(), "--base", scenario.to_str().unwrap(), "--out", o1.to_str().unwrap(), "-q"]);
+    ok(&["calibrate", t.to_str().unwrap(), "--base", scenario.to_str().unwrap(), "--out", o2.to_str().unwrap(), "-q"]);
+    assert_eq!(std::fs::read_to_string(&o1).unwrap().replace("one.toml", ""), std::fs::read_to_string(&o2).unwrap().replace("two.toml", ""));
+    let s1 = std::fs::read_to_string(tmp.path().join("one.calibration.json")).unwrap().replace("one.toml", "");
+    let s2 = std::fs::read_to_string(tmp.path().join("two.calibration.json")).unwrap().replace("two.toml", "");
+    assert_eq!(s1, s2);
+
+    let header = r#"{"schema":"tessera.trace/2","v":2,"replication":0,"clock":"live","epoch_unix_us":0}"#;
+    for (body, expect) in [
+        (format!("{header}\n{{\"v\":2,\"t_us\":5,\"event\":\"arrive\",\"stream\":\"a\",\"task\":1}}\n{{\"v\":2,\"t_us\":\"x\",\"event\":\"arrive\"}}\n"), ":3: a field has the wrong type"),
+        ("not json\n".to_string(), ":1: not a JSON object"),
+        (String::new(), "no header line"),
+        ("{\"v\":2,\"t_us\":1,\"event\":\"arrive\"}\n".to_string(), ":1: an event before the trace's header"),
+        (format!("{header}\n{{\"v\":2,\"t_us\":5,\"event\":\"arrive\",\"task\":1}}\n"), ":2: a \"arrive\" event without \"stream\""),
+        (r#"{"schema":"other/1","v":2}"#.to_string() + "\n", ":1: schema \"other/1\" is not a Tessera trace"),
+        (format!("{header}\n"), "no events"),
+    ] {
+        let path = tmp.path().join("bad.jsonl");
+        std::fs::write(&path, &body).unwrap();
+        let out = tessera(&["calibrate", path.to_str().unwrap(), "-q"]);
+        assert_eq!(out.status.code(), Some(1), "{body}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(path.to_str().unwrap()) && err.contains(expect), "{body:?}: {err}");
+    }
+    // A base whose names do not match the trace's.
+    let out = tessera(&["calibrate", t.to_str().unwrap(), "--base", root().join("scenarios/mmc.toml").to_str().unwrap(), "-q"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("stream \"images\" is not in the base scenario"));
+}
