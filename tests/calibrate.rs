@@ -174,3 +174,86 @@ fn same_trace_same_bytes_and_broken_traces_are_named() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("stream \"images\" is not in the base scenario"));
 }
+
+/// Simulates the recovery scenario for 21 days with `sets`, and writes its days 7 to 21 as a
+/// trace of their own (the header's epoch moved to day 7): the same people, a week later.
+fn continuation(dir: &Path, seed: u64, sets: &[&str]) -> PathBuf {
+    let scenario = root().join("tests/data/calibration-recovery.toml");
+    let mut all = vec!["run.horizon=21d"];
+    all.extend_from_slice(sets);
+    let full = trace(&scenario, &dir.join("full"), seed, &all);
+    let text = std::fs::read_to_string(&full).unwrap();
+    let mut lines = text.lines();
+    let mut head: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    let cut = head["epoch_unix_us"].as_i64().unwrap() + 7 * 24 * 3_600_000_000;
+    head["epoch_unix_us"] = cut.into();
+    let mut out = head.to_string() + "\n";
+    for l in lines {
+        let t = l.split("\"t_us\":").nth(1).and_then(|r| r.split(',').next()).and_then(|n| n.parse::<i64>().ok()).unwrap();
+        if t >= cut {
+            out.push_str(l);
+            out.push('\n');
+        }
+    }
+    std::fs::remove_file(&full).unwrap();
+    let path = dir.join("rest.jsonl");
+    std::fs::write(&path, out).unwrap();
+    path
+}
+
+/// `tessera drift`'s tests as (metric, direction) → (alarms, first alarm's hour, stated delay).
+fn drift_report(trace: &Path, twin: &Path) -> (Option<i32>, Vec<(String, i64, usize, f64, f64)>) {
+    let out_json = trace.with_file_name("drift.json");
+    let out = tessera(&["drift", trace.to_str().unwrap(), "--against", twin.to_str().unwrap(), "--paths", "400", "-q", "--out", out_json.to_str().unwrap()]);
+    assert!(matches!(out.status.code(), Some(0) | Some(4)), "{}", String::from_utf8_lossy(&out.stderr));
+    let r = side(&out_json);
+    assert_eq!(r["estimation_error_allowed"], true);
+    let tests = r["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            let alarms = t["alarms"].as_array().unwrap();
+            (t["metric"].as_str().unwrap().to_string(), t["direction"].as_i64().unwrap(), alarms.len(), alarms.first().map_or(f64::INFINITY, |a| a["at_h"].as_f64().unwrap()), t["delay_p90_h"].as_f64().unwrap())
+        })
+        .collect();
+    (out.status.code(), tests)
+}
+
+#[test]
+fn drift_catches_planted_changes_within_the_stated_delay_and_stays_quiet_otherwise() {
+    let tmp = tempfile::tempdir().unwrap();
+    let scenario = root().join("tests/data/calibration-recovery.toml");
+    // (name, change, the test that must alarm)
+    let planted: [(&str, &str, &str, i64); 3] = [
+        ("arrivals +30%", "streams.images.arrivals.poisson.per_hour=208", "arrivals", 1),
+        ("the crowd 20% slower", "pools.crowd.service.classification.lognormal.median=12min", "handling_time", 1),
+        // p(1 − d) + d/4 with p = 0.8: d = 0.0909 takes 5 points off every answer, golden ones included.
+        ("accuracy −5 points", "streams.images.difficulty=0.0909", "gold_accuracy", -1),
+    ];
+    let mut false_alarms: std::collections::BTreeMap<String, usize> = Default::default();
+    for seed in 1..=3u64 {
+        let dir = tmp.path().join(format!("s{seed}"));
+        // The twin: the first week of the operation.
+        let first = trace(&scenario, &dir.join("first"), seed, &[]);
+        let twin = dir.join("twin.toml");
+        ok(&["calibrate", first.to_str().unwrap(), "--base", scenario.to_str().unwrap(), "--out", twin.to_str().unwrap(), "-q"]);
+        // Unchanged: the next two weeks of the same people.
+        let (_, tests) = drift_report(&continuation(&dir.join("same"), seed, &[]), &twin);
+        for (metric, _, alarms, _, _) in &tests {
+            *false_alarms.entry(metric.clone()).or_default() += alarms;
+        }
+        for (name, change, metric, direction) in planted {
+            let (code, tests) = drift_report(&continuation(&dir.join(metric), seed, &[change]), &twin);
+            assert_eq!(code, Some(4), "seed {seed}, {name}: no alarm: {tests:?}");
+            let (_, _, alarms, first, delay) = tests.iter().find(|t| t.0 == metric && t.1 == direction).unwrap().clone();
+            assert!(alarms > 0, "seed {seed}, {name}: the {metric} test did not alarm: {tests:?}");
+            assert!(first <= delay, "seed {seed}, {name}: first alarm at hour {first}, stated delay (p90) {delay} h");
+        }
+    }
+    // 42 days of unchanged operation; the budget is one false alarm per metric per 90 days
+    // (expected 0.47 here): more than 2 on one metric would be P < 1.1% at that rate.
+    for (metric, n) in &false_alarms {
+        assert!(*n <= 2, "{metric}: {n} false alarms in 42 days of unchanged operation");
+    }
+}

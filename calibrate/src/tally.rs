@@ -89,6 +89,15 @@ impl Moments {
     }
 }
 
+/// One observation a drift test reads, in trace order.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Obs {
+    Arrival { stream: u16, t: i64 },
+    /// An answer's handling time [s] (labelling or golden work, not pre-labelled).
+    Handled { pool: u16, annotator: u32, stream: u16, t: i64, secs: f64 },
+    Gold { pool: u16, stream: u16, t: i64, right: bool },
+}
+
 /// One annotator: handling times of their own labels (golden ones included) per stream, and
 /// golden answers per stream (answers, right).
 #[derive(Clone, Debug, Default)]
@@ -250,6 +259,21 @@ impl Feed {
         t.event(n, line).map_err(|m| TraceError::line(&origin, n, m))
     }
 
+    /// Pushes each event's observations to [`Feed::drain`] (drift tests).
+    pub fn observe(&mut self) {
+        self.tally.observe = true;
+    }
+
+    /// The observations of the lines fed since the last call.
+    pub fn drain(&mut self) -> std::vec::Drain<'_, Obs> {
+        self.tally.obs.drain(..)
+    }
+
+    /// The tally so far (names of streams and pools, the span).
+    pub fn tally(&self) -> &Tally {
+        &self.tally
+    }
+
     /// The end of the trace.
     pub fn finish(mut self) -> Result<Tally, TraceError> {
         let origin = self.tally.origin.clone();
@@ -285,6 +309,12 @@ pub struct Tally {
     pub waiting_area: Vec<f64>,
     /// Answers whose lease the trace never showed (or that ran backwards): not used.
     pub unmatched: u64,
+    /// Answers (labelling and golden) and golden answers per pool and hour of the week.
+    pub answers_by_hour: Vec<Vec<u64>>,
+    pub gold_by_hour: Vec<Vec<u64>>,
+    /// When set, each event's observations are pushed to `obs` for a reader to drain.
+    pub observe: bool,
+    pub obs: Vec<Obs>,
     stream_ix: FxHashMap<String, u16>,
     annotator_ix: FxHashMap<String, (u16, u32)>,
     open: FxHashMap<u64, Open>,
@@ -321,6 +351,8 @@ impl Tally {
             Some(p) => p,
             None => {
                 self.pools.push(PoolTally { name: pool.to_string(), ..Default::default() });
+                self.answers_by_hour.push(vec![0; WEEK_H]);
+                self.gold_by_hour.push(vec![0; WEEK_H]);
                 self.pools.len() - 1
             }
         };
@@ -376,6 +408,9 @@ impl Tally {
                     st.last_instant = t;
                 }
                 st.last_arrival = Some(t);
+                if self.observe {
+                    self.obs.push(Obs::Arrival { stream: s, t });
+                }
                 if self.tasks.insert(task, TaskState { arrive: t, stream: s, started: false, prelabelled: false, finalled: false }).is_none() {
                     self.waiting += 1;
                 }
@@ -442,13 +477,24 @@ impl Tally {
                     return Ok(());
                 }
                 let ann = &mut pool.annotators[open.annotator as usize];
+                let how = hour_of_week(t, self.utc_offset_s);
+                let secs = (t - open.t) as f64 / 1e6;
                 if !open.prelabelled {
-                    ann.service.entry(open.stream).or_default().add((t - open.t) as f64 / 1e6);
+                    ann.service.entry(open.stream).or_default().add(secs);
+                    self.answers_by_hour[open.pool as usize][how] += 1;
+                    if self.observe {
+                        self.obs.push(Obs::Handled { pool: open.pool, annotator: open.annotator, stream: open.stream, t, secs });
+                    }
                 }
                 if event == "gold" || open.gold {
                     let g = ann.gold.entry(open.stream).or_default();
+                    let right = l.right == Some(true);
                     g.0 += 1;
-                    g.1 += u64::from(l.right == Some(true));
+                    g.1 += u64::from(right);
+                    self.gold_by_hour[open.pool as usize][how] += 1;
+                    if self.observe {
+                        self.obs.push(Obs::Gold { pool: open.pool, stream: open.stream, t, right });
+                    }
                 }
             }
             "lease_closed" => {

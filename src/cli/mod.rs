@@ -2,6 +2,7 @@
 
 pub mod aggregate;
 pub mod calibrate;
+pub mod drift;
 pub mod bench;
 pub mod bench_learned;
 pub mod forecast;
@@ -59,6 +60,9 @@ pub enum Command {
     /// Fit a scenario to an operation's event trace (the digital twin) and check it by simulation
     #[command(long_about = calibrate::LONG_ABOUT)]
     Calibrate(calibrate::CalibrateArgs),
+    /// Say when an operation's trace stops looking like its twin (CUSUM tests with stated false-alarm rates)
+    #[command(long_about = drift::LONG_ABOUT)]
+    Drift(drift::DriftArgs),
     /// Play a scenario's synthetic workforce against a running server, as HTTP clients
     #[command(long_about = loadgen::LONG_ABOUT)]
     Loadgen(loadgen::LoadgenArgs),
@@ -77,6 +81,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Serve(a) => serve::run(a),
         Command::Loadgen(a) => loadgen::run(a),
         Command::Calibrate(a) => calibrate::run(a),
+        Command::Drift(a) => drift::run(a),
     }
 }
 
