@@ -104,10 +104,11 @@ fn mmc_is_exponential_with_no_spread_of_speeds() {
     let f = &s["fitted"];
     let rate = f["streams.calls.arrivals.poisson.per_hour"]["estimate"].as_f64().unwrap();
     assert!((rate - 200.0).abs() < 200.0 * 0.02, "rate {rate}");
-    let mean = f["pools.agents.service.calls.exponential.mean"]["estimate"].as_f64().unwrap_or_else(|| panic!("exponential not chosen: {f}"));
+    let mean = f["pools.agents.service.classification.exponential.mean"]["estimate"].as_f64().unwrap_or_else(|| panic!("exponential not chosen: {f}"));
     assert!((mean - 180.0).abs() < 180.0 * 0.03, "mean handling time {mean}");
     assert_eq!(f["pools.agents.speed_sigma"]["estimate"].as_f64(), Some(0.0), "{}", f["pools.agents.speed_sigma"]);
-    // Without --base the sections a trace cannot tell are named.
+    // The task type comes from the trace's arrive lines; without --base the sections a trace
+    // cannot tell are named.
     assert!(s["from_elsewhere"].as_object().unwrap().values().all(|v| v.as_str().unwrap().contains("defaults")));
     let text = std::fs::read_to_string(&out).unwrap();
     assert!(text.contains("No --base"), "{text}");

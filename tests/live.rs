@@ -1,7 +1,8 @@
 //! `tessera serve` and `tessera loadgen` as processes: a synthetic workforce against the real
 //! server agrees with `tessera simulate` of the same scenario; a server killed with SIGKILL in the
 //! middle of a run loses no acknowledged answer and no webhook, gives each task one final label,
-//! and the run completes; SIGTERM stops it cleanly.
+//! and the run completes; SIGTERM stops it cleanly; a rehearsal calibrates back to the scenario
+//! that drove it (`tessera calibrate --speedup` on the server's trace).
 
 mod live_common;
 use live_common::*;
@@ -70,4 +71,43 @@ fn a_server_killed_mid_run_loses_nothing_it_acknowledged() {
     let report = finish(run, Duration::from_secs(600));
     check_run_survived(&format!("http://127.0.0.1:{port}"), &key, &report, &record, &got, n);
     terminate(server);
+}
+
+/// A loadgen rehearsal against the server calibrates back to the scenario that drove it: the
+/// server's own trace (`GET /v1/projects/{id}/trace`), its times stretched back by the speed-up.
+#[test]
+fn a_rehearsal_calibrates_to_the_scenario_that_drove_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let server = serve(dir.path().join("live.db").to_str().unwrap(), port);
+    let key = tenant(port);
+    // M/M/14, 800 tasks: about 4 simulated hours, 25 s at speed-up 600.
+    let live = finish(loadgen(port, &key, &["scenarios/mmc.toml", "--set", "run.tasks=800", "--speedup", "600", "--seed", "5"]), Duration::from_secs(300));
+    let project = live["project_id"].as_i64().unwrap();
+    let trace = ureq::get(&format!("http://127.0.0.1:{port}/v1/projects/{project}/trace")).set("authorization", &format!("Bearer {key}")).call().unwrap().into_string().unwrap();
+    terminate(server);
+    let path = dir.path().join("trace.jsonl");
+    std::fs::write(&path, trace).unwrap();
+    let twin = dir.path().join("twin.toml");
+    let o = Command::new(EXE)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["calibrate", path.to_str().unwrap(), "--base", "scenarios/mmc.toml", "--speedup", "600", "-q", "--out", twin.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let side: Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("twin.calibration.json")).unwrap()).unwrap();
+    let f = &side["fitted"];
+    let get = |k: &str| f[k]["estimate"].as_f64().unwrap_or_else(|| panic!("{k} not fitted: {f}"));
+    // 800 arrivals: the rate to ±3.5% (one standard error), the mean of about 800 exponential
+    // handling times to ±3.5%; HTTP latency adds ~0.2 ms × 600 = 0.1 s to a 180 s task. The
+    // bounds are three standard errors plus the few minutes after the last arrival that the
+    // run drains (rate).
+    let rate = get("streams.calls.arrivals.poisson.per_hour");
+    assert!((rate - 200.0).abs() <= 0.15 * 200.0, "arrival rate {rate}/h, driven at 200/h");
+    let mean = get("pools.agents.service.classification.exponential.mean");
+    assert!((mean - 180.0).abs() <= 0.12 * 180.0, "mean handling time {mean} s, driven at 180 s");
+    assert_eq!(get("pools.agents.count"), 14.0);
+    let (lo, hi) = (f["pools.agents.service.classification.exponential.mean"]["interval_95"][0].as_f64().unwrap(), f["pools.agents.service.classification.exponential.mean"]["interval_95"][1].as_f64().unwrap());
+    assert!(lo < mean && mean < hi && hi / lo < 1.5, "[{lo}, {hi}]");
+    assert!(get("pools.agents.speed_sigma") <= 0.15, "identical agents: {}", f["pools.agents.speed_sigma"]);
 }

@@ -257,7 +257,7 @@ pub fn drift(open: &dyn Fn() -> std::io::Result<Box<dyn BufRead>>, origin: &str,
     let io = |e: std::io::Error| TraceError::Io { origin: origin.to_string(), what: "cannot open".into(), source: e };
     let first = Tally::read(open().map_err(io)?, origin, read)?;
     let exposure = first.exposure_by_hour();
-    let start_how = hour_of_week(first.start_us, read.utc_offset_s);
+    let start_how = hour_of_week(first.start_us, first.utc_offset_s);
     let mut not_tested = vec![];
     if side.is_none() {
         not_tested.push("no side file: the twin's estimation error is taken as zero, so false alarms may come sooner than stated".to_string());
@@ -345,7 +345,7 @@ pub fn drift(open: &dyn Fn() -> std::io::Result<Box<dyn BufRead>>, origin: &str,
     let mut feed = Feed::new(origin, read);
     feed.observe();
     let start = first.start_us;
-    let off = read.utc_offset_s * 1_000_000;
+    let off = first.utc_offset_s * 1_000_000;
     let hour_end = |t: i64| ((t + off).div_euclid(US_PER_H) + 1) * US_PER_H - off;
     let mut bin_end = hour_end(start);
     let n_streams = first.streams.len();
@@ -367,7 +367,7 @@ pub fn drift(open: &dyn Fn() -> std::io::Result<Box<dyn BufRead>>, origin: &str,
         })
         .collect();
     let close = |bin_end: i64, tests: &mut Vec<Test>, arrivals: &mut Vec<f64>, handled: &mut Vec<Vec<People>>, gold: &mut Vec<(f64, f64, f64, f64)>| {
-        let how = hour_of_week(bin_end - 1, read.utc_offset_s);
+        let how = hour_of_week(bin_end - 1, first.utc_offset_s);
         let at_h = (bin_end - start) as f64 / US_PER_H as f64;
         let step = |t: &mut Test, x: f64| {
             t.s = (t.s + x).max(0.0);

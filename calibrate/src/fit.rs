@@ -85,7 +85,9 @@ fn stream_facts(tally: &Tally, base: Option<&Scenario>) -> Result<Vec<(String, S
                 // Labels written as class numbers give the count; otherwise the names seen.
                 let numeric: Option<Vec<u32>> = st.classes.iter().map(|c| c.parse().ok()).collect();
                 let k = numeric.and_then(|v| v.into_iter().max().map(|m| m + 1)).unwrap_or(st.classes.len() as u32).max(2);
-                out.push((st.name.clone(), st.name.clone(), k, 0.0));
+                // The arrive lines' task type (traces before it was written: the stream's name).
+                let task_type = st.task_type.clone().unwrap_or_else(|| st.name.clone());
+                out.push((st.name.clone(), task_type, k, 0.0));
             }
         }
     }
@@ -95,6 +97,13 @@ fn stream_facts(tally: &Tally, base: Option<&Scenario>) -> Result<Vec<(String, S
 /// Fits everything the trace identifies.
 pub fn fit(tally: &Tally, base: Option<&Scenario>, opts: &FitOptions) -> Result<Calibration, String> {
     let mut c = Calibration::default();
+    // Names become dotted `--set` paths and TOML strings.
+    let names = tally.streams.iter().map(|s| ("stream", &s.name)).chain(tally.pools.iter().map(|p| ("pool", &p.name)));
+    for (what, name) in names {
+        if name.is_empty() || name.len() > 200 || name.contains(['.', '[', ']', '=', '"', '\\']) || name.chars().any(char::is_control) || name.trim() != name {
+            return Err(format!("the {what} name {:?} cannot be a scenario name (empty, over 200 bytes, or with '.', '[', ']', '=', a quote, a backslash, a control character or spaces at an end)", tessera_scenarios::clip(name, 60)));
+        }
+    }
     let facts = stream_facts(tally, base)?;
     c.streams = facts.iter().map(|(s, t, k, _)| (s.clone(), t.clone(), *k)).collect();
     let exposure = tally.exposure_by_hour();
@@ -214,14 +223,14 @@ pub fn fit(tally: &Tally, base: Option<&Scenario>, opts: &FitOptions) -> Result<
 
         // Walking away from a lease.
         let abandon = format!("pools.{p}.abandonment");
-        let walked = pool.expired.saturating_sub(pool.late_after_expiry);
+        let walked = pool.expired.saturating_sub(pool.late_after_expiry) + pool.returned;
         if walked > 0 {
             let w = walked as f64 / pool.assignments.max(1) as f64;
             let (lo, hi) = wilson(walked, pool.assignments);
             let timeout = pool.timeout.mean();
             c.set.push(format!("{abandon}={{ probability = {}, timeout = {} }}", num(w), secs(timeout)));
-            c.fitted.push(Fitted { path: format!("{abandon}.probability"), estimate: json!(num(w)), interval: Some((json!(num(lo)), json!(num(hi)))), unit: "", method: format!("leases that expired with no answer after ({walked}) / leases ({}), Wilson interval", pool.assignments), n: pool.assignments });
-            c.fitted.push(Fitted { path: format!("{abandon}.timeout"), estimate: json!(num(timeout)), interval: Some((json!(num(pool.timeout.min)), json!(num(pool.timeout.max)))), unit: "s", method: "lease to expiry, mean (the interval is the shortest and longest seen)".into(), n: pool.expired });
+            c.fitted.push(Fitted { path: format!("{abandon}.probability"), estimate: json!(num(w)), interval: Some((json!(num(lo)), json!(num(hi)))), unit: "", method: format!("leases that expired with no answer after, or were given back ({walked}) / leases ({}), Wilson interval", pool.assignments), n: pool.assignments });
+            c.fitted.push(Fitted { path: format!("{abandon}.timeout"), estimate: json!(num(timeout)), interval: Some((json!(num(pool.timeout.min)), json!(num(pool.timeout.max)))), unit: "s", method: "lease to expiry or return, mean (the interval is the shortest and longest seen)".into(), n: pool.expired + pool.returned });
         } else {
             c.unset.push(abandon.clone());
             c.not_identified.push((abandon, format!("no lease expired unanswered in {} leases: the fitted pool never walks away", pool.assignments)));

@@ -119,7 +119,7 @@ pub struct PoolTally {
     pub late_after_expiry: u64,
     pub returned: u64,
     pub skipped: u64,
-    /// [s] from a lease to its expiry.
+    /// [s] from a lease to its expiry, or to its return (a live walk-away).
     pub timeout: Moments,
     pub off_shift: u64,
     /// Review answers (their handling times are not fitted yet).
@@ -148,6 +148,8 @@ pub struct StreamTally {
     pub finals: u64,
     pub time_in_system: Quantiles,
     pub prelabelled: u64,
+    /// The task type the trace's arrive lines give.
+    pub task_type: Option<String>,
 }
 
 impl StreamTally {
@@ -166,6 +168,7 @@ impl StreamTally {
             finals: 0,
             time_in_system: Quantiles::default(),
             prelabelled: 0,
+            task_type: None,
         }
     }
 }
@@ -197,13 +200,22 @@ struct TaskState {
 pub struct ReadOptions {
     /// The replication to read (default: the first in the file).
     pub replication: Option<u32>,
-    /// The operation's offset from UTC [s] (hour-of-week profiles are in its local time).
-    pub utc_offset_s: i64,
+    /// The operation's offset from UTC [s] (hour-of-week profiles are in its local time); None
+    /// takes the trace header's (`utc_offset_s`), else UTC.
+    pub utc_offset_s: Option<i64>,
+    /// Simulated seconds per second of a rehearsal (`tessera loadgen --speedup`): the trace's
+    /// times are stretched by it from its first event, which is taken as a Monday 00:00 (as
+    /// loadgen's simulated clock starts); None for a real operation or a simulation.
+    pub speedup: Option<f64>,
 }
+
+/// Monday 2024-01-01 00:00 UTC [µs since the Unix epoch]: a rehearsal's time zero.
+pub const REHEARSAL_EPOCH_US: i64 = 1_704_067_200_000_000;
 
 /// A tally being fed one line at a time (a file, or a simulation's trace sink).
 pub struct Feed {
     tally: Tally,
+    offset_given: bool,
     wanted: Option<u32>,
     header_seen: bool,
     in_replication: bool,
@@ -212,7 +224,8 @@ pub struct Feed {
 impl Feed {
     pub fn new(origin: &str, opts: &ReadOptions) -> Feed {
         Feed {
-            tally: Tally { origin: origin.to_string(), utc_offset_s: opts.utc_offset_s, waiting_area: vec![0.0; WEEK_H], ..Default::default() },
+            offset_given: opts.utc_offset_s.is_some(),
+            tally: Tally { origin: origin.to_string(), utc_offset_s: if opts.speedup.is_some() { 0 } else { opts.utc_offset_s.unwrap_or(0) }, speedup: opts.speedup, waiting_area: vec![0.0; WEEK_H], ..Default::default() },
             wanted: opts.replication,
             header_seen: false,
             in_replication: false,
@@ -242,7 +255,16 @@ impl Feed {
                 t.scenario = line.scenario.clone();
                 t.seed = line.seed;
                 t.clock = line.clock.clone().unwrap_or_default();
-                if t.clock == "simulated" {
+                if let (false, Some(off)) = (self.offset_given, line.utc_offset_s.filter(|o| o.abs() <= 14 * 3600)) {
+                    t.utc_offset_s = off;
+                }
+                if t.speedup.is_none() {
+                    if let Some(k) = line.speedup.filter(|k| k.is_finite() && *k > 0.0 && *k <= 1e6) {
+                        t.speedup = Some(k);
+                        t.utc_offset_s = 0;
+                    }
+                }
+                if t.clock == "simulated" && t.speedup.is_none() {
                     t.start_us = line.epoch_unix_us.unwrap_or(0);
                     t.last_t = Some(t.start_us);
                 }
@@ -298,6 +320,9 @@ pub struct Tally {
     pub replication: u32,
     pub seed: Option<u64>,
     pub utc_offset_s: i64,
+    /// A rehearsal's speed-up, and the trace's own time of its first event.
+    pub speedup: Option<f64>,
+    rehearsal_origin: Option<i64>,
     /// [µs since the Unix epoch] the span the trace covers.
     pub start_us: i64,
     pub end_us: i64,
@@ -385,7 +410,11 @@ impl Tally {
     }
 
     fn event(&mut self, _n: u64, l: Line) -> Result<(), String> {
-        let t = l.t_us.ok_or("an event without t_us")?;
+        let mut t = l.t_us.ok_or("an event without t_us")?;
+        if let Some(k) = self.speedup {
+            let origin = *self.rehearsal_origin.get_or_insert(t);
+            t = REHEARSAL_EPOCH_US + ((t - origin) as f64 * k).round() as i64;
+        }
         let event = l.event.as_deref().ok_or("a line without \"event\" (nor \"schema\")")?;
         self.advance(t);
         self.events += 1;
@@ -398,6 +427,9 @@ impl Tally {
                 let s = self.stream(&need(l.stream.as_deref(), "stream")?);
                 let task = l.task.ok_or("an arrive event without \"task\"")?;
                 let st = &mut self.streams[s as usize];
+                if st.task_type.is_none() {
+                    st.task_type = l.task_type.clone();
+                }
                 st.arrivals += 1;
                 st.by_hour[hour_of_week(t, self.utc_offset_s)] += 1;
                 if st.last_arrival != Some(t) {
@@ -514,7 +546,9 @@ impl Tally {
                         if let Some(open) = self.open.remove(&assignment) {
                             let pool = &mut self.pools[open.pool as usize];
                             if how == "returned" {
+                                // A live walk-away: the person gives the lease back.
                                 pool.returned += 1;
+                                pool.timeout.add((t - open.t).max(0) as f64 / 1e6);
                             } else {
                                 pool.skipped += 1;
                             }

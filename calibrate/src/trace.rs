@@ -18,12 +18,17 @@ pub struct Line {
     pub seed: Option<u64>,
     pub clock: Option<String>,
     pub epoch_unix_us: Option<i64>,
+    /// A rehearsal's speed-up (simulated seconds per second), when the header says it.
+    pub speedup: Option<f64>,
     pub t_us: Option<i64>,
     pub event: Option<String>,
     pub task: Option<u64>,
     pub assignment: Option<u64>,
     pub annotator: Option<String>,
     pub stream: Option<String>,
+    pub task_type: Option<String>,
+    /// The header's offset from UTC [s].
+    pub utc_offset_s: Option<i64>,
     pub work: Option<String>,
     pub label: Option<String>,
     pub right: Option<bool>,

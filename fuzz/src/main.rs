@@ -111,10 +111,10 @@ fn keys(text: &str) -> Vec<String> {
 
 fn main() {
     let args = Args::parse();
-    let targets: Vec<String> = if args.targets.is_empty() { vec!["scenario".into(), "set".into(), "csv".into(), "live".into(), "policy".into()] } else { args.targets.clone() };
+    let targets: Vec<String> = if args.targets.is_empty() { vec!["scenario".into(), "set".into(), "csv".into(), "live".into(), "policy".into(), "trace".into()] } else { args.targets.clone() };
     for t in &targets {
-        if !["scenario", "set", "csv", "live", "policy"].contains(&t.as_str()) {
-            eprintln!("error: unknown target {t:?} (targets: scenario, set, csv, live, policy)");
+        if !["scenario", "set", "csv", "live", "policy", "trace"].contains(&t.as_str()) {
+            eprintln!("error: unknown target {t:?} (targets: scenario, set, csv, live, policy, trace)");
             std::process::exit(2);
         }
     }
@@ -198,6 +198,7 @@ fn main() {
                 "set" => targets::overrides(&input, &bases, &known, &cancel),
                 "live" => targets::live(&input),
                 "policy" => targets::policy(&input, &known, &cancel),
+                "trace" => targets::trace(&input, &known),
                 _ => targets::csv(&input, &work),
             }));
             watch.lock().unwrap_or_else(|e| e.into_inner()).busy = false;

@@ -267,3 +267,45 @@ pub fn policy(input: &[u8], known: &Known, cancel: &Arc<Cancel>) -> Result<Outco
         Err(e) => Err(format!("a policy file error that does not name the file or say what: {e:?}")),
     }
 }
+
+/// An event trace (`tessera calibrate`): read, fitted with no base, written as a scenario that
+/// must load. A rejection must name the trace (and a line, for a line's fault); a fit must give
+/// finite values and a scenario that validates.
+pub fn trace(input: &[u8], known: &Known) -> Result<Outcome, String> {
+    use tessera_calibrate::{output, FitOptions, ReadOptions, Tally};
+    let origin = "fuzz.jsonl";
+    let tally = match Tally::read(input, origin, &ReadOptions::default()) {
+        Ok(t) => t,
+        Err(e) => {
+            let m = e.to_string();
+            if !m.starts_with(origin) {
+                return Err(format!("a trace error that does not name the file: {m}"));
+            }
+            return Ok(Outcome::Rejected(kind("trace", m.split_once(": ").map_or(&m, |x| x.1))));
+        }
+    };
+    let cal = match tessera_calibrate::fit(&tally, None, &FitOptions { bootstrap: 20, seed: 1 }) {
+        Ok(c) => c,
+        Err(m) => return Ok(Outcome::Rejected(kind("fit", &m))),
+    };
+    for f in &cal.fitted {
+        let finite = |v: &serde_json::Value| match v {
+            serde_json::Value::Number(n) => n.as_f64().is_some_and(f64::is_finite),
+            serde_json::Value::Array(xs) => xs.iter().all(|x| x.as_f64().is_some_and(f64::is_finite)),
+            _ => true,
+        };
+        if !finite(&f.estimate) {
+            return Err(format!("{} fitted to {}", f.path, f.estimate));
+        }
+    }
+    let text = match output::scenario_text(&tally, &cal, None) {
+        Ok(t) => t,
+        Err(e) => return Ok(Outcome::Rejected(kind("fitted scenario", &e.to_string()))),
+    };
+    match tessera_scenarios::load_str(&text, "fitted.toml", &[], known) {
+        Ok(_) => Ok(Outcome::Accepted("trace".into())),
+        // Names a trace may carry that a scenario cannot (a stream called "" or with a dot) are
+        // refused with the field named; anything else is a fit the scenario schema cannot hold.
+        Err(e) => Ok(Outcome::Rejected(kind("fitted scenario", &e.to_string()))),
+    }
+}

@@ -11,7 +11,7 @@ use tessera_engine::time::{Epoch, SimTime};
 /// Replays log pages from `next_page(after_seq)` and hands each trace line to `out`.
 pub fn write(settings: &Settings, names: &[String], project: &str, mut next_page: impl FnMut(u64) -> Result<Vec<(u64, u64, String)>, String>, mut out: impl FnMut(Vec<u8>) -> bool) -> Result<(), String> {
     let mut core = settings.core();
-    let header = TraceHeader { schema: TRACE_SCHEMA, v: 2, replication: 0, scenario: project.to_string(), policy: core.router_name().to_string(), seed: settings.seed, epoch_unix_us: 0, clock: "live" };
+    let header = TraceHeader { schema: TRACE_SCHEMA, v: 2, replication: 0, scenario: project.to_string(), policy: core.router_name().to_string(), seed: settings.seed, epoch_unix_us: 0, clock: "live", utc_offset_s: None, speedup: None };
     let mut line = serde_json::to_vec(&header).map_err(|e| e.to_string())?;
     line.push(b'\n');
     if !out(line) {

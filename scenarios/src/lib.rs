@@ -15,7 +15,7 @@ mod validate;
 mod validate_model;
 mod validate_workflow;
 
-pub use error::{Issue, ScenarioError};
+pub use error::{clip, Issue, ScenarioError};
 pub use load::{apply_edits, apply_overrides, load_file, load_file_with, load_str, load_str_with, Loaded, MAX_SCENARIO_BYTES};
 pub use split::{split_pools, PoolCopy};
 pub use validate::Known;

@@ -71,8 +71,13 @@ pub struct CalibrateArgs {
     pub replication: Option<u32>,
     /// The operation's offset from UTC in hours (hour-of-week profiles in its local time; daylight
     /// saving is not followed)
-    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
-    pub utc_offset: f64,
+    /// [default: the trace header's utc_offset_s, else 0]
+    #[arg(long, allow_negative_numbers = true)]
+    pub utc_offset: Option<f64>,
+    /// The trace is a rehearsal run this many times faster than real time (`tessera loadgen
+    /// --speedup`): its times are stretched back, from a Monday 00:00 at its first event
+    #[arg(long)]
+    pub speedup: Option<f64>,
     /// Bootstrap replicates of the intervals
     #[arg(long, default_value_t = 200)]
     pub bootstrap: u32,
@@ -100,8 +105,11 @@ fn with_ext(path: &Path, ext: &str) -> PathBuf {
 }
 
 pub fn run(a: CalibrateArgs) -> Result<()> {
-    if !(-14.0..=14.0).contains(&a.utc_offset) {
-        bail!("--utc-offset {}: expected hours between -14 and 14", a.utc_offset);
+    if a.speedup.is_some_and(|k| !(k > 0.0 && k <= 1e6)) {
+        bail!("--speedup {}: expected simulated seconds per second above 0 and at most 10^6", a.speedup.unwrap_or_default());
+    }
+    if a.utc_offset.is_some_and(|h| !(-14.0..=14.0).contains(&h)) {
+        bail!("--utc-offset {}: expected hours between -14 and 14", a.utc_offset.unwrap_or_default());
     }
     if a.bootstrap > 100_000 {
         bail!("--bootstrap {}: at most 100000", a.bootstrap);
@@ -122,7 +130,7 @@ pub fn run(a: CalibrateArgs) -> Result<()> {
     };
     let file = std::fs::File::open(&a.trace).with_context(|| format!("cannot open the trace {}", a.trace.display()))?;
     let origin = a.trace.display().to_string();
-    let opts = ReadOptions { replication: a.replication, utc_offset_s: (a.utc_offset * 3600.0).round() as i64 };
+    let opts = ReadOptions { replication: a.replication, utc_offset_s: a.utc_offset.map(|h| (h * 3600.0).round() as i64), speedup: a.speedup };
     let started = std::time::Instant::now();
     let tally = Tally::read(BufReader::with_capacity(1 << 20, file), &origin, &opts)?;
     let fit_opts = FitOptions { bootstrap: a.bootstrap, seed: a.seed };
@@ -169,7 +177,7 @@ fn check_only(a: &CalibrateArgs, fitted: &Path) -> Result<()> {
         bail!("--replications {}: --check needs between 2 and 1000", a.replications);
     }
     let file = std::fs::File::open(&a.trace).with_context(|| format!("cannot open the trace {}", a.trace.display()))?;
-    let opts = ReadOptions { replication: a.replication, utc_offset_s: (a.utc_offset * 3600.0).round() as i64 };
+    let opts = ReadOptions { replication: a.replication, utc_offset_s: a.utc_offset.map(|h| (h * 3600.0).round() as i64), speedup: a.speedup };
     let tally = Tally::read(BufReader::with_capacity(1 << 20, file), &a.trace.display().to_string(), &opts)?;
     let (_, failed) = run_check(a, &scenario, &tally, &fitted.display().to_string())?;
     if failed {

@@ -64,8 +64,13 @@ pub struct DriftArgs {
     #[arg(long)]
     pub replication: Option<u32>,
     /// The operation's offset from UTC in hours
-    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
-    pub utc_offset: f64,
+    /// [default: the trace header's utc_offset_s, else 0]
+    #[arg(long, allow_negative_numbers = true)]
+    pub utc_offset: Option<f64>,
+    /// The trace is a rehearsal run this many times faster than real time (`tessera loadgen
+    /// --speedup`): its times are stretched back, from a Monday 00:00 at its first event
+    #[arg(long)]
+    pub speedup: Option<f64>,
     /// Also write the tests and their alarms as JSON
     #[arg(long, short)]
     pub out: Option<PathBuf>,
@@ -86,8 +91,11 @@ pub fn run(a: DriftArgs) -> Result<()> {
     if !(10..=100_000).contains(&a.paths) {
         bail!("--paths {}: expected between 10 and 100000", a.paths);
     }
-    if !(-14.0..=14.0).contains(&a.utc_offset) {
-        bail!("--utc-offset {}: expected hours between -14 and 14", a.utc_offset);
+    if a.speedup.is_some_and(|k| !(k > 0.0 && k <= 1e6)) {
+        bail!("--speedup {}: expected simulated seconds per second above 0 and at most 10^6", a.speedup.unwrap_or_default());
+    }
+    if a.utc_offset.is_some_and(|h| !(-14.0..=14.0).contains(&h)) {
+        bail!("--utc-offset {}: expected hours between -14 and 14", a.utc_offset.unwrap_or_default());
     }
     let twin = super::load_scenario(&a.against, &[])?;
     let side_path = a.side.clone().or_else(|| {
@@ -100,7 +108,7 @@ pub fn run(a: DriftArgs) -> Result<()> {
     };
     let path = a.trace.clone();
     let open = move || -> std::io::Result<Box<dyn BufRead>> { Ok(Box::new(BufReader::with_capacity(1 << 20, std::fs::File::open(&path)?))) };
-    let read = ReadOptions { replication: a.replication, utc_offset_s: (a.utc_offset * 3600.0).round() as i64 };
+    let read = ReadOptions { replication: a.replication, utc_offset_s: a.utc_offset.map(|h| (h * 3600.0).round() as i64), speedup: a.speedup };
     let opts = DriftOptions { false_alarm_days: a.false_alarm_days, arrival_shift: a.arrival_shift, handling_shift: a.handling_shift, accuracy_shift: a.accuracy_shift, paths: a.paths, seed: a.seed };
     let report = drift(&open, &a.trace.display().to_string(), &read, &twin, side.as_ref(), &opts)?;
     let alarmed = report.tests.iter().any(|t| !t.alarms.is_empty());

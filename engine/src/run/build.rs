@@ -218,6 +218,8 @@ pub fn build(s: &Scenario, router: Box<dyn Router>, opts: RunOptions) -> Result<
             seed,
             epoch_unix_us: Epoch::SIMULATION.0,
             clock: "simulated",
+            utc_offset_s: Some(0),
+            speedup: None,
         };
         books.trace = Some(Trace::new(open(opts.replication)?, &header, annotator_names.clone()));
     }

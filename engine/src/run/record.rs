@@ -83,6 +83,14 @@ pub struct TraceHeader {
     pub epoch_unix_us: i64,
     /// "simulated" or "live".
     pub clock: &'static str,
+    /// The operation's offset from UTC [s], the local time its hour-of-week profiles are in (a
+    /// simulation's clock is UTC: 0; absent when the writer does not know it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub utc_offset_s: Option<i64>,
+    /// Simulated seconds per second of a rehearsal (`tessera loadgen --speedup`); absent for a
+    /// real operation or a simulation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub speedup: Option<f64>,
 }
 
 /// A class label written by name (the class index as text until streams name their classes).
@@ -111,6 +119,10 @@ pub struct TraceEvent<'a> {
     pub annotator: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stream: Option<&'a str>,
+    /// The stream's task type (arrive lines), so that a trace alone says which handling-time
+    /// law a task's work follows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task_type: Option<&'a str>,
     /// labelling, review or gold.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub work: Option<&'static str>,
@@ -169,6 +181,7 @@ impl<'a> TraceEvent<'a> {
             assignment: None,
             annotator: None,
             stream: None,
+            task_type: None,
             work: None,
             label: None,
             order: None,
@@ -210,7 +223,7 @@ impl<'a> TraceEvent<'a> {
             stream.and_then(|s| streams.get(s as usize)).filter(|i| i.pairwise()).map(|_| if crate::quality::bias::shown_swapped(assignment.0) { "BA" } else { "AB" })
         };
         Some(match *e {
-            Effect::Arrived { task, stream } => TraceEvent { task: Some(task), stream: sname(stream), ..ev("arrive") },
+            Effect::Arrived { task, stream } => TraceEvent { task: Some(task), stream: sname(stream), task_type: streams.get(stream as usize).map(|i| i.task_type.as_str()), ..ev("arrive") },
             Effect::PreLabelled { task, label, confidence } => TraceEvent { task: Some(task), stream: of_task(task), label: Some(LabelName(label)), confidence: Some(confidence), ..ev("prelabel") },
             Effect::OnShift { annotator } => TraceEvent { annotator: name(annotator), ..ev("on_shift") },
             Effect::OffShift { annotator } => TraceEvent { annotator: name(annotator), ..ev("off_shift") },
