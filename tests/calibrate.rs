@@ -258,3 +258,23 @@ fn drift_catches_planted_changes_within_the_stated_delay_and_stays_quiet_otherwi
         assert!(*n <= 2, "{metric}: {n} false alarms in 42 days of unchanged operation");
     }
 }
+
+#[test]
+fn shifts_and_batch_drops_come_back_from_activity() {
+    // llm-preference: 55 writers on "mon-fri 09:00-17:00", 5,561 pairs every Monday 00:00.
+    let tmp = tempfile::tempdir().unwrap();
+    let t = trace(&root().join("scenarios/llm-preference.toml"), tmp.path(), 2, &[]);
+    ok(&["calibrate", t.to_str().unwrap(), "-q"]);
+    let s = side(&tmp.path().join("fitted.calibration.json"));
+    let f = &s["fitted"];
+    assert_eq!(f["pools.writers.shifts"]["estimate"], serde_json::json!(["mon-fri 09:00-17:00"]), "{}", f["pools.writers.shifts"]);
+    assert_eq!(f["streams.pairs.arrivals.batch.size"]["estimate"], 5561);
+    assert_eq!(f["streams.pairs.arrivals.batch.every"]["estimate"].as_f64(), Some(604800.0));
+    let text = std::fs::read_to_string(tmp.path().join("fitted.toml")).unwrap();
+    assert!(text.contains("shifts = [\"mon-fri 09:00-17:00\"]"), "{text}");
+    // M/M/14's agents are on all week: no calendar.
+    let t = trace(&root().join("scenarios/mmc.toml"), &tmp.path().join("mmc"), 1, &["run.horizon=8d"]);
+    ok(&["calibrate", t.to_str().unwrap(), "-q"]);
+    let s = side(&tmp.path().join("mmc/fitted.calibration.json"));
+    assert_eq!(s["fitted"]["pools.agents.shifts"]["estimate"], serde_json::json!([]));
+}

@@ -5,6 +5,7 @@
 use crate::accuracy::{self, GoldCount};
 use crate::arrivals::{self, ArrivalFit};
 use crate::service::{self, Family};
+use crate::shifts::ShiftFit;
 use crate::stats::{wilson, Z95};
 use crate::tally::{Moments, Tally};
 use serde_json::{json, Value};
@@ -107,6 +108,7 @@ pub fn fit(tally: &Tally, base: Option<&Scenario>, opts: &FitOptions) -> Result<
     let facts = stream_facts(tally, base)?;
     c.streams = facts.iter().map(|(s, t, k, _)| (s.clone(), t.clone(), *k)).collect();
     let exposure = tally.exposure_by_hour();
+    let slots = tally.exposure_by_slot();
     let span_h = tally.span_h();
     c.set.push(format!("run.horizon={}", secs(span_h * 3600.0)));
     c.unset.push("run.warmup".into());
@@ -288,9 +290,21 @@ pub fn fit(tally: &Tally, base: Option<&Scenario>, opts: &FitOptions) -> Result<
             c.unset.push(key.clone());
             c.not_identified.push((key, why.into()));
         }
-        if pool.off_shift > 0 {
-            let why = if base.is_some() { "shift calendars are not fitted in this version: kept from --base" } else { "shift calendars are not fitted in this version and there is no --base: the fitted pool is on shift all week" };
-            c.not_identified.push((format!("pools.{p}.shifts"), format!("{} off-shift events: {why}", pool.off_shift)));
+        let shifts = format!("pools.{p}.shifts");
+        let how = "the slots of the week (15 minutes) in which at least half of the pool is on shift, from on- and off-shift events".to_string();
+        match crate::shifts::fit(pool, &slots) {
+            ShiftFit::Always => {
+                c.unset.push(shifts.clone());
+                c.fitted.push(Fitted { path: shifts, estimate: json!([]), interval: None, unit: "", method: format!("{how}: on shift all week"), n: pool.annotators.len() as u64 });
+            }
+            ShiftFit::Lines(lines) => {
+                c.set.push(format!("{shifts}={}", serde_json::to_string(&lines).unwrap_or_default()));
+                c.fitted.push(Fitted { path: shifts, estimate: json!(lines), interval: None, unit: "", method: how, n: pool.annotators.len() as u64 });
+            }
+            ShiftFit::Unknown(reason) => {
+                let kept = if base.is_some() { "kept from --base" } else { "no --base: the fitted pool is on shift all week" };
+                c.not_identified.push((shifts, format!("{reason}; {kept}")));
+            }
         }
         if pool.reviews > 0 {
             c.not_identified.push((format!("pools.{p} (review work)"), format!("{} reviews: review handling times are not fitted in this version (kept from --base)", pool.reviews)));

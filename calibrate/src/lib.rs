@@ -12,6 +12,7 @@ pub mod drift;
 pub mod fit;
 pub mod output;
 pub mod service;
+pub mod shifts;
 pub mod stats;
 pub mod tally;
 pub mod trace;

@@ -98,6 +98,17 @@ pub enum Obs {
     Gold { pool: u16, stream: u16, t: i64, right: bool },
 }
 
+/// Slots of the week in which on-shift time is counted (15 minutes each).
+pub const SLOTS: usize = 7 * 24 * 4;
+/// µs per slot.
+pub const US_PER_SLOT: i64 = US_PER_H / 4;
+
+/// The slot of the week (Monday 00:00 = 0) of a Unix time in µs, shifted by a UTC offset [s].
+pub fn slot_of_week(t_us: i64, utc_offset_s: i64) -> usize {
+    let q = (t_us + utc_offset_s * 1_000_000).div_euclid(US_PER_SLOT);
+    (q + 72 * 4).rem_euclid(SLOTS as i64) as usize
+}
+
 /// One annotator: handling times of their own labels (golden ones included) per stream, and
 /// golden answers per stream (answers, right).
 #[derive(Clone, Debug, Default)]
@@ -105,6 +116,8 @@ pub struct AnnotatorTally {
     pub name: String,
     pub service: BTreeMap<u16, Moments>,
     pub gold: BTreeMap<u16, (u64, u64)>,
+    /// On shift since [µs], while on shift.
+    pub on_since: Option<i64>,
 }
 
 /// One pool.
@@ -122,6 +135,8 @@ pub struct PoolTally {
     /// [s] from a lease to its expiry, or to its return (a live walk-away).
     pub timeout: Moments,
     pub off_shift: u64,
+    /// [annotator·h] on shift in each 15-minute slot of the week.
+    pub on_shift_area: Vec<f64>,
     /// Review answers (their handling times are not fitted yet).
     pub reviews: u64,
 }
@@ -375,7 +390,7 @@ impl Tally {
         let p = match self.pools.iter().position(|p| p.name == pool) {
             Some(p) => p,
             None => {
-                self.pools.push(PoolTally { name: pool.to_string(), ..Default::default() });
+                self.pools.push(PoolTally { name: pool.to_string(), on_shift_area: vec![0.0; SLOTS], ..Default::default() });
                 self.answers_by_hour.push(vec![0; WEEK_H]);
                 self.gold_by_hour.push(vec![0; WEEK_H]);
                 self.pools.len() - 1
@@ -456,11 +471,18 @@ impl Tally {
                 }
             }
             "on_shift" => {
-                self.annotator(&need(l.annotator.as_deref(), "annotator")?);
+                let (p, a) = self.annotator(&need(l.annotator.as_deref(), "annotator")?);
+                let ann = &mut self.pools[p as usize].annotators[a as usize];
+                if ann.on_since.is_none() {
+                    ann.on_since = Some(t);
+                }
             }
             "off_shift" => {
-                let (p, _) = self.annotator(&need(l.annotator.as_deref(), "annotator")?);
+                let (p, a) = self.annotator(&need(l.annotator.as_deref(), "annotator")?);
                 self.pools[p as usize].off_shift += 1;
+                if let Some(since) = self.pools[p as usize].annotators[a as usize].on_since.take() {
+                    self.add_on_shift(p as usize, since, t);
+                }
             }
             "assign" => {
                 let (p, a) = self.annotator(&need(l.annotator.as_deref(), "annotator")?);
@@ -589,6 +611,17 @@ impl Tally {
         Ok(())
     }
 
+    /// Counts [from, to) on shift for one of pool `p`'s annotators, slot by slot.
+    fn add_on_shift(&mut self, p: usize, from: i64, to: i64) {
+        let off = self.utc_offset_s * 1_000_000;
+        let mut t = from;
+        while t < to {
+            let end = (((t + off).div_euclid(US_PER_SLOT) + 1) * US_PER_SLOT - off).min(to);
+            self.pools[p].on_shift_area[slot_of_week(t, self.utc_offset_s)] += (end - t) as f64 / US_PER_H as f64;
+            t = end;
+        }
+    }
+
     /// Drops expired leases handed out more than [`LATE_HORIZON`] timeouts ago.
     fn forget_expired(&mut self, now: i64) {
         self.open.retain(|_, o| o.expired_after.is_none_or(|after| now - o.t <= LATE_HORIZON * after.max(1)));
@@ -598,6 +631,13 @@ impl Tally {
     fn finish(&mut self) {
         self.end_us = self.last_t.unwrap_or(self.start_us);
         let end = self.end_us;
+        for p in 0..self.pools.len() {
+            for a in 0..self.pools[p].annotators.len() {
+                if let Some(since) = self.pools[p].annotators[a].on_since.take() {
+                    self.add_on_shift(p, since, end);
+                }
+            }
+        }
         for task in self.tasks.values() {
             if !task.started {
                 self.streams[task.stream as usize].exposure_s += (end - task.arrive).max(0) as f64 / 1e6;
@@ -610,6 +650,19 @@ impl Tally {
     /// The trace's span [h].
     pub fn span_h(&self) -> f64 {
         (self.end_us - self.start_us).max(0) as f64 / US_PER_H as f64
+    }
+
+    /// Hours of each 15-minute slot of the week that the span covers.
+    pub fn exposure_by_slot(&self) -> Vec<f64> {
+        let mut seen = vec![0.0; SLOTS];
+        let off = self.utc_offset_s * 1_000_000;
+        let mut t = self.start_us;
+        while t < self.end_us {
+            let end = (((t + off).div_euclid(US_PER_SLOT) + 1) * US_PER_SLOT - off).min(self.end_us);
+            seen[slot_of_week(t, self.utc_offset_s)] += (end - t) as f64 / US_PER_H as f64;
+            t = end;
+        }
+        seen
     }
 
     /// Hours of each hour of the week that the span covers.

@@ -35,6 +35,9 @@ What is fitted (documented in README.md, \"Calibration\"):
   walking away             leases that expired with no answer after / leases; the lease timeout
   queue patience           exponential, censored: the time every task waited for a first lease /
                            the tasks that left unserved
+  shifts                   the 15-minute slots of the week in which at least half of a pool is on
+                           shift (on- and off-shift events), as \"mon-fri 09:00-17:00\" lines; not
+                           identified with less than a week, or when people keep different shifts
   head count               distinct annotators seen per pool (\"pool/n\" names; a live trace's
                            annotators are one pool, \"annotators\")
 
