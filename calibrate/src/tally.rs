@@ -654,25 +654,22 @@ impl Tally {
 
     /// Hours of each 15-minute slot of the week that the span covers.
     pub fn exposure_by_slot(&self) -> Vec<f64> {
-        let mut seen = vec![0.0; SLOTS];
-        let off = self.utc_offset_s * 1_000_000;
-        let mut t = self.start_us;
-        while t < self.end_us {
-            let end = (((t + off).div_euclid(US_PER_SLOT) + 1) * US_PER_SLOT - off).min(self.end_us);
-            seen[slot_of_week(t, self.utc_offset_s)] += (end - t) as f64 / US_PER_H as f64;
-            t = end;
-        }
-        seen
+        self.exposure(US_PER_SLOT, SLOTS, slot_of_week)
     }
 
     /// Hours of each hour of the week that the span covers.
     pub fn exposure_by_hour(&self) -> Vec<f64> {
-        let mut seen = vec![0.0; WEEK_H];
+        self.exposure(US_PER_H, WEEK_H, hour_of_week)
+    }
+
+    /// Hours of each of `n` equal parts of the week (`width` µs each, `index` of a time) covered.
+    fn exposure(&self, width: i64, n: usize, index: fn(i64, i64) -> usize) -> Vec<f64> {
+        let mut seen = vec![0.0; n];
         let off = self.utc_offset_s * 1_000_000;
         let mut t = self.start_us;
         while t < self.end_us {
-            let end = (((t + off).div_euclid(US_PER_H) + 1) * US_PER_H - off).min(self.end_us);
-            seen[hour_of_week(t, self.utc_offset_s)] += (end - t) as f64 / US_PER_H as f64;
+            let end = (((t + off).div_euclid(width) + 1) * width - off).min(self.end_us);
+            seen[index(t, self.utc_offset_s)] += (end - t) as f64 / US_PER_H as f64;
             t = end;
         }
         seen
