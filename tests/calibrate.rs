@@ -59,6 +59,7 @@ fn recovers_every_fitted_law_over_fifty_seeds() {
     let scenario = root().join("tests/data/calibration-recovery.toml");
     let mut covered = [0usize; RECOVERED.len()];
     let mut beta_covered = 0;
+    let mut learning_kept = 0;
     for seed in 1..=50u64 {
         let dir = tmp.path().join(format!("s{seed}"));
         let t = trace(&scenario, &dir, seed, &[]);
@@ -81,16 +82,20 @@ fn recovers_every_fitted_law_over_fifty_seeds() {
         assert!(beta.is_object(), "seed {seed}: the Beta of 30 annotators' accuracies, Beta(16, 4), is identified: {}", s["not_identified"]);
         let inside = |k: usize, truth: f64| beta["interval_95"][0][k].as_f64().unwrap() <= truth && truth <= beta["interval_95"][1][k].as_f64().unwrap();
         beta_covered += usize::from(inside(0, 16.0) && inside(1, 4.0));
-        // What the trace cannot say is said.
-        for key in ["pools.crowd.learning", "pools.crowd.fatigue", "pools.crowd.bias"] {
+        // What the trace cannot say is said: no shifts, so fatigue cannot be told from learning.
+        for key in ["pools.crowd.fatigue", "pools.crowd.bias"] {
             assert!(s["not_identified"][key].is_string(), "seed {seed}: {key} should be declared: {}", s["not_identified"]);
         }
+        // The crowd does not learn: a curve kept is a false positive of a 5% test (and at least
+        // a 1% effect).
+        learning_kept += usize::from(fitted["pools.crowd.learning.speedup"].is_object());
     }
     for (i, (path, _, _, _, least)) in RECOVERED.iter().enumerate() {
         assert!(covered[i] >= *least, "{path}: the 95% interval covers the true value in {} of 50 seeds (at least {least} expected)", covered[i]);
         assert!(covered[i] <= 50, "{path}");
     }
     assert!(beta_covered >= 42, "the Beta's intervals cover (16, 4) in {beta_covered} of 50 seeds");
+    assert!(learning_kept <= 5, "learning kept in {learning_kept} of 50 seeds of a crowd that does not learn (a 5% test)");
 }
 
 #[test]
@@ -277,4 +282,29 @@ fn shifts_and_batch_drops_come_back_from_activity() {
     ok(&["calibrate", t.to_str().unwrap(), "-q"]);
     let s = side(&tmp.path().join("mmc/fitted.calibration.json"));
     assert_eq!(s["fitted"]["pools.agents.shifts"]["estimate"], serde_json::json!([]));
+}
+
+#[test]
+fn learning_and_fatigue_are_kept_where_the_trace_supports_them() {
+    // The recovery crowd, learning (30% faster at full experience, half of it after 50 items)
+    // and tiring (3% slower per hour on shift) on 8-hour shifts.
+    let tmp = tempfile::tempdir().unwrap();
+    let scenario = root().join("tests/data/calibration-recovery.toml");
+    let sets = ["pools.crowd.learning={ speedup = 0.3, half_life_items = 50 }", "pools.crowd.fatigue={ slowdown_per_hour = 0.03 }", "pools.crowd.shifts=[\"daily 08:00-16:00\"]"];
+    let t = trace(&scenario, tmp.path(), 1, &sets);
+    ok(&["calibrate", t.to_str().unwrap(), "--base", scenario.to_str().unwrap(), "-q"]);
+    let s = side(&tmp.path().join("fitted.calibration.json"));
+    let f = &s["fitted"];
+    for (path, truth, tol) in [("pools.crowd.learning.speedup", 0.3, 0.03), ("pools.crowd.fatigue.slowdown_per_hour", 0.03, 0.008)] {
+        let est = f[path]["estimate"].as_f64().unwrap_or_else(|| panic!("{path} not kept: {}", s["not_identified"]));
+        assert!((est - truth).abs() <= tol, "{path} = {est}, true {truth}");
+        let (lo, hi) = (f[path]["interval_95"][0].as_f64().unwrap(), f[path]["interval_95"][1].as_f64().unwrap());
+        assert!(lo <= truth && truth <= hi, "{path}: [{lo}, {hi}] misses {truth}");
+    }
+    assert_eq!(f["pools.crowd.learning.half_life_items"]["estimate"].as_f64(), Some(50.0));
+    // The handling-time law is the novice's, fresh on shift: the curves come on top.
+    let median = f["pools.crowd.service.classification.lognormal.median"]["estimate"].as_f64().unwrap();
+    assert!((median - 600.0).abs() <= 0.2 * 600.0, "median {median}");
+    let text = std::fs::read_to_string(tmp.path().join("fitted.toml")).unwrap();
+    assert!(text.contains("learning = { speedup = ") && text.contains("fatigue = { slowdown_per_hour = "), "{text}");
 }

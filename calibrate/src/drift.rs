@@ -299,11 +299,15 @@ pub fn drift(open: &dyn Fn() -> std::io::Result<Box<dyn BufRead>>, origin: &str,
             return Err(TraceError::File { origin: origin.to_string(), message: format!("the trace's pool {:?} is not in the twin", pool.name) });
         };
         let people = spec.count.max(1) as f64;
+        let curves = spec.learning.as_ref().is_some_and(|l| l.speedup > 0.0) || spec.fatigue.as_ref().is_some_and(|f| f.slowdown_per_hour > 0.0);
+        if curves {
+            not_tested.push(format!("handling time of {}: the twin's pool learns or tires, and this version tests handling time against a fixed law only", pool.name));
+        }
         let per_hour = |counts: &[u64]| -> Vec<f64> { counts.iter().zip(&exposure).map(|(c, e)| if *e > 0.0 { *c as f64 / e } else { 0.0 }).collect() };
         let mut types: Vec<&String> = streams.iter().map(|(s, _)| &s.task_type).collect();
         types.sort();
         types.dedup();
-        for tt in types {
+        for tt in types.into_iter().filter(|_| !curves) {
             let Some(dist) = spec.service.get(tt.as_str()) else { continue };
             let (mu, v_w) = log_law(dist);
             let family = match dist {

@@ -4,6 +4,8 @@
 
 use crate::accuracy::{self, GoldCount};
 use crate::arrivals::{self, ArrivalFit};
+use crate::curves::{self, Curve};
+use crate::tally::Bin;
 use crate::service::{self, Family};
 use crate::shifts::ShiftFit;
 use crate::stats::{wilson, Z95};
@@ -185,10 +187,90 @@ pub fn fit(tally: &Tally, base: Option<&Scenario>, opts: &FitOptions) -> Result<
                 e.merge(m);
             }
         }
+        // Learning and fatigue, on the task type with the most answers; where supported, the
+        // handling-time scale is the novice's and the fresh person's (the curves apply on top).
+        let main_type = by_type.iter().max_by_key(|(_, anns)| anns.iter().map(|m| m.n).sum::<u64>()).map(|(t, _)| t.clone());
+        let mut log_adjust = 0.0;
+        if let Some(tt) = &main_type {
+            let streams_of: Vec<u16> = facts.iter().enumerate().filter(|(_, f)| &f.1 == tt).map(|(i, _)| i as u16).collect();
+            let merged = |curve: Curve| -> Vec<Vec<Bin>> {
+                pool.annotators
+                    .iter()
+                    .map(|a| {
+                        let source = if curve == Curve::Learning { &a.by_experience } else { &a.by_shift_hour };
+                        let mut out: Vec<Bin> = vec![];
+                        for s in &streams_of {
+                            if let Some(bins) = source.get(s) {
+                                out.resize(bins.len().max(out.len()), Bin::default());
+                                for (o, b) in out.iter_mut().zip(bins) {
+                                    o.merge(b);
+                                }
+                            }
+                        }
+                        out
+                    })
+                    .collect()
+            };
+            let (exp_bins, shift_bins) = (merged(Curve::Learning), merged(Curve::Fatigue));
+            let exp_refs: Vec<&[Bin]> = exp_bins.iter().map(Vec::as_slice).collect();
+            let shift_refs: Vec<&[Bin]> = shift_bins.iter().map(Vec::as_slice).collect();
+            let seed = opts.seed ^ 0xC0FE ^ ((p_ix as u64) << 32);
+            // Without shifts, hours on shift only grow with the trace, as experience does: the
+            // two cannot be told apart, and fatigue is not tested.
+            let shift_refs: Vec<&[Bin]> = if pool.off_shift > 0 { shift_refs } else { vec![] };
+            let (learning, fatigue) = curves::fit_both(&exp_refs, &shift_refs, opts.bootstrap.min(99), seed);
+            for (curve, field, result) in [(Curve::Learning, "learning", learning), (Curve::Fatigue, "fatigue", fatigue)] {
+                let key = format!("pools.{p}.{field}");
+                c.unset.push(key.clone());
+                match result {
+                    Some(f) if f.p_value < curves::LEVEL && f.effect > 0.0 && f.mean_log_factor.abs() >= curves::MIN_EFFECT => {
+                        log_adjust += f.mean_log_factor;
+                        let test = format!("within each person, log handling time ({tt}) across bins of {}: likelihood ratio against none, parametric bootstrap p = {:.3}; interval by a bootstrap over people", if curve == Curve::Learning { "experience (answers before, from the trace's start)" } else { "hours on shift" }, f.p_value);
+                        let n = f.answers as u64;
+                        match curve {
+                            Curve::Learning => {
+                                let h = f.half_life.unwrap_or(50.0);
+                                c.set.push(format!("{key}={{ speedup = {}, half_life_items = {h} }}", num(f.effect)));
+                                c.fitted.push(Fitted { path: format!("{key}.speedup"), estimate: json!(num(f.effect)), interval: Some((json!(num(f.effect_ci.0)), json!(num(f.effect_ci.1)))), unit: "share of time", method: test.clone(), n });
+                                c.fitted.push(Fitted { path: format!("{key}.half_life_items"), estimate: json!(h), interval: None, unit: "items", method: format!("{test}; on the grid 10, 20, 50, 100, 200, 500, 1000, 2000"), n });
+                                c.not_identified.push((format!("{key}.accuracy_gain"), "accuracy's gain with experience is not fitted (golden answers per person are too few to follow it): 0".into()));
+                            }
+                            Curve::Fatigue => {
+                                c.set.push(format!("{key}={{ slowdown_per_hour = {} }}", num(f.effect)));
+                                c.fitted.push(Fitted { path: format!("{key}.slowdown_per_hour"), estimate: json!(num(f.effect)), interval: Some((json!(num(f.effect_ci.0)), json!(num(f.effect_ci.1)))), unit: "per hour", method: test, n });
+                                c.not_identified.push((format!("{key}.accuracy_loss_per_hour"), "accuracy's loss over a shift is not fitted: 0".into()));
+                            }
+                        }
+                    }
+                    Some(f) => c.not_identified.push((
+                        key,
+                        format!(
+                            "no {field} kept: likelihood ratio against none, parametric bootstrap p = {:.3}; effect {:.3} (interval [{:.3}, {:.3}]), changing the mean handling time by {:.1}% (kept from {:.0}% with p < {})",
+                            f.p_value,
+                            f.effect,
+                            f.effect_ci.0,
+                            f.effect_ci.1,
+                            100.0 * (f.mean_log_factor.exp() - 1.0),
+                            100.0 * curves::MIN_EFFECT,
+                            curves::LEVEL
+                        ),
+                    )),
+                    None if curve == Curve::Fatigue && pool.off_shift == 0 => c.not_identified.push((key, "no one went off shift in the trace, so hours on shift grow with experience and fatigue cannot be told from learning; none in the fitted pool".into())),
+                    None => c.not_identified.push((key, format!("too few people with answers in two {} bins to test {field}; none in the fitted pool", if curve == Curve::Learning { "experience" } else { "hours-on-shift" }))),
+                }
+            }
+        }
+        let adjust = (-log_adjust).exp();
+
         let mut speed: Option<(u64, f64, (f64, f64), Option<f64>)> = None;
         for (t_ix, (tt, anns)) in by_type.iter().enumerate() {
             let seed = opts.seed ^ ((p_ix as u64) << 32) ^ t_ix as u64;
-            let Some(f) = service::fit(anns, opts.bootstrap, seed) else { continue };
+            let Some(mut f) = service::fit(anns, opts.bootstrap, seed) else { continue };
+            if main_type.as_ref() == Some(tt) && adjust != 1.0 {
+                // The curves' share of the pooled scale taken out (exp of the mean log factor).
+                f.scale_s *= adjust;
+                f.scale_ci = (f.scale_ci.0 * adjust, f.scale_ci.1 * adjust);
+            }
             let path = format!("pools.{p}.service.{tt}");
             let aic: Vec<String> = f.aic.iter().map(|(k, a)| format!("{k} {a:.1}")).collect();
             let how = format!("{}: the least AIC with a scale per annotator ({}); {} answers of {} annotators", f.family.name(), aic.join(", "), f.answers, f.annotators);
@@ -281,15 +363,9 @@ pub fn fit(tally: &Tally, base: Option<&Scenario>, opts: &FitOptions) -> Result<
         }
 
         // What this version leaves alone, said rather than guessed.
-        for (field, why) in [
-            ("learning", "learning curves are not tested in this version (a bootstrap likelihood-ratio test is planned): the fitted handling times are the average over the experience seen, so a base's curve is removed rather than counted twice"),
-            ("fatigue", "fatigue is not tested in this version: the fitted handling times are the average over hours on shift, so a base's fatigue is removed"),
-            ("bias", "class and position bias are not fitted: biased answers are inside the fitted accuracy, so a base's planted bias is removed"),
-        ] {
-            let key = format!("pools.{p}.{field}");
-            c.unset.push(key.clone());
-            c.not_identified.push((key, why.into()));
-        }
+        let key = format!("pools.{p}.bias");
+        c.unset.push(key.clone());
+        c.not_identified.push((key, "class and position bias are not fitted: biased answers are inside the fitted accuracy, so a base's planted bias is removed".into()));
         let shifts = format!("pools.{p}.shifts");
         let how = "the slots of the week (15 minutes) in which at least half of the pool is on shift, from on- and off-shift events".to_string();
         match crate::shifts::fit(pool, &slots) {

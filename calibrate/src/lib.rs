@@ -8,6 +8,7 @@
 pub mod accuracy;
 pub mod arrivals;
 pub mod check;
+pub mod curves;
 pub mod drift;
 pub mod fit;
 pub mod output;

@@ -109,6 +109,52 @@ pub fn slot_of_week(t_us: i64, utc_offset_s: i64) -> usize {
     (q + 72 * 4).rem_euclid(SLOTS as i64) as usize
 }
 
+/// Handling times in one bin of experience or of hours on shift: count, Σ of the bin's variable,
+/// Σ ln t, Σ ln² t.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Bin {
+    pub n: f64,
+    pub sum_x: f64,
+    pub sum_ln: f64,
+    pub sum_ln2: f64,
+    /// The other curve's variable, so that each curve is fitted with the other taken out: in an
+    /// experience bin, Σ hours on shift (over `n_other` answers that know it); in an
+    /// hours-on-shift bin, Σ 2^(−experience / h) for each half-life h of [`HALF_LIVES`].
+    pub n_other: f64,
+    pub sum_hours: f64,
+    pub decay: [f64; 8],
+}
+
+/// The half-lives [items] a learning curve is fitted over.
+pub const HALF_LIVES: [f64; 8] = [10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0];
+
+impl Bin {
+    fn add(&mut self, x: f64, secs: f64) {
+        let l = secs.max(1e-6).ln();
+        self.n += 1.0;
+        self.sum_x += x;
+        self.sum_ln += l;
+        self.sum_ln2 += l * l;
+    }
+
+    pub fn merge(&mut self, o: &Bin) {
+        self.n += o.n;
+        self.sum_x += o.sum_x;
+        self.sum_ln += o.sum_ln;
+        self.sum_ln2 += o.sum_ln2;
+        self.n_other += o.n_other;
+        self.sum_hours += o.sum_hours;
+        for (a, b) in self.decay.iter_mut().zip(&o.decay) {
+            *a += b;
+        }
+    }
+}
+
+/// Bins of experience: answers done before, 0, 1, 2–3, 4–7, … (powers of two), at most 20.
+pub const EXPERIENCE_BINS: usize = 20;
+/// Bins of hours on shift: half an hour each, up to 16 hours.
+pub const SHIFT_BINS: usize = 32;
+
 /// One annotator: handling times of their own labels (golden ones included) per stream, and
 /// golden answers per stream (answers, right).
 #[derive(Clone, Debug, Default)]
@@ -118,6 +164,11 @@ pub struct AnnotatorTally {
     pub gold: BTreeMap<u16, (u64, u64)>,
     /// On shift since [µs], while on shift.
     pub on_since: Option<i64>,
+    /// Answers given so far (experience counted from the trace's start).
+    pub done: u64,
+    /// Per stream: handling times by experience and by hours on shift (learning and fatigue).
+    pub by_experience: BTreeMap<u16, Vec<Bin>>,
+    pub by_shift_hour: BTreeMap<u16, Vec<Bin>>,
 }
 
 /// One pool.
@@ -522,6 +573,12 @@ impl Tally {
                 if open.expired_after.is_some() {
                     pool.late_after_expiry += 1;
                 }
+                // Experience counts the labelling and golden answers before this one (as a
+                // person's learning curve does; reviews are not items done).
+                let done_before = pool.annotators[open.annotator as usize].done;
+                if !(event == "review" || open.review) {
+                    pool.annotators[open.annotator as usize].done = done_before + 1;
+                }
                 if t < open.t {
                     self.unmatched += 1;
                     return Ok(());
@@ -535,6 +592,22 @@ impl Tally {
                 let secs = (t - open.t) as f64 / 1e6;
                 if !open.prelabelled {
                     ann.service.entry(open.stream).or_default().add(secs);
+                    let x = done_before as f64;
+                    let b = ((done_before + 1) as f64).log2().floor() as usize;
+                    // Hours on shift when the work was handed out.
+                    let hours = ann.on_since.map(|since| (open.t - since).max(0) as f64 / US_PER_H as f64);
+                    let eb = &mut ann.by_experience.entry(open.stream).or_insert_with(|| vec![Bin::default(); EXPERIENCE_BINS])[b.min(EXPERIENCE_BINS - 1)];
+                    eb.add(x, secs);
+                    if let Some(h) = hours {
+                        eb.n_other += 1.0;
+                        eb.sum_hours += h;
+                        let sb = &mut ann.by_shift_hour.entry(open.stream).or_insert_with(|| vec![Bin::default(); SHIFT_BINS])[((h * 2.0) as usize).min(SHIFT_BINS - 1)];
+                        sb.add(h, secs);
+                        sb.n_other += 1.0;
+                        for (d, half) in sb.decay.iter_mut().zip(HALF_LIVES) {
+                            *d += (-x / half).exp2();
+                        }
+                    }
                     self.answers_by_hour[open.pool as usize][how] += 1;
                     if self.observe {
                         self.obs.push(Obs::Handled { pool: open.pool, annotator: open.annotator, stream: open.stream, t, secs });

@@ -32,6 +32,10 @@ What is fitted (documented in README.md, \"Calibration\"):
                            the Beta only when a likelihood-ratio test (half a χ²₁: the null is on
                            the boundary) supports a spread at 5%, else one mean for all; the base's
                            stream difficulty is taken out (accuracy falls as p(1 − d) + d/k)
+  learning, fatigue        within each person, log handling time by experience and by hours on
+                           shift against the schema's curves, each with the other taken out;
+                           kept when a parametric-bootstrap likelihood-ratio test says so at 5%
+                           and the curve moves mean handling time by at least 1%
   walking away             leases that expired with no answer after / leases; the lease timeout
   queue patience           exponential, censored: the time every task waited for a first lease /
                            the tasks that left unserved
