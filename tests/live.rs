@@ -10,8 +10,18 @@ use serde_json::Value;
 use std::process::Command;
 use std::time::Duration;
 
+/// The tests of this file run one at a time: each paces a synthetic workforce by the wall clock,
+/// and a rehearsal's handling times are wall-clock differences × the speed-up, so a run starved
+/// of CPU by another one beside it reads slower people (measured: +33% on 2 loaded cores).
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 #[test]
 fn loadgen_against_the_server_agrees_with_simulate() {
+    let _serial = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let server = serve(dir.path().join("live.db").to_str().unwrap(), port);
@@ -50,6 +60,7 @@ fn loadgen_against_the_server_agrees_with_simulate() {
 
 #[test]
 fn a_server_killed_mid_run_loses_nothing_it_acknowledged() {
+    let _serial = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("live.db");
     let port = free_port();
@@ -77,6 +88,7 @@ fn a_server_killed_mid_run_loses_nothing_it_acknowledged() {
 /// server's own trace (`GET /v1/projects/{id}/trace`), its times stretched back by the speed-up.
 #[test]
 fn a_rehearsal_calibrates_to_the_scenario_that_drove_it() {
+    let _serial = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let server = serve(dir.path().join("live.db").to_str().unwrap(), port);
@@ -91,7 +103,9 @@ fn a_rehearsal_calibrates_to_the_scenario_that_drove_it() {
     let twin = dir.path().join("twin.toml");
     let o = Command::new(EXE)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["calibrate", path.to_str().unwrap(), "--base", "scenarios/mmc.toml", "--speedup", "600", "-q", "--out", twin.to_str().unwrap()])
+        // The rehearsal's first simulated half hour (3 s of wall clock while loadgen and the
+        // server warm up) reads slow people: left out.
+        .args(["calibrate", path.to_str().unwrap(), "--base", "scenarios/mmc.toml", "--speedup", "600", "--skip", "30min", "-q", "--out", twin.to_str().unwrap()])
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -110,4 +124,5 @@ fn a_rehearsal_calibrates_to_the_scenario_that_drove_it() {
     let (lo, hi) = (f["pools.agents.service.classification.exponential.mean"]["interval_95"][0].as_f64().unwrap(), f["pools.agents.service.classification.exponential.mean"]["interval_95"][1].as_f64().unwrap());
     assert!(lo < mean && mean < hi && hi / lo < 1.5, "[{lo}, {hi}]");
     assert!(get("pools.agents.speed_sigma") <= 0.15, "identical agents: {}", f["pools.agents.speed_sigma"]);
+    assert!(f["pools.agents.learning.speedup"].is_null(), "agents that do not learn: {}", f["pools.agents.learning.speedup"]);
 }

@@ -101,7 +101,7 @@ fn stream_facts(tally: &Tally, base: Option<&Scenario>) -> Result<Vec<(String, S
 pub fn fit(tally: &Tally, base: Option<&Scenario>, opts: &FitOptions) -> Result<Calibration, String> {
     let mut c = Calibration::default();
     // Names become dotted `--set` paths and TOML strings.
-    let names = tally.streams.iter().map(|s| ("stream", &s.name)).chain(tally.pools.iter().map(|p| ("pool", &p.name)));
+    let names = tally.streams.iter().map(|s| ("stream", &s.name)).chain(tally.pools.iter().map(|p| ("pool", &p.name))).chain(tally.streams.iter().filter_map(|s| s.task_type.as_ref()).map(|t| ("task type", t)));
     for (what, name) in names {
         if name.is_empty() || name.len() > 200 || name.contains(['.', '[', ']', '=', '"', '\\']) || name.chars().any(char::is_control) || name.trim() != name {
             return Err(format!("the {what} name {:?} cannot be a scenario name (empty, over 200 bytes, or with '.', '[', ']', '=', a quote, a backslash, a control character or spaces at an end)", tessera_scenarios::clip(name, 60)));
@@ -112,7 +112,9 @@ pub fn fit(tally: &Tally, base: Option<&Scenario>, opts: &FitOptions) -> Result<
     let exposure = tally.exposure_by_hour();
     let slots = tally.exposure_by_slot();
     let span_h = tally.span_h();
-    c.set.push(format!("run.horizon={}", secs(span_h * 3600.0)));
+    // The run is as long as the trace; a skipped start is simulated too (--check leaves it out
+    // the same way).
+    c.set.push(format!("run.horizon={}", secs(span_h * 3600.0 + tally.skipped_us() as f64 / 1e6)));
     c.unset.push("run.warmup".into());
     c.unset.push("run.tasks".into());
 

@@ -161,7 +161,9 @@ pub fn fit(annotators: &[Moments], bootstrap: u32, seed: u64) -> Option<ServiceF
         sigma,
         sigma_ci: interval95(bg),
         speed_sigma: speed,
-        speed_ci: basic95(speed, bp, 0.0),
+        // A spread found: the basic interval (DerSimonian-Laird's τ is biased low); none found:
+        // from 0 to the largest spread the data leave possible.
+        speed_ci: if spread { basic95(speed, bp, 0.0) } else { (0.0, interval95(bp).1) },
         spread_p,
         aic,
         answers: n,

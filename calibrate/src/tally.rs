@@ -250,6 +250,8 @@ struct Open {
     prelabelled: bool,
     /// [µs] from the lease to its expiry, once it expired.
     expired_after: Option<i64>,
+    /// Handed out before the end of the skipped start: in no figure.
+    before: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -259,6 +261,8 @@ struct TaskState {
     started: bool,
     prelabelled: bool,
     finalled: bool,
+    /// Arrived before the end of the skipped start: in no figure.
+    before: bool,
 }
 
 /// How to read a trace.
@@ -273,6 +277,11 @@ pub struct ReadOptions {
     /// times are stretched by it from its first event, which is taken as a Monday 00:00 (as
     /// loadgen's simulated clock starts); None for a real operation or a simulation.
     pub speedup: Option<f64>,
+    /// [µs] of the trace's start left out of every figure (a warm-up: a rehearsal's first
+    /// minutes, or a live trace that starts mid-operation); the state it leaves (open tasks and
+    /// leases, people's experience and shifts) carries on, and tasks and leases open at its end
+    /// count in no figure.
+    pub skip_us: i64,
 }
 
 /// Monday 2024-01-01 00:00 UTC [µs since the Unix epoch]: a rehearsal's time zero.
@@ -291,7 +300,7 @@ impl Feed {
     pub fn new(origin: &str, opts: &ReadOptions) -> Feed {
         Feed {
             offset_given: opts.utc_offset_s.is_some(),
-            tally: Tally { origin: origin.to_string(), utc_offset_s: if opts.speedup.is_some() { 0 } else { opts.utc_offset_s.unwrap_or(0) }, speedup: opts.speedup, waiting_area: vec![0.0; WEEK_H], ..Default::default() },
+            tally: Tally { origin: origin.to_string(), utc_offset_s: if opts.speedup.is_some() { 0 } else { opts.utc_offset_s.unwrap_or(0) }, speedup: opts.speedup, skip_us: opts.skip_us.max(0), skip_done: opts.skip_us <= 0, waiting_area: vec![0.0; WEEK_H], ..Default::default() },
             wanted: opts.replication,
             header_seen: false,
             in_replication: false,
@@ -368,6 +377,9 @@ impl Feed {
         if !self.header_seen {
             return Err(TraceError::File { origin, message: "no header line: not a Tessera trace".into() });
         }
+        if !self.tally.skip_done {
+            return Err(TraceError::File { origin, message: format!("--skip {:.1} h is as long as the trace or longer: nothing is left to fit", self.tally.skip_us as f64 / US_PER_H as f64) });
+        }
         if self.tally.events == 0 {
             let which = self.wanted.map_or("its first replication".to_string(), |r| format!("replication {r}"));
             return Err(TraceError::File { origin, message: format!("no events in {which}") });
@@ -389,6 +401,9 @@ pub struct Tally {
     /// A rehearsal's speed-up, and the trace's own time of its first event.
     pub speedup: Option<f64>,
     rehearsal_origin: Option<i64>,
+    /// [µs] to leave out from the start, and whether that is done.
+    skip_us: i64,
+    skip_done: bool,
     /// [µs since the Unix epoch] the span the trace covers.
     pub start_us: i64,
     pub end_us: i64,
@@ -482,6 +497,11 @@ impl Tally {
             t = REHEARSAL_EPOCH_US + ((t - origin) as f64 * k).round() as i64;
         }
         let event = l.event.as_deref().ok_or("a line without \"event\" (nor \"schema\")")?;
+        if !self.skip_done && self.last_t.is_some() && t >= self.start_us + self.skip_us {
+            let at = self.start_us + self.skip_us;
+            self.advance(at);
+            self.restart(at);
+        }
         self.advance(t);
         self.events += 1;
         if self.events % (1 << 20) == 0 {
@@ -509,7 +529,7 @@ impl Tally {
                 if self.observe {
                     self.obs.push(Obs::Arrival { stream: s, t });
                 }
-                if self.tasks.insert(task, TaskState { arrive: t, stream: s, started: false, prelabelled: false, finalled: false }).is_none() {
+                if self.tasks.insert(task, TaskState { arrive: t, stream: s, started: false, prelabelled: false, finalled: false, before: false }).is_none() {
                     self.waiting += 1;
                 }
             }
@@ -548,13 +568,15 @@ impl Tally {
                             task.started = true;
                             let waited = (t - task.arrive).max(0) as f64 / 1e6;
                             let stream = task.stream as usize;
-                            self.streams[stream].exposure_s += waited;
-                            self.waiting = self.waiting.saturating_sub(1);
+                            if !task.before {
+                                self.streams[stream].exposure_s += waited;
+                                self.waiting = self.waiting.saturating_sub(1);
+                            }
                         }
                     }
                 }
                 self.pools[p as usize].assignments += 1;
-                let open = Open { t, pool: p, annotator: a, stream: s, gold: work == "gold", review: work == "review", prelabelled, expired_after: None };
+                let open = Open { t, pool: p, annotator: a, stream: s, gold: work == "gold", review: work == "review", prelabelled, expired_after: None, before: false };
                 self.open.insert(assignment, open);
             }
             "label" | "gold" | "review" => {
@@ -570,7 +592,7 @@ impl Tally {
                     return Ok(());
                 };
                 let pool = &mut self.pools[open.pool as usize];
-                if open.expired_after.is_some() {
+                if open.expired_after.is_some() && !open.before {
                     pool.late_after_expiry += 1;
                 }
                 // Experience counts the labelling and golden answers before this one (as a
@@ -581,6 +603,9 @@ impl Tally {
                 }
                 if t < open.t {
                     self.unmatched += 1;
+                    return Ok(());
+                }
+                if open.before {
                     return Ok(());
                 }
                 if event == "review" || open.review {
@@ -631,6 +656,9 @@ impl Tally {
                         if let Some(open) = self.open.get_mut(&assignment) {
                             let after = (t - open.t).max(0);
                             open.expired_after = Some(after);
+                            if open.before {
+                                return Ok(());
+                            }
                             let pool = &mut self.pools[open.pool as usize];
                             pool.expired += 1;
                             pool.timeout.add(after as f64 / 1e6);
@@ -638,7 +666,7 @@ impl Tally {
                         }
                     }
                     Some(how @ ("returned" | "skipped")) => {
-                        if let Some(open) = self.open.remove(&assignment) {
+                        if let Some(open) = self.open.remove(&assignment).filter(|o| !o.before) {
                             let pool = &mut self.pools[open.pool as usize];
                             if how == "returned" {
                                 // A live walk-away: the person gives the lease back.
@@ -654,17 +682,21 @@ impl Tally {
             }
             "left_unserved" => {
                 if let Some(task) = l.task.and_then(|k| self.tasks.remove(&k)) {
-                    let st = &mut self.streams[task.stream as usize];
-                    st.left += 1;
-                    if !task.started {
-                        st.exposure_s += (t - task.arrive).max(0) as f64 / 1e6;
+                    if !task.started && !task.before {
                         self.waiting = self.waiting.saturating_sub(1);
+                    }
+                    if !task.before {
+                        let st = &mut self.streams[task.stream as usize];
+                        st.left += 1;
+                        if !task.started {
+                            st.exposure_s += (t - task.arrive).max(0) as f64 / 1e6;
+                        }
                     }
                 }
             }
             "final" => {
                 if let Some(task) = l.task.and_then(|k| self.tasks.get_mut(&k)) {
-                    if !task.finalled {
+                    if !task.finalled && !task.before {
                         task.finalled = true;
                         let st = &mut self.streams[task.stream as usize];
                         st.finals += 1;
@@ -674,7 +706,7 @@ impl Tally {
             }
             "settled" => {
                 if let Some(task) = l.task.and_then(|k| self.tasks.remove(&k)) {
-                    if !task.started {
+                    if !task.started && !task.before {
                         self.waiting = self.waiting.saturating_sub(1);
                     }
                 }
@@ -684,10 +716,42 @@ impl Tally {
         Ok(())
     }
 
+    /// The end of the skipped start at `at`: every figure so far is dropped; what is open (tasks,
+    /// leases) is marked to count in none; people keep their experience and shifts.
+    fn restart(&mut self, at: i64) {
+        self.skip_done = true;
+        for st in &mut self.streams {
+            let keep = (std::mem::take(&mut st.classes), st.task_type.take());
+            *st = StreamTally::new(&st.name);
+            (st.classes, st.task_type) = keep;
+        }
+        for pool in &mut self.pools {
+            let annotators = std::mem::take(&mut pool.annotators);
+            *pool = PoolTally { name: std::mem::take(&mut pool.name), on_shift_area: vec![0.0; SLOTS], ..Default::default() };
+            pool.annotators = annotators
+                .into_iter()
+                .map(|a| AnnotatorTally { name: a.name, on_since: a.on_since, done: a.done, ..Default::default() })
+                .collect();
+        }
+        for v in self.answers_by_hour.iter_mut().chain(self.gold_by_hour.iter_mut()) {
+            v.iter_mut().for_each(|x| *x = 0);
+        }
+        self.waiting_area.iter_mut().for_each(|x| *x = 0.0);
+        self.unmatched = 0;
+        self.waiting = 0;
+        for task in self.tasks.values_mut() {
+            task.before = true;
+        }
+        for open in self.open.values_mut() {
+            open.before = true;
+        }
+        self.start_us = at;
+    }
+
     /// Counts [from, to) on shift for one of pool `p`'s annotators, slot by slot.
     fn add_on_shift(&mut self, p: usize, from: i64, to: i64) {
         let off = self.utc_offset_s * 1_000_000;
-        let mut t = from;
+        let mut t = from.max(self.start_us);
         while t < to {
             let end = (((t + off).div_euclid(US_PER_SLOT) + 1) * US_PER_SLOT - off).min(to);
             self.pools[p].on_shift_area[slot_of_week(t, self.utc_offset_s)] += (end - t) as f64 / US_PER_H as f64;
@@ -712,7 +776,7 @@ impl Tally {
             }
         }
         for task in self.tasks.values() {
-            if !task.started {
+            if !task.started && !task.before {
                 self.streams[task.stream as usize].exposure_s += (end - task.arrive).max(0) as f64 / 1e6;
             }
         }
@@ -720,7 +784,12 @@ impl Tally {
         self.tasks.clear();
     }
 
-    /// The trace's span [h].
+    /// [µs] left out at the trace's start (`ReadOptions::skip_us`).
+    pub fn skipped_us(&self) -> i64 {
+        self.skip_us
+    }
+
+    /// The trace's span [h] (after the part left out).
     pub fn span_h(&self) -> f64 {
         (self.end_us - self.start_us).max(0) as f64 / US_PER_H as f64
     }

@@ -85,6 +85,11 @@ pub struct CalibrateArgs {
     /// --speedup`): its times are stretched back, from a Monday 00:00 at its first event
     #[arg(long)]
     pub speedup: Option<f64>,
+    /// Leave the trace's first DURATION out of every figure (a warm-up, e.g. "10min": a
+    /// rehearsal's first minutes, or an operation's trace that starts mid-stream); with
+    /// --speedup, in simulated time
+    #[arg(long, value_parser = tessera_engine::time::parse_duration)]
+    pub skip: Option<tessera_engine::time::Dur>,
     /// Bootstrap replicates of the intervals
     #[arg(long, default_value_t = 200)]
     pub bootstrap: u32,
@@ -137,7 +142,7 @@ pub fn run(a: CalibrateArgs) -> Result<()> {
     };
     let file = std::fs::File::open(&a.trace).with_context(|| format!("cannot open the trace {}", a.trace.display()))?;
     let origin = a.trace.display().to_string();
-    let opts = ReadOptions { replication: a.replication, utc_offset_s: a.utc_offset.map(|h| (h * 3600.0).round() as i64), speedup: a.speedup };
+    let opts = ReadOptions { replication: a.replication, utc_offset_s: a.utc_offset.map(|h| (h * 3600.0).round() as i64), speedup: a.speedup, skip_us: a.skip.map_or(0, |d| d.0 as i64) };
     let started = std::time::Instant::now();
     let tally = Tally::read(BufReader::with_capacity(1 << 20, file), &origin, &opts)?;
     let fit_opts = FitOptions { bootstrap: a.bootstrap, seed: a.seed };
@@ -184,7 +189,7 @@ fn check_only(a: &CalibrateArgs, fitted: &Path) -> Result<()> {
         bail!("--replications {}: --check needs between 2 and 1000", a.replications);
     }
     let file = std::fs::File::open(&a.trace).with_context(|| format!("cannot open the trace {}", a.trace.display()))?;
-    let opts = ReadOptions { replication: a.replication, utc_offset_s: a.utc_offset.map(|h| (h * 3600.0).round() as i64), speedup: a.speedup };
+    let opts = ReadOptions { replication: a.replication, utc_offset_s: a.utc_offset.map(|h| (h * 3600.0).round() as i64), speedup: a.speedup, skip_us: a.skip.map_or(0, |d| d.0 as i64) };
     let tally = Tally::read(BufReader::with_capacity(1 << 20, file), &a.trace.display().to_string(), &opts)?;
     let (_, failed) = run_check(a, &scenario, &tally, &fitted.display().to_string())?;
     if failed {

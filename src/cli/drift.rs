@@ -71,6 +71,11 @@ pub struct DriftArgs {
     /// --speedup`): its times are stretched back, from a Monday 00:00 at its first event
     #[arg(long)]
     pub speedup: Option<f64>,
+    /// Leave the trace's first DURATION out of every figure (a warm-up, e.g. "10min": a
+    /// rehearsal's first minutes, or an operation's trace that starts mid-stream); with
+    /// --speedup, in simulated time
+    #[arg(long, value_parser = tessera_engine::time::parse_duration)]
+    pub skip: Option<tessera_engine::time::Dur>,
     /// Also write the tests and their alarms as JSON
     #[arg(long, short)]
     pub out: Option<PathBuf>,
@@ -108,7 +113,7 @@ pub fn run(a: DriftArgs) -> Result<()> {
     };
     let path = a.trace.clone();
     let open = move || -> std::io::Result<Box<dyn BufRead>> { Ok(Box::new(BufReader::with_capacity(1 << 20, std::fs::File::open(&path)?))) };
-    let read = ReadOptions { replication: a.replication, utc_offset_s: a.utc_offset.map(|h| (h * 3600.0).round() as i64), speedup: a.speedup };
+    let read = ReadOptions { replication: a.replication, utc_offset_s: a.utc_offset.map(|h| (h * 3600.0).round() as i64), speedup: a.speedup, skip_us: a.skip.map_or(0, |d| d.0 as i64) };
     let opts = DriftOptions { false_alarm_days: a.false_alarm_days, arrival_shift: a.arrival_shift, handling_shift: a.handling_shift, accuracy_shift: a.accuracy_shift, paths: a.paths, seed: a.seed };
     let report = drift(&open, &a.trace.display().to_string(), &read, &twin, side.as_ref(), &opts)?;
     let alarmed = report.tests.iter().any(|t| !t.alarms.is_empty());
