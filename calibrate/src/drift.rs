@@ -436,6 +436,9 @@ pub fn drift(open: &dyn Fn() -> std::io::Result<Box<dyn BufRead>>, origin: &str,
             let t = match o {
                 Obs::Arrival { t, .. } | Obs::Handled { t, .. } | Obs::Gold { t, .. } => t,
             };
+            if t < start {
+                continue; // in a skipped start
+            }
             while t >= bin_end {
                 close(bin_end, &mut tests_ref, &mut arrivals, &mut handled, &mut gold);
                 bin_end += US_PER_H;
