@@ -167,6 +167,8 @@ fn same_trace_same_bytes_and_broken_traces_are_named() {
         (format!("{header}\n{{\"v\":2,\"t_us\":5,\"event\":\"arrive\",\"task\":1}}\n"), ":2: a \"arrive\" event without \"stream\""),
         (r#"{"schema":"other/1","v":2}"#.to_string() + "\n", ":1: schema \"other/1\" is not a Tessera trace"),
         (format!("{header}\n"), "no events"),
+        // Found by the fuzzer: a time in the year 56,000 made the week-by-week sums run for ever.
+        (format!("{header}\n{{\"v\":2,\"t_us\":1704018446744073710,\"event\":\"arrive\",\"stream\":\"a\",\"task\":1}}\n"), ":2: t_us 1704018446744073710 is not a time"),
     ] {
         let path = tmp.path().join("bad.jsonl");
         std::fs::write(&path, &body).unwrap();

@@ -256,6 +256,10 @@ pub struct DriftReport {
 pub fn drift(open: &dyn Fn() -> std::io::Result<Box<dyn BufRead>>, origin: &str, read: &ReadOptions, twin: &Scenario, side: Option<&serde_json::Value>, opts: &DriftOptions) -> Result<DriftReport, TraceError> {
     let io = |e: std::io::Error| TraceError::Io { origin: origin.to_string(), what: "cannot open".into(), source: e };
     let first = Tally::read(open().map_err(io)?, origin, read)?;
+    // The hour-by-hour pass is as long as the trace: at most 20 years of it.
+    if first.span_h() > 20.0 * 8766.0 {
+        return Err(TraceError::File { origin: origin.to_string(), message: format!("the trace spans {:.0} years; drift tests at most 20", first.span_h() / 8766.0) });
+    }
     let exposure = first.exposure_by_hour();
     let start_how = hour_of_week(first.start_us, first.utc_offset_s);
     let mut not_tested = vec![];

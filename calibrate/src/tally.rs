@@ -36,6 +36,27 @@ pub fn hour_of_week(t_us: i64, utc_offset_s: i64) -> usize {
     (h + 72).rem_euclid(WEEK_H as i64) as usize
 }
 
+/// The largest |t_us| read [µs]: about the year 5138. A later time is not an operation's.
+pub const MAX_T_US: i64 = 100_000_000_000_000_000;
+
+/// Adds `w` × the hours of [from, to) that fall in each of `out.len()` equal parts of the week
+/// (`width` µs each; `index` gives a time's part) to `out`, in O(parts) however long the span.
+fn spread(out: &mut [f64], from: i64, to: i64, width: i64, off_us: i64, w: f64, index: impl Fn(i64) -> usize) {
+    let week = width * out.len() as i64;
+    let mut t = from;
+    if to - t > week {
+        let full = (to - t) / week;
+        let h = full as f64 * width as f64 / US_PER_H as f64 * w;
+        out.iter_mut().for_each(|x| *x += h);
+        t += full * week;
+    }
+    while t < to {
+        let end = (((t + off_us).div_euclid(width) + 1) * width - off_us).min(to);
+        out[index(t)] += (end - t) as f64 / US_PER_H as f64 * w;
+        t = end;
+    }
+}
+
 /// Sufficient statistics of a sample of positive values.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Moments {
@@ -340,7 +361,7 @@ impl Feed {
                     }
                 }
                 if t.clock == "simulated" && t.speedup.is_none() {
-                    t.start_us = line.epoch_unix_us.unwrap_or(0);
+                    t.start_us = line.epoch_unix_us.unwrap_or(0).clamp(-MAX_T_US, MAX_T_US);
                     t.last_t = Some(t.start_us);
                 }
             }
@@ -470,7 +491,7 @@ impl Tally {
 
     /// Moves the clock to `t`, adding the waiting tasks' time to each hour of the week.
     fn advance(&mut self, t: i64) {
-        let Some(mut from) = self.last_t else {
+        let Some(from) = self.last_t else {
             self.last_t = Some(t);
             self.start_us = t;
             return;
@@ -479,22 +500,24 @@ impl Tally {
             return;
         }
         if self.waiting > 0 {
-            let w = self.waiting as f64;
-            while from < t {
-                let end = ((from + self.utc_offset_s * 1_000_000).div_euclid(US_PER_H) + 1) * US_PER_H - self.utc_offset_s * 1_000_000;
-                let end = end.min(t);
-                self.waiting_area[hour_of_week(from, self.utc_offset_s)] += w * (end - from) as f64 / US_PER_H as f64;
-                from = end;
-            }
+            let off = self.utc_offset_s;
+            spread(&mut self.waiting_area, from, t, US_PER_H, off * 1_000_000, self.waiting as f64, |x| hour_of_week(x, off));
         }
         self.last_t = Some(t);
     }
 
     fn event(&mut self, _n: u64, l: Line) -> Result<(), String> {
         let mut t = l.t_us.ok_or("an event without t_us")?;
+        if !(-MAX_T_US..=MAX_T_US).contains(&t) {
+            return Err(format!("t_us {t} is not a time (at most ±{MAX_T_US} µs from 1970)"));
+        }
         if let Some(k) = self.speedup {
             let origin = *self.rehearsal_origin.get_or_insert(t);
-            t = REHEARSAL_EPOCH_US + ((t - origin) as f64 * k).round() as i64;
+            let stretched = (t - origin) as f64 * k;
+            if stretched.abs() > MAX_T_US as f64 {
+                return Err(format!("t_us {t} stretched by the speed-up {k} is not a time"));
+            }
+            t = REHEARSAL_EPOCH_US + stretched.round() as i64;
         }
         let event = l.event.as_deref().ok_or("a line without \"event\" (nor \"schema\")")?;
         if !self.skip_done && self.last_t.is_some() && t >= self.start_us + self.skip_us {
@@ -750,13 +773,8 @@ impl Tally {
 
     /// Counts [from, to) on shift for one of pool `p`'s annotators, slot by slot.
     fn add_on_shift(&mut self, p: usize, from: i64, to: i64) {
-        let off = self.utc_offset_s * 1_000_000;
-        let mut t = from.max(self.start_us);
-        while t < to {
-            let end = (((t + off).div_euclid(US_PER_SLOT) + 1) * US_PER_SLOT - off).min(to);
-            self.pools[p].on_shift_area[slot_of_week(t, self.utc_offset_s)] += (end - t) as f64 / US_PER_H as f64;
-            t = end;
-        }
+        let off = self.utc_offset_s;
+        spread(&mut self.pools[p].on_shift_area, from.max(self.start_us), to, US_PER_SLOT, off * 1_000_000, 1.0, |x| slot_of_week(x, off));
     }
 
     /// Drops expired leases handed out more than [`LATE_HORIZON`] timeouts ago.
@@ -807,13 +825,8 @@ impl Tally {
     /// Hours of each of `n` equal parts of the week (`width` µs each, `index` of a time) covered.
     fn exposure(&self, width: i64, n: usize, index: fn(i64, i64) -> usize) -> Vec<f64> {
         let mut seen = vec![0.0; n];
-        let off = self.utc_offset_s * 1_000_000;
-        let mut t = self.start_us;
-        while t < self.end_us {
-            let end = (((t + off).div_euclid(width) + 1) * width - off).min(self.end_us);
-            seen[index(t, self.utc_offset_s)] += (end - t) as f64 / US_PER_H as f64;
-            t = end;
-        }
+        let off = self.utc_offset_s;
+        spread(&mut seen, self.start_us, self.end_us, width, off * 1_000_000, 1.0, |x| index(x, off));
         seen
     }
 
