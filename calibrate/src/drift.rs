@@ -233,8 +233,7 @@ fn log_law(d: &ServiceDist) -> (f64, f64) {
 /// The relative half-width of a fitted value's interval in the side file, as a standard error.
 fn side_se(side: Option<&serde_json::Value>, path: &str, log: bool) -> Option<f64> {
     let f = &side?["fitted"][path];
-    let (est, lo, hi) = (f["estimate"].as_f64()?, f["interval_95"][0].as_f64()?, f["interval_95"][1].as_f64()?);
-    let _ = est;
+    let (lo, hi) = (f["interval_95"][0].as_f64()?, f["interval_95"][1].as_f64()?);
     Some(if log { (hi.max(1e-12) / lo.max(1e-12)).ln() / (2.0 * 1.96) } else { (hi - lo) / (2.0 * 1.96) })
 }
 

@@ -119,7 +119,7 @@ pub fn fit(tally: &Tally, base: Option<&Scenario>, opts: &FitOptions) -> Result<
     c.unset.push("run.tasks".into());
 
     // Arrivals and queue patience, per stream.
-    for (i, st) in tally.streams.iter().enumerate() {
+    for st in &tally.streams {
         let s = &st.name;
         if st.arrivals == 0 {
             c.not_identified.push((format!("streams.{s}.arrivals"), "no task of this stream arrived in the trace (it was only named)".into()));
@@ -163,7 +163,6 @@ pub fn fit(tally: &Tally, base: Option<&Scenario>, opts: &FitOptions) -> Result<
         if st.prelabelled > 0 {
             c.not_identified.push((format!("models (stream {s})"), format!("{} tasks were pre-labelled: their handling times are left out of the fit, and models are not fitted in this version (kept from --base)", st.prelabelled)));
         }
-        let _ = i;
     }
 
     // Pools.

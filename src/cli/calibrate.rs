@@ -2,8 +2,8 @@
 //! simulation. A thin shell over tessera-calibrate: read, fit, write, print.
 
 use anyhow::{bail, Context, Result};
-use std::io::BufReader;
 use std::path::{Path, PathBuf};
+use super::trace_read::read_tally;
 use tessera_calibrate::{check, output, FitOptions, ReadOptions, Tally};
 
 pub const LONG_ABOUT: &str = "\
@@ -73,23 +73,8 @@ pub struct CalibrateArgs {
     /// Where to write the side file of intervals [default: the scenario's path with .calibration.json]
     #[arg(long)]
     pub side: Option<PathBuf>,
-    /// The replication of a simulated trace to fit [default: the first in the file]
-    #[arg(long)]
-    pub replication: Option<u32>,
-    /// The operation's offset from UTC in hours (hour-of-week profiles in its local time; daylight
-    /// saving is not followed)
-    /// [default: the trace header's utc_offset_s, else 0]
-    #[arg(long, allow_negative_numbers = true)]
-    pub utc_offset: Option<f64>,
-    /// The trace is a rehearsal run this many times faster than real time (`tessera loadgen
-    /// --speedup`): its times are stretched back, from a Monday 00:00 at its first event
-    #[arg(long)]
-    pub speedup: Option<f64>,
-    /// Leave the trace's first DURATION out of every figure (a warm-up, e.g. "10min": a
-    /// rehearsal's first minutes, or an operation's trace that starts mid-stream); with
-    /// --speedup, in simulated time
-    #[arg(long, value_parser = tessera_engine::time::parse_duration)]
-    pub skip: Option<tessera_engine::time::Dur>,
+    #[command(flatten)]
+    pub read: super::trace_read::TraceReadArgs,
     /// Bootstrap replicates of the intervals
     #[arg(long, default_value_t = 200)]
     pub bootstrap: u32,
@@ -117,20 +102,15 @@ fn with_ext(path: &Path, ext: &str) -> PathBuf {
 }
 
 pub fn run(a: CalibrateArgs) -> Result<()> {
-    if a.speedup.is_some_and(|k| !(k > 0.0 && k <= 1e6)) {
-        bail!("--speedup {}: expected simulated seconds per second above 0 and at most 10^6", a.speedup.unwrap_or_default());
-    }
-    if a.utc_offset.is_some_and(|h| !(-14.0..=14.0).contains(&h)) {
-        bail!("--utc-offset {}: expected hours between -14 and 14", a.utc_offset.unwrap_or_default());
-    }
+    let opts = a.read.options()?;
     if a.bootstrap > 100_000 {
         bail!("--bootstrap {}: at most 100000", a.bootstrap);
     }
-    if a.check && !(2..=1000).contains(&a.replications) {
+    if (a.check || a.fitted.is_some()) && !(2..=1000).contains(&a.replications) {
         bail!("--replications {}: --check needs between 2 and 1000", a.replications);
     }
     if let Some(fitted) = &a.fitted {
-        return check_only(&a, fitted);
+        return check_only(&a, fitted, &opts);
     }
     let base = match &a.base {
         Some(p) => {
@@ -140,11 +120,9 @@ pub fn run(a: CalibrateArgs) -> Result<()> {
         }
         None => None,
     };
-    let file = std::fs::File::open(&a.trace).with_context(|| format!("cannot open the trace {}", a.trace.display()))?;
     let origin = a.trace.display().to_string();
-    let opts = ReadOptions { replication: a.replication, utc_offset_s: a.utc_offset.map(|h| (h * 3600.0).round() as i64), speedup: a.speedup, skip_us: a.skip.map_or(0, |d| d.0 as i64) };
     let started = std::time::Instant::now();
-    let tally = Tally::read(BufReader::with_capacity(1 << 20, file), &origin, &opts)?;
+    let tally = read_tally(&a.trace, &opts)?;
     let fit_opts = FitOptions { bootstrap: a.bootstrap, seed: a.seed };
     let cal = tessera_calibrate::fit(&tally, base.as_ref().map(|(_, s)| s), &fit_opts).map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
     let base_origin = a.base.as_ref().map(|p| p.display().to_string());
@@ -183,14 +161,9 @@ pub fn run(a: CalibrateArgs) -> Result<()> {
 }
 
 /// `--fitted`: judge a scenario fitted earlier against this trace; nothing is written.
-fn check_only(a: &CalibrateArgs, fitted: &Path) -> Result<()> {
-    let scenario = super::load_scenario_text(&std::fs::read_to_string(fitted).with_context(|| format!("cannot read {}", fitted.display()))?, &fitted.display().to_string(), &[], &[])?.scenario;
-    if !(2..=1000).contains(&a.replications) {
-        bail!("--replications {}: --check needs between 2 and 1000", a.replications);
-    }
-    let file = std::fs::File::open(&a.trace).with_context(|| format!("cannot open the trace {}", a.trace.display()))?;
-    let opts = ReadOptions { replication: a.replication, utc_offset_s: a.utc_offset.map(|h| (h * 3600.0).round() as i64), speedup: a.speedup, skip_us: a.skip.map_or(0, |d| d.0 as i64) };
-    let tally = Tally::read(BufReader::with_capacity(1 << 20, file), &a.trace.display().to_string(), &opts)?;
+fn check_only(a: &CalibrateArgs, fitted: &Path, opts: &ReadOptions) -> Result<()> {
+    let scenario = super::load_scenario(fitted, &[])?;
+    let tally = read_tally(&a.trace, opts)?;
     let (_, failed) = run_check(a, &scenario, &tally, &fitted.display().to_string())?;
     if failed {
         eprintln!("error: --check: {} does not reproduce every figure of {} (FAIL above)", fitted.display(), a.trace.display());

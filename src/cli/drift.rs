@@ -5,7 +5,6 @@ use anyhow::{bail, Context, Result};
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use tessera_calibrate::drift::{drift, DriftOptions, Metric};
-use tessera_calibrate::ReadOptions;
 
 pub const LONG_ABOUT: &str = "\
 Say when an operation stops looking like its twin: CUSUM tests, hour by hour, of
@@ -60,22 +59,8 @@ pub struct DriftArgs {
     /// Seed of those simulations
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// The replication of a simulated trace [default: the first in the file]
-    #[arg(long)]
-    pub replication: Option<u32>,
-    /// The operation's offset from UTC in hours
-    /// [default: the trace header's utc_offset_s, else 0]
-    #[arg(long, allow_negative_numbers = true)]
-    pub utc_offset: Option<f64>,
-    /// The trace is a rehearsal run this many times faster than real time (`tessera loadgen
-    /// --speedup`): its times are stretched back, from a Monday 00:00 at its first event
-    #[arg(long)]
-    pub speedup: Option<f64>,
-    /// Leave the trace's first DURATION out of every figure (a warm-up, e.g. "10min": a
-    /// rehearsal's first minutes, or an operation's trace that starts mid-stream); with
-    /// --speedup, in simulated time
-    #[arg(long, value_parser = tessera_engine::time::parse_duration)]
-    pub skip: Option<tessera_engine::time::Dur>,
+    #[command(flatten)]
+    pub read: super::trace_read::TraceReadArgs,
     /// Also write the tests and their alarms as JSON
     #[arg(long, short)]
     pub out: Option<PathBuf>,
@@ -96,12 +81,6 @@ pub fn run(a: DriftArgs) -> Result<()> {
     if !(10..=100_000).contains(&a.paths) {
         bail!("--paths {}: expected between 10 and 100000", a.paths);
     }
-    if a.speedup.is_some_and(|k| !(k > 0.0 && k <= 1e6)) {
-        bail!("--speedup {}: expected simulated seconds per second above 0 and at most 10^6", a.speedup.unwrap_or_default());
-    }
-    if a.utc_offset.is_some_and(|h| !(-14.0..=14.0).contains(&h)) {
-        bail!("--utc-offset {}: expected hours between -14 and 14", a.utc_offset.unwrap_or_default());
-    }
     let twin = super::load_scenario(&a.against, &[])?;
     let side_path = a.side.clone().or_else(|| {
         let stem = a.against.file_stem()?.to_string_lossy().into_owned();
@@ -113,7 +92,7 @@ pub fn run(a: DriftArgs) -> Result<()> {
     };
     let path = a.trace.clone();
     let open = move || -> std::io::Result<Box<dyn BufRead>> { Ok(Box::new(BufReader::with_capacity(1 << 20, std::fs::File::open(&path)?))) };
-    let read = ReadOptions { replication: a.replication, utc_offset_s: a.utc_offset.map(|h| (h * 3600.0).round() as i64), speedup: a.speedup, skip_us: a.skip.map_or(0, |d| d.0 as i64) };
+    let read = a.read.options()?;
     let opts = DriftOptions { false_alarm_days: a.false_alarm_days, arrival_shift: a.arrival_shift, handling_shift: a.handling_shift, accuracy_shift: a.accuracy_shift, paths: a.paths, seed: a.seed };
     let report = drift(&open, &a.trace.display().to_string(), &read, &twin, side.as_ref(), &opts)?;
     let alarmed = report.tests.iter().any(|t| !t.alarms.is_empty());

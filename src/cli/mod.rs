@@ -13,6 +13,7 @@ pub mod serve;
 pub mod simulate;
 pub mod staffing;
 pub mod sweep;
+pub mod trace_read;
 pub mod train;
 
 use anyhow::Result;
