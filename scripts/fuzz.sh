@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fuzzing of what users feed Tessera (scenario files, --set/--unset, answer and truth CSVs, event traces, the live
+# Fuzzing of what users feed Tessera (scenario files, --set/--unset, answer and truth CSVs, event traces, drift reports, the live
 # server's project settings and JSON bodies) for a
 # bounded time per target, under a memory limit: no panic, no abort, no hang, no error that does
 # not say where (fuzz/src/targets.rs). The corpus is kept in fuzz/corpus; a failing input is

@@ -89,7 +89,7 @@ else
   status=1
 fi
 rm -f "$pylog"
-echo "== fuzzing: scenarios, --set/--unset, CSVs, live settings and bodies, policy files, traces (${TESSERA_FUZZ_SECONDS:-30} s each, 4 GB memory limit) =="
+echo "== fuzzing: scenarios, --set/--unset, CSVs, live settings and bodies, policy files, traces, drift reports (${TESSERA_FUZZ_SECONDS:-30} s each, 4 GB memory limit) =="
 if bash scripts/fuzz.sh "${TESSERA_FUZZ_SECONDS:-30}" 4000000; then
   echo "test result: ok. 1 passed; 0 failed (fuzzing)" | tee -a "$log"
 else

@@ -266,6 +266,49 @@ fn drift_catches_planted_changes_within_the_stated_delay_and_stays_quiet_otherwi
     }
 }
 
+/// The handling-time test is unbiased when nothing changed: four weeks of M/M/14 simulated from
+/// the twin itself stay within the false-alarm budget (one per metric per 90 days). Weighting
+/// each person active in an hour once read every hour half a standard deviation slow (a person
+/// who finished few items in an hour had long ones), and raised about two alarms a week here.
+/// The report runs again as a monitor (`--monitor`), to the same alarms; a broken one is refused
+/// with the field named.
+#[test]
+fn drift_is_quiet_on_the_twin_itself_and_its_report_runs_as_a_monitor() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mmc = root().join("scenarios/mmc.toml");
+    let t = trace(&mmc, &tmp.path().join("a"), 2, &["run.horizon=28d", "run.warmup=0s"]);
+    let report = tmp.path().join("drift.json");
+    let out = tessera(&["drift", t.to_str().unwrap(), "--against", mmc.to_str().unwrap(), "--paths", "300", "-q", "--out", report.to_str().unwrap()]);
+    assert!(matches!(out.status.code(), Some(0 | 4)), "{}", String::from_utf8_lossy(&out.stderr));
+    let r = side(&report);
+    let alarms = |r: &serde_json::Value, metric: &str| -> u64 { r["tests"].as_array().unwrap().iter().filter(|t| t["metric"] == metric).map(|t| t["alarm_count"].as_u64().unwrap()).sum() };
+    // 28 days at one false alarm per 90: expected 0.31 per metric; more than 2 is P < 0.4%.
+    assert!(alarms(&r, "handling_time") <= 2 && alarms(&r, "arrivals") <= 2, "{}", serde_json::to_string(&r["tests"]).unwrap());
+    // Identical agents: no composition offset.
+    assert_eq!(r["pools"][0]["handling"][0]["composition"], 0.0);
+    // The report as a monitor over the same trace: the same alarms, without simulating.
+    let again = tmp.path().join("again.json");
+    let out = tessera(&["drift", t.to_str().unwrap(), "--monitor", report.to_str().unwrap(), "-q", "--out", again.to_str().unwrap()]);
+    assert!(matches!(out.status.code(), Some(0 | 4)), "{}", String::from_utf8_lossy(&out.stderr));
+    let a = side(&again);
+    for (x, y) in r["tests"].as_array().unwrap().iter().zip(a["tests"].as_array().unwrap()) {
+        assert_eq!(x["alarms"], y["alarms"]);
+        assert_eq!(x["statistic_at_end"], y["statistic_at_end"]);
+    }
+    // A broken monitor is refused, naming the test and the field.
+    let mut bad = r.clone();
+    bad["tests"][1]["threshold"] = serde_json::json!(-1.0);
+    std::fs::write(tmp.path().join("bad.json"), bad.to_string()).unwrap();
+    let out = tessera(&["drift", t.to_str().unwrap(), "--monitor", tmp.path().join("bad.json").to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("bad.json") && err.contains("tests[1]") && err.contains("threshold"), "{err}");
+    std::fs::write(tmp.path().join("bad.json"), r.to_string().replace("\"rates\"", "\"rate\"")).unwrap();
+    let out = tessera(&["drift", t.to_str().unwrap(), "--monitor", tmp.path().join("bad.json").to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.code() == Some(1) && err.contains("tests[0].model") && err.contains("rates"), "{err}");
+}
+
 #[test]
 fn shifts_and_batch_drops_come_back_from_activity() {
     // llm-preference: 55 writers on "mon-fri 09:00-17:00", 5,561 pairs every Monday 00:00.

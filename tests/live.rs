@@ -126,3 +126,82 @@ fn a_rehearsal_calibrates_to_the_scenario_that_drove_it() {
     assert!(get("pools.agents.speed_sigma") <= 0.15, "identical agents: {}", f["pools.agents.speed_sigma"]);
     assert!(f["pools.agents.learning.speedup"].is_null(), "agents that do not learn: {}", f["pools.agents.learning.speedup"]);
 }
+
+/// The value of the /metrics sample `name` whose labels include each of `labels`.
+fn sample(metrics: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    metrics.lines().filter(|l| l.starts_with(&format!("{name}{{"))).find(|l| labels.iter().all(|x| l.contains(x))).and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+/// A drift watch on the server (`serve --drift mmc=drift.json`) runs a drift report's tests over
+/// a rehearsal's events as they are decided: arrivals driven 50% above the twin's rate alarm on
+/// /metrics within the rehearsal, and the server's alarms are those `tessera drift --monitor`
+/// finds in the server's own trace; once arrivals stop, the clock alone closes the empty hours
+/// and the test looking down alarms. The example alert rule reads only metrics the server has.
+#[test]
+fn a_drift_watch_on_the_server_catches_a_planted_rise_in_arrivals() {
+    let _serial = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let path = |f: &str| dir.path().join(f).to_str().unwrap().to_string();
+    let run = |args: &[&str]| {
+        let o = Command::new(EXE).current_dir(env!("CARGO_MANIFEST_DIR")).args(args).output().unwrap();
+        assert!(matches!(o.status.code(), Some(0 | 4)), "tessera {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        o.status.code()
+    };
+    // The monitor: mmc.toml's own tests, thresholds and exposure from a simulated week of it.
+    run(&["simulate", "scenarios/mmc.toml", "--set", "run.horizon=7d", "--set", "run.warmup=0s", "--trace", "--tasks", "none", "-q", "--out", &path("ref")]);
+    run(&["drift", &path("ref/events.jsonl"), "--against", "scenarios/mmc.toml", "--paths", "300", "-q", "--out", &path("drift.json")]);
+    let port = free_port();
+    let server = serve_with(&path("live.db"), port, &["--drift", &format!("mmc={}", path("drift.json")), "--rehearsal-speedup", "600"]);
+    let key = tenant(port);
+    // 900 tasks at 300/h: 3 simulated hours, 18 s at speed-up 600.
+    let live = finish(loadgen(port, &key, &["scenarios/mmc.toml", "--set", "run.tasks=900", "--set", "streams.calls.arrivals.poisson.per_hour=300", "--speedup", "600", "--seed", "7"]), Duration::from_secs(300));
+    let project = live["project_id"].as_i64().unwrap();
+    let scrape = || ureq::get(&format!("http://127.0.0.1:{port}/metrics")).call().unwrap().into_string().unwrap();
+    let p = format!("project=\"{project}\"");
+    let up = ["metric=\"arrivals\"", "key=\"calls\"", "direction=\"up\""];
+    let down = ["metric=\"arrivals\"", "key=\"calls\"", "direction=\"down\""];
+    let with = |l: &[&'static str; 3]| -> Vec<String> { l.iter().map(|s| s.to_string()).chain([p.clone()]).collect() };
+    let get = |m: &str, name: &str, l: &[&'static str; 3]| -> Option<f64> {
+        let labels = with(l);
+        sample(m, name, &labels.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    // The watch closes an hour 2 s of wall clock (20 simulated minutes) after its end, a round a
+    // second: 4 s after the run, every hour the trace holds is closed.
+    std::thread::sleep(Duration::from_secs(4));
+    let m1 = scrape();
+    let trace = ureq::get(&format!("http://127.0.0.1:{port}/v1/projects/{project}/trace")).set("authorization", &format!("Bearer {key}")).call().unwrap().into_string().unwrap();
+    std::fs::write(path("trace.jsonl"), &trace).unwrap();
+    assert!(trace.lines().next().unwrap().contains("\"speedup\":600"), "the rehearsal's trace header says its speed-up: {}", trace.lines().next().unwrap());
+    let alarms = get(&m1, "tessera_drift_alarms_total", &up).unwrap_or_else(|| panic!("no arrival test on /metrics:\n{m1}"));
+    assert!(alarms >= 1.0, "arrivals 50% above the twin's for 3 h raised no alarm:\n{m1}");
+    assert!(get(&m1, "tessera_drift_threshold", &up).unwrap() > 0.0);
+    assert_eq!(sample(&m1, "tessera_drift_watch_failed", &[&p]), Some(0.0), "{m1}");
+    // The same tests over the server's trace, offline (the header's speed-up stretches it back).
+    run(&["drift", &path("trace.jsonl"), "--monitor", &path("drift.json"), "-q", "--out", &path("offline.json")]);
+    let offline: Value = serde_json::from_str(&std::fs::read_to_string(path("offline.json")).unwrap()).unwrap();
+    let test = offline["tests"].as_array().unwrap().iter().find(|t| t["metric"] == "arrivals" && t["direction"] == 1).unwrap();
+    let (n, last) = (test["alarm_count"].as_f64().unwrap(), test["alarms"].as_array().unwrap().last().map(|a| a["t_us"].as_f64().unwrap() / 1e6));
+    let live_last = get(&m1, "tessera_drift_last_alarm_timestamp_seconds", &up);
+    // The offline run leaves out the trace's last, partial hour; the server tests it (the run is
+    // over): it may hold one more alarm, later than every offline one.
+    let same = alarms == n && live_last == last;
+    let one_more = alarms == n + 1.0 && live_last > last;
+    assert!(same || one_more, "server: {alarms} alarms, last at {live_last:?}; offline over its trace: {n}, last at {last:?}");
+    // No arrivals now: the clock closes the empty hours, and the test looking down alarms
+    // (12 s of wall clock = 2 simulated hours).
+    let before = get(&m1, "tessera_drift_alarms_total", &down).unwrap();
+    std::thread::sleep(Duration::from_secs(12));
+    let m2 = scrape();
+    assert!(get(&m2, "tessera_drift_alarms_total", &down).unwrap() > before, "two empty hours raised no alarm looking down:\n{m2}");
+    assert!(sample(&m2, "tessera_drift_hour_end_timestamp_seconds", &[&p]).unwrap() > sample(&m1, "tessera_drift_hour_end_timestamp_seconds", &[&p]).unwrap());
+    terminate(server);
+    // The example alert rule reads only metrics the server exposes.
+    let rules = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/prometheus/tessera-drift.rules.yml")).unwrap();
+    let mut names: Vec<&str> = rules.match_indices("tessera_drift_").map(|(i, _)| &rules[i..i + rules[i..].find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(rules.len() - i)]).collect();
+    names.sort();
+    names.dedup();
+    assert!(names.len() >= 3, "{names:?}");
+    for n in names {
+        assert!(m2.contains(&format!("\n{n}{{")), "the alert rule reads {n}, which /metrics does not have");
+    }
+}

@@ -159,6 +159,8 @@ fn start(db: &str) -> Server {
         workers: 2,
         clock: Arc::new(tessera_live::clock::SystemClock),
         queue: None,
+        drift: Default::default(),
+        rehearsal_speedup: None,
     };
     let thread = std::thread::spawn(move || tessera_live::server::serve(cfg, move |addr, h| tx.send((addr, h)).unwrap()).unwrap());
     let (addr, handle) = rx.recv().unwrap();

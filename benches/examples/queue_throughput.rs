@@ -42,6 +42,8 @@ fn main() {
             workers: 2,
             clock: Arc::new(tessera_live::clock::SystemClock),
             queue,
+            drift: Default::default(),
+            rehearsal_speedup: None,
         };
         let server = std::thread::spawn(move || tessera_live::server::serve(cfg, move |addr, h| tx.send((addr, h)).unwrap()).unwrap());
         let (addr, handle) = rx.recv().unwrap();

@@ -452,6 +452,20 @@ pub struct Tally {
 }
 
 impl Tally {
+    /// [µs] where the figures start (the end of a skipped start), once the trace is past it.
+    pub fn figures_from(&self) -> Option<i64> {
+        (self.skip_done && self.last_t.is_some()).then_some(self.start_us)
+    }
+
+    /// A time of the trace's own clock in the tally's frame (a rehearsal's stretched back by its
+    /// speed-up); None for a rehearsal before its first event.
+    pub fn frame_time(&self, raw_us: i64) -> Option<i64> {
+        match self.speedup {
+            None => Some(raw_us),
+            Some(k) => self.rehearsal_origin.map(|o| REHEARSAL_EPOCH_US + ((raw_us - o) as f64 * k).clamp(-(MAX_T_US as f64), MAX_T_US as f64).round() as i64),
+        }
+    }
+
     /// Reads a whole trace.
     pub fn read(reader: impl BufRead, origin: &str, opts: &ReadOptions) -> Result<Tally, TraceError> {
         let mut feed = Feed::new(origin, opts);

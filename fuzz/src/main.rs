@@ -111,10 +111,10 @@ fn keys(text: &str) -> Vec<String> {
 
 fn main() {
     let args = Args::parse();
-    let targets: Vec<String> = if args.targets.is_empty() { vec!["scenario".into(), "set".into(), "csv".into(), "live".into(), "policy".into(), "trace".into()] } else { args.targets.clone() };
+    let targets: Vec<String> = if args.targets.is_empty() { vec!["scenario".into(), "set".into(), "csv".into(), "live".into(), "policy".into(), "trace".into(), "drift".into()] } else { args.targets.clone() };
     for t in &targets {
-        if !["scenario", "set", "csv", "live", "policy", "trace"].contains(&t.as_str()) {
-            eprintln!("error: unknown target {t:?} (targets: scenario, set, csv, live, policy, trace)");
+        if !["scenario", "set", "csv", "live", "policy", "trace", "drift"].contains(&t.as_str()) {
+            eprintln!("error: unknown target {t:?} (targets: scenario, set, csv, live, policy, trace, drift)");
             std::process::exit(2);
         }
     }
@@ -199,6 +199,7 @@ fn main() {
                 "live" => targets::live(&input),
                 "policy" => targets::policy(&input, &known, &cancel),
                 "trace" => targets::trace(&input, &known),
+                "drift" => targets::drift(&input),
                 _ => targets::csv(&input, &work),
             }));
             watch.lock().unwrap_or_else(|e| e.into_inner()).busy = false;

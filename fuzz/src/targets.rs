@@ -309,3 +309,20 @@ pub fn trace(input: &[u8], known: &Known) -> Result<Outcome, String> {
         Err(e) => Ok(Outcome::Rejected(kind("fitted scenario", &e.to_string()))),
     }
 }
+
+/// A drift report read back as a monitor (`tessera drift --monitor`, `serve --drift`): refused
+/// with the field named, or run over a small trace with finite statistics. A report's streams and
+/// pools need not be the trace's.
+pub fn drift(input: &[u8]) -> Result<Outcome, String> {
+    use tessera_calibrate::drift::{run, DriftReport};
+    let report = match DriftReport::from_json(input) {
+        Ok(r) => r,
+        Err(e) => return Ok(Outcome::Rejected(kind("drift", &e))),
+    };
+    let trace: &[u8] = include_bytes!("../corpus/trace/recovery-start.jsonl");
+    match run(trace, "fuzz.jsonl", &tessera_calibrate::ReadOptions::default(), report) {
+        Ok(r) if r.tests.iter().all(|t| t.statistic_at_end.is_finite() && t.statistic_at_end >= 0.0) => Ok(Outcome::Accepted("drift".into())),
+        Ok(r) => Err(format!("a statistic that is not a number: {:?}", r.tests.iter().map(|t| t.statistic_at_end).collect::<Vec<_>>())),
+        Err(e) => Err(format!("a valid trace refused under an accepted report: {e}")),
+    }
+}

@@ -16,6 +16,7 @@
 pub mod api;
 pub mod auth;
 pub mod clock;
+pub mod drift;
 pub mod error;
 pub mod http;
 pub mod loadgen;

@@ -1,6 +1,6 @@
 //! `/metrics` in the Prometheus text format: queue length and live tasks per project, open
 //! leases, request latency histograms per route, group-commit batch sizes and commit latency,
-//! and the webhook backlog.
+//! the webhook backlog, and the drift watches' tests (`tessera serve --drift`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -54,6 +54,36 @@ pub struct Metrics {
     queues: Mutex<Vec<(i64, usize, usize, usize)>>,
     /// (project, stream name, waiting tasks)
     streams: Mutex<Vec<(i64, String, u32)>>,
+    /// Each watched project's drift tests.
+    drift: Mutex<BTreeMap<i64, DriftGauges>>,
+}
+
+/// A watched project's drift tests as the watch last published them.
+#[derive(Clone, Debug, Default)]
+pub struct DriftGauges {
+    pub tests: Vec<DriftTest>,
+    /// [s since the Unix epoch, the operation's clock] the end of the hour being gathered.
+    pub hour_end_s: Option<f64>,
+    /// The watch stopped on an error (it is in the server's log).
+    pub failed: bool,
+}
+
+/// One drift test's gauges.
+#[derive(Clone, Debug)]
+pub struct DriftTest {
+    pub metric: &'static str,
+    pub key: String,
+    pub direction: &'static str,
+    pub statistic: f64,
+    pub threshold: f64,
+    pub delay_p90_h: f64,
+    pub alarms: u64,
+    /// [s since the Unix epoch, the operation's clock] the end of the hour of the last alarm.
+    pub last_alarm_s: Option<f64>,
+}
+
+fn label(v: &str) -> String {
+    v.replace(['"', '\\', '\n'], "_")
 }
 
 impl Metrics {
@@ -70,6 +100,10 @@ impl Metrics {
         *self.queues.lock().expect("metrics lock") = q;
         *self.streams.lock().expect("metrics lock") = streams;
     }
+    pub fn set_drift(&self, project: i64, gauges: DriftGauges) {
+        self.drift.lock().expect("metrics lock").insert(project, gauges);
+    }
+
     /// The text exposition; `webhook_backlog` = messages waiting for delivery.
     pub fn render(&self, webhook_backlog: u64) -> String {
         let mut out = String::new();
@@ -80,7 +114,7 @@ impl Metrics {
         }
         out.push_str("# HELP tessera_queue_stream_tasks Tasks waiting for people, per project and stream.\n# TYPE tessera_queue_stream_tasks gauge\n");
         for (p, stream, waiting) in self.streams.lock().expect("metrics lock").iter() {
-            let _ = writeln!(out, "tessera_queue_stream_tasks{{project=\"{p}\",stream=\"{}\"}} {waiting}", stream.replace(['"', '\\', '\n'], "_"));
+            let _ = writeln!(out, "tessera_queue_stream_tasks{{project=\"{p}\",stream=\"{}\"}} {waiting}", label(stream));
         }
         out.push_str("# HELP tessera_live_tasks Tasks not yet final, per project.\n# TYPE tessera_live_tasks gauge\n");
         for (p, _, live, _) in &q {
@@ -104,6 +138,34 @@ impl Metrics {
         }
         out.push_str("# HELP tessera_labels_published_total Final labels published to the queue.\n# TYPE tessera_labels_published_total counter\n");
         let _ = writeln!(out, "tessera_labels_published_total {}", self.labels_published.load(Ordering::Relaxed));
+        let drift = self.drift.lock().expect("metrics lock").clone();
+        if !drift.is_empty() {
+            let each = |out: &mut String, name: &str, help: &str, kind: &str, value: &dyn Fn(&DriftTest) -> Option<f64>| {
+                let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+                for (p, g) in &drift {
+                    for t in &g.tests {
+                        if let Some(v) = value(t) {
+                            let _ = writeln!(out, "{name}{{project=\"{p}\",metric=\"{}\",key=\"{}\",direction=\"{}\"}} {v}", t.metric, label(&t.key), t.direction);
+                        }
+                    }
+                }
+            };
+            each(&mut out, "tessera_drift_statistic", "A drift test's CUSUM statistic (tessera serve --drift): it alarms when it passes its threshold, then starts again at 0.", "gauge", &|t| Some(t.statistic));
+            each(&mut out, "tessera_drift_threshold", "A drift test's threshold: at most one false alarm per metric in the report's false_alarm_days of unchanged operation.", "gauge", &|t| Some(t.threshold));
+            each(&mut out, "tessera_drift_delay_p90_hours", "Hours within which a drift test catches the change it looks for with probability 0.9.", "gauge", &|t| Some(t.delay_p90_h));
+            each(&mut out, "tessera_drift_alarms_total", "Alarms a drift test raised over the project's whole log (rebuilt from it at start).", "counter", &|t| Some(t.alarms as f64));
+            each(&mut out, "tessera_drift_last_alarm_timestamp_seconds", "The end of the hour that raised a drift test's last alarm [s since the Unix epoch, the operation's clock].", "gauge", &|t| t.last_alarm_s);
+            out.push_str("# HELP tessera_drift_hour_end_timestamp_seconds The end of the hour a project's drift watch is gathering [s since the Unix epoch, the operation's clock].\n# TYPE tessera_drift_hour_end_timestamp_seconds gauge\n");
+            for (p, g) in &drift {
+                if let Some(h) = g.hour_end_s {
+                    let _ = writeln!(out, "tessera_drift_hour_end_timestamp_seconds{{project=\"{p}\"}} {h}");
+                }
+            }
+            out.push_str("# HELP tessera_drift_watch_failed 1 when a project's drift watch stopped on an error (see the server's log).\n# TYPE tessera_drift_watch_failed gauge\n");
+            for (p, g) in &drift {
+                let _ = writeln!(out, "tessera_drift_watch_failed{{project=\"{p}\"}} {}", u8::from(g.failed));
+            }
+        }
         out.push_str("# HELP tessera_commit_seconds Time to run and commit one batch.\n# TYPE tessera_commit_seconds histogram\n");
         self.commit.lock().expect("metrics lock").render(&mut out, "tessera_commit_seconds", "");
         out.push_str("# HELP tessera_request_seconds HTTP request latency by route and status.\n# TYPE tessera_request_seconds histogram\n");

@@ -43,6 +43,11 @@ pub struct ServeConfig {
     /// A NATS server (`nats://host:port`): tasks come from JetStream too, and final labels are
     /// published to it.
     pub queue: Option<String>,
+    /// Drift watches over projects (none by default).
+    pub drift: crate::drift::DriftConfig,
+    /// The server is a rehearsal's, driven this many times faster than real time (`tessera
+    /// loadgen --speedup`): trace headers say so, and drift watches stretch its times back.
+    pub rehearsal_speedup: Option<f64>,
 }
 
 /// Runs until SIGTERM / Ctrl-C (or `handle.stop`). `ready` is called with the bound address and
@@ -77,7 +82,14 @@ pub fn serve(cfg: ServeConfig, ready: impl FnOnce(std::net::SocketAddr, actix_we
             }
         })?);
     }
-    let app = web::Data::new(App { store: store.clone(), keys, metrics: metrics.clone() });
+    let watch = if cfg.drift.monitors.is_empty() {
+        None
+    } else {
+        let (s, c, m, st) = (store.clone(), cfg.clock.clone(), metrics.clone(), stop.clone());
+        let d = crate::drift::DriftConfig { speedup: cfg.rehearsal_speedup, ..cfg.drift.clone() };
+        Some(std::thread::Builder::new().name("tessera-drift".into()).spawn(move || crate::drift::run(s, d, c, m, st))?)
+    };
+    let app = web::Data::new(App { store: store.clone(), keys, metrics: metrics.clone(), speedup: cfg.rehearsal_speedup });
     let sys = actix_web::rt::System::new();
     let result = sys.block_on(async move {
         let m = metrics.clone();
@@ -111,7 +123,7 @@ pub fn serve(cfg: ServeConfig, ready: impl FnOnce(std::net::SocketAddr, actix_we
     tracing::info!("HTTP server stopped; finishing queued writes");
     stop.store(true, Ordering::Relaxed);
     let _ = delivery.join();
-    for p in pumps {
+    for p in pumps.into_iter().chain(watch) {
         let _ = p.join();
     }
     store.close();

@@ -1,55 +1,77 @@
 //! A project's event trace (schema `tessera.trace/2`, the lines `tessera simulate --trace`
 //! writes), made by replaying its command log through a fresh core: the trace is what the core
-//! decided, rebuilt from what the store holds, one page of the log at a time.
+//! decided, rebuilt from what the store holds, one page of the log at a time. The same replay
+//! feeds a project's drift watch ([`crate::drift`]).
 
 use crate::log::{self, Entry};
 use crate::project::Settings;
-use tessera_engine::core::{Effect, TaskId};
+use tessera_engine::core::{Core, Effect, TaskId};
 use tessera_engine::run::record::{TraceEvent, TraceHeader, TRACE_SCHEMA};
 use tessera_engine::time::{Epoch, SimTime};
 
-/// Replays log pages from `next_page(after_seq)` and hands each trace line to `out`.
-pub fn write(settings: &Settings, names: &[String], project: &str, mut next_page: impl FnMut(u64) -> Result<Vec<(u64, u64, String)>, String>, mut out: impl FnMut(Vec<u8>) -> bool) -> Result<(), String> {
-    let mut core = settings.core();
-    let header = TraceHeader { schema: TRACE_SCHEMA, v: 2, replication: 0, scenario: project.to_string(), policy: core.router_name().to_string(), seed: settings.seed, epoch_unix_us: 0, clock: "live", utc_offset_s: None, speedup: None };
-    let mut line = serde_json::to_vec(&header).map_err(|e| e.to_string())?;
+/// The trace's header line of a project; `speedup` when the server is a rehearsal's.
+pub fn header(settings: &Settings, core: &Core, project: &str, speedup: Option<f64>) -> TraceHeader {
+    TraceHeader { schema: TRACE_SCHEMA, v: 2, replication: 0, scenario: project.to_string(), policy: core.router_name().to_string(), seed: settings.seed, epoch_unix_us: 0, clock: "live", utc_offset_s: None, speedup }
+}
+
+/// A replay of a project's log, page by page: the core and the stream of each live task.
+pub struct Replay {
+    pub core: Core,
+    streams: std::collections::HashMap<u64, u16>,
+    /// The last log sequence number replayed.
+    pub after: u64,
+}
+
+impl Replay {
+    pub fn new(settings: &Settings) -> Replay {
+        Replay { core: settings.core(), streams: Default::default(), after: 0 }
+    }
+
+    /// Replays a page of log entries (seq, at_us, entry) and hands each trace event to `each`;
+    /// `names` are the annotators' external ids by core id.
+    pub fn page(&mut self, settings: &Settings, names: &[String], page: Vec<(u64, u64, String)>, mut each: impl FnMut(&TraceEvent) -> Result<(), String>) -> Result<(), String> {
+        for (seq, at, text) in page {
+            self.after = seq;
+            let entry: Entry = serde_json::from_str(&text).map_err(|e| format!("log entry {seq}: {e}"))?;
+            let effects = log::apply(&mut self.core, settings, &entry, seq, SimTime(at))?.to_vec();
+            for e in &effects {
+                if let Effect::Arrived { task, stream } = e {
+                    self.streams.insert(task.0, *stream);
+                }
+                let streams = &self.streams;
+                let of = |t: TaskId| streams.get(&t.0).copied();
+                if let Some(ev) = TraceEvent::from_effect(e, Epoch(0), SimTime(at), 0, names, &settings.setup.streams, of) {
+                    each(&ev)?;
+                }
+                if let Effect::Settled { task } | Effect::LeftUnserved { task, .. } = e {
+                    self.streams.remove(&task.0);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Replays log pages from `next_page(after_seq)` and hands each chunk of trace lines to `out`
+/// (which returns false to stop).
+pub fn write(settings: &Settings, names: &[String], project: &str, speedup: Option<f64>, mut next_page: impl FnMut(u64) -> Result<Vec<(u64, u64, String)>, String>, mut out: impl FnMut(Vec<u8>) -> bool) -> Result<(), String> {
+    let mut replay = Replay::new(settings);
+    let mut line = serde_json::to_vec(&header(settings, &replay.core, project, speedup)).map_err(|e| e.to_string())?;
     line.push(b'\n');
     if !out(line) {
         return Ok(());
     }
-    let mut streams: std::collections::HashMap<u64, u16> = Default::default();
-    let mut after = 0;
     loop {
-        let page = next_page(after)?;
+        let page = next_page(replay.after)?;
         if page.is_empty() {
             return Ok(());
         }
         let mut chunk = Vec::new();
-        for (seq, at, text) in page {
-            after = seq;
-            let entry: Entry = serde_json::from_str(&text).map_err(|e| format!("log entry {seq}: {e}"))?;
-            let effects = log::apply(&mut core, settings, &entry, seq, SimTime(at))?.to_vec();
-            for e in &effects {
-                match e {
-                    Effect::Arrived { task, stream } => {
-                        streams.insert(task.0, *stream);
-                    }
-                    Effect::Settled { task } | Effect::LeftUnserved { task, .. } => {
-                        // Written below, then forgotten.
-                        let _ = task;
-                    }
-                    _ => {}
-                }
-                let of = |t: TaskId| streams.get(&t.0).copied();
-                if let Some(ev) = TraceEvent::from_effect(e, Epoch(0), SimTime(at), 0, names, &settings.setup.streams, of) {
-                    serde_json::to_writer(&mut chunk, &ev).map_err(|e| e.to_string())?;
-                    chunk.push(b'\n');
-                }
-                if let Effect::Settled { task } | Effect::LeftUnserved { task, .. } = e {
-                    streams.remove(&task.0);
-                }
-            }
-        }
+        replay.page(settings, names, page, |ev| {
+            serde_json::to_writer(&mut chunk, ev).map_err(|e| e.to_string())?;
+            chunk.push(b'\n');
+            Ok(())
+        })?;
         if !out(chunk) {
             return Ok(());
         }

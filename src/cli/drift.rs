@@ -4,7 +4,7 @@
 use anyhow::{bail, Context, Result};
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use tessera_calibrate::drift::{drift, DriftOptions, Metric};
+use tessera_calibrate::drift::{drift, DriftOptions, DriftReport, Metric};
 
 pub const LONG_ABOUT: &str = "\
 Say when an operation stops looking like its twin: CUSUM tests, hour by hour, of
@@ -23,10 +23,16 @@ unchanged operation is at most one, split evenly over that metric's tests (strea
 directions). Each test states its detection delay: the hours within which the change it looks
 for is caught with probability 0.9, from the start of the change.
 
+The JSON report (--out, schema tessera.drift/1) holds the tests, their thresholds and what each
+compares against, so it is also a monitor: `--monitor drift.json` runs its tests over another
+trace as they are (no simulation), and `tessera serve --drift PROJECT=drift.json` runs them over
+a live project's events as they are decided, with gauges on /metrics.
+
 Examples:
   tessera calibrate last-quarter.jsonl --base ops.toml --out twin.toml
   tessera drift this-week.jsonl --against twin.toml
   tessera drift this-week.jsonl --against twin.toml --handling-shift 0.1 --out drift.json
+  tessera drift next-week.jsonl --monitor drift.json
 
 Output: a table of the tests (threshold, delay, alarms with the hour they were raised) and, with
 --out, the same as JSON. Exit status: 0 when no test alarmed; 4 when one did; 1 on an error.";
@@ -36,8 +42,12 @@ pub struct DriftArgs {
     /// The operation's event trace (JSON lines, schema tessera.trace/2)
     pub trace: PathBuf,
     /// The twin: a scenario, usually written by `tessera calibrate`
-    #[arg(long)]
-    pub against: PathBuf,
+    #[arg(long, required_unless_present = "monitor")]
+    pub against: Option<PathBuf>,
+    /// Run the tests of an earlier report (`--out` of `tessera drift`) as they are, thresholds
+    /// and all, instead of building them from a twin
+    #[arg(long, conflicts_with_all = ["against", "side", "false_alarm_days", "arrival_shift", "handling_shift", "accuracy_shift", "paths", "seed"])]
+    pub monitor: Option<PathBuf>,
     /// The twin's side file of intervals [default: the twin's path with .calibration.json, when it exists]
     #[arg(long)]
     pub side: Option<PathBuf>,
@@ -81,23 +91,35 @@ pub fn run(a: DriftArgs) -> Result<()> {
     if !(10..=100_000).contains(&a.paths) {
         bail!("--paths {}: expected between 10 and 100000", a.paths);
     }
-    let twin = super::load_scenario(&a.against, &[])?;
-    let side_path = a.side.clone().or_else(|| {
-        let stem = a.against.file_stem()?.to_string_lossy().into_owned();
-        Some(a.against.with_file_name(format!("{stem}.calibration.json"))).filter(|p| p.exists())
-    });
-    let side: Option<serde_json::Value> = match &side_path {
-        Some(p) => Some(serde_json::from_slice(&std::fs::read(p).with_context(|| format!("cannot read the side file {}", p.display()))?).with_context(|| format!("{}: not a calibration side file (JSON)", p.display()))?),
-        None => None,
-    };
     let path = a.trace.clone();
     let open = move || -> std::io::Result<Box<dyn BufRead>> { Ok(Box::new(BufReader::with_capacity(1 << 20, std::fs::File::open(&path)?))) };
     let read = a.read.options()?;
-    let opts = DriftOptions { false_alarm_days: a.false_alarm_days, arrival_shift: a.arrival_shift, handling_shift: a.handling_shift, accuracy_shift: a.accuracy_shift, paths: a.paths, seed: a.seed };
-    let report = drift(&open, &a.trace.display().to_string(), &read, &twin, side.as_ref(), &opts)?;
+    let origin = a.trace.display().to_string();
+    let (report, against) = match (&a.monitor, &a.against) {
+        (Some(m), _) => {
+            let report = load_monitor(m)?;
+            let reader = open().with_context(|| format!("cannot open the trace {}", a.trace.display()))?;
+            (tessera_calibrate::drift::run(reader, &origin, &read, report)?, format!("the tests of {}", m.display()))
+        }
+        (None, Some(against)) => {
+            let twin = super::load_scenario(against, &[])?;
+            let side_path = a.side.clone().or_else(|| {
+                let stem = against.file_stem()?.to_string_lossy().into_owned();
+                Some(against.with_file_name(format!("{stem}.calibration.json"))).filter(|p| p.exists())
+            });
+            let side: Option<serde_json::Value> = match &side_path {
+                Some(p) => Some(serde_json::from_slice(&std::fs::read(p).with_context(|| format!("cannot read the side file {}", p.display()))?).with_context(|| format!("{}: not a calibration side file (JSON)", p.display()))?),
+                None => None,
+            };
+            let opts = DriftOptions { false_alarm_days: a.false_alarm_days, arrival_shift: a.arrival_shift, handling_shift: a.handling_shift, accuracy_shift: a.accuracy_shift, paths: a.paths, seed: a.seed };
+            let report = drift(&open, &origin, &read, &twin, side.as_ref(), &opts)?;
+            (report, format!("{}{}", against.display(), side_path.as_ref().map(|p| format!(" (estimation error from {})", p.display())).unwrap_or_default()))
+        }
+        (None, None) => bail!("give the twin (--against SCENARIO) or the tests of an earlier report (--monitor drift.json)"),
+    };
     let alarmed = report.tests.iter().any(|t| !t.alarms.is_empty());
     if !a.quiet {
-        println!("{} h of trace against {}{}", (report.span_h * 10.0).round() / 10.0, a.against.display(), side_path.as_ref().map(|p| format!(" (estimation error from {})", p.display())).unwrap_or_default());
+        println!("{} h of trace against {against}", (report.span_h * 10.0).round() / 10.0);
         println!("  {:<14} {:<28} {:>5} {:>8} {:>10} {:>14}  alarms", "metric", "key", "look", "change", "threshold", "delay p90 [h]");
         for t in &report.tests {
             let metric = match t.metric {
@@ -109,7 +131,8 @@ pub fn run(a: DriftArgs) -> Result<()> {
             let look = if t.direction > 0 { "up" } else { "down" };
             let alarms = match t.alarms.first() {
                 None => "none".to_string(),
-                Some(first) => format!("{} (first at hour {:.0})", t.alarms.len(), first.at_h),
+                Some(first) if t.alarm_count as usize == t.alarms.len() => format!("{} (first at hour {:.0})", t.alarm_count, first.at_h),
+                Some(_) => format!("{} (the last at hour {:.0})", t.alarm_count, t.alarms.last().map_or(0.0, |a| a.at_h)),
             };
             let delay = if t.delay_p90_h.is_finite() { format!("{:.0}", t.delay_p90_h) } else { "never".into() };
             println!("  {:<14} {:<28} {:>5} {:>8} {:>10.2} {:>14}  {alarms}", metric, t.key, look, change, t.threshold, delay);
@@ -126,4 +149,10 @@ pub fn run(a: DriftArgs) -> Result<()> {
         std::process::exit(4);
     }
     Ok(())
+}
+
+/// A drift report read back as a monitor, checked.
+pub fn load_monitor(path: &std::path::Path) -> Result<DriftReport> {
+    let text = std::fs::read(path).with_context(|| format!("cannot read the drift report {}", path.display()))?;
+    DriftReport::from_json(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }

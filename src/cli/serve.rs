@@ -19,6 +19,12 @@ Getting started:
   # several nodes on PostgreSQL (the schema is created and migrated at start):
   tessera serve --db postgres://tessera:secret@db.internal/tessera --listen 0.0.0.0:8080
 
+Drift: `--drift NAME=drift.json` runs the tests of a `tessera drift --out` report over every project called NAME as \
+its events are decided (its log replayed through a core of its own, behind the writer), and puts each test's statistic, \
+threshold and alarms on /metrics (tessera_drift_*; deploy/prometheus/tessera-drift.rules.yml alerts on them):
+  tessera drift last-month.jsonl --against twin.toml --out drift.json
+  tessera serve --db ops.db --drift ops=drift.json
+
 The API is described at GET /v1/openapi.json (OpenAPI 3). Metrics: GET /metrics (Prometheus). Stop with SIGTERM or Ctrl-C:
 requests in flight finish and every acknowledged write is kept.";
 
@@ -45,6 +51,14 @@ pub struct ServeArgs {
     /// label is published to TESSERA_LABELS (subject tessera.labels.<project id>, Nats-Msg-Id tessera-label-<task>-<n>)
     #[arg(long)]
     pub queue: Option<String>,
+    /// Watch projects for drift: NAME=REPORT runs the tests of REPORT (the --out of `tessera drift`) over every
+    /// project called NAME, hour by hour as its events are decided, with gauges on /metrics. Repeatable
+    #[arg(long, value_name = "NAME=REPORT")]
+    pub drift: Vec<String>,
+    /// The server is a rehearsal driven by `tessera loadgen --speedup K`: traces say so in their header, and drift
+    /// watches stretch its times back by K (from a project's first event, a Monday 00:00)
+    #[arg(long, value_name = "K")]
+    pub rehearsal_speedup: Option<f64>,
 }
 
 pub fn run(a: ServeArgs) -> Result<()> {
@@ -52,6 +66,17 @@ pub fn run(a: ServeArgs) -> Result<()> {
     let schedule = tessera_live::webhooks::parse_schedule(&a.webhook_schedule).map_err(|e| anyhow::anyhow!("--webhook-schedule: {e}"))?;
     if !(a.webhook_timeout > 0.0 && a.webhook_timeout <= 300.0) {
         anyhow::bail!("--webhook-timeout: expected between 0 and 300 seconds");
+    }
+    if a.rehearsal_speedup.is_some_and(|k| !(k > 0.0 && k <= 1e6)) {
+        anyhow::bail!("--rehearsal-speedup {}: expected simulated seconds per second above 0 and at most 10^6", a.rehearsal_speedup.unwrap_or_default());
+    }
+    let mut monitors = Vec::new();
+    for d in &a.drift {
+        let Some((name, path)) = d.split_once('=').filter(|(n, p)| !n.is_empty() && !p.is_empty()) else {
+            anyhow::bail!("--drift {d:?}: expected NAME=REPORT, a project name and a `tessera drift --out` file");
+        };
+        let report = super::drift::load_monitor(std::path::Path::new(path)).with_context(|| format!("--drift {d}"))?;
+        monitors.push((name.to_string(), report));
     }
     let admin_key = std::env::var("TESSERA_ADMIN_KEY").ok().filter(|k| !k.is_empty());
     if admin_key.as_ref().is_some_and(|k| k.len() < 16) {
@@ -68,6 +93,8 @@ pub fn run(a: ServeArgs) -> Result<()> {
         workers: a.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
         clock: Arc::new(tessera_live::clock::SystemClock),
         queue: a.queue.clone(),
+        drift: tessera_live::drift::DriftConfig { monitors, speedup: None, lag: std::time::Duration::from_secs(2) },
+        rehearsal_speedup: a.rehearsal_speedup,
     };
     tessera_live::server::serve(cfg, |addr, _| {
         println!("listening on http://{addr}");

@@ -138,6 +138,8 @@ pub trait Reads: Send + Sync {
     fn pending_messages(&self) -> Result<u64, ApiError>;
     fn project_name(&self, project: i64) -> Result<String, ApiError>;
     fn project_count(&self) -> Result<usize, ApiError>;
+    /// The projects called `name`, any tenant's: (id, tenant), by id.
+    fn projects_named(&self, name: &str) -> Result<Vec<(i64, i64)>, ApiError>;
     /// A project's settings and its annotators' external ids by core id (the trace's names).
     fn project_for_replay(&self, tenant: i64, project: i64) -> Result<Option<(crate::project::Settings, Vec<String>)>, ApiError>;
     /// Final labels not yet published to the queue, oldest first.

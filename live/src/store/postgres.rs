@@ -770,6 +770,9 @@ impl Reads for PgReads {
     fn project_count(&self) -> Result<usize, ApiError> {
         Ok(self.conn()?.query_one("SELECT COUNT(*) FROM projects", &[])?.get::<_, i64>(0) as usize)
     }
+    fn projects_named(&self, name: &str) -> Result<Vec<(i64, i64)>, ApiError> {
+        Ok(self.conn()?.query("SELECT id, tenant FROM projects WHERE name = $1 ORDER BY id", &[&name])?.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
     fn project_for_replay(&self, tenant: i64, project: i64) -> Result<Option<(Settings, Vec<String>)>, ApiError> {
         let mut c = self.conn()?;
         let Some(r) = c.query_opt("SELECT settings, lease_us, seed FROM projects WHERE id = $1 AND tenant = $2", &[&project, &tenant])? else { return Ok(None) };

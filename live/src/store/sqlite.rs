@@ -513,6 +513,9 @@ impl Reads for SqliteStore {
     fn project_count(&self) -> Result<usize, ApiError> {
         self.with_reader(|c| c.prepare_cached("SELECT COUNT(*) FROM projects")?.query_row([], |r| r.get::<_, i64>(0)).map(|n| n as usize))
     }
+    fn projects_named(&self, name: &str) -> Result<Vec<(i64, i64)>, ApiError> {
+        self.with_reader(|c| c.prepare_cached("SELECT id, tenant FROM projects WHERE name = ?1 ORDER BY id")?.query_map([name], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+    }
 
     /// A project's settings and its annotators' external ids by core id (the trace's names).
     fn project_for_replay(&self, tenant: i64, project: i64) -> Result<Option<(Settings, Vec<String>)>, ApiError> {

@@ -57,6 +57,8 @@ impl Server {
             workers: 2,
             clock: used,
             queue: None,
+            drift: Default::default(),
+            rehearsal_speedup: None,
         };
         let thread = std::thread::spawn(move || {
             serve(cfg, move |addr, handle| {
