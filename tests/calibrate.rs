@@ -2,9 +2,9 @@
 //!
 //! - Recovery over 50 seeds of `tests/data/calibration-recovery.toml` (7 days, one crowd at ≈ 1.05
 //!   of capacity): every fitted value within its stated tolerance in every seed, and each 95%
-//!   interval covering the true value in at least 45 of the 50 (42 for the spread of speeds and
-//!   the Beta of accuracies, whose bootstrap over 30 annotators covers about 88%: README,
-//!   "Calibration").
+//!   interval covering the true value in at least 45 of the 50 (the spread of speeds by its
+//!   Q-profile interval, the Beta of accuracies by profile likelihood; the bootstraps they
+//!   replaced covered 44 of 50).
 //! - M/M/14: the exponential family is chosen, no spread of speeds, the rate recovered.
 //! - Round trip: a twin fitted on one trace passes `--check` on a fresh trace of the original;
 //!   a trace with 30% more arrivals fails it.
@@ -48,7 +48,7 @@ const RECOVERED: [(&str, f64, f64, bool, usize); 7] = [
     ("streams.images.patience.exponential.mean", 3600.0, 0.08, true, 45),
     ("pools.crowd.service.classification.lognormal.median", 600.0, 0.20, true, 45),
     ("pools.crowd.service.classification.lognormal.sigma", 0.5, 0.02, false, 45),
-    ("pools.crowd.speed_sigma", 0.3, 0.12, false, 42),
+    ("pools.crowd.speed_sigma", 0.3, 0.12, false, 45),
     ("pools.crowd.abandonment.probability", 0.03, 0.005, false, 45),
     ("pools.crowd.accuracy.one_coin.mean", 0.8, 0.05, false, 45),
 ];
@@ -94,7 +94,7 @@ fn recovers_every_fitted_law_over_fifty_seeds() {
         assert!(covered[i] >= *least, "{path}: the 95% interval covers the true value in {} of 50 seeds (at least {least} expected)", covered[i]);
         assert!(covered[i] <= 50, "{path}");
     }
-    assert!(beta_covered >= 42, "the Beta's intervals cover (16, 4) in {beta_covered} of 50 seeds");
+    assert!(beta_covered >= 45, "the Beta's intervals cover (16, 4) in {beta_covered} of 50 seeds");
     assert!(learning_kept <= 5, "learning kept in {learning_kept} of 50 seeds of a crowd that does not learn (a 5% test)");
 }
 

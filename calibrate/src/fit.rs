@@ -298,7 +298,7 @@ pub fn fit(tally: &Tally, base: Option<&Scenario>, opts: &FitOptions) -> Result<
             Some((n, sigma, ci, pv)) => {
                 c.set.push(format!("pools.{p}.speed_sigma={}", num(sigma)));
                 let test = match pv {
-                    Some(pv) => format!("Cochran's Q across annotators: p = {pv:.3} ({})", if sigma > 0.0 { "a spread, DerSimonian-Laird on log scales" } else { "no spread supported at 5%: 0" }),
+                    Some(pv) => format!("Cochran's Q across annotators: p = {pv:.3} ({})", if sigma > 0.0 { "a spread, Paule-Mandel on log scales, Q-profile interval" } else { "no spread supported at 5%: 0" }),
                     None => "fewer than 3 annotators: no spread".into(),
                 };
                 c.fitted.push(Fitted { path: format!("pools.{p}.speed_sigma"), estimate: json!(num(sigma)), interval: Some((json!(num(ci.0)), json!(num(ci.1.max(sigma))))), unit: "", method: test, n });

