@@ -125,6 +125,25 @@ fn a_rehearsal_calibrates_to_the_scenario_that_drove_it() {
     assert!(lo < mean && mean < hi && hi / lo < 1.5, "[{lo}, {hi}]");
     assert!(get("pools.agents.speed_sigma") <= 0.15, "identical agents: {}", f["pools.agents.speed_sigma"]);
     assert!(f["pools.agents.learning.speedup"].is_null(), "agents that do not learn: {}", f["pools.agents.learning.speedup"]);
+    // People grouped by what they declared on joining (loadgen registers the agents with the
+    // skill "classification"), and each person apart.
+    assert!(std::fs::read_to_string(&path).unwrap().contains(r#""event":"join","annotator":"agents/0","skills":["classification"]"#));
+    let calibrate = |group: &str| -> Value {
+        let out = dir.path().join(format!("by-{group}.toml"));
+        let o = Command::new(EXE)
+            .args(["calibrate", path.to_str().unwrap(), "--group-by", group, "--speedup", "600", "--skip", "30min", "-q", "--out", out.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "--group-by {group}: {}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join(format!("by-{group}.calibration.json"))).unwrap()).unwrap()
+    };
+    let s = calibrate("skills");
+    assert_eq!(s["fitted"]["pools.classification.count"]["estimate"], 14, "{}", s["fitted"]);
+    let by_skill = s["fitted"]["pools.classification.service.classification.exponential.mean"]["estimate"].as_f64().unwrap();
+    assert!((by_skill - mean).abs() < 1e-9 * mean, "the same answers, grouped by skill: {by_skill} s against {mean} s");
+    let s = calibrate("annotator");
+    let people = s["fitted"].as_object().unwrap().keys().filter(|k| k.starts_with("pools.agents_") && k.ends_with(".count")).count();
+    assert_eq!(people, 14, "one pool per person: {}", s["fitted"]);
 }
 
 /// The value of the /metrics sample `name` whose labels include each of `labels`.

@@ -83,7 +83,8 @@ impl TraceSink for TallySink {
 
 /// Simulates `fitted` `replications` times (seeds from `seed`) and judges the trace's figures.
 pub fn check(fitted: &Scenario, make_router: RouterFactory, trace: &Tally, replications: u32, seed: u64) -> Result<Vec<Verdict>, String> {
-    let opts = ReadOptions { replication: None, utc_offset_s: Some(trace.utc_offset_s), speedup: None, skip_us: trace.skipped_us() };
+    // A simulation of the fitted scenario names its people "<pool>/<n>" after the fitted pools.
+    let opts = ReadOptions { replication: None, utc_offset_s: Some(trace.utc_offset_s), speedup: None, skip_us: trace.skipped_us(), group_by: crate::tally::GroupBy::Name };
     let sims: Vec<Vec<Option<f64>>> = (0..replications)
         .into_par_iter()
         .map(|r| {

@@ -295,6 +295,9 @@ pub struct DriftReport {
     pub false_alarm_days: f64,
     /// The operation's offset from UTC [s]: the hours of the week the rates are in.
     pub utc_offset_s: i64,
+    /// How the trace's annotators formed the pools the tests name.
+    #[serde(default)]
+    pub group_by: crate::tally::GroupBy,
     pub tests: Vec<Test>,
     /// What could not be tested, and why.
     pub not_tested: Vec<String>,
@@ -499,6 +502,7 @@ pub fn monitor(first: &Tally, origin: &str, twin: &Scenario, side: Option<&serde
         span_h: first.span_h(),
         false_alarm_days: opts.false_alarm_days,
         utc_offset_s: first.utc_offset_s,
+        group_by: first.group_by,
         tests,
         not_tested,
         estimation_error_allowed: side.is_some(),
@@ -759,7 +763,8 @@ pub fn drift(open: &dyn Fn() -> std::io::Result<Box<dyn BufRead>>, origin: &str,
 /// Runs a report's tests as they are (thresholds not simulated again) over a trace in one pass;
 /// the last whole hour is tested, a partial hour at the end is not.
 pub fn run(reader: impl BufRead, origin: &str, read: &ReadOptions, report: DriftReport) -> Result<DriftReport, TraceError> {
-    let mut watch = Watch::new(origin, read, report);
+    let read = ReadOptions { group_by: report.group_by, ..read.clone() };
+    let mut watch = Watch::new(origin, &read, report);
     for_each_line(reader, origin, |n, line| watch.line(n, line))?;
     let tally = watch.feed.finish()?;
     let mut monitor = watch.monitor;

@@ -172,7 +172,7 @@ pub fn fit(tally: &Tally, base: Option<&Scenario>, opts: &FitOptions) -> Result<
         let base_pool = base.and_then(|b| b.pools.iter().find(|x| x.name.as_deref() == Some(p.as_str())));
         if base.is_some() && base_pool.is_none() {
             return Err(format!(
-                "the trace's pool {p:?} is not in the base scenario (its pools: {}); in a trace the pool is the part of an annotator's name before the last '/'",
+                "the trace's pool {p:?} is not in the base scenario (its pools: {}); pools come from annotators' names (the part before \"/n\"), or by --group-by skills|annotator; without --base any pool is fitted",
                 base.map(|b| b.pools.iter().filter_map(|s| s.name.clone()).collect::<Vec<_>>().join(", ")).unwrap_or_default()
             ));
         }

@@ -19,5 +19,5 @@ pub mod tally;
 pub mod trace;
 
 pub use fit::{fit, Calibration, FitOptions, Fitted};
-pub use tally::{ReadOptions, Tally};
+pub use tally::{GroupBy, ReadOptions, Tally};
 pub use trace::TraceError;

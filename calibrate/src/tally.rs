@@ -286,6 +286,28 @@ struct TaskState {
     before: bool,
 }
 
+/// How annotators form pools.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupBy {
+    /// The part of a simulated annotator's name before "/n"; a live trace's people are one pool.
+    #[default]
+    Name,
+    /// A live trace's join events: the person's declared group, else the task types they
+    /// declared (sorted, joined by "+"), else one pool (no skills declared: every task type);
+    /// a person whose join the trace does not hold is in that one pool. Written as scenario
+    /// names: characters other than letters, digits, '_' and '-' become '_'.
+    Skills,
+    /// Each person a pool of one.
+    Annotator,
+}
+
+/// A name a scenario can hold: letters, digits, '_' and '-' kept, anything else '_'.
+fn scenario_name(s: &str) -> String {
+    let out: String = s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' }).take(64).collect();
+    if out.is_empty() { "_".into() } else { out }
+}
+
 /// How to read a trace.
 #[derive(Clone, Debug, Default)]
 pub struct ReadOptions {
@@ -303,6 +325,8 @@ pub struct ReadOptions {
     /// leases, people's experience and shifts) carries on, and tasks and leases open at its end
     /// count in no figure.
     pub skip_us: i64,
+    /// How annotators form pools.
+    pub group_by: GroupBy,
 }
 
 /// Monday 2024-01-01 00:00 UTC [µs since the Unix epoch]: a rehearsal's time zero.
@@ -321,7 +345,7 @@ impl Feed {
     pub fn new(origin: &str, opts: &ReadOptions) -> Feed {
         Feed {
             offset_given: opts.utc_offset_s.is_some(),
-            tally: Tally { origin: origin.to_string(), utc_offset_s: if opts.speedup.is_some() { 0 } else { opts.utc_offset_s.unwrap_or(0) }, speedup: opts.speedup, skip_us: opts.skip_us.max(0), skip_done: opts.skip_us <= 0, waiting_area: vec![0.0; WEEK_H], ..Default::default() },
+            tally: Tally { origin: origin.to_string(), utc_offset_s: if opts.speedup.is_some() { 0 } else { opts.utc_offset_s.unwrap_or(0) }, speedup: opts.speedup, skip_us: opts.skip_us.max(0), skip_done: opts.skip_us <= 0, waiting_area: vec![0.0; WEEK_H], group_by: opts.group_by, ..Default::default() },
             wanted: opts.replication,
             header_seen: false,
             in_replication: false,
@@ -443,6 +467,9 @@ pub struct Tally {
     pub observe: bool,
     pub obs: Vec<Obs>,
     stream_ix: FxHashMap<String, u16>,
+    pub group_by: GroupBy,
+    /// The pool each person's join event declared (`GroupBy::Skills`).
+    declared: FxHashMap<String, String>,
     annotator_ix: FxHashMap<String, (u16, u32)>,
     open: FxHashMap<u64, Open>,
     tasks: FxHashMap<u64, TaskState>,
@@ -487,7 +514,15 @@ impl Tally {
         if let Some(&i) = self.annotator_ix.get(name) {
             return i;
         }
-        let pool = pool_of(name);
+        let own;
+        let pool = match self.group_by {
+            GroupBy::Name => pool_of(name),
+            GroupBy::Skills => self.declared.get(name).map_or(ONE_POOL, String::as_str),
+            GroupBy::Annotator => {
+                own = scenario_name(name);
+                own.as_str()
+            }
+        };
         let p = match self.pools.iter().position(|p| p.name == pool) {
             Some(p) => p,
             None => {
@@ -575,6 +610,22 @@ impl Tally {
                     if !task.prelabelled {
                         task.prelabelled = true;
                         self.streams[task.stream as usize].prelabelled += 1;
+                    }
+                }
+            }
+            "join" => {
+                if self.group_by == GroupBy::Skills {
+                    let name = need(l.annotator.as_deref(), "annotator")?;
+                    let mut skills: Vec<String> = l.skills.clone().unwrap_or_default();
+                    skills.sort();
+                    skills.dedup();
+                    let pool = match (&l.group, skills.is_empty()) {
+                        (Some(g), _) if !g.is_empty() => scenario_name(g),
+                        (_, false) => scenario_name(&skills.join("+")),
+                        _ => ONE_POOL.to_string(),
+                    };
+                    if self.declared.len() < 1 << 20 || self.declared.contains_key(&name) {
+                        self.declared.insert(name, pool);
                     }
                 }
             }

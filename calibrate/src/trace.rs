@@ -34,6 +34,9 @@ pub struct Line {
     pub right: Option<bool>,
     pub outcome: Option<String>,
     pub late: Option<bool>,
+    /// A join event's declared task types and group (live traces).
+    pub skills: Option<Vec<String>>,
+    pub group: Option<String>,
 }
 
 /// A trace that cannot be read, with where.

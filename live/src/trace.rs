@@ -33,6 +33,11 @@ impl Replay {
         for (seq, at, text) in page {
             self.after = seq;
             let entry: Entry = serde_json::from_str(&text).map_err(|e| format!("log entry {seq}: {e}"))?;
+            if let Entry::Join { registration: r } = &entry {
+                // Who joined, with what they declared: before the effects that name them.
+                let ev = TraceEvent { annotator: Some(&r.external_id), skills: Some(r.skills.iter().map(|s| s.task_type.clone()).collect()), group: r.group.clone(), ..TraceEvent::at(Epoch(0), SimTime(at), 0, "join") };
+                each(&ev)?;
+            }
             let effects = log::apply(&mut self.core, settings, &entry, seq, SimTime(at))?.to_vec();
             for e in &effects {
                 if let Effect::Arrived { task, stream } = e {

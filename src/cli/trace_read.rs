@@ -25,6 +25,19 @@ pub struct TraceReadArgs {
     /// --speedup, in simulated time
     #[arg(long, value_parser = tessera_engine::time::parse_duration)]
     pub skip: Option<tessera_engine::time::Dur>,
+    /// How annotators form pools: name (the part of a simulated annotator's name before "/n"; a
+    /// live trace's people are one pool), skills (a live trace's join events: the person's
+    /// declared group, else the task types they declared, e.g. "classification+ocr" written
+    /// classification_ocr), or annotator (each person a pool of one: needs enough answers each)
+    #[arg(long, value_enum, default_value = "name")]
+    pub group_by: GroupByArg,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum GroupByArg {
+    Name,
+    Skills,
+    Annotator,
 }
 
 impl TraceReadArgs {
@@ -36,7 +49,12 @@ impl TraceReadArgs {
         if self.utc_offset.is_some_and(|h| !(-14.0..=14.0).contains(&h)) {
             bail!("--utc-offset {}: expected hours between -14 and 14", self.utc_offset.unwrap_or_default());
         }
-        Ok(ReadOptions { replication: self.replication, utc_offset_s: self.utc_offset.map(|h| (h * 3600.0).round() as i64), speedup: self.speedup, skip_us: self.skip.map_or(0, |d| d.0 as i64) })
+        let group_by = match self.group_by {
+            GroupByArg::Name => tessera_calibrate::GroupBy::Name,
+            GroupByArg::Skills => tessera_calibrate::GroupBy::Skills,
+            GroupByArg::Annotator => tessera_calibrate::GroupBy::Annotator,
+        };
+        Ok(ReadOptions { replication: self.replication, utc_offset_s: self.utc_offset.map(|h| (h * 3600.0).round() as i64), speedup: self.speedup, skip_us: self.skip.map_or(0, |d| d.0 as i64), group_by })
     }
 }
 

@@ -160,6 +160,12 @@ pub struct TraceEvent<'a> {
     /// which an operation measures too; the parametric model's curve value).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub accuracy: Option<f32>,
+    /// A person joining a live project (join events): the task types they declared, and their
+    /// group when they gave one (`tessera calibrate --group-by skills` groups people by these).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skills: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
 }
 
 fn work_name(w: &Work) -> &'static str {
@@ -196,6 +202,8 @@ impl<'a> TraceEvent<'a> {
             model: None,
             labels: None,
             accuracy: None,
+            skills: None,
+            group: None,
         }
     }
 
