@@ -295,6 +295,9 @@ fn drift_is_quiet_on_the_twin_itself_and_its_report_runs_as_a_monitor() {
         assert_eq!(x["alarms"], y["alarms"]);
         assert_eq!(x["statistic_at_end"], y["statistic_at_end"]);
     }
+    // Its pools were grouped by name: another grouping would name none of them.
+    let out = tessera(&["drift", t.to_str().unwrap(), "--monitor", report.to_str().unwrap(), "--group-by", "skills"]);
+    assert!(out.status.code() == Some(1) && String::from_utf8_lossy(&out.stderr).contains("grouped by name"), "{}", String::from_utf8_lossy(&out.stderr));
     // A broken monitor is refused, naming the test and the field.
     let mut bad = r.clone();
     bad["tests"][1]["threshold"] = serde_json::json!(-1.0);

@@ -6,6 +6,8 @@
 //! `/metrics` (`deploy/prometheus/tessera-drift.rules.yml` is an alert rule on them).
 //!
 //! The watch runs on its own thread and reads committed log pages: it never holds up a decision.
+//! A store that does not answer is asked again the next round; a log that does not replay into
+//! the tests stops the watch (`tessera_drift_watch_failed`, and the reason in the server's log).
 //! A restarted server replays the whole log once, so the alarm counters are those of the log,
 //! not of the process. An hour is closed once the clock is [`DriftConfig::lag`] past its end, so
 //! entries still being committed when it ends are counted in it (a rehearsal's clock is
@@ -101,7 +103,9 @@ fn round(store: &Store, cfg: &DriftConfig, clock: &dyn Clock, metrics: &Metrics,
             match catch_up(store, *id, w) {
                 Ok(true) => w.watch.advance_raw(now - cfg.lag.as_micros() as i64),
                 Ok(false) => {}
-                Err(e) => {
+                // The store did not answer: the same pages again next round.
+                Err(Stop::Store(e)) => tracing::warn!(project = id, error = %e, "drift watch: cannot read the log; trying again"),
+                Err(Stop::Replay(e)) => {
                     tracing::error!(project = id, error = %e, "drift watch stopped");
                     w.failed = true;
                 }
@@ -111,16 +115,23 @@ fn round(store: &Store, cfg: &DriftConfig, clock: &dyn Clock, metrics: &Metrics,
     }
 }
 
+/// Why a watch did not catch up: the store did not answer (tried again), or the log did not
+/// replay into the tests (the watch stops).
+enum Stop {
+    Store(String),
+    Replay(String),
+}
+
 /// Reads up to [`PAGES_PER_ROUND`] pages of the project's log into its watch; true when the
 /// watch has read the whole log.
-fn catch_up(store: &Store, id: i64, w: &mut ProjectWatch) -> Result<bool, String> {
+fn catch_up(store: &Store, id: i64, w: &mut ProjectWatch) -> Result<bool, Stop> {
     for _ in 0..PAGES_PER_ROUND {
-        let page = store.log(id, w.replay.after, 4096).map_err(|e| e.body.message)?;
+        let page = store.log(id, w.replay.after, 4096).map_err(|e| Stop::Store(e.body.message))?;
         if page.is_empty() {
             return Ok(true);
         }
         // The names after the page: everyone its entries can name registered before them.
-        if let Some((_, names)) = store.project_for_replay(w.tenant, id).map_err(|e| e.body.message)? {
+        if let Some((_, names)) = store.project_for_replay(w.tenant, id).map_err(|e| Stop::Store(e.body.message))? {
             w.names = names;
         }
         let (watch, lines) = (&mut w.watch, &mut w.lines);
@@ -129,7 +140,8 @@ fn catch_up(store: &Store, id: i64, w: &mut ProjectWatch) -> Result<bool, String
             let line: Line = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
             *lines += 1;
             watch.line(*lines, line).map_err(|e| e.to_string())
-        })?;
+        })
+        .map_err(Stop::Replay)?;
     }
     Ok(false)
 }

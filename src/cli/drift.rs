@@ -98,6 +98,9 @@ pub fn run(a: DriftArgs) -> Result<()> {
     let (report, against) = match (&a.monitor, &a.against) {
         (Some(m), _) => {
             let report = load_monitor(m)?;
+            if a.read.group_by.is_some() && read.group_by != report.group_by {
+                bail!("--group-by: the tests of {} name pools grouped by {}; leave --group-by out to read the trace that way", m.display(), format!("{:?}", report.group_by).to_lowercase());
+            }
             let reader = open().with_context(|| format!("cannot open the trace {}", a.trace.display()))?;
             (tessera_calibrate::drift::run(reader, &origin, &read, report)?, format!("the tests of {}", m.display()))
         }

@@ -29,8 +29,9 @@ pub struct TraceReadArgs {
     /// live trace's people are one pool), skills (a live trace's join events: the person's
     /// declared group, else the task types they declared, e.g. "classification+ocr" written
     /// classification_ocr), or annotator (each person a pool of one: needs enough answers each)
-    #[arg(long, value_enum, default_value = "name")]
-    pub group_by: GroupByArg,
+    /// [default: name; with `drift --monitor`, the report's]
+    #[arg(long, value_enum)]
+    pub group_by: Option<GroupByArg>,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -50,9 +51,9 @@ impl TraceReadArgs {
             bail!("--utc-offset {}: expected hours between -14 and 14", self.utc_offset.unwrap_or_default());
         }
         let group_by = match self.group_by {
-            GroupByArg::Name => tessera_calibrate::GroupBy::Name,
-            GroupByArg::Skills => tessera_calibrate::GroupBy::Skills,
-            GroupByArg::Annotator => tessera_calibrate::GroupBy::Annotator,
+            None | Some(GroupByArg::Name) => tessera_calibrate::GroupBy::Name,
+            Some(GroupByArg::Skills) => tessera_calibrate::GroupBy::Skills,
+            Some(GroupByArg::Annotator) => tessera_calibrate::GroupBy::Annotator,
         };
         Ok(ReadOptions { replication: self.replication, utc_offset_s: self.utc_offset.map(|h| (h * 3600.0).round() as i64), speedup: self.speedup, skip_us: self.skip.map_or(0, |d| d.0 as i64), group_by })
     }
