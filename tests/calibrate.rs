@@ -312,6 +312,33 @@ fn drift_is_quiet_on_the_twin_itself_and_its_report_runs_as_a_monitor() {
     assert!(out.status.code() == Some(1) && err.contains("tests[0].model") && err.contains("rates"), "{err}");
 }
 
+/// Review handling times come back (the schema's one `quality.review.service`, every reviewer
+/// with their own speed): the recovery crowd reviewing a fifth of its final labels at a median of
+/// 45 s. Without the base's review rules the reviews are declared, not fitted.
+#[test]
+fn review_handling_times_come_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let scenario = root().join("tests/data/calibration-recovery.toml");
+    let review = ["quality.review.pool=crowd", "quality.review.sample=0.2", "quality.review.service={ lognormal = { median = \"45s\", sigma = 0.4 } }"];
+    let t = trace(&scenario, &tmp.path().join("r"), 3, &review);
+    let base = tmp.path().join("base.toml");
+    std::fs::write(&base, std::fs::read_to_string(&scenario).unwrap() + "\n[quality.review]\npool = \"crowd\"\nsample = 0.2\nservice = { lognormal = { median = \"45s\", sigma = 0.4 } }\n").unwrap();
+    ok(&["calibrate", t.to_str().unwrap(), "--base", base.to_str().unwrap(), "-q", "--out", tmp.path().join("fit.toml").to_str().unwrap()]);
+    let f = side(&tmp.path().join("fit.calibration.json"))["fitted"].clone();
+    let median = &f["quality.review.service.lognormal.median"];
+    let (est, lo, hi) = (median["estimate"].as_f64().unwrap(), median["interval_95"][0].as_f64().unwrap(), median["interval_95"][1].as_f64().unwrap());
+    // About 4,400 reviews by 30 people whose speeds spread by 0.3: the median to about ±5%.
+    assert!((est - 45.0).abs() <= 0.15 * 45.0 && lo <= 45.0 && 45.0 <= hi, "review median {est} s [{lo}, {hi}], true 45 s");
+    let sigma = f["quality.review.service.lognormal.sigma"]["estimate"].as_f64().unwrap();
+    assert!((sigma - 0.4).abs() <= 0.02, "review sigma {sigma}, true 0.4");
+    let text = std::fs::read_to_string(tmp.path().join("fit.toml")).unwrap();
+    assert!(text.contains("[quality.review]") && !text.contains("median = \"45s\""), "the fitted law replaces the base's:\n{text}");
+    // No base: said, not fitted.
+    ok(&["calibrate", t.to_str().unwrap(), "-q", "--out", tmp.path().join("bare.toml").to_str().unwrap()]);
+    let s = side(&tmp.path().join("bare.calibration.json"));
+    assert!(s["not_identified"]["quality.review.service"].as_str().is_some_and(|m| m.contains("reviews")), "{}", s["not_identified"]);
+}
+
 #[test]
 fn shifts_and_batch_drops_come_back_from_activity() {
     // llm-preference: 55 writers on "mon-fri 09:00-17:00", 5,561 pairs every Monday 00:00.

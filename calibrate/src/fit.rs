@@ -76,6 +76,47 @@ fn round_all(v: &[f64]) -> Vec<f64> {
     v.iter().map(|x| (x * 1e4).round() / 1e4).collect()
 }
 
+/// Review handling times: one law for every review (the schema's `quality.review.service`, which
+/// every review stage uses), fitted like labelling's over every reviewer, each with their own
+/// scale. It needs the base's review rules: without them, the reviews are said and not fitted.
+fn review_service(tally: &Tally, base: Option<&Scenario>, opts: &FitOptions, c: &mut Calibration) {
+    let reviewers: Vec<Moments> = tally.pools.iter().flat_map(|p| p.annotators.iter().map(|a| a.review)).filter(|m| m.n > 0).collect();
+    let n: u64 = reviewers.iter().map(|m| m.n).sum();
+    if n == 0 {
+        return;
+    }
+    let path = "quality.review.service";
+    if base.and_then(|b| b.quality.review.as_ref()).is_none() {
+        let why = if base.is_some() { "the base has no [quality.review] to hold their law" } else { "no --base: the review rules (pool, sampling) are not in a trace" };
+        c.not_identified.push((path.into(), format!("{n} reviews: {why}")));
+        return;
+    }
+    let Some(f) = service::fit(&reviewers, opts.bootstrap, opts.seed ^ 0x7265_7669_6577) else { return };
+    let aic: Vec<String> = f.aic.iter().map(|(k, a)| format!("{k} {a:.1}")).collect();
+    let how = format!("{}: the least AIC with a scale per reviewer ({}); {} reviews by {} people", f.family.name(), aic.join(", "), f.answers, f.annotators);
+    push_law(c, path, &f, how);
+}
+
+/// Writes a fitted handling-time law at `path` (a `service` table): the edit and its values.
+fn push_law(c: &mut Calibration, path: &str, f: &service::ServiceFit, how: String) {
+    let n = f.answers;
+    match f.family {
+        Family::Exponential => {
+            c.set.push(format!("{path}={{ exponential = {{ mean = {} }} }}", secs(f.scale_s)));
+            c.fitted.push(Fitted { path: format!("{path}.exponential.mean"), estimate: json!(num(f.scale_s)), interval: Some((json!(num(f.scale_ci.0)), json!(num(f.scale_ci.1)))), unit: "s", method: how, n });
+        }
+        Family::Lognormal => {
+            c.set.push(format!("{path}={{ lognormal = {{ median = {}, sigma = {} }} }}", secs(f.scale_s), num(f.sigma)));
+            c.fitted.push(Fitted { path: format!("{path}.lognormal.median"), estimate: json!(num(f.scale_s)), interval: Some((json!(num(f.scale_ci.0)), json!(num(f.scale_ci.1)))), unit: "s", method: how.clone(), n });
+            c.fitted.push(Fitted { path: format!("{path}.lognormal.sigma"), estimate: json!(num(f.sigma)), interval: Some((json!(num(f.sigma_ci.0)), json!(num(f.sigma_ci.1)))), unit: "", method: how, n });
+        }
+        Family::Fixed => {
+            c.set.push(format!("{path}={{ fixed = {} }}", secs(f.scale_s)));
+            c.fitted.push(Fitted { path: format!("{path}.fixed"), estimate: json!(num(f.scale_s)), interval: None, unit: "s", method: how, n });
+        }
+    }
+}
+
 /// Stream name → (task type, classes, mean difficulty) from the base, else from the trace.
 fn stream_facts(tally: &Tally, base: Option<&Scenario>) -> Result<Vec<(String, String, u32, f64)>, String> {
     let mut out = vec![];
@@ -275,21 +316,7 @@ pub fn fit(tally: &Tally, base: Option<&Scenario>, opts: &FitOptions) -> Result<
             let path = format!("pools.{p}.service.{tt}");
             let aic: Vec<String> = f.aic.iter().map(|(k, a)| format!("{k} {a:.1}")).collect();
             let how = format!("{}: the least AIC with a scale per annotator ({}); {} answers of {} annotators", f.family.name(), aic.join(", "), f.answers, f.annotators);
-            match f.family {
-                Family::Exponential => {
-                    c.set.push(format!("{path}={{ exponential = {{ mean = {} }} }}", secs(f.scale_s)));
-                    c.fitted.push(Fitted { path: format!("{path}.exponential.mean"), estimate: json!(num(f.scale_s)), interval: Some((json!(num(f.scale_ci.0)), json!(num(f.scale_ci.1)))), unit: "s", method: how, n: f.answers });
-                }
-                Family::Lognormal => {
-                    c.set.push(format!("{path}={{ lognormal = {{ median = {}, sigma = {} }} }}", secs(f.scale_s), num(f.sigma)));
-                    c.fitted.push(Fitted { path: format!("{path}.lognormal.median"), estimate: json!(num(f.scale_s)), interval: Some((json!(num(f.scale_ci.0)), json!(num(f.scale_ci.1)))), unit: "s", method: how.clone(), n: f.answers });
-                    c.fitted.push(Fitted { path: format!("{path}.lognormal.sigma"), estimate: json!(num(f.sigma)), interval: Some((json!(num(f.sigma_ci.0)), json!(num(f.sigma_ci.1)))), unit: "", method: how, n: f.answers });
-                }
-                Family::Fixed => {
-                    c.set.push(format!("{path}={{ fixed = {} }}", secs(f.scale_s)));
-                    c.fitted.push(Fitted { path: format!("{path}.fixed"), estimate: json!(num(f.scale_s)), interval: None, unit: "s", method: how, n: f.answers });
-                }
-            }
+            push_law(&mut c, &path, &f, how);
             if speed.is_none_or(|s| f.answers > s.0) {
                 speed = Some((f.answers, f.speed_sigma, f.speed_ci, f.spread_p));
             }
@@ -383,10 +410,8 @@ pub fn fit(tally: &Tally, base: Option<&Scenario>, opts: &FitOptions) -> Result<
                 c.not_identified.push((shifts, format!("{reason}; {kept}")));
             }
         }
-        if pool.reviews > 0 {
-            c.not_identified.push((format!("pools.{p} (review work)"), format!("{} reviews: review handling times are not fitted in this version (kept from --base)", pool.reviews)));
-        }
     }
+    review_service(tally, base, opts, &mut c);
     for (s, _, _, d) in &facts {
         if *d > 0.0 {
             c.not_identified.push((format!("streams.{s}.difficulty"), format!("difficulty is not identified apart from accuracy by golden answers: kept from --base (mean {d}), and taken out of the fitted accuracy")));

@@ -182,6 +182,8 @@ pub const SHIFT_BINS: usize = 32;
 pub struct AnnotatorTally {
     pub name: String,
     pub service: BTreeMap<u16, Moments>,
+    /// Handling times of review work (lease to verdict).
+    pub review: Moments,
     pub gold: BTreeMap<u16, (u64, u64)>,
     /// On shift since [µs], while on shift.
     pub on_since: Option<i64>,
@@ -698,6 +700,7 @@ impl Tally {
                 }
                 if event == "review" || open.review {
                     pool.reviews += 1;
+                    pool.annotators[open.annotator as usize].review.add((t - open.t) as f64 / 1e6);
                     return Ok(());
                 }
                 let ann = &mut pool.annotators[open.annotator as usize];
