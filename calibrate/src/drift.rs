@@ -354,7 +354,7 @@ impl DriftReport {
         }
         let pair = |i: Option<usize>, metric: Metric, what: &str| -> Result<(), String> {
             match i {
-                Some(i) if !(i + 1 < self.tests.len() && self.tests[i].metric == metric && self.tests[i + 1].metric == metric) => Err(format!("{what}: test {i} is not a pair of {metric:?} tests")),
+                Some(i) if !(i.checked_add(1).is_some_and(|j| j < self.tests.len()) && self.tests[i].metric == metric && self.tests[i + 1].metric == metric) => Err(format!("{what}: test {i} is not a pair of {metric:?} tests")),
                 _ => Ok(()),
             }
         };
