@@ -8,7 +8,7 @@
 //! out; a bootstrap's basic interval of the concentration, skewed by replicates near the
 //! no-spread boundary, covered Beta(16, 4) in 44 of 50 seeds, with no lower bound).
 
-use crate::stats::{chi2_upper, interval95, ln_beta, minimize};
+use crate::stats::{bisect, chi2_upper, interval95, ln_beta, minimize};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -190,29 +190,16 @@ fn profile95(c: &[GoldCount], keep: f64, chance: f64, best: [f64; 2], which: usi
                 if !out(cap) {
                     return cap;
                 }
-                return bisect(inside, cap, &out);
+                return bisect(inside, cap, &out, 50);
             }
             if out(next) {
-                return bisect(inside, next, &out);
+                return bisect(inside, next, &out, 50);
             }
             inside = next;
             step *= 1.6;
         }
     };
     [side(-1.0, lo_cap).exp(), side(1.0, hi_cap).exp()]
-}
-
-/// The boundary between `inside` (where `out` is false) and `outside`, by bisection.
-fn bisect(mut inside: f64, mut outside: f64, out: &dyn Fn(f64) -> bool) -> f64 {
-    for _ in 0..50 {
-        let mid = 0.5 * (inside + outside);
-        if out(mid) {
-            outside = mid;
-        } else {
-            inside = mid;
-        }
-    }
-    0.5 * (inside + outside)
 }
 
 /// The Beta-binomial MLE without the test (a bootstrap replicate of a spread already found).

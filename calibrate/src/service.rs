@@ -5,7 +5,7 @@
 //! the Q-profile interval (Viechtbauer 2007, Stat Med 26:37; nominal coverage where a bootstrap
 //! over 30 annotators covered about 88%); the other intervals by a bootstrap over annotators.
 
-use crate::stats::{chi2_upper, interval95};
+use crate::stats::{bisect, chi2_upper, interval95};
 use crate::tally::Moments;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -116,30 +116,12 @@ fn q_profile_root(ys: &[f64], vs: &[f64], target: f64) -> f64 {
     while q_at(ys, vs, hi) > target && hi < 1e6 {
         hi *= 4.0;
     }
-    let mut lo = 0.0;
-    for _ in 0..100 {
-        let mid = 0.5 * (lo + hi);
-        if q_at(ys, vs, mid) > target {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-    }
-    0.5 * (lo + hi)
+    bisect(0.0, hi, &|x| q_at(ys, vs, x) <= target, 100)
 }
 
 /// The χ² quantile with upper tail `p` (bisection on the tail).
 fn chi2_quantile_upper(p: f64, df: f64) -> f64 {
-    let (mut lo, mut hi) = (0.0, df + 10.0 * df.sqrt() + 100.0);
-    for _ in 0..200 {
-        let mid = 0.5 * (lo + hi);
-        if chi2_upper(mid, df) > p {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-    }
-    0.5 * (lo + hi)
+    bisect(0.0, df + 10.0 * df.sqrt() + 100.0, &|x| chi2_upper(x, df) <= p, 200)
 }
 
 /// The Q-profile 95% interval of τ (the spread of log speeds).

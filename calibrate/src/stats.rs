@@ -126,3 +126,17 @@ mod tests {
         assert!((best[0] - 1.0).abs() < 1e-3 && (best[1] - 1.0).abs() < 1e-3, "{best:?}");
     }
 }
+
+/// The boundary between `inside` (where `out` is false) and `outside` (where it is true), by
+/// `iterations` halvings; the midpoint of the last bracket.
+pub fn bisect(mut inside: f64, mut outside: f64, out: &dyn Fn(f64) -> bool, iterations: u32) -> f64 {
+    for _ in 0..iterations {
+        let mid = 0.5 * (inside + outside);
+        if out(mid) {
+            outside = mid;
+        } else {
+            inside = mid;
+        }
+    }
+    0.5 * (inside + outside)
+}

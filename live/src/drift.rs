@@ -41,9 +41,7 @@ pub struct DriftConfig {
 }
 
 struct ProjectWatch {
-    tenant: i64,
     settings: Settings,
-    names: Vec<String>,
     replay: Replay,
     watch: Watch,
     lines: u64,
@@ -81,7 +79,7 @@ fn round(store: &Store, cfg: &DriftConfig, clock: &dyn Clock, metrics: &Metrics,
                 continue;
             }
             match store.project_for_replay(tenant, id) {
-                Ok(Some((settings, names))) => {
+                Ok(Some((settings, _))) => {
                     let read = ReadOptions { utc_offset_s: Some(report.utc_offset_s), speedup: cfg.speedup, group_by: report.group_by, ..Default::default() };
                     let mut watch = Watch::new(&format!("project-{id}"), &read, report.clone());
                     let header = Line { schema: Some(tessera_engine::run::record::TRACE_SCHEMA.into()), v: Some(2), clock: Some("live".into()), scenario: Some(name.clone()), ..Default::default() };
@@ -90,7 +88,7 @@ fn round(store: &Store, cfg: &DriftConfig, clock: &dyn Clock, metrics: &Metrics,
                         continue;
                     }
                     tracing::info!(project = id, name = %name, tests = report.tests.len(), "drift watch started");
-                    watches.insert(id, ProjectWatch { tenant, replay: Replay::new(&settings), settings, names, watch, lines: 0, failed: false });
+                    watches.insert(id, ProjectWatch { replay: Replay::new(&settings), settings, watch, lines: 0, failed: false });
                 }
                 Ok(None) => {}
                 Err(e) => tracing::warn!(project = id, error = %e.body.message, "drift watch: cannot read the project; trying again"),
@@ -130,12 +128,8 @@ fn catch_up(store: &Store, id: i64, w: &mut ProjectWatch) -> Result<bool, Stop> 
         if page.is_empty() {
             return Ok(true);
         }
-        // The names after the page: everyone its entries can name registered before them.
-        if let Some((_, names)) = store.project_for_replay(w.tenant, id).map_err(|e| Stop::Store(e.body.message))? {
-            w.names = names;
-        }
         let (watch, lines) = (&mut w.watch, &mut w.lines);
-        w.replay.page(&w.settings, &w.names, page, |ev| {
+        w.replay.page(&w.settings, page, |ev| {
             let bytes = serde_json::to_vec(ev).map_err(|e| e.to_string())?;
             let line: Line = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
             *lines += 1;

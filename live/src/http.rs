@@ -407,11 +407,11 @@ async fn export(req: HttpRequest, app: web::Data<App>, path: web::Path<i64>) -> 
 async fn trace(req: HttpRequest, app: web::Data<App>, path: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     let tenant = app.tenant(&req).await?;
     let project = path.into_inner();
-    let (settings, names) = app.read(move |s| s.project_for_replay(tenant, project)).await?.ok_or_else(|| ApiError::not_found("project"))?;
+    let (settings, _) = app.read(move |s| s.project_for_replay(tenant, project)).await?.ok_or_else(|| ApiError::not_found("project"))?;
     let store = app.store.clone();
     let speedup = app.speedup;
     Ok(streamed("application/x-ndjson", move |tx| {
-        let r = crate::trace::write(&settings, &names, &format!("project-{project}"), speedup, |after| store.log(project, after, 4096).map_err(|e| e.body.message), |chunk| tx.blocking_send(Ok(web::Bytes::from(chunk))).is_ok());
+        let r = crate::trace::write(&settings, &format!("project-{project}"), speedup, |after| store.log(project, after, 4096).map_err(|e| e.body.message), |chunk| tx.blocking_send(Ok(web::Bytes::from(chunk))).is_ok());
         if let Err(e) = r {
             let _ = tx.blocking_send(Err(ApiError::internal(e)));
         }

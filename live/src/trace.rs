@@ -14,22 +14,24 @@ pub fn header(settings: &Settings, core: &Core, project: &str, speedup: Option<f
     TraceHeader { schema: TRACE_SCHEMA, v: 2, replication: 0, scenario: project.to_string(), policy: core.router_name().to_string(), seed: settings.seed, epoch_unix_us: 0, clock: "live", utc_offset_s: None, speedup }
 }
 
-/// A replay of a project's log, page by page: the core and the stream of each live task.
+/// A replay of a project's log, page by page: the core, the stream of each live task, and the
+/// annotators' external ids by core id (a core's annotators come only from join entries, in
+/// order).
 pub struct Replay {
     pub core: Core,
     streams: std::collections::HashMap<u64, u16>,
+    names: Vec<String>,
     /// The last log sequence number replayed.
     pub after: u64,
 }
 
 impl Replay {
     pub fn new(settings: &Settings) -> Replay {
-        Replay { core: settings.core(), streams: Default::default(), after: 0 }
+        Replay { core: settings.core(), streams: Default::default(), names: Vec::new(), after: 0 }
     }
 
-    /// Replays a page of log entries (seq, at_us, entry) and hands each trace event to `each`;
-    /// `names` are the annotators' external ids by core id.
-    pub fn page(&mut self, settings: &Settings, names: &[String], page: Vec<(u64, u64, String)>, mut each: impl FnMut(&TraceEvent) -> Result<(), String>) -> Result<(), String> {
+    /// Replays a page of log entries (seq, at_us, entry) and hands each trace event to `each`.
+    pub fn page(&mut self, settings: &Settings, page: Vec<(u64, u64, String)>, mut each: impl FnMut(&TraceEvent) -> Result<(), String>) -> Result<(), String> {
         for (seq, at, text) in page {
             self.after = seq;
             let entry: Entry = serde_json::from_str(&text).map_err(|e| format!("log entry {seq}: {e}"))?;
@@ -37,6 +39,7 @@ impl Replay {
                 // Who joined, with what they declared: before the effects that name them.
                 let ev = TraceEvent { annotator: Some(&r.external_id), skills: Some(r.skills.iter().map(|s| s.task_type.clone()).collect()), group: r.group.clone(), ..TraceEvent::at(Epoch(0), SimTime(at), 0, "join") };
                 each(&ev)?;
+                self.names.push(r.external_id.clone());
             }
             let effects = log::apply(&mut self.core, settings, &entry, seq, SimTime(at))?.to_vec();
             for e in &effects {
@@ -45,7 +48,7 @@ impl Replay {
                 }
                 let streams = &self.streams;
                 let of = |t: TaskId| streams.get(&t.0).copied();
-                if let Some(ev) = TraceEvent::from_effect(e, Epoch(0), SimTime(at), 0, names, &settings.setup.streams, of) {
+                if let Some(ev) = TraceEvent::from_effect(e, Epoch(0), SimTime(at), 0, &self.names, &settings.setup.streams, of) {
                     each(&ev)?;
                 }
                 if let Effect::Settled { task } | Effect::LeftUnserved { task, .. } = e {
@@ -59,7 +62,7 @@ impl Replay {
 
 /// Replays log pages from `next_page(after_seq)` and hands each chunk of trace lines to `out`
 /// (which returns false to stop).
-pub fn write(settings: &Settings, names: &[String], project: &str, speedup: Option<f64>, mut next_page: impl FnMut(u64) -> Result<Vec<(u64, u64, String)>, String>, mut out: impl FnMut(Vec<u8>) -> bool) -> Result<(), String> {
+pub fn write(settings: &Settings, project: &str, speedup: Option<f64>, mut next_page: impl FnMut(u64) -> Result<Vec<(u64, u64, String)>, String>, mut out: impl FnMut(Vec<u8>) -> bool) -> Result<(), String> {
     let mut replay = Replay::new(settings);
     let mut line = serde_json::to_vec(&header(settings, &replay.core, project, speedup)).map_err(|e| e.to_string())?;
     line.push(b'\n');
@@ -72,7 +75,7 @@ pub fn write(settings: &Settings, names: &[String], project: &str, speedup: Opti
             return Ok(());
         }
         let mut chunk = Vec::new();
-        replay.page(settings, names, page, |ev| {
+        replay.page(settings, page, |ev| {
             serde_json::to_writer(&mut chunk, ev).map_err(|e| e.to_string())?;
             chunk.push(b'\n');
             Ok(())
