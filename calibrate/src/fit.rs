@@ -3,6 +3,7 @@
 //! edits (`--unset`, `--set`) that write the fit onto a base scenario or a skeleton.
 
 use crate::accuracy::{self, GoldCount};
+use crate::agreement;
 use crate::arrivals::{self, ArrivalFit};
 use crate::curves::{self, Curve};
 use crate::tally::Bin;
@@ -138,6 +139,51 @@ fn stream_facts(tally: &Tally, base: Option<&Scenario>) -> Result<Vec<(String, S
     Ok(out)
 }
 
+/// Bootstrap replicates of the agreement's tasks (each a smoothed Dawid-Skene over the sample).
+const AGREEMENT_REPLICATES: u32 = 50;
+
+/// A pool's accuracy counts from agreement (`agreement.rs`): each annotator's sampled labelling
+/// answers and their count right in expectation (rounded), with the streams' difficulty; and the
+/// method's words. The smoothed Dawid-Skene runs once, for the first pool that needs it.
+fn from_agreement(tally: &Tally, facts: &[(String, String, u32, f64)], agreed: &mut Option<agreement::Agreement>, p_ix: usize, opts: &FitOptions) -> Result<(Vec<GoldCount>, String, Option<f64>), String> {
+    let sample = &tally.agreement;
+    let agreed = agreed.get_or_insert_with(|| {
+        let labels: Vec<usize> = tally.streams.iter().zip(facts).map(|(st, f)| st.label_names.len().max(f.2 as usize)).collect();
+        agreement::fit(sample, &labels, opts.bootstrap.min(AGREEMENT_REPLICATES), opts.seed ^ 0xA9EE)
+    });
+    let pool = &tally.pools[p_ix];
+    let mut counts = vec![];
+    let (mut answers, mut on_tasks, mut effective) = (0u64, 0u64, 0u64);
+    for a in 0..pool.annotators.len() {
+        let Some(g) = agreed.annotators.get(&(p_ix as u16, a as u32)) else { continue };
+        let (mut keep, mut chance) = (0.0, 0.0);
+        for (s, n) in &g.by_stream {
+            let (_, _, classes, d) = &facts[*s as usize];
+            keep += (1.0 - d) * *n as f64;
+            chance += d / f64::from((*classes).max(1)) * *n as f64;
+        }
+        let w = (g.n as f64).max(1.0);
+        let (n, k) = g.effective();
+        counts.push(GoldCount { n, k, keep: keep / w, chance: chance / w });
+        answers += g.n;
+        effective += n;
+        on_tasks += g.task_answers;
+    }
+    if answers == 0 {
+        if !agreed.too_many_labels.is_empty() {
+            let names: Vec<&str> = agreed.too_many_labels.iter().map(|s| tally.streams[*s as usize].name.as_str()).collect();
+            return Err(format!("accuracy from agreement is not fitted on streams of more than {} labels ({})", agreement::MAX_LABELS, names.join(", ")));
+        }
+        return Err("no task it labelled has a second labelling answer (accuracy from agreement needs overlap)".into());
+    }
+    let per_task = on_tasks as f64 / answers as f64;
+    if per_task < agreement::MIN_ANSWERS_PER_TASK {
+        return Err(format!("its answers sit on tasks with {per_task:.2} labelling answers on average: accuracy from agreement needs at least {} to tell who is right", agreement::MIN_ANSWERS_PER_TASK));
+    }
+    let pool_sd = agreed.pool_share_var.get(&(p_ix as u16)).map(|v| v.sqrt());
+    Ok((counts, format!("agreement: a smoothed Dawid-Skene per stream over a sample of {} of the {} tasks with two or more labelling answers (the tasks whose ids hash lowest), each annotator's answers counted right by the posterior of their label, and counted as the binomial answers their share's variance over {} bootstrap replicates of the tasks is worth ({effective} of {answers} answers); {per_task:.2} answers per task; the mean's interval at least ±1.96 times the bootstrap's standard deviation of the pool's share", sample.len(), sample.offered, opts.bootstrap.min(AGREEMENT_REPLICATES)), pool_sd))
+}
+
 /// Fits everything the trace identifies.
 pub fn fit(tally: &Tally, base: Option<&Scenario>, opts: &FitOptions) -> Result<Calibration, String> {
     let mut c = Calibration::default();
@@ -207,6 +253,7 @@ pub fn fit(tally: &Tally, base: Option<&Scenario>, opts: &FitOptions) -> Result<
     }
 
     // Pools.
+    let mut agreed = None;
     for (p_ix, pool) in tally.pools.iter().enumerate() {
         let p = &pool.name;
         c.pools.push(p.clone());
@@ -348,8 +395,8 @@ pub fn fit(tally: &Tally, base: Option<&Scenario>, opts: &FitOptions) -> Result<
             c.not_identified.push((abandon, format!("no lease expired unanswered in {} leases: the fitted pool never walks away", pool.assignments)));
         }
 
-        // Accuracy from golden answers.
-        let counts: Vec<GoldCount> = pool
+        // Accuracy from golden answers, else from agreement.
+        let gold_counts: Vec<GoldCount> = pool
             .annotators
             .iter()
             .map(|a| {
@@ -367,8 +414,27 @@ pub fn fit(tally: &Tally, base: Option<&Scenario>, opts: &FitOptions) -> Result<
             .collect();
         let acc_path = format!("pools.{p}.accuracy");
         let confusion = matches!(base_pool.map(|b| &b.accuracy), Some(AccuracySpec::Confusion { .. }));
+        let from_gold = gold_counts.iter().any(|g| g.n > 0);
+        let (counts, source, pool_sd) = if from_gold {
+            (gold_counts, "golden answers".to_string(), None)
+        } else {
+            match from_agreement(tally, &facts, &mut agreed, p_ix, opts) {
+                Ok(x) => x,
+                Err(why) => {
+                    c.not_identified.push((acc_path.clone(), format!("no golden answers from this pool, and {why}: kept from --base or the default")));
+                    (vec![], String::new(), None)
+                }
+            }
+        };
         match accuracy::fit(&counts, opts.bootstrap, opts.seed ^ 0xACC ^ ((p_ix as u64) << 32)) {
-            Some(a) => {
+            Some(mut a) => {
+                if let Some(sd) = pool_sd {
+                    // On people's scale: the answers' share less chance, over keep.
+                    let n: f64 = counts.iter().map(|g| g.n as f64).sum::<f64>().max(1.0);
+                    let keep = counts.iter().map(|g| g.keep * g.n as f64).sum::<f64>() / n;
+                    let half = Z95 * sd / keep.max(1e-6);
+                    a.mean_ci = (a.mean_ci.0.min(a.mean - half).max(0.0), a.mean_ci.1.max(a.mean + half).min(1.0));
+                }
                 let dist = match a.beta {
                     Some([x, y]) => format!("{{ beta = [{}, {}] }}", num(x), num(y)),
                     None => format!("{{ mean = {} }}", num(a.mean)),
@@ -376,18 +442,18 @@ pub fn fit(tally: &Tally, base: Option<&Scenario>, opts: &FitOptions) -> Result<
                 let spec = if confusion { format!("{{ confusion = {{ diagonal = {dist} }} }}") } else { format!("{{ one_coin = {dist} }}") };
                 c.set.push(format!("{acc_path}={spec}"));
                 let inner = if confusion { "confusion.diagonal" } else { "one_coin" };
-                let test = format!("golden answers ({} from {} annotators), Beta-binomial by maximum likelihood; spread against one accuracy for all: likelihood ratio p = {:.3}", a.answers, a.annotators, a.spread_p);
+                let test = format!("{source} ({} from {} annotators), Beta-binomial by maximum likelihood; spread against one accuracy for all: likelihood ratio p = {:.3}", a.answers, a.annotators, a.spread_p);
                 match (a.beta, a.beta_ci) {
                     (Some(b), Some((al, bl))) => {
                         c.fitted.push(Fitted { path: format!("{acc_path}.{inner}.beta"), estimate: json!([num(b[0]), num(b[1])]), interval: Some((json!([num(al[0]), num(bl[0])]), json!([num(al[1]), num(bl[1])]))), unit: "", method: test.clone(), n: a.answers });
                     }
                     _ => {
-                        c.not_identified.push((format!("{acc_path}.{inner}.beta"), format!("annotators' accuracies do not differ detectably on {} golden answers from {} annotators (p = {:.3}): one accuracy for all", a.answers, a.annotators, a.spread_p)));
+                        c.not_identified.push((format!("{acc_path}.{inner}.beta"), format!("annotators' accuracies do not differ detectably on {source} ({} from {} annotators, p = {:.3}): one accuracy for all", a.answers, a.annotators, a.spread_p)));
                     }
                 }
                 c.fitted.push(Fitted { path: format!("{acc_path}.{inner}.mean"), estimate: json!(num(a.mean)), interval: Some((json!(num(a.mean_ci.0)), json!(num(a.mean_ci.1)))), unit: "", method: format!("{test}; mean accuracy with the streams' difficulty taken out"), n: a.answers });
             }
-            None => c.not_identified.push((acc_path, "no golden answers from this pool: accuracy from agreement (smoothed Dawid-Skene) is not in this version; kept from --base or the default".into())),
+            None => {}
         }
 
         // What this version leaves alone, said rather than guessed.

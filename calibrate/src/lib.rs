@@ -6,6 +6,7 @@
 //! ([`check`]).
 
 pub mod accuracy;
+pub mod agreement;
 pub mod arrivals;
 pub mod check;
 pub mod curves;

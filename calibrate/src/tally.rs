@@ -1,6 +1,7 @@
 //! One pass over a trace: what fitting and checking need, kept as running sums (memory follows
 //! the tasks and leases open at a time and the number of annotators, never the trace's length).
 
+use crate::agreement::{Sample, Vote};
 use crate::trace::{for_each_line, Line, TraceError};
 use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
@@ -229,6 +230,8 @@ pub struct StreamTally {
     last_arrival: Option<i64>,
     /// Label names seen (answers, golden expectations, finals).
     pub classes: std::collections::BTreeSet<String>,
+    /// Labelling answers' label names in the order first seen (a [`Vote`]'s label indexes it).
+    pub label_names: Vec<String>,
     /// Tasks that left unserved, and the time [s] tasks spent waiting for their first lease
     /// (those that got one, left, or were still waiting at the end): queue patience's exposure.
     pub left: u64,
@@ -252,6 +255,7 @@ impl StreamTally {
             last_instant: 0,
             last_arrival: None,
             classes: Default::default(),
+            label_names: vec![],
             left: 0,
             exposure_s: 0.0,
             finals: 0,
@@ -277,7 +281,7 @@ struct Open {
     before: bool,
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct TaskState {
     arrive: i64,
     stream: u16,
@@ -286,6 +290,8 @@ struct TaskState {
     finalled: bool,
     /// Arrived before the end of the skipped start: in no figure.
     before: bool,
+    /// Its labelling answers so far (not pre-labelled), for accuracy from agreement.
+    votes: Vec<Vote>,
 }
 
 /// How annotators form pools.
@@ -465,6 +471,8 @@ pub struct Tally {
     /// Answers (labelling and golden) and golden answers per pool and hour of the week.
     pub answers_by_hour: Vec<Vec<u64>>,
     pub gold_by_hour: Vec<Vec<u64>>,
+    /// Tasks with their labelling answers, a bounded sample (accuracy from agreement).
+    pub agreement: Sample,
     /// When set, each event's observations are pushed to `obs` for a reader to drain.
     pub observe: bool,
     pub obs: Vec<Obs>,
@@ -603,7 +611,7 @@ impl Tally {
                 if self.observe {
                     self.obs.push(Obs::Arrival { stream: s, t });
                 }
-                if self.tasks.insert(task, TaskState { arrive: t, stream: s, started: false, prelabelled: false, finalled: false, before: false }).is_none() {
+                if self.tasks.insert(task, TaskState { arrive: t, stream: s, started: false, prelabelled: false, finalled: false, before: false, votes: vec![] }).is_none() {
                     self.waiting += 1;
                 }
             }
@@ -728,6 +736,22 @@ impl Tally {
                     if self.observe {
                         self.obs.push(Obs::Handled { pool: open.pool, annotator: open.annotator, stream: open.stream, t, secs });
                     }
+                    if event == "label" && !open.gold {
+                        if let (Some(label), Some(task)) = (l.label.as_deref(), l.task.and_then(|k| self.tasks.get_mut(&k))) {
+                            let names = &mut self.streams[task.stream as usize].label_names;
+                            let ix = match names.iter().position(|x| x == label) {
+                                Some(i) => Some(i),
+                                None if names.len() < MAX_CLASSES => {
+                                    names.push(label.to_string());
+                                    Some(names.len() - 1)
+                                }
+                                None => None,
+                            };
+                            if let Some(i) = ix {
+                                task.votes.push(Vote { pool: open.pool, label: i as u16, annotator: open.annotator });
+                            }
+                        }
+                    }
                 }
                 if event == "gold" || open.gold {
                     let g = ann.gold.entry(open.stream).or_default();
@@ -796,7 +820,8 @@ impl Tally {
                 }
             }
             "settled" => {
-                if let Some(task) = l.task.and_then(|k| self.tasks.remove(&k)) {
+                if let Some((id, mut task)) = l.task.and_then(|k| self.tasks.remove_entry(&k)) {
+                    self.agreement.offer(id, task.stream, std::mem::take(&mut task.votes));
                     if !task.started && !task.before {
                         self.waiting = self.waiting.saturating_sub(1);
                     }
@@ -812,9 +837,9 @@ impl Tally {
     fn restart(&mut self, at: i64) {
         self.skip_done = true;
         for st in &mut self.streams {
-            let keep = (std::mem::take(&mut st.classes), st.task_type.take());
+            let keep = (std::mem::take(&mut st.classes), st.task_type.take(), std::mem::take(&mut st.label_names));
             *st = StreamTally::new(&st.name);
-            (st.classes, st.task_type) = keep;
+            (st.classes, st.task_type, st.label_names) = keep;
         }
         for pool in &mut self.pools {
             let annotators = std::mem::take(&mut pool.annotators);
@@ -828,10 +853,12 @@ impl Tally {
             v.iter_mut().for_each(|x| *x = 0);
         }
         self.waiting_area.iter_mut().for_each(|x| *x = 0.0);
+        self.agreement.clear();
         self.unmatched = 0;
         self.waiting = 0;
         for task in self.tasks.values_mut() {
             task.before = true;
+            task.votes.clear();
         }
         for open in self.open.values_mut() {
             open.before = true;
@@ -861,10 +888,11 @@ impl Tally {
                 }
             }
         }
-        for task in self.tasks.values() {
+        for (id, task) in self.tasks.iter_mut() {
             if !task.started && !task.before {
                 self.streams[task.stream as usize].exposure_s += (end - task.arrive).max(0) as f64 / 1e6;
             }
+            self.agreement.offer(*id, task.stream, std::mem::take(&mut task.votes));
         }
         self.open.clear();
         self.tasks.clear();
