@@ -19,6 +19,26 @@ fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
     ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Tasks that leave the queue unserved (queue patience) end a loadgen run as final ones do: three
+/// agents against 200 tasks/h lose most tasks to a patience of 3 s (the server's own clock: 45
+/// simulated minutes at speed-up 900), and the run still ends once arrivals stop (it used to wait
+/// for ever for tasks no answer would finish).
+#[test]
+fn loadgen_ends_when_the_last_tasks_leave_unserved() {
+    let _serial = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let server = serve(dir.path().join("live.db").to_str().unwrap(), port);
+    let key = tenant(port);
+    let args = ["scenarios/mmc.toml", "--set", "run.tasks=200", "--set", "pools.agents.count=3", "--set", "streams.calls.patience={ exponential = { mean = \"3s\" } }", "--speedup", "900", "--seed", "4"];
+    let live = finish(loadgen(port, &key, &args), Duration::from_secs(120));
+    terminate(server);
+    assert_eq!(live["cut_short"], false, "{live}");
+    let (finals, left) = (live["tasks_final"].as_u64().unwrap(), live["tasks_left_unserved"].as_u64().unwrap());
+    assert_eq!(finals + left, 200, "every task final or gone: {live}");
+    assert!(left > 50 && finals > 10, "3 agents serve about 60 tasks/h of 200: {live}");
+}
+
 #[test]
 fn loadgen_against_the_server_agrees_with_simulate() {
     let _serial = one_at_a_time();

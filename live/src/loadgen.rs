@@ -55,6 +55,8 @@ pub struct LoadgenReport {
     pub project_id: i64,
     pub tasks_created: u64,
     pub tasks_final: u64,
+    /// Tasks that left the queue unserved (the streams' queue patience).
+    pub tasks_left_unserved: u64,
     /// Share of final labels equal to the hidden truth.
     pub accuracy: Option<f64>,
     /// [h, simulated] from arrival to the final label, over final tasks.
@@ -68,7 +70,7 @@ pub struct LoadgenReport {
     pub wall_s: f64,
     pub simulated_h: f64,
     pub speedup: f64,
-    /// Whether the wall-clock budget ran out before every task was final.
+    /// Whether the wall-clock budget ran out before every task was final or had left unserved.
     pub cut_short: bool,
 }
 
@@ -164,7 +166,13 @@ pub struct Gateway {
     gold: HashMap<i64, u16>,
     /// Lease → (task, annotator) for answers.
     leases: HashMap<(u32, u64), i64>,
+    /// Tasks created and not known to be over: final (a submit's reply says so) or left
+    /// unserved (asked of the server once arrivals are over: [`Gateway::forget_left`]).
     open: HashSet<i64>,
+    /// Once arrivals are over: when the server was last asked for tasks that left unserved
+    /// (wall clock), and the server time [µs since the Unix epoch] to ask from next.
+    left_polled: Option<Instant>,
+    left_since_us: Option<u64>,
     /// Simulated annotators holding a lease.
     busy: HashSet<u32>,
     waiting: Vec<u32>,
@@ -315,9 +323,45 @@ impl Gateway {
         Ok(())
     }
 
+    fn arrivals_over(&self, now: SimTime) -> bool {
+        self.stopped_arrivals || self.horizon.is_some_and(|h| now >= h)
+    }
+
     fn done(&self, now: SimTime) -> bool {
-        let arrivals_over = self.stopped_arrivals || self.horizon.is_some_and(|h| now >= h);
-        arrivals_over && self.open.is_empty()
+        self.arrivals_over(now) && self.open.is_empty()
+    }
+
+    /// Drops from `open` the tasks that left the queue unserved (queue patience): no answer
+    /// tells loadgen of them, and a run waiting for every task to be over would wait for ever.
+    /// Asked at most once a wall-clock second, for the tasks changed since a minute before the
+    /// last ask (a margin for clocks that differ between this machine and the server's).
+    fn forget_left(&mut self) -> Result<()> {
+        if self.left_polled.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
+            return Ok(());
+        }
+        self.left_polled = Some(Instant::now());
+        let asked_at_us = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64);
+        let key = self.api_key.clone();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut path = format!("/v1/projects/{}/tasks?status=left_unserved&limit=1000", self.project);
+            if let Some(since) = self.left_since_us {
+                path.push_str(&format!("&updated_after_us={since}"));
+            }
+            if let Some(c) = &cursor {
+                path.push_str(&format!("&cursor={c}"));
+            }
+            let page: api::TaskPage = serde_json::from_value(self.http.call("GET", &path, &key, None)?)?;
+            for t in &page.tasks {
+                self.open.remove(&t.id);
+            }
+            match page.next_cursor {
+                Some(c) if !page.tasks.is_empty() => cursor = Some(c),
+                _ => break,
+            }
+        }
+        self.left_since_us = Some(asked_at_us.saturating_sub(60_000_000));
+        Ok(())
     }
 
     fn step(&mut self, msg: Msg, ctx: &mut (impl Context<Msg> + ?Sized)) -> Result<()> {
@@ -359,6 +403,9 @@ impl Gateway {
                 self.wake(ctx);
             }
             _ => {}
+        }
+        if self.arrivals_over(ctx.now()) && !self.open.is_empty() {
+            self.forget_left()?;
         }
         if self.done(ctx.now()) {
             ctx.stop();
@@ -480,6 +527,8 @@ pub fn run(scenario: &Scenario, text: &str, cfg: &LoadgenConfig) -> Result<Loadg
         gold,
         leases: HashMap::new(),
         open: HashSet::new(),
+        left_polled: None,
+        left_since_us: None,
         busy: HashSet::new(),
         waiting: Vec::new(),
         retries: HashMap::new(),
@@ -538,6 +587,7 @@ fn report(g: &mut Gateway, wall_s: f64, simulated_h: f64, cut_short: bool) -> Re
     // Final labels and their times, read back from the server.
     let mut right = 0u64;
     let mut finals = 0u64;
+    let mut left = 0u64;
     let mut times = Vec::new();
     let mut cursor: Option<String> = None;
     let key = g.api_key.clone();
@@ -549,6 +599,7 @@ fn report(g: &mut Gateway, wall_s: f64, simulated_h: f64, cut_short: bool) -> Re
         let page: api::TaskPage = serde_json::from_value(g.http.call("GET", &path, &key, None)?)?;
         for t in &page.tasks {
             let Some(h) = g.hidden.get(&t.id) else { continue };
+            left += u64::from(t.status == "left_unserved");
             if let (Some(label), "final" | "settled") = (t.label, t.status.as_str()) {
                 finals += 1;
                 right += (label == h.truth) as u64;
@@ -571,6 +622,7 @@ fn report(g: &mut Gateway, wall_s: f64, simulated_h: f64, cut_short: bool) -> Re
         project_id: g.project,
         tasks_created: g.created,
         tasks_final: finals,
+        tasks_left_unserved: left,
         accuracy: (finals > 0).then(|| right as f64 / finals as f64),
         mean_time_in_system_h: mean,
         p90_time_in_system_h: p90,

@@ -11,8 +11,8 @@ paced by the wall clock at --speedup simulated seconds per second. It is the loa
 rehearsal of a change before making it in production.
 
 The run creates a project from the scenario (its simulation-only sections dropped) under a tenant: pass the tenant's key \
-in TESSERA_API_KEY, or the admin key in TESSERA_ADMIN_KEY to create one. It stops when every task is final (a run to \
-`run.tasks`), at the scenario's horizon, or at --max-wall. At the end it reads the final labels back and prints accuracy \
+in TESSERA_API_KEY, or the admin key in TESSERA_ADMIN_KEY to create one. It stops once arrivals are over (at `run.tasks` \
+or the scenario's horizon) and every task is final or has left unserved (queue patience), or at --max-wall. At the end it reads the final labels back and prints accuracy \
 against the hidden truth, time in system (simulated hours) and HTTP latency, as a table or JSON.
 
 Choose a speed-up the server and this machine keep up with: HTTP latency counts as simulated time multiplied by it.";
@@ -68,7 +68,8 @@ pub fn run(a: LoadgenArgs) -> Result<()> {
         super::Format::Json => println!("{}", serde_json::to_string(&r)?),
         super::Format::Table => {
             let f = |x: Option<f64>, d: usize| x.map_or("n/a".to_string(), |v| format!("{v:.d$}"));
-            println!("project {}: {} tasks created, {} final{}", r.project_id, r.tasks_created, r.tasks_final, if r.cut_short { " (cut short: not every task is final)" } else { "" });
+            let left = if r.tasks_left_unserved > 0 { format!(", {} left unserved", r.tasks_left_unserved) } else { String::new() };
+            println!("project {}: {} tasks created, {} final{left}{}", r.project_id, r.tasks_created, r.tasks_final, if r.cut_short { " (cut short: not every task is final or gone)" } else { "" });
             println!("accuracy                {}", f(r.accuracy, 4));
             println!("time in system, mean    {} h (simulated)", f(r.mean_time_in_system_h, 3));
             println!("time in system, p90     {} h (simulated)", f(r.p90_time_in_system_h, 3));
