@@ -180,6 +180,11 @@ fn a_twin_passes_check_on_a_fresh_trace_and_fails_on_a_changed_one() {
     assert!(stdout.contains("throughput") && !stdout.contains("FAIL"), "{stdout}");
     let s = side(&tmp.path().join("twin.calibration.json"));
     assert_eq!(s["check"]["figures"].as_array().unwrap().len(), 6);
+    // The bands carry the twin's estimation error: its estimates are redrawn per replication.
+    let redrawn: Vec<&str> = s["check"]["redrawn"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    for path in ["streams.calls.arrivals.poisson.per_hour", "pools.agents.service.classification.exponential.mean"] {
+        assert!(redrawn.contains(&path), "{path} not redrawn: {redrawn:?}");
+    }
     // A fresh trace of the original passes.
     let t2 = trace(&scenario, &tmp.path().join("b"), 2, &["run.horizon=7d"]);
     let stdout = ok(&["calibrate", t2.to_str().unwrap(), "--fitted", twin.to_str().unwrap(), "-r", "12"]);

@@ -146,9 +146,10 @@ pub fn run(a: CalibrateArgs) -> Result<()> {
     }
     let mut failed = false;
     if a.check {
-        let (verdicts, f) = run_check(&a, &fitted.scenario, &tally, &out.display().to_string())?;
+        let uncertain = check::uncertain_from_side(&side);
+        let (verdicts, f) = run_check(&a, &fitted.scenario, &text, &uncertain, &tally, &out.display().to_string())?;
         failed = f;
-        side["check"] = serde_json::json!({ "replications": a.replications, "seed": a.seed, "figures": verdicts });
+        side["check"] = serde_json::json!({ "replications": a.replications, "seed": a.seed, "redrawn": uncertain.iter().map(|u| u.path.as_str()).collect::<Vec<_>>(), "figures": verdicts });
     }
     std::fs::write(&side_path, serde_json::to_string_pretty(&side)? + "\n").with_context(|| format!("cannot write {}", side_path.display()))?;
     if !a.quiet {
@@ -164,8 +165,23 @@ pub fn run(a: CalibrateArgs) -> Result<()> {
 /// `--fitted`: judge a scenario fitted earlier against this trace; nothing is written.
 fn check_only(a: &CalibrateArgs, fitted: &Path, opts: &ReadOptions) -> Result<()> {
     let scenario = super::load_scenario(fitted, &[])?;
+    let text = std::fs::read_to_string(fitted).with_context(|| format!("cannot read {}", fitted.display()))?;
+    // The twin's estimation error comes from its side file, when it lies beside it.
+    let side_path = with_ext(fitted, ".calibration.json");
+    let uncertain = match std::fs::read(&side_path) {
+        Ok(bytes) => {
+            let side: serde_json::Value = serde_json::from_slice(&bytes).with_context(|| format!("{}: not a calibration side file", side_path.display()))?;
+            check::uncertain_from_side(&side)
+        }
+        Err(_) => {
+            if !a.quiet {
+                println!("note: no {} beside the fitted scenario: the bands leave out the twin's estimation error", side_path.display());
+            }
+            vec![]
+        }
+    };
     let tally = read_tally(&a.trace, opts)?;
-    let (_, failed) = run_check(a, &scenario, &tally, &fitted.display().to_string())?;
+    let (_, failed) = run_check(a, &scenario, &text, &uncertain, &tally, &fitted.display().to_string())?;
     if failed {
         eprintln!("error: --check: {} does not reproduce every figure of {} (FAIL above)", fitted.display(), a.trace.display());
         std::process::exit(4);
@@ -174,12 +190,21 @@ fn check_only(a: &CalibrateArgs, fitted: &Path, opts: &ReadOptions) -> Result<()
 }
 
 /// Runs --check and prints its table; returns the verdicts and whether one failed.
-fn run_check(a: &CalibrateArgs, scenario: &tessera_engine::spec::Scenario, tally: &Tally, name: &str) -> Result<(Vec<check::Verdict>, bool)> {
+/// Replication r simulates `scenario` (whose TOML is `text`) with the `uncertain` estimates
+/// redrawn (`check::draw_sets`).
+fn run_check(a: &CalibrateArgs, scenario: &tessera_engine::spec::Scenario, text: &str, uncertain: &[check::Uncertain], tally: &Tally, name: &str) -> Result<(Vec<check::Verdict>, bool)> {
     let routing = scenario.routing.clone();
     let make_router = move || tessera_policies::router_for(&routing).expect("validated policy name");
-    let verdicts = check::check(scenario, &make_router, tally, a.replications, a.seed).map_err(|e| anyhow::anyhow!("--check: {e}"))?;
+    let scenario_for = |r: u32| -> std::result::Result<tessera_engine::spec::Scenario, String> {
+        if uncertain.is_empty() {
+            return Ok(scenario.clone());
+        }
+        let sets = check::draw_sets(uncertain, a.seed, r);
+        super::load_scenario_text(text, name, &[], &sets).map(|l| l.scenario).map_err(|e| format!("replication {r}'s redrawn estimates ({}): {e}", sets.join(" ")))
+    };
+    let verdicts = check::check(&scenario_for, &make_router, tally, a.replications, a.seed).map_err(|e| anyhow::anyhow!("--check: {e}"))?;
     if !a.quiet {
-        println!("check: {} simulated replications of {name} against the trace", a.replications);
+        println!("check: {} simulated replications of {name} against the trace, each with {} estimates redrawn from their intervals", a.replications, uncertain.len());
         println!("  {:<36} {:>12} {:>12} {:>26} {:>8}  verdict", "figure", "trace", "simulated", "95% of simulations", "margin");
     }
     let mut failed = false;
