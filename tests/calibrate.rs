@@ -146,6 +146,20 @@ fn accuracy_comes_back_from_agreement_without_golden_answers() {
     assert!(s["fitted"]["pools.crowd.accuracy.one_coin.mean"].is_null());
 }
 
+/// A stream whose tasks are parts of another's (lidar-sequences: 40 keyframes per scene) gets no
+/// arrivals of its own in the twin, which would not validate: it is declared instead, with the
+/// parts per task the trace shows.
+#[test]
+fn a_stream_of_parts_arrives_with_its_parent() {
+    let tmp = tempfile::tempdir().unwrap();
+    let scenario = root().join("scenarios/lidar-sequences.toml");
+    let s = fit_seed(&scenario, tmp.path(), 1, &["run.horizon=3d", "run.warmup=0s"]);
+    let why = s["not_identified"]["streams.keyframes.arrivals"].as_str().unwrap_or_else(|| panic!("{}", s["not_identified"]));
+    assert!(why.contains("parts of \"scenes\"") && why.contains("40.0 per task"), "{why}");
+    assert!(s["fitted"]["streams.scenes.arrivals.poisson.per_hour"].is_object(), "{}", s["fitted"]);
+    ok(&["simulate", tmp.path().join("fitted.toml").to_str().unwrap(), "-q", "--set", "run.horizon=6h", "--out", tmp.path().join("run").to_str().unwrap()]);
+}
+
 #[test]
 fn mmc_is_exponential_with_no_spread_of_speeds() {
     let tmp = tempfile::tempdir().unwrap();

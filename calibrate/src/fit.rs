@@ -212,19 +212,30 @@ pub fn fit(tally: &Tally, base: Option<&Scenario>, opts: &FitOptions) -> Result<
             c.not_identified.push((format!("streams.{s}.arrivals"), "no task of this stream arrived in the trace (it was only named)".into()));
             continue;
         }
-        let choice = arrivals::fit(st, &exposure, tally.start_us);
         let path = format!("streams.{s}.arrivals");
-        match &choice.fit {
-            ArrivalFit::Poisson { per_hour, lo, hi } => {
+        // A stream whose tasks are parts of another's arrives with its parent (`parts`).
+        let parent = base.and_then(|b| b.streams.iter().find(|x| x.parts.as_ref().is_some_and(|p| &p.stream == s)));
+        let choice = match parent {
+            Some(parent) => {
+                let name = parent.name.as_deref().unwrap_or_default();
+                let per = tally.streams.iter().find(|x| x.name == name).filter(|x| x.arrivals > 0).map(|x| format!(" ({:.1} per task in the trace)", st.arrivals as f64 / x.arrivals as f64)).unwrap_or_default();
+                c.not_identified.push((path.clone(), format!("its tasks arrive as parts of {name:?}'s tasks{per}: the parts per task are kept from --base")));
+                None
+            }
+            None => Some(arrivals::fit(st, &exposure, tally.start_us)),
+        };
+        match choice.as_ref().map(|c| (&c.fit, c)) {
+            None => {}
+            Some((ArrivalFit::Poisson { per_hour, lo, hi }, choice)) => {
                 c.set.push(format!("{path}={{ poisson = {{ per_hour = {} }} }}", num(*per_hour)));
                 c.fitted.push(Fitted { path: format!("{path}.poisson.per_hour"), estimate: json!(num(*per_hour)), interval: Some((json!(num(*lo)), json!(num(*hi)))), unit: "tasks/h", method: choice.method.clone(), n: st.arrivals });
             }
-            ArrivalFit::Schedule { per_hour, lo, hi } => {
+            Some((ArrivalFit::Schedule { per_hour, lo, hi }, choice)) => {
                 let rates = round_all(per_hour);
                 c.set.push(format!("{path}={{ schedule = {{ per_hour = {:?} }} }}", rates));
                 c.fitted.push(Fitted { path: format!("{path}.schedule.per_hour"), estimate: json!(rates), interval: Some((json!(round_all(lo)), json!(round_all(hi)))), unit: "tasks/h", method: choice.method.clone(), n: st.arrivals });
             }
-            ArrivalFit::Batch { size, every_s, first_s } => {
+            Some((ArrivalFit::Batch { size, every_s, first_s }, choice)) => {
                 c.set.push(format!("{path}={{ batch = {{ size = {size}, every = {}, first = {} }} }}", secs(*every_s), secs(*first_s)));
                 c.fitted.push(Fitted { path: format!("{path}.batch.size"), estimate: json!(size), interval: None, unit: "tasks", method: choice.method.clone(), n: st.arrivals });
                 c.fitted.push(Fitted { path: format!("{path}.batch.every"), estimate: json!(num(*every_s)), interval: None, unit: "s", method: choice.method.clone(), n: st.instants });
