@@ -148,7 +148,7 @@ fn accuracy_comes_back_from_agreement_without_golden_answers() {
 
 /// A stream whose tasks are parts of another's (lidar-sequences: 40 keyframes per scene) gets no
 /// arrivals of its own in the twin, which would not validate: it is declared instead, with the
-/// parts per task the trace shows.
+/// parts per task the trace shows. Handling times go to the skill of the stream's label stage.
 #[test]
 fn a_stream_of_parts_arrives_with_its_parent() {
     let tmp = tempfile::tempdir().unwrap();
@@ -157,6 +157,12 @@ fn a_stream_of_parts_arrives_with_its_parent() {
     let why = s["not_identified"]["streams.keyframes.arrivals"].as_str().unwrap_or_else(|| panic!("{}", s["not_identified"]));
     assert!(why.contains("parts of \"scenes\"") && why.contains("40.0 per task"), "{why}");
     assert!(s["fitted"]["streams.scenes.arrivals.poisson.per_hour"].is_object(), "{}", s["fitted"]);
+    // A scene's labelling answers are its repair stage's (skill scene-repair, 30 min), not the
+    // stream's task type (scene-check, the review stage's skill).
+    let repair = &s["fitted"]["pools.experts.service.scene-repair.lognormal.median"];
+    let est = repair["estimate"].as_f64().unwrap_or_else(|| panic!("{}", s["fitted"]));
+    assert!((est - 1800.0).abs() < 0.15 * 1800.0, "repair median {est}");
+    assert!(s["fitted"]["pools.experts.service.scene-check.lognormal.median"].is_null());
     ok(&["simulate", tmp.path().join("fitted.toml").to_str().unwrap(), "-q", "--set", "run.horizon=6h", "--out", tmp.path().join("run").to_str().unwrap()]);
 }
 

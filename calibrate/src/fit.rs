@@ -13,7 +13,7 @@ use crate::stats::{wilson, Z95};
 use crate::tally::{Moments, Tally};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use tessera_engine::spec::{AccuracySpec, Scenario};
+use tessera_engine::spec::{AccuracySpec, Scenario, StageKind};
 
 /// How to fit.
 #[derive(Clone, Debug)]
@@ -263,6 +263,25 @@ pub fn fit(tally: &Tally, base: Option<&Scenario>, opts: &FitOptions) -> Result<
         }
     }
 
+    // The task type (skill) of each stream's labelling answers: its label stages' skill; a
+    // trace's answer does not say its stage, so a stream labelled at stages of several skills
+    // has no one type.
+    let mut label_types: Vec<Option<String>> = vec![];
+    for (s, tt, _, _) in &facts {
+        let spec = base.and_then(|b| b.streams.iter().find(|x| x.name.as_deref() == Some(s.as_str())));
+        let mut skills: Vec<String> = spec.map(|x| x.stages.iter().filter(|g| g.kind == StageKind::Label).map(|g| g.skill.clone().unwrap_or_else(|| tt.clone())).collect()).unwrap_or_default();
+        skills.sort();
+        skills.dedup();
+        label_types.push(match skills.len() {
+            0 => Some(tt.clone()),
+            1 => skills.pop(),
+            _ => {
+                c.not_identified.push((format!("streams.{s} handling times"), format!("its label stages need different skills ({}) and a trace's answer does not say its stage: its handling times are left out", skills.join(", "))));
+                None
+            }
+        });
+    }
+
     // Pools.
     let mut agreed = None;
     for (p_ix, pool) in tally.pools.iter().enumerate() {
@@ -280,7 +299,8 @@ pub fn fit(tally: &Tally, base: Option<&Scenario>, opts: &FitOptions) -> Result<
 
         // Handling times per task type: each annotator's answers on the type's streams.
         let mut by_type: BTreeMap<String, Vec<Moments>> = BTreeMap::new();
-        for (s_ix, (_, tt, _, _)) in facts.iter().enumerate() {
+        for (s_ix, tt) in label_types.iter().enumerate() {
+            let Some(tt) = tt else { continue };
             let per: Vec<Moments> = pool.annotators.iter().map(|a| a.service.get(&(s_ix as u16)).copied().unwrap_or_default()).collect();
             let entry = by_type.entry(tt.clone()).or_insert_with(|| vec![Moments::default(); pool.annotators.len()]);
             for (e, m) in entry.iter_mut().zip(&per) {
@@ -292,7 +312,7 @@ pub fn fit(tally: &Tally, base: Option<&Scenario>, opts: &FitOptions) -> Result<
         let main_type = by_type.iter().max_by_key(|(_, anns)| anns.iter().map(|m| m.n).sum::<u64>()).map(|(t, _)| t.clone());
         let mut log_adjust = 0.0;
         if let Some(tt) = &main_type {
-            let streams_of: Vec<u16> = facts.iter().enumerate().filter(|(_, f)| &f.1 == tt).map(|(i, _)| i as u16).collect();
+            let streams_of: Vec<u16> = label_types.iter().enumerate().filter(|(_, f)| f.as_ref() == Some(tt)).map(|(i, _)| i as u16).collect();
             let merged = |curve: Curve| -> Vec<Vec<Bin>> {
                 pool.annotators
                     .iter()
