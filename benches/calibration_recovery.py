@@ -45,12 +45,23 @@ def find(items, name):
 def truth(scn, path):
     """The scenario's own value at a fitted path, or (None, why)."""
     parts = path.split(".")
-    if parts[0] not in ("streams", "pools") or len(parts) < 3:
+    if parts[0] == "quality":
+        node, rest = scn, parts
+    elif parts[0] in ("streams", "pools") and len(parts) >= 3:
+        node = find(scn.get(parts[0], []), parts[1])
+        if node is None:
+            return None, "not in the scenario"
+        rest = parts[2:]
+    else:
         return None, "not compared"
-    node = find(scn.get(parts[0], []), parts[1])
-    if node is None:
-        return None, "not in the scenario"
-    rest = parts[2:]
+    if rest[0] in ("learning", "fatigue") and rest[0] not in node:
+        if rest[-1] in ("speedup", "slowdown_per_hour"):
+            return 0.0, None
+        return None, f"no {rest[0]} in the scenario"
+    if rest[0] == "shifts":
+        return None, "shifts: compared by eye"
+    if rest[0] == "abandonment" and rest[-1] == "timeout":
+        return seconds(node.get("abandonment", {}).get("timeout", "0s")), None
     if rest == ["speed_sigma"]:
         return float(node.get("speed_sigma", 0.0)), None
     if rest == ["count"]:

@@ -13,7 +13,7 @@ use crate::stats::{wilson, Z95};
 use crate::tally::{Moments, Tally};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use tessera_engine::spec::{AccuracySpec, Scenario, StageKind};
+use tessera_engine::spec::{AccuracySpec, DifficultySpec, ProbDist, Scenario, StageKind};
 
 /// How to fit.
 #[derive(Clone, Debug)]
@@ -80,7 +80,7 @@ fn round_all(v: &[f64]) -> Vec<f64> {
 /// Review handling times: one law for every review (the schema's `quality.review.service`, which
 /// every review stage uses), fitted like labelling's over every reviewer, each with their own
 /// scale. It needs the base's review rules: without them, the reviews are said and not fitted.
-fn review_service(tally: &Tally, base: Option<&Scenario>, opts: &FitOptions, c: &mut Calibration) {
+fn review_service(tally: &Tally, base: Option<&Scenario>, facts: &[(String, String, u32, f64)], opts: &FitOptions, c: &mut Calibration) {
     let reviewers: Vec<Moments> = tally.pools.iter().flat_map(|p| p.annotators.iter().map(|a| a.review)).filter(|m| m.n > 0).collect();
     let n: u64 = reviewers.iter().map(|m| m.n).sum();
     if n == 0 {
@@ -92,10 +92,72 @@ fn review_service(tally: &Tally, base: Option<&Scenario>, opts: &FitOptions, c: 
         c.not_identified.push((path.into(), format!("{n} reviews: {why}")));
         return;
     }
-    let Some(f) = service::fit(&reviewers, opts.bootstrap, opts.seed ^ 0x7265_7669_6577) else { return };
+    let Some(mut f) = service::fit(&reviewers, opts.bootstrap, opts.seed ^ 0x7265_7669_6577) else { return };
     let aic: Vec<String> = f.aic.iter().map(|(k, a)| format!("{k} {a:.1}")).collect();
-    let how = format!("{}: the least AIC with a scale per reviewer ({}); {} reviews by {} people", f.family.name(), aic.join(", "), f.answers, f.annotators);
+    let mut how = format!("{}: the least AIC with a scale per reviewer ({}); {} reviews by {} people", f.family.name(), aic.join(", "), f.answers, f.annotators);
+    // Reviews are of the streams with a review stage (or the chain's review), weighed by their
+    // arrivals: a trace's review does not say its stream's share otherwise.
+    let reviewed = |name: &str| base.and_then(|b| b.streams.iter().find(|x| x.name.as_deref() == Some(name))).is_some_and(|x| x.stages.iter().any(|g| g.kind == StageKind::Review) || x.workflow.as_ref().is_some_and(|w| w.contains(&tessera_engine::spec::Stage::Review)));
+    let mut weights: Vec<(usize, f64)> = facts.iter().enumerate().filter(|(_, f)| reviewed(&f.0)).map(|(i, _)| (i, tally.streams[i].arrivals as f64)).collect();
+    if weights.is_empty() {
+        weights = (0..facts.len()).map(|i| (i, tally.streams[i].arrivals as f64)).collect();
+    }
+    if let Some(m) = slowdown(base, facts, &weights) {
+        take_out_slowdown(&mut f, m, &mut how);
+    }
     push_law(c, path, &f, how);
+}
+
+/// What items' difficulty does to handling times (`difficulty_slowdown`: an item of difficulty d
+/// takes 1 + k·d times a person's time) over the streams `weights` (stream index, share of the
+/// answers): (E ln(1 + kd), Var ln(1 + kd), E(1 + kd)) by quadrature over the base's difficulty
+/// law; None when no stream slows down.
+fn slowdown(base: Option<&Scenario>, facts: &[(String, String, u32, f64)], weights: &[(usize, f64)]) -> Option<(f64, f64, f64)> {
+    let base = base?;
+    let total: f64 = weights.iter().map(|w| w.1).sum();
+    if total <= 0.0 {
+        return None;
+    }
+    let (mut e_ln, mut e_ln2, mut e_lin, mut any) = (0.0, 0.0, 0.0, false);
+    for &(s, w) in weights {
+        let Some(spec) = base.streams.iter().find(|x| x.name.as_deref() == Some(facts[s].0.as_str())) else { continue };
+        let k = spec.difficulty_slowdown;
+        any |= k > 0.0;
+        // (point, weight) of the difficulty law.
+        let grid = |density: &dyn Fn(f64) -> f64, lo: f64, hi: f64| -> Vec<(f64, f64)> {
+            let n = 4000;
+            let pts: Vec<(f64, f64)> = (0..n).map(|i| lo + (hi - lo) * (i as f64 + 0.5) / n as f64).map(|x| (x, density(x))).collect();
+            let z: f64 = pts.iter().map(|p| p.1).sum();
+            pts.into_iter().map(|(x, d)| (x, d / z)).collect()
+        };
+        let law: Vec<(f64, f64)> = match &spec.difficulty {
+            DifficultySpec::Fixed(d) | DifficultySpec::Drawn(ProbDist::Mean(d)) => vec![(*d, 1.0)],
+            DifficultySpec::Drawn(ProbDist::Beta([a, b])) => grid(&|x: f64| ((a - 1.0) * x.ln() + (b - 1.0) * (1.0 - x).ln()).exp(), 0.0, 1.0),
+            DifficultySpec::Drawn(ProbDist::Uniform([lo, hi])) => grid(&|_| 1.0, *lo, *hi),
+        };
+        let share = w / total;
+        for (d, p) in law {
+            let f = 1.0 + k * d;
+            e_ln += share * p * f.ln();
+            e_ln2 += share * p * f.ln().powi(2);
+            e_lin += share * p * f;
+        }
+    }
+    any.then(|| (e_ln, (e_ln2 - e_ln * e_ln).max(0.0), e_lin))
+}
+
+/// Takes difficulty's slow-down (`slowdown`'s moments) out of a law fitted to items' times: a
+/// lognormal's median ÷ exp(E ln), its σ² less Var ln; an exponential's or fixed law's scale ÷ E.
+fn take_out_slowdown(f: &mut service::ServiceFit, (e_ln, var_ln, e_lin): (f64, f64, f64), how: &mut String) {
+    let div = if f.family == Family::Lognormal { e_ln.exp() } else { e_lin };
+    f.scale_s /= div;
+    f.scale_ci = (f.scale_ci.0 / div, f.scale_ci.1 / div);
+    if f.family == Family::Lognormal {
+        let less = |x: f64| (x * x - var_ln).max(0.0).sqrt();
+        f.sigma = less(f.sigma);
+        f.sigma_ci = (less(f.sigma_ci.0), less(f.sigma_ci.1));
+    }
+    how.push_str(&format!("; the items' difficulty slow-down (×(1 + k·d), from --base) taken out: scale ÷ {div:.4}{}", if f.family == Family::Lognormal { format!(", σ² − {var_ln:.4}") } else { String::new() }));
 }
 
 /// Writes a fitted handling-time law at `path` (a `service` table): the edit and its values.
@@ -393,7 +455,11 @@ pub fn fit(tally: &Tally, base: Option<&Scenario>, opts: &FitOptions) -> Result<
             }
             let path = format!("pools.{p}.service.{tt}");
             let aic: Vec<String> = f.aic.iter().map(|(k, a)| format!("{k} {a:.1}")).collect();
-            let how = format!("{}: the least AIC with a scale per annotator ({}); {} answers of {} annotators", f.family.name(), aic.join(", "), f.answers, f.annotators);
+            let mut how = format!("{}: the least AIC with a scale per annotator ({}); {} answers of {} annotators", f.family.name(), aic.join(", "), f.answers, f.annotators);
+            let weights: Vec<(usize, f64)> = label_types.iter().enumerate().filter(|(_, t)| t.as_ref() == Some(tt)).map(|(s_ix, _)| (s_ix, pool.annotators.iter().map(|a| a.service.get(&(s_ix as u16)).map_or(0.0, |m| m.n as f64)).sum())).collect();
+            if let Some(m) = slowdown(base, &facts, &weights) {
+                take_out_slowdown(&mut f, m, &mut how);
+            }
             push_law(&mut c, &path, &f, how);
             if speed.is_none_or(|s| f.answers > s.0) {
                 speed = Some((f.answers, f.speed_sigma, f.speed_ci, f.spread_p));
@@ -508,7 +574,7 @@ pub fn fit(tally: &Tally, base: Option<&Scenario>, opts: &FitOptions) -> Result<
             }
         }
     }
-    review_service(tally, base, opts, &mut c);
+    review_service(tally, base, &facts, opts, &mut c);
     for (s, _, _, d) in &facts {
         if *d > 0.0 {
             c.not_identified.push((format!("streams.{s}.difficulty"), format!("difficulty is not identified apart from accuracy by golden answers: kept from --base (mean {d}), and taken out of the fitted accuracy")));

@@ -3,7 +3,9 @@
 //! speeds as a random effect on the log scale, kept only when Cochran's heterogeneity test
 //! supports it: τ² by Paule-Mandel (the generalized Q statistic at its degrees of freedom) with
 //! the Q-profile interval (Viechtbauer 2007, Stat Med 26:37; nominal coverage where a bootstrap
-//! over 30 annotators covered about 88%); the other intervals by a bootstrap over annotators.
+//! over 30 annotators covered about 88%); the other intervals by a bootstrap over annotators, each
+//! at least its answers' own sampling interval (a bootstrap over two or three people sees almost none
+//! of the noise of their answers).
 
 use crate::stats::{bisect, chi2_upper, interval95};
 use crate::tally::Moments;
@@ -190,12 +192,31 @@ pub fn fit(annotators: &[Moments], bootstrap: u32, seed: u64) -> Option<ServiceF
         // One annotator: no spread to see.
         _ => (0.0, 0.0),
     };
+    // A bootstrap over a handful of annotators cannot see the noise of their answers: each
+    // interval is at least the answers' own sampling interval (the mean log time's ±1.96 σ/√n,
+    // an exponential's ±1.96/√n; σ's ±1.96/√(2n) relative).
+    let (bs, bg) = (interval95(bs), interval95(bg));
+    let nf = (n as f64).max(1.0);
+    let scale_ci = match family {
+        Family::Fixed => bs,
+        _ => {
+            let half = crate::stats::Z95 * if family == Family::Lognormal { sigma } else { 1.0 } / nf.sqrt();
+            (bs.0.min(scale * (-half).exp()), bs.1.max(scale * half.exp()))
+        }
+    };
+    let sigma_ci = match family {
+        Family::Lognormal => {
+            let half = crate::stats::Z95 / (2.0 * nf).sqrt();
+            (bg.0.min(sigma * (1.0 - half).max(0.0)), bg.1.max(sigma * (1.0 + half)))
+        }
+        _ => bg,
+    };
     Some(ServiceFit {
         family,
         scale_s: scale,
-        scale_ci: interval95(bs),
+        scale_ci,
         sigma,
-        sigma_ci: interval95(bg),
+        sigma_ci,
         speed_sigma: speed,
         speed_ci,
         spread_p,
