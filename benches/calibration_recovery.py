@@ -106,8 +106,9 @@ def main():
     ap.add_argument("--tessera", default="target/release/tessera")
     ap.add_argument("--scenarios", default="scenarios")
     ap.add_argument("--out", default="calibrate/RECOVERY.md")
+    ap.add_argument("--only", action="append", help="a scenario's name (repeatable); default every one")
     a = ap.parse_args()
-    files = sorted(f for f in os.listdir(a.scenarios) if f.endswith(".toml") and f != "Cargo.toml")
+    files = sorted(f for f in os.listdir(a.scenarios) if f.endswith(".toml") and f != "Cargo.toml" and (not a.only or f[:-5] in a.only))
     out = [
         "# Calibration recovery on the shipped scenarios",
         "",

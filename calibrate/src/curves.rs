@@ -31,6 +31,9 @@ pub struct CurveFit {
     /// The answer-weighted mean of ln(factor) over the data: what the pooled handling-time
     /// scale has in it of the curve.
     pub mean_log_factor: f64,
+    /// The answer-weighted variance of ln(factor) within each person: what a handling-time σ
+    /// fitted with a scale per person has in it of the curve.
+    pub within_var_log_factor: f64,
 }
 
 /// Which curve.
@@ -146,7 +149,18 @@ fn test(ps: &[Person], curve: Curve, bootstrap: u32, rng: &mut ChaCha8Rng) -> Op
         effects.push(best(&pick, curve).0);
     }
     let mean_log_factor = ps.iter().flat_map(|p| p.iter().map(|b| b.0 * curve.log_factor(b.1, effect, half_life))).sum::<f64>() / n;
-    Some(CurveFit { effect, effect_ci: interval95(effects), half_life, p_value, answers: n, mean_log_factor })
+    // Within each person, the factor's variance across their bins (at the bins' mean x).
+    let within_var = ps
+        .iter()
+        .map(|p| {
+            let g: Vec<f64> = p.iter().map(|b| curve.log_factor(b.1, effect, half_life)).collect();
+            let m = p.iter().map(|b| b.0).sum::<f64>().max(1e-12);
+            let mean = p.iter().zip(&g).map(|(b, g)| b.0 * g).sum::<f64>() / m;
+            p.iter().zip(&g).map(|(b, g)| b.0 * (g - mean).powi(2)).sum::<f64>()
+        })
+        .sum::<f64>()
+        / n;
+    Some(CurveFit { effect, effect_ci: interval95(effects), half_life, p_value, answers: n, mean_log_factor, within_var_log_factor: within_var })
 }
 
 /// Learning (from bins of experience) and fatigue (from bins of hours on shift), each fitted

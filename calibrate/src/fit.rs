@@ -372,7 +372,7 @@ pub fn fit(tally: &Tally, base: Option<&Scenario>, opts: &FitOptions) -> Result<
         // Learning and fatigue, on the task type with the most answers; where supported, the
         // handling-time scale is the novice's and the fresh person's (the curves apply on top).
         let main_type = by_type.iter().max_by_key(|(_, anns)| anns.iter().map(|m| m.n).sum::<u64>()).map(|(t, _)| t.clone());
-        let mut log_adjust = 0.0;
+        let (mut log_adjust, mut var_adjust) = (0.0, 0.0);
         if let Some(tt) = &main_type {
             let streams_of: Vec<u16> = label_types.iter().enumerate().filter(|(_, f)| f.as_ref() == Some(tt)).map(|(i, _)| i as u16).collect();
             let merged = |curve: Curve| -> Vec<Vec<Bin>> {
@@ -407,6 +407,7 @@ pub fn fit(tally: &Tally, base: Option<&Scenario>, opts: &FitOptions) -> Result<
                 match result {
                     Some(f) if f.p_value < curves::LEVEL && f.effect > 0.0 && f.mean_log_factor.abs() >= curves::MIN_EFFECT => {
                         log_adjust += f.mean_log_factor;
+                        var_adjust += f.within_var_log_factor;
                         let test = format!("within each person, log handling time ({tt}) across bins of {}: likelihood ratio against none, parametric bootstrap p = {:.3}; interval by a bootstrap over people", if curve == Curve::Learning { "experience (answers before, from the trace's start)" } else { "hours on shift" }, f.p_value);
                         let n = f.answers as u64;
                         match curve {
@@ -452,6 +453,12 @@ pub fn fit(tally: &Tally, base: Option<&Scenario>, opts: &FitOptions) -> Result<
                 // The curves' share of the pooled scale taken out (exp of the mean log factor).
                 f.scale_s *= adjust;
                 f.scale_ci = (f.scale_ci.0 * adjust, f.scale_ci.1 * adjust);
+                // And their spread within each person out of a lognormal's σ².
+                if f.family == Family::Lognormal {
+                    let less = |x: f64| (x * x - var_adjust).max(0.0).sqrt();
+                    f.sigma = less(f.sigma);
+                    f.sigma_ci = (less(f.sigma_ci.0), less(f.sigma_ci.1));
+                }
             }
             let path = format!("pools.{p}.service.{tt}");
             let aic: Vec<String> = f.aic.iter().map(|(k, a)| format!("{k} {a:.1}")).collect();

@@ -144,11 +144,11 @@ pub struct Bin {
     /// hours-on-shift bin, Σ 2^(−experience / h) for each half-life h of [`HALF_LIVES`].
     pub n_other: f64,
     pub sum_hours: f64,
-    pub decay: [f64; 8],
+    pub decay: [f64; HALF_LIVES.len()],
 }
 
 /// The half-lives [items] a learning curve is fitted over.
-pub const HALF_LIVES: [f64; 8] = [10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0];
+pub const HALF_LIVES: [f64; 15] = [10.0, 15.0, 20.0, 30.0, 50.0, 75.0, 100.0, 150.0, 200.0, 300.0, 500.0, 750.0, 1000.0, 1500.0, 2000.0];
 
 impl Bin {
     fn add(&mut self, x: f64, secs: f64) {
