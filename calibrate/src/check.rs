@@ -180,7 +180,7 @@ impl TraceSink for TallySink {
 /// `replications` times (seeds from `seed`) and judges the trace's figures.
 pub fn check(scenario_for: &(dyn Fn(u32) -> Result<Scenario, String> + Sync), make_router: RouterFactory, trace: &Tally, replications: u32, seed: u64) -> Result<Vec<Verdict>, String> {
     // A simulation of the fitted scenario names its people "<pool>/<n>" after the fitted pools.
-    let opts = ReadOptions { replication: None, utc_offset_s: Some(trace.utc_offset_s), speedup: None, skip_us: trace.skipped_us(), group_by: crate::tally::GroupBy::Name };
+    let opts = ReadOptions { replication: None, utc_offset_s: Some(trace.utc_offset_s), speedup: None, skip_us: trace.skipped_us(), group_by: crate::tally::GroupBy::Name, skip_agreement: true };
     let sims: Vec<Vec<Option<f64>>> = (0..replications)
         .into_par_iter()
         .map(|r| {

@@ -755,7 +755,7 @@ impl Watch {
 /// from `open` (a first pass for the hours worked, a second for the tests).
 pub fn drift(open: &dyn Fn() -> std::io::Result<Box<dyn BufRead>>, origin: &str, read: &ReadOptions, twin: &Scenario, side: Option<&serde_json::Value>, opts: &DriftOptions) -> Result<DriftReport, TraceError> {
     let io = |e: std::io::Error| TraceError::Io { origin: origin.to_string(), what: "cannot open".into(), source: e };
-    let first = Tally::read(open().map_err(io)?, origin, read)?;
+    let first = Tally::read(open().map_err(io)?, origin, &ReadOptions { skip_agreement: true, ..read.clone() })?;
     let report = monitor(&first, origin, twin, side, opts)?;
     run(open().map_err(io)?, origin, read, report)
 }
@@ -763,7 +763,7 @@ pub fn drift(open: &dyn Fn() -> std::io::Result<Box<dyn BufRead>>, origin: &str,
 /// Runs a report's tests as they are (thresholds not simulated again) over a trace in one pass;
 /// the last whole hour is tested, a partial hour at the end is not.
 pub fn run(reader: impl BufRead, origin: &str, read: &ReadOptions, report: DriftReport) -> Result<DriftReport, TraceError> {
-    let read = ReadOptions { group_by: report.group_by, ..read.clone() };
+    let read = ReadOptions { group_by: report.group_by, skip_agreement: true, ..read.clone() };
     let mut watch = Watch::new(origin, &read, report);
     for_each_line(reader, origin, |n, line| watch.line(n, line))?;
     let tally = watch.feed.finish()?;

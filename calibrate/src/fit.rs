@@ -201,7 +201,7 @@ fn stream_facts(tally: &Tally, base: Option<&Scenario>) -> Result<Vec<(String, S
     Ok(out)
 }
 
-/// Bootstrap replicates of the agreement's tasks (each a smoothed Dawid-Skene over the sample).
+/// Parametric-bootstrap replicates of the agreement (each a smoothed Dawid-Skene over the sample).
 const AGREEMENT_REPLICATES: u32 = 50;
 
 /// A pool's accuracy counts from agreement (`agreement.rs`): each annotator's sampled labelling
@@ -243,7 +243,7 @@ fn from_agreement(tally: &Tally, facts: &[(String, String, u32, f64)], agreed: &
         return Err(format!("its answers sit on tasks with {per_task:.2} labelling answers on average: accuracy from agreement needs at least {} to tell who is right", agreement::MIN_ANSWERS_PER_TASK));
     }
     let pool_sd = agreed.pool_share_var.get(&(p_ix as u16)).map(|v| v.sqrt());
-    Ok((counts, format!("agreement: a smoothed Dawid-Skene per stream over a sample of {} of the {} tasks with two or more labelling answers (the tasks whose ids hash lowest), each annotator's answers counted right by the posterior of their label, and counted as the binomial answers their share's variance over {} bootstrap replicates of the tasks is worth ({effective} of {answers} answers); {per_task:.2} answers per task; the mean's interval at least ±1.96 times the bootstrap's standard deviation of the pool's share", sample.len(), sample.offered, opts.bootstrap.min(AGREEMENT_REPLICATES)), pool_sd))
+    Ok((counts, format!("agreement: a smoothed Dawid-Skene per stream over a sample of {} of the {} tasks with two or more labelling answers (the tasks whose ids hash lowest), each annotator's answers counted right by the posterior of their label, and counted as the binomial answers their share's mean square error over {} parametric-bootstrap replicates (new answers from the fitted accuracies on the same tasks) is worth ({effective} of {answers} answers); {per_task:.2} answers per task; the mean's interval at least ±1.96 times the bootstrap's root-mean-square error of the pool's share", sample.len(), sample.offered, opts.bootstrap.min(AGREEMENT_REPLICATES)), pool_sd))
 }
 
 /// Fits everything the trace identifies.

@@ -335,6 +335,9 @@ pub struct ReadOptions {
     pub skip_us: i64,
     /// How annotators form pools.
     pub group_by: GroupBy,
+    /// Keep no sample of labelling answers (accuracy from agreement): a drift watch or
+    /// `--check`'s simulated traces do not fit accuracy, and a watch runs for as long as a server.
+    pub skip_agreement: bool,
 }
 
 /// Monday 2024-01-01 00:00 UTC [µs since the Unix epoch]: a rehearsal's time zero.
@@ -353,7 +356,7 @@ impl Feed {
     pub fn new(origin: &str, opts: &ReadOptions) -> Feed {
         Feed {
             offset_given: opts.utc_offset_s.is_some(),
-            tally: Tally { origin: origin.to_string(), utc_offset_s: if opts.speedup.is_some() { 0 } else { opts.utc_offset_s.unwrap_or(0) }, speedup: opts.speedup, skip_us: opts.skip_us.max(0), skip_done: opts.skip_us <= 0, waiting_area: vec![0.0; WEEK_H], group_by: opts.group_by, ..Default::default() },
+            tally: Tally { origin: origin.to_string(), utc_offset_s: if opts.speedup.is_some() { 0 } else { opts.utc_offset_s.unwrap_or(0) }, speedup: opts.speedup, skip_us: opts.skip_us.max(0), skip_done: opts.skip_us <= 0, waiting_area: vec![0.0; WEEK_H], group_by: opts.group_by, keep_votes: !opts.skip_agreement, ..Default::default() },
             wanted: opts.replication,
             header_seen: false,
             in_replication: false,
@@ -471,8 +474,10 @@ pub struct Tally {
     /// Answers (labelling and golden) and golden answers per pool and hour of the week.
     pub answers_by_hour: Vec<Vec<u64>>,
     pub gold_by_hour: Vec<Vec<u64>>,
-    /// Tasks with their labelling answers, a bounded sample (accuracy from agreement).
+    /// Tasks with their labelling answers, a bounded sample (accuracy from agreement), kept
+    /// unless `ReadOptions::skip_agreement`.
     pub agreement: Sample,
+    keep_votes: bool,
     /// When set, each event's observations are pushed to `obs` for a reader to drain.
     pub observe: bool,
     pub obs: Vec<Obs>,
@@ -736,7 +741,7 @@ impl Tally {
                     if self.observe {
                         self.obs.push(Obs::Handled { pool: open.pool, annotator: open.annotator, stream: open.stream, t, secs });
                     }
-                    if event == "label" && !open.gold {
+                    if self.keep_votes && event == "label" && !open.gold {
                         if let (Some(label), Some(task)) = (l.label.as_deref(), l.task.and_then(|k| self.tasks.get_mut(&k))) {
                             let names = &mut self.streams[task.stream as usize].label_names;
                             let ix = match names.iter().position(|x| x == label) {

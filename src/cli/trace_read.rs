@@ -55,7 +55,7 @@ impl TraceReadArgs {
             Some(GroupByArg::Skills) => tessera_calibrate::GroupBy::Skills,
             Some(GroupByArg::Annotator) => tessera_calibrate::GroupBy::Annotator,
         };
-        Ok(ReadOptions { replication: self.replication, utc_offset_s: self.utc_offset.map(|h| (h * 3600.0).round() as i64), speedup: self.speedup, skip_us: self.skip.map_or(0, |d| d.0 as i64), group_by })
+        Ok(ReadOptions { replication: self.replication, utc_offset_s: self.utc_offset.map(|h| (h * 3600.0).round() as i64), speedup: self.speedup, skip_us: self.skip.map_or(0, |d| d.0 as i64), group_by, skip_agreement: false })
     }
 }
 
