@@ -31,9 +31,6 @@ pub struct CurveFit {
     /// The answer-weighted mean of ln(factor) over the data: what the pooled handling-time
     /// scale has in it of the curve.
     pub mean_log_factor: f64,
-    /// The answer-weighted variance of ln(factor) within each person: what a handling-time σ
-    /// fitted with a scale per person has in it of the curve.
-    pub within_var_log_factor: f64,
 }
 
 /// Which curve.
@@ -148,19 +145,37 @@ fn test(ps: &[Person], curve: Curve, bootstrap: u32, rng: &mut ChaCha8Rng) -> Op
         let pick: Vec<Person> = (0..ps.len()).map(|_| ps[rng.random_range(0..ps.len())].clone()).collect();
         effects.push(best(&pick, curve).0);
     }
-    let mean_log_factor = ps.iter().flat_map(|p| p.iter().map(|b| b.0 * curve.log_factor(b.1, effect, half_life))).sum::<f64>() / n;
-    // Within each person, the factor's variance across their bins (at the bins' mean x).
-    let within_var = ps
-        .iter()
-        .map(|p| {
-            let g: Vec<f64> = p.iter().map(|b| curve.log_factor(b.1, effect, half_life)).collect();
-            let m = p.iter().map(|b| b.0).sum::<f64>().max(1e-12);
-            let mean = p.iter().zip(&g).map(|(b, g)| b.0 * g).sum::<f64>() / m;
-            p.iter().zip(&g).map(|(b, g)| b.0 * (g - mean).powi(2)).sum::<f64>()
-        })
-        .sum::<f64>()
-        / n;
-    Some(CurveFit { effect, effect_ci: interval95(effects), half_life, p_value, answers: n, mean_log_factor, within_var_log_factor: within_var })
+    let mean_log_factor = moments(ps.iter().map(|p| p.iter().map(|b| (b.0, b.1)).collect()), curve, effect, half_life).0;
+    Some(CurveFit { effect, effect_ci: interval95(effects), half_life, p_value, answers: n, mean_log_factor })
+}
+
+/// The answer-weighted mean of ln(factor) and its variance within each person, over people's
+/// bins given as (answers, mean x), the factor taken at each bin's mean x.
+fn moments(people: impl Iterator<Item = Vec<(f64, f64)>>, curve: Curve, effect: f64, half_life: Option<f64>) -> (f64, f64) {
+    let (mut n, mut sum, mut within) = (0.0, 0.0, 0.0);
+    for p in people {
+        let g: Vec<f64> = p.iter().map(|b| curve.log_factor(b.1, effect, half_life)).collect();
+        let m: f64 = p.iter().map(|b| b.0).sum();
+        if m <= 0.0 {
+            continue;
+        }
+        let mean = p.iter().zip(&g).map(|(b, g)| b.0 * g).sum::<f64>() / m;
+        n += m;
+        sum += mean * m;
+        within += p.iter().zip(&g).map(|(b, g)| b.0 * (g - mean).powi(2)).sum::<f64>();
+    }
+    if n > 0.0 {
+        (sum / n, within / n)
+    } else {
+        (0.0, 0.0)
+    }
+}
+
+/// A fitted curve's (mean, within-person variance) of ln(factor) over other answers' bins (a
+/// task type other than the one it was fitted on): what a handling-time law fitted to them has
+/// in it of the curve.
+pub fn factor_moments(bins: &[&[Bin]], curve: Curve, effect: f64, half_life: Option<f64>) -> (f64, f64) {
+    moments(bins.iter().map(|b| b.iter().filter(|b| b.n > 0.0).map(|b| (b.n, b.sum_x / b.n)).collect()), curve, effect, half_life)
 }
 
 /// Learning (from bins of experience) and fatigue (from bins of hours on shift), each fitted

@@ -372,9 +372,30 @@ pub fn fit(tally: &Tally, base: Option<&Scenario>, opts: &FitOptions) -> Result<
         // Learning and fatigue, on the task type with the most answers; where supported, the
         // handling-time scale is the novice's and the fresh person's (the curves apply on top).
         let main_type = by_type.iter().max_by_key(|(_, anns)| anns.iter().map(|m| m.n).sum::<u64>()).map(|(t, _)| t.clone());
-        let (mut log_adjust, mut var_adjust) = (0.0, 0.0);
+        // Each person's bins of one curve over a type's streams.
+        let streams_of = |tt: &String| -> Vec<u16> { label_types.iter().enumerate().filter(|(_, f)| f.as_ref() == Some(tt)).map(|(i, _)| i as u16).collect() };
+        let merged_over = |curve: Curve, streams_of: &[u16]| -> Vec<Vec<Bin>> {
+            pool.annotators
+                .iter()
+                .map(|a| {
+                    let source = if curve == Curve::Learning { &a.by_experience } else { &a.by_shift_hour };
+                    let mut out: Vec<Bin> = vec![];
+                    for s in streams_of {
+                        if let Some(bins) = source.get(s) {
+                            out.resize(bins.len().max(out.len()), Bin::default());
+                            for (o, b) in out.iter_mut().zip(bins) {
+                                o.merge(b);
+                            }
+                        }
+                    }
+                    out
+                })
+                .collect()
+        };
+        // The curves kept: (curve, effect, half-life).
+        let mut kept: Vec<(Curve, f64, Option<f64>)> = vec![];
         if let Some(tt) = &main_type {
-            let streams_of: Vec<u16> = label_types.iter().enumerate().filter(|(_, f)| f.as_ref() == Some(tt)).map(|(i, _)| i as u16).collect();
+            let streams_of = streams_of(tt);
             let merged = |curve: Curve| -> Vec<Vec<Bin>> {
                 pool.annotators
                     .iter()
@@ -406,8 +427,7 @@ pub fn fit(tally: &Tally, base: Option<&Scenario>, opts: &FitOptions) -> Result<
                 c.unset.push(key.clone());
                 match result {
                     Some(f) if f.p_value < curves::LEVEL && f.effect > 0.0 && f.mean_log_factor.abs() >= curves::MIN_EFFECT => {
-                        log_adjust += f.mean_log_factor;
-                        var_adjust += f.within_var_log_factor;
+                        kept.push((curve, f.effect, f.half_life));
                         let test = format!("within each person, log handling time ({tt}) across bins of {}: likelihood ratio against none, parametric bootstrap p = {:.3}; interval by a bootstrap over people", if curve == Curve::Learning { "experience (answers before, from the trace's start)" } else { "hours on shift" }, f.p_value);
                         let n = f.answers as u64;
                         match curve {
@@ -415,7 +435,7 @@ pub fn fit(tally: &Tally, base: Option<&Scenario>, opts: &FitOptions) -> Result<
                                 let h = f.half_life.unwrap_or(50.0);
                                 c.set.push(format!("{key}={{ speedup = {}, half_life_items = {h} }}", num(f.effect)));
                                 c.fitted.push(Fitted { path: format!("{key}.speedup"), estimate: json!(num(f.effect)), interval: Some((json!(num(f.effect_ci.0)), json!(num(f.effect_ci.1)))), unit: "share of time", method: test.clone(), n });
-                                c.fitted.push(Fitted { path: format!("{key}.half_life_items"), estimate: json!(h), interval: None, unit: "items", method: format!("{test}; on the grid 10, 20, 50, 100, 200, 500, 1000, 2000"), n });
+                                c.fitted.push(Fitted { path: format!("{key}.half_life_items"), estimate: json!(h), interval: None, unit: "items", method: format!("{test}; on the grid {}", crate::tally::HALF_LIVES.map(|h| h.to_string()).join(", ")), n });
                                 c.not_identified.push((format!("{key}.accuracy_gain"), "accuracy's gain with experience is not fitted (golden answers per person are too few to follow it): 0".into()));
                             }
                             Curve::Fatigue => {
@@ -443,13 +463,25 @@ pub fn fit(tally: &Tally, base: Option<&Scenario>, opts: &FitOptions) -> Result<
                 }
             }
         }
-        let adjust = (-log_adjust).exp();
+
 
         let mut speed: Option<(u64, f64, (f64, f64), Option<f64>)> = None;
         for (t_ix, (tt, anns)) in by_type.iter().enumerate() {
             let seed = opts.seed ^ ((p_ix as u64) << 32) ^ t_ix as u64;
             let Some(mut f) = service::fit(anns, opts.bootstrap, seed) else { continue };
-            if main_type.as_ref() == Some(tt) && adjust != 1.0 {
+            // The kept curves over this type's own answers (a person's curves apply to all their
+            // work, but each type is worked at its own experience and hours on shift).
+            let (mut log_adjust, mut var_adjust) = (0.0, 0.0);
+            let own = streams_of(tt);
+            for (curve, effect, half_life) in &kept {
+                let bins = merged_over(*curve, &own);
+                let refs: Vec<&[Bin]> = bins.iter().map(Vec::as_slice).collect();
+                let (m, v) = curves::factor_moments(&refs, *curve, *effect, *half_life);
+                log_adjust += m;
+                var_adjust += v;
+            }
+            let adjust = (-log_adjust).exp();
+            if adjust != 1.0 {
                 // The curves' share of the pooled scale taken out (exp of the mean log factor).
                 f.scale_s *= adjust;
                 f.scale_ci = (f.scale_ci.0 * adjust, f.scale_ci.1 * adjust);
