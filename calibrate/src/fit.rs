@@ -396,25 +396,7 @@ pub fn fit(tally: &Tally, base: Option<&Scenario>, opts: &FitOptions) -> Result<
         let mut kept: Vec<(Curve, f64, Option<f64>)> = vec![];
         if let Some(tt) = &main_type {
             let streams_of = streams_of(tt);
-            let merged = |curve: Curve| -> Vec<Vec<Bin>> {
-                pool.annotators
-                    .iter()
-                    .map(|a| {
-                        let source = if curve == Curve::Learning { &a.by_experience } else { &a.by_shift_hour };
-                        let mut out: Vec<Bin> = vec![];
-                        for s in &streams_of {
-                            if let Some(bins) = source.get(s) {
-                                out.resize(bins.len().max(out.len()), Bin::default());
-                                for (o, b) in out.iter_mut().zip(bins) {
-                                    o.merge(b);
-                                }
-                            }
-                        }
-                        out
-                    })
-                    .collect()
-            };
-            let (exp_bins, shift_bins) = (merged(Curve::Learning), merged(Curve::Fatigue));
+            let (exp_bins, shift_bins) = (merged_over(Curve::Learning, &streams_of), merged_over(Curve::Fatigue, &streams_of));
             let exp_refs: Vec<&[Bin]> = exp_bins.iter().map(Vec::as_slice).collect();
             let shift_refs: Vec<&[Bin]> = shift_bins.iter().map(Vec::as_slice).collect();
             let seed = opts.seed ^ 0xC0FE ^ ((p_ix as u64) << 32);
