@@ -116,9 +116,7 @@ pub fn draw_sets(uncertain: &[Uncertain], seed: u64, r: u32) -> Vec<String> {
     uncertain
         .iter()
         .map(|u| {
-            // A standard normal by Box-Muller (two uniforms in (0, 1]).
-            let (a, b): (f64, f64) = (1.0 - rng.random::<f64>(), rng.random::<f64>());
-            let z = (-2.0 * a.ln()).sqrt() * (std::f64::consts::TAU * b).cos();
+            let z: f64 = rng.sample(rand_distr::StandardNormal);
             let along = |f: fn(f64) -> f64, g: fn(f64) -> f64| -> f64 {
                 let (lo, hi) = (f(u.lo), f(u.hi));
                 let sd = if lo.is_finite() && hi.is_finite() { (hi - lo) / (2.0 * z95) } else { 0.0 };
