@@ -13,7 +13,7 @@ use crate::stats::{wilson, Z95};
 use crate::tally::{Moments, Tally};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use tessera_engine::spec::{AccuracySpec, DifficultySpec, ProbDist, Scenario, StageKind};
+use tessera_engine::spec::{AccuracySpec, DifficultySpec, ProbDist, Scenario, StageKind, StreamSpec};
 
 /// How to fit.
 #[derive(Clone, Debug)]
@@ -97,7 +97,7 @@ fn review_service(tally: &Tally, base: Option<&Scenario>, facts: &[(String, Stri
     let mut how = format!("{}: the least AIC with a scale per reviewer ({}); {} reviews by {} people", f.family.name(), aic.join(", "), f.answers, f.annotators);
     // Reviews are of the streams with a review stage (or the chain's review), weighed by their
     // arrivals: a trace's review does not say its stream's share otherwise.
-    let reviewed = |name: &str| base.and_then(|b| b.streams.iter().find(|x| x.name.as_deref() == Some(name))).is_some_and(|x| x.stages.iter().any(|g| g.kind == StageKind::Review) || x.workflow.as_ref().is_some_and(|w| w.contains(&tessera_engine::spec::Stage::Review)));
+    let reviewed = |name: &str| base_stream(base, name).is_some_and(|x| x.stages.iter().any(|g| g.kind == StageKind::Review) || x.workflow.as_ref().is_some_and(|w| w.contains(&tessera_engine::spec::Stage::Review)));
     let mut weights: Vec<(usize, f64)> = facts.iter().enumerate().filter(|(_, f)| reviewed(&f.0)).map(|(i, _)| (i, tally.streams[i].arrivals as f64)).collect();
     if weights.is_empty() {
         weights = (0..facts.len()).map(|i| (i, tally.streams[i].arrivals as f64)).collect();
@@ -120,7 +120,7 @@ fn slowdown(base: Option<&Scenario>, facts: &[(String, String, u32, f64)], weigh
     }
     let (mut e_ln, mut e_ln2, mut e_lin, mut any) = (0.0, 0.0, 0.0, false);
     for &(s, w) in weights {
-        let Some(spec) = base.streams.iter().find(|x| x.name.as_deref() == Some(facts[s].0.as_str())) else { continue };
+        let Some(spec) = base_stream(Some(base), &facts[s].0) else { continue };
         let k = spec.difficulty_slowdown;
         any |= k > 0.0;
         // (point, weight) of the difficulty law.
@@ -150,13 +150,8 @@ fn slowdown(base: Option<&Scenario>, facts: &[(String, String, u32, f64)], weigh
 /// lognormal's median ÷ exp(E ln), its σ² less Var ln; an exponential's or fixed law's scale ÷ E.
 fn take_out_slowdown(f: &mut service::ServiceFit, (e_ln, var_ln, e_lin): (f64, f64, f64), how: &mut String) {
     let div = if f.family == Family::Lognormal { e_ln.exp() } else { e_lin };
-    f.scale_s /= div;
-    f.scale_ci = (f.scale_ci.0 / div, f.scale_ci.1 / div);
-    if f.family == Family::Lognormal {
-        let less = |x: f64| (x * x - var_ln).max(0.0).sqrt();
-        f.sigma = less(f.sigma);
-        f.sigma_ci = (less(f.sigma_ci.0), less(f.sigma_ci.1));
-    }
+    f.scale_by(1.0 / div);
+    f.less_log_variance(var_ln);
     how.push_str(&format!("; the items' difficulty slow-down (×(1 + k·d), from --base) taken out: scale ÷ {div:.4}{}", if f.family == Family::Lognormal { format!(", σ² − {var_ln:.4}") } else { String::new() }));
 }
 
@@ -184,7 +179,7 @@ fn push_law(c: &mut Calibration, path: &str, f: &service::ServiceFit, how: Strin
 fn stream_facts(tally: &Tally, base: Option<&Scenario>) -> Result<Vec<(String, String, u32, f64)>, String> {
     let mut out = vec![];
     for st in &tally.streams {
-        let from_base = base.and_then(|b| b.streams.iter().find(|s| s.name.as_deref() == Some(st.name.as_str())));
+        let from_base = base_stream(base, &st.name);
         match (base, from_base) {
             (Some(_), None) => return Err(format!("the trace's stream {:?} is not in the base scenario (its streams: {})", st.name, base.map(|b| b.streams.iter().filter_map(|s| s.name.clone()).collect::<Vec<_>>().join(", ")).unwrap_or_default())),
             (_, Some(s)) => out.push((st.name.clone(), s.task_type.clone(), s.classes, s.difficulty.mean())),
@@ -199,6 +194,23 @@ fn stream_facts(tally: &Tally, base: Option<&Scenario>) -> Result<Vec<(String, S
         }
     }
     Ok(out)
+}
+
+/// Over answers on streams (stream, answers): the answer-weighted means of (1 − d) and d / k,
+/// what an item's difficulty d leaves of a person's accuracy and adds by chance among k labels
+/// (1 and 0 without answers).
+fn difficulty_mix(facts: &[(String, String, u32, f64)], answers: impl Iterator<Item = (u16, u64)>) -> (f64, f64) {
+    let (mut n, mut keep, mut chance) = (0u64, 0.0, 0.0);
+    for (s, a) in answers {
+        let (_, _, classes, d) = &facts[s as usize];
+        n += a;
+        keep += (1.0 - d) * a as f64;
+        chance += d / f64::from((*classes).max(1)) * a as f64;
+    }
+    if n == 0 {
+        return (1.0, 0.0);
+    }
+    (keep / n as f64, chance / n as f64)
 }
 
 /// Parametric-bootstrap replicates of the agreement (each a smoothed Dawid-Skene over the sample).
@@ -218,15 +230,9 @@ fn from_agreement(tally: &Tally, facts: &[(String, String, u32, f64)], agreed: &
     let (mut answers, mut on_tasks, mut effective) = (0u64, 0u64, 0u64);
     for a in 0..pool.annotators.len() {
         let Some(g) = agreed.annotators.get(&(p_ix as u16, a as u32)) else { continue };
-        let (mut keep, mut chance) = (0.0, 0.0);
-        for (s, n) in &g.by_stream {
-            let (_, _, classes, d) = &facts[*s as usize];
-            keep += (1.0 - d) * *n as f64;
-            chance += d / f64::from((*classes).max(1)) * *n as f64;
-        }
-        let w = (g.n as f64).max(1.0);
+        let (keep, chance) = difficulty_mix(facts, g.by_stream.iter().map(|(s, n)| (*s, *n)));
         let (n, k) = g.effective();
-        counts.push(GoldCount { n, k, keep: keep / w, chance: chance / w });
+        counts.push(GoldCount { n, k, keep, chance });
         answers += g.n;
         effective += n;
         on_tasks += g.task_answers;
@@ -244,6 +250,11 @@ fn from_agreement(tally: &Tally, facts: &[(String, String, u32, f64)], agreed: &
     }
     let pool_sd = agreed.pool_share_var.get(&(p_ix as u16)).map(|v| v.sqrt());
     Ok((counts, format!("agreement: a smoothed Dawid-Skene per stream over a sample of {} of the {} tasks with two or more labelling answers (the tasks whose ids hash lowest), each annotator's answers counted right by the posterior of their label, and counted as the binomial answers their share's mean square error over {} parametric-bootstrap replicates (new answers from the fitted accuracies on the same tasks) is worth ({effective} of {answers} answers); {per_task:.2} answers per task; the mean's interval at least ±1.96 times the bootstrap's root-mean-square error of the pool's share", sample.len(), sample.offered, opts.bootstrap.min(AGREEMENT_REPLICATES)), pool_sd))
+}
+
+/// The base's stream called `name`.
+fn base_stream<'a>(base: Option<&'a Scenario>, name: &str) -> Option<&'a StreamSpec> {
+    base?.streams.iter().find(|x| x.name.as_deref() == Some(name))
 }
 
 /// Fits everything the trace identifies.
@@ -330,7 +341,7 @@ pub fn fit(tally: &Tally, base: Option<&Scenario>, opts: &FitOptions) -> Result<
     // has no one type.
     let mut label_types: Vec<Option<String>> = vec![];
     for (s, tt, _, _) in &facts {
-        let spec = base.and_then(|b| b.streams.iter().find(|x| x.name.as_deref() == Some(s.as_str())));
+        let spec = base_stream(base, s);
         let mut skills: Vec<String> = spec.map(|x| x.stages.iter().filter(|g| g.kind == StageKind::Label).map(|g| g.skill.clone().unwrap_or_else(|| tt.clone())).collect()).unwrap_or_default();
         skills.sort();
         skills.dedup();
@@ -465,14 +476,9 @@ pub fn fit(tally: &Tally, base: Option<&Scenario>, opts: &FitOptions) -> Result<
             let adjust = (-log_adjust).exp();
             if adjust != 1.0 {
                 // The curves' share of the pooled scale taken out (exp of the mean log factor).
-                f.scale_s *= adjust;
-                f.scale_ci = (f.scale_ci.0 * adjust, f.scale_ci.1 * adjust);
+                f.scale_by(adjust);
                 // And their spread within each person out of a lognormal's σ².
-                if f.family == Family::Lognormal {
-                    let less = |x: f64| (x * x - var_adjust).max(0.0).sqrt();
-                    f.sigma = less(f.sigma);
-                    f.sigma_ci = (less(f.sigma_ci.0), less(f.sigma_ci.1));
-                }
+                f.less_log_variance(var_adjust);
             }
             let path = format!("pools.{p}.service.{tt}");
             let aic: Vec<String> = f.aic.iter().map(|(k, a)| format!("{k} {a:.1}")).collect();
@@ -518,16 +524,9 @@ pub fn fit(tally: &Tally, base: Option<&Scenario>, opts: &FitOptions) -> Result<
             .annotators
             .iter()
             .map(|a| {
-                let (mut n, mut k, mut keep, mut chance) = (0u64, 0u64, 0.0, 0.0);
-                for (s, (gn, gk)) in &a.gold {
-                    let (_, _, classes, d) = &facts[*s as usize];
-                    n += gn;
-                    k += gk;
-                    keep += (1.0 - d) * *gn as f64;
-                    chance += d / *classes as f64 * *gn as f64;
-                }
-                let w = (n as f64).max(1.0);
-                GoldCount { n, k, keep: if n > 0 { keep / w } else { 1.0 }, chance: chance / w }
+                let (n, k) = a.gold.values().fold((0, 0), |(n, k), (gn, gk)| (n + gn, k + gk));
+                let (keep, chance) = difficulty_mix(&facts, a.gold.iter().map(|(s, (gn, _))| (*s, *gn)));
+                GoldCount { n, k, keep, chance }
             })
             .collect();
         let acc_path = format!("pools.{p}.accuracy");

@@ -51,6 +51,24 @@ pub struct ServiceFit {
     pub annotators: usize,
 }
 
+impl ServiceFit {
+    /// Multiplies the scale and its interval by `factor` (something taken out of items' times).
+    pub fn scale_by(&mut self, factor: f64) {
+        self.scale_s *= factor;
+        self.scale_ci = (self.scale_ci.0 * factor, self.scale_ci.1 * factor);
+    }
+
+    /// Takes `var` out of a lognormal's σ² and out of its interval's ends (at least 0): spread
+    /// of log times that something else explains. Other families have no σ.
+    pub fn less_log_variance(&mut self, var: f64) {
+        if self.family == Family::Lognormal {
+            let less = |x: f64| (x * x - var).max(0.0).sqrt();
+            self.sigma = less(self.sigma);
+            self.sigma_ci = (less(self.sigma_ci.0), less(self.sigma_ci.1));
+        }
+    }
+}
+
 /// The point estimates for one set of annotators, with the family and the spread decision given.
 fn estimate(anns: &[&Moments], family: Family, spread: bool) -> (f64, f64, f64) {
     let n: f64 = anns.iter().map(|m| m.n as f64).sum();
