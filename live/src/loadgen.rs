@@ -88,6 +88,28 @@ impl Http {
     fn call(&mut self, method: &str, path: &str, token: &str, body: Option<serde_json::Value>) -> Result<serde_json::Value> {
         self.call_on(0, method, path, token, body, None)
     }
+
+    /// Every task of `project` the list route gives for `query` (e.g. `status=left_unserved`;
+    /// empty for all), page by page (1,000 a page) until a page is the last or empty.
+    fn each_task(&mut self, project: i64, token: &str, query: &str, mut each: impl FnMut(&api::Task)) -> Result<()> {
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut path = format!("/v1/projects/{project}/tasks?limit=1000");
+            if !query.is_empty() {
+                path.push('&');
+                path.push_str(query);
+            }
+            if let Some(c) = &cursor {
+                path.push_str(&format!("&cursor={c}"));
+            }
+            let page: api::TaskPage = serde_json::from_value(self.call("GET", &path, token, None)?)?;
+            page.tasks.iter().for_each(&mut each);
+            match page.next_cursor {
+                Some(c) if !page.tasks.is_empty() => cursor = Some(c),
+                _ => return Ok(()),
+            }
+        }
+    }
     fn call_with(&mut self, method: &str, path: &str, token: &str, body: Option<serde_json::Value>, idempotency: Option<&str>) -> Result<serde_json::Value> {
         self.call_on(0, method, path, token, body, idempotency)
     }
@@ -341,25 +363,14 @@ impl Gateway {
         }
         self.left_polled = Some(Instant::now());
         let asked_at_us = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64);
-        let key = self.api_key.clone();
-        let mut cursor: Option<String> = None;
-        loop {
-            let mut path = format!("/v1/projects/{}/tasks?status=left_unserved&limit=1000", self.project);
-            if let Some(since) = self.left_since_us {
-                path.push_str(&format!("&updated_after_us={since}"));
-            }
-            if let Some(c) = &cursor {
-                path.push_str(&format!("&cursor={c}"));
-            }
-            let page: api::TaskPage = serde_json::from_value(self.http.call("GET", &path, &key, None)?)?;
-            for t in &page.tasks {
-                self.open.remove(&t.id);
-            }
-            match page.next_cursor {
-                Some(c) if !page.tasks.is_empty() => cursor = Some(c),
-                _ => break,
-            }
-        }
+        let query = match self.left_since_us {
+            Some(since) => format!("status=left_unserved&updated_after_us={since}"),
+            None => "status=left_unserved".to_string(),
+        };
+        let open = &mut self.open;
+        self.http.each_task(self.project, &self.api_key, &query, |t| {
+            open.remove(&t.id);
+        })?;
         self.left_since_us = Some(asked_at_us.saturating_sub(60_000_000));
         Ok(())
     }
@@ -589,32 +600,20 @@ fn report(g: &mut Gateway, wall_s: f64, simulated_h: f64, cut_short: bool) -> Re
     let mut finals = 0u64;
     let mut left = 0u64;
     let mut times = Vec::new();
-    let mut cursor: Option<String> = None;
-    let key = g.api_key.clone();
-    loop {
-        let path = match &cursor {
-            Some(c) => format!("/v1/projects/{}/tasks?limit=1000&cursor={c}", g.project),
-            None => format!("/v1/projects/{}/tasks?limit=1000", g.project),
-        };
-        let page: api::TaskPage = serde_json::from_value(g.http.call("GET", &path, &key, None)?)?;
-        for t in &page.tasks {
-            let Some(h) = g.hidden.get(&t.id) else { continue };
-            left += u64::from(t.status == "left_unserved");
-            if let (Some(label), "final" | "settled") = (t.label, t.status.as_str()) {
-                finals += 1;
-                right += (label == h.truth) as u64;
-                // Simulated time from arrival to the answer that made it final (HTTP latency is
-                // no simulated time: the kernel's clock moves only between events).
-                if let Some(f) = h.finished {
-                    times.push(f.since(h.arrived).0 as f64 / 3.6e9);
-                }
+    let hidden = &g.hidden;
+    g.http.each_task(g.project, &g.api_key, "", |t| {
+        let Some(h) = hidden.get(&t.id) else { return };
+        left += u64::from(t.status == "left_unserved");
+        if let (Some(label), "final" | "settled") = (t.label, t.status.as_str()) {
+            finals += 1;
+            right += (label == h.truth) as u64;
+            // Simulated time from arrival to the answer that made it final (HTTP latency is
+            // no simulated time: the kernel's clock moves only between events).
+            if let Some(f) = h.finished {
+                times.push(f.since(h.arrived).0 as f64 / 3.6e9);
             }
         }
-        match page.next_cursor {
-            Some(c) => cursor = Some(c),
-            None => break,
-        }
-    }
+    })?;
     times.sort_by(f64::total_cmp);
     let mean = (!times.is_empty()).then(|| times.iter().sum::<f64>() / times.len() as f64);
     let p90 = (!times.is_empty()).then(|| times[((times.len() - 1) as f64 * 0.9).round() as usize]);
