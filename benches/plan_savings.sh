@@ -3,6 +3,9 @@
 # of 3: weekly cost, and whether each meets the same targets (accuracy and share finished within
 # the turnaround, per stream, at their 95% CI bounds, 5 replications), all three over the same
 # steady-state window the plan is checked on (the plan's run.warmup / run.horizon overrides).
+# Workflow graphs (toxicity-adjudication, detector-in-the-loop, lidar-sequences) are planned from
+# measured work (planner/src/plan/graph.rs); their "overlap 3" is that of the graph's main label
+# stage.
 #   benches/plan_savings.sh
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -15,7 +18,9 @@ echo "|---|---|---:|---|---:|---|---:|---|---:|---:|---|"
 for spec in "mmc mmc 0.9 2d" "ecommerce-surge ecommerce-surge 0.9 2d" "llm-preference llm-preference 0.85 4d" "medical-imaging medical-imaging 0.9 4d" \
             "medical-imaging,--shifts medical-imaging 0.9 4d scenarios/shifts/weekdays-and-weekend.csv" \
             "medical-imaging,--shifts,2d medical-imaging 0.9 2d scenarios/shifts/weekdays-and-weekend.csv" \
-            "lidar-cuboids lidar-cuboids 0.7 4d"; do
+            "lidar-cuboids lidar-cuboids 0.7 4d" \
+            "toxicity-adjudication toxicity-adjudication 0.9 1d" "detector-in-the-loop detector-in-the-loop 0.9 1d" \
+            "lidar-sequences lidar-sequences 0.85 4d"; do
   set -- $spec
   label="$1"; s="scenarios/$2.toml"; dir="$tmp/${label//,/_}"
   extra=(); [ -n "${5:-}" ] && extra=(--shifts "$5")
@@ -24,7 +29,11 @@ for spec in "mmc mmc 0.9 2d" "ecommerce-surge ecommerce-surge 0.9 2d" "llm-prefe
   sets=(); for st in $streams; do sets+=(--set "streams.$st.turnaround=$4"); done
   for w in $(python3 -c "import json;print(' '.join(o for o in json.load(open('$dir-plan/plan.json'))['rounds'][-1]['overrides'] if o.startswith('run.')))"); do sets+=(--set "$w"); done
   "$bin" simulate "$s" -q -r 5 --tasks none "${sets[@]}" -o "$dir-shipped"
-  "$bin" simulate "$s" -q -r 5 --tasks none "${sets[@]}" --set quality.overlap=3 -o "$dir-o3" || true
+  # Overlap 3 everywhere: the scenario's, and each workflow graph's main label stage (the stage
+  # the plan sets).
+  o3=(--set quality.overlap=3)
+  for o in $(python3 -c "import json;print(' '.join(o for o in json.load(open('$dir-plan/plan.json'))['rounds'][-1]['overrides'] if '.stages.' in o and '.overlap=' in o))"); do o3+=(--set "${o%=*}=3"); done
+  "$bin" simulate "$s" -q -r 5 --tasks none "${sets[@]}" "${o3[@]}" -o "$dir-o3" || true
   python3 - "$dir" "$label" "$3" "$4" <<'PY'
 import json, sys
 dir, name, acc, within = sys.argv[1], sys.argv[2].replace(",", " "), float(sys.argv[3]), sys.argv[4]

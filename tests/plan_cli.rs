@@ -224,3 +224,85 @@ review = { pool = "experts", sample = 0.1, max_reworks = 2, service = { fixed = 
     let (out, _) = plan(&d.path().join("x"), &[&scenario("mmc.toml"), "--target-accuracy", "0.9", "--within", "2d", "--review-rates", "0.1"]);
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("no quality.review"));
 }
+
+/// Workflow graphs are planned from their measured work: toxicity-adjudication (a model gate,
+/// adjudication on disagreement, QA with rework) and lidar-sequences (scenes waiting for 40
+/// keyframes each, a stage shared by two crowd pools on different shifts). Each plan meets its
+/// targets at the CI bounds, predicts cost and throughput within 5%, and is written as a runnable
+/// scenario with the overlap of the graph's main label stage; planning again simulates nothing.
+#[test]
+fn workflow_graphs_are_planned_from_their_measured_work() {
+    let check = |j: &serde_json::Value| {
+        assert_eq!(j["met"], true, "{j}");
+        let last = j["rounds"].as_array().unwrap().last().unwrap();
+        for v in last["verdicts"].as_array().unwrap() {
+            assert!(v["met"].as_bool().unwrap() && v["ci95_low"].as_f64().unwrap() >= v["goal"].as_f64().unwrap(), "{v}");
+        }
+        let (predicted, simulated) = (last["solved"]["cost_week"].as_f64().unwrap(), last["simulated_cost_week"][0].as_f64().unwrap());
+        assert!((simulated / predicted - 1.0).abs() < 0.05, "cost: predicted {predicted}, simulated {simulated}");
+        for (tp, sim) in last["solved"]["throughput"].as_array().unwrap().iter().zip(last["simulated_throughput"].as_array().unwrap()) {
+            let (tp, sim) = (tp.as_f64().unwrap(), sim.as_f64().unwrap());
+            assert!((sim / tp - 1.0).abs() < 0.05, "throughput: predicted {tp}, simulated {sim}");
+        }
+        last["overrides"].as_array().unwrap().iter().map(|o| o.as_str().unwrap().to_string()).collect::<Vec<_>>()
+    };
+    let d = tempfile::tempdir().unwrap();
+    let args = [&scenario("toxicity-adjudication.toml") as &str, "--target-accuracy", "0.9", "--within", "1d"];
+    let (out, json) = plan(d.path(), &args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let j = json.unwrap();
+    let sets = check(&j);
+    assert!(sets.iter().any(|o| o.starts_with("streams.passages.stages.label.overlap=")), "{sets:?}");
+    assert_eq!(j["estimates"]["reasons"], serde_json::json!(["workflow graph"]));
+    let levels = j["estimates"]["graphs"].as_array().unwrap();
+    assert_eq!(levels.len(), 4, "one measurement per level of 1,2,3,5");
+    // More labels at the main stage: more crowd hours per passage, and (majority of more votes
+    // before adjudication) no less accuracy from 2 labels up.
+    let crowd = |k: usize| levels[k]["streams"]["passages"]["hours"][0].as_f64().unwrap();
+    let acc = |k: usize| levels[k]["streams"]["passages"]["accuracy"].as_f64().unwrap();
+    assert!(crowd(0) < crowd(1) && crowd(1) < crowd(2) && crowd(2) < crowd(3), "{levels:?}");
+    assert!(acc(3) > acc(1), "{levels:?}");
+    let run = tessera().args(["simulate"]).arg(d.path().join("plan.toml")).args(["-q", "--tasks", "none", "-o"]).arg(d.path().join("sim")).output().unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    // Planning again takes every measurement from the cache.
+    let (_, again) = plan(d.path(), &args);
+    let again = again.unwrap();
+    assert_eq!((again["estimates"]["simulated"].as_u64(), again["estimates"]["from_cache"].as_u64()), (Some(0), Some(4)));
+    assert_eq!(again["rounds"], j["rounds"]);
+
+    // Parts: the keyframes stream is planned at the parent's rate × 40; its label stage's hours
+    // are shared by the day and evening crowds, and the plan staffs both.
+    let d = tempfile::tempdir().unwrap();
+    let (out, json) = plan(d.path(), &[&scenario("lidar-sequences.toml"), "--target-accuracy", "0.85", "--within", "4d"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let j = json.unwrap();
+    let sets = check(&j);
+    let last = j["rounds"].as_array().unwrap().last().unwrap();
+    assert_eq!(last["solved"]["throughput"], serde_json::json!([1.0, 40.0]));
+    assert!(sets.iter().any(|o| o.starts_with("streams.keyframes.stages.label.overlap=")), "{sets:?}");
+    let flow = &last["solved"]["flow"][1];
+    assert!(flow[0].as_f64().unwrap() > 0.0 && flow[1].as_f64().unwrap() > 0.0, "both crowds label keyframes: {flow}");
+}
+
+/// With --shifts, a graph's stages are worked by the tours of their pools: the plan names the
+/// staffed tours in each stage's `pools`, and runs.
+#[test]
+fn workflow_graphs_are_planned_per_shift_tour() {
+    let d = tempfile::tempdir().unwrap();
+    let shifts = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/shifts/weekdays-and-weekend.csv");
+    let (out, json) = plan(d.path(), &[&scenario("toxicity-adjudication.toml"), "--target-accuracy", "0.9", "--within", "1d", "--max-scale", "6", "--shifts", &shifts.display().to_string()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let j = json.unwrap();
+    assert_eq!(j["met"], true, "{j}");
+    let text = std::fs::read_to_string(d.path().join("plan.toml")).unwrap();
+    let doc: toml::Table = text.parse().unwrap();
+    let staffed: Vec<&str> = doc["pools"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert!(staffed.contains(&"qa") && staffed.iter().any(|p| p.starts_with("crowd@")) && !staffed.contains(&"crowd"), "{staffed:?}");
+    for stage in doc["streams"].as_array().unwrap()[0]["stages"].as_array().unwrap() {
+        for p in stage.get("pools").and_then(|p| p.as_array()).into_iter().flatten() {
+            assert!(staffed.contains(&p.as_str().unwrap()), "stage {} names {p}, not a pool of the plan: {staffed:?}", stage["name"]);
+        }
+    }
+    let run = tessera().args(["simulate"]).arg(d.path().join("plan.toml")).args(["-q", "--tasks", "none", "-o"]).arg(d.path().join("sim")).output().unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+}

@@ -246,14 +246,3 @@ fn broken_graphs_are_refused_with_the_stage_and_its_line() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
-
-/// The planner's LP models the chain workflow: it says so for a graph instead of planning wrong.
-#[test]
-fn the_planner_refuses_a_graph_it_does_not_model() {
-    let tmp = tempfile::tempdir().unwrap();
-    for (name, what) in [("toxicity-adjudication", "a workflow graph (`stages`)"), ("lidar-sequences", "task dependencies (`parts`)")] {
-        let out = tessera().arg("plan").arg(root().join(format!("scenarios/{name}.toml"))).args(["--target-accuracy", "0.9", "--within", "8h", "-q", "-o"]).arg(tmp.path()).output().unwrap();
-        let e = err(out);
-        assert!(e.contains(what) && e.contains("tessera plan models the chain workflow"), "{name}: {e}");
-    }
-}

@@ -33,10 +33,14 @@ pub fn split_pools(text: &str, origin: &str, split: &[(usize, Vec<PoolCopy>)]) -
         return Err(bad(format!("no pool at index {i} (the scenario has {})", pools.len())));
     }
     let mut out = ArrayOfTables::new();
+    // Names of split pools and of their copies, for the workflow stages that name them.
+    let mut renamed: Vec<(String, Vec<String>)> = Vec::new();
     for (i, table) in pools.iter().enumerate() {
         match split.iter().find(|(j, _)| *j == i) {
             None => out.push(table.clone()),
             Some((_, copies)) => {
+                let name = table.get("name").and_then(|v| v.as_str()).map_or_else(|| format!("pool-{i}"), str::to_string);
+                renamed.push((name, copies.iter().map(|c| c.name.clone()).collect()));
                 for c in copies {
                     let mut t = table.clone();
                     set(&mut t, "name", c.name.as_str().into());
@@ -48,12 +52,38 @@ pub fn split_pools(text: &str, origin: &str, split: &[(usize, Vec<PoolCopy>)]) -
         }
     }
     *pools = out;
+    // A workflow stage that names a split pool names its copies instead.
+    if let Some(streams) = doc.get_mut("streams").and_then(|s| s.as_array_of_tables_mut()) {
+        for stream in streams.iter_mut() {
+            let Some(stages) = stream.get_mut("stages").and_then(|s| s.as_array_of_tables_mut()) else { continue };
+            for stage in stages.iter_mut() {
+                let Some(names) = stage.get("pools").and_then(|p| p.as_array()) else { continue };
+                let old: Vec<String> = names.iter().filter_map(|v| v.as_str().map(str::to_string)).collect();
+                if !old.iter().any(|n| renamed.iter().any(|(r, _)| r == n)) {
+                    continue;
+                }
+                let new: Array = old.iter().flat_map(|n| renamed.iter().find(|(r, _)| r == n).map_or_else(|| vec![n.clone()], |(_, c)| c.clone())).collect();
+                set(stage, "pools", new.into());
+            }
+        }
+    }
     Ok(doc.to_string())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn workflow_stages_name_the_copies_of_a_split_pool() {
+        let text = "[[streams]]\nname = \"s\"\n[[streams.stages]]\nname = \"lab\"\nkind = \"label\"\npools = [\"a\", \"b\"]  # who labels\n[[streams.stages]]\nname = \"rev\"\nkind = \"review\"\npools = [\"b\"]\n\n[[pools]]\nname = \"a\"\n\n[[pools]]\nname = \"b\"\n";
+        let copies = vec![PoolCopy { name: "a@early".into(), shifts: vec!["mon-fri 06:00-14:00".into()], count: 3 }, PoolCopy { name: "a@late".into(), shifts: vec!["mon-fri 14:00-22:00".into()], count: 1 }];
+        let out = split_pools(text, "x.toml", &[(0, copies)]).unwrap();
+        assert!(out.contains("pools = [\"a@early\", \"a@late\", \"b\"]  # who labels"), "{out}");
+        let doc: toml::Table = out.parse().unwrap();
+        let stages = doc["streams"].as_array().unwrap()[0]["stages"].as_array().unwrap();
+        assert_eq!(stages[1]["pools"].as_array().unwrap().len(), 1, "a stage naming no split pool is left as it is");
+    }
 
     #[test]
     fn pools_are_replaced_by_their_copies_in_place_and_comments_stay() {

@@ -34,6 +34,12 @@ the pools that serve it (by 0.1, or in proportion to the throughput the stream d
 to --rounds rounds. DIR/plan.json has every round, the marginal \
 values (re-solving with one thing changed) and, with --pareto, the cost-accuracy frontier.
 
+Workflow graphs (stages, parts) are planned from measured work: for each overlap level of a \
+graph's main label stage (its first label stage), one simulation with ample staff over the \
+checked window gives each stage's hours per task, models' cost and the final labels' accuracy \
+(cached in DIR/estimates.json too); the MILP picks the level and shares each stage's hours among \
+its pools.
+
 With --shifts FILE, headcount is planned per pool per weekly shift tour (a pattern of the file \
 at one start time), and plan.toml has one pool per staffed tour. With --confidence-levels, dynamic \
 overlap's confidence threshold is chosen too, and with --review-rates the expert-review sampling rate.
@@ -42,7 +48,8 @@ Examples:
   tessera plan scenarios/llm-preference.toml --target-accuracy 0.85 --within 48h
   tessera plan scenarios/ecommerce-surge.toml --target-accuracy 0.9 --within 2d --confidence-levels 0.9,0.95,0.99
   tessera plan scenarios/medical-imaging.toml --target-accuracy 0.9 --within 2d --shifts scenarios/shifts/weekdays-and-weekend.csv
-  tessera plan scenarios/lidar-cuboids.toml --target-accuracy 0.9 --within 3d --budget 60000 --pareto";
+  tessera plan scenarios/lidar-cuboids.toml --target-accuracy 0.9 --within 3d --budget 60000 --pareto
+  tessera plan scenarios/toxicity-adjudication.toml --target-accuracy 0.9 --within 1d";
 
 #[derive(Args, Debug)]
 pub struct PlanArgs {
@@ -93,7 +100,7 @@ pub struct PlanArgs {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Simulated time of each accuracy estimate (weighted aggregation, dynamic overlap, rules);
-    /// its first quarter is warm-up
+    /// its first quarter is warm-up. Workflow graphs are measured over the checked window instead
     #[arg(long, value_parser = parse_dur, default_value = "2d")]
     pub estimate_horizon: tessera_engine::time::Dur,
     /// Replications of each accuracy estimate
@@ -287,7 +294,11 @@ pub fn run(a: PlanArgs) -> Result<()> {
                 }
             }
             for (i, st) in model.streams.iter().enumerate() {
-                let _ = writeln!(o, "  stream {st:<14} overlap {}, {:.1} tasks/h, predicted accuracy {:.3}", s.overlap[i], s.throughput[i], s.accuracy[i]);
+                let at = match model.graph.get(i) {
+                    Some(Some(g)) => g.main.as_ref().map_or(" (workflow graph as written)".to_string(), |m| format!(" at stage {m:?} of its workflow graph")),
+                    _ => String::new(),
+                };
+                let _ = writeln!(o, "  stream {st:<14} overlap {}{at}, {:.1} tasks/h, predicted accuracy {:.3}", s.overlap[i], s.throughput[i], s.accuracy[i]);
             }
             if let Some(c) = s.confidence {
                 let _ = writeln!(o, "  dynamic overlap  confidence threshold {c} (chosen among --confidence-levels)");
@@ -304,6 +315,9 @@ pub fn run(a: PlanArgs) -> Result<()> {
             }
             let (wm, wh) = r.simulated_cost_week;
             let _ = writeln!(o, "  cost             predicted ${:.0}/week, simulated ${wm:.0} ± {wh:.0}/week ({:+.1}%)", s.cost_week, (wm / s.cost_week - 1.0) * 100.0);
+            if s.optimality == "time limit" {
+                let _ = writeln!(o, "  solver           stopped at its {} s limit: the best plan found, not proven the cheapest (no marginal values)", plan::milp::TIME_LIMIT_S);
+            }
             let _ = writeln!(o, "  verdicts         on {} replications, 95% CI{}", r.replications, if r.replications > a.replications { " (a target missed only at its CI bound: the same plan simulated again with more)" } else { "" });
             for v in &r.verdicts {
                 let _ = writeln!(o, "  {} {}: {:.4} [{:.4}, {:.4}] vs {:.4}", if v.met { "ok  " } else { "MISS" }, v.target, v.mean, v.ci95_low, v.ci95_high, v.goal);

@@ -78,21 +78,27 @@ fn ci(xs: &[f64]) -> (f64, f64) {
 /// `run.warmup` and `run.horizon` overrides that make the simulated window a steady-state week
 /// (see the module doc); none when the scenario's already is.
 pub fn window_overrides(s: &Scenario, within: Dur) -> Vec<String> {
-    let Some(horizon) = s.run.horizon else { return Vec::new() };
+    let Some((warmup, end)) = steady_window(s, within) else { return Vec::new() };
+    let mut v = Vec::new();
+    if warmup != s.run.warmup {
+        v.push(format!("run.warmup=\"{warmup}\""));
+    }
+    if Some(end) != s.run.horizon {
+        v.push(format!("run.horizon=\"{end}\""));
+    }
+    v
+}
+
+/// The (warm-up, horizon) of the steady-state window (see the module doc); None when the
+/// scenario runs by task count, not by a horizon.
+pub fn steady_window(s: &Scenario, within: Dur) -> Option<(Dur, Dur)> {
+    let horizon = s.run.horizon?;
     let warmup = s.run.warmup.max(within);
     // Whole weeks: a window that ends part-way through a week over- or under-weighs its days
     // (a weekday-only pool's backlog at a Sunday end), and the model's rates are weekly means.
     let week = 7 * US_PER_DAY;
     let window = Dur(horizon.0.saturating_sub(s.run.warmup.0).max(week).div_ceil(week).saturating_mul(week));
-    let mut v = Vec::new();
-    if warmup != s.run.warmup {
-        v.push(format!("run.warmup=\"{warmup}\""));
-    }
-    let end = Dur(warmup.0.saturating_add(window.0));
-    if end != horizon {
-        v.push(format!("run.horizon=\"{end}\""));
-    }
-    v
+    Some((warmup, Dur(warmup.0.saturating_add(window.0))))
 }
 
 /// The seed of a close miss's extra replications (independent of the round's own).
@@ -175,12 +181,31 @@ pub fn plan(s: &Scenario, t: &Targets, split: Option<&Split>, cache: &mut estima
     if let Some(why) = super::unreachable(&m, t) {
         return Ok(Outcome { rounds, met: false, infeasible: Some(why), ask, estimates: None, model: m });
     }
-    let estimates = estimate::apply(s, &mut base, &t.estimate, cache, make_router, progress)?;
+    let mut estimates = estimate::apply(s, &mut base, &t.estimate, cache, make_router, progress)?;
+    // Workflow graphs are measured whole, over the window the plan is checked on.
+    let (graphs, simulated, from_cache) = super::graph::apply(s, &mut base, &t.estimate, steady_window(s, t.within), cache, make_router, progress)?;
+    if !graphs.is_empty() {
+        let r = estimates.get_or_insert_with(estimate::Report::default);
+        r.reasons.push("workflow graph".into());
+        r.simulated += simulated;
+        r.from_cache += from_cache;
+        r.graphs = graphs;
+    }
     let group = |q: usize| split.map_or(q, |sp| sp.group[q]);
     for i in 0..m.streams.len() {
         for q in 0..m.pools.len() {
             m.accuracy[i][q] = base.accuracy[i][group(q)].clone();
             m.labels[i][q] = base.labels[i][group(q)].clone();
+        }
+    }
+    // A graph's measured options go to the split model: a stage's hours per task are the same
+    // whoever works them (its pools there are the tours), a tour is paid per item as its pool.
+    for (g, b) in m.graph.iter_mut().zip(&base.graph) {
+        if let (Some(g), Some(b)) = (g, b) {
+            g.options = b.options.iter().map(|o| o.clone().map(|mut o| {
+                o.items_per_hour = (0..m.pools.len()).map(|q| o.items_per_hour[group(q)]).collect();
+                o
+            })).collect();
         }
     }
     let window = window_overrides(s, t.within);

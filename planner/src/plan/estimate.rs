@@ -86,11 +86,14 @@ pub struct Entry {
 pub struct Cache {
     pub schema: String,
     pub entries: BTreeMap<String, Entry>,
+    /// Workflow graphs' options by level (`graph`), keyed the same way.
+    #[serde(default)]
+    pub graphs: BTreeMap<String, super::graph::GraphEntry>,
 }
 
 impl Default for Cache {
     fn default() -> Self {
-        Cache { schema: SCHEMA.into(), entries: BTreeMap::new() }
+        Cache { schema: SCHEMA.into(), entries: BTreeMap::new(), graphs: BTreeMap::new() }
     }
 }
 
@@ -108,6 +111,9 @@ pub struct Report {
     pub simulated: usize,
     pub from_cache: usize,
     pub entries: Vec<Entry>,
+    /// Workflow graphs' options, one entry per overlap level (`graph`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub graphs: Vec<super::graph::GraphEntry>,
 }
 
 /// The scenario that measures pool `p` alone at level `k`.
@@ -140,7 +146,7 @@ fn alone(s: &Scenario, m: &Model, p: usize, k: u32, confidence: Option<f64>, rev
     x
 }
 
-fn key(x: &Scenario, set: &Settings) -> Result<String, String> {
+pub(crate) fn key(x: &Scenario, set: &Settings) -> Result<String, String> {
     let text = serde_json::to_string(x).map_err(|e| format!("cannot key an estimate: {e}"))?;
     let mut h = Sha256::new();
     h.update(SCHEMA.as_bytes());
@@ -162,6 +168,9 @@ pub fn apply(s: &Scenario, m: &mut Model, set: &Settings, cache: &mut Cache, mak
     }
     let mut report = Report { reasons: why.iter().map(|w| w.to_string()).collect(), ..Report::default() };
     let pools: Vec<usize> = (0..m.pools.len()).filter(|&p| (0..m.streams.len()).any(|i| m.hours[i][p].is_some())).collect();
+    if pools.is_empty() {
+        return Ok(None); // workflow graphs only: `graph` measures them whole
+    }
     let total = pools.len() * m.levels.len();
     for (n, &p) in pools.iter().enumerate() {
         for (k, &level) in m.levels.clone().iter().enumerate() {

@@ -12,10 +12,16 @@
 //! on-shift hour; weekly cost ≤ budget + b; per window of the week, the work arriving in a
 //! turnaround window fits in the pool hours of that window and the next (surges, shifts), and a
 //! batch drop fits in the turnaround after it.
+//! A workflow-graph stream i (`graph`) has instead g_ik tasks/h at option k (g_ik ≤ λ_i z_ik),
+//! each taking the measured H_isk hours of each stage s, done by the stage's pools in shares the
+//! LP picks (y_isp ≥ 0, Σ_p y_isp = Σ_k H_isk g_ik), and models' cost; its accuracy is the
+//! option's measured a_ik, and every stage's pools have at least that stage's overlap of people.
 //! Objective: weekly cost + a penalty on every slack, so that an infeasible target is reported
 //! with the slack it needs instead of a solver failure.
 
+use super::graph::GraphOption;
 use super::model::Model;
+use good_lp::solvers::{WithMipGap, WithTimeLimit};
 use good_lp::{variable, variables, Expression, Solution, SolverModel, Variable};
 use tessera_engine::spec::PaySpec;
 
@@ -57,10 +63,18 @@ pub struct Solved {
     pub unserved: Vec<f64>,
     pub accuracy_short: Vec<f64>,
     pub over_budget: f64,
+    /// How the solver ended: "optimal", "within gap" (proven within MIP_GAP of the optimum) or
+    /// "time limit" (the best plan found in TIME_LIMIT_S, not proven the cheapest).
+    pub optimality: &'static str,
 }
 
 /// Penalty per unit of slack [USD/week]: far above any cost, so slack is a last resort.
 const PENALTY: f64 = 1e7;
+
+/// The MILP's relative optimality gap (0: proven optimal), and its time limit [s] (past it, the
+/// best plan found).
+pub const MIP_GAP: f32 = 0.0;
+pub const TIME_LIMIT_S: f64 = 20.0;
 
 pub fn solve(m: &Model, ask: &Ask) -> Result<Solved, String> {
     let (ns, np, nk) = (m.streams.len(), m.pools.len(), m.levels.len());
@@ -84,6 +98,26 @@ pub fn solve(m: &Model, ask: &Ask) -> Result<Solved, String> {
     let y: Vec<Vec<Variable>> = knobs.iter().map(|(_, values)| values.iter().map(|_| vars.add(variable().binary())).collect()).collect();
     let x: Vec<Vec<Vec<Option<Variable>>>> =
         (0..ns).map(|i| (0..np).map(|p| (0..nk).map(|_| m.hours[i][p].map(|_| vars.add(variable().min(0.0)))).collect()).collect()).collect();
+    // Graph streams: tasks/h at each option (None: a chain stream, or an unmeasured option).
+    let g: Vec<Vec<Option<(Variable, &GraphOption)>>> = (0..ns)
+        .map(|i| match m.graph.get(i) {
+            Some(Some(gr)) => gr.options.iter().map(|o| o.as_ref().map(|o| (vars.add(variable().min(0.0)), o))).collect(),
+            _ => vec![None; nk],
+        })
+        .collect();
+    // ... and the hours of each of its stages that each of the stage's pools does [h/h].
+    let share: Vec<Vec<Vec<(usize, Variable)>>> = (0..ns)
+        .map(|i| match m.graph.get(i) {
+            Some(Some(gr)) => gr.stages.iter().map(|st| st.pools.iter().map(|&p| (p, vars.add(variable().min(0.0)))).collect()).collect(),
+            _ => Vec::new(),
+        })
+        .collect();
+    let graph_hours = |i: usize, p: usize| -> Expression { share[i].iter().flatten().filter(|(q, _)| *q == p).map(|(_, v)| Expression::from(*v)).sum() };
+    // Items paid per item: a pool's graph hours × its items per busy hour (the options' mean).
+    let items_per_hour = |i: usize, p: usize| -> f64 {
+        let per: Vec<f64> = g[i].iter().flatten().map(|(_, o)| o.items_per_hour[p]).collect();
+        per.iter().sum::<f64>() / per.len().max(1) as f64
+    };
     let u: Vec<Variable> = (0..ns).map(|_| vars.add(variable().min(0.0))).collect();
     let short: Vec<Variable> = (0..ns).map(|_| vars.add(variable().min(0.0))).collect();
     let over = vars.add(variable().min(0.0));
@@ -95,6 +129,7 @@ pub fn solve(m: &Model, ask: &Ask) -> Result<Solved, String> {
                     e += v * (m.labels[i][p][k] / (1.0 - m.gold));
                 }
             }
+            e += graph_hours(i, p) * items_per_hour(i, p);
         }
         e
     };
@@ -110,12 +145,18 @@ pub fn solve(m: &Model, ask: &Ask) -> Result<Solved, String> {
     let reviewed = |i: usize| -> Expression { (0..np).flat_map(|p| (0..nk).map(move |k| (p, k))).filter_map(|(p, k)| x[i][p][k].map(|v| v * m.sample[k])).sum() };
     for i in 0..ns {
         cost += (Expression::from(m.rate[i]) - u[i]) * (m.model_cost[i] * 168.0);
+        for (v, o) in g[i].iter().flatten() {
+            cost += *v * (o.model_usd * 168.0);
+        }
         if let Some((_, _, usd)) = m.review[i] {
             cost += reviewed(i) * (usd * 168.0);
         }
     }
     let slack: Expression = u.iter().map(|&v| v * (PENALTY * 168.0)).sum::<Expression>() + short.iter().map(|&v| v * (PENALTY * 168.0)).sum::<Expression>() + over * 10.0;
-    let mut model = vars.minimise(cost.clone() + slack).using(good_lp::microlp);
+    // At most TIME_LIMIT_S: with shift tours, branch and bound can take microlp very long (pools
+    // that the tours make alike, two crowds on different calendars split into the same tours,
+    // are symmetric), mostly to prove a plan it found early.
+    let mut model = vars.minimise(cost.clone() + slack).using(good_lp::microlp).with_mip_gap(MIP_GAP).map_err(|e| e.to_string())?.with_time_limit(TIME_LIMIT_S);
     for ((knob, values), y) in knobs.iter().zip(&y) {
         if values.is_empty() {
             continue;
@@ -135,10 +176,35 @@ pub fn solve(m: &Model, ask: &Ask) -> Result<Solved, String> {
         model = model.with(sum.clone().leq(*most as f64)).with(sum.geq(1.0));
     }
     for i in 0..ns {
-        let served: Expression = x[i].iter().flatten().flatten().map(|&v| Expression::from(v)).sum();
+        let served: Expression = x[i].iter().flatten().flatten().map(|&v| Expression::from(v)).chain(g[i].iter().flatten().map(|(v, _)| Expression::from(*v))).sum();
         model = model.with((served + u[i]).eq(m.rate[i]));
         let one: Expression = z[i].iter().map(|&v| Expression::from(v)).sum();
         model = model.with(one.eq(1.0));
+        if let Some(Some(gr)) = m.graph.get(i) {
+            // A graph stream: its flow at each option, that option's accuracy, and every stage's
+            // pools with at least the stage's overlap of people.
+            let mut right = Expression::from(short[i]);
+            for (k, o) in g[i].iter().enumerate() {
+                match o {
+                    Some((v, o)) => {
+                        model = model.with((*v - z[i][k] * m.rate[i]).leq(0.0));
+                        right += *v * o.accuracy;
+                    }
+                    None => model = model.with(Expression::from(z[i][k]).eq(0.0)),
+                }
+            }
+            model = model.with(right.geq(ask.accuracy[i] * m.rate[i]));
+            for (s, stage) in gr.stages.iter().enumerate() {
+                let able: Expression = stage.pools.iter().map(|&p| Expression::from(n[p])).sum();
+                let need: Expression = (0..nk).map(|k| z[i][k] * stage.need.unwrap_or(m.levels[k]) as f64).sum();
+                model = model.with((able - need).geq(0.0));
+                // The stage's hours, shared among its pools.
+                let done: Expression = share[i][s].iter().map(|(_, v)| Expression::from(*v)).sum();
+                let work: Expression = g[i].iter().flatten().map(|(v, o)| *v * o.hours[s]).sum();
+                model = model.with((done - work).eq(0.0));
+            }
+            continue;
+        }
         // Each of a task's k labels comes from a different person: k of them must be able.
         let able: Expression = (0..np).filter(|&p| m.hours[i][p].is_some()).map(|p| Expression::from(n[p])).sum();
         let need: Expression = (0..nk).map(|k| z[i][k] * m.levels[k] as f64).sum();
@@ -191,6 +257,7 @@ pub fn solve(m: &Model, ask: &Ask) -> Result<Solved, String> {
                     hours += reviewed(i) * h;
                 }
             }
+            hours += graph_hours(i, p);
         }
         model = model.with((hours - n[p] * (ask.cap[p] * m.on_shift[p])).leq(0.0));
         if let (Some(floor), PaySpec::PerItem(c)) = (ask.min_wage, &m.pay[p]) {
@@ -225,6 +292,9 @@ pub fn solve(m: &Model, ask: &Ask) -> Result<Solved, String> {
                             work += reviewed(i) * (share * h);
                         }
                     }
+                    if share > 0.0 {
+                        work += graph_hours(i, p) * share;
+                    }
                 }
             }
             model = model.with((work - hours).leq(0.0));
@@ -242,6 +312,7 @@ pub fn solve(m: &Model, ask: &Ask) -> Result<Solved, String> {
                         }
                     }
                 }
+                drop += graph_hours(i, p) * (size / m.rate[i].max(1e-12));
             }
             model = model.with((drop - hours).leq(0.0));
         }
@@ -250,7 +321,13 @@ pub fn solve(m: &Model, ask: &Ask) -> Result<Solved, String> {
         model = model.with((cost.clone() - over).leq(b));
     }
     let sol = tessera_engine::metrics::lp::solve_quietly(model).map_err(|_| "the solver found no plan (microlp gave up on this model)".to_string())?;
-    let flow: Vec<Vec<f64>> = (0..ns).map(|i| (0..np).map(|p| x[i][p].iter().flatten().map(|&v| sol.value(v)).sum()).collect()).collect();
+    // [tasks/h] of stream i whose work pool p does (a graph stream's tasks through each pool).
+    let flow: Vec<Vec<f64>> = (0..ns)
+        .map(|i| {
+            let graph: f64 = g[i].iter().flatten().map(|(v, _)| sol.value(*v)).sum();
+            (0..np).map(|p| x[i][p].iter().flatten().map(|&v| sol.value(v)).sum::<f64>() + if sol.eval(graph_hours(i, p)) > 1e-9 { graph } else { 0.0 }).collect()
+        })
+        .collect();
     let chosen: Vec<usize> = (0..ns).map(|i| (0..nk).max_by(|&a, &b| sol.value(z[i][a]).total_cmp(&sol.value(z[i][b]))).unwrap_or(0)).collect();
     let overlap: Vec<u32> = chosen.iter().map(|&k| m.levels[k]).collect();
     let confidence = chosen.first().and_then(|&k| m.confidence[k]);
@@ -258,8 +335,10 @@ pub fn solve(m: &Model, ask: &Ask) -> Result<Solved, String> {
     let headcount: Vec<i64> = n.iter().map(|&v| sol.value(v).round() as i64).collect();
     let accuracy = (0..ns)
         .map(|i| {
-            let served: f64 = flow[i].iter().sum();
-            let right: f64 = (0..np).flat_map(|p| (0..nk).map(move |k| (p, k))).filter_map(|(p, k)| x[i][p][k].map(|v| sol.value(v) * m.accuracy[i][p][k])).sum();
+            let graph: f64 = g[i].iter().flatten().map(|(v, _)| sol.value(*v)).sum();
+            let served: f64 = if m.graph.get(i).is_some_and(Option::is_some) { graph } else { flow[i].iter().sum() };
+            let right: f64 = (0..np).flat_map(|p| (0..nk).map(move |k| (p, k))).filter_map(|(p, k)| x[i][p][k].map(|v| sol.value(v) * m.accuracy[i][p][k])).sum::<f64>()
+                + g[i].iter().flatten().map(|(v, o)| sol.value(*v) * o.accuracy).sum::<f64>();
             if served > 0.0 { right / served } else { f64::NAN }
         })
         .collect();
@@ -277,6 +356,7 @@ pub fn solve(m: &Model, ask: &Ask) -> Result<Solved, String> {
                         h += sol.eval(reviewed(i)) * hh;
                     }
                 }
+                h += sol.eval(graph_hours(i, p));
             }
             h / (headcount[p] as f64 * m.on_shift[p]).max(1e-12)
         })
@@ -287,6 +367,11 @@ pub fn solve(m: &Model, ask: &Ask) -> Result<Solved, String> {
         unserved: u.iter().map(|&v| sol.value(v)).collect(),
         accuracy_short: (0..ns).map(|i| sol.value(short[i]) / m.rate[i].max(1e-12)).collect(),
         over_budget: sol.value(over),
+        optimality: match sol.status() {
+            good_lp::SolutionStatus::Optimal => "optimal",
+            good_lp::SolutionStatus::GapLimit => "within gap",
+            good_lp::SolutionStatus::TimeLimit => "time limit",
+        },
         headcount,
         overlap,
         confidence,

@@ -4,6 +4,7 @@
 pub mod accuracy;
 pub mod closed_loop;
 pub mod estimate;
+pub mod graph;
 pub mod milp;
 pub mod model;
 pub mod tours;
@@ -86,9 +87,14 @@ pub struct Marginal {
 }
 
 /// Marginal values of the solved plan: one more person in each pool that sits at its ceiling,
-/// and one more point of accuracy on each stream.
+/// and one more point of accuracy on each stream. None where a solve stopped at the time limit
+/// (a difference of two unproven costs is not a marginal value).
 pub fn marginals(m: &Model, ask: &Ask, base: &Solved) -> Vec<Marginal> {
     let mut out = Vec::new();
+    if base.optimality == "time limit" {
+        return out;
+    }
+    let solve = |a: &Ask| milp::solve(m, a).ok().filter(|s| s.optimality != "time limit");
     for (members, most) in &ask.groups {
         if members.iter().map(|&q| base.headcount[q]).sum::<i64>() >= *most {
             let mut a = ask.clone();
@@ -98,7 +104,7 @@ pub fn marginals(m: &Model, ask: &Ask, base: &Solved) -> Vec<Marginal> {
             for &q in members {
                 a.most[q] = most + 1;
             }
-            if let Ok(s) = milp::solve(m, &a) {
+            if let Some(s) = solve(&a) {
                 let pool = m.pools[members[0]].split('@').next().unwrap_or_default().to_string();
                 out.push(Marginal { what: format!("one more annotator available in pool {pool:?} (now at its ceiling of {most}, over its shifts)"), usd_week: s.cost_week - base.cost_week });
             }
@@ -111,7 +117,7 @@ pub fn marginals(m: &Model, ask: &Ask, base: &Solved) -> Vec<Marginal> {
         if base.headcount[p] >= ask.most[p] {
             let mut a = ask.clone();
             a.most[p] += 1;
-            if let Ok(s) = milp::solve(m, &a) {
+            if let Some(s) = solve(&a) {
                 out.push(Marginal { what: format!("one more annotator available in pool {:?} (now at its ceiling of {})", m.pools[p], ask.most[p]), usd_week: s.cost_week - base.cost_week });
             }
         }
@@ -119,7 +125,7 @@ pub fn marginals(m: &Model, ask: &Ask, base: &Solved) -> Vec<Marginal> {
     for i in 0..m.streams.len() {
         let mut a = ask.clone();
         a.accuracy[i] = (a.accuracy[i] + 0.01).min(1.0);
-        if let Ok(s) = milp::solve(m, &a) {
+        if let Some(s) = solve(&a) {
             if s.accuracy_short.iter().all(|&x| x < 1e-9) {
                 out.push(Marginal { what: format!("one more point of accuracy on stream {:?}", m.streams[i]), usd_week: s.cost_week - base.cost_week });
             }
@@ -145,7 +151,17 @@ pub fn pareto(m: &Model, ask: &Ask, grid: &[f64]) -> Vec<(f64, Option<f64>)> {
 /// target on every stream.
 pub fn overrides(m: &Model, s: &Solved, t: &Targets) -> Vec<String> {
     let mut v: Vec<String> = m.pools.iter().zip(&s.headcount).map(|(p, n)| format!("pools.{p}.count={n}")).collect();
-    v.extend(m.streams.iter().zip(&s.overlap).map(|(st, k)| format!("streams.{st}.overlap={k}")));
+    for (i, (st, k)) in m.streams.iter().zip(&s.overlap).enumerate() {
+        match m.graph.get(i) {
+            // A graph's option is the overlap of its main label stage.
+            Some(Some(g)) => match &g.main {
+                Some(stage) if g.staged => v.push(format!("streams.{st}.stages.{stage}.overlap={k}")),
+                Some(_) => v.push(format!("streams.{st}.overlap={k}")),
+                None => {}
+            },
+            _ => v.push(format!("streams.{st}.overlap={k}")),
+        }
+    }
     if let Some(c) = s.confidence {
         v.push(format!("quality.dynamic_overlap.confidence={c}"));
     }

@@ -3,6 +3,7 @@
 //! share of the week each pool is on shift, and the fixed review load.
 
 use super::accuracy::majority_accuracy;
+use super::graph::{self, Graph};
 use tessera_engine::domain::shift::Calendar;
 use tessera_engine::spec::{ArrivalSpec, DifficultySpec, PaySpec, Scenario};
 use tessera_engine::time::{Dur, SimTime, US_PER_HOUR};
@@ -53,6 +54,10 @@ pub struct Model {
     /// each (non-batch) stream arriving in [a, a + W) and the on-shift hours of one annotator of
     /// each pool in [a, a + 2W): what arrives in a window must be done by a turnaround later.
     pub windows: Vec<Window>,
+    /// Streams planned as workflow graphs (`stages`, `parts`, part streams): their stages'
+    /// pools and, per option, what simulation measured (`graph`); None for chain streams, whose
+    /// work is `hours` × `labels` (graph streams have no `hours`).
+    pub graph: Vec<Option<Graph>>,
 }
 
 /// One time window of the capacity constraints.
@@ -130,20 +135,22 @@ impl Model {
         self.confidence = rep(&self.confidence, times);
         self.review_rate = rep(&self.review_rate, times);
         self.sample = rep(&self.sample, times);
+        for g in self.graph.iter_mut().flatten() {
+            g.options = (0..times).flat_map(|_| g.options.iter().cloned()).collect();
+        }
         true
     }
 
     /// The model of `s` for overlap `levels` and turnaround target `within`.
     pub fn of(s: &Scenario, levels: &[u32], within: Dur) -> Result<Model, String> {
-        // The model is the chain workflow's (label → review of a sample): a graph's branch shares
-        // depend on how labels turn out, which the LP does not model yet.
-        if let Some(i) = s.streams.iter().position(|st| !st.stages.is_empty() || st.parts.is_some()) {
-            let what = if s.streams[i].parts.is_some() { "task dependencies (`parts`)" } else { "a workflow graph (`stages`)" };
-            return Err(format!(
-                "streams[{i}] ({}) has {what}: tessera plan models the chain workflow (label, then review of a sample) only; simulate the graph with tessera simulate (--set for what-ifs)",
-                s.stream_name(i)
-            ));
-        }
+        let ns = s.streams.len();
+        let is_graph: Vec<bool> = (0..ns).map(|i| graph::is_graph(s, i)).collect();
+        // A part stream gets its tasks from its parent: the parent's arrivals, `count` each.
+        let parent = |i: usize| -> Option<(usize, f64)> {
+            let name = s.stream_name(i);
+            s.streams.iter().enumerate().find_map(|(j, st)| st.parts.as_ref().filter(|p| p.stream == name).map(|p| (j, p.count as f64)))
+        };
+        let arrivals = |i: usize| -> (&ArrivalSpec, f64) { parent(i).map_or((&s.streams[i].arrivals, 1.0), |(j, c)| (&s.streams[j].arrivals, c)) };
         let gold = s.quality.gold.as_ref().map_or(0.0, |g| g.rate.clamp(0.0, 0.99));
         let mut on_shift = Vec::new();
         let mut cals = Vec::new();
@@ -152,19 +159,32 @@ impl Model {
             on_shift.push(cal.hours_per_week() / 168.0);
             cals.push(cal);
         }
-        let able = |i: usize| -> Vec<usize> { (0..s.pools.len()).filter(|&p| tessera_engine::run::label_hours(s, i, p).is_some()).collect() };
-        let batch = s
-            .streams
-            .iter()
-            .enumerate()
-            .map(|(i, st)| match &st.arrivals {
-                ArrivalSpec::Batch { size, first, .. } => Some((*size as f64, (0..s.pools.len()).map(|p| if able(i).contains(&p) { hours_on(&cals[p], SimTime(first.0), within) } else { 0.0 }).collect())),
+        // The pools that can take a stream's work: a chain's labellers; every pool a graph's
+        // stages name (some able pool on shift is what reachability asks).
+        let able = |i: usize| -> Vec<usize> {
+            if is_graph[i] {
+                let g = graph::of(s, i, 0);
+                let mut v: Vec<usize> = g.stages.iter().flat_map(|x| x.pools.iter().copied()).collect();
+                v.sort_unstable();
+                v.dedup();
+                return v;
+            }
+            (0..s.pools.len()).filter(|&p| tessera_engine::run::label_hours(s, i, p).is_some()).collect()
+        };
+        let batch = (0..ns)
+            .map(|i| match arrivals(i) {
+                (ArrivalSpec::Batch { size, first, .. }, c) => Some((*size as f64 * c, (0..s.pools.len()).map(|p| if able(i).contains(&p) { hours_on(&cals[p], SimTime(first.0), within) } else { 0.0 }).collect())),
                 _ => None,
             })
             .collect();
         let w_hours = (within.hours().ceil() as usize).max(1);
         // Batch drops are not a rate: the batch constraint covers them.
-        let hourly: Vec<Vec<f64>> = s.streams.iter().map(|st| st.arrivals.hourly_rates().unwrap_or_else(|| vec![0.0; 168])).collect();
+        let hourly: Vec<Vec<f64>> = (0..ns)
+            .map(|i| {
+                let (a, c) = arrivals(i);
+                a.hourly_rates().map_or_else(|| vec![0.0; 168], |r| r.iter().map(|x| x * c).collect())
+            })
+            .collect();
         let windows = (0..168)
             .map(|a| Window {
                 arrivals: hourly.iter().map(|r| (a..a + w_hours).map(|h| r[h % 168]).sum()).collect(),
@@ -176,7 +196,7 @@ impl Model {
         let step = 15 * 60 * 1_000_000u64;
         let reachable = (0..s.streams.len())
             .map(|i| {
-                if matches!(s.streams[i].arrivals, ArrivalSpec::Batch { .. }) {
+                if matches!(arrivals(i).0, ArrivalSpec::Batch { .. }) {
                     return 1.0; // a drop's window is the batch constraint's business
                 }
                 let pools = able(i);
@@ -189,8 +209,9 @@ impl Model {
         // pool's annotators walk away from: each holds them for the timeout and the label is
         // collected again, p/(1−p) walk-aways per counted label.
         let walkaway = |p: usize| s.pools[p].abandonment.as_ref().map_or(0.0, |a| a.probability.min(0.95) / (1.0 - a.probability.min(0.95)) * a.timeout.hours());
-        let hours: Vec<Vec<Option<f64>>> =
-            (0..s.streams.len()).map(|i| (0..s.pools.len()).map(|p| tessera_engine::run::label_hours(s, i, p).map(|h| h + walkaway(p))).collect()).collect();
+        let hours: Vec<Vec<Option<f64>>> = (0..ns)
+            .map(|i| (0..s.pools.len()).map(|p| if is_graph[i] { None } else { tessera_engine::run::label_hours(s, i, p).map(|h| h + walkaway(p)) }).collect())
+            .collect();
         let accuracy = s
             .streams
             .iter()
@@ -210,9 +231,15 @@ impl Model {
                     .collect()
             })
             .collect();
-        let model_cost = s.streams.iter().map(|st| st.pre_annotation.as_ref().and_then(|m| s.models.iter().find(|x| x.name == *m)).map_or(0.0, |m| m.cost_per_item)).collect();
+        // A graph stream's models are in its options' measured cost.
+        let model_cost = (0..ns)
+            .map(|i| if is_graph[i] { 0.0 } else { s.streams[i].pre_annotation.as_ref().and_then(|m| s.models.iter().find(|x| x.name == *m)).map_or(0.0, |m| m.cost_per_item) })
+            .collect();
         let review = (0..s.streams.len())
             .map(|i| {
+                if is_graph[i] {
+                    return None; // a graph's reviews are its stages
+                }
                 let r = s.quality.review.as_ref()?;
                 let p = s.review_pool()?;
                 let reviewed = tessera_engine::run::has_review(s, i);
@@ -226,7 +253,12 @@ impl Model {
         Ok(Model {
             streams: (0..s.streams.len()).map(|i| s.stream_name(i)).collect(),
             pools: (0..s.pools.len()).map(|p| s.pool_name(p)).collect(),
-            rate: s.streams.iter().map(|st| st.arrivals.mean_per_hour()).collect(),
+            rate: (0..ns)
+                .map(|i| {
+                    let (a, c) = arrivals(i);
+                    a.mean_per_hour() * c
+                })
+                .collect(),
             labels: vec![vec![levels.iter().map(|&l| l as f64).collect(); s.pools.len()]; s.streams.len()],
             hours,
             accuracy,
@@ -243,6 +275,7 @@ impl Model {
             batch,
             reachable,
             windows,
+            graph: (0..ns).map(|i| is_graph[i].then(|| graph::of(s, i, levels.len()))).collect(),
         })
     }
 }

@@ -90,6 +90,13 @@ pub fn split(s: &Scenario, tours: &[Tour], keep: &[String]) -> Split {
             tour.push(Some(t.clone()));
         }
     }
+    // A workflow stage that names a split pool names its tours instead.
+    let is_split = |n: &String| !tours.is_empty() && !keep.contains(n) && (0..s.pools.len()).any(|p| s.pool_name(p) == *n);
+    for st in &mut x.streams {
+        for stage in &mut st.stages {
+            stage.pools = stage.pools.iter().flat_map(|n| if is_split(n) { tours.iter().map(|t| format!("{n}@{}", t.name)).collect() } else { vec![n.clone()] }).collect();
+        }
+    }
     Split { scenario: x, group, tour }
 }
 
