@@ -20,7 +20,7 @@ for spec in "mmc mmc 0.9 2d" "ecommerce-surge ecommerce-surge 0.9 2d" "llm-prefe
             "medical-imaging,--shifts,2d medical-imaging 0.9 2d scenarios/shifts/weekdays-and-weekend.csv" \
             "lidar-cuboids lidar-cuboids 0.7 4d" \
             "toxicity-adjudication toxicity-adjudication 0.9 1d" "detector-in-the-loop detector-in-the-loop 0.9 1d" \
-            "lidar-sequences lidar-sequences 0.85 4d"; do
+            "lidar-sequences lidar-sequences 0.85 4d" "biased-crowd biased-crowd 0.85 2d"; do
   set -- $spec
   label="$1"; s="scenarios/$2.toml"; dir="$tmp/${label//,/_}"
   extra=(); [ -n "${5:-}" ] && extra=(--shifts "$5")

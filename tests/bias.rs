@@ -140,6 +140,8 @@ fn a_bias_that_cannot_mean_anything_is_an_error_at_its_line() {
     for (args, field, says) in [
         (["--set", "quality.rules[0].below=0.2"], "quality.rules[0].below", "write `above`, not `below`"),
         (["--unset", "quality.rules[0].above"], "quality.rules[0].above", "class_bias needs `above`"),
+        (["--set", "quality.rules[1].false_ban_rate=0.7"], "quality.rules[1].false_ban_rate", "expected a probability in (0, 0.5], found 0.7"),
+        (["--set", "quality.rules[0].metric=\"agreement\""], "quality.rules[0].false_ban_rate", "agreement has no test of a person who is fine"),
     ] {
         let out = simulate(&tmp.path().join("y"), &[&scenario(), "-q", args[0], args[1]], 1);
         let e = String::from_utf8_lossy(&out.stderr);

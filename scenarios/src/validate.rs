@@ -503,6 +503,13 @@ pub fn validate(s: &Scenario, known: &Known) -> Problems {
         if r.duration.is_some_and(|d| d.0 == 0) {
             p.push((at("duration"), "expected a positive duration, found 0s".into()));
         }
+        if let Some(rate) = r.false_ban_rate {
+            if !r.metric.fires_above() {
+                p.push((at("false_ban_rate"), format!("{} has no test of a person who is fine (only class_bias and position_bias take a false-ban rate)", r.metric.name())));
+            } else if !(rate > 0.0 && rate <= 0.5) {
+                p.push((at("false_ban_rate"), format!("expected a probability in (0, 0.5], found {rate}")));
+            }
+        }
         match (r.action, r.value) {
             (tessera_engine::spec::RuleAction::SetTrust, None) => p.push((at("value"), "set_trust needs a value (the new trust, 0 to 1)".into())),
             (_, Some(v)) => prob(&mut p, at("value"), v),

@@ -246,7 +246,7 @@ fn a_return_after_a_ban_with_reopen_is_kept_but_not_counted() {
     let mut q = quality(2);
     q.gold_rate = 0.0;
     q.rules =
-        vec![RuleSpec { metric: RuleMetric::Agreement, window: 1, min_answers: 1, below: Some(0.9), above: None, action: RuleAction::Ban, value: None, duration: Some(Dur(3600 * S)), reopen: true }];
+        vec![RuleSpec { metric: RuleMetric::Agreement, window: 1, min_answers: 1, below: Some(0.9), above: None, action: RuleAction::Ban, value: None, duration: Some(Dur(3600 * S)), reopen: true, false_ban_rate: None }];
     let mut b = Bench::new(core_with(q, 2, 0));
     b.arrive(0);
     b.arrive(1);
@@ -277,7 +277,7 @@ fn a_return_after_a_ban_with_reopen_is_kept_but_not_counted() {
 #[test]
 fn a_wrong_golden_answer_checks_trust_and_bans() {
     let mut q = quality(1);
-    q.rules = vec![RuleSpec { metric: RuleMetric::GoldAccuracy, window: 1, min_answers: 1, below: Some(0.5), above: None, action: RuleAction::Ban, value: None, duration: None, reopen: true }];
+    q.rules = vec![RuleSpec { metric: RuleMetric::GoldAccuracy, window: 1, min_answers: 1, below: Some(0.5), above: None, action: RuleAction::Ban, value: None, duration: None, reopen: true, false_ban_rate: None }];
     q.gold_rate = 1.0;
     let mut b = Bench::new(core_with(q, 2, 0));
     // Annotator 0 gets a golden item first (gold_rate 1), answers it wrong, and is banned.
@@ -429,8 +429,8 @@ fn fuzz_core(variant: u8) -> Core {
     q.gold_rate = 0.15;
     q.reopen_within = 600 * S;
     q.rules = vec![
-        RuleSpec { metric: RuleMetric::GoldAccuracy, window: 3, min_answers: 2, below: Some(0.6), above: None, action: RuleAction::Ban, value: None, duration: Some(Dur(300 * S)), reopen: true },
-        RuleSpec { metric: RuleMetric::Agreement, window: 4, min_answers: 3, below: Some(0.4), above: None, action: RuleAction::Ban, value: None, duration: None, reopen: variant % 2 == 0 },
+        RuleSpec { metric: RuleMetric::GoldAccuracy, window: 3, min_answers: 2, below: Some(0.6), above: None, action: RuleAction::Ban, value: None, duration: Some(Dur(300 * S)), reopen: true, false_ban_rate: None },
+        RuleSpec { metric: RuleMetric::Agreement, window: 4, min_answers: 3, below: Some(0.4), above: None, action: RuleAction::Ban, value: None, duration: None, reopen: variant % 2 == 0, false_ban_rate: None },
     ];
     if variant % 3 != 0 {
         q.dynamic = Some((4, 0.9));

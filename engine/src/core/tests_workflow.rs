@@ -179,7 +179,7 @@ fn a_reopened_part_pulls_back_the_task_waiting_for_it() {
     // Annotator 1 disagrees with the final label of the second frame and is banned with re-open:
     // the frame re-opens, and the check, which had just started, waits for it again.
     let mut q = quality(2);
-    q.rules = vec![RuleSpec { metric: RuleMetric::Agreement, window: 1, min_answers: 1, below: Some(0.9), above: None, action: RuleAction::Ban, value: None, duration: Some(Dur(3600 * S)), reopen: true }];
+    q.rules = vec![RuleSpec { metric: RuleMetric::Agreement, window: 1, min_answers: 1, below: Some(0.9), above: None, action: RuleAction::Ban, value: None, duration: Some(Dur(3600 * S)), reopen: true, false_ban_rate: None }];
     let q1 = Q { overlap: 2, ..quality(2) };
     let mut parent = StreamInfo { waiting_sid: Some(0), ..stream_with(workflow(&Q { overlap: 1, ..quality(1) }, &[spec("check", StageKind::Label, vec![])])) };
     parent.workflow.stages[0].sid = 1;
@@ -265,7 +265,7 @@ fn graph_core(g: &Graph, variant: u8) -> Core {
     let mut q = quality(2);
     q.gold_rate = 0.1;
     q.reopen_within = 600 * S;
-    q.rules = vec![RuleSpec { metric: RuleMetric::Agreement, window: 3, min_answers: 2, below: Some(0.5), above: None, action: RuleAction::Ban, value: None, duration: Some(Dur(300 * S)), reopen: variant % 2 == 0 }];
+    q.rules = vec![RuleSpec { metric: RuleMetric::Agreement, window: 3, min_answers: 2, below: Some(0.5), above: None, action: RuleAction::Ban, value: None, duration: Some(Dur(300 * S)), reopen: variant % 2 == 0, false_ban_rate: None }];
     q.review = Some((0.0, 0.0, 1));
     if variant % 3 == 1 {
         q.dynamic = Some((3, 0.9));

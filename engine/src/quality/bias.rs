@@ -313,6 +313,8 @@ pub struct PairWindow {
 #[derive(Clone, Debug, Default)]
 struct Recent {
     pairs: VecDeque<(u16, u16, u16)>,
+    /// Pairs recorded since the last clear.
+    seen: u64,
     tallies: Vec<ClassTally>,
     /// (classes of a stream, pairs of it in the window)
     ks: Vec<(u16, u32)>,
@@ -362,12 +364,18 @@ impl PairWindow {
             }
         }
         p.pairs.push_back((reference, answer, classes));
+        p.seen += 1;
         p.add((reference, answer, classes), 1.0);
         p.tallies.retain(|t| t.n_ref > 0.0 || t.n_label > 0.0);
     }
 
     pub fn clear(&mut self, a: u32) {
         self.people[a as usize] = Recent::default();
+    }
+
+    /// Pairs of `a` recorded since the last clear (however many the window keeps).
+    pub fn seen(&self, a: u32) -> u64 {
+        self.people[a as usize].seen
     }
 
     /// Class bias over the last `last` pairs (at most the window) of `a`, and how many pairs that

@@ -8,16 +8,19 @@ use std::collections::VecDeque;
 pub struct History {
     window: usize,
     outcomes: Vec<VecDeque<bool>>,
+    /// Outcomes recorded since the last clear, per annotator.
+    seen: Vec<u64>,
 }
 
 impl History {
     pub fn new(annotators: usize, window: usize) -> Self {
-        History { window: window.max(1), outcomes: vec![VecDeque::new(); annotators] }
+        History { window: window.max(1), outcomes: vec![VecDeque::new(); annotators], seen: vec![0; annotators] }
     }
 
     /// A new annotator (ids are dense: they get the next one).
     pub fn push(&mut self) {
         self.outcomes.push(VecDeque::new());
+        self.seen.push(0);
     }
 
     pub fn record(&mut self, a: u32, right: bool) {
@@ -26,11 +29,18 @@ impl History {
             q.pop_front();
         }
         q.push_back(right);
+        self.seen[a as usize] += 1;
     }
 
     /// Forgets `a`'s outcomes (after a rule acted on them).
     pub fn clear(&mut self, a: u32) {
         self.outcomes[a as usize].clear();
+        self.seen[a as usize] = 0;
+    }
+
+    /// Outcomes of `a` recorded since the last clear (however many the window keeps).
+    pub fn seen(&self, a: u32) -> u64 {
+        self.seen[a as usize]
     }
 
     /// Share right over the last `last` outcomes (at most the window) and how many there were.

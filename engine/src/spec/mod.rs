@@ -268,6 +268,16 @@ pub struct RuleSpec {
     /// With set_trust: the new trust.
     #[serde(default)]
     pub value: Option<f64>,
+    /// class_bias and position_bias only: the most probability that an annotator who is not
+    /// biased is ever acted on by this rule, however many answers they give (e.g. 0.01). The
+    /// rule is then tested once per `window` answers, on that block alone (`min_answers` is the
+    /// window), and fires only when the bar is crossed *and* the block's test of no bias (the
+    /// class test's Bonferroni-adjusted p, the exact binomial of left picks) has p below
+    /// `false_ban_rate` × 6/(π² j²) at the j-th block: the α spent over all blocks sums to the
+    /// rate. Without it, the bar is checked after every answer over a sliding window, and the
+    /// chance of a false ban grows with the answers given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub false_ban_rate: Option<f64>,
 }
 
 /// Expert review.
