@@ -64,6 +64,10 @@ fn targets_out_of_reach_are_named_with_the_gap() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--target-accuracy"));
     let (out, _) = plan(&d.path().join("x"), &[&scenario("mmc.toml"), "--target-accuracy", "0.9", "--within", "48"]);
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("no unit"));
+    if !cfg!(feature = "highs") {
+        let (out, _) = plan(&d.path().join("x"), &[&scenario("mmc.toml"), "--target-accuracy", "0.9", "--within", "2d", "--solver", "highs"]);
+        assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--features highs"), "{}", String::from_utf8_lossy(&out.stderr));
+    }
 }
 
 fn weekly_cost(dir: &Path, scenario: &str, sets: &[String]) -> f64 {

@@ -112,6 +112,10 @@ pub struct PlanArgs {
     /// its calendar
     #[arg(long, value_name = "FILE")]
     pub shifts: Option<PathBuf>,
+    /// The MILP's solver: microlp (pure Rust) or highs (only in a build with `--features highs`,
+    /// which needs cmake and libclang-dev); either stops after 20 s with the best plan found
+    #[arg(long, default_value = "microlp", value_parser = tessera_planner::schedule::Solver::parse)]
+    pub solver: tessera_planner::schedule::Solver,
     /// Change a scenario field before planning (repeatable), as in simulate
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
@@ -182,6 +186,7 @@ pub fn run(a: PlanArgs) -> Result<()> {
         replications: a.replications,
         seed: a.seed,
         estimate: plan::estimate::Settings { horizon: a.estimate_horizon, replications: a.estimate_replications, seed: a.seed },
+        solver: a.solver,
     };
     let split = match &a.shifts {
         Some(path) => {

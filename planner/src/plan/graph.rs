@@ -321,6 +321,7 @@ mod tests {
             replications: 2,
             seed: 1,
             estimate: Settings { horizon: Dur(3_600_000_000), replications: 1, seed: 1 },
+            solver: crate::schedule::Solver::Microlp,
         }
     }
 

@@ -1,4 +1,4 @@
-//! The plan as a mixed-integer programme (good_lp, microlp; HiGHS would be a feature).
+//! The plan as a mixed-integer programme (good_lp: microlp, or HiGHS with the `highs` feature).
 //!
 //! Variables: headcount n_p per pool (integer, 1 ≤ n_p ≤ max_scale × the scenario's count; with
 //! `--shifts`, per shift tour of a pool, 0 ≤ n_p, the pool's tours together in [1, its ceiling]),
@@ -21,8 +21,10 @@
 
 use super::graph::GraphOption;
 use super::model::Model;
-use good_lp::solvers::{WithMipGap, WithTimeLimit};
-use good_lp::{variable, variables, Expression, Solution, SolverModel, Variable};
+use crate::schedule::Solver;
+use good_lp::solvers::{SolutionStatus, WithMipGap, WithTimeLimit};
+use good_lp::{variable, variables, Constraint, Expression, Solution, SolverModel, Variable};
+use std::collections::HashMap;
 use tessera_engine::spec::PaySpec;
 
 /// What the MILP is asked for.
@@ -40,6 +42,13 @@ pub struct Ask {
     /// Pools split into shift tours (`tours`): their members and the ceiling they share; each
     /// group's headcount is at least 1.
     pub groups: Vec<(Vec<usize>, i64)>,
+    /// The MILP solver: microlp, or HiGHS in a build with the `highs` feature.
+    #[serde(serialize_with = "solver_name")]
+    pub solver: Solver,
+}
+
+fn solver_name<S: serde::Serializer>(s: &Solver, ser: S) -> Result<S::Ok, S::Error> {
+    ser.serialize_str(s.name())
 }
 
 /// The MILP's answer.
@@ -75,6 +84,20 @@ const PENALTY: f64 = 1e7;
 /// best plan found).
 pub const MIP_GAP: f32 = 0.0;
 pub const TIME_LIMIT_S: f64 = 20.0;
+
+/// Solves `model` with the constraints `cons` at MIP_GAP within TIME_LIMIT_S (with shift tours,
+/// branch and bound can take microlp very long: pools that the tours make alike, two crowds on
+/// different calendars split into the same tours, are symmetric, and most of the time goes to
+/// proving a plan found early); the values of `all` variables and how the solver ended.
+fn run<M>(model: M, cons: Vec<Constraint>, all: &[Variable]) -> Result<(HashMap<Variable, f64>, SolutionStatus), String>
+where
+    M: SolverModel + WithMipGap + WithTimeLimit,
+    M::Error: std::fmt::Display,
+{
+    let model = model.with_mip_gap(MIP_GAP).map_err(|e| e.to_string())?.with_time_limit(TIME_LIMIT_S).with_all(cons);
+    let sol = tessera_engine::metrics::lp::solve_quietly(model).map_err(|e| format!("the solver found no plan ({e})"))?;
+    Ok((all.iter().map(|&v| (v, sol.value(v))).collect(), sol.status()))
+}
 
 pub fn solve(m: &Model, ask: &Ask) -> Result<Solved, String> {
     let (ns, np, nk) = (m.streams.len(), m.pools.len(), m.levels.len());
@@ -153,33 +176,32 @@ pub fn solve(m: &Model, ask: &Ask) -> Result<Solved, String> {
         }
     }
     let slack: Expression = u.iter().map(|&v| v * (PENALTY * 168.0)).sum::<Expression>() + short.iter().map(|&v| v * (PENALTY * 168.0)).sum::<Expression>() + over * 10.0;
-    // At most TIME_LIMIT_S: with shift tours, branch and bound can take microlp very long (pools
-    // that the tours make alike, two crowds on different calendars split into the same tours,
-    // are symmetric), mostly to prove a plan it found early.
-    let mut model = vars.minimise(cost.clone() + slack).using(good_lp::microlp).with_mip_gap(MIP_GAP).map_err(|e| e.to_string())?.with_time_limit(TIME_LIMIT_S);
+    let objective = cost.clone() + slack;
+    let mut cons: Vec<Constraint> = Vec::new();
     for ((knob, values), y) in knobs.iter().zip(&y) {
         if values.is_empty() {
             continue;
         }
-        model = model.with(y.iter().map(|&v| Expression::from(v)).sum::<Expression>().eq(1.0));
+        cons.push(y.iter().map(|&v| Expression::from(v)).sum::<Expression>().eq(1.0));
         for zi in &z {
             for (k, &zk) in zi.iter().enumerate() {
                 if let Some(c) = knob[k] {
                     let at = values.iter().position(|&t| t == c).expect("listed above");
-                    model = model.with((zk - y[at]).leq(0.0));
+                    cons.push((zk - y[at]).leq(0.0));
                 }
             }
         }
     }
     for (members, most) in &ask.groups {
         let sum: Expression = members.iter().map(|&q| Expression::from(n[q])).sum();
-        model = model.with(sum.clone().leq(*most as f64)).with(sum.geq(1.0));
+        cons.push(sum.clone().leq(*most as f64));
+        cons.push(sum.geq(1.0));
     }
     for i in 0..ns {
         let served: Expression = x[i].iter().flatten().flatten().map(|&v| Expression::from(v)).chain(g[i].iter().flatten().map(|(v, _)| Expression::from(*v))).sum();
-        model = model.with((served + u[i]).eq(m.rate[i]));
+        cons.push((served + u[i]).eq(m.rate[i]));
         let one: Expression = z[i].iter().map(|&v| Expression::from(v)).sum();
-        model = model.with(one.eq(1.0));
+        cons.push(one.eq(1.0));
         if let Some(Some(gr)) = m.graph.get(i) {
             // A graph stream: its flow at each option, that option's accuracy, and every stage's
             // pools with at least the stage's overlap of people.
@@ -187,28 +209,28 @@ pub fn solve(m: &Model, ask: &Ask) -> Result<Solved, String> {
             for (k, o) in g[i].iter().enumerate() {
                 match o {
                     Some((v, o)) => {
-                        model = model.with((*v - z[i][k] * m.rate[i]).leq(0.0));
+                        cons.push((*v - z[i][k] * m.rate[i]).leq(0.0));
                         right += *v * o.accuracy;
                     }
-                    None => model = model.with(Expression::from(z[i][k]).eq(0.0)),
+                    None => cons.push(Expression::from(z[i][k]).eq(0.0)),
                 }
             }
-            model = model.with(right.geq(ask.accuracy[i] * m.rate[i]));
+            cons.push(right.geq(ask.accuracy[i] * m.rate[i]));
             for (s, stage) in gr.stages.iter().enumerate() {
                 let able: Expression = stage.pools.iter().map(|&p| Expression::from(n[p])).sum();
                 let need: Expression = (0..nk).map(|k| z[i][k] * stage.need.unwrap_or(m.levels[k]) as f64).sum();
-                model = model.with((able - need).geq(0.0));
+                cons.push((able - need).geq(0.0));
                 // The stage's hours, shared among its pools.
                 let done: Expression = share[i][s].iter().map(|(_, v)| Expression::from(*v)).sum();
                 let work: Expression = g[i].iter().flatten().map(|(v, o)| *v * o.hours[s]).sum();
-                model = model.with((done - work).eq(0.0));
+                cons.push((done - work).eq(0.0));
             }
             continue;
         }
         // Each of a task's k labels comes from a different person: k of them must be able.
         let able: Expression = (0..np).filter(|&p| m.hours[i][p].is_some()).map(|p| Expression::from(n[p])).sum();
         let need: Expression = (0..nk).map(|k| z[i][k] * m.levels[k] as f64).sum();
-        model = model.with((able - need.clone()).geq(0.0));
+        cons.push((able - need.clone()).geq(0.0));
         // ... and, for every hour of the week, k of them come on shift within a turnaround of an
         // arrival then (with shift tours, a tour left empty must not strand the hours only it
         // covers, and one staffed tour a week does not label five times).
@@ -220,7 +242,7 @@ pub fn solve(m: &Model, ask: &Ask) -> Result<Solved, String> {
                 // share of misses the completion target may allow), not an impossible plan.
                 if w.arrivals[i] > 0.0 && !on.is_empty() && !seen.contains(&on) {
                     let able: Expression = on.iter().map(|&p| Expression::from(n[p])).sum();
-                    model = model.with((able - need.clone()).geq(0.0));
+                    cons.push((able - need.clone()).geq(0.0));
                     seen.push(on);
                 }
             }
@@ -228,7 +250,7 @@ pub fn solve(m: &Model, ask: &Ask) -> Result<Solved, String> {
         for p in 0..np {
             for k in 0..nk {
                 if let Some(v) = x[i][p][k] {
-                    model = model.with((v - z[i][k] * m.rate[i]).leq(0.0));
+                    cons.push((v - z[i][k] * m.rate[i]).leq(0.0));
                 }
             }
         }
@@ -240,7 +262,7 @@ pub fn solve(m: &Model, ask: &Ask) -> Result<Solved, String> {
                 }
             }
         }
-        model = model.with(right.geq(ask.accuracy[i] * m.rate[i]));
+        cons.push(right.geq(ask.accuracy[i] * m.rate[i]));
     }
     for p in 0..np {
         let mut hours = Expression::from(0.0);
@@ -259,9 +281,9 @@ pub fn solve(m: &Model, ask: &Ask) -> Result<Solved, String> {
             }
             hours += graph_hours(i, p);
         }
-        model = model.with((hours - n[p] * (ask.cap[p] * m.on_shift[p])).leq(0.0));
+        cons.push((hours - n[p] * (ask.cap[p] * m.on_shift[p])).leq(0.0));
         if let (Some(floor), PaySpec::PerItem(c)) = (ask.min_wage, &m.pay[p]) {
-            model = model.with((labels_of(p) * *c - n[p] * (floor * m.on_shift[p])).geq(0.0));
+            cons.push((labels_of(p) * *c - n[p] * (floor * m.on_shift[p])).geq(0.0));
         }
     }
     // What arrives in a turnaround window must be done within a turnaround after it, by the
@@ -297,7 +319,7 @@ pub fn solve(m: &Model, ask: &Ask) -> Result<Solved, String> {
                     }
                 }
             }
-            model = model.with((work - hours).leq(0.0));
+            cons.push((work - hours).leq(0.0));
         }
         for i in 0..ns {
             let Some((size, window)) = &m.batch[i] else { continue };
@@ -314,13 +336,20 @@ pub fn solve(m: &Model, ask: &Ask) -> Result<Solved, String> {
                 }
                 drop += graph_hours(i, p) * (size / m.rate[i].max(1e-12));
             }
-            model = model.with((drop - hours).leq(0.0));
+            cons.push((drop - hours).leq(0.0));
         }
     }
     if let Some(b) = ask.budget_week {
-        model = model.with((cost.clone() - over).leq(b));
+        cons.push((cost.clone() - over).leq(b));
     }
-    let sol = tessera_engine::metrics::lp::solve_quietly(model).map_err(|_| "the solver found no plan (microlp gave up on this model)".to_string())?;
+    let all: Vec<Variable> = vars.iter_variables_with_def().map(|(v, _)| v).collect();
+    let (sol, status) = match ask.solver {
+        Solver::Microlp => run(vars.minimise(objective).using(good_lp::microlp), cons, &all)?,
+        #[cfg(feature = "highs")]
+        Solver::Highs => run(vars.minimise(objective).using(good_lp::highs), cons, &all)?,
+        #[cfg(not(feature = "highs"))]
+        Solver::Highs => return Err(Solver::parse("highs").unwrap_err()),
+    };
     // [tasks/h] of stream i whose work pool p does (a graph stream's tasks through each pool).
     let flow: Vec<Vec<f64>> = (0..ns)
         .map(|i| {
@@ -367,7 +396,7 @@ pub fn solve(m: &Model, ask: &Ask) -> Result<Solved, String> {
         unserved: u.iter().map(|&v| sol.value(v)).collect(),
         accuracy_short: (0..ns).map(|i| sol.value(short[i]) / m.rate[i].max(1e-12)).collect(),
         over_budget: sol.value(over),
-        optimality: match sol.status() {
+        optimality: match status {
             good_lp::SolutionStatus::Optimal => "optimal",
             good_lp::SolutionStatus::GapLimit => "within gap",
             good_lp::SolutionStatus::TimeLimit => "time limit",

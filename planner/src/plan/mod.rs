@@ -44,6 +44,8 @@ pub struct Targets {
     pub seed: u64,
     /// How accuracy is estimated by simulation where the formula does not hold.
     pub estimate: estimate::Settings,
+    /// The MILP's solver.
+    pub solver: crate::schedule::Solver,
 }
 
 impl Targets {
@@ -59,6 +61,7 @@ impl Targets {
             most: m.count.iter().map(|&c| ceiling(c)).collect(),
             least: vec![1; m.pools.len()],
             groups: Vec::new(),
+            solver: self.solver,
         };
         if let Some(sp) = split {
             for g in 0..sp.group.iter().max().map_or(0, |&g| g + 1) {
