@@ -20,7 +20,8 @@ for spec in "mmc mmc 0.9 2d" "ecommerce-surge ecommerce-surge 0.9 2d" "llm-prefe
             "medical-imaging,--shifts,2d medical-imaging 0.9 2d scenarios/shifts/weekdays-and-weekend.csv" \
             "lidar-cuboids lidar-cuboids 0.7 4d" \
             "toxicity-adjudication toxicity-adjudication 0.9 1d" "detector-in-the-loop detector-in-the-loop 0.9 1d" \
-            "lidar-sequences lidar-sequences 0.85 4d" "biased-crowd biased-crowd 0.85 2d"; do
+            "lidar-sequences lidar-sequences 0.85 4d" "biased-crowd biased-crowd 0.85 2d" \
+            "active-learning-wine active-learning-wine 0.75 7d"; do
   set -- $spec
   label="$1"; s="scenarios/$2.toml"; dir="$tmp/${label//,/_}"
   extra=(); [ -n "${5:-}" ] && extra=(--shifts "$5")
@@ -28,6 +29,7 @@ for spec in "mmc mmc 0.9 2d" "ecommerce-surge ecommerce-surge 0.9 2d" "llm-prefe
   streams=$(python3 -c "import json;print(' '.join(json.load(open('$dir-plan/plan.json'))['streams']))")
   sets=(); for st in $streams; do sets+=(--set "streams.$st.turnaround=$4"); done
   for w in $(python3 -c "import json;print(' '.join(o for o in json.load(open('$dir-plan/plan.json'))['rounds'][-1]['overrides'] if o.startswith('run.')))"); do sets+=(--set "$w"); done
+  for u in $(python3 -c "import json;print(' '.join(json.load(open('$dir-plan/plan.json'))['rounds'][-1].get('unset', [])))"); do sets+=(--unset "$u"); done
   "$bin" simulate "$s" -q -r 5 --tasks none "${sets[@]}" -o "$dir-shipped"
   # Overlap 3 everywhere: the scenario's, and each workflow graph's main label stage (the stage
   # the plan sets).

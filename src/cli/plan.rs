@@ -233,9 +233,9 @@ pub fn run(a: PlanArgs) -> Result<()> {
         let split_text = tessera_scenarios::split_pools(&with_sets, &origin, &copies).map_err(|e| e.to_string())?;
         Ok((split_text, rest))
     };
-    let apply = |sets: &[String]| -> Result<tessera_engine::spec::Scenario, String> {
+    let apply = |unset: &[String], sets: &[String]| -> Result<tessera_engine::spec::Scenario, String> {
         let (t, sets) = plan_text(sets)?;
-        let mut s = tessera_scenarios::load_str(&t, &origin, &sets, &known).map_err(|e| format!("the plan is not a valid scenario: {e}"))?;
+        let mut s = tessera_scenarios::load_str_with(&t, &origin, unset, &sets, &known).map_err(|e| format!("the plan is not a valid scenario: {e}"))?.scenario;
         s.name = Some(format!("{name}-plan"));
         Ok(s)
     };
@@ -262,8 +262,9 @@ pub fn run(a: PlanArgs) -> Result<()> {
     let frontier = if a.pareto { plan::pareto(model, &ask, &grid) } else { Vec::new() };
     if let Some(r) = last {
         let (t, sets) = plan_text(&r.overrides).map_err(anyhow::Error::msg)?;
-        let plan_text = tessera_scenarios::apply_overrides(&t, &origin, &sets).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let header = format!("# Written by `tessera plan` from {origin}: --target-accuracy {} --within {} (share {}).\n# The plan's overrides: {}\n", a.target_accuracy, a.within, a.completion_share, r.overrides.join(" "));
+        let plan_text = tessera_scenarios::apply_edits(&t, &origin, &r.unset, &sets).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let removed = if r.unset.is_empty() { String::new() } else { format!(" (after removing {})", r.unset.join(", ")) };
+        let header = format!("# Written by `tessera plan` from {origin}: --target-accuracy {} --within {} (share {}).\n# The plan's overrides{removed}: {}\n", a.target_accuracy, a.within, a.completion_share, r.overrides.join(" "));
         std::fs::write(out.join("plan.toml"), header + &plan_text).with_context(|| format!("cannot write {}", out.join("plan.toml").display()))?;
     }
     let json = serde_json::json!({

@@ -16,12 +16,14 @@
 //! carries, not an empty queue) and its window whole weeks, at least one (every hour of the
 //! week's arrivals, each as often). Without this, a short horizon ends with a turnaround's worth
 //! of work in flight, unpaid and unfinished, and the simulated cost and throughput fall short of
-//! the week's.
+//! the week's. A run to a task count of batch drops (active-learning-wine) has no horizon: it is
+//! checked over one period of its longest batch after the warm-up (`run.tasks` removed), which
+//! holds one drop of each, as the model's rate of a batch stream is a drop per period.
 
 use super::{estimate, infeasible, milp, overrides, tours::Split, Model, Solved, Targets};
 use tessera_engine::metrics::stats::mean_ci;
 use tessera_engine::run::{run_replications, Keep, RouterFactory, Summary};
-use tessera_engine::spec::Scenario;
+use tessera_engine::spec::{ArrivalSpec, Scenario};
 use tessera_engine::time::{Dur, US_PER_DAY};
 
 /// One target checked on the simulated plan.
@@ -39,6 +41,10 @@ pub struct Verdict {
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Round {
     pub overrides: Vec<String>,
+    /// Keys removed before the overrides (`run.tasks`, when a run to a task count of batch drops
+    /// is checked over a batch period instead).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unset: Vec<String>,
     pub solved: Solved,
     pub verdicts: Vec<Verdict>,
     /// [USD/week] simulated mean and CI.
@@ -89,11 +95,33 @@ pub fn window_overrides(s: &Scenario, within: Dur) -> Vec<String> {
     v
 }
 
-/// The (warm-up, horizon) of the steady-state window (see the module doc); None when the
-/// scenario runs by task count, not by a horizon.
+/// Keys the steady-state window removes: `run.tasks` when the scenario runs to a task count of
+/// batch drops (the window is then a horizon; see [`steady_window`]).
+pub fn window_unsets(s: &Scenario, within: Dur) -> Vec<String> {
+    if s.run.horizon.is_none() && steady_window(s, within).is_some() {
+        vec!["run.tasks".to_string()]
+    } else {
+        Vec::new()
+    }
+}
+
+/// The (warm-up, horizon) of the steady-state window (see the module doc). A run to a task count
+/// whose streams all arrive in batch drops is checked over one period of its longest batch after
+/// the warm-up (the model's rate of a batch stream is a drop per period); None for other runs to
+/// a task count.
 pub fn steady_window(s: &Scenario, within: Dur) -> Option<(Dur, Dur)> {
-    let horizon = s.run.horizon?;
     let warmup = s.run.warmup.max(within);
+    let Some(horizon) = s.run.horizon else {
+        let is_part = |i: usize| s.streams.iter().any(|st| st.parts.as_ref().is_some_and(|p| p.stream == s.stream_name(i)));
+        let mut period = Dur::ZERO;
+        for (_, st) in s.streams.iter().enumerate().filter(|(i, _)| !is_part(*i)) {
+            match st.arrivals {
+                ArrivalSpec::Batch { every, .. } => period = period.max(every),
+                _ => return None,
+            }
+        }
+        return (period > Dur::ZERO).then(|| (warmup, Dur(warmup.0.saturating_add(period.0))));
+    };
     // Whole weeks: a window that ends part-way through a week over- or under-weighs its days
     // (a weekday-only pool's backlog at a Sunday end), and the model's rates are weekly means.
     let week = 7 * US_PER_DAY;
@@ -165,11 +193,11 @@ fn judge(m: &Model, t: &Targets, solved: &Solved, sums: &[&Summary]) -> Judged {
     Judged { verdicts, tighten_acc, tighten_time, optimistic, week: (wm, wh), throughput }
 }
 
-/// Plans `s` for `t`. `apply` turns `--set` overrides into the plan's scenario (the CLI loads the
-/// scenario file with them, so the plan is validated like any scenario).
+/// Plans `s` for `t`. `apply` turns keys to remove and `--set` overrides into the plan's scenario
+/// (the CLI loads the scenario file with them, so the plan is validated like any scenario).
 /// With `split` (`--shifts`), the MILP plans its pools, one per shift tour of the original
 /// pools; accuracy estimates are made on the original pools and shared by their tours.
-pub fn plan(s: &Scenario, t: &Targets, split: Option<&Split>, cache: &mut estimate::Cache, make_router: RouterFactory, apply: &dyn Fn(&[String]) -> Result<Scenario, String>, progress: &mut dyn FnMut(&str)) -> Result<Outcome, String> {
+pub fn plan(s: &Scenario, t: &Targets, split: Option<&Split>, cache: &mut estimate::Cache, make_router: RouterFactory, apply: &dyn Fn(&[String], &[String]) -> Result<Scenario, String>, progress: &mut dyn FnMut(&str)) -> Result<Outcome, String> {
     let model_of = |x: &Scenario| Model::of(x, &t.levels, t.within).map(|m| m.with_thresholds(&t.thresholds).with_review_rates(&t.review_rates));
     let mut base = model_of(s)?;
     let mut m = match split {
@@ -209,6 +237,7 @@ pub fn plan(s: &Scenario, t: &Targets, split: Option<&Split>, cache: &mut estima
         }
     }
     let window = window_overrides(s, t.within);
+    let unset = window_unsets(s, t.within);
     // Per stream whose accuracy the last round missed: the target plus the model's optimism.
     let mut optimistic: Vec<Option<f64>> = vec![None; m.streams.len()];
     for round in 0..t.rounds.max(1) {
@@ -229,7 +258,7 @@ pub fn plan(s: &Scenario, t: &Targets, split: Option<&Split>, cache: &mut estima
         }
         let mut sets = overrides(&m, &solved, t);
         sets.extend(window.iter().cloned());
-        let scenario = apply(&sets)?;
+        let scenario = apply(&unset, &sets)?;
         progress(&format!("round {}: simulating the plan ({} replications)", round + 1, t.replications));
         let mut runs = run_replications(&scenario, make_router, t.seed, t.replications, Keep::default(), &|_, _| {})?;
         let mut j = judge(&m, t, &solved, &runs.iter().map(|r| &r.summary).collect::<Vec<_>>());
@@ -244,7 +273,7 @@ pub fn plan(s: &Scenario, t: &Targets, split: Option<&Split>, cache: &mut estima
         let Judged { verdicts, tighten_acc, tighten_time, optimistic: opt, week: (wm, wh), throughput } = j;
         optimistic = opt;
         let met = verdicts.iter().all(|v| v.met);
-        rounds.push(Round { overrides: sets, solved: solved.clone(), verdicts, simulated_cost_week: (wm, wh), simulated_throughput: throughput, replications: runs.len() as u32 });
+        rounds.push(Round { overrides: sets, unset: unset.clone(), solved: solved.clone(), verdicts, simulated_cost_week: (wm, wh), simulated_throughput: throughput, replications: runs.len() as u32 });
         if met {
             return Ok(Outcome { rounds, met: true, infeasible: None, ask, estimates, model: m });
         }
@@ -304,5 +333,21 @@ mod tests {
         assert_eq!(window_overrides(&scenario("3d", "0s"), d(2)), vec!["run.warmup=\"2d\"".to_string(), "run.horizon=\"9d\"".to_string()]);
         // Already two whole weeks after a long enough warm-up: nothing to change.
         assert!(window_overrides(&scenario("16d", "2d"), d(1)).is_empty());
+    }
+
+    /// A run to a task count of batch drops is checked over one batch period after the warm-up,
+    /// as a horizon (run.tasks removed); one with a Poisson stream has no steady window.
+    #[test]
+    fn a_count_run_of_batch_drops_is_checked_over_a_batch_period() {
+        let d = |n: u64| Dur(n * US_PER_DAY);
+        let count = |arrivals: &str| -> Scenario {
+            serde_json::from_str(&format!(r#"{{"run": {{"tasks": 1000, "warmup": "0s"}}, "streams": [{{"name": "a", "task_type": "t", "arrivals": {arrivals}}}], "pools": []}}"#)).unwrap()
+        };
+        let batch = count(r#"{"batch": {"size": 1000, "every": "30d"}}"#);
+        assert_eq!(steady_window(&batch, d(7)), Some((d(7), d(37))));
+        assert_eq!(window_unsets(&batch, d(7)), vec!["run.tasks".to_string()]);
+        assert_eq!(window_overrides(&batch, d(7)), vec!["run.warmup=\"7d\"".to_string(), "run.horizon=\"37d\"".to_string()]);
+        let poisson = count(r#"{"poisson": {"per_hour": 10}}"#);
+        assert_eq!((steady_window(&poisson, d(7)), window_unsets(&poisson, d(7))), (None, vec![]));
     }
 }
