@@ -16,6 +16,13 @@
 //! task is a lower bound (the first `overlap` labels, the declared mean service times, the
 //! sampled reviews; no rework, walk-aways or dynamic extra labels), so an overload verdict is
 //! never a false alarm of the fluid model.
+//!
+//! Workflow graphs add stage loads: a stage reached only when a condition holds (a model's
+//! confidence, a disagreement, a review's verdict) offers eₛ of its items per task of its stream
+//! (the entries measured in the window, times the people each entry needs), each hₛₚ hours of a
+//! pool p that may work it: flows yₛₚ ≥ 0 with Σₚ yₛₚ = eₛ fᵢ λᵢ and Σₛ hₛₚ yₛₚ added to pool p's
+//! hours. A stream whose every stage is conditional has only stage loads. Measured entries count
+//! what got that far (reworks included; under overload, fewer), so the bound stays a lower one.
 
 use good_lp::{variable, variables, Expression, ProblemVariables, Solution, SolverModel, Variable};
 
@@ -30,6 +37,18 @@ pub struct Load {
     pub work: Vec<Vec<Option<f64>>>,
     /// Review per task of stream i: ([h] of reviewer time, reviewing pool).
     pub review: Vec<Option<(f64, usize)>>,
+    /// Work of workflow stages beyond `work` (see the module doc).
+    pub stages: Vec<StageLoad>,
+}
+
+/// One workflow stage's work.
+#[derive(Clone, Debug)]
+pub struct StageLoad {
+    pub stream: usize,
+    /// Items per task of the stream (entries per arrival × people per entry).
+    pub per_task: f64,
+    /// [h] of a pool-p annotator per item, None if p may not work the stage.
+    pub hours: Vec<Option<f64>>,
 }
 
 /// The verdict.
@@ -49,24 +68,48 @@ const EPS: f64 = 1e-7;
 struct Lp {
     vars: ProblemVariables,
     x: Vec<Vec<Option<Variable>>>,
+    /// Per stage load, per pool.
+    y: Vec<Vec<Option<Variable>>>,
 }
 
 impl Load {
     fn lp(&self) -> Lp {
         let mut vars = variables!();
         let x = self.work.iter().map(|row| row.iter().map(|h| h.map(|_| vars.add(variable().min(0.0)))).collect()).collect();
-        Lp { vars, x }
+        let y = self.stages.iter().map(|s| s.hours.iter().map(|h| h.map(|_| vars.add(variable().min(0.0)))).collect()).collect();
+        Lp { vars, x, y }
+    }
+
+    /// Whether stream `i` has work at all: a pool for its main work, or stage loads.
+    fn has_work(&self, i: usize) -> bool {
+        self.work[i].iter().any(Option::is_some) || self.stages.iter().any(|s| s.stream == i)
+    }
+
+    /// Hours of pool `p` the stage loads take in `lp` (an expression).
+    fn stage_hours(&self, lp: &Lp, p: usize) -> Expression {
+        self.stages.iter().zip(&lp.y).filter_map(|(s, y)| match (y[p], s.hours[p]) {
+            (Some(v), Some(h)) => Some(v * h),
+            _ => None,
+        }).sum()
     }
 
     /// The constraints of serving fraction `f[i]` (an expression) of each stream.
     fn constraints(&self, lp: &Lp, f: &[Expression]) -> Vec<good_lp::Constraint> {
         let mut cs = Vec::new();
         for (i, row) in lp.x.iter().enumerate() {
+            // A stream whose every stage is conditional has only stage loads.
+            if row.iter().all(Option::is_none) && self.stages.iter().any(|s| s.stream == i) {
+                continue;
+            }
             let flow: Expression = row.iter().flatten().copied().map(Expression::from).sum();
             cs.push(flow.eq(f[i].clone() * self.rates[i]));
         }
+        for (s, y) in self.stages.iter().zip(&lp.y) {
+            let flow: Expression = y.iter().flatten().copied().map(Expression::from).sum();
+            cs.push(flow.eq(f[s.stream].clone() * (self.rates[s.stream] * s.per_task)));
+        }
         for (p, &cap) in self.pools.iter().enumerate() {
-            let mut used = Expression::from(0.0);
+            let mut used = self.stage_hours(lp, p);
             for (i, row) in lp.x.iter().enumerate() {
                 if let (Some(v), Some(h)) = (row[p], self.work[i][p]) {
                     used += v * h;
@@ -99,7 +142,9 @@ impl Load {
     /// Pool loads of the cheapest way to serve fractions `f`.
     fn loads(&self, f: &[f64]) -> Vec<f64> {
         let mut lp = self.lp();
-        let hours: Expression = lp.x.iter().enumerate().flat_map(|(i, row)| row.iter().enumerate().filter_map(move |(p, v)| v.map(|v| (i, p, v)))).map(|(i, p, v)| v * self.work[i][p].unwrap_or(0.0)).sum();
+        let hours: Expression = lp.x.iter().enumerate().flat_map(|(i, row)| row.iter().enumerate().filter_map(move |(p, v)| v.map(|v| (i, p, v)))).map(|(i, p, v)| v * self.work[i][p].unwrap_or(0.0)).sum::<Expression>()
+            + (0..self.pools.len()).map(|p| self.stage_hours(&lp, p)).sum::<Expression>();
+        let staged: Vec<Expression> = (0..self.pools.len()).map(|p| self.stage_hours(&lp, p)).collect();
         // A hair of slack so that the fractions found by `best` stay feasible after rounding.
         let fe: Vec<Expression> = f.iter().map(|&x| Expression::from(x * (1.0 - 1e-9))).collect();
         let cs = self.constraints(&lp, &fe);
@@ -111,7 +156,7 @@ impl Load {
         let Some(sol) = solve(model) else { return vec![f64::NAN; self.pools.len()] };
         (0..self.pools.len())
             .map(|p| {
-                let mut used = 0.0;
+                let mut used = sol.eval(&staged[p]);
                 for (i, row) in x.iter().enumerate() {
                     if let (Some(v), Some(h)) = (row[p], self.work[i][p]) {
                         used += sol.value(v) * h;
@@ -137,12 +182,15 @@ pub fn fluid_capacity(load: &Load) -> Capacity {
     let alone_per_hour = (0..n)
         .map(|i| {
             let per_task: f64 = load.review[i].map_or(0.0, |(r, _)| r);
-            let tasks: f64 = (0..load.pools.len()).filter_map(|p| load.work[i][p].map(|h| load.pools[p] / (h + per_task).max(1e-12))).sum();
-            tasks
+            let main = load.work[i].iter().any(Option::is_some).then(|| (0..load.pools.len()).filter_map(|p| load.work[i][p].map(|h| load.pools[p] / (h + per_task).max(1e-12))).sum::<f64>());
+            // Each stage on its pools alone: the stream gets no more than its tightest stage.
+            let stages = load.stages.iter().filter(|s| s.stream == i && s.per_task > 0.0).map(|s| (0..load.pools.len()).filter_map(|p| s.hours[p].map(|h| load.pools[p] / (h * s.per_task).max(1e-12))).sum::<f64>());
+            let each: Vec<f64> = main.into_iter().chain(stages).collect();
+            if each.is_empty() { 0.0 } else { each.into_iter().fold(f64::INFINITY, f64::min) }
         })
         .collect();
     let mut served = vec![0.0; n];
-    let mut open: Vec<usize> = (0..n).filter(|&i| load.rates[i] > 0.0 && load.work[i].iter().any(Option::is_some)).collect();
+    let mut open: Vec<usize> = (0..n).filter(|&i| load.rates[i] > 0.0 && load.has_work(i)).collect();
     for i in 0..n {
         if load.rates[i] <= 0.0 {
             served[i] = 1.0; // nothing offered, nothing refused
@@ -173,7 +221,7 @@ mod tests {
     use super::*;
 
     fn load(rates: &[f64], pools: &[f64], work: Vec<Vec<Option<f64>>>) -> Load {
-        Load { rates: rates.to_vec(), pools: pools.to_vec(), review: vec![None; rates.len()], work }
+        Load { rates: rates.to_vec(), pools: pools.to_vec(), review: vec![None; rates.len()], work, stages: Vec::new() }
     }
 
     #[test]
@@ -218,5 +266,23 @@ mod tests {
         let c = fluid_capacity(&load(&[10.0, 10.0], &[1.0], vec![vec![None], vec![Some(0.01)]]));
         assert_eq!(c.served[0], 0.0);
         assert_eq!(c.served[1], 1.0);
+    }
+
+    #[test]
+    fn stage_loads_add_their_pools_hours() {
+        // A stream whose only work is two gated stages: 60% of tasks to pool 0 (0.1 h each, two
+        // people per entry), 20% to pool 1 (0.5 h). 100 tasks/h: pool 0 needs 12, pool 1 needs 10.
+        let mut l = load(&[100.0], &[6.0, 20.0], vec![vec![None, None]]);
+        l.stages = vec![StageLoad { stream: 0, per_task: 0.6 * 2.0, hours: vec![Some(0.1), None] }, StageLoad { stream: 0, per_task: 0.2, hours: vec![None, Some(0.5)] }];
+        let c = fluid_capacity(&l);
+        assert!((c.served[0] - 0.5).abs() < 1e-6, "{c:?}");
+        assert!((c.pool_load[0] - 1.0).abs() < 1e-6 && (c.pool_load[1] - 0.25).abs() < 1e-6, "{c:?}");
+        assert!((c.alone_per_hour[0] - 50.0).abs() < 1e-6, "the tighter stage: {c:?}");
+        // With the main work too, a stage's hours come on top of it on a shared pool.
+        let mut l = load(&[10.0], &[2.0], vec![vec![Some(0.1)]]);
+        l.stages = vec![StageLoad { stream: 0, per_task: 0.5, hours: vec![Some(0.2)] }];
+        let c = fluid_capacity(&l);
+        assert_eq!(c.served, vec![1.0]);
+        assert!((c.pool_load[0] - 1.0).abs() < 1e-6, "1 h + 1 h of 2: {c:?}");
     }
 }

@@ -7,7 +7,7 @@
 //! known yet (an open task younger than the target) is left out of that share.
 
 use super::Dispatcher;
-use crate::metrics::capacity::{fluid_capacity, Load};
+use crate::metrics::capacity::{fluid_capacity, Load, StageLoad};
 use crate::metrics::{Quantiles, StreamTally};
 use crate::spec::Scenario;
 use crate::time::SimTime;
@@ -247,10 +247,15 @@ pub fn label_hours(s: &Scenario, i: usize, p: usize) -> Option<f64> {
 
 /// [`label_hours`] with stream `i`'s workflow stages already at hand.
 fn label_hours_in(s: &Scenario, i: usize, p: usize, stages: &[crate::spec::StageSpec]) -> Option<f64> {
+    stage_label_hours(s, i, p, sure_label_stage(stages)?, stages)
+}
+
+/// Hours of a pool-`p` annotator per label of label stage `first` of stream `i` (whose stages
+/// are `stages`), as [`label_hours`] says; None when `p` may not work it.
+fn stage_label_hours(s: &Scenario, i: usize, p: usize, first: &crate::spec::StageSpec, stages: &[crate::spec::StageSpec]) -> Option<f64> {
     let st = &s.streams[i];
     let pool = &s.pools[p];
     let gold = s.quality.gold.as_ref().map_or(0.0, |g| g.rate.clamp(0.0, 0.99));
-    let first = sure_label_stage(stages)?;
     let skill = first.skill.as_deref().unwrap_or(&st.task_type);
     if !first.pools.is_empty() && !first.pools.contains(&s.pool_name(p)) {
         return None;
@@ -281,27 +286,56 @@ pub fn sure_label_stage(stages: &[crate::spec::StageSpec]) -> Option<&crate::spe
     None
 }
 
+/// Hours of a pool-`p` annotator per verdict of review stage `stage` of stream `i`: its pool's
+/// time for the stage's skill when it names one, else `quality.review.service`'s (as the
+/// simulation times a review); None when `p` may not work it.
+fn stage_review_hours(s: &Scenario, i: usize, p: usize, stage: &crate::spec::StageSpec) -> Option<f64> {
+    let pool = &s.pools[p];
+    let mean = match &stage.skill {
+        Some(skill) => (if pool.service.is_empty() { Some(Default::default()) } else { pool.service.get(skill).cloned() })?.mean_secs() * (pool.speed_sigma * pool.speed_sigma / 2.0).exp(),
+        None => s.quality.review.as_ref().map_or_else(crate::spec::default_review_service, |r| r.service.clone()).mean_secs(),
+    };
+    s.pool_may_take(p, i).then_some(mean / 3600.0)
+}
+
 /// The fluid bound's inputs: measured arrival rates and on-shift time, declared service times.
-/// A stream's work is the labels of the label stage every task surely reaches (and, for the chain
-/// syntax, the review of a sample): stages reached only when a condition holds are left out, so
-/// the load is a lower bound and the bound stays valid, but with them it can miss an overload
-/// that the figures per stage show. A stream with no sure label stage offers no modelled load.
-fn load(s: &Scenario, arrivals: &[u64], on_shift: &[f64], window_h: f64) -> Load {
-    let reviewing = s.review_pool();
+/// A stream's work is the labels of the label stage every task surely reaches, plus its other
+/// people stages (reached when a condition holds: a model's confidence, a disagreement, a
+/// sampled or low-confidence review, a verdict) at the entries the run measured in the window
+/// (`entered`: (stream, stage, entries)) times the people each entry needs: without them an
+/// overload of a gated stage would go unsaid. A chain and the same chain written as stages have
+/// the same stages, so the same bound.
+fn load(s: &Scenario, arrivals: &[u64], on_shift: &[f64], window_h: f64, entered: &[(usize, &str, u64)]) -> Load {
     let stages = super::stages_of(s);
+    let mut staged = Vec::new();
+    for i in 0..s.streams.len() {
+        if arrivals[i] == 0 {
+            continue;
+        }
+        let sure = sure_label_stage(&stages[i]).map(|x| x.name.clone());
+        for x in stages[i].iter().filter(|x| Some(&x.name) != sure.as_ref()) {
+            let (people, hours): (u32, Vec<Option<f64>>) = match x.kind {
+                crate::spec::StageKind::Label => (x.overlap.unwrap_or_else(|| s.overlap_of(i)), (0..s.pools.len()).map(|p| stage_label_hours(s, i, p, x, &stages[i])).collect()),
+                crate::spec::StageKind::Review => {
+                    let pools = crate::core::setup::stage_pools(s, x, |p| x.skill.as_ref().is_none_or(|k| s.pool_has_skill(p, k)));
+                    (x.overlap.unwrap_or(1), (0..s.pools.len()).map(|p| if pools.contains(&(p as u16)) { stage_review_hours(s, i, p, x) } else { None }).collect())
+                }
+                _ => continue,
+            };
+            let n = entered.iter().find(|(j, name, _)| *j == i && *name == x.name).map_or(0, |e| e.2);
+            if n > 0 {
+                staged.push(StageLoad { stream: i, per_task: n as f64 / arrivals[i] as f64 * people.max(1) as f64, hours });
+            }
+        }
+    }
     // Labels per task at the sure label stage (its own overlap, else the stream's).
     let overlap = |i: usize| sure_label_stage(&stages[i]).and_then(|x| x.overlap).unwrap_or_else(|| s.overlap_of(i)) as f64;
     let work: Vec<Vec<Option<f64>>> = (0..s.streams.len()).map(|i| (0..s.pools.len()).map(|p| label_hours_in(s, i, p, &stages[i]).map(|h| overlap(i) * h)).collect()).collect();
-    let review = (0..s.streams.len())
-        .map(|i| {
-            let r = s.quality.review.as_ref()?;
-            let p = reviewing?;
-            stages[i].iter().any(|x| x.kind == crate::spec::StageKind::Review).then(|| (r.sample * r.service.mean_secs() / 3600.0, p))
-        })
-        .collect();
-    let modelled = |i: usize| sure_label_stage(&stages[i]).is_some();
+    let modelled = |i: usize| sure_label_stage(&stages[i]).is_some() || staged.iter().any(|x: &StageLoad| x.stream == i);
     let rates = arrivals.iter().enumerate().map(|(i, &a)| if modelled(i) { ratio(a as f64, window_h) } else { 0.0 }).map(|r| if r.is_finite() { r } else { 0.0 }).collect();
-    Load { rates, pools: on_shift.iter().map(|h| ratio(*h, window_h).max(0.0)).collect(), work, review }
+    // Reviews are stage loads: at their measured entries (a chain's sample and its low-confidence
+    // reviews alike).
+    Load { rates, pools: on_shift.iter().map(|h| ratio(*h, window_h).max(0.0)).collect(), work, review: vec![None; s.streams.len()], stages: staged }
 }
 
 fn stream_figures(t: &StreamTally, window_h: f64, target: u64, in_system: f64, servable: f64, alone: f64) -> StreamFigures {
@@ -339,7 +373,8 @@ pub(super) fn summarize(s: &Scenario, types: &[String], pool_names: &[String], p
     let acc = b.ledger.accounts(&on_h, &m.busy_by_kind, pool_names.len());
     let on_by_pool: Vec<f64> = (0..pool_names.len()).map(|p| (0..pool_of.len()).filter(|&a| pool_of[a] as usize == p).map(|a| on_h[a]).sum()).collect();
     let stream_arrivals: Vec<u64> = m.by_stream.iter().map(|t| t.arrivals).collect();
-    let cap = fluid_capacity(&load(s, &stream_arrivals, &on_by_pool, window_h));
+    let entered: Vec<(usize, &str, u64)> = stage_rows.iter().zip(&b.stages.rows).map(|(row, t)| (row.stream as usize, row.name.as_str(), t.entered)).collect();
+    let cap = fluid_capacity(&load(s, &stream_arrivals, &on_by_pool, window_h, &entered));
     let mut pools = BTreeMap::new();
     for (p, name) in pool_names.iter().enumerate() {
         let members: Vec<usize> = (0..pool_of.len()).filter(|&a| pool_of[a] as usize == p).collect();
