@@ -84,21 +84,12 @@ pub struct GraphEntry {
     pub streams: BTreeMap<String, GraphOption>,
 }
 
-/// The pools that work stage `stage` of stream `i`: its own list, else (label) every pool with
-/// its skill that may take the stream, or (review) `quality.review.pool`.
+/// The pools that work stage `stage` of stream `i`: the engine's (`run::stage_pools`: its own
+/// list, else every pool with its skill, or for a review `quality.review.pool`), less those the
+/// stream may not take (language, reservations).
 pub fn stage_pools(s: &Scenario, i: usize, stage: &tessera_engine::spec::StageSpec) -> Vec<usize> {
-    let named = |names: &[String]| (0..s.pools.len()).filter(|&p| names.contains(&s.pool_name(p))).collect::<Vec<_>>();
-    if !stage.pools.is_empty() {
-        return named(&stage.pools);
-    }
-    match stage.kind {
-        StageKind::Label => {
-            let skill = stage.skill.as_deref().unwrap_or(&s.streams[i].task_type);
-            (0..s.pools.len()).filter(|&p| s.pool_has_skill(p, skill) && s.pool_may_take(p, i)).collect()
-        }
-        StageKind::Review => s.review_pool().into_iter().collect(),
-        _ => Vec::new(),
-    }
+    let skill = stage.skill.as_deref().unwrap_or(&s.streams[i].task_type);
+    tessera_engine::run::stage_pools(s, stage, |p| s.pool_has_skill(p, skill)).into_iter().map(usize::from).filter(|&p| s.pool_may_take(p, i)).collect()
 }
 
 /// Whether stream `i` is planned as a graph: it has `stages`, or parts, or is a part stream.
