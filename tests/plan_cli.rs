@@ -310,3 +310,36 @@ fn workflow_graphs_are_planned_per_shift_tour() {
     let run = tessera().args(["simulate"]).arg(d.path().join("plan.toml")).args(["-q", "--tasks", "none", "-o"]).arg(d.path().join("sim")).output().unwrap();
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
 }
+
+/// --pareto traces the cost-accuracy-turnaround frontier from the same model: a higher accuracy
+/// target or a shorter turnaround never costs less, accuracy out of reach stays out of reach, and
+/// a turnaround the shift calendars cannot meet has no cost at all (medical-imaging's
+/// weekday-only radiologists within 2 days).
+#[test]
+fn the_frontier_costs_more_for_more_accuracy_and_less_time() {
+    let d = tempfile::tempdir().unwrap();
+    let (out, json) = plan(d.path(), &[&scenario("medical-imaging.toml"), "--target-accuracy", "0.9", "--within", "4d", "--pareto", "--rounds", "1"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let j = json.unwrap();
+    let points: Vec<(f64, f64, Option<f64>)> = j["pareto"].as_array().unwrap().iter().map(|p| (p["within_s"].as_f64().unwrap(), p["accuracy"].as_f64().unwrap(), p["cost_usd_week"].as_f64())).collect();
+    let day = 86_400.0;
+    let mut withins: Vec<f64> = points.iter().map(|p| p.0).collect();
+    withins.dedup();
+    assert_eq!(withins, vec![2.0 * day, 4.0 * day, 8.0 * day], "half, once and twice --within");
+    let cost = |w: f64, a: f64| points.iter().find(|p| p.0 == w && (p.1 - a).abs() < 1e-9).unwrap().2;
+    assert!((80..=99).all(|x| cost(2.0 * day, x as f64 / 100.0).is_none()), "2 days: the calendars");
+    for &w in &withins[1..] {
+        let row: Vec<Option<f64>> = (80..=99).map(|x| cost(w, x as f64 / 100.0)).collect();
+        let reached = row.iter().take_while(|c| c.is_some()).count();
+        assert!(reached >= 5 && row[reached..].iter().all(Option::is_none), "{w}: {row:?}");
+        for pair in row[..reached].windows(2) {
+            assert!(pair[1].unwrap() >= pair[0].unwrap() - 1e-6, "{w}: more accuracy cheaper: {row:?}");
+        }
+    }
+    for x in 80..=99 {
+        let a = x as f64 / 100.0;
+        if let (Some(c4), Some(c8)) = (cost(4.0 * day, a), cost(8.0 * day, a)) {
+            assert!(c4 >= c8 - 1e-6, "{a}: less time cheaper: {c4} against {c8}");
+        }
+    }
+}

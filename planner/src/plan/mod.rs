@@ -13,6 +13,7 @@ pub use closed_loop::{plan, Outcome, Round, Verdict};
 pub use milp::{Ask, Solved};
 pub use model::Model;
 
+use tessera_engine::spec::Scenario;
 use tessera_engine::time::Dur;
 
 /// What a planner asks for.
@@ -135,6 +136,20 @@ pub fn marginals(m: &Model, ask: &Ask, base: &Solved) -> Vec<Marginal> {
         }
     }
     out
+}
+
+/// The cost-accuracy-turnaround frontier: for each turnaround target of `within` (the model
+/// rebuilt at it from `s`, `Model::with_turnaround`), the optimal weekly cost at each accuracy
+/// target of `grid` (None where the workforce cannot reach it, or the shift calendars cannot
+/// finish the share asked within it).
+pub fn pareto_turnaround(s: &Scenario, m: &Model, t: &Targets, ask: &Ask, within: &[Dur], grid: &[f64]) -> Result<Vec<(Dur, f64, Option<f64>)>, String> {
+    let mut out = Vec::new();
+    for &w in within {
+        let mw = if w == t.within { m.clone() } else { m.with_turnaround(s, w)? };
+        let reachable = unreachable(&mw, &Targets { within: w, ..t.clone() }).is_none();
+        out.extend(pareto(&mw, ask, grid).into_iter().map(|(acc, cost)| (w, acc, cost.filter(|_| reachable))));
+    }
+    Ok(out)
 }
 
 /// The cost-accuracy frontier: the optimal weekly cost at each accuracy target (None where the

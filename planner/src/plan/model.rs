@@ -95,6 +95,14 @@ fn until_on(cal: &Calendar, t: SimTime) -> Dur {
 }
 
 impl Model {
+    /// The model at turnaround target `within` instead: what depends on it (the turnaround
+    /// windows, batch drops' windows, reachability) from `s`, the rest (rates, accuracy and
+    /// labels of every option, measured graph options) as it is.
+    pub fn with_turnaround(&self, s: &Scenario, within: Dur) -> Result<Model, String> {
+        let fresh = Model::of(s, &self.levels, within)?;
+        Ok(Model { batch: fresh.batch, reachable: fresh.reachable, windows: fresh.windows, ..self.clone() })
+    }
+
     /// Every option once per confidence threshold in `thresholds` (none: unchanged). The
     /// accuracy and labels per task of each copy are the estimates' business (`estimate`):
     /// dynamic overlap is what the formula does not describe.
