@@ -252,23 +252,32 @@ pub fn schedule(req: &[Requirement], shifts: &[Shift], settings: &Settings) -> R
 }
 
 /// The rows, gap and time limit on `model`, solved; its solution as one type for both solvers.
-fn solve<M>(mut model: M, rows: Vec<(Expression, f64)>, settings: &Settings) -> Result<Box<dyn Solution>, String>
+fn solve<M>(model: M, rows: Vec<(Expression, f64)>, settings: &Settings) -> Result<Box<dyn Solution>, String>
 where
     M: SolverModel + WithMipGap + WithTimeLimit,
     M::Error: std::fmt::Display,
     M::Solution: 'static,
 {
-    if settings.mip_gap > 0.0 {
-        model = model.with_mip_gap(settings.mip_gap as f32).map_err(|e| format!("MIP gap {}: {e}", settings.mip_gap))?;
+    let sol = solve_milp(model, rows.into_iter().map(|(e, need)| e.geq(need)), (settings.mip_gap > 0.0).then_some(settings.mip_gap), settings.time_limit).map_err(|e| format!("the shift-scheduling MILP has no solution: {e}"))?;
+    Ok(Box::new(sol))
+}
+
+/// Solves a MILP with constraints `cons`, stopping at relative gap `mip_gap` (None: the solver's
+/// default; microlp's is 0, proven optimal) or after `time_limit` seconds with the best solution
+/// found; the solver's panics become errors
+/// (`solve_quietly`). Shared by the shift-scheduling MILP and `tessera plan`'s.
+pub(crate) fn solve_milp<M>(mut model: M, cons: impl IntoIterator<Item = good_lp::Constraint>, mip_gap: Option<f64>, time_limit: Option<f64>) -> Result<M::Solution, String>
+where
+    M: SolverModel + WithMipGap + WithTimeLimit,
+    M::Error: std::fmt::Display,
+{
+    if let Some(mip_gap) = mip_gap {
+        model = model.with_mip_gap(mip_gap as f32).map_err(|e| format!("MIP gap {mip_gap}: {e}"))?;
     }
-    if let Some(t) = settings.time_limit {
+    if let Some(t) = time_limit {
         model = model.with_time_limit(t);
     }
-    for (e, need) in rows {
-        model = model.with(e.geq(need));
-    }
-    let sol = tessera_engine::metrics::lp::solve_quietly(model).map_err(|e| format!("the shift-scheduling MILP has no solution: {e}"))?;
-    Ok(Box::new(sol))
+    tessera_engine::metrics::lp::solve_quietly(model.with_all(cons))
 }
 
 /// `3d 08:30` for an offset [µs].

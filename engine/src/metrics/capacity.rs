@@ -142,9 +142,9 @@ impl Load {
     /// Pool loads of the cheapest way to serve fractions `f`.
     fn loads(&self, f: &[f64]) -> Vec<f64> {
         let mut lp = self.lp();
-        let hours: Expression = lp.x.iter().enumerate().flat_map(|(i, row)| row.iter().enumerate().filter_map(move |(p, v)| v.map(|v| (i, p, v)))).map(|(i, p, v)| v * self.work[i][p].unwrap_or(0.0)).sum::<Expression>()
-            + (0..self.pools.len()).map(|p| self.stage_hours(&lp, p)).sum::<Expression>();
         let staged: Vec<Expression> = (0..self.pools.len()).map(|p| self.stage_hours(&lp, p)).collect();
+        let hours: Expression = lp.x.iter().enumerate().flat_map(|(i, row)| row.iter().enumerate().filter_map(move |(p, v)| v.map(|v| (i, p, v)))).map(|(i, p, v)| v * self.work[i][p].unwrap_or(0.0)).sum::<Expression>()
+            + staged.iter().cloned().sum::<Expression>();
         // A hair of slack so that the fractions found by `best` stay feasible after rounding.
         let fe: Vec<Expression> = f.iter().map(|&x| Expression::from(x * (1.0 - 1e-9))).collect();
         let cs = self.constraints(&lp, &fe);

@@ -112,9 +112,9 @@ pub fn window_unsets(s: &Scenario, within: Dur) -> Vec<String> {
 pub fn steady_window(s: &Scenario, within: Dur) -> Option<(Dur, Dur)> {
     let warmup = s.run.warmup.max(within);
     let Some(horizon) = s.run.horizon else {
-        let is_part = |i: usize| s.streams.iter().any(|st| st.parts.as_ref().is_some_and(|p| p.stream == s.stream_name(i)));
         let mut period = Dur::ZERO;
-        for (_, st) in s.streams.iter().enumerate().filter(|(i, _)| !is_part(*i)) {
+        // Part streams get their tasks from their parents (their own arrivals are not used).
+        for (_, st) in s.streams.iter().enumerate().filter(|&(i, _)| super::graph::parent(s, i).is_none()) {
             match st.arrivals {
                 ArrivalSpec::Batch { every, .. } => period = period.max(every),
                 _ => return None,

@@ -94,8 +94,14 @@ pub fn stage_pools(s: &Scenario, i: usize, stage: &tessera_engine::spec::StageSp
 
 /// Whether stream `i` is planned as a graph: it has `stages`, or parts, or is a part stream.
 pub fn is_graph(s: &Scenario, i: usize) -> bool {
+    !s.streams[i].stages.is_empty() || s.streams[i].parts.is_some() || parent(s, i).is_some()
+}
+
+/// The stream whose tasks bring stream `i`'s (`parts = { stream, count }`), and how many each;
+/// None when `i` is not a part stream.
+pub fn parent(s: &Scenario, i: usize) -> Option<(usize, u32)> {
     let name = s.stream_name(i);
-    !s.streams[i].stages.is_empty() || s.streams[i].parts.is_some() || s.streams.iter().any(|st| st.parts.as_ref().is_some_and(|p| p.stream == name))
+    s.streams.iter().enumerate().find_map(|(j, st)| st.parts.as_ref().filter(|p| p.stream == name).map(|p| (j, p.count)))
 }
 
 /// The graph of stream `i` (stages, pools, the main stage), options still unmeasured.

@@ -82,7 +82,7 @@ const PENALTY: f64 = 1e7;
 
 /// The MILP's relative optimality gap (0: proven optimal), and its time limit [s] (past it, the
 /// best plan found).
-pub const MIP_GAP: f32 = 0.0;
+pub const MIP_GAP: f64 = 0.0;
 pub const TIME_LIMIT_S: f64 = 20.0;
 
 /// Solves `model` with the constraints `cons` at MIP_GAP within TIME_LIMIT_S (with shift tours,
@@ -94,8 +94,7 @@ where
     M: SolverModel + WithMipGap + WithTimeLimit,
     M::Error: std::fmt::Display,
 {
-    let model = model.with_mip_gap(MIP_GAP).map_err(|e| e.to_string())?.with_time_limit(TIME_LIMIT_S).with_all(cons);
-    let sol = tessera_engine::metrics::lp::solve_quietly(model).map_err(|e| format!("the solver found no plan ({e})"))?;
+    let sol = crate::schedule::solve_milp(model, cons, Some(MIP_GAP), Some(TIME_LIMIT_S)).map_err(|e| format!("the solver found no plan ({e})"))?;
     Ok((all.iter().map(|&v| (v, sol.value(v))).collect(), sol.status()))
 }
 

@@ -152,13 +152,10 @@ impl Model {
     /// The model of `s` for overlap `levels` and turnaround target `within`.
     pub fn of(s: &Scenario, levels: &[u32], within: Dur) -> Result<Model, String> {
         let ns = s.streams.len();
-        let is_graph: Vec<bool> = (0..ns).map(|i| graph::is_graph(s, i)).collect();
+        let graphs: Vec<Option<Graph>> = (0..ns).map(|i| graph::is_graph(s, i).then(|| graph::of(s, i, levels.len()))).collect();
+        let is_graph = |i: usize| graphs[i].is_some();
         // A part stream gets its tasks from its parent: the parent's arrivals, `count` each.
-        let parent = |i: usize| -> Option<(usize, f64)> {
-            let name = s.stream_name(i);
-            s.streams.iter().enumerate().find_map(|(j, st)| st.parts.as_ref().filter(|p| p.stream == name).map(|p| (j, p.count as f64)))
-        };
-        let arrivals = |i: usize| -> (&ArrivalSpec, f64) { parent(i).map_or((&s.streams[i].arrivals, 1.0), |(j, c)| (&s.streams[j].arrivals, c)) };
+        let arrivals = |i: usize| -> (&ArrivalSpec, f64) { graph::parent(s, i).map_or((&s.streams[i].arrivals, 1.0), |(j, c)| (&s.streams[j].arrivals, c as f64)) };
         let gold = s.quality.gold.as_ref().map_or(0.0, |g| g.rate.clamp(0.0, 0.99));
         let mut on_shift = Vec::new();
         let mut cals = Vec::new();
@@ -169,19 +166,20 @@ impl Model {
         }
         // The pools that can take a stream's work: a chain's labellers; every pool a graph's
         // stages name (some able pool on shift is what reachability asks).
-        let able = |i: usize| -> Vec<usize> {
-            if is_graph[i] {
-                let g = graph::of(s, i, 0);
-                let mut v: Vec<usize> = g.stages.iter().flat_map(|x| x.pools.iter().copied()).collect();
-                v.sort_unstable();
-                v.dedup();
-                return v;
-            }
-            (0..s.pools.len()).filter(|&p| tessera_engine::run::label_hours(s, i, p).is_some()).collect()
-        };
+        let able: Vec<Vec<usize>> = (0..ns)
+            .map(|i| match &graphs[i] {
+                Some(g) => {
+                    let mut v: Vec<usize> = g.stages.iter().flat_map(|x| x.pools.iter().copied()).collect();
+                    v.sort_unstable();
+                    v.dedup();
+                    v
+                }
+                None => (0..s.pools.len()).filter(|&p| tessera_engine::run::label_hours(s, i, p).is_some()).collect(),
+            })
+            .collect();
         let batch = (0..ns)
             .map(|i| match arrivals(i) {
-                (ArrivalSpec::Batch { size, first, .. }, c) => Some((*size as f64 * c, (0..s.pools.len()).map(|p| if able(i).contains(&p) { hours_on(&cals[p], SimTime(first.0), within) } else { 0.0 }).collect())),
+                (ArrivalSpec::Batch { size, first, .. }, c) => Some((*size as f64 * c, (0..s.pools.len()).map(|p| if able[i].contains(&p) { hours_on(&cals[p], SimTime(first.0), within) } else { 0.0 }).collect())),
                 _ => None,
             })
             .collect();
@@ -207,7 +205,7 @@ impl Model {
                 if matches!(arrivals(i).0, ArrivalSpec::Batch { .. }) {
                     return 1.0; // a drop's window is the batch constraint's business
                 }
-                let pools = able(i);
+                let pools = &able[i];
                 let slots = (7 * 24 * 4) as usize;
                 let ok = (0..slots).filter(|&k| pools.iter().any(|&p| until_on(&cals[p], SimTime(k as u64 * step)) < within)).count();
                 ok as f64 / slots as f64
@@ -218,7 +216,7 @@ impl Model {
         // collected again, p/(1−p) walk-aways per counted label.
         let walkaway = |p: usize| s.pools[p].abandonment.as_ref().map_or(0.0, |a| a.probability.min(0.95) / (1.0 - a.probability.min(0.95)) * a.timeout.hours());
         let hours: Vec<Vec<Option<f64>>> = (0..ns)
-            .map(|i| (0..s.pools.len()).map(|p| if is_graph[i] { None } else { tessera_engine::run::label_hours(s, i, p).map(|h| h + walkaway(p)) }).collect())
+            .map(|i| (0..s.pools.len()).map(|p| if is_graph(i) { None } else { tessera_engine::run::label_hours(s, i, p).map(|h| h + walkaway(p)) }).collect())
             .collect();
         let accuracy = s
             .streams
@@ -241,11 +239,11 @@ impl Model {
             .collect();
         // A graph stream's models are in its options' measured cost.
         let model_cost = (0..ns)
-            .map(|i| if is_graph[i] { 0.0 } else { s.streams[i].pre_annotation.as_ref().and_then(|m| s.models.iter().find(|x| x.name == *m)).map_or(0.0, |m| m.cost_per_item) })
+            .map(|i| if is_graph(i) { 0.0 } else { s.streams[i].pre_annotation.as_ref().and_then(|m| s.models.iter().find(|x| x.name == *m)).map_or(0.0, |m| m.cost_per_item) })
             .collect();
         let review = (0..s.streams.len())
             .map(|i| {
-                if is_graph[i] {
+                if is_graph(i) {
                     return None; // a graph's reviews are its stages
                 }
                 let r = s.quality.review.as_ref()?;
@@ -283,7 +281,7 @@ impl Model {
             batch,
             reachable,
             windows,
-            graph: (0..ns).map(|i| is_graph[i].then(|| graph::of(s, i, levels.len()))).collect(),
+            graph: graphs,
         })
     }
 }
