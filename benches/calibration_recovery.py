@@ -47,6 +47,14 @@ def truth(scn, path):
     parts = path.split(".")
     if parts[0] == "quality":
         node, rest = scn, parts
+    elif parts[0] == "models" and len(parts) >= 3:
+        node = find(scn.get("models", []), parts[1])
+        if node is None:
+            return None, "not in the scenario"
+        rest = parts[2:]
+        defaults = {"speedup": 2.0, "confidence_concentration": 10.0, "automation_bias": 0.0, "latency": 1.0}
+        if len(rest) == 1 and rest[0] not in node and rest[0] in defaults:
+            return defaults[rest[0]], None
     elif parts[0] in ("streams", "pools") and len(parts) >= 3:
         node = find(scn.get(parts[0], []), parts[1])
         if node is None:
@@ -153,7 +161,7 @@ def main():
             if t is None:
                 out.append(f"| `{p}` | — ({why}) | {med:.4g} | | |")
                 continue
-            relative = not (p.endswith("probability") or p.endswith("sigma") or p.endswith(".mean") and ".accuracy." in p)
+            relative = not (p.endswith(("probability", "sigma", ".automation_bias", ".asymptote")) or p.endswith(".mean") and ".accuracy." in p or p.startswith("models.") and p.endswith(".accuracy"))
             errs = [abs(v[0] - t) / t if relative and t else abs(v[0] - t) for v in vals]
             err = f"{max(errs) * 100:.1f}%" if relative and t else f"{max(errs):.4f}"
             with_ci = [v for v in vals if isinstance(v[1], list) and len(v[1]) == 2 and all(isinstance(x, (int, float)) for x in v[1])]

@@ -11,6 +11,8 @@
 //! - Round trip: a twin fitted on one trace passes `--check` on a fresh trace of the original;
 //!   a trace with 30% more arrivals fails it.
 //! - The same trace gives the same bytes; a broken trace is an error naming file and line.
+//! - Models in the loop: a detector's accuracy, confidence spread, latency, accept and fix laws
+//!   and automation bias; a classifier's speed-up and the time from scratch it implies.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -162,8 +164,66 @@ fn a_stream_of_parts_arrives_with_its_parent() {
     let repair = &s["fitted"]["pools.experts.service.scene-repair.lognormal.median"];
     let est = repair["estimate"].as_f64().unwrap_or_else(|| panic!("{}", s["fitted"]));
     assert!((est - 1800.0).abs() < 0.15 * 1800.0, "repair median {est}");
-    assert!(s["fitted"]["pools.experts.service.scene-check.lognormal.median"].is_null());
+    // Reviews whose stage names a skill are that skill's work (assign lines say the task type):
+    // the scene's consistency check (scene-check, 5 min) and the keyframes' QA (keyframe-qa,
+    // 2 min), not the review law.
+    for (tt, truth) in [("scene-check", 300.0), ("keyframe-qa", 120.0)] {
+        let m = &s["fitted"][format!("pools.experts.service.{tt}.lognormal.median")];
+        let est = m["estimate"].as_f64().unwrap_or_else(|| panic!("{tt} not fitted: {}", s["not_identified"]));
+        assert!((est - truth).abs() < 0.2 * truth, "{tt} median {est} s, true {truth} s");
+    }
+    assert!(s["not_identified"]["quality.review.service"].is_null(), "no review is timed by the review law here: {}", s["not_identified"]);
     ok(&["simulate", tmp.path().join("fitted.toml").to_str().unwrap(), "-q", "--set", "run.horizon=6h", "--out", tmp.path().join("run").to_str().unwrap()]);
+}
+
+/// A model in the loop comes back from its pre-labels and from people's work on them:
+/// detector-in-the-loop (accept and fix laws of their own, automation bias, a confidence that
+/// follows difficulty) and toxicity-adjudication (the speed-up shorthand, so the crowd's and the
+/// experts' time from scratch comes back too, though every task they see is pre-labelled).
+#[test]
+fn models_in_the_loop_come_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let near = |s: &serde_json::Value, path: &str, truth: f64, tol: f64, relative: bool| {
+        let f = &s["fitted"][path];
+        let est = f["estimate"].as_f64().unwrap_or_else(|| panic!("{path} not fitted: {}", s["not_identified"]));
+        let err = if relative { (est - truth).abs() / truth } else { (est - truth).abs() };
+        assert!(err <= tol, "{path}: {est}, true {truth} (tolerance {tol}{})", if relative { " relative" } else { "" });
+        let (lo, hi) = (f["interval_95"][0].as_f64().unwrap_or(est), f["interval_95"][1].as_f64().unwrap_or(est));
+        assert!(lo <= est && est <= hi, "{path}: {est} outside its interval [{lo}, {hi}]");
+    };
+    let detector = root().join("scenarios/detector-in-the-loop.toml");
+    let s = fit_seed(&detector, &tmp.path().join("d"), 2, &["run.horizon=2d", "run.warmup=0s"]);
+    near(&s, "models.detector.accuracy", 0.80, 0.01, false);
+    near(&s, "models.detector.confidence_concentration", 6.0, 0.1, true);
+    near(&s, "models.detector.latency", 0.3, 1e-6, false);
+    near(&s, "models.detector.accept_time.lognormal.median", 3.5, 0.2, true);
+    near(&s, "models.detector.fix_time.lognormal.median", 11.0, 0.2, true);
+    near(&s, "models.detector.accept_time.lognormal.sigma", 0.5, 0.05, false);
+    near(&s, "models.detector.automation_bias", 0.10, 0.04, false);
+    near(&s, "pools.crowd.speed_sigma", 0.2, 0.1, false);
+    assert!(s["fitted"]["models.detector.speedup"].is_null(), "accept and fix laws of their own: no shorthand");
+    let twin = std::fs::read_to_string(tmp.path().join("d/fitted.toml")).unwrap();
+    assert!(twin.contains("automation_bias") && twin.contains("accept_time"), "{twin}");
+
+    let toxicity = root().join("scenarios/toxicity-adjudication.toml");
+    let s = fit_seed(&toxicity, &tmp.path().join("t"), 2, &["run.horizon=3d", "run.warmup=0s"]);
+    near(&s, "models.classifier.accuracy", 0.85, 0.01, false);
+    near(&s, "models.classifier.confidence_concentration", 4.0, 0.1, true);
+    near(&s, "models.classifier.speedup", 1.5, 0.1, true);
+    near(&s, "pools.crowd.service.toxicity.lognormal.median", 150.0, 0.12, true);
+    near(&s, "pools.crowd.service.toxicity.lognormal.sigma", 0.5, 0.03, false);
+    near(&s, "pools.experts.service.toxicity.lognormal.median", 120.0, 0.12, true);
+    ok(&["simulate", tmp.path().join("t/fitted.toml").to_str().unwrap(), "-q", "--set", "run.horizon=6h", "--out", tmp.path().join("t/run").to_str().unwrap()]);
+    // Without a base the trace does not name its model: said, not fitted.
+    let t = trace(&toxicity, &tmp.path().join("bare"), 3, &["run.horizon=12h", "run.warmup=0s"]);
+    ok(&["calibrate", t.to_str().unwrap(), "-q", "--out", tmp.path().join("bare/fit.toml").to_str().unwrap()]);
+    let s = side(&tmp.path().join("bare/fit.calibration.json"));
+    assert!(s["not_identified"]["models (stream passages)"].as_str().is_some_and(|m| m.contains("--base")), "{}", s["not_identified"]);
+    // Before the first shift no one works: no pool to fit, said as such (not "a bug").
+    let t = trace(&toxicity, &tmp.path().join("night"), 3, &["run.horizon=5h", "run.warmup=0s"]);
+    let out = tessera(&["calibrate", t.to_str().unwrap(), "-q", "--out", tmp.path().join("night/fit.toml").to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("names no annotator") && !err.contains("a bug"), "{err}");
 }
 
 #[test]

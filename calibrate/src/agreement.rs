@@ -51,6 +51,22 @@ pub struct Sample {
     pub offered: u64,
 }
 
+/// Keeps `value` under `id` in a bottom-k sample of at most `k` entries keyed by (hash, id): in
+/// when its hash is among the `k` lowest seen (the sample is then the same whatever the order
+/// ids come in).
+pub(crate) fn bottom_k_insert<V>(sample: &mut BTreeMap<(u64, u64), V>, k: usize, id: u64, value: V) {
+    let key = (mix(id), id);
+    if sample.len() >= k {
+        match sample.last_key_value() {
+            Some((last, _)) if *last > key => {
+                sample.pop_last();
+            }
+            _ => return,
+        }
+    }
+    sample.insert(key, value);
+}
+
 /// SplitMix64's finaliser: a task id's place in the sample order.
 fn mix(x: u64) -> u64 {
     let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -66,16 +82,7 @@ impl Sample {
             return;
         }
         self.offered += 1;
-        let key = (mix(task), task);
-        if self.tasks.len() >= SAMPLE_TASKS {
-            match self.tasks.last_key_value() {
-                Some((last, _)) if *last > key => {
-                    self.tasks.pop_last();
-                }
-                _ => return,
-            }
-        }
-        self.tasks.insert(key, (stream, votes));
+        bottom_k_insert(&mut self.tasks, SAMPLE_TASKS, task, (stream, votes));
     }
 
     pub fn clear(&mut self) {

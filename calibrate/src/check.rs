@@ -88,13 +88,24 @@ const REDRAWN: [(&str, Scale); 9] = [
     (".diagonal.mean", Scale::Logit),
 ];
 
+/// How a model's fitted scalar is redrawn (`models.<m>.<field>`), for those whose interval is an
+/// estimation interval.
+fn model_scale(path: &str) -> Option<Scale> {
+    let field = path.strip_prefix("models.")?.split_once('.')?.1;
+    match field {
+        "accuracy" | "automation_bias" => Some(Scale::Logit),
+        "speedup" | "confidence_concentration" => Some(Scale::Log),
+        _ => None,
+    }
+}
+
 /// The redrawable scalars of a side file's `fitted` object (`tessera.calibration/1`).
 pub fn uncertain_from_side(side: &serde_json::Value) -> Vec<Uncertain> {
     let Some(fitted) = side.get("fitted").and_then(|f| f.as_object()) else { return vec![] };
     fitted
         .iter()
         .filter_map(|(path, v)| {
-            let scale = REDRAWN.iter().find(|(end, _)| path.ends_with(end))?.1;
+            let scale = REDRAWN.iter().find(|(end, _)| path.ends_with(end)).map(|x| x.1).or_else(|| model_scale(path))?;
             // An accuracy written as a Beta has no mean to set (the Beta's a and b are not redrawn).
             if path.ends_with(".mean") && path.contains(".accuracy.") && fitted.contains_key(&format!("{}.beta", path.trim_end_matches(".mean"))) {
                 return None;
@@ -252,5 +263,20 @@ mod tests {
         rates.sort_by(f64::total_cmp);
         let (lo, mid, hi) = (rates[n as usize / 40], rates[n as usize / 2], rates[n as usize * 39 / 40]);
         assert!((mid - 100.0).abs() < 1.0 && (lo - 90.0).abs() < 1.5 && (hi - 110.0).abs() < 1.5, "{lo} {mid} {hi}");
+    }
+
+    #[test]
+    fn a_models_estimates_are_redrawn_and_its_stated_values_are_not() {
+        let side = json!({ "fitted": {
+            "models.m.accuracy": { "estimate": 0.8, "interval_95": [0.79, 0.81] },
+            "models.m.speedup": { "estimate": 1.5, "interval_95": [1.4, 1.6] },
+            "models.m.latency": { "estimate": 0.2, "interval_95": [0.2, 0.2] },
+            "models.m.learning.asymptote": { "estimate": 0.95, "interval_95": [0.9, 0.97] },
+            "models.m.learning.speedup": { "estimate": 0.3, "interval_95": [0.2, 0.4] },
+            "models.m.accept_time.lognormal.median": { "estimate": 3.5, "interval_95": [3.0, 4.0] }
+        }});
+        let u = uncertain_from_side(&side);
+        let got: Vec<(&str, Scale)> = u.iter().map(|u| (u.path.as_str(), u.scale)).collect();
+        assert_eq!(got, [("models.m.accept_time.lognormal.median", Scale::LogSeconds), ("models.m.accuracy", Scale::Logit), ("models.m.speedup", Scale::Log)]);
     }
 }

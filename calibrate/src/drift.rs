@@ -435,7 +435,12 @@ pub fn monitor(first: &Tally, origin: &str, twin: &Scenario, side: Option<&serde
             not_tested.push(format!("handling time of {}: the twin's pool learns or tires, and this version tests handling time against a fixed law only", pool.name));
         }
         let per_hour = |counts: &[u64]| -> Vec<f64> { counts.iter().zip(&exposure).map(|(c, e)| if *e > 0.0 { *c as f64 / e } else { 0.0 }).collect() };
-        let mut types: Vec<&String> = streams.iter().map(|s| &s.task_type).collect();
+        // The task type of each kind of work: its assign lines', else its stream's.
+        let work_type = |w: usize| -> Option<&String> {
+            let k = first.works.get(w)?;
+            k.task_type.as_ref().or_else(|| streams.get(k.stream as usize).map(|s: &StreamWatch| &s.task_type))
+        };
+        let mut types: Vec<&String> = (0..first.works.len()).filter_map(work_type).collect();
         types.sort();
         types.dedup();
         let mut handling = vec![];
@@ -457,8 +462,8 @@ pub fn monitor(first: &Tally, origin: &str, twin: &Scenario, side: Option<&serde
             let (mut sum_ln, mut n, mut sw, mut ww) = (0.0, 0.0, 0.0, 0.0);
             for a in &pool.annotators {
                 let mut m = crate::tally::Moments::default();
-                for (s, x) in &a.service {
-                    if streams.get(*s as usize).is_some_and(|w| &w.task_type == tt) {
+                for (w, x) in &a.service {
+                    if work_type(*w as usize) == Some(tt) {
                         m.merge(x);
                     }
                 }
@@ -610,9 +615,22 @@ impl Monitor {
                     self.arrivals[s] += 1.0;
                 }
             }
-            Obs::Handled { pool: p, annotator, stream: s, secs, .. } => {
-                let (Some(p), Some(s)) = (pool(self, p), stream(self, s)) else { return };
-                let tt = &self.report.streams[s].task_type;
+            Obs::Handled { pool: p, annotator, work, secs, .. } => {
+                let Some(kind) = tally.works.get(work as usize) else { return };
+                let Some(p) = pool(self, p) else { return };
+                // The work's task type: its assign lines', else its stream's.
+                let s = match &kind.task_type {
+                    Some(_) => None,
+                    None => match stream(self, kind.stream) {
+                        Some(s) => Some(s),
+                        None => return,
+                    },
+                };
+                let tt = match (&kind.task_type, s) {
+                    (Some(t), _) => t,
+                    (None, Some(s)) => &self.report.streams[s].task_type,
+                    (None, None) => return,
+                };
                 if let Some(j) = self.report.pools[p].handling.iter().position(|h| &h.task_type == tt) {
                     let h = self.handled[p][j].entry(annotator).or_default();
                     h.0 += 1.0;

@@ -112,7 +112,7 @@ fn review_service(tally: &Tally, base: Option<&Scenario>, facts: &[(String, Stri
 /// takes 1 + k·d times a person's time) over the streams `weights` (stream index, share of the
 /// answers): (E ln(1 + kd), Var ln(1 + kd), E(1 + kd)) by quadrature over the base's difficulty
 /// law; None when no stream slows down.
-fn slowdown(base: Option<&Scenario>, facts: &[(String, String, u32, f64)], weights: &[(usize, f64)]) -> Option<(f64, f64, f64)> {
+pub(crate) fn slowdown(base: Option<&Scenario>, facts: &[(String, String, u32, f64)], weights: &[(usize, f64)]) -> Option<(f64, f64, f64)> {
     let base = base?;
     let total: f64 = weights.iter().map(|w| w.1).sum();
     if total <= 0.0 {
@@ -261,11 +261,20 @@ fn base_stream<'a>(base: Option<&'a Scenario>, name: &str) -> Option<&'a StreamS
 pub fn fit(tally: &Tally, base: Option<&Scenario>, opts: &FitOptions) -> Result<Calibration, String> {
     let mut c = Calibration::default();
     // Names become dotted `--set` paths and TOML strings.
-    let names = tally.streams.iter().map(|s| ("stream", &s.name)).chain(tally.pools.iter().map(|p| ("pool", &p.name))).chain(tally.streams.iter().filter_map(|s| s.task_type.as_ref()).map(|t| ("task type", t)));
+    let names = tally
+        .streams
+        .iter()
+        .map(|s| ("stream", &s.name))
+        .chain(tally.pools.iter().map(|p| ("pool", &p.name)))
+        .chain(tally.streams.iter().filter_map(|s| s.task_type.as_ref()).map(|t| ("task type", t)))
+        .chain(tally.works.iter().filter_map(|w| w.task_type.as_ref()).map(|t| ("task type", t)));
     for (what, name) in names {
         if name.is_empty() || name.len() > 200 || name.contains(['.', '[', ']', '=', '"', '\\']) || name.chars().any(char::is_control) || name.trim() != name {
             return Err(format!("the {what} name {:?} cannot be a scenario name (empty, over 200 bytes, or with '.', '[', ']', '=', a quote, a backslash, a control character or spaces at an end)", tessera_scenarios::clip(name, 60)));
         }
+    }
+    if tally.pools.is_empty() && base.is_none() {
+        return Err("the trace names no annotator (no shift, assign or answer line), and a scenario needs at least one pool: fit with --base to keep the base's pools".into());
     }
     let facts = stream_facts(tally, base)?;
     c.streams = facts.iter().map(|(s, t, k, _)| (s.clone(), t.clone(), *k)).collect();
@@ -331,28 +340,35 @@ pub fn fit(tally: &Tally, base: Option<&Scenario>, opts: &FitOptions) -> Result<
             c.unset.push(patience.clone());
             c.not_identified.push((patience, format!("no task left unserved in {} arrivals: the fitted stream's tasks wait for as long as it takes", st.arrivals)));
         }
-        if st.prelabelled > 0 {
-            c.not_identified.push((format!("models (stream {s})"), format!("{} tasks were pre-labelled: their handling times are left out of the fit, and models are not fitted in this version (kept from --base)", st.prelabelled)));
-        }
     }
 
-    // The task type (skill) of each stream's labelling answers: its label stages' skill; a
-    // trace's answer does not say its stage, so a stream labelled at stages of several skills
-    // has no one type.
+    // The task type (skill) of each kind of work's answers: the one its assign lines gave (its
+    // stage's skill, or the stream's). Traces written before assign lines said it: the
+    // stream's label stages' skill, and a stream labelled at stages of several skills has no
+    // one type.
+    let mut by_stream: BTreeMap<u16, Option<String>> = BTreeMap::new();
     let mut label_types: Vec<Option<String>> = vec![];
-    for (s, tt, _, _) in &facts {
-        let spec = base_stream(base, s);
-        let mut skills: Vec<String> = spec.map(|x| x.stages.iter().filter(|g| g.kind == StageKind::Label).map(|g| g.skill.clone().unwrap_or_else(|| tt.clone())).collect()).unwrap_or_default();
-        skills.sort();
-        skills.dedup();
-        label_types.push(match skills.len() {
-            0 => Some(tt.clone()),
-            1 => skills.pop(),
-            _ => {
-                c.not_identified.push((format!("streams.{s} handling times"), format!("its label stages need different skills ({}) and a trace's answer does not say its stage: its handling times are left out", skills.join(", "))));
-                None
+    for w in &tally.works {
+        if let Some(t) = &w.task_type {
+            label_types.push(Some(t.clone()));
+            continue;
+        }
+        let (s, tt, _, _) = &facts[w.stream as usize];
+        let found = by_stream.entry(w.stream).or_insert_with(|| {
+            let spec = base_stream(base, s);
+            let mut skills: Vec<String> = spec.map(|x| x.stages.iter().filter(|g| g.kind == StageKind::Label).map(|g| g.skill.clone().unwrap_or_else(|| tt.clone())).collect()).unwrap_or_default();
+            skills.sort();
+            skills.dedup();
+            match skills.len() {
+                0 => Some(tt.clone()),
+                1 => skills.pop(),
+                _ => {
+                    c.not_identified.push((format!("streams.{s} handling times"), format!("its label stages need different skills ({}) and this trace's assign lines do not say their task type (a trace written before they did): its handling times are left out", skills.join(", "))));
+                    None
+                }
             }
         });
+        label_types.push(found.clone());
     }
 
     // Pools.
@@ -372,9 +388,9 @@ pub fn fit(tally: &Tally, base: Option<&Scenario>, opts: &FitOptions) -> Result<
 
         // Handling times per task type: each annotator's answers on the type's streams.
         let mut by_type: BTreeMap<String, Vec<Moments>> = BTreeMap::new();
-        for (s_ix, tt) in label_types.iter().enumerate() {
+        for (w_ix, tt) in label_types.iter().enumerate() {
             let Some(tt) = tt else { continue };
-            let per: Vec<Moments> = pool.annotators.iter().map(|a| a.service.get(&(s_ix as u16)).copied().unwrap_or_default()).collect();
+            let per: Vec<Moments> = pool.annotators.iter().map(|a| a.service.get(&(w_ix as u16)).copied().unwrap_or_default()).collect();
             let entry = by_type.entry(tt.clone()).or_insert_with(|| vec![Moments::default(); pool.annotators.len()]);
             for (e, m) in entry.iter_mut().zip(&per) {
                 e.merge(m);
@@ -383,16 +399,16 @@ pub fn fit(tally: &Tally, base: Option<&Scenario>, opts: &FitOptions) -> Result<
         // Learning and fatigue, on the task type with the most answers; where supported, the
         // handling-time scale is the novice's and the fresh person's (the curves apply on top).
         let main_type = by_type.iter().max_by_key(|(_, anns)| anns.iter().map(|m| m.n).sum::<u64>()).map(|(t, _)| t.clone());
-        // Each person's bins of one curve over a type's streams.
-        let streams_of = |tt: &String| -> Vec<u16> { label_types.iter().enumerate().filter(|(_, f)| f.as_ref() == Some(tt)).map(|(i, _)| i as u16).collect() };
-        let merged_over = |curve: Curve, streams_of: &[u16]| -> Vec<Vec<Bin>> {
+        // Each person's bins of one curve over a type's kinds of work.
+        let works_of = |tt: &String| -> Vec<u16> { label_types.iter().enumerate().filter(|(_, f)| f.as_ref() == Some(tt)).map(|(i, _)| i as u16).collect() };
+        let merged_over = |curve: Curve, works_of: &[u16]| -> Vec<Vec<Bin>> {
             pool.annotators
                 .iter()
                 .map(|a| {
                     let source = if curve == Curve::Learning { &a.by_experience } else { &a.by_shift_hour };
                     let mut out: Vec<Bin> = vec![];
-                    for s in streams_of {
-                        if let Some(bins) = source.get(s) {
+                    for w in works_of {
+                        if let Some(bins) = source.get(w) {
                             out.resize(bins.len().max(out.len()), Bin::default());
                             for (o, b) in out.iter_mut().zip(bins) {
                                 o.merge(b);
@@ -406,8 +422,8 @@ pub fn fit(tally: &Tally, base: Option<&Scenario>, opts: &FitOptions) -> Result<
         // The curves kept: (curve, effect, half-life).
         let mut kept: Vec<(Curve, f64, Option<f64>)> = vec![];
         if let Some(tt) = &main_type {
-            let streams_of = streams_of(tt);
-            let (exp_bins, shift_bins) = (merged_over(Curve::Learning, &streams_of), merged_over(Curve::Fatigue, &streams_of));
+            let works_of = works_of(tt);
+            let (exp_bins, shift_bins) = (merged_over(Curve::Learning, &works_of), merged_over(Curve::Fatigue, &works_of));
             let exp_refs: Vec<&[Bin]> = exp_bins.iter().map(Vec::as_slice).collect();
             let shift_refs: Vec<&[Bin]> = shift_bins.iter().map(Vec::as_slice).collect();
             let seed = opts.seed ^ 0xC0FE ^ ((p_ix as u64) << 32);
@@ -465,7 +481,7 @@ pub fn fit(tally: &Tally, base: Option<&Scenario>, opts: &FitOptions) -> Result<
             // The kept curves over this type's own answers (a person's curves apply to all their
             // work, but each type is worked at its own experience and hours on shift).
             let (mut log_adjust, mut var_adjust) = (0.0, 0.0);
-            let own = streams_of(tt);
+            let own = works_of(tt);
             for (curve, effect, half_life) in &kept {
                 let bins = merged_over(*curve, &own);
                 let refs: Vec<&[Bin]> = bins.iter().map(Vec::as_slice).collect();
@@ -483,7 +499,8 @@ pub fn fit(tally: &Tally, base: Option<&Scenario>, opts: &FitOptions) -> Result<
             let path = format!("pools.{p}.service.{tt}");
             let aic: Vec<String> = f.aic.iter().map(|(k, a)| format!("{k} {a:.1}")).collect();
             let mut how = format!("{}: the least AIC with a scale per annotator ({}); {} answers of {} annotators", f.family.name(), aic.join(", "), f.answers, f.annotators);
-            let weights: Vec<(usize, f64)> = label_types.iter().enumerate().filter(|(_, t)| t.as_ref() == Some(tt)).map(|(s_ix, _)| (s_ix, pool.annotators.iter().map(|a| a.service.get(&(s_ix as u16)).map_or(0.0, |m| m.n as f64)).sum())).collect();
+            // Answer weights per stream (a stream's kinds of work of this type together).
+            let weights: Vec<(usize, f64)> = label_types.iter().enumerate().filter(|(_, t)| t.as_ref() == Some(tt)).map(|(w_ix, _)| (tally.works[w_ix].stream as usize, pool.annotators.iter().map(|a| a.service.get(&(w_ix as u16)).map_or(0.0, |m| m.n as f64)).sum())).collect();
             if let Some(m) = slowdown(base, &facts, &weights) {
                 take_out_slowdown(&mut f, m, &mut how);
             }
@@ -595,13 +612,15 @@ pub fn fit(tally: &Tally, base: Option<&Scenario>, opts: &FitOptions) -> Result<
         }
     }
     review_service(tally, base, &facts, opts, &mut c);
+    // Models, after the pools (people's accuracy tells kept wrong pre-labels from mistakes).
+    crate::models::fit(tally, base, &facts, opts, &mut c);
     for (s, _, _, d) in &facts {
         if *d > 0.0 {
             c.not_identified.push((format!("streams.{s}.difficulty"), format!("difficulty is not identified apart from accuracy by golden answers: kept from --base (mean {d}), and taken out of the fitted accuracy")));
         }
     }
     let elsewhere = if base.is_some() { "--base" } else { "the schema's defaults (no --base)" };
-    for section in ["pay (pools.*.pay)", "quality (overlap, aggregation, golden rate, rules)", "routing", "models", "languages and reserved_for", "streams' turnaround, deadlines and priorities"] {
+    for section in ["pay (pools.*.pay)", "quality (overlap, aggregation, golden rate, rules)", "routing", "models' costs, thresholds and what the fit does not name", "languages and reserved_for", "streams' turnaround, deadlines and priorities"] {
         c.from_elsewhere.push((section.to_string(), elsewhere.to_string()));
     }
     Ok(c)

@@ -2,6 +2,7 @@
 //! the tasks and leases open at a time and the number of annotators, never the trace's length).
 
 use crate::agreement::{Sample, Vote};
+use crate::prelabels::{ModelEvent, PrelabelAnswer, PrelabelTally, MAX_MODEL_EVENTS};
 use crate::trace::{for_each_line, Line, TraceError};
 use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
@@ -115,8 +116,9 @@ impl Moments {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Obs {
     Arrival { stream: u16, t: i64 },
-    /// An answer's handling time [s] (labelling or golden work, not pre-labelled).
-    Handled { pool: u16, annotator: u32, stream: u16, t: i64, secs: f64 },
+    /// An answer's handling time [s] (labelling or golden work, not pre-labelled, or a review
+    /// timed by its stage's skill), by its kind of work (an index into [`Tally::works`]).
+    Handled { pool: u16, annotator: u32, work: u16, t: i64, secs: f64 },
     Gold { pool: u16, stream: u16, t: i64, right: bool },
 }
 
@@ -177,8 +179,34 @@ pub const EXPERIENCE_BINS: usize = 20;
 /// Bins of hours on shift: half an hour each, up to 16 hours.
 pub const SHIFT_BINS: usize = 32;
 
-/// One annotator: handling times of their own labels (golden ones included) per stream, and
-/// golden answers per stream (answers, right).
+/// What a handling time is of: a stream's work of one task type (an assign line's `task_type`:
+/// its stage's skill, or the stream's; None in traces written before assign lines said it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkKind {
+    pub stream: u16,
+    pub task_type: Option<String>,
+}
+
+/// The most kinds of work a trace may hold (streams × the task types of their stages).
+pub const MAX_WORK_KINDS: usize = 4096;
+
+/// The index of a label name in a stream's list, added when new (None past [`MAX_CLASSES`]).
+fn label_index(names: &mut Vec<String>, label: &str) -> Option<u16> {
+    match names.iter().position(|x| x == label) {
+        Some(i) => Some(i as u16),
+        None if names.len() < MAX_CLASSES => {
+            names.push(label.to_string());
+            Some((names.len() - 1) as u16)
+        }
+        None => None,
+    }
+}
+
+/// The kind of work of a review timed by the review law (`quality.review.service`).
+const REVIEW_LAW: u16 = u16::MAX;
+
+/// One annotator: handling times of their own labels (golden ones included) per kind of work
+/// (an index into [`Tally::works`]), and golden answers per stream (answers, right).
 #[derive(Clone, Debug, Default)]
 pub struct AnnotatorTally {
     pub name: String,
@@ -190,7 +218,8 @@ pub struct AnnotatorTally {
     pub on_since: Option<i64>,
     /// Answers given so far (experience counted from the trace's start).
     pub done: u64,
-    /// Per stream: handling times by experience and by hours on shift (learning and fatigue).
+    /// Per kind of work: handling times by experience and by hours on shift (learning and
+    /// fatigue).
     pub by_experience: BTreeMap<u16, Vec<Bin>>,
     pub by_shift_hour: BTreeMap<u16, Vec<Bin>>,
 }
@@ -240,6 +269,8 @@ pub struct StreamTally {
     pub finals: u64,
     pub time_in_system: Quantiles,
     pub prelabelled: u64,
+    /// Its pre-labels: confidences, latency, people's answers on them.
+    pub prelabels: PrelabelTally,
     /// The task type the trace's arrive lines give.
     pub task_type: Option<String>,
 }
@@ -261,6 +292,7 @@ impl StreamTally {
             finals: 0,
             time_in_system: Quantiles::default(),
             prelabelled: 0,
+            prelabels: PrelabelTally::default(),
             task_type: None,
         }
     }
@@ -272,6 +304,9 @@ struct Open {
     pool: u16,
     annotator: u32,
     stream: u16,
+    /// Its kind of work (an index into [`Tally::works`]; [`REVIEW_LAW`] for a review without a
+    /// skill of its own).
+    work: u16,
     gold: bool,
     review: bool,
     prelabelled: bool,
@@ -287,6 +322,8 @@ struct TaskState {
     stream: u16,
     started: bool,
     prelabelled: bool,
+    /// Its latest pre-label: the label's index in its stream's label names, and the confidence.
+    pre: Option<(u16, f32)>,
     finalled: bool,
     /// Arrived before the end of the skipped start: in no figure.
     before: bool,
@@ -465,6 +502,12 @@ pub struct Tally {
     pub end_us: i64,
     pub events: u64,
     pub streams: Vec<StreamTally>,
+    /// Models' retrain and model_ready lines (the first [`MAX_MODEL_EVENTS`]), and the count of
+    /// model_ready lines so far (pre-labels are counted by it: a model's epoch).
+    pub model_events: Vec<ModelEvent>,
+    readies: usize,
+    /// The kinds of work handling times are kept by, in order of first sight.
+    pub works: Vec<WorkKind>,
     pub pools: Vec<PoolTally>,
     /// Time-weighted number of tasks waiting for their first lease, per hour of the week
     /// [task·h], and the hours of each hour of the week the trace covers.
@@ -523,6 +566,25 @@ impl Tally {
         self.streams.push(StreamTally::new(name));
         self.stream_ix.insert(name.to_string(), i);
         i
+    }
+
+    /// The kind of work of stream `stream` and task type `task_type`.
+    fn work(&mut self, stream: u16, task_type: Option<&str>) -> Result<u16, String> {
+        if let Some(i) = self.works.iter().position(|w| w.stream == stream && w.task_type.as_deref() == task_type) {
+            return Ok(i as u16);
+        }
+        if self.works.len() >= MAX_WORK_KINDS {
+            return Err(format!("more than {MAX_WORK_KINDS} (stream, task type) pairs on assign lines: not a trace of one operation"));
+        }
+        self.works.push(WorkKind { stream, task_type: task_type.map(str::to_string) });
+        Ok((self.works.len() - 1) as u16)
+    }
+
+    /// The task type of a kind of work: the one its assign lines gave, else its stream's (arrive
+    /// lines).
+    pub fn work_type(&self, work: u16) -> Option<&str> {
+        let w = self.works.get(work as usize)?;
+        w.task_type.as_deref().or_else(|| self.streams.get(w.stream as usize)?.task_type.as_deref())
     }
 
     fn annotator(&mut self, name: &str) -> (u16, u32) {
@@ -616,15 +678,37 @@ impl Tally {
                 if self.observe {
                     self.obs.push(Obs::Arrival { stream: s, t });
                 }
-                if self.tasks.insert(task, TaskState { arrive: t, stream: s, started: false, prelabelled: false, finalled: false, before: false, votes: vec![] }).is_none() {
+                if self.tasks.insert(task, TaskState { arrive: t, stream: s, started: false, prelabelled: false, pre: None, finalled: false, before: false, votes: vec![] }).is_none() {
                     self.waiting += 1;
                 }
             }
             "prelabel" => {
                 if let Some(task) = l.task.and_then(|k| self.tasks.get_mut(&k)) {
+                    let st = &mut self.streams[task.stream as usize];
                     if !task.prelabelled {
                         task.prelabelled = true;
-                        self.streams[task.stream as usize].prelabelled += 1;
+                        st.prelabelled += 1;
+                        if !task.started && !task.before {
+                            st.prelabels.latency.add((t - task.arrive).max(0) as f64 / 1e6);
+                        }
+                    }
+                    if let Some(c) = l.confidence.filter(|c| c.is_finite()) {
+                        if !task.before {
+                            st.prelabels.add_confidence(self.readies, c);
+                        }
+                        let label = l.label.as_deref().and_then(|x| label_index(&mut st.label_names, x));
+                        task.pre = label.map(|i| (i, c.clamp(0.0, 1.0)));
+                    }
+                }
+            }
+            "retrain" | "model_ready" => {
+                let ready = event == "model_ready";
+                if ready {
+                    self.readies += 1;
+                }
+                if let Some(model) = l.model.as_deref() {
+                    if self.model_events.len() < MAX_MODEL_EVENTS {
+                        self.model_events.push(ModelEvent { model: model.to_string(), t, ready, labels: l.labels, accuracy: l.accuracy.filter(|a| a.is_finite()) });
                     }
                 }
             }
@@ -679,7 +763,9 @@ impl Tally {
                     }
                 }
                 self.pools[p as usize].assignments += 1;
-                let open = Open { t, pool: p, annotator: a, stream: s, gold: work == "gold", review: work == "review", prelabelled, expired_after: None, before: false };
+                // A review is timed by the review law unless its stage names a skill.
+                let kind = if work == "review" && l.task_type.is_none() { REVIEW_LAW } else { self.work(s, l.task_type.as_deref())? };
+                let open = Open { t, pool: p, annotator: a, stream: s, work: kind, gold: work == "gold", review: work == "review", prelabelled, expired_after: None, before: false };
                 self.open.insert(assignment, open);
             }
             "label" | "gold" | "review" => {
@@ -701,7 +787,8 @@ impl Tally {
                 // Experience counts the labelling and golden answers before this one (as a
                 // person's learning curve does; reviews are not items done).
                 let done_before = pool.annotators[open.annotator as usize].done;
-                if !(event == "review" || open.review) {
+                let reviewed = event == "review" || open.review;
+                if !reviewed {
                     pool.annotators[open.annotator as usize].done = done_before + 1;
                 }
                 if t < open.t {
@@ -711,26 +798,35 @@ impl Tally {
                 if open.before {
                     return Ok(());
                 }
-                if event == "review" || open.review {
+                if reviewed && !(open.review && open.work != REVIEW_LAW) {
                     pool.reviews += 1;
                     pool.annotators[open.annotator as usize].review.add((t - open.t) as f64 / 1e6);
                     return Ok(());
                 }
+                let secs = (t - open.t) as f64 / 1e6;
+                if reviewed {
+                    // A review timed by its stage's skill: a handling time of that work, not an
+                    // item done (no learning or fatigue bin).
+                    pool.annotators[open.annotator as usize].service.entry(open.work).or_default().add(secs);
+                    if self.observe {
+                        self.obs.push(Obs::Handled { pool: open.pool, annotator: open.annotator, work: open.work, t, secs });
+                    }
+                    return Ok(());
+                }
                 let ann = &mut pool.annotators[open.annotator as usize];
                 let how = hour_of_week(t, self.utc_offset_s);
-                let secs = (t - open.t) as f64 / 1e6;
                 if !open.prelabelled {
-                    ann.service.entry(open.stream).or_default().add(secs);
+                    ann.service.entry(open.work).or_default().add(secs);
                     let x = done_before as f64;
                     let b = ((done_before + 1) as f64).log2().floor() as usize;
                     // Hours on shift when the work was handed out.
                     let hours = ann.on_since.map(|since| (open.t - since).max(0) as f64 / US_PER_H as f64);
-                    let eb = &mut ann.by_experience.entry(open.stream).or_insert_with(|| vec![Bin::default(); EXPERIENCE_BINS])[b.min(EXPERIENCE_BINS - 1)];
+                    let eb = &mut ann.by_experience.entry(open.work).or_insert_with(|| vec![Bin::default(); EXPERIENCE_BINS])[b.min(EXPERIENCE_BINS - 1)];
                     eb.add(x, secs);
                     if let Some(h) = hours {
                         eb.n_other += 1.0;
                         eb.sum_hours += h;
-                        let sb = &mut ann.by_shift_hour.entry(open.stream).or_insert_with(|| vec![Bin::default(); SHIFT_BINS])[((h * 2.0) as usize).min(SHIFT_BINS - 1)];
+                        let sb = &mut ann.by_shift_hour.entry(open.work).or_insert_with(|| vec![Bin::default(); SHIFT_BINS])[((h * 2.0) as usize).min(SHIFT_BINS - 1)];
                         sb.add(h, secs);
                         sb.n_other += 1.0;
                         for (d, half) in sb.decay.iter_mut().zip(HALF_LIVES) {
@@ -739,22 +835,23 @@ impl Tally {
                     }
                     self.answers_by_hour[open.pool as usize][how] += 1;
                     if self.observe {
-                        self.obs.push(Obs::Handled { pool: open.pool, annotator: open.annotator, stream: open.stream, t, secs });
+                        self.obs.push(Obs::Handled { pool: open.pool, annotator: open.annotator, work: open.work, t, secs });
                     }
                     if self.keep_votes && event == "label" && !open.gold {
                         if let (Some(label), Some(task)) = (l.label.as_deref(), l.task.and_then(|k| self.tasks.get_mut(&k))) {
-                            let names = &mut self.streams[task.stream as usize].label_names;
-                            let ix = match names.iter().position(|x| x == label) {
-                                Some(i) => Some(i),
-                                None if names.len() < MAX_CLASSES => {
-                                    names.push(label.to_string());
-                                    Some(names.len() - 1)
-                                }
-                                None => None,
-                            };
-                            if let Some(i) = ix {
-                                task.votes.push(Vote { pool: open.pool, label: i as u16, annotator: open.annotator });
+                            if let Some(i) = label_index(&mut self.streams[task.stream as usize].label_names, label) {
+                                task.votes.push(Vote { pool: open.pool, label: i, annotator: open.annotator });
                             }
+                        }
+                    }
+                } else if event == "label" && !open.gold {
+                    // An answer on a pre-labelled item: its time, the pre-label's confidence, and
+                    // whether it kept the pre-label's label.
+                    if let (Some(label), Some(assignment), Some(task)) = (l.label.as_deref(), l.assignment, l.task.and_then(|k| self.tasks.get(&k))) {
+                        if let Some((pre, confidence)) = task.pre {
+                            let st = &mut self.streams[task.stream as usize];
+                            let kept = st.label_names.get(pre as usize).is_some_and(|x| x == label);
+                            st.prelabels.offer(assignment, PrelabelAnswer { pool: open.pool, annotator: open.annotator, ln_secs: secs.max(1e-6).ln(), confidence, kept });
                         }
                     }
                 }

@@ -34,6 +34,12 @@ pub struct Line {
     pub right: Option<bool>,
     pub outcome: Option<String>,
     pub late: Option<bool>,
+    /// A pre-label's confidence (prelabel lines).
+    pub confidence: Option<f32>,
+    /// A model's retrain or start to serve: its name, training labels and measured accuracy.
+    pub model: Option<String>,
+    pub labels: Option<u64>,
+    pub accuracy: Option<f64>,
     /// A join event's declared task types and group (live traces).
     pub skills: Option<Vec<String>>,
     pub group: Option<String>,

@@ -58,6 +58,9 @@ pub struct StageNode {
     /// The stage names its skill (`skill`): a review is then timed by that skill, not by the
     /// reviewer's review time.
     pub own_skill: bool,
+    /// The skill's name when the stage names one (`skill`; trace lines give it as the work's
+    /// task type).
+    pub skill: Option<String>,
     /// Who may work it: 0 = anyone with the skill (a review: the review pool); otherwise the
     /// number annotators carry in `AnnotatorView::stages` when they may.
     pub who: u16,
@@ -270,7 +273,7 @@ impl Workflow {
                     },
                 })
                 .collect();
-            nodes.push(StageNode { name: s.name.clone(), work, sid, ttype, own_skill: s.skill.is_some(), who, edges });
+            nodes.push(StageNode { name: s.name.clone(), work, sid, ttype, own_skill: s.skill.is_some(), skill: s.skill.clone(), who, edges });
         }
         let first_label = nodes.iter().position(|n| matches!(n.work, StageWork::Label { .. })).map(|i| i as u8);
         Ok(Workflow { stages: nodes, first_label })

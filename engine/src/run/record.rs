@@ -120,9 +120,14 @@ pub struct TraceEvent<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stream: Option<&'a str>,
     /// The stream's task type (arrive lines), so that a trace alone says which handling-time
-    /// law a task's work follows.
+    /// law a task's work follows; on assign lines, the work's own: its stage's skill when the
+    /// stage names one, else the stream's (labelling and golden work; a review without a skill
+    /// of its own is timed by the review law and has none).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub task_type: Option<&'a str>,
+    /// The workflow stage of a lease (assign lines of labelling and review work).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stage: Option<&'a str>,
     /// labelling, review or gold.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub work: Option<&'static str>,
@@ -188,6 +193,7 @@ impl<'a> TraceEvent<'a> {
             annotator: None,
             stream: None,
             task_type: None,
+            stage: None,
             work: None,
             label: None,
             order: None,
@@ -235,13 +241,31 @@ impl<'a> TraceEvent<'a> {
             Effect::PreLabelled { task, label, confidence } => TraceEvent { task: Some(task), stream: of_task(task), label: Some(LabelName(label)), confidence: Some(confidence), ..ev("prelabel") },
             Effect::OnShift { annotator } => TraceEvent { annotator: name(annotator), ..ev("on_shift") },
             Effect::OffShift { annotator } => TraceEvent { annotator: name(annotator), ..ev("off_shift") },
-            Effect::Assign { assignment, annotator, work, .. } => {
+            Effect::Assign { assignment, annotator, work, stage, .. } => {
                 let (task, stream, expected, shown) = match work {
-                    Work::Label { task } => (Some(task), of_task(task), None, order(stream_of(task), assignment)),
-                    Work::Review { task, proposed } => (Some(task), of_task(task), Some(LabelName(proposed)), None),
-                    Work::Gold { stream, answer } => (None, sname(stream), Some(LabelName(answer)), order(Some(stream), assignment)),
+                    Work::Label { task } => (Some(task), stream_of(task), None, order(stream_of(task), assignment)),
+                    Work::Review { task, proposed } => (Some(task), stream_of(task), Some(LabelName(proposed)), None),
+                    Work::Gold { stream, answer } => (None, Some(stream), Some(LabelName(answer)), order(Some(stream), assignment)),
                 };
-                TraceEvent { task, stream, expected, order: shown, assignment: Some(assignment.0), annotator: name(annotator), work: Some(work_name(&work)), ..ev("assign") }
+                let info = stream.and_then(|s| streams.get(s as usize));
+                let node = info.and_then(|i| i.workflow.stages.iter().find(|n| n.sid == stage));
+                let task_type = match (work, node.and_then(|n| n.skill.as_deref())) {
+                    (_, Some(skill)) => Some(skill),
+                    (Work::Review { .. }, None) => None,
+                    _ => info.map(|i| i.task_type.as_str()),
+                };
+                TraceEvent {
+                    task,
+                    stream: stream.and_then(sname),
+                    task_type,
+                    stage: node.map(|n| n.name.as_str()),
+                    expected,
+                    order: shown,
+                    assignment: Some(assignment.0),
+                    annotator: name(annotator),
+                    work: Some(work_name(&work)),
+                    ..ev("assign")
+                }
             }
             Effect::LeaseClosed { assignment, annotator, task, how, late, .. } => {
                 if how == Closed::Answered {
@@ -311,7 +335,7 @@ impl<'a> TraceEvent<'a> {
             Effect::Unbanned { annotator } => TraceEvent { annotator: name(annotator), ..ev("unban") },
             Effect::Duplicate { assignment } => TraceEvent { assignment: Some(assignment.0), ..ev("duplicate") },
             Effect::Rejected { command, reason } => TraceEvent { reason: Some(format!("{reason:?}: {}", serde_json::to_string(&command).unwrap_or_default())), ..ev("rejected") },
-            // Stage changes are not in trace v2 yet (a schema change of its own).
+            // A task's stage changes are not traced (its leases' assign lines name their stage).
             Effect::Paid { .. } | Effect::ModelPaid { .. } | Effect::PreAnnotate { .. } | Effect::Schedule { .. } | Effect::TrustChanged { .. } | Effect::StageEntered { .. } => return None,
         })
     }

@@ -1,0 +1,598 @@
+//! Models in the loop, fitted from what a trace says of them (`prelabels.rs` keeps it): a
+//! model's accuracy and the spread of its confidences from the confidences it reported, its
+//! latency, its learning curve from the accuracies its retrained models were measured at, and
+//! what its pre-labels do to people's work (time to accept a right one, to fix a wrong one, and
+//! how often a wrong one is kept) from people's answers on pre-labelled items.
+//!
+//! The identities each fit rests on, with the engine's model (`domain/model.rs`):
+//! - A reported confidence c is calibrated after the base's over-confidence T is undone:
+//!   q = σ(logit(c) / T) and P(right | q) = q. So the model's accuracy is E[q], whatever the
+//!   items' difficulty does to single pre-labels, and a pre-label is right with probability q.
+//! - Given an item's accuracy p, q ~ Beta(p k, (1 − p) k); with p = a − ρ (d − d̄)(a − 1/K) over
+//!   the items' difficulty d: Var q = (a (1 − a) − Var p) / (k + 1) + Var p, which gives the
+//!   concentration k (the coupling ρ and the difficulty law from the base; the clamp of p to
+//!   [1/K, 1] is ignored).
+//! - A person's time on a pre-labelled item is the accept law's when it is right and the fix
+//!   law's when wrong (either a law of its own or a share of their time from scratch), times
+//!   their speed and the item's slow-down. Their answer keeps the pre-label's label with
+//!   probability p' (their own accuracy on the item: right) or b + (1 − b)(1 − p') / (K − 1)
+//!   (wrong: b is automation bias). A two-component mixture of lognormals in ln time with the
+//!   known prior q per answer and, when the pool's accuracy is known, the kept flag: fitted by
+//!   EM, each person's speed as a shrunk offset in ln time, intervals by a bootstrap over
+//!   people.
+
+use crate::fit::{secs, Calibration, Fitted};
+use crate::prelabels::{bin_logit, PrelabelAnswer, LOGIT_BINS, MAX_EPOCHS};
+use crate::stats::Z95;
+use crate::tally::Tally;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::json;
+use std::collections::BTreeMap;
+use tessera_engine::spec::{DifficultySpec, ModelSpec, PrelabelTime, ProbDist, Scenario, StageKind};
+
+/// Pre-labels below which a model's confidences are not fitted.
+const MIN_PRELABELS: u64 = 30;
+/// People's answers on pre-labelled items below which the work laws are not fitted.
+const MIN_ANSWERS: usize = 200;
+
+fn num(x: f64) -> f64 {
+    (x * 1e6).round() / 1e6
+}
+
+fn sigmoid(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// The variance of a difficulty law.
+fn difficulty_var(d: &DifficultySpec) -> f64 {
+    match d {
+        DifficultySpec::Fixed(_) | DifficultySpec::Drawn(ProbDist::Mean(_)) => 0.0,
+        DifficultySpec::Drawn(ProbDist::Beta([a, b])) => a * b / ((a + b).powi(2) * (a + b + 1.0)),
+        DifficultySpec::Drawn(ProbDist::Uniform([lo, hi])) => (hi - lo).powi(2) / 12.0,
+    }
+}
+
+/// The model a stream's pre-labels come from in the base: its first model stage's, or the chain's
+/// `pre_annotation`.
+fn stream_model<'a>(base: &'a Scenario, stream: &str) -> Option<&'a ModelSpec> {
+    let st = base.streams.iter().find(|s| s.name.as_deref() == Some(stream))?;
+    let name = st.stages.iter().find(|g| g.kind == StageKind::Model).and_then(|g| g.model.clone()).or_else(|| st.pre_annotation.clone())?;
+    base.models.iter().find(|m| m.name == name)
+}
+
+/// Mean and variance of the calibrated confidences q over logit-bin counts, and the count.
+fn confidence_moments(bins: &[u64], t: f64) -> (f64, f64, f64, u64) {
+    let (mut n, mut s1, mut s2, mut s4) = (0u64, 0.0, 0.0, 0.0);
+    for (i, &k) in bins.iter().enumerate().take(LOGIT_BINS) {
+        if k == 0 {
+            continue;
+        }
+        let q = sigmoid(bin_logit(i) / t);
+        n += k;
+        s1 += k as f64 * q;
+        s2 += k as f64 * q * q;
+    }
+    let nf = n.max(1) as f64;
+    let mean = s1 / nf;
+    let var = (s2 / nf - mean * mean).max(0.0);
+    // The fourth central moment, for the variance's own standard error.
+    for (i, &k) in bins.iter().enumerate().take(LOGIT_BINS) {
+        if k > 0 {
+            s4 += k as f64 * (sigmoid(bin_logit(i) / t) - mean).powi(4);
+        }
+    }
+    (mean, var, s4 / nf, n)
+}
+
+/// Fits every stream's model the trace shows pre-labels of.
+pub fn fit(tally: &Tally, base: Option<&Scenario>, facts: &[(String, String, u32, f64)], opts: &crate::fit::FitOptions, c: &mut Calibration) {
+    let mut done: Vec<String> = vec![];
+    for (s_ix, st) in tally.streams.iter().enumerate() {
+        if st.prelabelled == 0 {
+            continue;
+        }
+        let s = &st.name;
+        let Some(base) = base else {
+            c.not_identified.push((format!("models (stream {s})"), format!("{} tasks were pre-labelled: a trace does not name the model, its stage or its cost; fit with --base to fit the model it names", st.prelabelled)));
+            continue;
+        };
+        let Some(m) = stream_model(base, s) else {
+            c.not_identified.push((format!("models (stream {s})"), format!("{} tasks were pre-labelled, and the base names no model for this stream", st.prelabelled)));
+            continue;
+        };
+        let key = format!("models.{}", m.name);
+        if done.contains(&m.name) {
+            c.not_identified.push((format!("{key} (stream {s})"), "the model pre-labels several streams: fitted on the first one's pre-labels".into()));
+            continue;
+        }
+        done.push(m.name.clone());
+        if m.learner.is_some() {
+            c.not_identified.push((key, format!("a real learner ({:?}): its pre-labels are its own predictions, not the accuracy model's; kept from --base", m.learner.as_deref().unwrap_or_default())));
+            continue;
+        }
+        let spec = base.streams.iter().find(|x| x.name.as_deref() == Some(s.as_str()));
+        let classes = facts.get(s_ix).map_or(2, |f| f.2.max(2)) as f64;
+        let t = if m.overconfidence > 0.0 { m.overconfidence } else { 1.0 };
+
+        // The model that served first: pre-labels before its first model_ready line.
+        let first_ready = tally.model_events.iter().filter(|e| e.ready).position(|e| e.model == m.name);
+        let through = first_ready.unwrap_or(MAX_EPOCHS);
+        let bins = st.prelabels.confidences_through(through);
+        let (mean, var, m4, n) = confidence_moments(&bins, t);
+        let accuracy_path = format!("{key}.accuracy");
+        let when = if first_ready.is_some() { "the first model's pre-labels (before its first model_ready line)" } else { "every pre-label" };
+        if n < MIN_PRELABELS {
+            c.not_identified.push((accuracy_path.clone(), format!("{n} pre-labels of the first model: too few (at least {MIN_PRELABELS}); kept from --base")));
+        } else {
+            let half = Z95 * (var / n as f64).sqrt();
+            c.set.push(format!("{accuracy_path}={}", num(mean)));
+            let tnote = if t == 1.0 { String::new() } else { format!(" after undoing the base's over-confidence T = {t}") };
+            c.fitted.push(Fitted {
+                path: accuracy_path,
+                estimate: json!(num(mean)),
+                interval: Some((json!(num((mean - half).max(0.0))), json!(num((mean + half).min(1.0))))),
+                unit: "share right",
+                method: format!("the mean of the calibrated confidences{tnote} of {when}: a calibrated model is right as often as it says (normal interval)"),
+                n,
+            });
+            // Concentration, from the confidences' variance less the items' share of it.
+            let rho = m.difficulty_coupling;
+            let var_d = spec.map_or(0.0, |x| difficulty_var(&x.difficulty));
+            let var_p = (rho * (mean - 1.0 / classes)).powi(2) * var_d;
+            let k_of = |v: f64| if v > var_p { (mean * (1.0 - mean) - var_p) / (v - var_p) - 1.0 } else { f64::INFINITY };
+            let se_var = ((m4 - var * var).max(0.0) / n as f64).sqrt();
+            let k = k_of(var);
+            let cpath = format!("{key}.confidence_concentration");
+            if k.is_finite() && k > 0.0 {
+                let (lo, hi) = (k_of(var + Z95 * se_var), k_of((var - Z95 * se_var).max(0.0)));
+                c.set.push(format!("{cpath}={}", num(k)));
+                let coupling = if rho > 0.0 { format!(", less the items' share (coupling {rho} and the difficulty law from --base; Var p = {var_p:.5})") } else { String::new() };
+                c.fitted.push(Fitted {
+                    path: cpath,
+                    estimate: json!(num(k)),
+                    interval: Some((json!(num(lo.max(0.0))), if hi.is_finite() { json!(num(hi)) } else { json!(null) })),
+                    unit: "",
+                    method: format!("from the calibrated confidences' variance {var:.5}{coupling}: Var q = (a(1 − a) − Var p)/(k + 1) + Var p; interval from the variance's standard error"),
+                    n,
+                });
+            } else {
+                c.not_identified.push((cpath, format!("the confidences' variance ({var:.5}) is no more than the items' difficulty gives ({var_p:.5}): kept from --base")));
+            }
+        }
+
+        // Latency: arrival to pre-label, for tasks no one had started.
+        let lat = &st.prelabels.latency;
+        if lat.n > 0 {
+            let spread = lat.max - lat.min;
+            c.set.push(format!("{key}.latency={}", secs(lat.mean())));
+            c.fitted.push(Fitted {
+                path: format!("{key}.latency"),
+                estimate: json!(num(lat.mean())),
+                interval: Some((json!(num(lat.min)), json!(num(lat.max)))),
+                unit: "s",
+                method: format!("arrival to first pre-label, mean over tasks no one had started (the schema's latency is one duration; shortest to longest seen, a spread of {spread:.3} s: time spent before the model's stage counts in it)"),
+                n: lat.n,
+            });
+        }
+
+        learning_curve(tally, m, &key, c);
+        work(tally, st, s_ix, base, m, &key, facts, opts, c);
+    }
+}
+
+/// A learning model's curve from its `model_ready` lines' accuracies against their training
+/// labels: asymptote and exponent by least squares, the starting accuracy and labels from the
+/// fit above and the base.
+fn learning_curve(tally: &Tally, m: &ModelSpec, key: &str, c: &mut Calibration) {
+    let readies: Vec<(f64, f64)> = tally.model_events.iter().filter(|e| e.ready && e.model == m.name).filter_map(|e| Some((e.labels? as f64, e.accuracy?))).collect();
+    let retrains: Vec<i64> = tally.model_events.iter().filter(|e| !e.ready && e.model == m.name).map(|e| e.t).collect();
+    let Some(l) = &m.learning else {
+        if !readies.is_empty() {
+            c.not_identified.push((format!("{key}.learning"), format!("{} model_ready lines, but the base's model does not learn: add a `learning` table to fit its curve", readies.len())));
+        }
+        return;
+    };
+    let path = format!("{key}.learning");
+    // Retrain cadence and latency.
+    if retrains.len() >= 2 {
+        let mut gaps: Vec<f64> = retrains.windows(2).map(|w| (w[1] - w[0]) as f64 / 1e6).collect();
+        let every = crate::stats::percentile(&mut gaps, 0.5);
+        if l.retrain_every.is_some() {
+            c.set.push(format!("{path}.retrain_every={}", secs(every)));
+            c.fitted.push(Fitted { path: format!("{path}.retrain_every"), estimate: json!(num(every)), interval: None, unit: "s", method: format!("median time between retrain lines ({} retrains)", retrains.len()), n: retrains.len() as u64 });
+        }
+    }
+    let lat: Vec<f64> = tally
+        .model_events
+        .iter()
+        .filter(|e| e.ready && e.model == m.name)
+        .filter_map(|r| retrains.iter().rev().find(|&&t| t <= r.t).map(|t| (r.t - t) as f64 / 1e6))
+        .collect();
+    if !lat.is_empty() {
+        let mean = lat.iter().sum::<f64>() / lat.len() as f64;
+        c.set.push(format!("{path}.retrain_latency={}", secs(mean)));
+        c.fitted.push(Fitted { path: format!("{path}.retrain_latency"), estimate: json!(num(mean)), interval: None, unit: "s", method: "retrain line to the next model_ready line, mean".into(), n: lat.len() as u64 });
+    }
+    if readies.len() < 3 {
+        c.not_identified.push((format!("{path}.asymptote"), format!("{} model_ready lines with an accuracy: at least 3 are needed to fit the curve; kept from --base", readies.len())));
+        return;
+    }
+    let a0 = c.fitted.iter().find(|f| f.path == format!("{key}.accuracy")).and_then(|f| f.estimate.as_f64()).unwrap_or(m.accuracy);
+    let n0 = l.initial_labels.max(1) as f64;
+    let sse = |top: f64, e: f64, pts: &[(f64, f64)]| -> f64 { pts.iter().map(|(n, a)| (a - (top - (top - a0) * (n.max(1.0) / n0).powf(-e))).powi(2)).sum() };
+    let best = |pts: &[(f64, f64)]| -> (f64, f64) {
+        let mut best = (f64::INFINITY, a0, 0.5);
+        for i in 0..=100 {
+            let top = a0 + (1.0 - a0) * i as f64 / 100.0;
+            for j in 1..=60 {
+                let e = j as f64 * 0.05;
+                let v = sse(top, e, pts);
+                if v < best.0 {
+                    best = (v, top, e);
+                }
+            }
+        }
+        (best.1, best.2)
+    };
+    let (top, e) = best(&readies);
+    // Intervals: the points resampled.
+    let mut rng = ChaCha8Rng::seed_from_u64(0x1EA2 ^ readies.len() as u64);
+    let (mut tops, mut es) = (vec![], vec![]);
+    for _ in 0..99 {
+        let pts: Vec<(f64, f64)> = (0..readies.len()).map(|_| readies[rng.random_range(0..readies.len())]).collect();
+        let (t, x) = best(&pts);
+        tops.push(t);
+        es.push(x);
+    }
+    let method = format!("least squares over {} model_ready lines' accuracies against their training labels, from the starting accuracy {a0:.4} at initial_labels = {n0} (from --base); intervals from the lines resampled", readies.len());
+    let (tl, th) = crate::stats::interval95(tops);
+    let (el, eh) = crate::stats::interval95(es);
+    c.set.push(format!("{path}.asymptote={}", num(top)));
+    c.set.push(format!("{path}.exponent={}", num(e)));
+    c.fitted.push(Fitted { path: format!("{path}.asymptote"), estimate: json!(num(top)), interval: Some((json!(num(tl)), json!(num(th)))), unit: "share right", method: method.clone(), n: readies.len() as u64 });
+    c.fitted.push(Fitted { path: format!("{path}.exponent"), estimate: json!(num(e)), interval: Some((json!(num(el)), json!(num(eh)))), unit: "", method, n: readies.len() as u64 });
+}
+
+/// How a pre-label's work time is written: a law of its own, or a share of the time from scratch.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Form {
+    Own,
+    /// A share of the time from scratch, kept from the base at this value (None: fitted).
+    Share(Option<f64>),
+}
+
+/// One mixture fit: (μ, σ) in ln s of the right and wrong components, automation bias, and
+/// each person's offset.
+#[derive(Clone, Debug)]
+struct Mix {
+    mu: [f64; 2],
+    sigma: [f64; 2],
+    /// People's accuracy on these items p' and automation bias b (None: the kept flags unused).
+    kept: Option<(f64, f64)>,
+    /// Between-person spread of ln speed.
+    tau: f64,
+    /// The answers each component holds (Σ responsibilities).
+    weight: [f64; 2],
+    offsets: BTreeMap<(u16, u32), f64>,
+}
+
+/// EM over the answers, in ln time less each person's offset, with `classes` labels (the kept
+/// flags are used when there are at least 2): a right pre-label is kept with the people's own
+/// accuracy on these items p' (fitted), a wrong one with b + (1 − b)(1 − p')/(K − 1); `shared`:
+/// one σ for both components.
+fn em(answers: &[&PrelabelAnswer], prior: &[f64], classes: Option<f64>, shared: bool, start: Option<&Mix>, iterations: usize) -> Mix {
+    let mut mix = start.cloned().unwrap_or_else(|| {
+        let ys: Vec<f64> = answers.iter().map(|a| a.ln_secs).collect();
+        let mean = ys.iter().sum::<f64>() / ys.len().max(1) as f64;
+        let sd = (ys.iter().map(|y| (y - mean).powi(2)).sum::<f64>() / ys.len().max(1) as f64).sqrt().max(0.05);
+        let kept = classes.map(|_| (0.8, 0.1));
+        Mix { mu: [mean - 0.5 * sd, mean + 0.5 * sd], sigma: [sd, sd], kept, tau: 0.0, weight: [0.0; 2], offsets: BTreeMap::new() }
+    });
+    let k = classes.unwrap_or(2.0).max(2.0);
+    let mut w = vec![0.0; answers.len()];
+    for round in 0..3 {
+        for _ in 0..iterations {
+            // E: responsibility of the right component.
+            let keep_wrong = mix.kept.map(|(p, b)| b + (1.0 - b) * (1.0 - p) / (k - 1.0));
+            for (i, a) in answers.iter().enumerate() {
+                let y = a.ln_secs - mix.offsets.get(&(a.pool, a.annotator)).copied().unwrap_or(0.0);
+                let dens = |j: usize| (-(y - mix.mu[j]).powi(2) / (2.0 * mix.sigma[j].powi(2))).exp() / mix.sigma[j];
+                let (mut r, mut x) = (prior[i] * dens(0), (1.0 - prior[i]) * dens(1));
+                if let (Some((p, _)), Some(kw)) = (mix.kept, keep_wrong) {
+                    if a.kept {
+                        r *= p;
+                        x *= kw;
+                    } else {
+                        r *= 1.0 - p;
+                        x *= 1.0 - kw;
+                    }
+                }
+                w[i] = if r + x > 0.0 { r / (r + x) } else { prior[i] };
+            }
+            // M.
+            let (mut sw, mut sy, mut sy2) = ([0.0; 2], [0.0; 2], [0.0; 2]);
+            let (mut kept_r, mut kept_w) = (0.0, 0.0);
+            for (i, a) in answers.iter().enumerate() {
+                let y = a.ln_secs - mix.offsets.get(&(a.pool, a.annotator)).copied().unwrap_or(0.0);
+                for (k, wk) in [w[i], 1.0 - w[i]].into_iter().enumerate() {
+                    sw[k] += wk;
+                    sy[k] += wk * y;
+                    sy2[k] += wk * y * y;
+                }
+                if a.kept {
+                    kept_r += w[i];
+                    kept_w += 1.0 - w[i];
+                }
+            }
+            mix.weight = sw;
+            for k in 0..2 {
+                if sw[k] > 1e-9 {
+                    mix.mu[k] = sy[k] / sw[k];
+                }
+            }
+            let var = |k: usize| if sw[k] > 1e-9 { (sy2[k] / sw[k] - mix.mu[k].powi(2)).max(1e-6) } else { 1e-2 };
+            if shared {
+                let v = (var(0) * sw[0] + var(1) * sw[1]) / (sw[0] + sw[1]).max(1e-9);
+                mix.sigma = [v.sqrt(), v.sqrt()];
+            } else {
+                mix.sigma = [var(0).sqrt(), var(1).sqrt()];
+            }
+            if mix.kept.is_some() && sw[0] > 1e-9 && sw[1] > 1e-9 {
+                let p = (kept_r / sw[0]).clamp(1e-6, 1.0 - 1e-6);
+                let chance = (1.0 - p) / (k - 1.0);
+                mix.kept = Some((p, ((kept_w / sw[1] - chance) / (1.0 - chance).max(1e-9)).clamp(0.0, 1.0)));
+            }
+        }
+        if round == 2 {
+            break;
+        }
+        // Each person's offset: their mean residual, shrunk by the spread between people.
+        let mut per: BTreeMap<(u16, u32), (f64, f64, f64)> = BTreeMap::new();
+        for (i, a) in answers.iter().enumerate() {
+            let y = a.ln_secs;
+            let e = per.entry((a.pool, a.annotator)).or_default();
+            let resid = w[i] * (y - mix.mu[0]) + (1.0 - w[i]) * (y - mix.mu[1]);
+            let v = w[i] * mix.sigma[0].powi(2) + (1.0 - w[i]) * mix.sigma[1].powi(2);
+            e.0 += 1.0;
+            e.1 += resid;
+            e.2 += v;
+        }
+        let means: Vec<(f64, f64)> = per.values().map(|(n, s, v)| (s / n, v / n / n)).collect();
+        let k = means.len().max(1) as f64;
+        let grand = means.iter().map(|m| m.0).sum::<f64>() / k;
+        let tau2 = (means.iter().map(|m| (m.0 - grand).powi(2)).sum::<f64>() / (k - 1.0).max(1.0) - means.iter().map(|m| m.1).sum::<f64>() / k).max(0.0);
+        mix.tau = tau2.sqrt();
+        mix.offsets = per.iter().map(|(key, (n, s, v))| (*key, tau2 / (tau2 + v / n / n) * (s / n - grand))).collect();
+    }
+    mix
+}
+
+/// What pre-labels do to people's work, from the answers on pre-labelled items.
+#[allow(clippy::too_many_arguments)]
+fn work(tally: &Tally, st: &crate::tally::StreamTally, s_ix: usize, base: &Scenario, m: &ModelSpec, key: &str, facts: &[(String, String, u32, f64)], opts: &crate::fit::FitOptions, c: &mut Calibration) {
+    let answers: Vec<&PrelabelAnswer> = st.prelabels.answers().collect();
+    let (accept_path, fix_path) = (format!("{key}.accept_time"), format!("{key}.fix_time"));
+    if answers.len() < MIN_ANSWERS {
+        c.not_identified.push((format!("{key} (work on pre-labels)"), format!("{} answers on pre-labelled items: too few to tell accepting from fixing (at least {MIN_ANSWERS}); kept from --base", answers.len())));
+        return;
+    }
+    let t = if m.overconfidence > 0.0 { m.overconfidence } else { 1.0 };
+    let classes = facts.get(s_ix).map_or(2, |f| f.2.max(2)) as f64;
+    let prior: Vec<f64> = answers.iter().map(|a| {
+        let c = (a.confidence as f64).clamp(1e-9, 1.0 - 1e-9);
+        sigmoid((c / (1.0 - c)).ln() / t)
+    }).collect();
+    let form = |t: &Option<PrelabelTime>, shorthand: Option<f64>| match t {
+        Some(PrelabelTime::Dist(_)) => Form::Own,
+        Some(PrelabelTime::TimesScratch(_)) => Form::Share(None),
+        None => Form::Share(shorthand),
+    };
+    // The shorthand: accept = scratch ÷ speedup (fitted), fix = scratch.
+    let accept_form = form(&m.accept_time, None);
+    let fix_form = match &m.fix_time {
+        None => Form::Share(Some(1.0)),
+        Some(PrelabelTime::TimesScratch(f)) if matches!(accept_form, Form::Share(None)) => Form::Share(Some(*f)),
+        other => form(other, None),
+    };
+    let shared = matches!((accept_form, fix_form), (Form::Share(_), Form::Share(_)));
+    // Per pool: each pool's people have their own time from scratch and speed spread; the
+    // model's laws come from the pool with the most answers.
+    let mut by_pool: BTreeMap<u16, Vec<usize>> = BTreeMap::new();
+    for (i, a) in answers.iter().enumerate() {
+        by_pool.entry(a.pool).or_default().push(i);
+    }
+    let reps = opts.bootstrap.min(49) as usize;
+    let mut fits: BTreeMap<u16, (Mix, Vec<Mix>, usize, usize)> = BTreeMap::new();
+    for (&p, idx) in &by_pool {
+        let name = &tally.pools[p as usize].name;
+        if idx.len() < MIN_ANSWERS {
+            c.not_identified.push((format!("pools.{name} (work on pre-labels of {})", st.name), format!("{} sampled answers on pre-labelled items: too few (at least {MIN_ANSWERS})", idx.len())));
+            continue;
+        }
+        let a: Vec<&PrelabelAnswer> = idx.iter().map(|&i| answers[i]).collect();
+        let pr: Vec<f64> = idx.iter().map(|&i| prior[i]).collect();
+        let fit = em(&a, &pr, Some(classes), shared, None, 60);
+        // Bootstrap over people.
+        let mut by_person: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+        for (j, x) in a.iter().enumerate() {
+            by_person.entry(x.annotator).or_default().push(j);
+        }
+        let people: Vec<u32> = by_person.keys().copied().collect();
+        let mut rng = ChaCha8Rng::seed_from_u64(opts.seed ^ 0x9E1A ^ ((s_ix as u64) << 16) ^ p as u64);
+        let mut draws: Vec<Mix> = vec![];
+        for _ in 0..reps {
+            let mut take = vec![];
+            for _ in 0..people.len() {
+                take.extend_from_slice(&by_person[&people[rng.random_range(0..people.len())]]);
+            }
+            let a2: Vec<&PrelabelAnswer> = take.iter().map(|&j| a[j]).collect();
+            let p2: Vec<f64> = take.iter().map(|&j| pr[j]).collect();
+            draws.push(em(&a2, &p2, Some(classes), shared, Some(&Mix { offsets: BTreeMap::new(), ..fit.clone() }), 20));
+        }
+        fits.insert(p, (fit, draws, idx.len(), people.len()));
+    }
+    let Some((&main, _)) = fits.iter().max_by_key(|(p, f)| (f.2, std::cmp::Reverse(**p))) else { return };
+    // Difficulty's slow-down, taken out as for times from scratch.
+    let (e_ln, var_ln) = crate::fit::slowdown(Some(base), facts, &[(s_ix, 1.0)]).map_or((0.0, 0.0), |m| (m.0, m.1));
+    let note = |p: u16| -> String {
+        let (_, _, n, people) = &fits[&p];
+        let name = &tally.pools[p as usize].name;
+        format!(
+            "EM over {n} sampled answers of {people} people of {name} on pre-labelled items ({} offered in all): a mixture in ln time of the right pre-labels' law and the wrong ones', each answer's prior the calibrated confidence, and whether it kept the pre-label's label (right: with the people's own accuracy on these items, fitted; wrong: automation bias, or a mistake that happens to match among {classes} labels); each person's speed an offset shrunk by the spread between people; intervals from {reps} bootstraps over people{}",
+            st.prelabels.answers_offered,
+            if e_ln != 0.0 { format!("; the items' difficulty slow-down taken out (÷ {:.4}, σ² − {var_ln:.4})", e_ln.exp()) } else { String::new() }
+        )
+    };
+    let (fit, draws, n, _) = &fits[&main];
+    let n = *n as u64;
+    let ci = |draws: &[Mix], f: &dyn Fn(&Mix) -> f64| crate::stats::interval95(draws.iter().map(f).collect());
+    // A bootstrap over a few people misses the answers' own noise: each interval of a mean
+    // ln time is at least its sampling interval, σ / √(answers the component holds).
+    let at_least = |(lo, hi): (f64, f64), est: f64, se: f64| (lo.min(est - Z95 * se), hi.max(est + Z95 * se));
+    let se_mu = |f: &Mix, k: usize| f.sigma[k] / f.weight[k].max(1.0).sqrt();
+    let sigma_of = |s: f64| (s * s - var_ln).max(1e-6).sqrt();
+    let law = |mu: f64, sigma: f64| format!("{{ lognormal = {{ median = {}, sigma = {} }} }}", secs((mu - e_ln).exp()), num(sigma_of(sigma)));
+    let main_note = format!("{}; the model's laws from {}, the pool with the most answers", note(main), tally.pools[main as usize].name);
+    let push_own = |c: &mut Calibration, path: &str, k: usize| {
+        c.set.push(format!("{path}={}", law(fit.mu[k], fit.sigma[k])));
+        let (lo, hi) = at_least(ci(draws, &|d: &Mix| d.mu[k]), fit.mu[k], se_mu(fit, k));
+        let (sl, sh) = at_least(ci(draws, &|d: &Mix| d.sigma[k]), fit.sigma[k], se_mu(fit, k) / std::f64::consts::SQRT_2);
+        c.fitted.push(Fitted { path: format!("{path}.lognormal.median"), estimate: json!(num((fit.mu[k] - e_ln).exp())), interval: Some((json!(num((lo - e_ln).exp())), json!(num((hi - e_ln).exp())))), unit: "s", method: main_note.clone(), n });
+        c.fitted.push(Fitted { path: format!("{path}.lognormal.sigma"), estimate: json!(num(sigma_of(fit.sigma[k]))), interval: Some((json!(num(sigma_of(sl))), json!(num(sigma_of(sh))))), unit: "", method: main_note.clone(), n });
+    };
+    // The wrong pre-labels' share of the time from scratch, where the accept share is fitted.
+    let mut fix_share = None;
+    match accept_form {
+        Form::Own => push_own(c, &accept_path, 0),
+        Form::Share(_) => match fix_form {
+            Form::Share(Some(share_w)) => {
+                fix_share = Some(share_w);
+                let share = (fit.mu[0] - fit.mu[1]).exp() * share_w;
+                let ln_ratio = at_least(ci(draws, &|d: &Mix| d.mu[0] - d.mu[1]), fit.mu[0] - fit.mu[1], (se_mu(fit, 0).powi(2) + se_mu(fit, 1).powi(2)).sqrt());
+                let (lo, hi) = (ln_ratio.0.exp() * share_w, ln_ratio.1.exp() * share_w);
+                let how = format!("{main_note}; one σ for both (right and wrong pre-labels' times are shares of the same time from scratch; the wrong ones' share {share_w} from --base)");
+                if m.accept_time.is_none() {
+                    c.set.push(format!("{key}.speedup={}", num(1.0 / share)));
+                    c.fitted.push(Fitted { path: format!("{key}.speedup"), estimate: json!(num(1.0 / share)), interval: Some((json!(num(1.0 / hi)), json!(num(1.0 / lo)))), unit: "times faster", method: how, n });
+                } else {
+                    c.set.push(format!("{accept_path}={{ times_scratch = {} }}", num(share)));
+                    c.fitted.push(Fitted { path: format!("{accept_path}.times_scratch"), estimate: json!(num(share)), interval: Some((json!(num(lo)), json!(num(hi)))), unit: "share of the time from scratch", method: how, n });
+                }
+            }
+            _ => c.not_identified.push((accept_path.clone(), "a share of the time from scratch, with the fix time's a law of its own or a share to fit too: the time from scratch is not in the trace, so the share is kept from --base".into())),
+        },
+    }
+    match fix_form {
+        Form::Own => push_own(c, &fix_path, 1),
+        Form::Share(Some(_)) => {}
+        Form::Share(None) => c.not_identified.push((fix_path.clone(), "a share of the time from scratch to fit, with the accept time's a law of its own: kept from --base".into())),
+    }
+    match fit.kept.map(|k| k.1) {
+        Some(b) => {
+            let (lo, hi) = ci(draws, &|d: &Mix| d.kept.map_or(b, |k| k.1));
+            c.set.push(format!("{key}.automation_bias={}", num(b)));
+            c.fitted.push(Fitted { path: format!("{key}.automation_bias"), estimate: json!(num(b)), interval: Some((json!(num(lo)), json!(num(hi)))), unit: "share of wrong pre-labels kept", method: main_note.clone(), n });
+        }
+        None => {}
+    }
+    // Each pool's time from scratch (where no answer from scratch gave it) and speed spread.
+    let tt = base.streams.iter().find(|x| x.name.as_deref() == Some(st.name.as_str())).and_then(|x| x.stages.iter().find(|g| g.kind == StageKind::Label).and_then(|g| g.skill.clone())).unwrap_or_else(|| facts[s_ix].1.clone());
+    for (&p, (f, d, n, _)) in &fits {
+        let name = tally.pools[p as usize].name.clone();
+        let service = format!("pools.{name}.service");
+        if c.fitted.iter().any(|x| x.path.starts_with(&format!("{service}."))) {
+            continue;
+        }
+        let n = *n as u64;
+        if let Some(share_w) = fix_share {
+            let mu = f.mu[1] - share_w.ln();
+            let (lo, hi) = at_least(ci(d, &|x: &Mix| x.mu[1] - share_w.ln()), mu, se_mu(f, 1));
+            let (sl, sh) = at_least(ci(d, &|x: &Mix| x.sigma[1]), f.sigma[1], se_mu(f, 1) / std::f64::consts::SQRT_2);
+            c.set.push(format!("{service}.{tt}={}", law(mu, f.sigma[1])));
+            let how = format!("{}; the time from scratch is the wrong pre-labels' law over their share ({share_w}, from --base)", note(p));
+            c.fitted.push(Fitted { path: format!("{service}.{tt}.lognormal.median"), estimate: json!(num((mu - e_ln).exp())), interval: Some((json!(num((lo - e_ln).exp())), json!(num((hi - e_ln).exp())))), unit: "s", method: how.clone(), n });
+            c.fitted.push(Fitted { path: format!("{service}.{tt}.lognormal.sigma"), estimate: json!(num(sigma_of(f.sigma[1]))), interval: Some((json!(num(sigma_of(sl))), json!(num(sigma_of(sh))))), unit: "", method: how, n });
+            c.not_identified.retain(|(k, _)| k != &service);
+        }
+        let speed = format!("pools.{name}.speed_sigma");
+        let (lo, hi) = ci(d, &|x: &Mix| x.tau);
+        c.set.push(format!("{speed}={}", num(f.tau)));
+        c.fitted.push(Fitted { path: speed, estimate: json!(num(f.tau)), interval: Some((json!(num(lo.min(f.tau))), json!(num(hi.max(f.tau))))), unit: "", method: format!("{}; the spread of people's offsets less their noise (method of moments)", note(p)), n });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::prelabels::bin_of;
+    use rand_distr::{Beta, Distribution, Normal};
+
+    /// Answers drawn from the engine's law: a calibrated confidence, right with that
+    /// probability, accept or fix time times the person's speed, the label kept with the
+    /// person's accuracy (right) or automation bias plus chance (wrong).
+    fn draw(seed: u64, people: u32, per: usize, (a, k): (f64, f64), laws: [(f64, f64); 2], p: f64, bias: f64, classes: f64, tau: f64) -> Vec<PrelabelAnswer> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let conf = Beta::new(a * k, (1.0 - a) * k).unwrap();
+        let mut out = vec![];
+        for who in 0..people {
+            let speed = Normal::new(0.0, tau).unwrap().sample(&mut rng);
+            for _ in 0..per {
+                let q: f64 = conf.sample(&mut rng);
+                let right = rng.random::<f64>() < q;
+                let (mu, sigma) = laws[usize::from(!right)];
+                let ln_secs = Normal::new(mu, sigma).unwrap().sample(&mut rng) + speed;
+                let kept = if right { rng.random::<f64>() < p } else { rng.random::<f64>() < bias + (1.0 - bias) * (1.0 - p) / (classes - 1.0) };
+                out.push(PrelabelAnswer { pool: 0, annotator: who, ln_secs, confidence: q as f32, kept });
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn em_recovers_accept_and_fix_laws_bias_and_speed_spread() {
+        let (accept, fix) = ((3.5f64.ln(), 0.5), (11f64.ln(), 0.5));
+        let answers = draw(7, 60, 300, (0.8, 6.0), [accept, fix], 0.85, 0.1, 5.0, 0.2);
+        let refs: Vec<&PrelabelAnswer> = answers.iter().collect();
+        let prior: Vec<f64> = answers.iter().map(|a| a.confidence as f64).collect();
+        let m = em(&refs, &prior, Some(5.0), false, None, 60);
+        assert!((m.mu[0] - accept.0).abs() < 0.03 && (m.mu[1] - fix.0).abs() < 0.05, "{m:?}");
+        assert!((m.sigma[0] - 0.5).abs() < 0.03 && (m.sigma[1] - 0.5).abs() < 0.05, "{m:?}");
+        let (p, b) = m.kept.unwrap();
+        assert!((p - 0.85).abs() < 0.02 && (b - 0.1).abs() < 0.03, "{m:?}");
+        assert!((m.tau - 0.2).abs() < 0.05, "{m:?}");
+        // Without the kept flags the times and priors alone still separate the laws.
+        let m = em(&refs, &prior, None, false, None, 60);
+        assert!(m.kept.is_none() && (m.mu[0] - accept.0).abs() < 0.05 && (m.mu[1] - fix.0).abs() < 0.08, "{m:?}");
+    }
+
+    #[test]
+    fn shares_of_scratch_share_one_sigma() {
+        // The shorthand: right = scratch ÷ 3, wrong = scratch, one σ.
+        let scratch = 20f64.ln();
+        let answers = draw(11, 40, 300, (0.85, 4.0), [(scratch - 3f64.ln(), 0.4), (scratch, 0.4)], 0.9, 0.0, 2.0, 0.0);
+        let refs: Vec<&PrelabelAnswer> = answers.iter().collect();
+        let prior: Vec<f64> = answers.iter().map(|a| a.confidence as f64).collect();
+        let m = em(&refs, &prior, Some(2.0), true, None, 60);
+        let speedup = (m.mu[1] - m.mu[0]).exp();
+        assert!((speedup - 3.0).abs() < 0.15 && (m.mu[1] - scratch).abs() < 0.05 && m.sigma[0] == m.sigma[1], "{m:?} {speedup}");
+        assert!(m.kept.unwrap().1 < 0.03 && m.tau < 0.05, "{m:?}");
+    }
+
+    #[test]
+    fn accuracy_and_concentration_from_confidences() {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        for (a, k) in [(0.8, 6.0), (0.9, 20.0), (0.6, 2.0)] {
+            let conf = Beta::new(a * k, (1.0 - a) * k).unwrap();
+            let mut bins = vec![0u64; LOGIT_BINS];
+            for _ in 0..200_000 {
+                bins[bin_of(conf.sample(&mut rng) as f32)] += 1;
+            }
+            let (mean, var, _, n) = confidence_moments(&bins, 1.0);
+            let k_hat = mean * (1.0 - mean) / var - 1.0;
+            assert_eq!(n, 200_000);
+            assert!((mean - a).abs() < 0.003, "{a}: {mean}");
+            assert!((k_hat / k - 1.0).abs() < 0.05, "{k}: {k_hat}");
+        }
+    }
+}
