@@ -164,6 +164,25 @@ fn set_overrides_change_the_run() {
     assert_eq!(more["figures"]["window_end_h"]["mean"], 72.0);
 }
 
+/// A run to a task count whose tasks may leave unserved (queue patience) ends when every task is
+/// final or gone: it used to run out of events with the gone ones counted unfinished and say it
+/// stopped early because "nobody is left to work them".
+#[test]
+fn a_run_to_a_task_count_ends_when_every_task_is_final_or_gone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mmc = root().join("scenarios/mmc.toml");
+    let d = tmp.path().join("patience");
+    let args = [mmc.to_str().unwrap(), "-q", "--set", "run.tasks=300", "--set", "run.warmup=0s", "--set", "pools.agents.count=3", "--set", "streams.calls.patience={ exponential = { mean = \"20min\" } }", "--out", d.to_str().unwrap()];
+    let out = simulate(&args, 1);
+    assert!(String::from_utf8_lossy(&out.stderr).is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    ok(out);
+    let s: serde_json::Value = serde_json::from_slice(&read(&d, "summary.json")).unwrap();
+    assert_eq!(s["stopped"], serde_json::json!([]), "{}", s["stopped"]);
+    let f = &s["figures"];
+    let (done, left) = (f["completions"]["mean"].as_f64().unwrap(), f["left_unserved"]["mean"].as_f64().unwrap());
+    assert!(left > 100.0 && done + left == 300.0, "3 agents serve about 60 tasks/h of 200: {done} final, {left} left");
+}
+
 #[test]
 fn errors_name_file_line_column_and_field() {
     let tmp = tempfile::tempdir().unwrap();

@@ -428,7 +428,9 @@ impl Feed {
                 }
                 if t.speedup.is_none() {
                     if let Some(k) = line.speedup.filter(|k| k.is_finite() && *k > 0.0 && *k <= 1e6) {
-                        t.speedup = Some(k);
+                        // A rehearsal server whose clock ran at its pace wrote the scenario's
+                        // own times: aligned to a Monday 00:00, not stretched.
+                        t.speedup = Some(if t.clock == "rehearsal" { 1.0 } else { k });
                         t.utc_offset_s = 0;
                     }
                 }
@@ -491,7 +493,9 @@ pub struct Tally {
     pub replication: u32,
     pub seed: Option<u64>,
     pub utc_offset_s: i64,
-    /// A rehearsal's speed-up, and the trace's own time of its first event.
+    /// How much a rehearsal's times are stretched (its speed-up when the server ran on the wall
+    /// clock; 1 when its clock ran at the rehearsal's pace, header clock "rehearsal"), and the
+    /// trace's own time of its first event.
     pub speedup: Option<f64>,
     rehearsal_origin: Option<i64>,
     /// [µs] to leave out from the start, and whether that is done.

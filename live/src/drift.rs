@@ -10,8 +10,8 @@
 //! the tests stops the watch (`tessera_drift_watch_failed`, and the reason in the server's log).
 //! A restarted server replays the whole log once, so the alarm counters are those of the log,
 //! not of the process. An hour is closed once the clock is [`DriftConfig::lag`] past its end, so
-//! entries still being committed when it ends are counted in it (a rehearsal's clock is
-//! stretched by its speed-up); an hour with no events is closed by the clock all the same, so a
+//! entries still being committed when it ends are counted in it (the lag is wall-clock time:
+//! on a rehearsal's clock, that many of its own seconds times its rate); an hour with no events is closed by the clock all the same, so a
 //! stop of arrivals is seen without traffic.
 
 use crate::clock::Clock;
@@ -36,7 +36,8 @@ pub struct DriftConfig {
     /// server's times are stretched by it, from each project's first event (a Monday 00:00, as
     /// loadgen's clock starts).
     pub speedup: Option<f64>,
-    /// How long after an hour's end (wall clock) it is closed.
+    /// How long after an hour's end (wall clock; a rehearsal's clock counts it at its rate) it is
+    /// closed.
     pub lag: Duration,
 }
 
@@ -99,7 +100,7 @@ fn round(store: &Store, cfg: &DriftConfig, clock: &dyn Clock, metrics: &Metrics,
     for (id, w) in watches.iter_mut() {
         if !w.failed {
             match catch_up(store, *id, w) {
-                Ok(true) => w.watch.advance_raw(now - cfg.lag.as_micros() as i64),
+                Ok(true) => w.watch.advance_raw(now - (cfg.lag.as_micros() as f64 * clock.rate()) as i64),
                 Ok(false) => {}
                 // The store did not answer: the same pages again next round.
                 Err(Stop::Store(e)) => tracing::warn!(project = id, error = %e, "drift watch: cannot read the log; trying again"),

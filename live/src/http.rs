@@ -22,8 +22,8 @@ pub struct App {
     pub store: Arc<Store>,
     pub keys: Arc<Keys>,
     pub metrics: Arc<Metrics>,
-    /// A rehearsal's speed-up (`tessera serve --rehearsal-speedup`), written in trace headers.
-    pub speedup: Option<f64>,
+    /// A rehearsal server (`tessera serve --rehearsal-speedup`), written in trace headers.
+    pub rehearsal: Option<crate::trace::Rehearsal>,
 }
 
 /// Largest body of a single-object request, and of a bulk request.
@@ -409,9 +409,9 @@ async fn trace(req: HttpRequest, app: web::Data<App>, path: web::Path<i64>) -> R
     let project = path.into_inner();
     let (settings, _) = app.read(move |s| s.project_for_replay(tenant, project)).await?.ok_or_else(|| ApiError::not_found("project"))?;
     let store = app.store.clone();
-    let speedup = app.speedup;
+    let rehearsal = app.rehearsal;
     Ok(streamed("application/x-ndjson", move |tx| {
-        let r = crate::trace::write(&settings, &format!("project-{project}"), speedup, |after| store.log(project, after, 4096).map_err(|e| e.body.message), |chunk| tx.blocking_send(Ok(web::Bytes::from(chunk))).is_ok());
+        let r = crate::trace::write(&settings, &format!("project-{project}"), rehearsal, |after| store.log(project, after, 4096).map_err(|e| e.body.message), |chunk| tx.blocking_send(Ok(web::Bytes::from(chunk))).is_ok());
         if let Err(e) = r {
             let _ = tx.blocking_send(Err(ApiError::internal(e)));
         }

@@ -46,7 +46,9 @@ pub struct ServeConfig {
     /// Drift watches over projects (none by default).
     pub drift: crate::drift::DriftConfig,
     /// The server is a rehearsal's, driven this many times faster than real time (`tessera
-    /// loadgen --speedup`): trace headers say so, and drift watches stretch its times back.
+    /// loadgen --speedup`): trace headers say so. `tessera serve` then runs `clock` at that pace
+    /// (`clock::ScaledClock`), and its times are the scenario's; with a wall clock, readers and
+    /// drift watches stretch its times back by it.
     pub rehearsal_speedup: Option<f64>,
 }
 
@@ -86,10 +88,12 @@ pub fn serve(cfg: ServeConfig, ready: impl FnOnce(std::net::SocketAddr, actix_we
         None
     } else {
         let (s, c, m, st) = (store.clone(), cfg.clock.clone(), metrics.clone(), stop.clone());
-        let d = crate::drift::DriftConfig { speedup: cfg.rehearsal_speedup, ..cfg.drift.clone() };
+        // A clock that runs at the rehearsal's pace needs no stretch (times aligned only).
+        let d = crate::drift::DriftConfig { speedup: cfg.rehearsal_speedup.map(|k| k / cfg.clock.rate()), ..cfg.drift.clone() };
         Some(std::thread::Builder::new().name("tessera-drift".into()).spawn(move || crate::drift::run(s, d, c, m, st))?)
     };
-    let app = web::Data::new(App { store: store.clone(), keys, metrics: metrics.clone(), speedup: cfg.rehearsal_speedup });
+    let rehearsal = cfg.rehearsal_speedup.map(|k| crate::trace::Rehearsal { speedup: k, paced: cfg.clock.rate() != 1.0 });
+    let app = web::Data::new(App { store: store.clone(), keys, metrics: metrics.clone(), rehearsal });
     let sys = actix_web::rt::System::new();
     let result = sys.block_on(async move {
         let m = metrics.clone();

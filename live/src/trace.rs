@@ -9,9 +9,19 @@ use tessera_engine::core::{Core, Effect, TaskId};
 use tessera_engine::run::record::{TraceEvent, TraceHeader, TRACE_SCHEMA};
 use tessera_engine::time::{Epoch, SimTime};
 
-/// The trace's header line of a project; `speedup` when the server is a rehearsal's.
-pub fn header(settings: &Settings, core: &Core, project: &str, speedup: Option<f64>) -> TraceHeader {
-    TraceHeader { schema: TRACE_SCHEMA, v: 2, replication: 0, scenario: project.to_string(), policy: core.router_name().to_string(), seed: settings.seed, epoch_unix_us: 0, clock: "live", utc_offset_s: None, speedup }
+/// A rehearsal server (`tessera serve --rehearsal-speedup K`): its speed-up, and whether its
+/// clock ran at that pace (`clock::ScaledClock`: its times are then the scenario's own, and the
+/// trace header's clock says "rehearsal"; otherwise "live", and readers stretch its times by K).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Rehearsal {
+    pub speedup: f64,
+    pub paced: bool,
+}
+
+/// The trace's header line of a project, saying so when the server is a rehearsal's.
+pub fn header(settings: &Settings, core: &Core, project: &str, rehearsal: Option<Rehearsal>) -> TraceHeader {
+    let clock = if rehearsal.is_some_and(|r| r.paced) { "rehearsal" } else { "live" };
+    TraceHeader { schema: TRACE_SCHEMA, v: 2, replication: 0, scenario: project.to_string(), policy: core.router_name().to_string(), seed: settings.seed, epoch_unix_us: 0, clock, utc_offset_s: None, speedup: rehearsal.map(|r| r.speedup) }
 }
 
 /// A replay of a project's log, page by page: the core, the stream of each live task, and the
@@ -62,9 +72,9 @@ impl Replay {
 
 /// Replays log pages from `next_page(after_seq)` and hands each chunk of trace lines to `out`
 /// (which returns false to stop).
-pub fn write(settings: &Settings, project: &str, speedup: Option<f64>, mut next_page: impl FnMut(u64) -> Result<Vec<(u64, u64, String)>, String>, mut out: impl FnMut(Vec<u8>) -> bool) -> Result<(), String> {
+pub fn write(settings: &Settings, project: &str, rehearsal: Option<Rehearsal>, mut next_page: impl FnMut(u64) -> Result<Vec<(u64, u64, String)>, String>, mut out: impl FnMut(Vec<u8>) -> bool) -> Result<(), String> {
     let mut replay = Replay::new(settings);
-    let mut line = serde_json::to_vec(&header(settings, &replay.core, project, speedup)).map_err(|e| e.to_string())?;
+    let mut line = serde_json::to_vec(&header(settings, &replay.core, project, rehearsal)).map_err(|e| e.to_string())?;
     line.push(b'\n');
     if !out(line) {
         return Ok(());

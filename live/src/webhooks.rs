@@ -131,7 +131,8 @@ pub fn run(store: Arc<Store>, clock: Arc<dyn Clock>, cfg: DeliveryConfig, stop: 
         for m in claimed {
             let id = message_id(m.id);
             let now = clock.now_us();
-            let ts = now / 1_000_000;
+            // Receivers check the signature's timestamp against their own wall clock.
+            let ts = clock.wall_us() / 1_000_000;
             let started = Instant::now();
             let result = agent
                 .post(&m.url)
@@ -152,7 +153,8 @@ pub fn run(store: Arc<Store>, clock: Arc<dyn Clock>, cfg: DeliveryConfig, stop: 
             } else {
                 cfg.schedule.get(attempt).map(|d| {
                     let jitter = if *d > 0.0 { rng.random_range(0.8..1.2) } else { 1.0 };
-                    clock.now_us() + (d * jitter * 1e6) as u64
+                    // The schedule is in wall-clock seconds (a rehearsal's clock runs at its rate).
+                    clock.now_us() + (d * jitter * 1e6 * clock.rate()) as u64
                 })
             };
             if !ok {

@@ -55,8 +55,10 @@ pub struct ServeArgs {
     /// project called NAME, hour by hour as its events are decided, with gauges on /metrics. Repeatable
     #[arg(long, value_name = "NAME=REPORT")]
     pub drift: Vec<String>,
-    /// The server is a rehearsal driven by `tessera loadgen --speedup K`: traces say so in their header, and drift
-    /// watches stretch its times back by K (from a project's first event, a Monday 00:00)
+    /// The server is a rehearsal driven by `tessera loadgen --speedup K`: its clock runs K times as fast as the wall
+    /// clock, so leases, queue patience, deadlines and every window it times run at the scenario's pace, and its
+    /// traces are in the scenario's time (header clock "rehearsal", speedup K; days start on a Monday 00:00 at a
+    /// project's first event when fitted). One node only. Webhook signatures and retries stay on the wall clock
     #[arg(long, value_name = "K")]
     pub rehearsal_speedup: Option<f64>,
 }
@@ -91,7 +93,10 @@ pub fn run(a: ServeArgs) -> Result<()> {
         admin_key,
         delivery: tessera_live::webhooks::DeliveryConfig { schedule, timeout: a.webhook_timeout, ..Default::default() },
         workers: a.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
-        clock: Arc::new(tessera_live::clock::SystemClock),
+        clock: match a.rehearsal_speedup {
+            Some(k) => Arc::new(tessera_live::clock::ScaledClock::new(k)),
+            None => Arc::new(tessera_live::clock::SystemClock),
+        },
         queue: a.queue.clone(),
         drift: tessera_live::drift::DriftConfig { monitors, speedup: None, lag: std::time::Duration::from_secs(2) },
         rehearsal_speedup: a.rehearsal_speedup,

@@ -17,7 +17,9 @@ pub struct TraceReadArgs {
     #[arg(long, allow_negative_numbers = true)]
     pub utc_offset: Option<f64>,
     /// The trace is a rehearsal run this many times faster than real time (`tessera loadgen
-    /// --speedup`): its times are stretched back, from a Monday 00:00 at its first event
+    /// --speedup`) against a server on the wall clock: its times are stretched back, from a
+    /// Monday 00:00 at its first event. A server run with `--rehearsal-speedup` says so in the
+    /// trace's header (clock "rehearsal": its times are already the scenario's)
     #[arg(long)]
     pub speedup: Option<f64>,
     /// Leave the trace's first DURATION out of every figure (a warm-up, e.g. "10min": a

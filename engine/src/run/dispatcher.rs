@@ -14,7 +14,8 @@ use crate::time::{Dur, SimTime, US_PER_DAY};
 /// allowed to take the work), and waiting longer would only burn the machine.
 pub const STALL_AFTER: Dur = Dur(30 * US_PER_DAY);
 
-/// What happened since the last task became final: the cause named when a run stalls.
+/// What happened since the last task became final or left unserved: the cause named when a run
+/// stalls.
 #[derive(Clone, Copy, Debug, Default)]
 struct SinceFinal {
     at: SimTime,
@@ -55,6 +56,8 @@ pub struct Dispatcher {
     next_task: u64,
     /// Final labels given and not re-opened (provisional ones included).
     finals: u64,
+    /// Tasks that left unserved (queue patience): over too, with no label.
+    gone: u64,
     pub log: Option<CoreLog>,
     since: SinceFinal,
     /// The last task that came with parts (its parts follow it).
@@ -74,7 +77,7 @@ impl Dispatcher {
             }
             stage_skill[s.sid as usize] = s.own_skill;
         }
-        Dispatcher { core, books, wiring, next_task: 0, finals: 0, log: log.then(CoreLog::default), since: SinceFinal::default(), stalled: None, parent: None, stage_skill }
+        Dispatcher { core, books, wiring, next_task: 0, finals: 0, gone: 0, log: log.then(CoreLog::default), since: SinceFinal::default(), stalled: None, parent: None, stage_skill }
     }
 
     pub fn core(&self) -> &Core {
@@ -87,14 +90,14 @@ impl Dispatcher {
         self.core.router_name()
     }
 
-    /// Task limit reached and every task final: the run can end.
+    /// Task limit reached and every task final or gone unserved: the run can end.
     pub fn all_done(&self) -> bool {
-        self.wiring.task_limit.is_some_and(|lim| self.finals >= lim)
+        self.wiring.task_limit.is_some_and(|lim| self.finals + self.gone >= lim)
     }
 
-    /// Final labels given and not re-opened.
+    /// Tasks over: final labels given and not re-opened, and tasks that left unserved.
     pub fn finished(&self) -> u64 {
-        self.finals
+        self.finals + self.gone
     }
 
     /// Tasks that have arrived so far.
@@ -109,7 +112,7 @@ impl Dispatcher {
             return None;
         }
         let s = self.since;
-        let open = lim - self.finals;
+        let open = lim.saturating_sub(self.finals + self.gone);
         let cause = if s.assigned == 0 {
             format!("no work was handed out in that time: {} tasks wait and no annotator on shift is able or allowed to take them (skills, languages, reserved pools, bans, shifts)", self.core.queue_len())
         } else if s.walked_away == s.assigned {
@@ -175,7 +178,7 @@ impl Dispatcher {
     fn exec<C: Context<Msg> + ?Sized>(&mut self, cmd: Command, ctx: &mut C) {
         let now = ctx.now();
         self.core.handle(cmd, now, ctx.rng());
-        let Dispatcher { core, books, wiring, finals, log, since, stage_skill, .. } = self;
+        let Dispatcher { core, books, wiring, finals, gone, log, since, stage_skill, .. } = self;
         if let Some(log) = log {
             log.commands.push((now, cmd));
             log.effects.extend(core.effects().iter().map(|e| (now, e.clone())));
@@ -210,6 +213,10 @@ impl Dispatcher {
                     *since = SinceFinal { at: now, ..SinceFinal::default() };
                 }
                 Effect::Reopened { .. } => *finals -= 1,
+                Effect::LeftUnserved { .. } => {
+                    *gone += 1;
+                    *since = SinceFinal { at: now, ..SinceFinal::default() };
+                }
                 _ => {}
             }
             books.consume(e, now);

@@ -160,7 +160,7 @@ pub fn run(scenario: &Scenario, make_router: RouterFactory, opts: RunOptions, pr
         // A run to a task count whose events ran out before every task was final.
         let d = built.dispatcher();
         let lim = scenario.run.tasks.filter(|_| horizon.is_none())?;
-        (!d.all_done()).then(|| format!("the run ran out of events with {} of {lim} tasks unfinished ({} arrived): nobody is left to work them (bans, shifts, skills)", lim - d.finished(), d.arrived()))
+        (!d.all_done()).then(|| format!("the run ran out of events with {} of {lim} tasks unfinished ({} arrived): nobody is left to work them (bans, shifts, skills)", lim.saturating_sub(d.finished()), d.arrived()))
     });
     if reason.is_some() {
         end = built.sim.now(); // censored where it stopped, not at the horizon

@@ -139,7 +139,8 @@ fn writer<B: Backend>(mut backend: B, state: State, rx: mpsc::Receiver<Job>, clo
         let now = clock.now_us();
         let wait = match state.as_ref().and_then(|s| s.next_due()) {
             Some(at) if at <= now => Duration::ZERO,
-            Some(at) => Duration::from_micros((at - now).min(1_000_000)),
+            // A clock that runs faster than the wall clock (a rehearsal's) is waited for at its rate.
+            Some(at) => Duration::from_micros((((at - now) as f64 / clock.rate()) as u64).min(1_000_000)),
             None => Duration::from_secs(1),
         };
         let wait = if gauges_stale || state.is_none() { wait.min(Duration::from_millis(200)) } else { wait.min(Duration::from_millis(500)) };
