@@ -176,6 +176,22 @@ fn a_stream_of_parts_arrives_with_its_parent() {
     ok(&["simulate", tmp.path().join("fitted.toml").to_str().unwrap(), "-q", "--set", "run.horizon=6h", "--out", tmp.path().join("run").to_str().unwrap()]);
 }
 
+/// Queue patience of each of the schema's families comes back as that family (the least AIC over
+/// the binned waits; the exponential of the recovery scenario is kept in each of its 50 seeds).
+#[test]
+fn patience_comes_back_in_its_own_family() {
+    let tmp = tempfile::tempdir().unwrap();
+    let scenario = root().join("tests/data/calibration-recovery.toml");
+    let s = fit_seed(&scenario, &tmp.path().join("ln"), 4, &["streams.images.patience={ lognormal = { median = \"40min\", sigma = 0.5 } }"]);
+    let f = &s["fitted"];
+    let median = f["streams.images.patience.lognormal.median"]["estimate"].as_f64().unwrap_or_else(|| panic!("lognormal patience not chosen: {f}"));
+    let sigma = f["streams.images.patience.lognormal.sigma"]["estimate"].as_f64().unwrap();
+    assert!((median - 2400.0).abs() <= 0.1 * 2400.0 && (sigma - 0.5).abs() <= 0.06, "patience median {median} s, σ {sigma}; true 2400 s, 0.5");
+    let s = fit_seed(&scenario, &tmp.path().join("fixed"), 4, &["streams.images.patience={ fixed = \"45min\" }"]);
+    let d = s["fitted"]["streams.images.patience.fixed"]["estimate"].as_f64().unwrap_or_else(|| panic!("fixed patience not found: {}", s["fitted"]));
+    assert!((d - 2700.0).abs() < 1.0, "fixed patience {d} s, true 2700 s");
+}
+
 /// A model in the loop comes back from its pre-labels and from people's work on them:
 /// detector-in-the-loop (accept and fix laws of their own, automation bias, a confidence that
 /// follows difficulty) and toxicity-adjudication (the speed-up shorthand, so the crowd's and the

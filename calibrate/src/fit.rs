@@ -5,6 +5,7 @@
 use crate::accuracy::{self, GoldCount};
 use crate::agreement;
 use crate::arrivals::{self, ArrivalFit};
+use crate::patience::PatienceFit;
 use crate::curves::{self, Curve};
 use crate::tally::Bin;
 use crate::service::{self, Family};
@@ -324,18 +325,24 @@ pub fn fit(tally: &Tally, base: Option<&Scenario>, opts: &FitOptions) -> Result<
             }
         }
         let patience = format!("streams.{s}.patience");
-        if st.left > 0 {
-            let mean = st.exposure_s / st.left as f64;
-            let half = Z95 / (st.left as f64).sqrt();
-            c.set.push(format!("{patience}={{ exponential = {{ mean = {} }} }}", secs(mean)));
-            c.fitted.push(Fitted {
-                path: format!("{patience}.exponential.mean"),
-                estimate: json!(num(mean)),
-                interval: Some((json!(num(mean * (-half).exp())), json!(num(mean * half.exp())))),
-                unit: "s",
-                method: format!("exponential patience, censored: time waited for a first lease by every task ({:.0} h) / tasks that left unserved ({})", st.exposure_s / 3600.0, st.left),
-                n: st.left,
-            });
+        let seed = opts.seed ^ 0x9A7 ^ ((tally.stream_index(s).unwrap_or(0) as u64) << 32);
+        if let Some((law, method)) = crate::patience::fit(&st.waits, st.exposure_s, st.left, opts.bootstrap.min(99), seed) {
+            let n = st.left;
+            match law {
+                PatienceFit::Exponential { mean, ci } => {
+                    c.set.push(format!("{patience}={{ exponential = {{ mean = {} }} }}", secs(mean)));
+                    c.fitted.push(Fitted { path: format!("{patience}.exponential.mean"), estimate: json!(num(mean)), interval: Some((json!(num(ci.0)), json!(num(ci.1)))), unit: "s", method, n });
+                }
+                PatienceFit::Lognormal { median, sigma, median_ci, sigma_ci } => {
+                    c.set.push(format!("{patience}={{ lognormal = {{ median = {}, sigma = {} }} }}", secs(median), num(sigma)));
+                    c.fitted.push(Fitted { path: format!("{patience}.lognormal.median"), estimate: json!(num(median)), interval: Some((json!(num(median_ci.0)), json!(num(median_ci.1)))), unit: "s", method: method.clone(), n });
+                    c.fitted.push(Fitted { path: format!("{patience}.lognormal.sigma"), estimate: json!(num(sigma)), interval: Some((json!(num(sigma_ci.0)), json!(num(sigma_ci.1)))), unit: "", method, n });
+                }
+                PatienceFit::Fixed(d) => {
+                    c.set.push(format!("{patience}={{ fixed = {} }}", secs(d)));
+                    c.fitted.push(Fitted { path: format!("{patience}.fixed"), estimate: json!(num(d)), interval: None, unit: "s", method, n });
+                }
+            }
         } else {
             c.unset.push(patience.clone());
             c.not_identified.push((patience, format!("no task left unserved in {} arrivals: the fitted stream's tasks wait for as long as it takes", st.arrivals)));

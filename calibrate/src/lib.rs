@@ -14,6 +14,7 @@ pub mod drift;
 pub mod fit;
 pub mod models;
 pub mod output;
+pub mod patience;
 pub mod prelabels;
 pub mod service;
 pub mod shifts;

@@ -31,6 +31,8 @@ pub struct PrelabelAnswer {
     pub confidence: f32,
     /// The answer is the pre-label's label.
     pub kept: bool,
+    /// The person's answers before this one, from the trace's start (their experience).
+    pub experience: u32,
 }
 
 /// One stream's pre-labels.
@@ -129,7 +131,7 @@ mod tests {
 
     #[test]
     fn the_answer_sample_is_bounded_and_order_free() {
-        let a = |i: u64| PrelabelAnswer { pool: 0, annotator: i as u32, ln_secs: i as f64, confidence: 0.5, kept: i % 2 == 0 };
+        let a = |i: u64| PrelabelAnswer { pool: 0, annotator: i as u32, ln_secs: i as f64, confidence: 0.5, kept: i % 2 == 0, experience: 0 };
         let (mut x, mut y) = (PrelabelTally::default(), PrelabelTally::default());
         let n = SAMPLE_ANSWERS as u64 + 5000;
         for i in 0..n {

@@ -265,6 +265,8 @@ pub struct StreamTally {
     /// (those that got one, left, or were still waiting at the end): queue patience's exposure.
     pub left: u64,
     pub exposure_s: f64,
+    /// The same waits binned, each ended by leaving or cut short (patience's family).
+    pub waits: crate::patience::Waits,
     /// First finals, their time in system [s].
     pub finals: u64,
     pub time_in_system: Quantiles,
@@ -289,6 +291,7 @@ impl StreamTally {
             label_names: vec![],
             left: 0,
             exposure_s: 0.0,
+            waits: Default::default(),
             finals: 0,
             time_in_system: Quantiles::default(),
             prelabelled: 0,
@@ -761,6 +764,7 @@ impl Tally {
                             let stream = task.stream as usize;
                             if !task.before {
                                 self.streams[stream].exposure_s += waited;
+                                self.streams[stream].waits.add(waited, false);
                                 self.waiting = self.waiting.saturating_sub(1);
                             }
                         }
@@ -855,7 +859,7 @@ impl Tally {
                         if let Some((pre, confidence)) = task.pre {
                             let st = &mut self.streams[task.stream as usize];
                             let kept = st.label_names.get(pre as usize).is_some_and(|x| x == label);
-                            st.prelabels.offer(assignment, PrelabelAnswer { pool: open.pool, annotator: open.annotator, ln_secs: secs.max(1e-6).ln(), confidence, kept });
+                            st.prelabels.offer(assignment, PrelabelAnswer { pool: open.pool, annotator: open.annotator, ln_secs: secs.max(1e-6).ln(), confidence, kept, experience: done_before.min(u32::MAX as u64) as u32 });
                         }
                     }
                 }
@@ -910,7 +914,9 @@ impl Tally {
                         let st = &mut self.streams[task.stream as usize];
                         st.left += 1;
                         if !task.started {
-                            st.exposure_s += (t - task.arrive).max(0) as f64 / 1e6;
+                            let waited = (t - task.arrive).max(0) as f64 / 1e6;
+                            st.exposure_s += waited;
+                            st.waits.add(waited, true);
                         }
                     }
                 }
@@ -996,7 +1002,9 @@ impl Tally {
         }
         for (id, task) in self.tasks.iter_mut() {
             if !task.started && !task.before {
-                self.streams[task.stream as usize].exposure_s += (end - task.arrive).max(0) as f64 / 1e6;
+                let (st, waited) = (&mut self.streams[task.stream as usize], (end - task.arrive).max(0) as f64 / 1e6);
+                st.exposure_s += waited;
+                st.waits.add(waited, false);
             }
             self.agreement.offer(*id, task.stream, std::mem::take(&mut task.votes));
         }
