@@ -619,7 +619,8 @@ pub fn fit(tally: &Tally, base: Option<&Scenario>, opts: &FitOptions) -> Result<
         }
     }
     review_service(tally, base, &facts, opts, &mut c);
-    // Models, after the pools (people's accuracy tells kept wrong pre-labels from mistakes).
+    // Models, after the pools: a pool's time from scratch comes from its pre-labelled work only
+    // where its own answers did not give it.
     crate::models::fit(tally, base, &facts, opts, &mut c);
     for (s, _, _, d) in &facts {
         if *d > 0.0 {

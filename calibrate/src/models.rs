@@ -17,9 +17,11 @@
 //!   their speed and the item's slow-down. Their answer keeps the pre-label's label with
 //!   probability p' (their own accuracy on the item: right) or b + (1 − b)(1 − p') / (K − 1)
 //!   (wrong: b is automation bias). A two-component mixture of lognormals in ln time with the
-//!   known prior q per answer and, when the pool's accuracy is known, the kept flag: fitted by
-//!   EM, each person's speed as a shrunk offset in ln time, intervals by a bootstrap over
-//!   people.
+//!   known prior q per answer and the kept flag (p' and b fitted with the laws: the people see
+//!   the harder items, so the pool's mean accuracy would read b short), fitted by EM per pool,
+//!   each person's speed as a shrunk offset in ln time, intervals by a bootstrap over people.
+//! - A pool that learns: within each person, the EM's residual ln time against the scenario's
+//!   curve at the answers before; the laws refitted as the novice's.
 
 use crate::fit::{secs, Calibration, Fitted};
 use crate::prelabels::{bin_logit, PrelabelAnswer, LOGIT_BINS, MAX_EPOCHS};

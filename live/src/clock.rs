@@ -35,8 +35,8 @@ impl Clock for SystemClock {
 /// A rehearsal's clock (`tessera serve --rehearsal-speedup K`): from the moment it is made it runs
 /// K times as fast as the wall clock, so that everything the server times (leases, queue
 /// patience, deadlines, windows) runs at the pace of the `tessera loadgen --speedup K` driving it,
-/// and its trace is in the scenario's own time. One node only: another node's clock would start
-/// elsewhere.
+/// and its trace is in the scenario's own time. One node and one process only: another node's
+/// clock, or this one restarted, starts from the wall clock again, behind the times stored.
 pub struct ScaledClock {
     origin_us: u64,
     k: f64,

@@ -58,7 +58,8 @@ pub struct ServeArgs {
     /// The server is a rehearsal driven by `tessera loadgen --speedup K`: its clock runs K times as fast as the wall
     /// clock, so leases, queue patience, deadlines and every window it times run at the scenario's pace, and its
     /// traces are in the scenario's time (header clock "rehearsal", speedup K; days start on a Monday 00:00 at a
-    /// project's first event when fitted). One node only. Webhook signatures and retries stay on the wall clock
+    /// project's first event when fitted). One node and one process only: a restarted rehearsal server starts its clock
+    /// again from the wall clock, behind the times it stored. Webhook signatures and retries stay on the wall clock
     #[arg(long, value_name = "K")]
     pub rehearsal_speedup: Option<f64>,
 }
