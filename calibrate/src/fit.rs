@@ -66,7 +66,7 @@ pub fn secs(s: f64) -> String {
     format!("\"{}s\"", (s * 1e6).round() / 1e6)
 }
 
-fn num(x: f64) -> f64 {
+pub(crate) fn num(x: f64) -> f64 {
     if x.abs() >= 1e-3 {
         (x * 1e6).round() / 1e6
     } else {

@@ -23,7 +23,7 @@
 //! - A pool that learns: within each person, the EM's residual ln time against the scenario's
 //!   curve at the answers before; the laws refitted as the novice's.
 
-use crate::fit::{secs, Calibration, Fitted};
+use crate::fit::{num, secs, Calibration, Fitted};
 use crate::prelabels::{bin_logit, PrelabelAnswer, LOGIT_BINS, MAX_EPOCHS};
 use crate::stats::Z95;
 use crate::tally::Tally;
@@ -31,16 +31,13 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 use std::collections::BTreeMap;
+use tessera_engine::core::workflow::chain_stages;
 use tessera_engine::spec::{DifficultySpec, ModelSpec, PrelabelTime, ProbDist, Scenario, StageKind};
 
 /// Pre-labels below which a model's confidences are not fitted.
 const MIN_PRELABELS: u64 = 30;
 /// People's answers on pre-labelled items below which the work laws are not fitted.
 const MIN_ANSWERS: usize = 200;
-
-fn num(x: f64) -> f64 {
-    (x * 1e6).round() / 1e6
-}
 
 fn sigmoid(x: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())
@@ -55,12 +52,23 @@ fn difficulty_var(d: &DifficultySpec) -> f64 {
     }
 }
 
-/// The model a stream's pre-labels come from in the base: its first model stage's, or the chain's
-/// `pre_annotation`.
+/// The model a stream's pre-labels come from in the base: its first model stage's (a chain's
+/// `pre_annotation` is one, as the engine builds it).
 fn stream_model<'a>(base: &'a Scenario, stream: &str) -> Option<&'a ModelSpec> {
     let st = base.streams.iter().find(|s| s.name.as_deref() == Some(stream))?;
-    let name = st.stages.iter().find(|g| g.kind == StageKind::Model).and_then(|g| g.model.clone()).or_else(|| st.pre_annotation.clone())?;
+    let name = chain_stages(st, &base.quality).into_iter().find(|g| g.kind == StageKind::Model)?.model?;
     base.models.iter().find(|m| m.name == name)
+}
+
+/// A person's experience after `n` answers on a learning curve of half-life `h`: 1 − 2^(−n/h).
+fn experience(h: f64, n: u32) -> f64 {
+    1.0 - (-(n as f64) / h).exp2()
+}
+
+/// The ln of the learning curve's time factor, ln(1 − s·experience), floored at ln 0.05 as the
+/// engine floors the factor.
+fn ln_learning(s: f64, h: f64, n: u32) -> f64 {
+    (1.0 - s * experience(h, n)).max(0.05).ln()
 }
 
 /// Mean and variance of the calibrated confidences q over logit-bin counts, and the count.
@@ -330,9 +338,8 @@ fn learning_in(answers: &[&PrelabelAnswer], novice: &[&PrelabelAnswer], prior: &
     if df < 10.0 || sse0 <= 0.0 {
         return None;
     }
-    let factor = |s: f64, h: f64, n: u32| (1.0 - s * (1.0 - (-(n as f64) / h).exp2())).max(0.05).ln();
     let sse_of = |s: f64, h: f64| -> f64 {
-        let g: Vec<f64> = answers.iter().map(|a| factor(s, h, a.experience)).collect();
+        let g: Vec<f64> = answers.iter().map(|a| ln_learning(s, h, a.experience)).collect();
         let g = centred(&g);
         r.iter().zip(&g).map(|(x, y)| (x - y).powi(2)).sum()
     };
@@ -352,7 +359,7 @@ fn learning_in(answers: &[&PrelabelAnswer], novice: &[&PrelabelAnswer], prior: &
     }
     let f = ((sse0 - sse1) / 2.0) / (sse1 / df);
     let p = crate::stats::chi2_upper(2.0 * f, 2.0);
-    let effect = -answers.iter().map(|a| factor(s, h, a.experience)).sum::<f64>() / answers.len() as f64;
+    let effect = -answers.iter().map(|a| ln_learning(s, h, a.experience)).sum::<f64>() / answers.len() as f64;
     if p >= 1e-3 || effect < 0.01 {
         return None;
     }
@@ -493,14 +500,14 @@ fn work(tally: &Tally, st: &crate::tally::StreamTally, s_ix: usize, base: &Scena
             let refs: Vec<&PrelabelAnswer> = novice.iter().collect();
             let Some(cv @ (s, h, _, _)) = learning_in(&a, &refs, &pr, classes, &fit) else { break };
             curve = Some(cv);
-            novice = a.iter().map(|x| PrelabelAnswer { ln_secs: x.ln_secs - (1.0 - s * (1.0 - (-(x.experience as f64) / h).exp2())).max(0.05).ln(), ..**x }).collect();
+            novice = a.iter().map(|x| PrelabelAnswer { ln_secs: x.ln_secs - ln_learning(s, h, x.experience), ..**x }).collect();
             let refs: Vec<&PrelabelAnswer> = novice.iter().collect();
             fit = em(&refs, &pr, Some(classes), shared, None, 60);
         }
         if let Some(cv @ (s, h, _, _)) = curve {
             // How the novice's mean ln time moves with s: its interval carries the curve's.
             let d = a.iter().map(|x| {
-                let e = 1.0 - (-(x.experience as f64) / h).exp2();
+                let e = experience(h, x.experience);
                 e / (1.0 - s * e).max(0.05)
             });
             curves.insert(p, (cv, d.sum::<f64>() / a.len() as f64));
@@ -684,7 +691,7 @@ mod tests {
             let mut answers = draw(5, 30, 600, (0.7, 10.0), [accept, fix], 0.85, 0.0, 10.0, 0.25);
             for (i, a) in answers.iter_mut().enumerate() {
                 a.experience = (i % 600) as u32;
-                a.ln_secs += (1.0 - s * (1.0 - (-(a.experience as f64) / 200.0).exp2())).ln();
+                a.ln_secs += ln_learning(s, 200.0, a.experience);
             }
             let refs: Vec<&PrelabelAnswer> = answers.iter().collect();
             let prior: Vec<f64> = answers.iter().map(|a| a.confidence as f64).collect();
@@ -692,7 +699,7 @@ mod tests {
             match (learning_in(&refs, &refs, &prior, 10.0, &m), want) {
                 (Some((sp, h, (lo, hi), _)), true) => {
                     assert!((sp - 0.4).abs() < 0.06 && (100.0..=300.0).contains(&h) && lo <= sp && sp <= hi, "{sp} {h} [{lo}, {hi}]");
-                    let novice: Vec<PrelabelAnswer> = answers.iter().map(|x| PrelabelAnswer { ln_secs: x.ln_secs - (1.0 - sp * (1.0 - (-(x.experience as f64) / h).exp2())).ln(), ..*x }).collect();
+                    let novice: Vec<PrelabelAnswer> = answers.iter().map(|x| PrelabelAnswer { ln_secs: x.ln_secs - ln_learning(sp, h, x.experience), ..*x }).collect();
                     let refs: Vec<&PrelabelAnswer> = novice.iter().collect();
                     let m = em(&refs, &prior, Some(10.0), true, None, 60);
                     assert!((m.mu[1] - fix.0).abs() < 0.08, "novice's time from scratch {} s, true 120 s", m.mu[1].exp());

@@ -165,23 +165,12 @@ pub fn fit(w: &Waits, exposure_s: f64, left: u64, reps: u32, seed: u64) -> Optio
     ))
 }
 
-/// A Poisson draw of mean `n` (normal beyond 30).
+/// A Poisson draw of mean `n`.
 fn poisson(rng: &mut ChaCha8Rng, n: u32) -> u32 {
     if n == 0 {
         return 0;
     }
-    if n > 30 {
-        let z: f64 = rng.sample(rand_distr::StandardNormal);
-        return (n as f64 + z * (n as f64).sqrt()).round().max(0.0) as u32;
-    }
-    let (l, mut k, mut p) = ((-(n as f64)).exp(), 0u32, 1.0);
-    loop {
-        p *= rng.random::<f64>();
-        if p <= l {
-            return k;
-        }
-        k += 1;
-    }
+    rand_distr::Poisson::new(n as f64).map_or(n, |d| rng.sample::<f64, _>(d) as u32)
 }
 
 #[cfg(test)]
