@@ -124,20 +124,8 @@ pub(crate) fn slowdown(base: Option<&Scenario>, facts: &[(String, String, u32, f
         let Some(spec) = base_stream(Some(base), &facts[s].0) else { continue };
         let k = spec.difficulty_slowdown;
         any |= k > 0.0;
-        // (point, weight) of the difficulty law.
-        let grid = |density: &dyn Fn(f64) -> f64, lo: f64, hi: f64| -> Vec<(f64, f64)> {
-            let n = 4000;
-            let pts: Vec<(f64, f64)> = (0..n).map(|i| lo + (hi - lo) * (i as f64 + 0.5) / n as f64).map(|x| (x, density(x))).collect();
-            let z: f64 = pts.iter().map(|p| p.1).sum();
-            pts.into_iter().map(|(x, d)| (x, d / z)).collect()
-        };
-        let law: Vec<(f64, f64)> = match &spec.difficulty {
-            DifficultySpec::Fixed(d) | DifficultySpec::Drawn(ProbDist::Mean(d)) => vec![(*d, 1.0)],
-            DifficultySpec::Drawn(ProbDist::Beta([a, b])) => grid(&|x: f64| ((a - 1.0) * x.ln() + (b - 1.0) * (1.0 - x).ln()).exp(), 0.0, 1.0),
-            DifficultySpec::Drawn(ProbDist::Uniform([lo, hi])) => grid(&|_| 1.0, *lo, *hi),
-        };
         let share = w / total;
-        for (d, p) in law {
+        for (d, p) in difficulty_grid(&spec.difficulty, 4000) {
             let f = 1.0 + k * d;
             e_ln += share * p * f.ln();
             e_ln2 += share * p * f.ln().powi(2);
@@ -145,6 +133,21 @@ pub(crate) fn slowdown(base: Option<&Scenario>, facts: &[(String, String, u32, f
         }
     }
     any.then(|| (e_ln, (e_ln2 - e_ln * e_ln).max(0.0), e_lin))
+}
+
+/// A difficulty law as (point, weight) at the midpoints of `n` equal steps of its support (one
+/// point for a fixed difficulty); the weights sum to 1.
+pub(crate) fn difficulty_grid(law: &DifficultySpec, n: usize) -> Vec<(f64, f64)> {
+    let grid = |density: &dyn Fn(f64) -> f64, lo: f64, hi: f64| -> Vec<(f64, f64)> {
+        let pts: Vec<(f64, f64)> = (0..n).map(|i| lo + (hi - lo) * (i as f64 + 0.5) / n as f64).map(|x| (x, density(x))).collect();
+        let z: f64 = pts.iter().map(|p| p.1).sum();
+        pts.into_iter().map(|(x, d)| (x, d / z)).collect()
+    };
+    match law {
+        DifficultySpec::Fixed(d) | DifficultySpec::Drawn(ProbDist::Mean(d)) => vec![(*d, 1.0)],
+        DifficultySpec::Drawn(ProbDist::Beta([a, b])) => grid(&|x: f64| ((a - 1.0) * x.ln() + (b - 1.0) * (1.0 - x).ln()).exp(), 0.0, 1.0),
+        DifficultySpec::Drawn(ProbDist::Uniform([lo, hi])) => grid(&|_| 1.0, *lo, *hi),
+    }
 }
 
 /// Takes difficulty's slow-down (`slowdown`'s moments) out of a law fitted to items' times: a

@@ -20,8 +20,15 @@
 //!   known prior q per answer and the kept flag (p' and b fitted with the laws: the people see
 //!   the harder items, so the pool's mean accuracy would read b short), fitted by EM per pool,
 //!   each person's speed as a shrunk offset in ln time, intervals by a bootstrap over people.
-//! - A pool that learns: within each person, the EM's residual ln time against the scenario's
-//!   curve at the answers before; the laws refitted as the novice's.
+//! - People see the pre-labels below an auto-accept threshold: with coupling, the harder items.
+//!   Given q the item's difficulty does not depend on whether the pre-label is right, so its
+//!   posterior over the base's difficulty law (`difficulty_given`) takes each answer's expected
+//!   slow-down out of its time and gives the person's accuracy on it, p (1 − d) + d / K; the
+//!   stream's mean slow-down read the detector's accept and fix laws 8% slow.
+//! - A pool that learns or tires: within each person, the EM's residual ln time against the
+//!   scenario's curves (experience: answers before; fatigue: hours on shift when the work was
+//!   handed out), each with the other taken out; the laws refitted as a fresh novice's.
+//! - Answers on items sent back by a review are left out by the tally: the verdict chose them.
 
 use crate::fit::{num, secs, Calibration, Fitted};
 use crate::prelabels::{bin_logit, PrelabelAnswer, LOGIT_BINS, MAX_EPOCHS};
@@ -287,14 +294,21 @@ struct Mix {
     offsets: BTreeMap<(u16, u32), f64>,
 }
 
+/// A person's accuracy on an item of difficulty d, from their accuracy p on easy ones (the
+/// engine's p (1 − d) + d / k).
+fn own_accuracy(p: f64, d: f64, k: f64) -> f64 {
+    p * (1.0 - d) + d / k
+}
+
 /// E: each answer's responsibility of the right component, `w[i]`, under `mix` (`k` labels).
 fn estep(mix: &Mix, answers: &[&PrelabelAnswer], prior: &[f64], k: f64, w: &mut [f64]) {
-    let keep_wrong = mix.kept.map(|(p, b)| b + (1.0 - b) * (1.0 - p) / (k - 1.0));
     for (i, a) in answers.iter().enumerate() {
         let y = a.ln_secs - mix.offsets.get(&(a.pool, a.annotator)).copied().unwrap_or(0.0);
         let dens = |j: usize| (-(y - mix.mu[j]).powi(2) / (2.0 * mix.sigma[j].powi(2))).exp() / mix.sigma[j];
         let (mut r, mut x) = (prior[i] * dens(0), (1.0 - prior[i]) * dens(1));
-        if let (Some((p, _)), Some(kw)) = (mix.kept, keep_wrong) {
+        if let Some((p0, b)) = mix.kept {
+            let p = own_accuracy(p0, a.difficulty, k);
+            let kw = b + (1.0 - b) * (1.0 - p) / (k - 1.0);
             if a.kept {
                 r *= p;
                 x *= kw;
@@ -307,6 +321,48 @@ fn estep(mix: &Mix, answers: &[&PrelabelAnswer], prior: &[f64], k: f64, w: &mut 
     }
 }
 
+/// Answers grouped by person (positions in a list of chosen answers), to centre a variable
+/// within each person.
+struct People(Vec<Vec<usize>>);
+
+impl People {
+    /// The people of `answers[idx]`, by position in `idx`.
+    fn of(answers: &[&PrelabelAnswer], idx: &[usize]) -> People {
+        let mut by: BTreeMap<(u16, u32), Vec<usize>> = BTreeMap::new();
+        for (j, &i) in idx.iter().enumerate() {
+            by.entry((answers[i].pool, answers[i].annotator)).or_default().push(j);
+        }
+        People(by.into_values().collect())
+    }
+
+    /// `v` less each person's mean of it.
+    fn centred(&self, v: &[f64]) -> Vec<f64> {
+        let mut out = v.to_vec();
+        for js in &self.0 {
+            let m = js.iter().map(|&j| v[j]).sum::<f64>() / js.len() as f64;
+            for &j in js {
+                out[j] -= m;
+            }
+        }
+        out
+    }
+}
+
+/// What a curve within people is fitted against: the people of `answers[idx]`; the ln times less
+/// their components' mean under `mix` (each weighed by the responsibility `mix` gives the
+/// answer's `novice` copy), centred within each person; their sum of squares; and the degrees of
+/// freedom left with the curve's `params` (None: fewer than 10).
+#[allow(clippy::type_complexity)]
+fn centred_residuals(answers: &[&PrelabelAnswer], novice: &[&PrelabelAnswer], prior: &[f64], k: f64, mix: &Mix, idx: &[usize], params: f64) -> Option<(People, Vec<f64>, f64, f64)> {
+    let mut w = vec![0.0; answers.len()];
+    estep(mix, novice, prior, k, &mut w);
+    let people = People::of(answers, idx);
+    let r = people.centred(&idx.iter().map(|&i| answers[i].ln_secs - (w[i] * mix.mu[0] + (1.0 - w[i]) * mix.mu[1])).collect::<Vec<_>>());
+    let sse0: f64 = r.iter().map(|x| x * x).sum();
+    let df = idx.len() as f64 - people.0.len() as f64 - params;
+    (df >= 10.0 && sse0 > 0.0).then_some((people, r, sse0, df))
+}
+
 /// A learning curve within people on pre-labelled work (the scenario's form: time × (1 −
 /// s(1 − 2^(−n/h))) at n answers before): the residuals of `mix` (each raw answer's ln time less
 /// its components' mean, weighed by the responsibility `mix` gives its `novice` copy, the answer
@@ -315,29 +371,9 @@ fn estep(mix: &Mix, answers: &[&PrelabelAnswer], prior: &[f64], k: f64, w: &mut 
 /// degrees of freedom, as χ²₂/2) gives p < 0.001 and the curve moves the mean time by at least
 /// 1%: (s, h, profile interval of s at h, p).
 fn learning_in(answers: &[&PrelabelAnswer], novice: &[&PrelabelAnswer], prior: &[f64], k: f64, mix: &Mix) -> Option<(f64, f64, (f64, f64), f64)> {
-    let mut w = vec![0.0; answers.len()];
-    estep(mix, novice, prior, k, &mut w);
-    let mut people: BTreeMap<(u16, u32), Vec<usize>> = BTreeMap::new();
-    for (i, a) in answers.iter().enumerate() {
-        people.entry((a.pool, a.annotator)).or_default().push(i);
-    }
-    let resid: Vec<f64> = answers.iter().enumerate().map(|(i, a)| a.ln_secs - (w[i] * mix.mu[0] + (1.0 - w[i]) * mix.mu[1])).collect();
-    let centred = |v: &[f64]| -> Vec<f64> {
-        let mut out = v.to_vec();
-        for idx in people.values() {
-            let m = idx.iter().map(|&i| v[i]).sum::<f64>() / idx.len() as f64;
-            for &i in idx {
-                out[i] -= m;
-            }
-        }
-        out
-    };
-    let r = centred(&resid);
-    let sse0: f64 = r.iter().map(|x| x * x).sum();
-    let df = answers.len() as f64 - people.len() as f64 - 2.0;
-    if df < 10.0 || sse0 <= 0.0 {
-        return None;
-    }
+    let all: Vec<usize> = (0..answers.len()).collect();
+    let (people, r, sse0, df) = centred_residuals(answers, novice, prior, k, mix, &all, 2.0)?;
+    let centred = |v: &[f64]| people.centred(v);
     let sse_of = |s: f64, h: f64| -> f64 {
         let g: Vec<f64> = answers.iter().map(|a| ln_learning(s, h, a.experience)).collect();
         let g = centred(&g);
@@ -370,6 +406,46 @@ fn learning_in(answers: &[&PrelabelAnswer], novice: &[&PrelabelAnswer], prior: &
     Some((s, h, (lo, hi), p))
 }
 
+/// The ln of fatigue's time factor, ln(1 + f·hours on shift) (0 where the hours are unknown).
+fn ln_fatigue(f: Option<f64>, hours: f32) -> f64 {
+    match f {
+        Some(f) if hours.is_finite() => (1.0 + f * hours as f64).ln(),
+        _ => 0.0,
+    }
+}
+
+/// Fatigue within people on pre-labelled work (the scenario's form: time × (1 + f·h) at h hours
+/// on shift when the work was handed out): the residuals of `mix` as in `learning_in`, centred
+/// within each person, against ln(1 + f·h) centred likewise, by least squares over f in 0.001
+/// steps up to 0.5 per hour, on the answers whose hours are known: (f, profile interval of f,
+/// F test against none p (1 and N − people − 1 degrees of freedom, as χ²₁), the mean ln factor).
+fn fatigue_in(answers: &[&PrelabelAnswer], novice: &[&PrelabelAnswer], prior: &[f64], k: f64, mix: &Mix) -> Option<(f64, (f64, f64), f64, f64)> {
+    let idx: Vec<usize> = (0..answers.len()).filter(|&i| answers[i].hours.is_finite()).collect();
+    let (people, r, sse0, df) = centred_residuals(answers, novice, prior, k, mix, &idx, 1.0)?;
+    let centred = |v: &[f64]| people.centred(v);
+    let g_of = |f: f64| -> Vec<f64> { idx.iter().map(|&i| ln_fatigue(Some(f), answers[i].hours)).collect() };
+    let sse_of = |f: f64| -> f64 { r.iter().zip(&centred(&g_of(f))).map(|(x, y)| (x - y).powi(2)).sum() };
+    let (mut sse1, mut f) = (sse0, 0.0);
+    for j in 1..=500 {
+        let v = sse_of(j as f64 / 1000.0);
+        if v < sse1 {
+            (sse1, f) = (v, j as f64 / 1000.0);
+        }
+    }
+    let p = crate::stats::chi2_upper((sse0 - sse1) / (sse1 / df), 1.0);
+    let effect = g_of(f).iter().sum::<f64>() / idx.len() as f64;
+    let within = |x: f64| (sse_of(x) - sse1) / (sse1 / df) <= 3.841;
+    let lo = crate::stats::bisect(f, 0.0, &|x| !within(x), 30);
+    let hi = crate::stats::bisect(f, 1.0, &|x| !within(x), 30);
+    Some((f, (lo, hi), p, effect))
+}
+
+/// Fatigue is kept where the F test gives p < 0.001 and it moves the mean time by at least 1%
+/// (as learning on pre-labelled work).
+fn fatigue_kept(x: &(f64, (f64, f64), f64, f64)) -> bool {
+    x.0 > 0.0 && x.2 < 1e-3 && x.3 >= 0.01
+}
+
 /// EM over the answers, in ln time less each person's offset, with `classes` labels (the kept
 /// flags are used when there are at least 2): a right pre-label is kept with the people's own
 /// accuracy on these items p' (fitted), a wrong one with b + (1 − b)(1 − p')/(K − 1); `shared`:
@@ -389,7 +465,10 @@ fn em(answers: &[&PrelabelAnswer], prior: &[f64], classes: Option<f64>, shared: 
             estep(&mix, answers, prior, k, &mut w);
             // M.
             let (mut sw, mut sy, mut sy2) = ([0.0; 2], [0.0; 2], [0.0; 2]);
-            let (mut kept_r, mut kept_w) = (0.0, 0.0);
+            // The kept flags' moments: Σ w kept = p Σ w (1 − d) + Σ w d / k over the right
+            // pre-labels; over the wrong ones Σ (1 − w) kept = b Σ (1 − w)(1 − c) + Σ (1 − w) c,
+            // c the chance (1 − p')/(k − 1) that a person's own mistake matches.
+            let (mut kept_r, mut easy_r, mut hard_r) = (0.0, 0.0, 0.0);
             for (i, a) in answers.iter().enumerate() {
                 let y = a.ln_secs - mix.offsets.get(&(a.pool, a.annotator)).copied().unwrap_or(0.0);
                 for (k, wk) in [w[i], 1.0 - w[i]].into_iter().enumerate() {
@@ -397,10 +476,9 @@ fn em(answers: &[&PrelabelAnswer], prior: &[f64], classes: Option<f64>, shared: 
                     sy[k] += wk * y;
                     sy2[k] += wk * y * y;
                 }
-                if a.kept {
-                    kept_r += w[i];
-                    kept_w += 1.0 - w[i];
-                }
+                kept_r += w[i] * f64::from(u8::from(a.kept));
+                easy_r += w[i] * (1.0 - a.difficulty);
+                hard_r += w[i] * a.difficulty / k;
             }
             mix.weight = sw;
             for k in 0..2 {
@@ -415,10 +493,16 @@ fn em(answers: &[&PrelabelAnswer], prior: &[f64], classes: Option<f64>, shared: 
             } else {
                 mix.sigma = [var(0).sqrt(), var(1).sqrt()];
             }
-            if mix.kept.is_some() && sw[0] > 1e-9 && sw[1] > 1e-9 {
-                let p = (kept_r / sw[0]).clamp(1e-6, 1.0 - 1e-6);
-                let chance = (1.0 - p) / (k - 1.0);
-                mix.kept = Some((p, ((kept_w / sw[1] - chance) / (1.0 - chance).max(1e-9)).clamp(0.0, 1.0)));
+            if mix.kept.is_some() && sw[0] > 1e-9 && sw[1] > 1e-9 && easy_r > 1e-9 {
+                let p = ((kept_r - hard_r) / easy_r).clamp(1e-6, 1.0 - 1e-6);
+                let (mut kept_w, mut chance, mut not_chance) = (0.0, 0.0, 0.0);
+                for (i, a) in answers.iter().enumerate() {
+                    let c = (1.0 - own_accuracy(p, a.difficulty, k)) / (k - 1.0);
+                    kept_w += (1.0 - w[i]) * f64::from(u8::from(a.kept));
+                    chance += (1.0 - w[i]) * c;
+                    not_chance += (1.0 - w[i]) * (1.0 - c);
+                }
+                mix.kept = Some((p, ((kept_w - chance) / not_chance.max(1e-9)).clamp(0.0, 1.0)));
             }
         }
         if round == 2 {
@@ -445,10 +529,95 @@ fn em(answers: &[&PrelabelAnswer], prior: &[f64], classes: Option<f64>, shared: 
     mix
 }
 
+/// Points of the difficulty law the posteriors below sum over.
+const DIFFICULTY_POINTS: usize = 200;
+
+/// What an answer's pre-label says of its item's difficulty d, per answer: (E ln(1 + κd),
+/// Var ln(1 + κd), E d) given the calibrated confidence q and the accuracy a of the model that
+/// made it (`accuracy[epoch]`). The joint law is f(d) · Beta(q; p k, (1 − p) k) · (q if right,
+/// else 1 − q), with p = a − ρ (d − d̄)(a − 1/K) as the engine draws it, so given q the
+/// difficulty does not depend on whether the pre-label is right: its posterior is f(d) ·
+/// Beta(q; p(d) k, (1 − p(d)) k), normalised. People see the pre-labels below the auto-accept
+/// threshold, the harder items, so the stream's mean slow-down would read their laws slow.
+#[allow(clippy::too_many_arguments)]
+fn difficulty_given(q: &[f64], epochs: &[u8], law: &DifficultySpec, kappa: f64, rho: f64, k: f64, classes: f64, accuracy: &[f64]) -> Vec<(f64, f64, f64)> {
+    let grid = crate::fit::difficulty_grid(law, DIFFICULTY_POINTS);
+    let d_mean = law.mean();
+    // Per epoch and grid point: (α, β, ln f(d) − ln B(α, β)).
+    let mut terms: BTreeMap<u8, Vec<(f64, f64, f64)>> = BTreeMap::new();
+    let ln_beta = |a: f64, b: f64| libm::lgamma(a) + libm::lgamma(b) - libm::lgamma(a + b);
+    q.iter()
+        .zip(epochs)
+        .map(|(&q, &e)| {
+            let t = terms.entry(e).or_insert_with(|| {
+                let a = accuracy.get(e as usize).or(accuracy.last()).copied().unwrap_or(0.5);
+                let floor = 1.0 / classes;
+                grid.iter()
+                    .map(|&(d, w)| {
+                        let p = (a - rho * (d - d_mean) * (a - floor)).clamp(floor.min(a), 1.0);
+                        let (al, be) = ((p * k).max(1e-9), ((1.0 - p) * k).max(1e-9));
+                        (al, be, w.max(1e-300).ln() - ln_beta(al, be))
+                    })
+                    .collect()
+            });
+            let (lq, l1q) = (q.clamp(1e-9, 1.0 - 1e-9).ln(), (1.0 - q).clamp(1e-9, 1.0 - 1e-9).ln());
+            let lw: Vec<f64> = t.iter().map(|(al, be, c)| c + (al - 1.0) * lq + (be - 1.0) * l1q).collect();
+            let top = lw.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let (mut z, mut m1, mut m2, mut md) = (0.0, 0.0, 0.0, 0.0);
+            for (x, &(d, _)) in lw.iter().zip(&grid) {
+                let w = (x - top).exp();
+                let l = (1.0 + kappa * d).ln();
+                z += w;
+                m1 += w * l;
+                m2 += w * l * l;
+                md += w * d;
+            }
+            let (m1, m2, md) = (m1 / z, m2 / z, md / z);
+            (m1, (m2 - m1 * m1).max(0.0), md)
+        })
+        .collect()
+}
+
+/// Learning and fatigue within people on pre-labelled work, where the data support them: the
+/// answers with the kept curves taken out (the novice's, fresh on shift), the learning curve
+/// (`learning_in`), fatigue kept and fatigue's test (`fatigue_in`; tested only where people went
+/// off shift); `fit` is refitted to the answers with the curves taken out. Each curve is fitted
+/// against the answers with the other taken out (hours on shift and experience move together
+/// within a shift), and the laws refitted, three times over: a curve fitted against laws that
+/// hold it in part reads it short (lidar-cuboids' s = 0.41 read 0.34 the first time).
+#[allow(clippy::type_complexity)]
+fn curves_within(a: &[&PrelabelAnswer], pr: &[f64], classes: f64, shared: bool, off_shift: bool, fit: &mut Mix) -> (Vec<PrelabelAnswer>, Option<(f64, f64, (f64, f64), f64)>, Option<(f64, (f64, f64), f64, f64)>, Option<(f64, (f64, f64), f64, f64)>) {
+    let less = |learn: Option<(f64, f64, (f64, f64), f64)>, f: Option<f64>| -> Vec<PrelabelAnswer> {
+        a.iter().map(|x| PrelabelAnswer { ln_secs: x.ln_secs - learn.map_or(0.0, |(s, h, _, _)| ln_learning(s, h, x.experience)) - ln_fatigue(f, x.hours), ..**x }).collect()
+    };
+    let mut novice: Vec<PrelabelAnswer> = less(None, None);
+    let (mut curve, mut tired, mut tired_test) = (None, None, None);
+    for _ in 0..3 {
+        let refs: Vec<&PrelabelAnswer> = novice.iter().collect();
+        let no_fatigue = less(None, tired.map(|t: (f64, (f64, f64), f64, f64)| t.0));
+        let cv = learning_in(&no_fatigue.iter().collect::<Vec<_>>(), &refs, pr, classes, fit);
+        let no_learning = less(cv, None);
+        tired_test = if off_shift { fatigue_in(&no_learning.iter().collect::<Vec<_>>(), &refs, pr, classes, fit) } else { None };
+        let fv = tired_test.filter(fatigue_kept);
+        let found = cv.is_some() || fv.is_some();
+        if !found && curve.is_none() && tired.is_none() {
+            break;
+        }
+        (curve, tired) = (cv, fv);
+        novice = less(curve, tired.map(|t| t.0));
+        *fit = em(&novice.iter().collect::<Vec<_>>(), pr, Some(classes), shared, None, 60);
+        if !found {
+            break;
+        }
+    }
+    (novice, curve, tired, tired_test)
+}
+
 /// What pre-labels do to people's work, from the answers on pre-labelled items.
 #[allow(clippy::too_many_arguments)]
 fn work(tally: &Tally, st: &crate::tally::StreamTally, s_ix: usize, base: &Scenario, m: &ModelSpec, key: &str, facts: &[(String, String, u32, f64)], opts: &crate::fit::FitOptions, c: &mut Calibration) {
-    let answers: Vec<&PrelabelAnswer> = st.prelabels.answers().collect();
+    let mut answers: Vec<&PrelabelAnswer> = st.prelabels.answers().collect();
+    let adjusted: Vec<PrelabelAnswer>;
     let (accept_path, fix_path) = (format!("{key}.accept_time"), format!("{key}.fix_time"));
     if answers.len() < MIN_ANSWERS {
         c.not_identified.push((format!("{key} (work on pre-labels)"), format!("{} answers on pre-labelled items: too few to tell accepting from fixing (at least {MIN_ANSWERS}); kept from --base", answers.len())));
@@ -460,6 +629,29 @@ fn work(tally: &Tally, st: &crate::tally::StreamTally, s_ix: usize, base: &Scena
         let c = (a.confidence as f64).clamp(1e-9, 1.0 - 1e-9);
         sigmoid((c / (1.0 - c)).ln() / t)
     }).collect();
+    // Each item's difficulty given its pre-label's confidence: its expected slow-down taken out
+    // of its time, its expected difficulty in the people's accuracy on it. Each model's
+    // accuracy is its pre-labels' mean calibrated confidence; the concentration the one fitted
+    // above, else the base's.
+    let (e_ln, var_ln) = match base.streams.iter().find(|x| x.name.as_deref() == Some(st.name.as_str())) {
+        Some(spec) => {
+            let accuracy: Vec<f64> = st.prelabels.epochs.iter().map(|b| {
+                let bins: Vec<u64> = b.iter().map(|&x| x as u64).collect();
+                let (mean, _, _, n) = confidence_moments(&bins, t);
+                if n > 0 { mean } else { m.accuracy }
+            }).collect();
+            let k = c.fitted.iter().find(|f| f.path == format!("{key}.confidence_concentration")).and_then(|f| f.estimate.as_f64()).unwrap_or(m.confidence_concentration);
+            let epochs: Vec<u8> = answers.iter().map(|a| a.epoch).collect();
+            let post = difficulty_given(&prior, &epochs, &spec.difficulty, spec.difficulty_slowdown, m.difficulty_coupling, k, classes, &accuracy);
+            let n = post.len().max(1) as f64;
+            let e_ln = post.iter().map(|x| x.0).sum::<f64>() / n;
+            let var_ln = post.iter().map(|x| x.1).sum::<f64>() / n;
+            adjusted = answers.iter().zip(&post).map(|(a, x)| PrelabelAnswer { ln_secs: a.ln_secs - x.0, difficulty: x.2, ..**a }).collect();
+            answers = adjusted.iter().collect();
+            (e_ln, var_ln)
+        }
+        None => (0.0, 0.0),
+    };
     let form = |t: &Option<PrelabelTime>, shorthand: Option<f64>| match t {
         Some(PrelabelTime::Dist(_)) => Form::Own,
         Some(PrelabelTime::TimesScratch(_)) => Form::Share(None),
@@ -482,6 +674,9 @@ fn work(tally: &Tally, st: &crate::tally::StreamTally, s_ix: usize, base: &Scena
     let reps = opts.bootstrap.min(49) as usize;
     let mut fits: BTreeMap<u16, (Mix, Vec<Mix>, usize, usize)> = BTreeMap::new();
     let mut curves: BTreeMap<u16, ((f64, f64, (f64, f64), f64), f64)> = BTreeMap::new();
+    // Per pool: fatigue kept, and the test's result (None: not tested).
+    type FatigueTest = Option<(f64, (f64, f64), f64, f64)>;
+    let mut fatigues: BTreeMap<u16, (FatigueTest, FatigueTest)> = BTreeMap::new();
     for (&p, idx) in &by_pool {
         let name = &tally.pools[p as usize].name;
         if idx.len() < MIN_ANSWERS {
@@ -491,19 +686,9 @@ fn work(tally: &Tally, st: &crate::tally::StreamTally, s_ix: usize, base: &Scena
         let a: Vec<&PrelabelAnswer> = idx.iter().map(|&i| answers[i]).collect();
         let pr: Vec<f64> = idx.iter().map(|&i| prior[i]).collect();
         let mut fit = em(&a, &pr, Some(classes), shared, None, 60);
-        // A pool that learns: its curve within people taken out and the laws fitted again (the
-        // novice's, as the scenario's laws are), three times over (a curve fitted against laws
-        // that hold it in part reads it short: lidar-cuboids' s = 0.41 read 0.34 the first time).
-        let mut novice: Vec<PrelabelAnswer> = a.iter().map(|x| **x).collect();
-        let mut curve = None;
-        for _ in 0..3 {
-            let refs: Vec<&PrelabelAnswer> = novice.iter().collect();
-            let Some(cv @ (s, h, _, _)) = learning_in(&a, &refs, &pr, classes, &fit) else { break };
-            curve = Some(cv);
-            novice = a.iter().map(|x| PrelabelAnswer { ln_secs: x.ln_secs - ln_learning(s, h, x.experience), ..**x }).collect();
-            let refs: Vec<&PrelabelAnswer> = novice.iter().collect();
-            fit = em(&refs, &pr, Some(classes), shared, None, 60);
-        }
+        let off_shift = tally.pools[p as usize].off_shift > 0;
+        let (novice, curve, tired, tired_test) = curves_within(&a, &pr, classes, shared, off_shift, &mut fit);
+        fatigues.insert(p, (tired, tired_test));
         if let Some(cv @ (s, h, _, _)) = curve {
             // How the novice's mean ln time moves with s: its interval carries the curve's.
             let d = a.iter().map(|x| {
@@ -512,7 +697,7 @@ fn work(tally: &Tally, st: &crate::tally::StreamTally, s_ix: usize, base: &Scena
             });
             curves.insert(p, (cv, d.sum::<f64>() / a.len() as f64));
         }
-        let a: Vec<&PrelabelAnswer> = if curve.is_some() { novice.iter().collect() } else { a };
+        let a: Vec<&PrelabelAnswer> = if curve.is_some() || tired.is_some() { novice.iter().collect() } else { a };
         // Bootstrap over people.
         let mut by_person: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
         for (j, x) in a.iter().enumerate() {
@@ -533,15 +718,13 @@ fn work(tally: &Tally, st: &crate::tally::StreamTally, s_ix: usize, base: &Scena
         fits.insert(p, (fit, draws, idx.len(), people.len()));
     }
     let Some((&main, _)) = fits.iter().max_by_key(|(p, f)| (f.2, std::cmp::Reverse(**p))) else { return };
-    // Difficulty's slow-down, taken out as for times from scratch.
-    let (e_ln, var_ln) = crate::fit::slowdown(Some(base), facts, &[(s_ix, 1.0)]).map_or((0.0, 0.0), |m| (m.0, m.1));
     let note = |p: u16| -> String {
         let (_, _, n, people) = &fits[&p];
         let name = &tally.pools[p as usize].name;
         format!(
             "EM over {n} sampled answers of {people} people of {name} on pre-labelled items ({} offered in all): a mixture in ln time of the right pre-labels' law and the wrong ones', each answer's prior the calibrated confidence, and whether it kept the pre-label's label (right: with the people's own accuracy on these items, fitted; wrong: automation bias, or a mistake that happens to match among {classes} labels); each person's speed an offset shrunk by the spread between people; intervals from {reps} bootstraps over people{}",
             st.prelabels.answers_offered,
-            if e_ln != 0.0 { format!("; the items' difficulty slow-down taken out (÷ {:.4}, σ² − {var_ln:.4})", e_ln.exp()) } else { String::new() }
+            if e_ln != 0.0 { format!("; each item's expected difficulty slow-down given its pre-label's confidence taken out of its time (÷ {:.4} on average, σ² − {var_ln:.4})", e_ln.exp()) } else { String::new() }
         )
     };
     let (fit, draws, n, _) = &fits[&main];
@@ -552,13 +735,13 @@ fn work(tally: &Tally, st: &crate::tally::StreamTally, s_ix: usize, base: &Scena
     let at_least = |(lo, hi): (f64, f64), est: f64, se: f64| (lo.min(est - Z95 * se), hi.max(est + Z95 * se));
     let se_mu = |f: &Mix, k: usize| f.sigma[k] / f.weight[k].max(1.0).sqrt();
     let sigma_of = |s: f64| (s * s - var_ln).max(1e-6).sqrt();
-    let law = |mu: f64, sigma: f64| format!("{{ lognormal = {{ median = {}, sigma = {} }} }}", secs((mu - e_ln).exp()), num(sigma_of(sigma)));
+    let law = |mu: f64, sigma: f64| format!("{{ lognormal = {{ median = {}, sigma = {} }} }}", secs(mu.exp()), num(sigma_of(sigma)));
     let main_note = format!("{}; the model's laws from {}, the pool with the most answers", note(main), tally.pools[main as usize].name);
     let push_own = |c: &mut Calibration, path: &str, k: usize| {
         c.set.push(format!("{path}={}", law(fit.mu[k], fit.sigma[k])));
         let (lo, hi) = at_least(ci(draws, &|d: &Mix| d.mu[k]), fit.mu[k], se_mu(fit, k));
         let (sl, sh) = at_least(ci(draws, &|d: &Mix| d.sigma[k]), fit.sigma[k], se_mu(fit, k) / std::f64::consts::SQRT_2);
-        c.fitted.push(Fitted { path: format!("{path}.lognormal.median"), estimate: json!(num((fit.mu[k] - e_ln).exp())), interval: Some((json!(num((lo - e_ln).exp())), json!(num((hi - e_ln).exp())))), unit: "s", method: main_note.clone(), n });
+        c.fitted.push(Fitted { path: format!("{path}.lognormal.median"), estimate: json!(num(fit.mu[k].exp())), interval: Some((json!(num(lo.exp())), json!(num(hi.exp())))), unit: "s", method: main_note.clone(), n });
         c.fitted.push(Fitted { path: format!("{path}.lognormal.sigma"), estimate: json!(num(sigma_of(fit.sigma[k]))), interval: Some((json!(num(sigma_of(sl))), json!(num(sigma_of(sh))))), unit: "", method: main_note.clone(), n });
     };
     // The wrong pre-labels' share of the time from scratch, where the accept share is fitted.
@@ -617,7 +800,7 @@ fn work(tally: &Tally, st: &crate::tally::StreamTally, s_ix: usize, base: &Scena
             let (sl, sh) = at_least(ci(d, &|x: &Mix| x.sigma[1]), f.sigma[1], se_mu(f, 1) / std::f64::consts::SQRT_2);
             c.set.push(format!("{service}.{tt}={}", law(mu, f.sigma[1])));
             let how = format!("{}; the time from scratch is the wrong pre-labels' law over their share ({share_w}, from --base)", note(p));
-            c.fitted.push(Fitted { path: format!("{service}.{tt}.lognormal.median"), estimate: json!(num((mu - e_ln).exp())), interval: Some((json!(num((lo - e_ln).exp())), json!(num((hi - e_ln).exp())))), unit: "s", method: how.clone(), n });
+            c.fitted.push(Fitted { path: format!("{service}.{tt}.lognormal.median"), estimate: json!(num(mu.exp())), interval: Some((json!(num(lo.exp())), json!(num(hi.exp())))), unit: "s", method: how.clone(), n });
             c.fitted.push(Fitted { path: format!("{service}.{tt}.lognormal.sigma"), estimate: json!(num(sigma_of(f.sigma[1]))), interval: Some((json!(num(sigma_of(sl))), json!(num(sigma_of(sh))))), unit: "", method: how, n });
             c.not_identified.retain(|(k, _)| k != &service);
         }
@@ -629,6 +812,31 @@ fn work(tally: &Tally, st: &crate::tally::StreamTally, s_ix: usize, base: &Scena
                 c.fitted.push(Fitted { path: format!("{key}.speedup"), estimate: json!(num(sp)), interval: Some((json!(num(lo)), json!(num(hi)))), unit: "share of time", method: how.clone(), n });
                 c.fitted.push(Fitted { path: format!("{key}.half_life_items"), estimate: json!(h), interval: None, unit: "items", method: how, n });
                 c.not_identified.retain(|(k, _)| k != &key);
+            }
+        }
+        if let Some((kept, test)) = fatigues.get(&p) {
+            let key = format!("pools.{name}.fatigue");
+            if !c.fitted.iter().any(|x| x.path.starts_with(&format!("{key}."))) {
+                match (kept, test) {
+                    (Some((f, (lo, hi), pv, effect)), _) => {
+                        c.set.push(format!("{key}={{ slowdown_per_hour = {} }}", num(*f)));
+                        let how = format!("{}; within each person, the residual ln time against ln(1 + f·h) at h hours on shift when the work was handed out, least squares over f, F test against none p = {pv:.1e}, mean time ×{:.3}; the laws above are a fresh person's; profile interval", note(p), effect.exp());
+                        c.fitted.push(Fitted { path: format!("{key}.slowdown_per_hour"), estimate: json!(num(*f)), interval: Some((json!(num(*lo)), json!(num(*hi)))), unit: "per hour", method: how, n });
+                        c.not_identified.retain(|(k, _)| k != &key);
+                        c.not_identified.push((format!("{key}.accuracy_loss_per_hour"), "accuracy's loss over a shift is not fitted: 0".into()));
+                        if !c.unset.contains(&key) {
+                            c.unset.push(key);
+                        }
+                    }
+                    (None, Some((f, (lo, hi), pv, effect))) => {
+                        c.not_identified.retain(|(k, _)| k != &key);
+                        c.not_identified.push((key.clone(), format!("no fatigue kept on pre-labelled work: F test against none p = {pv:.1e}, f = {f:.3} per hour (interval [{lo:.3}, {hi:.3}]), changing the mean time by {:.1}% (kept from 1% with p < 0.001); none in the fitted pool", 100.0 * (effect.exp() - 1.0))));
+                        if !c.unset.contains(&key) {
+                            c.unset.push(key);
+                        }
+                    }
+                    (None, None) => {}
+                }
             }
         }
         let speed = format!("pools.{name}.speed_sigma");
@@ -659,7 +867,7 @@ mod tests {
                 let (mu, sigma) = laws[usize::from(!right)];
                 let ln_secs = Normal::new(mu, sigma).unwrap().sample(&mut rng) + speed;
                 let kept = if right { rng.random::<f64>() < p } else { rng.random::<f64>() < bias + (1.0 - bias) * (1.0 - p) / (classes - 1.0) };
-                out.push(PrelabelAnswer { pool: 0, annotator: who, ln_secs, confidence: q as f32, kept, experience: 0 });
+                out.push(PrelabelAnswer { pool: 0, annotator: who, ln_secs, confidence: q as f32, epoch: 0, kept, experience: 0, hours: 0.0, difficulty: 0.0 });
             }
         }
         out
@@ -721,6 +929,82 @@ mod tests {
         let speedup = (m.mu[1] - m.mu[0]).exp();
         assert!((speedup - 3.0).abs() < 0.15 && (m.mu[1] - scratch).abs() < 0.05 && m.sigma[0] == m.sigma[1], "{m:?} {speedup}");
         assert!(m.kept.unwrap().1 < 0.03 && m.tau < 0.05, "{m:?}");
+    }
+
+    /// People see the pre-labels below the auto-accept threshold: with coupling, the harder
+    /// items. Answers drawn as the engine draws them (an item's difficulty moves the model's
+    /// accuracy, its confidence, the person's accuracy and time): each answer's slow-down
+    /// given its confidence sums to the seen items' true one, where the stream's mean reads
+    /// their laws 4% slow; with it, the EM gives back the laws and the automation bias.
+    #[test]
+    fn the_seen_items_difficulty_comes_back_from_their_confidences() {
+        use tessera_engine::domain::model::Model;
+        let (a, k, rho, classes, kappa) = (0.9, 6.0, 0.5, 5.0, 1.0);
+        let law = DifficultySpec::Drawn(ProbDist::Beta([2.0, 6.0]));
+        let (accept, fix, p_own, bias) = ((3.5f64.ln(), 0.5), (11f64.ln(), 0.5), 0.85, 0.1);
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        let beta = Beta::new(2.0, 6.0).unwrap();
+        let (mut answers, mut true_ln, mut all_ln) = (vec![], vec![], vec![]);
+        while answers.len() < 40_000 {
+            let d: f64 = beta.sample(&mut rng);
+            all_ln.push((1.0 + kappa * d).ln());
+            let p = (a - rho * (d - 0.25) * (a - 1.0 / classes)).clamp(1.0 / classes, 1.0);
+            let right = rng.random::<f64>() < p;
+            let q = Model::confidence(p, k, right, &mut rng);
+            if q >= 0.95 {
+                continue;
+            }
+            let (mu, sigma) = if right { accept } else { fix };
+            let ln_secs = Normal::new(mu, sigma).unwrap().sample(&mut rng) + (1.0 + kappa * d).ln();
+            let own = p_own * (1.0 - d) + d / classes;
+            let kept = if right { rng.random::<f64>() < own } else { rng.random::<f64>() < bias + (1.0 - bias) * (1.0 - own) / (classes - 1.0) };
+            true_ln.push((1.0 + kappa * d).ln());
+            answers.push(PrelabelAnswer { pool: 0, annotator: (answers.len() % 50) as u32, ln_secs, confidence: q, epoch: 0, kept, experience: 0, hours: 0.0, difficulty: 0.0 });
+        }
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+        let q: Vec<f64> = answers.iter().map(|x| x.confidence as f64).collect();
+        let post = difficulty_given(&q, &vec![0; q.len()], &law, kappa, rho, k, classes, &[a]);
+        let expected = mean(&post.iter().map(|x| x.0).collect::<Vec<_>>());
+        assert!((expected - mean(&true_ln)).abs() < 0.004, "posterior {expected} against the seen items' {}", mean(&true_ln));
+        assert!(mean(&true_ln) - mean(&all_ln) > 0.03, "the seen items are harder: {} against {}", mean(&true_ln), mean(&all_ln));
+        let adjusted: Vec<PrelabelAnswer> = answers.iter().zip(&post).map(|(x, p)| PrelabelAnswer { ln_secs: x.ln_secs - p.0, difficulty: p.2, ..*x }).collect();
+        let refs: Vec<&PrelabelAnswer> = adjusted.iter().collect();
+        let m = em(&refs, &q, Some(classes), false, None, 60);
+        let (p, b) = m.kept.unwrap();
+        assert!((m.mu[0] - accept.0).abs() < 0.03 && (m.mu[1] - fix.0).abs() < 0.04, "{m:?}");
+        assert!((p - p_own).abs() < 0.02 && (b - bias).abs() < 0.02, "{m:?}");
+    }
+
+    /// Fatigue on pre-labelled work: found at the rate it was drawn with, none where there is
+    /// none.
+    #[test]
+    fn fatigue_comes_back_from_pre_labelled_work() {
+        for (seed, f) in [(3u64, 0.02), (4, 0.05), (5, 0.0)] {
+            let mut answers = draw(seed, 40, 400, (0.8, 6.0), [(3.5f64.ln(), 0.5), (11f64.ln(), 0.5)], 0.85, 0.1, 5.0, 0.2);
+            let fresh = {
+                let refs: Vec<&PrelabelAnswer> = answers.iter().collect();
+                em(&refs, &answers.iter().map(|a| a.confidence as f64).collect::<Vec<_>>(), Some(5.0), false, None, 60)
+            };
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            for x in &mut answers {
+                x.hours = rng.random::<f32>() * 8.0;
+                x.ln_secs += (1.0 + f * x.hours as f64).ln();
+            }
+            let refs: Vec<&PrelabelAnswer> = answers.iter().collect();
+            let prior: Vec<f64> = answers.iter().map(|a| a.confidence as f64).collect();
+            let mut m = em(&refs, &prior, Some(5.0), false, None, 60);
+            let (_, curve, kept, test) = curves_within(&refs, &prior, 5.0, false, true, &mut m);
+            assert!(curve.is_none(), "{curve:?}");
+            let got = test.unwrap();
+            if f > 0.0 {
+                assert!(kept.is_some() && (got.0 - f).abs() < 0.006 && got.1 .0 <= f && f <= got.1 .1, "{f}: {got:?}");
+                // The laws are a fresh person's: as fitted to the same answers without fatigue
+                // (within what f's own tolerance moves them: 0.006 × 4 h).
+                assert!((m.mu[0] - fresh.mu[0]).abs() < 0.025 && (m.mu[1] - fresh.mu[1]).abs() < 0.025, "{m:?} against {fresh:?}");
+            } else {
+                assert!(kept.is_none(), "{got:?}");
+            }
+        }
     }
 
     #[test]

@@ -29,10 +29,19 @@ pub struct PrelabelAnswer {
     pub ln_secs: f64,
     /// The pre-label's reported confidence.
     pub confidence: f32,
+    /// The model that made the pre-label: the `model_ready` lines before it (at most
+    /// `MAX_EPOCHS` − 1).
+    pub epoch: u8,
     /// The answer is the pre-label's label.
     pub kept: bool,
     /// The person's answers before this one, from the trace's start (their experience).
     pub experience: u32,
+    /// The person's hours on shift when the work was handed out (NaN: the trace did not say
+    /// when their shift began).
+    pub hours: f32,
+    /// The item's expected difficulty given the pre-label's confidence: 0 in the tally, set by
+    /// the models fit from the base's difficulty law and coupling.
+    pub difficulty: f64,
 }
 
 /// One stream's pre-labels.
@@ -131,7 +140,7 @@ mod tests {
 
     #[test]
     fn the_answer_sample_is_bounded_and_order_free() {
-        let a = |i: u64| PrelabelAnswer { pool: 0, annotator: i as u32, ln_secs: i as f64, confidence: 0.5, kept: i % 2 == 0, experience: 0 };
+        let a = |i: u64| PrelabelAnswer { pool: 0, annotator: i as u32, ln_secs: i as f64, confidence: 0.5, epoch: 0, kept: i % 2 == 0, experience: 0, hours: 0.0, difficulty: 0.0 };
         let (mut x, mut y) = (PrelabelTally::default(), PrelabelTally::default());
         let n = SAMPLE_ANSWERS as u64 + 5000;
         for i in 0..n {

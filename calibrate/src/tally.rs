@@ -2,7 +2,7 @@
 //! the tasks and leases open at a time and the number of annotators, never the trace's length).
 
 use crate::agreement::{Sample, Vote};
-use crate::prelabels::{ModelEvent, PrelabelAnswer, PrelabelTally, MAX_MODEL_EVENTS};
+use crate::prelabels::{ModelEvent, PrelabelAnswer, PrelabelTally, MAX_EPOCHS, MAX_MODEL_EVENTS};
 use crate::trace::{for_each_line, Line, TraceError};
 use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
@@ -325,8 +325,11 @@ struct TaskState {
     stream: u16,
     started: bool,
     prelabelled: bool,
-    /// Its latest pre-label: the label's index in its stream's label names, and the confidence.
-    pre: Option<(u16, f32)>,
+    /// Its latest pre-label: the label's index in its stream's label names, the confidence, and
+    /// the model epoch that made it.
+    pre: Option<(u16, f32, u8)>,
+    /// Sent back by a review: its later answers were chosen by the verdict.
+    reworked: bool,
     finalled: bool,
     /// Arrived before the end of the skipped start: in no figure.
     before: bool,
@@ -685,7 +688,7 @@ impl Tally {
                 if self.observe {
                     self.obs.push(Obs::Arrival { stream: s, t });
                 }
-                if self.tasks.insert(task, TaskState { arrive: t, stream: s, started: false, prelabelled: false, pre: None, finalled: false, before: false, votes: vec![] }).is_none() {
+                if self.tasks.insert(task, TaskState { arrive: t, stream: s, started: false, prelabelled: false, pre: None, reworked: false, finalled: false, before: false, votes: vec![] }).is_none() {
                     self.waiting += 1;
                 }
             }
@@ -704,8 +707,13 @@ impl Tally {
                             st.prelabels.add_confidence(self.readies, c);
                         }
                         let label = l.label.as_deref().and_then(|x| label_index(&mut st.label_names, x));
-                        task.pre = label.map(|i| (i, c.clamp(0.0, 1.0)));
+                        task.pre = label.map(|i| (i, c.clamp(0.0, 1.0), self.readies.min(MAX_EPOCHS - 1) as u8));
                     }
+                }
+            }
+            "rework" => {
+                if let Some(task) = l.task.and_then(|k| self.tasks.get_mut(&k)) {
+                    task.reworked = true;
                 }
             }
             "retrain" | "model_ready" => {
@@ -853,13 +861,17 @@ impl Tally {
                         }
                     }
                 } else if event == "label" && !open.gold {
-                    // An answer on a pre-labelled item: its time, the pre-label's confidence, and
-                    // whether it kept the pre-label's label.
+                    // An answer on a pre-labelled item: its time, the pre-label's confidence,
+                    // whether it kept the pre-label's label, and the person's hours on shift
+                    // when the work was handed out.
+                    let hours = ann.on_since.map_or(f32::NAN, |since| ((open.t - since).max(0) as f64 / US_PER_H as f64) as f32);
                     if let (Some(label), Some(assignment), Some(task)) = (l.label.as_deref(), l.assignment, l.task.and_then(|k| self.tasks.get(&k))) {
-                        if let Some((pre, confidence)) = task.pre {
+                        // After a rework the verdict chose the item (a rejected pre-label is
+                        // likely wrong whatever its confidence): not the model's law.
+                        if let Some((pre, confidence, epoch)) = task.pre.filter(|_| !task.reworked) {
                             let st = &mut self.streams[task.stream as usize];
                             let kept = st.label_names.get(pre as usize).is_some_and(|x| x == label);
-                            st.prelabels.offer(assignment, PrelabelAnswer { pool: open.pool, annotator: open.annotator, ln_secs: secs.max(1e-6).ln(), confidence, kept, experience: done_before.min(u32::MAX as u64) as u32 });
+                            st.prelabels.offer(assignment, PrelabelAnswer { pool: open.pool, annotator: open.annotator, ln_secs: secs.max(1e-6).ln(), confidence, epoch, kept, experience: done_before.min(u32::MAX as u64) as u32, hours, difficulty: 0.0 });
                         }
                     }
                 }
