@@ -23,15 +23,17 @@
 //! - People see the pre-labels below an auto-accept threshold: with coupling, the harder items.
 //!   Given q the item's difficulty does not depend on whether the pre-label is right, so its
 //!   posterior over the base's difficulty law (`difficulty_given`) takes each answer's expected
-//!   slow-down out of its time and gives the person's accuracy on it, p (1 − d) + d / K; the
-//!   stream's mean slow-down read the detector's accept and fix laws 8% slow.
+//!   slow-down out of its time (the stream's mean slow-down read the detector's accept and fix
+//!   laws 8% slow), and the EM sums over four points of it (its quartiles' means), each with
+//!   its own slow-down and the person's accuracy on it, p (1 − d) + d / K: a hard item is both
+//!   slower and less often answered right, so taken at its mean, b read low and p' high.
 //! - A pool that learns or tires: within each person, the EM's residual ln time against the
 //!   scenario's curves (experience: answers before; fatigue: hours on shift when the work was
 //!   handed out), each with the other taken out; the laws refitted as a fresh novice's.
 //! - Answers on items sent back by a review are left out by the tally: the verdict chose them.
 
 use crate::fit::{num, secs, Calibration, Fitted};
-use crate::prelabels::{bin_logit, PrelabelAnswer, LOGIT_BINS, MAX_EPOCHS};
+use crate::prelabels::{bin_logit, PrelabelAnswer, DIFFICULTY_NODES as NODES, LOGIT_BINS, MAX_EPOCHS};
 use crate::stats::Z95;
 use crate::tally::Tally;
 use rand::{Rng, SeedableRng};
@@ -300,25 +302,51 @@ fn own_accuracy(p: f64, d: f64, k: f64) -> f64 {
     p * (1.0 - d) + d / k
 }
 
-/// E: each answer's responsibility of the right component, `w[i]`, under `mix` (`k` labels).
-fn estep(mix: &Mix, answers: &[&PrelabelAnswer], prior: &[f64], k: f64, w: &mut [f64]) {
+/// E: each answer's responsibilities under `mix` (`k` labels): whether its pre-label is right,
+/// jointly with where its item lies among the points of its difficulty (`difficulty`, equally
+/// likely a priori), since a hard item is both slower and less often answered right.
+fn estep(mix: &Mix, answers: &[&PrelabelAnswer], prior: &[f64], k: f64, w: &mut [Resp]) {
     for (i, a) in answers.iter().enumerate() {
         let y = a.ln_secs - mix.offsets.get(&(a.pool, a.annotator)).copied().unwrap_or(0.0);
-        let dens = |j: usize| (-(y - mix.mu[j]).powi(2) / (2.0 * mix.sigma[j].powi(2))).exp() / mix.sigma[j];
-        let (mut r, mut x) = (prior[i] * dens(0), (1.0 - prior[i]) * dens(1));
-        if let Some((p0, b)) = mix.kept {
-            let p = own_accuracy(p0, a.difficulty, k);
-            let kw = b + (1.0 - b) * (1.0 - p) / (k - 1.0);
-            if a.kept {
-                r *= p;
-                x *= kw;
-            } else {
-                r *= 1.0 - p;
-                x *= 1.0 - kw;
+        let mut total = 0.0;
+        for (m, &(d, shift)) in a.difficulty.iter().enumerate() {
+            let (d, z) = (d as f64, y - shift as f64);
+            let dens = |j: usize| (-(z - mix.mu[j]).powi(2) / (2.0 * mix.sigma[j].powi(2))).exp() / mix.sigma[j];
+            let (mut r, mut x) = (prior[i] * dens(0), (1.0 - prior[i]) * dens(1));
+            if let Some((p0, b)) = mix.kept {
+                let p = own_accuracy(p0, d, k);
+                let kw = b + (1.0 - b) * (1.0 - p) / (k - 1.0);
+                if a.kept {
+                    r *= p;
+                    x *= kw;
+                } else {
+                    r *= 1.0 - p;
+                    x *= 1.0 - kw;
+                }
+            }
+            w[i][m] = r;
+            w[i][NODES + m] = x;
+            total += r + x;
+        }
+        if total > 0.0 {
+            w[i].iter_mut().for_each(|v| *v /= total);
+        } else {
+            for m in 0..NODES {
+                w[i][m] = prior[i] / NODES as f64;
+                w[i][NODES + m] = (1.0 - prior[i]) / NODES as f64;
             }
         }
-        w[i] = if r + x > 0.0 { r / (r + x) } else { prior[i] };
     }
+}
+
+/// An answer's responsibilities: per component (right, wrong) and point of its item's difficulty,
+/// `[j * NODES + m]`.
+type Resp = [f64; 2 * NODES];
+
+/// The answer's expected ln time (less its person's offset) under `mix` given its
+/// responsibilities: Σ w (μ_j + the point's slow-down).
+fn expected_ln(mix: &Mix, a: &PrelabelAnswer, w: &Resp) -> f64 {
+    (0..2).map(|j| a.difficulty.iter().enumerate().map(|(m, &(_, shift))| w[j * NODES + m] * (mix.mu[j] + shift as f64)).sum::<f64>()).sum()
 }
 
 /// Answers grouped by person (positions in a list of chosen answers), to centre a variable
@@ -354,10 +382,10 @@ impl People {
 /// freedom left with the curve's `params` (None: fewer than 10).
 #[allow(clippy::type_complexity)]
 fn centred_residuals(answers: &[&PrelabelAnswer], novice: &[&PrelabelAnswer], prior: &[f64], k: f64, mix: &Mix, idx: &[usize], params: f64) -> Option<(People, Vec<f64>, f64, f64)> {
-    let mut w = vec![0.0; answers.len()];
+    let mut w = vec![[0.0; 2 * NODES]; answers.len()];
     estep(mix, novice, prior, k, &mut w);
     let people = People::of(answers, idx);
-    let r = people.centred(&idx.iter().map(|&i| answers[i].ln_secs - (w[i] * mix.mu[0] + (1.0 - w[i]) * mix.mu[1])).collect::<Vec<_>>());
+    let r = people.centred(&idx.iter().map(|&i| answers[i].ln_secs - expected_ln(mix, novice[i], &w[i])).collect::<Vec<_>>());
     let sse0: f64 = r.iter().map(|x| x * x).sum();
     let df = idx.len() as f64 - people.0.len() as f64 - params;
     (df >= 10.0 && sse0 > 0.0).then_some((people, r, sse0, df))
@@ -447,9 +475,9 @@ fn fatigue_kept(x: &(f64, (f64, f64), f64, f64)) -> bool {
 }
 
 /// EM over the answers, in ln time less each person's offset, with `classes` labels (the kept
-/// flags are used when there are at least 2): a right pre-label is kept with the people's own
-/// accuracy on these items p' (fitted), a wrong one with b + (1 − b)(1 − p')/(K − 1); `shared`:
-/// one σ for both components.
+/// flags are used when there are at least 2), over the points of each item's difficulty: a
+/// right pre-label is kept with the person's accuracy on the item p' = p (1 − d) + d / K (p
+/// fitted), a wrong one with b + (1 − b)(1 − p')/(K − 1); `shared`: one σ for both components.
 fn em(answers: &[&PrelabelAnswer], prior: &[f64], classes: Option<f64>, shared: bool, start: Option<&Mix>, iterations: usize) -> Mix {
     let mut mix = start.cloned().unwrap_or_else(|| {
         let ys: Vec<f64> = answers.iter().map(|a| a.ln_secs).collect();
@@ -459,7 +487,7 @@ fn em(answers: &[&PrelabelAnswer], prior: &[f64], classes: Option<f64>, shared: 
         Mix { mu: [mean - 0.5 * sd, mean + 0.5 * sd], sigma: [sd, sd], kept, tau: 0.0, weight: [0.0; 2], offsets: BTreeMap::new() }
     });
     let k = classes.unwrap_or(2.0).max(2.0);
-    let mut w = vec![0.0; answers.len()];
+    let mut w = vec![[0.0; 2 * NODES]; answers.len()];
     for round in 0..3 {
         for _ in 0..iterations {
             estep(&mix, answers, prior, k, &mut w);
@@ -471,14 +499,19 @@ fn em(answers: &[&PrelabelAnswer], prior: &[f64], classes: Option<f64>, shared: 
             let (mut kept_r, mut easy_r, mut hard_r) = (0.0, 0.0, 0.0);
             for (i, a) in answers.iter().enumerate() {
                 let y = a.ln_secs - mix.offsets.get(&(a.pool, a.annotator)).copied().unwrap_or(0.0);
-                for (k, wk) in [w[i], 1.0 - w[i]].into_iter().enumerate() {
-                    sw[k] += wk;
-                    sy[k] += wk * y;
-                    sy2[k] += wk * y * y;
+                for (m, &(d, shift)) in a.difficulty.iter().enumerate() {
+                    let (d, z) = (d as f64, y - shift as f64);
+                    for j in 0..2 {
+                        let wk = w[i][j * NODES + m];
+                        sw[j] += wk;
+                        sy[j] += wk * z;
+                        sy2[j] += wk * z * z;
+                    }
+                    let wr = w[i][m];
+                    kept_r += wr * f64::from(u8::from(a.kept));
+                    easy_r += wr * (1.0 - d);
+                    hard_r += wr * d / k;
                 }
-                kept_r += w[i] * f64::from(u8::from(a.kept));
-                easy_r += w[i] * (1.0 - a.difficulty);
-                hard_r += w[i] * a.difficulty / k;
             }
             mix.weight = sw;
             for k in 0..2 {
@@ -497,10 +530,12 @@ fn em(answers: &[&PrelabelAnswer], prior: &[f64], classes: Option<f64>, shared: 
                 let p = ((kept_r - hard_r) / easy_r).clamp(1e-6, 1.0 - 1e-6);
                 let (mut kept_w, mut chance, mut not_chance) = (0.0, 0.0, 0.0);
                 for (i, a) in answers.iter().enumerate() {
-                    let c = (1.0 - own_accuracy(p, a.difficulty, k)) / (k - 1.0);
-                    kept_w += (1.0 - w[i]) * f64::from(u8::from(a.kept));
-                    chance += (1.0 - w[i]) * c;
-                    not_chance += (1.0 - w[i]) * (1.0 - c);
+                    for (m, &(d, _)) in a.difficulty.iter().enumerate() {
+                        let (ww, c) = (w[i][NODES + m], (1.0 - own_accuracy(p, d as f64, k)) / (k - 1.0));
+                        kept_w += ww * f64::from(u8::from(a.kept));
+                        chance += ww * c;
+                        not_chance += ww * (1.0 - c);
+                    }
                 }
                 mix.kept = Some((p, ((kept_w - chance) / not_chance.max(1e-9)).clamp(0.0, 1.0)));
             }
@@ -511,10 +546,10 @@ fn em(answers: &[&PrelabelAnswer], prior: &[f64], classes: Option<f64>, shared: 
         // Each person's offset: their mean residual, shrunk by the spread between people.
         let mut per: BTreeMap<(u16, u32), (f64, f64, f64)> = BTreeMap::new();
         for (i, a) in answers.iter().enumerate() {
-            let y = a.ln_secs;
             let e = per.entry((a.pool, a.annotator)).or_default();
-            let resid = w[i] * (y - mix.mu[0]) + (1.0 - w[i]) * (y - mix.mu[1]);
-            let v = w[i] * mix.sigma[0].powi(2) + (1.0 - w[i]) * mix.sigma[1].powi(2);
+            let resid = a.ln_secs - expected_ln(&mix, a, &w[i]);
+            let right: f64 = w[i][..NODES].iter().sum();
+            let v = right * mix.sigma[0].powi(2) + (1.0 - right) * mix.sigma[1].powi(2);
             e.0 += 1.0;
             e.1 += resid;
             e.2 += v;
@@ -533,14 +568,15 @@ fn em(answers: &[&PrelabelAnswer], prior: &[f64], classes: Option<f64>, shared: 
 const DIFFICULTY_POINTS: usize = 200;
 
 /// What an answer's pre-label says of its item's difficulty d, per answer: (E ln(1 + κd),
-/// Var ln(1 + κd), E d) given the calibrated confidence q and the accuracy a of the model that
+/// Var ln(1 + κd), and the posterior as `NODES` equally likely points: the means of its
+/// quantile bins, each (d, ln(1 + κd) − E ln(1 + κd))) given the calibrated confidence q and the accuracy a of the model that
 /// made it (`accuracy[epoch]`). The joint law is f(d) · Beta(q; p k, (1 − p) k) · (q if right,
 /// else 1 − q), with p = a − ρ (d − d̄)(a − 1/K) as the engine draws it, so given q the
 /// difficulty does not depend on whether the pre-label is right: its posterior is f(d) ·
 /// Beta(q; p(d) k, (1 − p(d)) k), normalised. People see the pre-labels below the auto-accept
 /// threshold, the harder items, so the stream's mean slow-down would read their laws slow.
 #[allow(clippy::too_many_arguments)]
-fn difficulty_given(q: &[f64], epochs: &[u8], law: &DifficultySpec, kappa: f64, rho: f64, k: f64, classes: f64, accuracy: &[f64]) -> Vec<(f64, f64, f64)> {
+fn difficulty_given(q: &[f64], epochs: &[u8], law: &DifficultySpec, kappa: f64, rho: f64, k: f64, classes: f64, accuracy: &[f64]) -> Vec<(f64, f64, [(f32, f32); NODES])> {
     let grid = crate::fit::difficulty_grid(law, DIFFICULTY_POINTS);
     let d_mean = law.mean();
     // Per epoch and grid point: (α, β, ln f(d) − ln B(α, β)).
@@ -563,17 +599,25 @@ fn difficulty_given(q: &[f64], epochs: &[u8], law: &DifficultySpec, kappa: f64, 
             let (lq, l1q) = (q.clamp(1e-9, 1.0 - 1e-9).ln(), (1.0 - q).clamp(1e-9, 1.0 - 1e-9).ln());
             let lw: Vec<f64> = t.iter().map(|(al, be, c)| c + (al - 1.0) * lq + (be - 1.0) * l1q).collect();
             let top = lw.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            let (mut z, mut m1, mut m2, mut md) = (0.0, 0.0, 0.0, 0.0);
-            for (x, &(d, _)) in lw.iter().zip(&grid) {
-                let w = (x - top).exp();
-                let l = (1.0 + kappa * d).ln();
-                z += w;
+            let w: Vec<f64> = lw.iter().map(|x| (x - top).exp()).collect();
+            let z: f64 = w.iter().sum();
+            let (mut m1, mut m2) = (0.0, 0.0);
+            // Each point's mass spread over the quantile bins its share of the total spans.
+            let (mut bins, mut below) = ([(0.0f64, 0.0f64); NODES], 0.0);
+            for (w, &(d, _)) in w.iter().zip(&grid) {
+                let (w, l) = (w / z, (1.0 + kappa * d).ln());
                 m1 += w * l;
                 m2 += w * l * l;
-                md += w * d;
+                let (lo, hi) = (below * NODES as f64, (below + w) * NODES as f64);
+                for (b, bin) in bins.iter_mut().enumerate().take((hi.ceil() as usize).min(NODES)).skip(lo.floor() as usize) {
+                    let part = (hi.min(b as f64 + 1.0) - lo.max(b as f64)).max(0.0) / NODES as f64;
+                    bin.0 += part * d;
+                    bin.1 += part * l;
+                }
+                below += w;
             }
-            let (m1, m2, md) = (m1 / z, m2 / z, md / z);
-            (m1, (m2 - m1 * m1).max(0.0), md)
+            let nodes = bins.map(|(d, l)| ((d * NODES as f64) as f32, (l * NODES as f64 - m1) as f32));
+            (m1, (m2 - m1 * m1).max(0.0), nodes)
         })
         .collect()
 }
@@ -645,7 +689,8 @@ fn work(tally: &Tally, st: &crate::tally::StreamTally, s_ix: usize, base: &Scena
             let post = difficulty_given(&prior, &epochs, &spec.difficulty, spec.difficulty_slowdown, m.difficulty_coupling, k, classes, &accuracy);
             let n = post.len().max(1) as f64;
             let e_ln = post.iter().map(|x| x.0).sum::<f64>() / n;
-            let var_ln = post.iter().map(|x| x.1).sum::<f64>() / n;
+            // The EM sums over the points, so what is left in its σ is the spread within them.
+            let var_ln = post.iter().map(|x| (x.1 - x.2.iter().map(|&(_, l)| (l as f64).powi(2)).sum::<f64>() / NODES as f64).max(0.0)).sum::<f64>() / n;
             adjusted = answers.iter().zip(&post).map(|(a, x)| PrelabelAnswer { ln_secs: a.ln_secs - x.0, difficulty: x.2, ..**a }).collect();
             answers = adjusted.iter().collect();
             (e_ln, var_ln)
@@ -867,7 +912,7 @@ mod tests {
                 let (mu, sigma) = laws[usize::from(!right)];
                 let ln_secs = Normal::new(mu, sigma).unwrap().sample(&mut rng) + speed;
                 let kept = if right { rng.random::<f64>() < p } else { rng.random::<f64>() < bias + (1.0 - bias) * (1.0 - p) / (classes - 1.0) };
-                out.push(PrelabelAnswer { pool: 0, annotator: who, ln_secs, confidence: q as f32, epoch: 0, kept, experience: 0, hours: 0.0, difficulty: 0.0 });
+                out.push(PrelabelAnswer { pool: 0, annotator: who, ln_secs, confidence: q as f32, epoch: 0, kept, experience: 0, hours: 0.0, difficulty: [(0.0, 0.0); NODES] });
             }
         }
         out
@@ -959,7 +1004,7 @@ mod tests {
             let own = p_own * (1.0 - d) + d / classes;
             let kept = if right { rng.random::<f64>() < own } else { rng.random::<f64>() < bias + (1.0 - bias) * (1.0 - own) / (classes - 1.0) };
             true_ln.push((1.0 + kappa * d).ln());
-            answers.push(PrelabelAnswer { pool: 0, annotator: (answers.len() % 50) as u32, ln_secs, confidence: q, epoch: 0, kept, experience: 0, hours: 0.0, difficulty: 0.0 });
+            answers.push(PrelabelAnswer { pool: 0, annotator: (answers.len() % 50) as u32, ln_secs, confidence: q, epoch: 0, kept, experience: 0, hours: 0.0, difficulty: [(0.0, 0.0); NODES] });
         }
         let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
         let q: Vec<f64> = answers.iter().map(|x| x.confidence as f64).collect();
@@ -972,7 +1017,9 @@ mod tests {
         let m = em(&refs, &q, Some(classes), false, None, 60);
         let (p, b) = m.kept.unwrap();
         assert!((m.mu[0] - accept.0).abs() < 0.03 && (m.mu[1] - fix.0).abs() < 0.04, "{m:?}");
-        assert!((p - p_own).abs() < 0.02 && (b - bias).abs() < 0.02, "{m:?}");
+        // The kept flags are read with the item's difficulty (a hard item is slower and less
+        // often answered right: taken at its mean, b read 0.006 low and p' 0.007 high).
+        assert!((p - p_own).abs() < 0.012 && (b - bias).abs() < 0.015, "{m:?}");
     }
 
     /// Fatigue on pre-labelled work: found at the rate it was drawn with, none where there is

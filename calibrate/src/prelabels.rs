@@ -17,6 +17,8 @@ pub const LOGIT_MAX: f64 = 10.0;
 pub const MAX_EPOCHS: usize = 64;
 /// Answers on pre-labelled items kept per stream.
 pub const SAMPLE_ANSWERS: usize = 1 << 15;
+/// Points of an item's difficulty posterior an answer carries (the means of its quartiles).
+pub const DIFFICULTY_NODES: usize = 4;
 /// Retrain and model_ready lines kept.
 pub const MAX_MODEL_EVENTS: usize = 1 << 16;
 
@@ -39,9 +41,10 @@ pub struct PrelabelAnswer {
     /// The person's hours on shift when the work was handed out (NaN: the trace did not say
     /// when their shift began).
     pub hours: f32,
-    /// The item's expected difficulty given the pre-label's confidence: 0 in the tally, set by
-    /// the models fit from the base's difficulty law and coupling.
-    pub difficulty: f64,
+    /// The item's difficulty given the pre-label's confidence, as `DIFFICULTY_NODES` equally
+    /// likely points: (difficulty, its ln slow-down less the expected one). All 0 in the tally;
+    /// set by the models fit from the base's difficulty law and coupling.
+    pub difficulty: [(f32, f32); DIFFICULTY_NODES],
 }
 
 /// One stream's pre-labels.
@@ -140,7 +143,7 @@ mod tests {
 
     #[test]
     fn the_answer_sample_is_bounded_and_order_free() {
-        let a = |i: u64| PrelabelAnswer { pool: 0, annotator: i as u32, ln_secs: i as f64, confidence: 0.5, epoch: 0, kept: i % 2 == 0, experience: 0, hours: 0.0, difficulty: 0.0 };
+        let a = |i: u64| PrelabelAnswer { pool: 0, annotator: i as u32, ln_secs: i as f64, confidence: 0.5, epoch: 0, kept: i % 2 == 0, experience: 0, hours: 0.0, difficulty: [(0.0, 0.0); DIFFICULTY_NODES] };
         let (mut x, mut y) = (PrelabelTally::default(), PrelabelTally::default());
         let n = SAMPLE_ANSWERS as u64 + 5000;
         for i in 0..n {

@@ -2,7 +2,7 @@
 //! the tasks and leases open at a time and the number of annotators, never the trace's length).
 
 use crate::agreement::{Sample, Vote};
-use crate::prelabels::{ModelEvent, PrelabelAnswer, PrelabelTally, MAX_EPOCHS, MAX_MODEL_EVENTS};
+use crate::prelabels::{ModelEvent, PrelabelAnswer, PrelabelTally, DIFFICULTY_NODES, MAX_EPOCHS, MAX_MODEL_EVENTS};
 use crate::trace::{for_each_line, Line, TraceError};
 use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
@@ -871,7 +871,7 @@ impl Tally {
                         if let Some((pre, confidence, epoch)) = task.pre.filter(|_| !task.reworked) {
                             let st = &mut self.streams[task.stream as usize];
                             let kept = st.label_names.get(pre as usize).is_some_and(|x| x == label);
-                            st.prelabels.offer(assignment, PrelabelAnswer { pool: open.pool, annotator: open.annotator, ln_secs: secs.max(1e-6).ln(), confidence, epoch, kept, experience: done_before.min(u32::MAX as u64) as u32, hours, difficulty: 0.0 });
+                            st.prelabels.offer(assignment, PrelabelAnswer { pool: open.pool, annotator: open.annotator, ln_secs: secs.max(1e-6).ln(), confidence, epoch, kept, experience: done_before.min(u32::MAX as u64) as u32, hours, difficulty: [(0.0, 0.0); DIFFICULTY_NODES] });
                         }
                     }
                 }
