@@ -567,10 +567,10 @@ fn em(answers: &[&PrelabelAnswer], prior: &[f64], classes: Option<f64>, shared: 
 /// Points of the difficulty law the posteriors below sum over.
 const DIFFICULTY_POINTS: usize = 200;
 
-/// What an answer's pre-label says of its item's difficulty d, per answer: (E ln(1 + κd),
-/// Var ln(1 + κd), and the posterior as `NODES` equally likely points: the means of its
-/// quantile bins, each (d, ln(1 + κd) − E ln(1 + κd))) given the calibrated confidence q and the accuracy a of the model that
-/// made it (`accuracy[epoch]`). The joint law is f(d) · Beta(q; p k, (1 − p) k) · (q if right,
+/// What an answer's pre-label says of its item's difficulty d, given the calibrated confidence q
+/// and the accuracy a of the model that made it (`accuracy[epoch]`), per answer: E ln(1 + κd),
+/// Var ln(1 + κd), and the posterior as `NODES` equally likely points, the means of its
+/// quantile bins, each (d, ln(1 + κd) − E ln(1 + κd)). The joint law is f(d) · Beta(q; p k, (1 − p) k) · (q if right,
 /// else 1 − q), with p = a − ρ (d − d̄)(a − 1/K) as the engine draws it, so given q the
 /// difficulty does not depend on whether the pre-label is right: its posterior is f(d) ·
 /// Beta(q; p(d) k, (1 − p(d)) k), normalised. People see the pre-labels below the auto-accept
@@ -674,9 +674,9 @@ fn work(tally: &Tally, st: &crate::tally::StreamTally, s_ix: usize, base: &Scena
         sigmoid((c / (1.0 - c)).ln() / t)
     }).collect();
     // Each item's difficulty given its pre-label's confidence: its expected slow-down taken out
-    // of its time, its expected difficulty in the people's accuracy on it. Each model's
-    // accuracy is its pre-labels' mean calibrated confidence; the concentration the one fitted
-    // above, else the base's.
+    // of its time, and its posterior's points for the EM. Each model's accuracy is its
+    // pre-labels' mean calibrated confidence; the concentration the one fitted above, else the
+    // base's.
     let (e_ln, var_ln) = match base.streams.iter().find(|x| x.name.as_deref() == Some(st.name.as_str())) {
         Some(spec) => {
             let accuracy: Vec<f64> = st.prelabels.epochs.iter().map(|b| {
@@ -767,7 +767,7 @@ fn work(tally: &Tally, st: &crate::tally::StreamTally, s_ix: usize, base: &Scena
         let (_, _, n, people) = &fits[&p];
         let name = &tally.pools[p as usize].name;
         format!(
-            "EM over {n} sampled answers of {people} people of {name} on pre-labelled items ({} offered in all): a mixture in ln time of the right pre-labels' law and the wrong ones', each answer's prior the calibrated confidence, and whether it kept the pre-label's label (right: with the people's own accuracy on these items, fitted; wrong: automation bias, or a mistake that happens to match among {classes} labels); each person's speed an offset shrunk by the spread between people; intervals from {reps} bootstraps over people{}",
+            "EM over {n} sampled answers of {people} people of {name} on pre-labelled items ({} offered in all): a mixture in ln time of the right pre-labels' law and the wrong ones', each answer's prior the calibrated confidence, and whether it kept the pre-label's label (right: with the person's accuracy on the item, fitted; wrong: automation bias, or a mistake that happens to match among {classes} labels), summed over {NODES} points of the item's difficulty given its confidence (the difficulty law, coupling and concentration from --base); each person's speed an offset shrunk by the spread between people; intervals from {reps} bootstraps over people{}",
             st.prelabels.answers_offered,
             if e_ln != 0.0 { format!("; each item's expected difficulty slow-down given its pre-label's confidence taken out of its time (÷ {:.4} on average, σ² − {var_ln:.4})", e_ln.exp()) } else { String::new() }
         )
