@@ -49,7 +49,9 @@ impl Curve {
         }
     }
 
-    fn log_factor(self, x: f64, effect: f64, half_life: Option<f64>) -> f64 {
+    /// The ln of the curve's time factor at x (answers before, or hours on shift), as the engine
+    /// applies it (the learning factor floored at 0.05).
+    pub(crate) fn log_factor(self, x: f64, effect: f64, half_life: Option<f64>) -> f64 {
         match self {
             Curve::Learning => (1.0 - effect * (1.0 - (-x / half_life.unwrap_or(1.0)).exp2())).max(0.05).ln(),
             Curve::Fatigue => (1.0 + effect * x).ln(),

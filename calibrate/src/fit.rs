@@ -159,6 +159,14 @@ fn take_out_slowdown(f: &mut service::ServiceFit, (e_ln, var_ln, e_lin): (f64, f
     how.push_str(&format!("; the items' difficulty slow-down (×(1 + k·d), from --base) taken out: scale ÷ {div:.4}{}", if f.family == Family::Lognormal { format!(", σ² − {var_ln:.4}") } else { String::new() }));
 }
 
+/// Writes a pool's fitted fatigue at `key` (`pools.<p>.fatigue`): the edit, its value, and that
+/// accuracy's loss over a shift is not fitted.
+pub(crate) fn push_fatigue(c: &mut Calibration, key: &str, f: f64, (lo, hi): (f64, f64), method: String, n: u64) {
+    c.set.push(format!("{key}={{ slowdown_per_hour = {} }}", num(f)));
+    c.fitted.push(Fitted { path: format!("{key}.slowdown_per_hour"), estimate: json!(num(f)), interval: Some((json!(num(lo)), json!(num(hi)))), unit: "per hour", method, n });
+    c.not_identified.push((format!("{key}.accuracy_loss_per_hour"), "accuracy's loss over a shift is not fitted: 0".into()));
+}
+
 /// Writes a fitted handling-time law at `path` (a `service` table): the edit and its values.
 fn push_law(c: &mut Calibration, path: &str, f: &service::ServiceFit, how: String) {
     let n = f.answers;
@@ -457,11 +465,7 @@ pub fn fit(tally: &Tally, base: Option<&Scenario>, opts: &FitOptions) -> Result<
                                 c.fitted.push(Fitted { path: format!("{key}.half_life_items"), estimate: json!(h), interval: None, unit: "items", method: format!("{test}; on the grid {}", crate::tally::HALF_LIVES.map(|h| h.to_string()).join(", ")), n });
                                 c.not_identified.push((format!("{key}.accuracy_gain"), "accuracy's gain with experience is not fitted (golden answers per person are too few to follow it): 0".into()));
                             }
-                            Curve::Fatigue => {
-                                c.set.push(format!("{key}={{ slowdown_per_hour = {} }}", num(f.effect)));
-                                c.fitted.push(Fitted { path: format!("{key}.slowdown_per_hour"), estimate: json!(num(f.effect)), interval: Some((json!(num(f.effect_ci.0)), json!(num(f.effect_ci.1)))), unit: "per hour", method: test, n });
-                                c.not_identified.push((format!("{key}.accuracy_loss_per_hour"), "accuracy's loss over a shift is not fitted: 0".into()));
-                            }
+                            Curve::Fatigue => push_fatigue(&mut c, &key, f.effect, f.effect_ci, test, n),
                         }
                     }
                     Some(f) => c.not_identified.push((

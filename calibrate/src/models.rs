@@ -32,6 +32,7 @@
 //!   handed out), each with the other taken out; the laws refitted as a fresh novice's.
 //! - Answers on items sent back by a review are left out by the tally: the verdict chose them.
 
+use crate::curves::Curve;
 use crate::fit::{num, secs, Calibration, Fitted};
 use crate::prelabels::{bin_logit, PrelabelAnswer, DIFFICULTY_NODES as NODES, LOGIT_BINS, MAX_EPOCHS};
 use crate::stats::Z95;
@@ -77,7 +78,7 @@ fn experience(h: f64, n: u32) -> f64 {
 /// The ln of the learning curve's time factor, ln(1 − s·experience), floored at ln 0.05 as the
 /// engine floors the factor.
 fn ln_learning(s: f64, h: f64, n: u32) -> f64 {
-    (1.0 - s * experience(h, n)).max(0.05).ln()
+    Curve::Learning.log_factor(n as f64, s, Some(h))
 }
 
 /// Mean and variance of the calibrated confidences q over logit-bin counts, and the count.
@@ -437,7 +438,7 @@ fn learning_in(answers: &[&PrelabelAnswer], novice: &[&PrelabelAnswer], prior: &
 /// The ln of fatigue's time factor, ln(1 + f·hours on shift) (0 where the hours are unknown).
 fn ln_fatigue(f: Option<f64>, hours: f32) -> f64 {
     match f {
-        Some(f) if hours.is_finite() => (1.0 + f * hours as f64).ln(),
+        Some(f) if hours.is_finite() => Curve::Fatigue.log_factor(hours as f64, f, None),
         _ => 0.0,
     }
 }
@@ -864,11 +865,9 @@ fn work(tally: &Tally, st: &crate::tally::StreamTally, s_ix: usize, base: &Scena
             if !c.fitted.iter().any(|x| x.path.starts_with(&format!("{key}."))) {
                 match (kept, test) {
                     (Some((f, (lo, hi), pv, effect)), _) => {
-                        c.set.push(format!("{key}={{ slowdown_per_hour = {} }}", num(*f)));
                         let how = format!("{}; within each person, the residual ln time against ln(1 + f·h) at h hours on shift when the work was handed out, least squares over f, F test against none p = {pv:.1e}, mean time ×{:.3}; the laws above are a fresh person's; profile interval", note(p), effect.exp());
-                        c.fitted.push(Fitted { path: format!("{key}.slowdown_per_hour"), estimate: json!(num(*f)), interval: Some((json!(num(*lo)), json!(num(*hi)))), unit: "per hour", method: how, n });
                         c.not_identified.retain(|(k, _)| k != &key);
-                        c.not_identified.push((format!("{key}.accuracy_loss_per_hour"), "accuracy's loss over a shift is not fitted: 0".into()));
+                        crate::fit::push_fatigue(c, &key, *f, (*lo, *hi), how, n);
                         if !c.unset.contains(&key) {
                             c.unset.push(key);
                         }
