@@ -1,10 +1,11 @@
 //! What one pass over a trace keeps of a stream's model: its pre-labels' confidences by the model
-//! that made them (a model that learns serves a new one at each `model_ready` line), the time
-//! from a task's arrival to its pre-label, the models' retrains, and a bounded sample of people's
-//! answers on pre-labelled items (handling time, the pre-label's confidence, and whether the
-//! answer kept the pre-label's label). Memory does not grow with the trace: confidences are
-//! counted in fixed bins of their logit, and the answers are a bottom-k sample by a hash of the
-//! assignment id (a pure function of the trace, as the agreement sample is).
+//! that made them (a model that learns serves a new one at each `model_ready` line), the
+//! confidences of the pre-labelled items people reviewed, the time from a task's arrival to its
+//! pre-label, the models' retrains, and a bounded sample of people's answers on pre-labelled items
+//! (handling time, the pre-label's confidence, and whether the answer kept the pre-label's label).
+//! Memory does not grow with the trace: confidences are counted in fixed bins of their logit, and
+//! the answers are a bottom-k sample by a hash of the assignment id (a pure function of the trace,
+//! as the agreement sample is).
 
 use crate::agreement::bottom_k_insert;
 use crate::tally::Moments;
@@ -55,8 +56,24 @@ pub struct PrelabelTally {
     /// [s] from a task's arrival to its first pre-label, for tasks no one had been given yet.
     pub latency: Moments,
     answers: BTreeMap<(u64, u64), PrelabelAnswer>,
+    /// Reviews (timed by the review law) of pre-labelled items: per epoch of the pre-label,
+    /// the count per logit bin of its confidence.
+    pub reviews: Vec<Vec<u32>>,
     /// Answers offered to the sample.
     pub answers_offered: u64,
+}
+
+/// Counts confidence `c` of epoch `epoch` in per-epoch logit bins.
+fn add_binned(epochs: &mut Vec<Vec<u32>>, epoch: usize, c: f32) {
+    let e = epoch.min(MAX_EPOCHS - 1);
+    if epochs.len() <= e {
+        epochs.resize(e + 1, vec![]);
+    }
+    let bins = &mut epochs[e];
+    if bins.is_empty() {
+        bins.resize(LOGIT_BINS, 0);
+    }
+    bins[bin_of(c)] = bins[bin_of(c)].saturating_add(1);
 }
 
 /// The bin of a confidence.
@@ -74,15 +91,13 @@ pub fn bin_logit(i: usize) -> f64 {
 impl PrelabelTally {
     /// A pre-label's confidence, made by the model of `epoch`.
     pub fn add_confidence(&mut self, epoch: usize, c: f32) {
-        let e = epoch.min(MAX_EPOCHS - 1);
-        if self.epochs.len() <= e {
-            self.epochs.resize(e + 1, vec![]);
-        }
-        let bins = &mut self.epochs[e];
-        if bins.is_empty() {
-            bins.resize(LOGIT_BINS, 0);
-        }
-        bins[bin_of(c)] += 1;
+        add_binned(&mut self.epochs, epoch, c);
+    }
+
+    /// A review of an item whose latest pre-label, made by the model of `epoch`, had
+    /// confidence `c`.
+    pub fn add_review(&mut self, epoch: usize, c: f32) {
+        add_binned(&mut self.reviews, epoch, c);
     }
 
     /// The logit-bin counts of epochs `0..=last`, summed.

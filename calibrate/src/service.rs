@@ -3,9 +3,10 @@
 //! speeds as a random effect on the log scale, kept only when Cochran's heterogeneity test
 //! supports it: τ² by Paule-Mandel (the generalized Q statistic at its degrees of freedom) with
 //! the Q-profile interval (Viechtbauer 2007, Stat Med 26:37; nominal coverage where a bootstrap
-//! over 30 annotators covered about 88%); the other intervals by a bootstrap over annotators, each
-//! at least its answers' own sampling interval (a bootstrap over two or three people sees almost none
-//! of the noise of their answers).
+//! over 30 annotators covered about 88%); the other intervals by a bootstrap over annotators,
+//! each at least its answers' own sampling interval (a bootstrap over two or three people sees
+//! almost none of the noise of their answers), the scale's widened to Student's t where speeds
+//! differ.
 
 use crate::stats::{bisect, chi2_upper, interval95};
 use crate::tally::Moments;
@@ -56,6 +57,15 @@ impl ServiceFit {
     pub fn scale_by(&mut self, factor: f64) {
         self.scale_s *= factor;
         self.scale_ci = (self.scale_ci.0 * factor, self.scale_ci.1 * factor);
+    }
+
+    /// Widens the scale's interval by `half` in ln (in quadrature with its own half-widths):
+    /// another estimate's error that the scale carries.
+    pub fn widen_log(&mut self, half: f64) {
+        if half > 0.0 && self.scale_ci.0 > 0.0 {
+            let (below, above) = ((self.scale_s / self.scale_ci.0).ln().max(0.0), (self.scale_ci.1 / self.scale_s).ln().max(0.0));
+            self.scale_ci = (self.scale_s * (-below.hypot(half)).exp(), self.scale_s * above.hypot(half).exp());
+        }
     }
 
     /// Takes `var` out of a lognormal's σ² and out of its interval's ends (at least 0): spread
@@ -145,7 +155,7 @@ fn chi2_quantile_upper(p: f64, df: f64) -> f64 {
 }
 
 /// The Q-profile 95% interval of τ (the spread of log speeds).
-fn speed_interval(ys: &[f64], vs: &[f64]) -> (f64, f64) {
+pub(crate) fn speed_interval(ys: &[f64], vs: &[f64]) -> (f64, f64) {
     let df = (ys.len() - 1) as f64;
     let lo = q_profile_root(ys, vs, chi2_quantile_upper(0.025, df));
     let hi = q_profile_root(ys, vs, chi2_quantile_upper(0.975, df));
@@ -214,6 +224,12 @@ pub fn fit(annotators: &[Moments], bootstrap: u32, seed: u64) -> Option<ServiceF
     // interval is at least the answers' own sampling interval (the mean log time's ±1.96 σ/√n,
     // an exponential's ±1.96/√n; σ's ±1.96/√(2n) relative).
     let (bs, bg) = (interval95(bs), interval95(bg));
+    // Where speeds differ, the scale is a mean over a few people, and the bootstrap's interval
+    // of it too narrow: widened to Student's t (`few_groups_widening`).
+    let bs = match crate::stats::few_groups_widening(a) {
+        w if spread && bs.0 > 0.0 && scale > 0.0 => (scale * (bs.0 / scale).powf(w), scale * (bs.1 / scale).powf(w)),
+        _ => bs,
+    };
     let nf = (n as f64).max(1.0);
     let scale_ci = match family {
         Family::Fixed => bs,

@@ -1,5 +1,6 @@
-//! Small numerical helpers of the fits: tails of the normal and χ² laws, ln Γ, percentiles, and
-//! a Nelder-Mead minimiser (argmin's) for the two-parameter likelihoods.
+//! Small numerical helpers of the fits: tails of the normal and χ² laws, ln Γ, percentiles, a
+//! bootstrap over a few groups widened to Student's t, and a Nelder-Mead minimiser (argmin's)
+//! for the two-parameter likelihoods.
 
 use argmin::core::{CostFunction, Error, Executor, State};
 use argmin::solver::neldermead::NelderMead;
@@ -27,6 +28,22 @@ pub fn chi2_upper(x: f64, df: f64) -> f64 {
     let h = 2.0 / (9.0 * df);
     let z = ((x / df).powf(1.0 / 3.0) - (1.0 - h)) / h.sqrt();
     normal_upper(z)
+}
+
+/// The 97.5% quantile of Student's t at `df` degrees of freedom (the engine's table).
+pub fn t975(df: usize) -> f64 {
+    tessera_engine::metrics::stats::t_quantile(df, 0.95)
+}
+
+/// A bootstrap over `groups` people reads the spread of their mean as if the sample were the
+/// population: its 95% interval is (groups − 1)/groups of the variance wide and at the normal's
+/// quantile. This factor widens it to Student's t at groups − 1 degrees of freedom with the
+/// unbiased variance (1.44 for 6 people, 1.06 for 30; 1 for one person).
+pub fn few_groups_widening(groups: usize) -> f64 {
+    if groups < 2 {
+        return 1.0;
+    }
+    t975(groups - 1) / Z95 * (groups as f64 / (groups - 1) as f64).sqrt()
 }
 
 pub fn ln_gamma(x: f64) -> f64 {
@@ -115,6 +132,13 @@ mod tests {
         assert!((chi2_upper(3.841, 1.0) - 0.05).abs() < 1e-3);
         assert!((chi2_upper(18.307, 10.0) - 0.05).abs() < 2e-3);
         assert!((chi2_upper(124.342, 100.0) - 0.05).abs() < 1e-3);
+    }
+
+    #[test]
+    fn a_few_groups_widen_to_student_t() {
+        assert!((few_groups_widening(6) - 2.571 / Z95 * 1.2f64.sqrt()).abs() < 1e-3);
+        assert!((few_groups_widening(31) - 2.042 / Z95 * (31.0f64 / 30.0).sqrt()).abs() < 1e-3);
+        assert_eq!(few_groups_widening(1), 1.0);
     }
 
     #[test]

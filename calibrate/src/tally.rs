@@ -817,6 +817,13 @@ impl Tally {
                 if reviewed && !(open.review && open.work != REVIEW_LAW) {
                     pool.reviews += 1;
                     pool.annotators[open.annotator as usize].review.add((t - open.t) as f64 / 1e6);
+                    // A review of a pre-labelled item: its pre-label's confidence says how hard
+                    // the item is (reviews routed on confidence see the hard or the easy ones).
+                    if let Some(task) = l.task.and_then(|k| self.tasks.get(&k)) {
+                        if let Some((_, confidence, epoch)) = task.pre {
+                            self.streams[task.stream as usize].prelabels.add_review(epoch as usize, confidence);
+                        }
+                    }
                     return Ok(());
                 }
                 let secs = (t - open.t) as f64 / 1e6;
@@ -1054,5 +1061,36 @@ impl Tally {
 
     pub fn stream_index(&self, name: &str) -> Option<u16> {
         self.stream_ix.get(name).copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::prelabels::{bin_of, LOGIT_BINS};
+
+    /// A review of a pre-labelled item counts its latest pre-label's confidence, by the model
+    /// epoch that made it; a review of an item with no pre-label counts none.
+    #[test]
+    fn reviews_of_pre_labelled_items_keep_their_confidence() {
+        let lines = [
+            r#"{"schema":"tessera.trace/2","v":2,"replication":0,"scenario":"s","policy":"fifo","seed":1,"epoch_unix_us":0,"clock":"simulated","utc_offset_s":0}"#,
+            r#"{"v":2,"t_us":0,"event":"arrive","task":1,"stream":"images","task_type":"bbox"}"#,
+            r#"{"v":2,"t_us":1,"event":"arrive","task":2,"stream":"images","task_type":"bbox"}"#,
+            r#"{"v":2,"t_us":2,"event":"prelabel","task":1,"stream":"images","label":"0","confidence":0.3}"#,
+            r#"{"v":2,"t_us":3,"event":"model_ready","model":"m","labels":100,"accuracy":0.9}"#,
+            r#"{"v":2,"t_us":4,"event":"prelabel","task":1,"stream":"images","label":"1","confidence":0.4}"#,
+            r#"{"v":2,"t_us":10,"event":"assign","task":1,"assignment":7,"annotator":"qa/0","stream":"images","stage":"check","work":"review"}"#,
+            r#"{"v":2,"t_us":20,"event":"assign","task":2,"assignment":8,"annotator":"qa/1","stream":"images","stage":"check","work":"review"}"#,
+            r#"{"v":2,"t_us":4000010,"event":"review","task":1,"assignment":7,"annotator":"qa/0","stream":"images","work":"review","accepted":true}"#,
+            r#"{"v":2,"t_us":5000020,"event":"review","task":2,"assignment":8,"annotator":"qa/1","stream":"images","work":"review","accepted":true}"#,
+        ];
+        let t = Tally::read(lines.join("\n").as_bytes(), "test", &ReadOptions::default()).unwrap();
+        let st = &t.streams[t.stream_index("images").unwrap() as usize];
+        assert_eq!(t.pools[0].reviews, 2);
+        // The latest pre-label (0.4, after the first model_ready: epoch 1), once.
+        let counts: Vec<(usize, usize, u32)> = st.prelabels.reviews.iter().enumerate().flat_map(|(e, b)| b.iter().enumerate().filter(|x| *x.1 > 0).map(move |(i, &n)| (e, i, n))).collect();
+        assert_eq!(counts, vec![(1, bin_of(0.4), 1)]);
+        assert_eq!(st.prelabels.reviews[1].len(), LOGIT_BINS);
     }
 }

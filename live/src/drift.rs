@@ -11,8 +11,8 @@
 //! A restarted server replays the whole log once, so the alarm counters are those of the log,
 //! not of the process. An hour is closed once the clock is [`DriftConfig::lag`] past its end, so
 //! entries still being committed when it ends are counted in it (the lag is wall-clock time:
-//! on a rehearsal's clock, that many of its own seconds times its rate); an hour with no events is closed by the clock all the same, so a
-//! stop of arrivals is seen without traffic.
+//! on a rehearsal's clock, that many of its own seconds times its rate); an hour with no events
+//! is closed by the clock all the same, so a stop of arrivals is seen without traffic.
 
 use crate::clock::Clock;
 use crate::metrics::{DriftGauges, DriftTest, Metrics};
