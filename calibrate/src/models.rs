@@ -899,14 +899,17 @@ fn work(tally: &Tally, st: &crate::tally::StreamTally, s_ix: usize, base: &Scena
         let (_, _, n, people) = &fits[&p];
         let name = &tally.pools[p as usize].name;
         format!(
-            "EM over {n} sampled answers of {people} people of {name} on pre-labelled items ({} offered in all): a mixture in ln time of the right pre-labels' law and the wrong ones', each answer's prior the calibrated confidence, and whether it kept the pre-label's label (right: with the person's accuracy on the item, fitted; wrong: automation bias, or a mistake that happens to match among {classes} labels), summed over {NODES} points of the item's difficulty given its confidence (the difficulty law, coupling and concentration from --base); each person's speed an offset shrunk by the spread between people; intervals from {reps} bootstraps over people, a median's at least Student's t over the people's mean residuals{}",
+            "EM over {n} sampled answers of {people} people of {name} on pre-labelled items ({} offered in all): a mixture in ln time of the right pre-labels' law and the wrong ones', each answer's prior the calibrated confidence, and whether it kept the pre-label's label (right: with the person's accuracy on the item, fitted; wrong: automation bias, or a mistake that happens to match among {classes} labels), summed over {NODES} points of the item's difficulty given its confidence (the difficulty law, coupling and concentration from --base); each person's speed an offset shrunk by the spread between people; intervals from {reps} bootstraps over people (the speed-up's and automation bias's widened to Student's t over them), a median's at least Student's t over the people's mean residuals{}",
             st.prelabels.answers_offered,
             if e_ln != 0.0 { format!("; each item's expected difficulty slow-down given its pre-label's confidence taken out of its time (÷ {:.4} on average, σ² − {var_ln:.4})", e_ln.exp()) } else { String::new() }
         )
     };
-    let (fit, draws, n, _) = &fits[&main];
-    let n = *n as u64;
+    let (fit, draws, n, people) = &fits[&main];
+    let (n, people) = (*n as u64, *people);
     let ci = |draws: &[Mix], f: &dyn Fn(&Mix) -> f64| crate::stats::interval95(draws.iter().map(f).collect());
+    // What all people share (the speed-up, automation bias) is estimated from their answers:
+    // the bootstrap over them widened to Student's t (`widened95`).
+    let shared_ci = |est: f64, f: &dyn Fn(&Mix) -> f64| crate::stats::widened95(est, draws.iter().map(f).collect(), people);
     // A bootstrap over a few people misses the answers' own noise: each interval of a mean
     // ln time is at least its sampling interval, σ / √(answers the component holds).
     let at_least = |(lo, hi): (f64, f64), est: f64, se: f64| (lo.min(est - Z95 * se), hi.max(est + Z95 * se));
@@ -933,7 +936,7 @@ fn work(tally: &Tally, st: &crate::tally::StreamTally, s_ix: usize, base: &Scena
             Form::Share(Some(share_w)) => {
                 fix_share = Some(share_w);
                 let share = (fit.mu[0] - fit.mu[1]).exp() * share_w;
-                let ln_ratio = at_least(ci(draws, &|d: &Mix| d.mu[0] - d.mu[1]), fit.mu[0] - fit.mu[1], (se_mu(fit, 0).powi(2) + se_mu(fit, 1).powi(2)).sqrt());
+                let ln_ratio = at_least(shared_ci(fit.mu[0] - fit.mu[1], &|d: &Mix| d.mu[0] - d.mu[1]), fit.mu[0] - fit.mu[1], (se_mu(fit, 0).powi(2) + se_mu(fit, 1).powi(2)).sqrt());
                 let (lo, hi) = (ln_ratio.0.exp() * share_w, ln_ratio.1.exp() * share_w);
                 let how = format!("{main_note}; one σ for both (right and wrong pre-labels' times are shares of the same time from scratch; the wrong ones' share {share_w} from --base)");
                 if m.accept_time.is_none() {
@@ -954,7 +957,8 @@ fn work(tally: &Tally, st: &crate::tally::StreamTally, s_ix: usize, base: &Scena
     }
     match fit.kept.map(|k| k.1) {
         Some(b) => {
-            let (lo, hi) = ci(draws, &|d: &Mix| d.kept.map_or(b, |k| k.1));
+            let (lo, hi) = shared_ci(b, &|d: &Mix| d.kept.map_or(b, |k| k.1));
+            let (lo, hi) = (lo.max(0.0), hi.min(1.0));
             c.set.push(format!("{key}.automation_bias={}", num(b)));
             c.fitted.push(Fitted { path: format!("{key}.automation_bias"), estimate: json!(num(b)), interval: Some((json!(num(lo)), json!(num(hi)))), unit: "share of wrong pre-labels kept", method: main_note.clone(), n });
         }

@@ -46,6 +46,14 @@ pub fn few_groups_widening(groups: usize) -> f64 {
     t975(groups - 1) / Z95 * (groups as f64 / (groups - 1) as f64).sqrt()
 }
 
+/// The percentile interval of bootstrap replicates over `groups` people, widened around
+/// `estimate` by [`few_groups_widening`].
+pub fn widened95(estimate: f64, xs: Vec<f64>, groups: usize) -> (f64, f64) {
+    let (lo, hi) = interval95(xs);
+    let w = few_groups_widening(groups);
+    (estimate - w * (estimate - lo).max(0.0), estimate + w * (hi - estimate).max(0.0))
+}
+
 pub fn ln_gamma(x: f64) -> f64 {
     libm::lgamma(x)
 }
@@ -139,6 +147,11 @@ mod tests {
         assert!((few_groups_widening(6) - 2.571 / Z95 * 1.2f64.sqrt()).abs() < 1e-3);
         assert!((few_groups_widening(31) - 2.042 / Z95 * (31.0f64 / 30.0).sqrt()).abs() < 1e-3);
         assert_eq!(few_groups_widening(1), 1.0);
+        // Each side of the percentile interval widened around the estimate, not its middle.
+        let xs: Vec<f64> = (0..=1000).map(|i| 0.8 + 0.3 * i as f64 / 1000.0).collect();
+        let (lo, hi) = widened95(1.0, xs, 6);
+        let w = few_groups_widening(6);
+        assert!((lo - (1.0 - w * 0.1925)).abs() < 1e-9 && (hi - (1.0 + w * 0.0925)).abs() < 1e-9, "{lo} {hi}");
     }
 
     #[test]
