@@ -13,6 +13,9 @@ use std::thread::JoinHandle;
 pub const CHUNK: usize = 1 << 18;
 /// Chunks queued for the writer thread at most (beyond the one it writes).
 pub const IN_FLIGHT: usize = 4;
+/// Bytes one file's chunks hold at most (a chunk holds [`CHUNK`] bytes and one write): the one
+/// filling, those queued, the one being written, and the written ones waiting for reuse.
+pub const HELD_AT_MOST_BYTES: usize = (1 + IN_FLIGHT + 1 + IN_FLIGHT + 1) * CHUNK;
 
 /// A file written by a background thread (see the module doc). Call [`BackgroundFile::close`]
 /// to write everything and learn of any error; dropping it without closing still writes every

@@ -22,6 +22,13 @@ const IN_FLIGHT: usize = 4;
 /// A record with the indices of its stream and task type names.
 type Item = (TaskRecord, u16, u16);
 
+/// Bytes tasks.csv holds between its threads at most, whatever their timing: the batch being
+/// filled, those queued, the one being formatted and those handed back (records still inside),
+/// and the file writer's chunks. A run's peak memory may differ by this much from another run
+/// of the same simulation.
+pub const HELD_AT_MOST_BYTES: usize =
+    (1 + IN_FLIGHT + 1 + IN_FLIGHT + 2) * BATCH * std::mem::size_of::<Item>() + crate::background::HELD_AT_MOST_BYTES;
+
 struct Batch {
     /// Names first seen in this batch, in index order.
     names: Vec<String>,
