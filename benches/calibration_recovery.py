@@ -5,14 +5,17 @@ value the scenario states. Writes a Markdown table per scenario (true value, the
 value over the seeds, the largest error, how many seeds' 95% intervals cover the truth) and the
 keys the fit declares not identified.
 
-    python3 benches/calibration_recovery.py [--seeds 20] [--tessera target/release/tessera] \
+    python3 benches/calibration_recovery.py [--seeds 20] [--jobs N] [--tessera target/release/tessera] \
         [--out calibrate/RECOVERY.md]
+
+Seeds run --jobs at a time (default: the machine's cores); the table is the same at any count.
 
 A fitted value is compared only where the scenario states one at the same path (a family the fit
 chose other than the scenario's is listed as such); Beta accuracies compare their mean; pools
 without a stated value take the schema's default (speed_sigma 0, no walk-aways).
 """
 import argparse
+import concurrent.futures
 import json
 import os
 import re
@@ -115,6 +118,7 @@ def main():
     ap.add_argument("--scenarios", default="scenarios")
     ap.add_argument("--out", default="calibrate/RECOVERY.md")
     ap.add_argument("--only", action="append", help="a scenario's name (repeatable); default every one")
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="seeds run at a time [default: the cores]")
     a = ap.parse_args()
     files = sorted(f for f in os.listdir(a.scenarios) if f.endswith(".toml") and f != "Cargo.toml" and (not a.only or f[:-5] in a.only))
     out = [
@@ -137,12 +141,18 @@ def main():
         declared = {}
         started = time.time()
         with tempfile.TemporaryDirectory() as tmp:
-            for seed in range(1, a.seeds + 1):
+
+            def fit(seed):
                 d = os.path.join(tmp, str(seed))
                 run([a.tessera, "simulate", path, "--trace", "--tasks", "none", "-q", "--seed", str(seed), "--out", d])
                 run([a.tessera, "calibrate", os.path.join(d, "events.jsonl"), "--base", path, "-q"])
+                os.remove(os.path.join(d, "events.jsonl"))
                 with open(os.path.join(d, "fitted.calibration.json")) as fh:
-                    side = json.load(fh)
+                    return json.load(fh)
+
+            with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, a.jobs)) as pool:
+                sides = list(pool.map(fit, range(1, a.seeds + 1)))
+            for side in sides:
                 for k, why in side["not_identified"].items():
                     declared.setdefault(k, why)
                 for p, v in side["fitted"].items():
@@ -151,7 +161,6 @@ def main():
                         continue
                     ci = v.get("interval_95")
                     rows.setdefault(p, []).append((float(est), ci, v.get("unit", "")))
-                os.remove(os.path.join(d, "events.jsonl"))
         print(f"{name}: {len(rows)} fitted scalars, {time.time() - started:.0f} s", file=sys.stderr)
         out += [f"## {name}", "", "| parameter | true | fitted (median) | largest error | 95% interval covers |", "|---|---|---|---|---|"]
         for p in sorted(rows):
