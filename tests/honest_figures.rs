@@ -152,13 +152,6 @@ fn peak(dir: &Path, sets: &[&str]) -> (f64, f64, serde_json::Value) {
 const PER_TASK_BYTES: f64 = 1000.0;
 const BASE_BYTES: f64 = 24e6;
 
-/// Two runs of one simulation may peak this far apart: what tasks.csv holds between its threads
-/// at a run's peak depends on how the threads were scheduled (on a busy 2-core machine a 30-day
-/// run peaked at 14.5 MB, a 60-day one at 12.8 MB). About 8 MB.
-fn jitter_bytes() -> f64 {
-    tessera_reports::tasks_thread::HELD_AT_MOST_BYTES as f64
-}
-
 /// Arrivals in `days` of mmc.toml (200 an hour).
 fn arrivals(days: f64) -> f64 {
     200.0 * 24.0 * days
@@ -170,10 +163,14 @@ fn memory_follows_the_tasks_in_the_system_not_the_run_length() {
     // Stationary: 30 and 240 days of M/M/14 peak within the threads' jitter of each other. A
     // run that kept 8 bytes per arrival would be 8 MB over: the ~1,000,000 arrivals between.
     let (short, long) = (30.0, 240.0);
-    let allowed = jitter_bytes();
+    let (short_run, long_run) = (format!("run.horizon={short}d"), format!("run.horizon={long}d"));
+    // Two runs of one simulation may peak this far apart: what tasks.csv holds between its
+    // threads at a run's peak depends on how they were scheduled (on a busy 2-core machine a
+    // 30-day run peaked at 14.5 MB, a 60-day one at 12.8 MB). About 8 MB.
+    let allowed = tessera_reports::tasks_thread::HELD_AT_MOST_BYTES as f64;
     assert!(allowed / (arrivals(long) - arrivals(short)) <= 8.5, "the test tells 8 bytes an arrival from jitter");
-    let (m30, _, _) = peak(&tmp.path().join("s30"), &["run.horizon=30d"]);
-    let (m240, _, s240) = peak(&tmp.path().join("s240"), &["run.horizon=240d"]);
+    let (m30, _, _) = peak(&tmp.path().join("s30"), &[&short_run]);
+    let (m240, _, s240) = peak(&tmp.path().join("s240"), &[&long_run]);
     assert_eq!(s240["overloaded"], false);
     assert!((m240 - m30).abs() <= allowed, "stationary: {short} days {m30} B, {long} days {m240} B (jitter up to {allowed} B)");
     assert!(m240 <= BASE_BYTES, "stationary: {m240} B");
@@ -198,8 +195,8 @@ fn memory_follows_the_tasks_in_the_system_not_the_run_length() {
     // backlog no longer grows with the run, so neither does memory: 30 and 240 days peak within
     // the threads' jitter of each other, and the output still says the workforce is overloaded.
     let patient = ["pools.agents.count=5", "streams.calls.patience={ exponential = { mean = \"2h\" } }"];
-    let (p30, _, s30) = peak(&tmp.path().join("p30"), &[patient[0], patient[1], "run.horizon=30d"]);
-    let (p240, _, s240) = peak(&tmp.path().join("p240"), &[patient[0], patient[1], "run.horizon=240d"]);
+    let (p30, _, s30) = peak(&tmp.path().join("p30"), &[patient[0], patient[1], &short_run]);
+    let (p240, _, s240) = peak(&tmp.path().join("p240"), &[patient[0], patient[1], &long_run]);
     for s in [&s30, &s240] {
         assert_eq!(s["overloaded"], true);
         let left = s["figures"]["p_left_unserved"]["mean"].as_f64().unwrap();
