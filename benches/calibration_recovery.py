@@ -5,7 +5,7 @@ value the scenario states. Writes a Markdown table per scenario (true value, the
 value over the seeds, the largest error, how many seeds' 95% intervals cover the truth) and the
 keys the fit declares not identified.
 
-    python3 benches/calibration_recovery.py [--seeds 20] [--jobs N] [--tessera target/release/tessera] \
+    python3 benches/calibration_recovery.py [--seeds 20] [--jobs N] [--keep DIR] [--tessera target/release/tessera] \
         [--out calibrate/RECOVERY.md]
 
 Seeds run --jobs at a time (default: the machine's cores); the table is the same at any count.
@@ -19,6 +19,7 @@ import concurrent.futures
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -119,6 +120,7 @@ def main():
     ap.add_argument("--out", default="calibrate/RECOVERY.md")
     ap.add_argument("--only", action="append", help="a scenario's name (repeatable); default every one")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="seeds run at a time [default: the cores]")
+    ap.add_argument("--keep", metavar="DIR", help="keep each seed's side file as DIR/SCENARIO/SEED.calibration.json (to see which seeds an interval missed)")
     a = ap.parse_args()
     files = sorted(f for f in os.listdir(a.scenarios) if f.endswith(".toml") and f != "Cargo.toml" and (not a.only or f[:-5] in a.only))
     out = [
@@ -147,7 +149,11 @@ def main():
                 run([a.tessera, "simulate", path, "--trace", "--tasks", "none", "-q", "--seed", str(seed), "--out", d])
                 run([a.tessera, "calibrate", os.path.join(d, "events.jsonl"), "--base", path, "-q"])
                 os.remove(os.path.join(d, "events.jsonl"))
-                with open(os.path.join(d, "fitted.calibration.json")) as fh:
+                side = os.path.join(d, "fitted.calibration.json")
+                if a.keep:
+                    os.makedirs(os.path.join(a.keep, name), exist_ok=True)
+                    shutil.copy(side, os.path.join(a.keep, name, f"{seed}.calibration.json"))
+                with open(side) as fh:
                     return json.load(fh)
 
             with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, a.jobs)) as pool:

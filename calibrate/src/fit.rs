@@ -511,10 +511,10 @@ pub fn fit(tally: &Tally, base: Option<&Scenario>, opts: &FitOptions) -> Result<
         let mut speed: Option<(u64, f64, (f64, f64), Option<f64>)> = None;
         for (t_ix, (tt, anns)) in by_type.iter().enumerate() {
             let seed = opts.seed ^ ((p_ix as u64) << 32) ^ t_ix as u64;
-            let Some(mut f) = service::fit(anns, opts.bootstrap, seed) else { continue };
             // The kept curves over this type's own answers (a person's curves apply to all their
             // work, but each type is worked at its own experience and hours on shift).
             let (mut log_adjust, mut var_adjust, mut curve_err) = (0.0, 0.0, 0.0f64);
+            let mut per_person = vec![0.0; anns.len()];
             let own = works_of(tt);
             for (curve, effect, half_life, (lo, hi)) in &kept {
                 let bins = merged_over(*curve, &own);
@@ -522,15 +522,20 @@ pub fn fit(tally: &Tally, base: Option<&Scenario>, opts: &FitOptions) -> Result<
                 let (m, v) = curves::factor_moments(&refs, *curve, *effect, *half_life);
                 log_adjust += m;
                 var_adjust += v;
+                for (x, l) in per_person.iter_mut().zip(curves::person_log_factors(&refs, *curve, *effect, *half_life)) {
+                    *x += l;
+                }
                 // The curve's own error: the mean log factor at its effect's interval's ends.
                 let at = |e: f64| curves::factor_moments(&refs, *curve, e, *half_life).0;
                 curve_err = curve_err.hypot((at(*hi) - at(*lo)).abs() / 2.0);
             }
-            let adjust = (-log_adjust).exp();
-            if adjust != 1.0 {
-                // The curves' share of the pooled scale taken out (exp of the mean log factor).
-                f.scale_by(adjust);
-                // And their spread within each person out of a lognormal's σ².
+            // Each person's own share of the curves out of their answers (at their own
+            // experience and hours on shift): the scale is the fresh novice's, and people who
+            // joined later or worked other hours do not pass for a spread of speeds.
+            let shifted: Vec<Moments> = anns.iter().zip(&per_person).map(|(m, &l)| m.scaled_ln(-l)).collect();
+            let Some(mut f) = service::fit(&shifted, opts.bootstrap, seed) else { continue };
+            if !kept.is_empty() {
+                // Their spread within each person out of a lognormal's σ².
                 f.less_log_variance(var_adjust);
                 // The fresh novice's scale is extrapolated by the curves: their error in
                 // quadrature with the scale's own (the residents' median interval covered the

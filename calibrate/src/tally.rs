@@ -106,6 +106,12 @@ impl Moments {
     pub fn mean_ln(&self) -> f64 {
         self.sum_ln / self.n.max(1) as f64
     }
+    /// The moments of every x times exp(c).
+    pub fn scaled_ln(&self, c: f64) -> Moments {
+        let f = c.exp();
+        let n = self.n as f64;
+        Moments { n: self.n, sum: self.sum * f, sum_ln: self.sum_ln + n * c, sum_ln2: self.sum_ln2 + 2.0 * c * self.sum_ln + n * c * c, min: self.min * f, max: self.max * f }
+    }
     /// Σ (ln x − mean ln x)².
     pub fn ss_ln(&self) -> f64 {
         (self.sum_ln2 - self.sum_ln * self.sum_ln / self.n.max(1) as f64).max(0.0)

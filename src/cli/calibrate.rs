@@ -35,8 +35,9 @@ What is fitted (documented in README.md, \"Calibration\"):
                            stream difficulty is taken out (accuracy falls as p(1 − d) + d/k)
   learning, fatigue        within each person, log handling time by experience and by hours on
                            shift against the schema's curves, each with the other taken out;
-                           kept when a parametric-bootstrap likelihood-ratio test says so at 5%
-                           and the curve moves mean handling time by at least 1%
+                           kept when a parametric-bootstrap likelihood-ratio test says so at 1%
+                           and the curve moves mean handling time by at least 1% (pre-labelled
+                           work: an F test at 0.1%)
   walking away             leases that expired with no answer after / leases; the lease timeout
   queue patience           exponential, censored: the time every task waited for a first lease /
                            the tasks that left unserved
