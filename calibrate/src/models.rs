@@ -320,7 +320,6 @@ struct Mix {
 
 /// Standard deviations over a bootstrap of each person's answers (the same people): the noise of
 /// the mixture's estimates given who answered.
-#[derive(Clone, Default)]
 struct Noise {
     mu: [f64; 2],
     sigma: [f64; 2],
@@ -463,13 +462,14 @@ fn learning_in(answers: &[&PrelabelAnswer], prior: &[f64], k: f64, mix: &Mix) ->
         let g = centred(&g);
         r.iter().zip(&g).map(|(x, y)| (x - y).powi(2)).sum()
     };
+    // The SSE on the grid, s in 0.01 steps to 0.95 at each half-life: searched for the least
+    // (s up to 0.9) and, once a curve is kept, for the region the data allow.
+    let grid: Vec<(f64, Vec<f64>)> = crate::tally::HALF_LIVES.iter().map(|&h| (h, (0..=95).map(|j| sse_of(j as f64 / 100.0, h)).collect())).collect();
     let mut best = (sse0, 0.0, 0.0);
-    for &h in crate::tally::HALF_LIVES.iter() {
-        for j in 1..=90 {
-            let s = j as f64 / 100.0;
-            let v = sse_of(s, h);
+    for (h, row) in &grid {
+        for (j, &v) in row.iter().enumerate().take(91).skip(1) {
             if v < best.0 {
-                best = (v, s, h);
+                best = (v, j as f64 / 100.0, *h);
             }
         }
     }
@@ -497,11 +497,10 @@ fn learning_in(answers: &[&PrelabelAnswer], prior: &[f64], k: f64, mix: &Mix) ->
     // s = 0.41 and read 141 and 105 s for 120).
     let mean_factor = |s: f64, h: f64| answers.iter().map(|a| ln_learning(s, h, a.experience)).sum::<f64>() / answers.len() as f64;
     let (mut m_lo, mut m_hi) = (mean_factor(s, h), mean_factor(s, h));
-    for &h in crate::tally::HALF_LIVES.iter() {
-        for j in 0..=95 {
-            let x = j as f64 / 100.0;
-            if (sse_of(x, h) - sse1) / (sse1 / df) <= 3.841 {
-                let m = mean_factor(x, h);
+    for (h, row) in &grid {
+        for (j, &v) in row.iter().enumerate() {
+            if (v - sse1) / (sse1 / df) <= 3.841 {
+                let m = mean_factor(j as f64 / 100.0, *h);
                 (m_lo, m_hi) = (m_lo.min(m), m_hi.max(m));
             }
         }
@@ -972,7 +971,8 @@ fn work(tally: &Tally, st: &crate::tally::StreamTally, s_ix: usize, base: &Scena
     // ln time is at least its sampling interval, σ / √(answers the component holds).
     let at_least = |(lo, hi): (f64, f64), est: f64, se: f64| (lo.min(est - Z95 * se), hi.max(est + Z95 * se));
     // Or the answers' bootstrap within people (`Noise`) where the mixture knows less.
-    let se_mu = |f: &Mix, k: usize, noise: &Noise| (f.sigma[k] / f.weight[k].max(1.0).sqrt()).max(noise.mu[k]);
+    let naive_se = |f: &Mix, k: usize| f.sigma[k] / f.weight[k].max(1.0).sqrt();
+    let se_mu = |f: &Mix, k: usize, noise: &Noise| naive_se(f, k).max(noise.mu[k]);
     let se_sigma = |f: &Mix, k: usize, noise: &Noise| (f.sigma[k] / (2.0 * f.weight[k].max(1.0)).sqrt()).max(noise.sigma[k]);
     let sigma_of = |s: f64| (s * s - var_ln).max(1e-6).sqrt();
     let law = |mu: f64, sigma: f64| format!("{{ lognormal = {{ median = {}, sigma = {} }} }}", secs(mu.exp()), num(sigma_of(sigma)));
@@ -996,7 +996,7 @@ fn work(tally: &Tally, st: &crate::tally::StreamTally, s_ix: usize, base: &Scena
             Form::Share(Some(share_w)) => {
                 fix_share = Some(share_w);
                 let share = (fit.mu[0] - fit.mu[1]).exp() * share_w;
-                let ln_ratio = at_least(shared_ci(fit.mu[0] - fit.mu[1], &|d: &Mix| d.mu[0] - d.mu[1]), fit.mu[0] - fit.mu[1], (se_mu(fit, 0, &Noise::default()).hypot(se_mu(fit, 1, &Noise::default()))).max(noise.ln_ratio));
+                let ln_ratio = at_least(shared_ci(fit.mu[0] - fit.mu[1], &|d: &Mix| d.mu[0] - d.mu[1]), fit.mu[0] - fit.mu[1], naive_se(fit, 0).hypot(naive_se(fit, 1)).max(noise.ln_ratio));
                 let (lo, hi) = (ln_ratio.0.exp() * share_w, ln_ratio.1.exp() * share_w);
                 let how = format!("{main_note}; one σ for both (right and wrong pre-labels' times are shares of the same time from scratch; the wrong ones' share {share_w} from --base)");
                 if m.accept_time.is_none() {
