@@ -452,7 +452,8 @@ fn centred_residuals(answers: &[&PrelabelAnswer], prior: &[f64], k: f64, mix: &M
 /// factor centred likewise, by least squares over s in 0.01 steps and h on the tally's
 /// half-life grid. Kept when the F test against none (2 and N − people − 2 degrees of freedom,
 /// as χ²₂/2) gives p < 0.001 and the curve moves the mean time by at least 1%: (s, h, profile
-/// interval of s over the half-lives, p).
+/// interval of s over the half-lives widened to a bootstrap over people's, p, the novice's
+/// extrapolation error: see `Learning`).
 fn learning_in(answers: &[&PrelabelAnswer], prior: &[f64], k: f64, mix: &Mix) -> Option<Learning> {
     let all: Vec<usize> = (0..answers.len()).collect();
     let (people, r, sse0, df) = centred_residuals(answers, prior, k, mix, &all, 2.0)?;
@@ -462,9 +463,26 @@ fn learning_in(answers: &[&PrelabelAnswer], prior: &[f64], k: f64, mix: &Mix) ->
         let g = centred(&g);
         r.iter().zip(&g).map(|(x, y)| (x - y).powi(2)).sum()
     };
-    // The SSE on the grid, s in 0.01 steps to 0.95 at each half-life: searched for the least
-    // (s up to 0.9) and, once a curve is kept, for the region the data allow.
-    let grid: Vec<(f64, Vec<f64>)> = crate::tally::HALF_LIVES.iter().map(|&h| (h, (0..=95).map(|j| sse_of(j as f64 / 100.0, h)).collect())).collect();
+    // The SSE on the grid, s in 0.01 steps to 0.95 at each half-life, person by person (the
+    // residuals and the curve are centred within people, so the pool's SSE is the sum of its
+    // people's): searched for the least (s up to 0.9), for the region the data allow once a
+    // curve is kept, and resampled by people for the bootstrap below (in at most
+    // `LEARNING_GROUPS` groups of them, to bound its memory and time on a large pool).
+    let np = people.0.len().min(LEARNING_GROUPS);
+    let mut own: Vec<Vec<Vec<f64>>> = vec![vec![vec![0.0; 96]; crate::tally::HALF_LIVES.len()]; np];
+    for (ix, &h) in crate::tally::HALF_LIVES.iter().enumerate() {
+        for j in 0..=95 {
+            let g: Vec<f64> = answers.iter().map(|a| ln_learning(j as f64 / 100.0, h, a.experience)).collect();
+            let g = centred(&g);
+            for (p, js) in people.0.iter().enumerate() {
+                own[p % np][ix][j] += js.iter().map(|&i| (r[i] - g[i]).powi(2)).sum::<f64>();
+            }
+        }
+    }
+    // The SSE at (half-life ix, s = j / 100) with group p counted c[p] times.
+    let weighed = |c: &[f64], ix: usize, j: usize| -> f64 { own.iter().zip(c).map(|(o, w)| w * o[ix][j]).sum() };
+    let ones = vec![1.0; np];
+    let grid: Vec<(f64, Vec<f64>)> = crate::tally::HALF_LIVES.iter().enumerate().map(|(ix, &h)| (h, (0..=95).map(|j| weighed(&ones, ix, j)).collect())).collect();
     let mut best = (sse0, 0.0, 0.0);
     for (h, row) in &grid {
         for (j, &v) in row.iter().enumerate().take(91).skip(1) {
@@ -493,23 +511,57 @@ fn learning_in(answers: &[&PrelabelAnswer], prior: &[f64], k: f64, mix: &Mix) ->
     // How far the novice's time can move: the mean ln factor over the answers, over every (s, h)
     // of the grid within χ²₁(95%) of the least (a half-life of 300 for 200 moves it as s does).
     // lidar-cuboids' novice medians: covered in 44 and 46 of 50 seeds with s alone at the
-    // fitted h, 43 and 46 with this; still short (seeds 26 and 38 of the day crowd fitted
-    // s = 0.41 and read 141 and 105 s for 120).
+    // fitted h, 43 and 46 with this, 46 and 47 with the bootstrap below too.
     let mean_factor = |s: f64, h: f64| answers.iter().map(|a| ln_learning(s, h, a.experience)).sum::<f64>() / answers.len() as f64;
+    let means: Vec<Vec<f64>> = crate::tally::HALF_LIVES.iter().map(|&h| (0..=95).map(|j| mean_factor(j as f64 / 100.0, h)).collect()).collect();
     let (mut m_lo, mut m_hi) = (mean_factor(s, h), mean_factor(s, h));
-    for (h, row) in &grid {
-        for (j, &v) in row.iter().enumerate() {
+    for ((_, row), m_row) in grid.iter().zip(&means) {
+        for (&v, &m) in row.iter().zip(m_row) {
             if (v - sse1) / (sse1 / df) <= 3.841 {
-                let m = mean_factor(j as f64 / 100.0, *h);
                 (m_lo, m_hi) = (m_lo.min(m), m_hi.max(m));
             }
         }
     }
-    Some((s, h, (lo, hi), p, (m_hi - m_lo) / 2.0))
+    // A bootstrap over people, refitting (s, h) on each resample: least squares' region
+    // assumes the residuals independent with one variance, and lidar-cuboids' day crowd's s
+    // varied 0.021 between seeds where its profile interval said 0.016 (seed 16 read 0.47 at
+    // h = 150, its interval [0.44, 0.49] for 0.41 at 200). Each interval is at least the
+    // bootstrap's percentiles, of s and of the mean ln factor (the novice's time): s covered in
+    // 48 and 50 of 50 seeds (45 and 49 by the profile alone).
+    let mut rng = ChaCha8Rng::seed_from_u64(0x1EA3 ^ answers.len() as u64);
+    let (mut bs, mut bm) = (Vec::with_capacity(LEARNING_BOOTSTRAP), Vec::with_capacity(LEARNING_BOOTSTRAP));
+    for _ in 0..LEARNING_BOOTSTRAP {
+        let mut c = vec![0.0; np];
+        for _ in 0..np {
+            c[rng.random_range(0..np)] += 1.0;
+        }
+        let mut least = (f64::INFINITY, 0, 1);
+        for ix in 0..crate::tally::HALF_LIVES.len() {
+            for j in 1..=90 {
+                let v = weighed(&c, ix, j);
+                if v < least.0 {
+                    least = (v, ix, j);
+                }
+            }
+        }
+        bs.push(least.2 as f64 / 100.0);
+        bm.push(means[least.1][least.2]);
+    }
+    let ((b_lo, b_hi), (bm_lo, bm_hi)) = (crate::stats::interval95(bs), crate::stats::interval95(bm));
+    let extra = ((m_hi - m_lo) / 2.0).max((bm_hi - bm_lo) / 2.0);
+    Some((s, h, (lo.min(b_lo), hi.max(b_hi)), p, extra))
 }
 
-/// A learning curve fitted on pre-labelled work: (s, h, the profile interval of s, the F test's
-/// p, half the range of the answers' mean ln factor over the (s, h) the data allow).
+/// Resamples of people for the learning curve's bootstrap (each a least over the SSE grid).
+const LEARNING_BOOTSTRAP: usize = 199;
+
+/// At most this many groups of people (person i in group i mod the count) are resampled: the
+/// SSE grid kept per group is 1,440 numbers, and people are exchangeable, so groups of them are.
+const LEARNING_GROUPS: usize = 1000;
+
+/// A learning curve fitted on pre-labelled work: (s, h, s's interval (the profile one, at least
+/// a bootstrap over people's percentiles), the F test's p, half the range of the answers' mean ln
+/// factor over the (s, h) the data allow, at least over the bootstrap's 95%).
 type Learning = (f64, f64, (f64, f64), f64, f64);
 
 /// The ln of fatigue's time factor, ln(1 + f·hours on shift) (0 where the hours are unknown).
@@ -1052,7 +1104,7 @@ fn work(tally: &Tally, st: &crate::tally::StreamTally, s_ix: usize, base: &Scena
             let key = format!("pools.{name}.learning");
             if !c.fitted.iter().any(|x| x.path.starts_with(&format!("{key}."))) {
                 c.set.push(format!("{key}={{ speedup = {}, half_life_items = {h} }}", num(sp)));
-                let how = format!("{}; within each person, the residual ln time against the curve's factor at the answers before (from the trace's start), least squares over s and h on the grid, F test against none p = {pv:.1e}; the laws above are the novice's; profile interval of s (the least over the half-lives)", note(p));
+                let how = format!("{}; within each person, the residual ln time against the curve's factor at the answers before (from the trace's start), least squares over s and h on the grid, F test against none p = {pv:.1e}; the laws above are the novice's; s's interval the profile one (the least over the half-lives), at least the percentiles of {LEARNING_BOOTSTRAP} bootstraps over people, each refitting s and h", note(p));
                 c.fitted.push(Fitted { path: format!("{key}.speedup"), estimate: json!(num(sp)), interval: Some((json!(num(lo)), json!(num(hi)))), unit: "share of time", method: how.clone(), n });
                 c.fitted.push(Fitted { path: format!("{key}.half_life_items"), estimate: json!(h), interval: None, unit: "items", method: how, n });
                 c.not_identified.retain(|(k, _)| k != &key);
