@@ -331,7 +331,8 @@ struct Noise {
 
 impl Noise {
     fn of(draws: &[Mix]) -> Noise {
-        let sd = |f: &dyn Fn(&Mix) -> f64| crate::stats::sd(&draws.iter().map(f).collect::<Vec<f64>>());
+        // The sample standard deviation; 0 (not NaN) with fewer than two draws.
+        let sd = |f: &dyn Fn(&Mix) -> f64| tessera_engine::metrics::stats::std_dev(&draws.iter().map(f).collect::<Vec<f64>>()).max(0.0);
         Noise {
             mu: [sd(&|d| d.mu[0]), sd(&|d| d.mu[1])],
             sigma: [sd(&|d| d.sigma[0]), sd(&|d| d.sigma[1])],
@@ -468,11 +469,14 @@ fn learning_in(answers: &[&PrelabelAnswer], prior: &[f64], k: f64, mix: &Mix) ->
     // people's): searched for the least (s up to 0.9), for the region the data allow once a
     // curve is kept, and resampled by people for the bootstrap below (in at most
     // `LEARNING_GROUPS` groups of them, to bound its memory and time on a large pool).
+    // Beside it, the answers' mean ln factor at each point (how far the novice's time moves).
     let np = people.0.len().min(LEARNING_GROUPS);
     let mut own: Vec<Vec<Vec<f64>>> = vec![vec![vec![0.0; 96]; crate::tally::HALF_LIVES.len()]; np];
+    let mut means: Vec<Vec<f64>> = vec![vec![0.0; 96]; crate::tally::HALF_LIVES.len()];
     for (ix, &h) in crate::tally::HALF_LIVES.iter().enumerate() {
         for j in 0..=95 {
             let g: Vec<f64> = answers.iter().map(|a| ln_learning(j as f64 / 100.0, h, a.experience)).collect();
+            means[ix][j] = g.iter().sum::<f64>() / answers.len() as f64;
             let g = centred(&g);
             for (p, js) in people.0.iter().enumerate() {
                 own[p % np][ix][j] += js.iter().map(|&i| (r[i] - g[i]).powi(2)).sum::<f64>();
@@ -512,9 +516,7 @@ fn learning_in(answers: &[&PrelabelAnswer], prior: &[f64], k: f64, mix: &Mix) ->
     // of the grid within χ²₁(95%) of the least (a half-life of 300 for 200 moves it as s does).
     // lidar-cuboids' novice medians: covered in 44 and 46 of 50 seeds with s alone at the
     // fitted h, 43 and 46 with this, 46 and 47 with the bootstrap below too.
-    let mean_factor = |s: f64, h: f64| answers.iter().map(|a| ln_learning(s, h, a.experience)).sum::<f64>() / answers.len() as f64;
-    let means: Vec<Vec<f64>> = crate::tally::HALF_LIVES.iter().map(|&h| (0..=95).map(|j| mean_factor(j as f64 / 100.0, h)).collect()).collect();
-    let (mut m_lo, mut m_hi) = (mean_factor(s, h), mean_factor(s, h));
+    let (mut m_lo, mut m_hi) = (-effect, -effect);
     for ((_, row), m_row) in grid.iter().zip(&means) {
         for (&v, &m) in row.iter().zip(m_row) {
             if (v - sse1) / (sse1 / df) <= 3.841 {

@@ -78,16 +78,6 @@ pub fn percentile(xs: &mut [f64], q: f64) -> f64 {
     }
 }
 
-/// The sample standard deviation (0 with fewer than two values).
-pub fn sd(xs: &[f64]) -> f64 {
-    let n = xs.len() as f64;
-    if xs.len() < 2 {
-        return 0.0;
-    }
-    let mean = xs.iter().sum::<f64>() / n;
-    (xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
-}
-
 /// The central 95% of bootstrap replicates.
 pub fn interval95(mut xs: Vec<f64>) -> (f64, f64) {
     xs.retain(|x| x.is_finite());
